@@ -1,0 +1,5 @@
+import sys
+
+from clientside.cli import main
+
+sys.exit(main())

@@ -1,0 +1,3 @@
+"""syncd: the publisher's orchestrator of pushsync."""
+
+__version__ = "0.1.0"
