@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.account import MirrorAccount, mirror_account
+from tests.harness.client import build_client_zipapp
 from tests.harness.cvd import DEFAULT_VERSIONS, write_release
 from tests.harness.nginx import Nginx
 from tests.harness.rsyncd import RsyncDaemon
@@ -83,3 +84,12 @@ def nginx_factory(tmp_path: Path) -> Iterator[Callable[..., Nginx]]:
 def smtp_sink() -> Iterator[SmtpSink]:
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture(scope="session")
+def client_zipapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``clam-clientsync.pyz`` built once per session, reachable by the mirror account.
+
+    Run it with ``tests.harness.client.client_command(pyz)`` (the system python3, ``-I``).
+    """
+    return build_client_zipapp(tmp_path_factory.mktemp("client"))

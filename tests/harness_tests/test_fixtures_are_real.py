@@ -183,3 +183,35 @@ def test_cvd_body_md5_and_corruption(tmp_path: Path) -> None:
 def test_missing_binary_names_the_package() -> None:
     with pytest.raises(MissingBinary, match="apt-get install"):
         require("definitely-not-installed-anywhere")
+
+
+def test_mirror_account_runs_the_client_zipapp_through_sshd(
+    sshd_factory: Callable[..., Sshd], keypair: KeyPair, tmp_path: Path, client_zipapp: Path
+) -> None:
+    from tests.harness.client import client_command
+
+    command = " ".join([*client_command(client_zipapp), "--version"])
+    server = sshd_factory(authorized_keys=[forced_command_line(keypair.public_line, command)])
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{server.host}]:{server.port} {server.host_key_line}\n")
+    argv = [
+        require("ssh"),
+        "-F",
+        "/dev/null",
+        "-i",
+        str(keypair.private),
+        "-p",
+        str(server.port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        f"{server.account.name}@{server.host}",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr + server.log_text()
+    from clientside import __version__
+
+    assert out.stdout.strip() == __version__
