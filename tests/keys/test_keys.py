@@ -233,3 +233,9 @@ def test_missing_pushers_toml_is_a_clear_error(tmp_path: Path) -> None:
     code, out = _cli(keys_app, "render", "--keys-dir", str(tmp_path))
     assert code == 2
     assert "pushers.toml not found" in out
+
+
+def test_the_example_keyring_in_the_repo_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "keys" / "pushers.example.toml"
+    ring = load_keyring(example.read_text(), str(example))
+    assert [k.source for k in ring.keys] == ["rsync1.clamav.net", "rsync2.clamav.net"]
