@@ -1,0 +1,186 @@
+"""Freshness policy: given a mirror's record, one check and `now`, its next state.
+
+States, in increasing severity:
+
+- ``fresh``: serves the current release, timestamp recent.
+- ``lagging``: serves an older release than the current one for longer than a grace period.
+- ``old``: its timestamp is over a day old (the admin is warned).
+- ``unreachable``: the last N checks failed (no answer, redirect, garbage).
+- ``removed``: its timestamp is two days old (out of DNS rotation until fresh again).
+
+A worse state is entered at once. A better one needs consecutive good checks (hysteresis), so a
+flapping mirror does not mail every hour; the way back to ``fresh`` is announced as recovered.
+Pure: no clock, no I/O. Defaults follow the old mirror guide (a day old: warn; two days: remove).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class State(StrEnum):
+    FRESH = "fresh"
+    LAGGING = "lagging"
+    OLD = "old"
+    UNREACHABLE = "unreachable"
+    REMOVED = "removed"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+
+_SEVERITY = {
+    State.FRESH: 0,
+    State.LAGGING: 1,
+    State.OLD: 2,
+    State.UNREACHABLE: 3,
+    State.REMOVED: 4,
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    lagging_grace_s: float = 3 * 3600.0
+    old_after_s: float = 86_400.0
+    removed_after_s: float = 2 * 86_400.0
+    unreachable_after: int = 3  # consecutive failed checks
+    recover_after: int = 2  # consecutive good checks before a better state is entered
+
+
+@dataclass(frozen=True)
+class Release:
+    """What "current" means: the versions the source tree holds, and when they appeared."""
+
+    versions: Mapping[str, int]
+    released_at: float
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of one mirror (one address family)."""
+
+    at: float
+    ok: bool
+    timestamp: float | None = None  # the mirror's served ``timestamp`` file (unix time)
+    versions: Mapping[str, int] | None = None  # served CVD versions
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A mirror's freshness between checks (what the store keeps)."""
+
+    state: State = State.FRESH
+    since: float = 0.0
+    good_streak: int = 0  # consecutive checks pointing to a better state than `state`
+    failed_streak: int = 0
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: State
+    new: State
+    at: float
+    reason: str
+
+    @property
+    def recovered(self) -> bool:
+        return self.new is State.FRESH and self.old is not State.FRESH
+
+    @property
+    def label(self) -> str:
+        return "recovered" if self.recovered else self.new.value
+
+
+def behind(served: Mapping[str, int] | None, release: Release) -> list[str]:
+    """Return the databases `served` holds at an older version than `release` (or not at all)."""
+    served = served or {}
+    return sorted(db for db, v in release.versions.items() if served.get(db, -1) < v)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h"
+
+
+def _target(check: Check, release: Release, th: Thresholds) -> tuple[State, str]:
+    """Return the state this one good check points to, and why."""
+    assert check.timestamp is not None
+    age = check.at - check.timestamp
+    late = behind(check.versions, release)
+    if age >= th.removed_after_s:
+        return State.REMOVED, f"timestamp is {_hours(age)} old (limit {_hours(th.removed_after_s)})"
+    if age >= th.old_after_s:
+        return State.OLD, f"timestamp is {_hours(age)} old (limit {_hours(th.old_after_s)})"
+    waited = check.at - release.released_at
+    if late and waited >= th.lagging_grace_s:
+        served = ", ".join(f"{db} {(check.versions or {}).get(db, 'missing')}" for db in late)
+        current = ", ".join(f"{db} {release.versions[db]}" for db in late)
+        why = f"serves {served} instead of {current}, {_hours(waited)} after the release"
+        return State.LAGGING, why
+    return State.FRESH, "serves the current release"
+
+
+def step(
+    rec: Record, check: Check, release: Release, th: Thresholds = Thresholds()
+) -> tuple[Record, Transition | None]:
+    """Given a mirror's record and a new check, return its next record and any transition."""
+    if not check.ok or check.timestamp is None:
+        failed = rec.failed_streak + 1
+        reason = f"{failed} failed checks in a row: {check.error or 'no timestamp served'}"
+        if failed >= th.unreachable_after and rec.state.severity < State.UNREACHABLE.severity:
+            new = Record(State.UNREACHABLE, check.at, 0, failed)
+            return new, Transition(rec.state, State.UNREACHABLE, check.at, reason)
+        return replace(rec, failed_streak=failed, good_streak=0), None
+
+    target, reason = _target(check, release, th)
+    base = replace(rec, failed_streak=0)
+    if target.severity > rec.state.severity:
+        return Record(target, check.at, 0, 0), Transition(rec.state, target, check.at, reason)
+    if target.severity == rec.state.severity:
+        return replace(base, good_streak=0), None
+    streak = rec.good_streak + 1
+    if streak < th.recover_after:
+        return replace(base, good_streak=streak), None
+    if target is State.FRESH:
+        reason = f"{reason} again ({streak} good checks in a row)"
+    return Record(target, check.at, 0, 0), Transition(rec.state, target, check.at, reason)
+
+
+def serves_current(rec: Record) -> bool:
+    """Whether the mirror belongs in DNS rotation as far as freshness is concerned."""
+    return rec.state is State.FRESH
+
+
+@dataclass(frozen=True)
+class Figures:
+    """archweb-style figures over a window: completion, delay and a score that orders mirrors."""
+
+    checks: int
+    completion: float  # good checks / checks, 0..1
+    mean_delay_s: float | None
+    stddev_delay_s: float | None
+    score: float | None  # lower is better; None without a good check
+
+
+def figures(checks: Sequence[Check], since: float) -> Figures:
+    """Return the figures for `checks` made at or after `since`.
+
+    Delay is how far the served timestamp lags the check. The score follows archweb:
+    (mean delay + deviation, in hours) / completion, so a mirror that is often unreachable
+    ranks below a steady one of the same delay.
+    """
+    window = [c for c in checks if c.at >= since]
+    if not window:
+        return Figures(0, 0.0, None, None, None)
+    delays = [c.at - c.timestamp for c in window if c.ok and c.timestamp is not None]
+    completion = len(delays) / len(window)
+    if not delays:
+        return Figures(len(window), 0.0, None, None, None)
+    mean = sum(delays) / len(delays)
+    stddev = math.sqrt(sum((d - mean) ** 2 for d in delays) / len(delays))
+    score = (mean + stddev) / 3600 / completion
+    return Figures(len(window), completion, mean, stddev, score)

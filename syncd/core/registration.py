@@ -1,0 +1,110 @@
+"""Mirror registration mails, in the template the old guide asked admins to send:
+
+``clamav.foo.com ip address: 1.2.3.4 country: Poland admin: John Doe <john@foo.com>``
+optionally followed by `` || <alerts@foo.com>`` for a different notification address.
+Pure: the mail's text in, registrations (or one clear error) out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+import pycountry
+
+TEMPLATE = (
+    "<mirror name> ip address: <ip> country: <country> admin: <Full Name> <email>"
+    " [|| <notify email>]"
+)
+_LINE = re.compile(
+    r"^\s*(?P<name>\S+)\s+ip\s+address:\s*(?P<ip>\S+)\s+country:\s*(?P<country>.+?)\s+"
+    r"admin:\s*(?P<admin>[^<>|]*<[^<>]*>)\s*(?:\|\|\s*(?P<notify><[^<>]*>))?\s*$",
+    re.IGNORECASE,
+)
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
+)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}\Z")
+MAX_MAIL_BYTES = 256 * 1024
+
+
+class RegistrationError(ValueError):
+    """The mail does not hold a usable registration; the message says what and how to fix."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    address: str
+    country: str  # ISO 3166-1 alpha-2, upper case
+    admin_name: str
+    admin_email: str
+    notify: str | None
+
+    @property
+    def admin(self) -> str:
+        return f"{self.admin_name} <{self.admin_email}>"
+
+
+def country_code(text: str) -> str:
+    """Return the ISO alpha-2 code for a country name or code; raise when unknown."""
+    cleaned = text.strip().strip(".")
+    if cleaned.upper() == "UK":
+        return "GB"
+    try:
+        return str(pycountry.countries.lookup(cleaned).alpha_2)
+    except LookupError:
+        pass
+    try:
+        matches = pycountry.countries.search_fuzzy(cleaned) if len(cleaned) > 3 else []
+    except LookupError:
+        matches = []
+    if len(matches) == 1:
+        return str(matches[0].alpha_2)
+    raise RegistrationError(
+        f"country {cleaned!r} is not a country name or ISO code: write e.g. 'Poland' or 'PL'"
+    )
+
+
+def _email(text: str, what: str) -> tuple[str, str]:
+    name, addr = parseaddr(text)
+    if not _EMAIL.match(addr):
+        raise RegistrationError(
+            f"{what} {text.strip()!r} has no valid address: write 'Name <a@b.org>'"
+        )
+    return name.strip(), addr
+
+
+def parse_line(line: str) -> Registration:
+    """Parse one registration line; raise RegistrationError naming the field at fault."""
+    m = _LINE.match(line)
+    if not m:
+        raise RegistrationError(f"not a registration line: expected {TEMPLATE!r}")
+    name = m["name"].lower().rstrip(".")
+    if not _HOSTNAME.match(name):
+        raise RegistrationError(
+            f"mirror name {m['name']!r} is not a host name such as clamav.foo.com"
+        )
+    try:
+        address = str(ipaddress.ip_address(m["ip"]))
+    except ValueError:
+        raise RegistrationError(f"ip address {m['ip']!r} is not an IPv4 or IPv6 address") from None
+    admin_name, admin_email = _email(m["admin"], "admin")
+    if not admin_name:
+        raise RegistrationError("admin has no name: write 'admin: Full Name <a@b.org>'")
+    notify = _email(m["notify"], "notify address")[1] if m["notify"] else None
+    return Registration(name, address, country_code(m["country"]), admin_name, admin_email, notify)
+
+
+def parse_mail(text: str) -> list[Registration]:
+    """Return every registration in a mail's text (other lines are ignored)."""
+    if len(text.encode(errors="replace")) > MAX_MAIL_BYTES:
+        raise RegistrationError(
+            f"mail larger than {MAX_MAIL_BYTES // 1024} KiB: send the line alone"
+        )
+    candidates = [ln for ln in text.splitlines() if re.search(r"ip\s+address:", ln, re.I)]
+    if not candidates:
+        raise RegistrationError(f"no registration line found: expected {TEMPLATE!r}")
+    return [parse_line(ln) for ln in candidates]

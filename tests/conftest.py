@@ -1,0 +1,95 @@
+"""Shared fixtures: real servers on loopback, started per test and always torn down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.harness.account import MirrorAccount, mirror_account
+from tests.harness.client import build_client_zipapp
+from tests.harness.cvd import DEFAULT_VERSIONS, write_release
+from tests.harness.nginx import Nginx
+from tests.harness.rsyncd import RsyncDaemon
+from tests.harness.smtp import SmtpSink
+from tests.harness.sshd import Sshd
+from tests.harness.sshkeys import KeyPair, generate_keypair
+
+
+@pytest.fixture
+def source_tree(tmp_path: Path) -> Path:
+    """A release tree (daily, main, bytecode CVDs and a timestamp) as rsync1/rsync2 serve it."""
+    tree = tmp_path / "source"
+    write_release(
+        tree, DEFAULT_VERSIONS["daily"], DEFAULT_VERSIONS["main"], DEFAULT_VERSIONS["bytecode"]
+    )
+    return tree
+
+
+@pytest.fixture
+def rsync_pair(tmp_path: Path, source_tree: Path) -> Iterator[tuple[RsyncDaemon, RsyncDaemon]]:
+    """rsync1 and rsync2: two daemons serving `source_tree` as module ``clamavdb``."""
+    with (
+        RsyncDaemon(tmp_path / "rsyncd", source_tree, name="rsync1") as r1,
+        RsyncDaemon(tmp_path / "rsyncd", source_tree, name="rsync2") as r2,
+    ):
+        yield r1, r2
+
+
+@pytest.fixture
+def keypair(tmp_path: Path) -> KeyPair:
+    """The pusher's ed25519 key."""
+    return generate_keypair(tmp_path / "keys" / "pusher_ed25519", "pushsync-pusher")
+
+
+@pytest.fixture(scope="session")
+def account() -> MirrorAccount:
+    """The account test mirrors run as (a system user when root)."""
+    return mirror_account()
+
+
+@pytest.fixture
+def sshd_factory(tmp_path: Path, account: MirrorAccount) -> Iterator[Callable[..., Sshd]]:
+    """Start any number of sshd instances: ``sshd_factory(authorized_keys=[...])``."""
+    with ExitStack() as stack:
+        count = 0
+
+        def start(authorized_keys: list[str], **kw: object) -> Sshd:
+            nonlocal count
+            count += 1
+            kw.setdefault("account", account)
+            server = Sshd(tmp_path / f"sshd{count}", authorized_keys=authorized_keys, **kw)  # type: ignore[arg-type]
+            return stack.enter_context(server)
+
+        yield start
+
+
+@pytest.fixture
+def nginx_factory(tmp_path: Path) -> Iterator[Callable[..., Nginx]]:
+    """Start nginx serving a DocumentRoot: ``nginx_factory(docroot)``."""
+    with ExitStack() as stack:
+        count = 0
+
+        def start(docroot: Path, **kw: object) -> Nginx:
+            nonlocal count
+            count += 1
+            return stack.enter_context(Nginx(tmp_path / f"nginx{count}", docroot, **kw))  # type: ignore[arg-type]
+
+        yield start
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def client_zipapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``clam-clientsync.pyz`` built once per session, reachable by the mirror account.
+
+    Run it with ``tests.harness.client.client_command(pyz)`` (the system python3, ``-I``).
+    """
+    return build_client_zipapp(tmp_path_factory.mktemp("client"))

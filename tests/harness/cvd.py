@@ -1,0 +1,149 @@
+"""Synthetic ClamAV CVD files: a correct 512-byte header over a real tar.gz body.
+
+Header: ``ClamAV-VDB:<build time>:<version>:<signatures>:<flevel>:<md5 of body>:<dsig>:
+<builder>:<unix time>``, ASCII, padded with spaces to 512 bytes. The body is a gzip'd tar
+holding ``COPYING`` first, then ``<name>.info`` and a signature file, as in ClamAV's own databases.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import random
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+HEADER_SIZE = 512
+DEFAULT_BUILD_TIME = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+# Not a real signature (nothing here can sign like ClamAV): a well-formed placeholder.
+FAKE_DSIG = "pushsyncTESTdsig" + "A" * 70
+
+DEFAULT_VERSIONS = {"daily": 28033, "main": 62, "bytecode": 335}
+
+
+def _tar_member(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = mtime
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build_body(name: str, version: int, signatures: int, mtime: int, payload_size: int) -> bytes:
+    """Return a deterministic tar.gz body for database `name`."""
+    rng = random.Random(f"{name}:{version}")
+    sigs = "\n".join(
+        f"Test.Sig.{name}.{version}.{i}:0:*:{rng.getrandbits(64):016x}" for i in range(8)
+    )
+    payload = (sigs + "\n").encode() + rng.randbytes(payload_size)
+    info_lines = [
+        f"ClamAV-VDB:{version}:{signatures}",
+        f"{name}.ndb:{len(payload)}:{hashlib.sha256(payload).hexdigest()}",
+    ]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        _tar_member(tar, "COPYING", b"Synthetic test database, GPL-2.0 terms apply.\n", mtime)
+        _tar_member(tar, f"{name}.info", ("\n".join(info_lines) + "\n").encode(), mtime)
+        _tar_member(tar, f"{name}.ndb", payload, mtime)
+    return gzip.compress(raw.getvalue(), mtime=mtime)
+
+
+def build_header(
+    version: int,
+    signatures: int,
+    functionality: int,
+    md5: str,
+    build_time: datetime,
+    builder: str = "pushsync",
+    with_unix_time: bool = True,
+) -> bytes:
+    """Return the 512-byte CVD header."""
+    stamp = build_time.strftime("%d %b %Y %H-%M %z")
+    fields = [
+        "ClamAV-VDB",
+        stamp,
+        str(version),
+        str(signatures),
+        str(functionality),
+        md5,
+        FAKE_DSIG,
+        builder,
+    ]
+    if with_unix_time:
+        fields.append(str(int(build_time.timestamp())))
+    text = ":".join(fields).encode("ascii")
+    if len(text) > HEADER_SIZE:
+        raise ValueError("CVD header longer than 512 bytes")
+    return text.ljust(HEADER_SIZE, b" ")
+
+
+def build_cvd(
+    name: str,
+    version: int,
+    *,
+    signatures: int = 1000,
+    functionality: int = 90,
+    build_time: datetime | None = None,
+    builder: str = "pushsync",
+    with_unix_time: bool = True,
+    payload_size: int = 2048,
+) -> bytes:
+    """Return the bytes of a valid CVD for database `name` at `version`."""
+    when = build_time or DEFAULT_BUILD_TIME
+    body = build_body(name, version, signatures, int(when.timestamp()), payload_size)
+    header = build_header(
+        version,
+        signatures,
+        functionality,
+        hashlib.md5(body).hexdigest(),
+        when,
+        builder,
+        with_unix_time,
+    )
+    return header + body
+
+
+def write_cvd(directory: Path, name: str, version: int, **kw: object) -> Path:
+    """Write ``<directory>/<name>.cvd`` and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.cvd"
+    path.write_bytes(build_cvd(name, version, **kw))  # type: ignore[arg-type]
+    return path
+
+
+def write_release(
+    directory: Path, daily: int, main: int = 62, bytecode: int = 335, **kw: object
+) -> dict[str, Path]:
+    """Write daily, main and bytecode CVDs plus a ``timestamp`` file; return name -> path."""
+    paths = {
+        name: write_cvd(directory, name, version, **kw)
+        for name, version in (("daily", daily), ("main", main), ("bytecode", bytecode))
+    }
+    (directory / "timestamp").write_text(f"{int(DEFAULT_BUILD_TIME.timestamp())}\n")
+    return paths
+
+
+def corrupt_body(path: Path) -> None:
+    """Flip one byte of the body of the CVD at `path`: its MD5 no longer matches the header."""
+    data = bytearray(path.read_bytes())
+    data[HEADER_SIZE + len(data[HEADER_SIZE:]) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def read_header(path: Path) -> dict[str, str]:
+    """Parse the header fields of `path` (for test assertions)."""
+    fields = path.read_bytes()[:HEADER_SIZE].decode("ascii").rstrip(" ").split(":")
+    names = [
+        "magic",
+        "build_time",
+        "version",
+        "signatures",
+        "functionality",
+        "md5",
+        "dsig",
+        "builder",
+        "unix_time",
+    ]
+    return dict(zip(names, fields, strict=False))
