@@ -85,10 +85,11 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
             started=started,
         )
         errors: List[Tuple[str, str]] = []
+        if result.rsync_ok:
+            # what is (not) served now matters more than a later source's failure
+            errors.extend(_publish(ctx, report, staging, verifier))
         if result.error:
             errors.append(result.error)
-        if result.rsync_ok:
-            errors.extend(_publish(ctx, report, staging, verifier))
         report["databases"] = tree.served_databases(verifier, cfg.to)
         verifier.save()
     except tree.TreeError as exc:
