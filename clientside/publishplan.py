@@ -96,7 +96,7 @@ def plan_publish(
     deletes: List[str] = []
     rmdirs: List[str] = []
     for path in sorted(served):
-        if path in staged or is_ours(path) or is_protected(path, patterns):
+        if path in staged or path in failed or is_ours(path) or is_protected(path, patterns):
             continue
         (rmdirs if served[path].kind == "dir" else deletes).append(path)
     rmdirs.sort(key=lambda p: (-p.count("/"), p))

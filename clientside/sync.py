@@ -1,10 +1,11 @@
 """The ``sync`` verb: lock, rsync into staging (with failover), verify, publish, describe."""
 
 import logging
+import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from clientside import rsyncplan, tree
+from clientside import cvd, rsyncplan, tree
 from clientside.config import Config, Source, order_sources
 from clientside.cvd import database_name
 from clientside.locking import SyncLock
@@ -75,6 +76,7 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
         if stray:
             log.info("removed %d temporary files of an interrupted publish", stray)
         verifier = tree.Verifier(cfg.state_dir)
+        quarantined: Set[str] = set()
         result = _transfer(
             ctx,
             report=report,
@@ -83,11 +85,12 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
             verifier=verifier,
             budget=budget,
             started=started,
+            quarantined=quarantined,
         )
         errors: List[Tuple[str, str]] = []
         if result.rsync_ok:
             # what is (not) served now matters more than a later source's failure
-            errors.extend(_publish(ctx, report, staging, verifier))
+            errors.extend(_publish(ctx, report, staging, verifier, quarantined))
         if result.error:
             errors.append(result.error)
         report["databases"] = tree.served_databases(verifier, cfg.to)
@@ -123,6 +126,7 @@ def _transfer(
     verifier: tree.Verifier,
     budget: float,
     started: float,
+    quarantined: Set[str],
 ) -> RoundResult:
     cfg = ctx.config
     env = rsyncplan.build_env(ctx.home, cfg.rsync_password)
@@ -192,6 +196,7 @@ def _transfer(
             if not f.verdict.ok
         ]
         if bad:
+            quarantine(staging, bad, quarantined)
             kind = bad[0].verdict.kind or "corrupt_cvd"
             message = "; ".join(f.verdict.message for f in bad)
             report["attempts"].append(
@@ -210,7 +215,11 @@ def _transfer(
 
 
 def _publish(
-    ctx: SyncContext, report: Dict[str, Any], staging: str, verifier: tree.Verifier
+    ctx: SyncContext,
+    report: Dict[str, Any],
+    staging: str,
+    verifier: tree.Verifier,
+    quarantined: Set[str],
 ) -> List[Tuple[str, str]]:
     cfg = ctx.config
     _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
@@ -222,7 +231,11 @@ def _publish(
         served=served,
         expect=ctx.request.expect,
     )
-    bad = [f for f in findings if not f.verdict.ok]
+    bad = [f for f in findings if not f.verdict.ok] + [
+        tree.Finding(p, cvd.Verdict(False, "corrupt_cvd", f"{p}: corrupt at the source"))
+        for p in sorted(quarantined)
+        if p not in staged
+    ]
     errors: List[Tuple[str, str]] = [
         (f.verdict.kind or "corrupt_cvd", f.verdict.message + " (not published)") for f in bad
     ]
@@ -244,3 +257,14 @@ def _publish(
 def _display(source: Source) -> str:
     port = f":{source.port}" if source.port is not None else ""
     return f"rsync://{source.host}{port}"
+
+
+def quarantine(staging: str, bad: List[tree.Finding], quarantined: Set[str]) -> None:
+    """Remove corrupt files from staging, so that the next source (or run) sends them whole:
+    rsync's quick check (size and time) would otherwise keep a corrupt copy forever."""
+    for finding in bad:
+        if finding.verdict.kind == "corrupt_cvd":
+            path = os.path.join(staging, finding.path)
+            if os.path.lexists(path):
+                os.unlink(path)
+                quarantined.add(finding.path)

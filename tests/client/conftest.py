@@ -150,3 +150,17 @@ def stub_rsync(directory: Path, marker: Path, body: str = "") -> Path:
     )
     script.chmod(0o755)
     return script
+
+
+_bump = [0]
+
+
+def fresh_mtime(*paths: Path) -> None:
+    """Give `paths` a distinct mtime: rsync's quick check compares size and mtime only, and a
+    test rewrites same-sized files within one second."""
+    import time
+
+    _bump[0] += 10
+    when = time.time() + _bump[0]
+    for p in paths:
+        os.utime(p, (when, when))
