@@ -139,14 +139,14 @@ def bare_mirror(tmp_path: Path) -> Mirror:
 
 
 def stub_rsync(directory: Path, marker: Path, body: str = "") -> Path:
-    """Write an executable 'rsync' that records its argv and environment in `marker`."""
+    """Write an executable 'rsync' recording its argv in `marker`, its environment beside."""
     script = directory / "stub-rsync"
     script.write_text(
         "#!/bin/sh\n"
         'if [ "$1" = "--version" ]; then echo "rsync  version 3.4.1  protocol version 32"; '
         "exit 0; fi\n"
         f'printf "%s\\n" "$@" > "{marker}"\n'
-        f'env >> "{marker}"\n' + body + "exit 0\n"
+        f'env > "{marker}.env"\n' + body + "exit 0\n"
     )
     script.chmod(0o755)
     return script

@@ -69,8 +69,7 @@ def test_new_release_replaces_files_by_rename(mirror: Mirror, source_tree: Path)
 def test_refused_source_falls_over(
     mirror: Mirror, rsync_pair: tuple[RsyncDaemon, RsyncDaemon]
 ) -> None:
-    r1, r2 = rsync_pair
-    r1.stop()
+    rsync_pair[0].stop()
     rep = mirror.run().report
     assert rep["status"] == "ok" and rep["source_used"] == R2
     assert [a["source"] for a in rep["attempts"]] == [R1, R2]
