@@ -34,8 +34,9 @@ def armed(bare_mirror: Mirror, tmp_path: Path) -> tuple[Mirror, Path]:
     ],
     ids=["newline", "semicolon", "dollar-paren", "rsh", "dash-e", "sftp", "sftp-server", "100KB"],
 )
-def test_hostile_command_is_rejected_and_nothing_runs(armed: tuple[Mirror, Path],
-                                                      command: str) -> None:
+def test_hostile_command_is_rejected_and_nothing_runs(
+    armed: tuple[Mirror, Path], command: str
+) -> None:
     mirror, marker = armed
     res = mirror.run(command=command)
     rep = res.report
@@ -73,8 +74,7 @@ def test_usage_errors_exit_64_with_a_report(bare_mirror: Mirror, argv: list[str]
     assert res.rc == 64 and res.report["error"]["kind"] == "usage"
 
 
-def test_config_command_substitution_is_never_executed(bare_mirror: Mirror, tmp_path: Path
-                                                       ) -> None:
+def test_config_command_substitution_is_never_executed(bare_mirror: Mirror, tmp_path: Path) -> None:
     victim = Path(f"/tmp/clam-clientsync-test-{uuid.uuid4().hex}")
     for line in (f"TO=$(touch {victim})", f"TO=`touch {victim}`", f'TO="$(touch {victim})"'):
         bare_mirror.config.write_text(line + "\n")

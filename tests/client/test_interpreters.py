@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import PY39, Mirror, R1, fresh_mtime
+from tests.client.conftest import PY39, R1, Mirror, fresh_mtime
 from tests.harness.cvd import write_release
 
 INTERPRETERS = [pytest.param(sys.executable, id="current")] + (
@@ -17,13 +17,17 @@ INTERPRETERS = [pytest.param(sys.executable, id="current")] + (
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
-def test_zipapp_syncs_under(python: str, mirror: Mirror, source_tree: Path,
-                            client_zipapp: Path) -> None:
+def test_zipapp_syncs_under(
+    python: str, mirror: Mirror, source_tree: Path, client_zipapp: Path
+) -> None:
     def run(command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [python, "-I", str(client_zipapp), "--config", str(mirror.config), R1],
             env={"PATH": "/usr/bin:/bin", "SSH_ORIGINAL_COMMAND": command},
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     import json

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -45,7 +47,7 @@ def intervals(log: Path) -> list[tuple[float, float]]:
 
 
 def assert_no_overlap(spans: list[tuple[float, float]]) -> None:
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, f"two rsyncs wrote at once: {spans}"
 
 
@@ -143,10 +145,8 @@ def test_sigkill_mid_transfer_then_recovery_with_a_real_transfer(
                 pgids.add(os.getpgid(int(pid)))
     victim.send_signal(signal.SIGKILL)
     for pgid in pgids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     victim.communicate(timeout=10)
     # nothing half-written is served
     for name in ("daily.cvd", "main.cvd"):

@@ -65,8 +65,9 @@ def test_http_reader_never_sees_a_partial_cvd(
     assert seen["ok"] > 30
     # dot names (our staging tree) are not served
     conn = http.client.HTTPConnection(web.host, web.port, timeout=10)
-    conn.request("GET", "/.clam-clientsync/staging/daily.cvd",
-                 headers={"Host": "db.test.clamav.net"})
+    conn.request(
+        "GET", "/.clam-clientsync/staging/daily.cvd", headers={"Host": "db.test.clamav.net"}
+    )
     assert conn.getresponse().status in (403, 404)
     conn.close()
 

@@ -18,22 +18,45 @@ from tests.harness.sshd import Sshd, forced_command_line
 from tests.harness.sshkeys import KeyPair
 
 
-def _ssh(sshd: Sshd, key: KeyPair, account: MirrorAccount, known: Path, command: str
-         ) -> subprocess.CompletedProcess[str]:
+def _ssh(
+    sshd: Sshd, key: KeyPair, account: MirrorAccount, known: Path, command: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            "ssh", "-F", "/dev/null", "-i", str(key.private), "-p", str(sshd.port),
-            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-            f"{account.name}@127.0.0.1", command,
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(key.private),
+            "-p",
+            str(sshd.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            f"{account.name}@127.0.0.1",
+            command,
         ],
-        capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 
 @pytest.fixture
-def setup(tmp_path: Path, rsync_pair: tuple[RsyncDaemon, RsyncDaemon], account: MirrorAccount,
-          keypair: KeyPair, client_zipapp: Path):  # type: ignore[no-untyped-def]
+def setup(
+    tmp_path: Path,
+    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
+    account: MirrorAccount,
+    keypair: KeyPair,
+    client_zipapp: Path,
+):  # type: ignore[no-untyped-def]
     r1, r2 = rsync_pair
     base = tmp_path / "clamavdb"
     to, etc, var = base / "public_html", base / "etc", base / "var"
@@ -52,8 +75,13 @@ def setup(tmp_path: Path, rsync_pair: tuple[RsyncDaemon, RsyncDaemon], account: 
     return to, conf, var
 
 
-def _start(sshd_factory: Callable[..., Sshd], keypair: KeyPair, python: list[str],
-           conf: Path, tmp_path: Path) -> tuple[Sshd, Path]:
+def _start(
+    sshd_factory: Callable[..., Sshd],
+    keypair: KeyPair,
+    python: list[str],
+    conf: Path,
+    tmp_path: Path,
+) -> tuple[Sshd, Path]:
     lines = [
         forced_command_line(keypair.public_line, " ".join([*python, "--config", str(conf), src]))
         for src in (R1, R2)
@@ -65,10 +93,15 @@ def _start(sshd_factory: Callable[..., Sshd], keypair: KeyPair, python: list[str
 
 
 def test_forced_command_sync_through_real_sshd(
-    setup, tmp_path: Path, source_tree: Path, account: MirrorAccount, keypair: KeyPair,
-    sshd_factory: Callable[..., Sshd], client_zipapp: Path,
+    setup,
+    tmp_path: Path,
+    source_tree: Path,
+    account: MirrorAccount,
+    keypair: KeyPair,
+    sshd_factory: Callable[..., Sshd],
+    client_zipapp: Path,
 ) -> None:
-    to, conf, var = setup
+    to, conf, _var = setup
     sshd, known = _start(sshd_factory, keypair, client_command(client_zipapp), conf, tmp_path)
     res = _ssh(sshd, keypair, account, known, "sync run-id=ssh-1 expect-daily=28033")
     assert res.returncode == 0, res.stderr + sshd.log_text()[-2000:]
@@ -86,10 +119,25 @@ def test_forced_command_sync_through_real_sshd(
         assert bad.returncode == 64, bad.stderr
         assert json.loads(bad.stdout)["status"] == "rejected"
     sftp = subprocess.run(
-        ["sftp", "-F", "/dev/null", "-i", str(keypair.private), "-P", str(sshd.port),
-         "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known}",
-         f"{account.name}@127.0.0.1"],
-        input="ls\n", capture_output=True, text=True, timeout=30, check=False,
+        [
+            "sftp",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(keypair.private),
+            "-P",
+            str(sshd.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            f"{account.name}@127.0.0.1",
+        ],
+        input="ls\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert sftp.returncode != 0
     assert not victim.exists()
