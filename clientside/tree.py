@@ -111,7 +111,7 @@ class Verifier:
             if not stat.S_ISREG(st.st_mode):
                 return FileFacts(None, "not a regular file", None)
             key = _key(st)
-            hit = self.cache.get(key)
+            hit = self.used.get(key) or self.cache.get(key)
             if isinstance(hit, dict):
                 self.used[key] = hit
                 return _facts_from_json(hit)
