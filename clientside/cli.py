@@ -258,6 +258,8 @@ def _run_verb(
     started: datetime,
 ) -> int:
     rep["warnings"].extend(config.warnings)
+    for line in config.warnings:
+        logger.warning("%s", line)
     rsync = find_rsync(config)
     rep["rsync_version"] = rsync_version(rsync, config.state_dir)
     warning = rsyncplan.version_warning(rep["rsync_version"])
