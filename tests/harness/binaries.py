@@ -11,6 +11,8 @@ _PACKAGES = {
     "rsync": "rsync",
     "nginx": "nginx",
     "sigtool": "clamav",
+    "named": "bind9",
+    "named-checkconf": "bind9",
 }
 
 

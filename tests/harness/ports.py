@@ -32,10 +32,12 @@ def wait_listening(
     raise RuntimeError(f"server did not listen on {host}:{port} within {timeout} s")
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    """Terminate `proc` (then kill it) and reap it."""
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 5.0, *, kill: bool = False
+) -> None:
+    """Terminate `proc` (then kill it; at once with `kill`) and reap it."""
     if proc.poll() is None:
-        proc.terminate()
+        proc.kill() if kill else proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

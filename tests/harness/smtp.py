@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 import threading
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.harness.ports import free_port
 
@@ -28,13 +30,44 @@ class _Collect:
 
 
 class SmtpSink:
-    def __init__(self, port: int | None = None) -> None:
+    """Collects mail. With `tls_context` it requires STARTTLS; with `credentials`
+    (user, password) it requires AUTH LOGIN/PLAIN with exactly those."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.auth_attempts: list[str] = []
         self.lock = threading.Lock()
-        self._controller = Controller(_Collect(self), hostname=self.host, port=self.port)
+        kw: dict[str, Any] = {}
+        if tls_context is not None:
+            kw.update(tls_context=tls_context, require_starttls=True)
+        if credentials is not None:
+            kw.update(
+                auth_required=True,
+                auth_require_tls=tls_context is not None,
+                authenticator=self._authenticator(credentials),
+            )
+        self._controller = Controller(_Collect(self), hostname=self.host, port=self.port, **kw)
+
+    def _authenticator(self, credentials: tuple[str, str]) -> Any:
+        def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+            user = data.login.decode() if isinstance(data, LoginPassword) else "?"
+            self.auth_attempts.append(user)
+            ok = (
+                isinstance(data, LoginPassword)
+                and (data.login.decode(), data.password.decode()) == credentials
+            )
+            return AuthResult(success=ok, handled=False)
+
+        return check
 
     def start(self) -> SmtpSink:
         self._controller.start()
@@ -50,3 +83,47 @@ class SmtpSink:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def self_signed_context(workdir: Any, host: str = "127.0.0.1") -> tuple[ssl.SSLContext, str]:
+    """Return a server TLS context with a fresh self-signed cert, and the cert's PEM path."""
+    import datetime
+    import ipaddress
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory = Path(workdir)
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx, str(cert_path)

@@ -1,0 +1,131 @@
+"""Ask a mirror over HTTP what it serves, the way freshclam would (httpx, under trio).
+
+One check = ``GET /timestamp`` and a Range request for the first 512 bytes of each CVD, sent
+with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses (``db.XY.clamav.net``).
+A redirect is a failure: freshclam cannot follow one. A mirror whose name has both IPv4 and
+IPv6 addresses is checked on each family separately, since a broken family hurts its users.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import trio
+
+from syncd.core.cvd import HEADER_SIZE, CvdError, parse_header
+
+USER_AGENT = "ClamAV-MirrorCheck"
+MAX_TIMESTAMP_BYTES = 64
+
+
+class CheckFailed(Exception):
+    """The mirror did not answer as a mirror must; the message is the reason, one line."""
+
+
+@dataclass(frozen=True)
+class Served:
+    family: str  # "IPv4" / "IPv6"
+    timestamp: float
+    versions: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send a request: the URL to connect to and the Host header to present."""
+
+    family: str
+    url: str  # base URL with an IP literal (or the original when resolution is not ours)
+    host_header: str
+
+
+async def targets(base_url: str, host_header: str) -> list[Target]:
+    """Return one target per address family the base URL's host resolves to."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return [Target(f"IPv{ip.version}", base_url.rstrip("/"), host_header)]
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as err:
+        raise CheckFailed(f"cannot resolve {host}: {err}") from None
+    found: dict[str, Target] = {}
+    for family, _, _, _, sockaddr in infos:
+        fam = "IPv6" if family == socket.AF_INET6 else "IPv4"
+        if fam in found:
+            continue
+        literal = f"[{sockaddr[0]}]" if fam == "IPv6" else str(sockaddr[0])
+        netloc = f"{literal}:{port}"
+        url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        found[fam] = Target(fam, url, host_header)
+    return [found[f] for f in sorted(found)]
+
+
+async def _get(
+    client: httpx.AsyncClient, target: Target, path: str, headers: dict[str, str], limit: int
+) -> bytes:
+    url = f"{target.url}/{path}"
+    try:
+        async with client.stream(
+            "GET", url, headers={"Host": target.host_header, **headers}
+        ) as resp:
+            if resp.is_redirect:
+                where = resp.headers.get("location", "?")
+                raise CheckFailed(
+                    f"/{path} redirects to {where[:200]}: freshclam cannot follow redirects"
+                )
+            if resp.status_code not in (200, 206):
+                raise CheckFailed(f"/{path} answered HTTP {resp.status_code}")
+            size = resp.headers.get("content-length", "")
+            if size.isdigit() and int(size) > limit:
+                raise CheckFailed(f"/{path} sends {size} bytes where {limit} were asked for")
+            body = b""
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise CheckFailed(f"/{path} sends more than the {limit} bytes asked for")
+            return body
+    except httpx.TimeoutException:
+        raise CheckFailed(f"/{path} timed out ({target.family})") from None
+    except httpx.HTTPError as err:
+        raise CheckFailed(
+            f"/{path} failed ({target.family}): {type(err).__name__}: {err}"
+        ) from None
+
+
+async def check(client: httpx.AsyncClient, target: Target, databases: Sequence[str]) -> Served:
+    """Return what `target` serves; raise CheckFailed with the first problem."""
+    raw = await _get(client, target, "timestamp", {}, MAX_TIMESTAMP_BYTES)
+    text = raw.decode("ascii", errors="replace").strip()
+    if not text.isdigit():
+        raise CheckFailed(f"/timestamp is not a unix time: {text[:40]!r}")
+    versions: dict[str, int] = {}
+    for db in databases:
+        head = await _get(
+            client, target, f"{db}.cvd", {"Range": f"bytes=0-{HEADER_SIZE - 1}"}, HEADER_SIZE
+        )
+        try:
+            versions[db] = parse_header(head).version
+        except CvdError as err:
+            raise CheckFailed(f"/{db}.cvd: {err}") from None
+    return Served(target.family, float(text), versions)
+
+
+def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:
+    """An HTTP client for checks: no redirects followed, no proxies from the environment."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(timeout_s),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )

@@ -1,0 +1,171 @@
+"""The monitor's part of the record: every check, every transition with its reason, each
+mirror's freshness per address family, and when each admin was last mailed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from syncd.adapters.sqlite import migrate
+from syncd.core.freshness import Check, Record, State, Transition
+
+Observed = tuple[str, str, Check, Record, Transition | None]  # mirror, family, ...
+
+MIGRATIONS = [
+    """
+    CREATE TABLE monitor_checks (
+        id INTEGER PRIMARY KEY,
+        mirror TEXT NOT NULL,
+        family TEXT NOT NULL,
+        at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        timestamp REAL,
+        versions TEXT,
+        error TEXT
+    );
+    CREATE INDEX monitor_checks_mirror_at ON monitor_checks (mirror, at);
+    CREATE TABLE monitor_state (
+        mirror TEXT NOT NULL,
+        family TEXT NOT NULL,
+        state TEXT NOT NULL,
+        since REAL NOT NULL,
+        good_streak INTEGER NOT NULL,
+        failed_streak INTEGER NOT NULL,
+        last_check_at REAL,
+        PRIMARY KEY (mirror, family)
+    );
+    CREATE TABLE monitor_transitions (
+        id INTEGER PRIMARY KEY,
+        mirror TEXT NOT NULL,
+        family TEXT NOT NULL,
+        at REAL NOT NULL,
+        old TEXT NOT NULL,
+        new TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        mailed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE monitor_mail (
+        mirror TEXT PRIMARY KEY,
+        last_sent_at REAL NOT NULL
+    )
+    """,
+]
+
+
+class MonitorStore:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        migrate(conn, "monitor", MIGRATIONS)
+
+    def records(self) -> dict[tuple[str, str], Record]:
+        rows = self.conn.execute(
+            "SELECT mirror, family, state, since, good_streak, failed_streak FROM monitor_state"
+        )
+        return {
+            (r["mirror"], r["family"]): Record(
+                State(r["state"]), r["since"], r["good_streak"], r["failed_streak"]
+            )
+            for r in rows
+        }
+
+    def save(self, items: Iterable[tuple[str, str, Check, Record, Transition | None]]) -> list[int]:
+        """Record checks, new records and transitions in one transaction; return transition ids."""
+        ids = []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for mirror, family, check, rec, transition in items:
+                self.conn.execute(
+                    "INSERT INTO monitor_checks "
+                    "(mirror, family, at, ok, timestamp, versions, error) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        mirror,
+                        family,
+                        check.at,
+                        int(check.ok),
+                        check.timestamp,
+                        json.dumps(dict(check.versions)) if check.versions else None,
+                        check.error,
+                    ),
+                )
+                self.conn.execute(
+                    "INSERT INTO monitor_state VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(mirror, family) DO UPDATE SET state = excluded.state, "
+                    "since = excluded.since, good_streak = excluded.good_streak, "
+                    "failed_streak = excluded.failed_streak, "
+                    "last_check_at = excluded.last_check_at",
+                    (
+                        mirror,
+                        family,
+                        rec.state.value,
+                        rec.since,
+                        rec.good_streak,
+                        rec.failed_streak,
+                        check.at,
+                    ),
+                )
+                if transition is not None:
+                    cur = self.conn.execute(
+                        "INSERT INTO monitor_transitions (mirror, family, at, old, new, reason)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            mirror,
+                            family,
+                            transition.at,
+                            transition.old.value,
+                            transition.new.value,
+                            transition.reason,
+                        ),
+                    )
+                    ids.append(int(cur.lastrowid or 0))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return ids
+
+    def checks(self, mirror: str, since: float) -> list[Check]:
+        rows = self.conn.execute(
+            "SELECT at, ok, timestamp, versions, error FROM monitor_checks "
+            "WHERE mirror = ? AND at >= ? ORDER BY at",
+            (mirror, since),
+        )
+        return [
+            Check(
+                r["at"],
+                bool(r["ok"]),
+                r["timestamp"],
+                json.loads(r["versions"]) if r["versions"] else None,
+                r["error"],
+            )
+            for r in rows
+        ]
+
+    def transitions(self, mirror: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
+        query = "SELECT * FROM monitor_transitions"
+        args: tuple[object, ...] = ()
+        if mirror is not None:
+            query += " WHERE mirror = ?"
+            args = (mirror,)
+        return list(self.conn.execute(query + " ORDER BY at DESC, id DESC LIMIT ?", (*args, limit)))
+
+    def last_mailed(self, mirror: str) -> float | None:
+        row = self.conn.execute(
+            "SELECT last_sent_at FROM monitor_mail WHERE mirror = ?", (mirror,)
+        ).fetchone()
+        return float(row[0]) if row else None
+
+    def mark_mailed(self, mirror: str, at: float, transition_ids: Sequence[int]) -> None:
+        self.conn.execute(
+            "INSERT INTO monitor_mail VALUES (?, ?) ON CONFLICT(mirror) DO UPDATE SET "
+            "last_sent_at = excluded.last_sent_at",
+            (mirror, at),
+        )
+        self.conn.executemany(
+            "UPDATE monitor_transitions SET mailed = 1 WHERE id = ?", [(i,) for i in transition_ids]
+        )
+
+    def prune(self, before: float) -> int:
+        """Drop checks older than `before` (retention); transitions are kept."""
+        return self.conn.execute("DELETE FROM monitor_checks WHERE at < ?", (before,)).rowcount

@@ -1,0 +1,108 @@
+"""What the monitor says about a change: mail to the mirror's admins, and the team's digest.
+
+Pure: transitions and mirror facts in, :class:`Mail` values out; whether to send now is a
+function of when the last mail went out. Every transition reaches the team's digest even when
+the admin's mail is held back by the rate limit: nothing is silent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from syncd.core.freshness import State, Transition
+
+ADVICE = {
+    State.LAGGING: (
+        "Your mirror serves an older database than the current release. Check the sync log "
+        "(~/var/clam-clientsync/clam-clientsync.log), run 'clam-clientsync --doctor' as the "
+        "clamavdb user, and make sure rsync1.clamav.net and rsync2.clamav.net are reachable."
+    ),
+    State.OLD: (
+        "The timestamp file on your mirror is over a day old: pushes are not arriving or not "
+        "completing. Check that sshd accepts the pusher keys (authorized_keys, from= addresses, "
+        "firewall on port 22), then the sync log and 'clam-clientsync --doctor'."
+    ),
+    State.UNREACHABLE: (
+        "We could not fetch /timestamp from your mirror. Check the web server, the virtual host "
+        "for database.clamav.net and db.*.clamav.net (no redirects: freshclam cannot follow "
+        "them), and the firewall on both IPv4 and IPv6."
+    ),
+    State.REMOVED: (
+        "Your mirror has been stale for two days and is out of the DNS rotation. It comes back "
+        "by itself once it serves fresh data again; nothing needs to be re-registered."
+    ),
+    State.FRESH: "Your mirror serves the current release again and is back in the DNS rotation.",
+}
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: tuple[str, ...]
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class MirrorChange:
+    mirror: str
+    transition: Transition
+    admins: tuple[str, ...]
+    notify: str | None = None
+    family: str | None = None  # "IPv4" / "IPv6" when only one family changed
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def recipients(change: MirrorChange) -> tuple[str, ...]:
+    """The notification address when the admin gave one (the ``||`` part), else the admins."""
+    return (change.notify,) if change.notify else change.admins
+
+
+def mirror_mail(change: MirrorChange, sender_name: str = "ClamAV mirror monitor") -> Mail:
+    """Return the mail telling a mirror's admins about one transition."""
+    t = change.transition
+    fam = f" ({change.family})" if change.family else ""
+    subject = f"[ClamAV mirror] {change.mirror}{fam}: {t.label}"
+    body = "\n".join(
+        [
+            "Hello,",
+            "",
+            f"the ClamAV mirror {change.mirror}{fam} changed from {t.old.value} to "
+            f"{t.new.value} at {_when(t.at)}.",
+            "",
+            f"Reason: {t.reason}",
+            "",
+            ADVICE[t.new],
+            "",
+            f"-- {sender_name}",
+            "",
+        ]
+    )
+    return Mail(recipients(change), subject, body)
+
+
+def digest(changes: Sequence[MirrorChange], team: Sequence[str], at: float) -> Mail | None:
+    """Return the team's one digest for a monitor run; None when nothing changed."""
+    if not changes or not team:
+        return None
+    lines = [f"{len(changes)} mirror state change(s) at {_when(at)}:", ""]
+    for c in sorted(changes, key=lambda c: (-c.transition.new.severity, c.mirror)):
+        fam = f" [{c.family}]" if c.family else ""
+        lines.append(
+            f"- {c.mirror}{fam}: {c.transition.old.value} -> {c.transition.label}: "
+            f"{c.transition.reason}"
+        )
+    worst = max(c.transition.new.severity for c in changes)
+    counts = {s: sum(c.transition.new is s for c in changes) for s in State}
+    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    tag = "problems" if worst > 0 else "recoveries"
+    return Mail(tuple(team), f"[ClamAV mirrors] {tag}: {summary}", "\n".join([*lines, ""]))
+
+
+def may_send(last_sent_at: float | None, now: float, min_interval_s: float) -> bool:
+    """Whether another mail to the same mirror's admins may go out now (rate limit)."""
+    return last_sent_at is None or now - last_sent_at >= min_interval_s

@@ -1,0 +1,103 @@
+"""One monitor pass: check every enabled mirror over HTTP (bounded), apply the freshness policy,
+and return what changed. The record (SQLite) and the mail go through the callers' adapters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+
+from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
+from syncd.core.freshness import Check, Record, Release, Thresholds, Transition, step
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@dataclass(frozen=True)
+class MonitorTarget:
+    name: str
+    http: str
+    country: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    mirror: str
+    family: str
+    check: Check
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mirror: str
+    family: str
+    check: Check
+    record: Record
+    transition: Transition | None
+
+
+async def observe(
+    mirrors: Sequence[MonitorTarget],
+    databases: Sequence[str],
+    *,
+    concurrency: int = 50,
+    timeout_s: float = 10.0,
+    deadline_s: float = 120.0,
+    clock: Callable[[], float] = time.time,
+) -> list[Observation]:
+    """Check every mirror on each address family; a mirror that fails gives a failed check."""
+    limiter = trio.CapacityLimiter(concurrency)
+    found: list[Observation] = []
+
+    async def one(m: MonitorTarget, client: httpx.AsyncClient) -> None:
+        async with limiter:
+            try:
+                with trio.fail_after(deadline_s):
+                    fams = await targets(m.http, f"db.{m.country.lower()}.clamav.net")
+            except (CheckFailed, trio.TooSlowError) as err:
+                found.append(Observation(m.name, "any", Check(clock(), False, error=str(err))))
+                return
+        for target in fams:
+            async with limiter:
+                at = clock()
+                try:
+                    with trio.fail_after(timeout_s * (len(databases) + 1)):
+                        served = await check(client, target, databases)
+                    c = Check(at, True, served.timestamp, served.versions)
+                except CheckFailed as err:
+                    c = Check(at, False, error=str(err))
+                except trio.TooSlowError:
+                    c = Check(at, False, error="the whole check took too long")
+                found.append(Observation(m.name, target.family, c))
+
+    with trio.move_on_after(deadline_s):
+        async with new_client(timeout_s, concurrency) as client, trio.open_nursery() as nursery:
+            for m in mirrors:
+                nursery.start_soon(one, m, client)
+    seen = {o.mirror for o in found}
+    at = clock()
+    for m in mirrors:
+        if m.name not in seen:
+            found.append(Observation(m.name, "any", Check(at, False, error="monitor run deadline")))
+    return sorted(found, key=lambda o: (o.mirror, o.family))
+
+
+def apply_policy(
+    observations: Sequence[Observation],
+    records: Mapping[tuple[str, str], Record],
+    release: Release,
+    thresholds: Thresholds,
+) -> list[Outcome]:
+    """Step each (mirror, family) record with its new check."""
+    outcomes = []
+    for o in observations:
+        rec, transition = step(
+            records.get((o.mirror, o.family), Record()), o.check, release, thresholds
+        )
+        outcomes.append(Outcome(o.mirror, o.family, o.check, rec, transition))
+    return outcomes

@@ -1,0 +1,97 @@
+"""BIND 9 ``named`` on a loopback port: one primary zone that accepts TSIG-signed updates."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+from pathlib import Path
+from types import TracebackType
+
+from tests.harness.binaries import require
+from tests.harness.ports import free_port, stop_process, wait_listening
+
+ZONE_TEMPLATE = """$ORIGIN {zone}.
+$TTL 300
+@   IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 60
+@   IN NS  ns1.{zone}.
+ns1 IN A   127.0.0.1
+"""
+
+
+class Named:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        zone: str = "clamav.net",
+        key_name: str = "pushsync-update",
+        algorithm: str = "hmac-sha256",
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.zone, self.key_name, self.algorithm = zone, key_name, algorithm
+        self.secret = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.log_path = self.workdir / "named.log"
+        self.conf_path = self.workdir / "named.conf"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _write(self) -> None:
+        zone_file = self.workdir / f"{self.zone}.zone"
+        zone_file.write_text(ZONE_TEMPLATE.format(zone=self.zone))
+        d = self.workdir
+        self.conf_path.write_text(f"""
+options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {self.port} {{ {self.host}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    notify no;
+    dnssec-validation no;
+}};
+controls {{ }};
+key "{self.key_name}" {{ algorithm {self.algorithm}; secret "{self.secret}"; }};
+zone "{self.zone}" {{
+    type primary;
+    file "{zone_file}";
+    allow-update {{ key "{self.key_name}"; }};
+}};
+""")
+
+    def start(self) -> Named:
+        self._write()
+        named = require("named")
+        check = subprocess.run(
+            [require("named-checkconf"), str(self.conf_path)], capture_output=True
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"named config rejected: {check.stdout.decode(errors='replace')}")
+        argv = [named, "-g", "-c", str(self.conf_path), "-n", "1"]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        wait_listening(self.host, self.port, self._proc, self.log_path, timeout=20)
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop_process(self._proc)
+            self._proc = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> Named:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
