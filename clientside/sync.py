@@ -68,6 +68,7 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
     report["files_transferred"] = 0
     report["bytes_transferred"] = 0
     report["files_deleted"] = 0
+    report["changes"] = []
     budget = float(min(cfg.deadline, ctx.request.deadline or cfg.deadline))
     started = time.monotonic()
     try:
@@ -180,7 +181,8 @@ def _transfer(
         stats = parse_stats(output)
         report["files_transferred"] = stats.files_transferred or 0
         report["bytes_transferred"] = stats.bytes_received or 0
-        for line in rsyncplan.itemized(output, 50):
+        report["changes"] = rsyncplan.itemized(output, 50)
+        for line in report["changes"]:
             log.info("rsync: %s", line)
         _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
         bad = [

@@ -32,7 +32,7 @@ def test_report_keys_are_pinned() -> None:
     rep = report.new_report("sync", T0, "0.1.0", "rsync1.clamav.net")
     assert set(rep) == set(report.KEYS)
     assert set(rep) >= CONTRACT_KEYS
-    assert set(rep) - CONTRACT_KEYS == {"run_id", "warnings", "rsync_version"}
+    assert set(rep) - CONTRACT_KEYS == {"run_id", "warnings", "rsync_version", "changes"}
     assert rep["report_version"] == 1
 
 

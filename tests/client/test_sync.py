@@ -36,6 +36,7 @@ def test_happy_path_reports_versions_and_keeps_local_files(
     assert rep["databases"]["daily"]["build_time"] == "2026-11-25T09:30:00Z"
     assert rep["files_transferred"] == 4 and rep["bytes_transferred"] > 0
     assert rep["files_deleted"] == 1
+    assert ">f+++++++++ daily.cvd" in rep["changes"]
     assert rep["rsync_version"]
     for name in ("daily.cvd", "main.cvd", "bytecode.cvd", "timestamp"):
         assert (mirror.to / name).read_bytes() == (source_tree / name).read_bytes()
