@@ -40,8 +40,13 @@ def _check_mode(d: Doctor, path: str, want: int, label: str, *, exact: bool = Tr
         d.check(False, f"{label} {path} exists", f"create it (mode {want:o})")
         return
     mode = stat.S_IMODE(st.st_mode)
-    good = mode == want if exact else not (mode & 0o022)
-    d.check(good, f"{label} {path} has mode {want:o} (is {mode:o})", f"chmod {want:o} {q}")
+    if exact:
+        what = f"{label} {path} has mode {want:o} (is {mode:o})"
+        good = mode == want
+    else:
+        what = f"{label} {path} is not writable by group or others (mode {mode:o})"
+        good = not mode & 0o022
+    d.check(good, what, f"chmod {want:o} {q}")
     d.check(
         st.st_uid == os.geteuid(),
         f"{label} {path} is owned by this user",
@@ -124,7 +129,7 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
         pass
     shell = pwd.getpwuid(os.geteuid()).pw_shell
     d.check(shell in GOOD_SHELLS, f"login shell is sh or bash (is {shell})", "chsh -s /bin/sh")
-    for program in programs:
+    for program in sorted(set(programs)):
         if os.path.isfile(program):
             st = os.stat(program)
             d.check(

@@ -1,5 +1,6 @@
 """The ``sync`` verb: lock, rsync into staging (with failover), verify, publish, describe."""
 
+import errno
 import logging
 import os
 import time
@@ -99,8 +100,9 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
     except tree.TreeError as exc:
         errors = [(exc.kind, str(exc))]
     except OSError as exc:
-        kind = "disk_full" if exc.errno == 28 else "publish_failed"
-        errors = [(kind, f"{exc.filename or ''}: {exc.strerror}")]
+        kind = "disk_full" if exc.errno == errno.ENOSPC else "publish_failed"
+        errors = [(kind, f"{exc.filename or 'TO'}: {exc.strerror}")]
+        _describe_anyway(ctx, report)
     if errors:
         kind, message = errors[0]
         set_error(report, kind, message)
@@ -116,6 +118,16 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
             report["files_transferred"],
             report["files_deleted"],
         )
+
+
+def _describe_anyway(ctx: SyncContext, report: Dict[str, Any]) -> None:
+    """After a failure, still tell what TO serves (best effort)."""
+    try:
+        report["databases"] = tree.served_databases(
+            tree.Verifier(ctx.config.state_dir), ctx.config.to
+        )
+    except OSError as exc:
+        report["warnings"].append(f"cannot read TO: {exc.strerror}")
 
 
 def _transfer(
