@@ -6,6 +6,7 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import sys
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
@@ -139,7 +140,9 @@ def rsync_version(rsync: Optional[str], state_dir: Optional[str]) -> Optional[st
     )
     if cache and version:
         with contextlib.suppress(OSError):
-            atomic_write(cache, json.dumps({"key": key, "version": version}).encode())
+            atomic_write(
+                cache, json.dumps({"key": key, "version": version}).encode(), durable=False
+            )
     return version
 
 
@@ -165,6 +168,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _main(args_list, logger, now, started)
     finally:
         logsetup.close(logger)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds through the rsync runner, which kills rsync's process group."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 class _Stop(Exception):
@@ -276,12 +287,19 @@ def _run_verb(
         return emit(rep, now, started)
     from clientside.sync import SyncContext, sync
 
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         sync(SyncContext(config, request, source, home, rsync), rep)
+    except Terminated:
+        logger.warning("terminated: rsync stopped, nothing more published")
+        rep["status"] = "failed"
+        report.set_error(rep, "interrupted", "clam-clientsync was terminated (SIGTERM)")
     except Exception as exc:  # the report must still go out
         logger.exception("internal error")
         rep["status"] = "failed"
         report.set_error(rep, "internal", f"{type(exc).__name__}: {exc}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     report.finish(rep, rep["status"], started, now())
     if rep["status"] != "queued":
         try:

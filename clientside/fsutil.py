@@ -8,8 +8,10 @@ from typing import Dict, Optional
 from clientside.publishplan import PRIVATE_DIR, Entry
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename; readers see old or new."""
+def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; readers see old or new.
+
+    ``durable=False`` skips the fsync (caches that are merely rebuilt when lost)."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
@@ -17,7 +19,8 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

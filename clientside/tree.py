@@ -137,7 +137,7 @@ class Verifier:
 
     def save(self) -> None:
         try:
-            atomic_write(self.path, json.dumps(self.used).encode())
+            atomic_write(self.path, json.dumps(self.used).encode(), durable=False)
         except OSError as exc:
             log.warning("cannot save verification cache: %s", exc)
 

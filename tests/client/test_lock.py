@@ -165,3 +165,33 @@ def test_lock_file_is_outside_the_served_tree(mirror: Mirror) -> None:
     assert not list(mirror.to.rglob("*lock*"))
     out = subprocess.run(["ls", "-la", str(mirror.state)], capture_output=True, text=True)
     assert "lock" in out.stdout
+
+
+def test_sigterm_stops_rsync_releases_the_lock_and_still_reports(
+    mirror: Mirror, tmp_path: Path
+) -> None:
+    script, log = slow_rsync(tmp_path, 30)
+    mirror.write_config(RSYNC=str(script))
+    proc = mirror.popen()
+    wait_for(lambda: log.exists() and "start" in log.read_text())
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 10
+    import json
+
+    rep = json.loads(out)
+    assert proc.returncode == 75, err
+    assert rep["status"] == "failed" and rep["error"]["kind"] == "interrupted"
+    # the wrapper and its sleeping child are gone, and the lock is free again
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmd(p).find(str(script)) >= 0]
+    assert mirror.run(command="version").rc == 0
+    mirror.write_config(RSYNC=REAL_RSYNC)
+    assert mirror.run().report["status"] == "ok"
+
+
+def _cmd(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
