@@ -265,6 +265,13 @@ def _publish_one(src: str, tmp: str, dst: str) -> Optional[str]:
             return f"symlink to {target!r} not published"
         os.symlink(target, tmp)
     else:
+        # rsync does not fsync: make the data durable before a name in TO points at it, so a
+        # crash cannot leave a served name on an empty or partial file
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.link(src, tmp, follow_symlinks=False)
     os.rename(tmp, dst)
     return None
