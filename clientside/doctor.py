@@ -43,9 +43,9 @@ def _check_mode(d: Doctor, path: str, want: int, label: str, *, exact: bool = Tr
     if exact:
         what = f"{label} {path} has mode {want:o} (is {mode:o})"
         good = mode == want
-    else:
-        what = f"{label} {path} is not writable by group or others (mode {mode:o})"
-        good = not mode & 0o022
+    else:  # a home: others must be able to pass through it (the web server), not write
+        what = f"{label} {path} is 755-like: o+x, not writable by others (is {mode:o})"
+        good = not mode & 0o022 and bool(mode & 0o001)
     d.check(good, what, f"chmod {want:o} {q}")
     d.check(
         st.st_uid == os.geteuid(),
