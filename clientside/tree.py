@@ -59,10 +59,15 @@ def prepare_staging(to: str, patterns: Sequence[str]) -> str:
         dirs, files = seed_paths(listing(to), patterns)
         for d in dirs:
             os.mkdir(os.path.join(seeding, d), 0o755)
+        linked = 0
         for f in files:
-            os.link(os.path.join(to, f), os.path.join(seeding, f), follow_symlinks=False)
+            try:
+                os.link(os.path.join(to, f), os.path.join(seeding, f), follow_symlinks=False)
+                linked += 1
+            except OSError as exc:  # e.g. another user's file (fs.protected_hardlinks)
+                log.info("not seeding %s: %s (rsync will fetch it)", f, exc.strerror)
         os.rename(seeding, staging)
-        log.info("staging tree created with %d files linked from TO", len(files))
+        log.info("staging tree created with %d files linked from TO", linked)
     removed = 0
     for root, dirnames, _files in os.walk(staging):
         for name in list(dirnames):

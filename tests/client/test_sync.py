@@ -301,3 +301,18 @@ def test_served_tree_edited_by_hand_is_repaired(mirror: Mirror, source_tree: Pat
     assert rep["status"] == "ok"
     assert (mirror.to / "main.cvd").read_bytes() == (source_tree / "main.cvd").read_bytes()
     assert rep["databases"]["main"]["md5_ok"]
+
+
+def test_first_run_over_a_legacy_tree_seeds_by_hard_links(
+    mirror: Mirror, source_tree: Path
+) -> None:
+    """A mirror the old script kept: the same files are not transferred again."""
+    for p in source_tree.iterdir():
+        (mirror.to / p.name).write_bytes(p.read_bytes())
+        st = p.stat()
+        os.utime(mirror.to / p.name, ns=(st.st_atime_ns, st.st_mtime_ns))
+    inode = (mirror.to / "main.cvd").stat().st_ino
+    rep = mirror.run().report
+    assert rep["status"] == "ok" and rep["files_transferred"] == 0
+    assert (mirror.to / "main.cvd").stat().st_ino == inode
+    assert "staging tree created with 4 files" in mirror.log_text()
