@@ -87,8 +87,8 @@ def _read_value(text: str, lineno: int) -> str:
         if c in " \t":
             rest = text[i:].strip()
             if rest and not rest.startswith("#"):
-                word = rest.split()[0]
-                raise ConfigError(f"line {lineno}: unquoted space (a shell would run {word!r})")
+                # the value is not echoed: it may be a password
+                raise ConfigError(f"line {lineno}: unquoted space in the value; quote the value")
             break
         if c == "'":
             end = text.find("'", i + 1)

@@ -150,3 +150,11 @@ def test_control_characters_in_logged_text_are_escaped(armed: tuple[Mirror, Path
     res = mirror.run(command="sync run-id=\x1b[2J")
     assert res.rc == 64
     assert "\x1b" not in res.stderr
+
+
+def test_config_errors_never_echo_a_password(bare_mirror: Mirror) -> None:
+    bare_mirror.config.write_text(f"TO={bare_mirror.to}\nRSYNC_PASSWORD=first secondhalf\n")
+    bare_mirror.config.chmod(0o600)
+    res = bare_mirror.run()
+    assert res.rc == 78 and "line 2" in res.report["error"]["message"]
+    assert "secondhalf" not in res.stdout + res.stderr
