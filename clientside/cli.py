@@ -14,7 +14,13 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional
 from clientside import __version__, logsetup, report, rsyncplan
 from clientside.config import Config, ConfigError, build_config, order_sources, parse_config_text
 from clientside.fsutil import atomic_write, read_small
-from clientside.paths import check_config_file_mode, check_to, ensure_state_dir
+from clientside.paths import (
+    REMOTE_FS,
+    check_config_file_mode,
+    check_to,
+    ensure_state_dir,
+    fs_type,
+)
 from clientside.request import Request, RequestRejected, parse_request
 
 USAGE = "usage: clam-clientsync [--config PATH] SOURCE | clam-clientsync --doctor [--config PATH]"
@@ -269,6 +275,8 @@ def _run_verb(
     started: datetime,
 ) -> int:
     rep["warnings"].extend(config.warnings)
+    if fs_type(config.state_dir) in REMOTE_FS:
+        rep["warnings"].append(f"STATE_DIR {config.state_dir} is not on a local filesystem")
     for line in config.warnings:
         logger.warning("%s", line)
     rsync = find_rsync(config)

@@ -9,9 +9,9 @@ from typing import List, Optional, Tuple
 
 from clientside import rsyncplan
 from clientside.config import Config, ConfigError
+from clientside.paths import REMOTE_FS, fs_type
 
 GOOD_SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash")
-REMOTE_FS = ("nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "ceph", "glusterfs", "9p")
 
 
 class Doctor:
@@ -52,26 +52,6 @@ def _check_mode(d: Doctor, path: str, want: int, label: str, *, exact: bool = Tr
         f"{label} {path} is owned by this user",
         f"chown {pwd.getpwuid(os.geteuid()).pw_name} {q}",
     )
-
-
-def fs_type(path: str) -> Optional[str]:
-    """Return the filesystem type of the mount holding ``path`` (from /proc/mounts)."""
-    real = os.path.realpath(path)
-    best, best_type = "", None
-    try:
-        with open("/proc/mounts", encoding="utf-8") as fh:
-            for line in fh:
-                fields = line.split()
-                if len(fields) < 3:
-                    continue
-                mount = fields[1].replace("\\040", " ")
-                if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(
-                    mount
-                ) >= len(best):
-                    best, best_type = mount, fields[2]
-    except OSError:
-        return None
-    return best_type
 
 
 def reachable(host: str, port: int, timeout: float = 5.0) -> Tuple[bool, str]:

@@ -3,7 +3,7 @@
 import os
 import shlex
 import stat
-from typing import List
+from typing import List, Optional
 
 from clientside.config import Config, ConfigError
 from clientside.fsutil import is_within
@@ -56,3 +56,26 @@ def ensure_state_dir(path: str) -> None:
         raise ConfigError(f"STATE_DIR {path}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"STATE_DIR {path} is not writable")
+
+
+REMOTE_FS = ("nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "ceph", "glusterfs", "9p")
+
+
+def fs_type(path: str) -> Optional[str]:
+    """Return the filesystem type of the mount holding ``path`` (from /proc/mounts)."""
+    real = os.path.realpath(path)
+    best, best_type = "", None
+    try:
+        with open("/proc/mounts", encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                mount = fields[1].replace("\\040", " ")
+                if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(
+                    mount
+                ) >= len(best):
+                    best, best_type = mount, fields[2]
+    except OSError:
+        return None
+    return best_type

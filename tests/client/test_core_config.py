@@ -136,3 +136,10 @@ def test_tilde_means_home_and_source_without_sources_must_be_a_host_name() -> No
     assert cfg.to == "/home/users/clamavdb/public_html"
     with pytest.raises(ConfigError, match="not a host name"):
         config("TO=/srv/x\n", source="-e")
+
+
+def test_fs_type_of_known_mounts() -> None:
+    from clientside.paths import fs_type
+
+    assert fs_type("/proc/self") == "proc"
+    assert fs_type("/") is not None
