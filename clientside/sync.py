@@ -163,10 +163,12 @@ def _transfer(
             contimeout=cfg.contimeout,
         )
         log.info("rsync from %s (%s)", source.name, _display(source))
+        # rsync's own --timeout is known to hang; a source that is not the last may use half of
+        # what is left, so that a hung rsync1 still leaves time for rsync2
         res = run(
             argv,
             env,
-            deadline_s=remaining,
+            deadline_s=remaining / 2 if more else remaining,
             work_dir=cfg.state_dir,
             pass_fds=[lock_fd] if lock_fd is not None else [],
         )
@@ -176,7 +178,11 @@ def _transfer(
         if res.deadline_hit:
             message = f"rsync killed at our deadline after {res.duration_s:.1f}s"
             report["attempts"].append(attempt(source.name, None, res.duration_s, message))
-            return RoundResult(rsync_ok, ("deadline", message))
+            log.warning("rsync from %s: %s", source.name, message)
+            last_error = ("deadline", f"{source.name}: {message}")
+            if more:
+                continue
+            return RoundResult(rsync_ok, last_error)
         exit_code = res.exit_code if res.exit_code is not None else -1
         outcome = classify(exit_code, output)
         if outcome.verdict != "ok":
@@ -190,25 +196,8 @@ def _transfer(
         rsync_ok = True
         if exit_code == 24:
             report["warnings"].append(f"{source.name}: {outcome.message}")
-        stats = parse_stats(output)
-        report["files_transferred"] = stats.files_transferred or 0
-        report["bytes_transferred"] = stats.bytes_received or 0
-        report["changes"] = rsyncplan.itemized(output, 50)
-        for line in report["changes"]:
-            log.info("rsync: %s", line)
-        _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
-        bad = [
-            f
-            for f in tree.verify_staging(
-                verifier,
-                staging=staging,
-                to=cfg.to,
-                staged=staged,
-                served=served,
-                expect=ctx.request.expect,
-            )
-            if not f.verdict.ok
-        ]
+        _record_stats(report, output)
+        bad = _bad_findings(ctx, staging, verifier)
         if bad:
             quarantine(staging, bad, quarantined)
             kind = bad[0].verdict.kind or "corrupt_cvd"
@@ -226,6 +215,30 @@ def _transfer(
         report["source_used"] = source.name
         return RoundResult(rsync_ok, None)
     return RoundResult(rsync_ok, None if rsync_ok else last_error)
+
+
+def _record_stats(report: Dict[str, Any], output: str) -> None:
+    stats = parse_stats(output)
+    report["files_transferred"] = stats.files_transferred or 0
+    report["bytes_transferred"] = stats.bytes_received or 0
+    report["changes"] = rsyncplan.itemized(output, 50)
+    for line in report["changes"]:
+        log.info("rsync: %s", line)
+
+
+def _bad_findings(ctx: SyncContext, staging: str, verifier: tree.Verifier) -> List[tree.Finding]:
+    """Return the staged CVDs that may not be published, after a successful rsync."""
+    cfg = ctx.config
+    _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
+    findings = tree.verify_staging(
+        verifier,
+        staging=staging,
+        to=cfg.to,
+        staged=staged,
+        served=served,
+        expect=ctx.request.expect,
+    )
+    return [f for f in findings if not f.verdict.ok]
 
 
 def _publish(

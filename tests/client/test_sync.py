@@ -316,3 +316,20 @@ def test_first_run_over_a_legacy_tree_seeds_by_hard_links(
     assert rep["status"] == "ok" and rep["files_transferred"] == 0
     assert (mirror.to / "main.cvd").stat().st_ino == inode
     assert "staging tree created with 4 files" in mirror.log_text()
+
+
+def test_a_hung_rsync1_leaves_time_for_rsync2(
+    mirror: Mirror, rsync_pair: tuple[RsyncDaemon, RsyncDaemon], silent_listener: int
+) -> None:
+    _, r2 = rsync_pair
+    mirror.write_config(
+        SOURCES=f"{R1}=rsync://127.0.0.1:{silent_listener} {R2}={r2.url}",
+        TIMEOUT="600",
+        CONTIMEOUT="600",
+        DEADLINE="6",
+    )
+    rep = mirror.run(timeout=30).report
+    assert rep["status"] == "ok" and rep["source_used"] == R2
+    first = rep["attempts"][0]
+    assert first["exit_code"] is None and "deadline" in first["error"]
+    assert 2.5 < first["duration_s"] < 4.5
