@@ -28,8 +28,8 @@ from typing import Any
 
 COMMAND = "sync run-id={run_id} expect-daily=28034 expect-main=62 expect-bytecode=335"
 RUN = {"command": COMMAND.format(run_id="bench")}  # set from --run-id in main()
-CONNECT_TIMEOUT = 10.0
-COMMAND_TIMEOUT = 30.0
+CONNECT_TIMEOUT = float(os.environ.get("BENCH_CONNECT_TIMEOUT", "10"))
+COMMAND_TIMEOUT = float(os.environ.get("BENCH_COMMAND_TIMEOUT", "30"))
 
 
 def load(inventory: Path) -> list[dict[str, Any]]:

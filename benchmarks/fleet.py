@@ -67,9 +67,8 @@ class Mirror:
 
 
 def address(i: int) -> str:
-    """The i-th mirror's loopback address: 127.1.0.1, 127.1.0.2, ... (never 127.0.0.1)."""
-    n = i + 1
-    return f"127.{1 + n // 65536}.{(n // 256) % 256}.{n % 256 or 1}"
+    """The i-th mirror's loopback address: 127.1.0.1, 127.1.0.2, ... (last octet 1-254)."""
+    return f"127.{1 + i // (254 * 256)}.{(i // 254) % 256}.{i % 254 + 1}"
 
 
 def draw(
@@ -412,6 +411,8 @@ class Fleet:
         for proc in self._procs:
             proc.terminate()
         for proc in self._procs:
+            if proc.stdout:
+                proc.stdout.close()
             try:
                 proc.wait(10)
             except Exception:
