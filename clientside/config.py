@@ -137,7 +137,7 @@ def parse_config_text(text: str) -> List[Tuple[int, str, str]]:
     Raise ConfigError naming the line for anything that is not a plain assignment.
     """
     pairs: List[Tuple[int, str, str]] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

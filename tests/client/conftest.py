@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from clientside import report
 from tests.harness.rsyncd import RsyncDaemon
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,6 +33,11 @@ class Result:
         assert len(lines) == 1, f"expected one JSON line, got {self.stdout!r}\n{self.stderr}"
         data = json.loads(lines[0])
         assert isinstance(data, dict)
+        # the contract holds on every path, errors included
+        missing = set(report.KEYS) - set(data)
+        assert not missing, f"report lacks {missing}"
+        assert data["report_version"] == 1
+        assert data["status"] in ("ok", "queued", "failed", "rejected")
         return data
 
 
