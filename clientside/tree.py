@@ -48,10 +48,15 @@ def prepare_staging(to: str, patterns: Sequence[str]) -> str:
     """
     priv = private_dir(to)
     os.makedirs(priv, mode=0o700, exist_ok=True)
+    st = os.lstat(priv)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise TreeError("publish_failed", f"{priv} is not our own directory (a symlink?)")
     os.chmod(priv, 0o700)  # the web server has no business in here
     staging = staging_dir(to)
-    if os.lstat(priv).st_dev != os.stat(to).st_dev:
+    if st.st_dev != os.stat(to).st_dev:
         raise TreeError("publish_failed", f"{priv} is not on the filesystem of TO")
+    if os.path.lexists(staging) and not stat.S_ISDIR(os.lstat(staging).st_mode):
+        raise TreeError("publish_failed", f"{staging} is not a directory")
     if not os.path.isdir(staging):
         seeding = staging + ".seeding"
         shutil.rmtree(seeding, ignore_errors=True)

@@ -333,3 +333,12 @@ def test_a_hung_rsync1_leaves_time_for_rsync2(
     first = rep["attempts"][0]
     assert first["exit_code"] is None and "deadline" in first["error"]
     assert 2.5 < first["duration_s"] < 4.5
+
+
+def test_a_symlinked_private_dir_is_refused(mirror: Mirror, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (mirror.to / ".clam-clientsync").symlink_to(elsewhere)
+    rep = mirror.run().report
+    assert rep["error"]["kind"] == "publish_failed" and "symlink" in rep["error"]["message"]
+    assert list(elsewhere.iterdir()) == []
