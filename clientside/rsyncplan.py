@@ -111,9 +111,9 @@ _FAILURES = {
 
 
 _DAEMON_ERRORS = (
-    ("max connections", "transient", "rsync_busy"),
-    ("auth failed", "permanent", "auth_failed"),
-    ("unknown module", "permanent", "unknown_module"),
+    ("max connections", "transient", "rsync_busy", ""),
+    ("auth failed", "permanent", "auth_failed", " (check RSYNC_USER and RSYNC_PASSWORD)"),
+    ("unknown module", "permanent", "unknown_module", " (check MODULE)"),
 )
 
 
@@ -132,9 +132,9 @@ def classify(exit_code: int, output: str) -> Outcome:
     if exit_code == 5:
         text = output.lower()
         detail = next((ln for ln in error_lines(output) if "@ERROR" in ln), "")
-        for needle, verdict, kind in _DAEMON_ERRORS:
+        for needle, verdict, kind, hint in _DAEMON_ERRORS:
             if needle in text:
-                return Outcome(verdict, kind, detail or needle, True)
+                return Outcome(verdict, kind, (detail or needle) + hint, True)
         return Outcome(
             "transient", "rsync_transient", detail or "error starting client-server protocol", True
         )
