@@ -84,7 +84,9 @@ def run_variant(variant: str, inventory: Path, key: Path, bound: int) -> dict[st
 
             return await asyncio.gather(*(one(m) for m in mirrors))
 
-        oks = asyncio.run(main_asyncio())
+        # trio_asyncio (imported above) replaces the loop policy: ask for a plain loop
+        with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+            oks = runner.run(main_asyncio())
     elif variant.startswith("trio-asyncio"):
         oks = _trio_asyncio(mirrors, options, known, bound, split=variant.endswith("3x"))
     else:
