@@ -199,13 +199,11 @@ def without_mirror(inventory: Inventory, name: str) -> Inventory:
     return Inventory(mirrors=[m for m in inventory.mirrors if m.name != name])
 
 
-def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
-    """Return `inventory` with the fields of mirror `name` changed, validated again."""
-    mirror = inventory.get(name)
-    if mirror is None:
-        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+def make_mirror(fields: dict[str, object]) -> Mirror:
+    """Return a validated Mirror from `fields`; raise InventoryError naming the bad field."""
+    name = fields.get("name", "?")
     try:
-        new = Mirror.model_validate({**mirror.model_dump(), **changes})
+        return Mirror.model_validate(fields)
     except ValidationError as err:
         first = err.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
@@ -213,4 +211,11 @@ def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
             f"mirror {name!r}: field {field!r}: {first['msg'].removeprefix('Value error, ')}: "
             f"use {FIXES.get(field, 'a valid value')}"
         ) from None
-    return with_mirror(inventory, new)
+
+
+def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
+    """Return `inventory` with the fields of mirror `name` changed, validated again."""
+    mirror = inventory.get(name)
+    if mirror is None:
+        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    return with_mirror(inventory, make_mirror({**mirror.model_dump(), **changes}))

@@ -1,0 +1,60 @@
+"""syncd publish against real sshd servers forcing fake clients: every fault a mirror can show."""
+
+from __future__ import annotations
+
+from tests.harness.cvd import DEFAULT_VERSIONS
+from tests.harness.ports import free_port
+from tests.syncd.conftest import Syncd, by_name
+from tests.syncd.fakes import MirrorFactory
+
+EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
+
+
+def test_faults_each_get_their_outcome(fake_mirror: MirrorFactory, syncd: Syncd) -> None:
+    ok = fake_mirror("ok.test", "ok")
+    garbage = fake_mirror("garbage.test", "garbage")
+    spew = fake_mirror("spew.test", "spew")
+    hang = fake_mirror("hang.test", "hang")
+    flaky = fake_mirror("flaky.test", "flaky")
+    queued = fake_mirror("queued.test", "queued")
+    rejected = fake_mirror("rejected.test", "rejected")
+    syncd.write(
+        "".join(m.inventory_block() for m in (ok, garbage, spew, hang, flaky, queued, rejected))
+        + "[[mirrors]]\n"
+        'name = "refused.test"\nhost = "127.0.0.1"\n'
+        f"port = {free_port()}\n"
+        'country = "DE"\n'
+        f'host_keys = ["{ok.sshd.host_key_line}"]\n'
+    )
+    code, doc, err = syncd.publish(*EXPECT)
+    assert code == 1, err
+    got = by_name(doc)
+    outcomes = {name: m["outcome"] for name, m in got.items()}
+    assert outcomes == {
+        "ok.test": "ok",
+        "garbage.test": "failed",
+        "spew.test": "failed",
+        "hang.test": "timeout",
+        "flaky.test": "ok",
+        "queued.test": "ok",
+        "rejected.test": "failed",
+        "refused.test": "unreachable",
+    }, err
+    assert got["ok.test"]["attempts"] == 1
+    assert got["ok.test"]["report"]["databases"]["daily"]["version"] == DEFAULT_VERSIONS["daily"]
+    # the request is exactly what the client contract accepts
+    (request,) = ok.requests
+    assert request == (
+        f"sync run-id={doc['run_id']} expect-bytecode={DEFAULT_VERSIONS['bytecode']} "
+        f"expect-daily={DEFAULT_VERSIONS['daily']} expect-main={DEFAULT_VERSIONS['main']}"
+    )
+    # garbage: control characters never reach the error text
+    assert "not json" in got["garbage.test"]["error"]
+    assert "\x1b" not in got["garbage.test"]["error"]
+    assert "more than" in got["spew.test"]["error"]
+    assert got["flaky.test"]["attempts"] == 2
+    assert queued.requests[0].startswith("sync ") and queued.requests[-1] == "status"
+    assert got["rejected.test"]["attempts"] == 1  # never retried
+    assert got["refused.test"]["attempts"] == 3  # transient: retried up to max_attempts
+    # the summary groups problems with the next action
+    assert "next:" in err and f"syncd publish --resume {doc['run_id']}" in err
