@@ -54,6 +54,7 @@ BEHAVIOURS: dict[str, str] = {
     "garbage": "echo 'Welcome to my mirror! <html>'\necho '\x1b[31mnot json\x1b[0m'\nexit 0\n",
     "spew": "head -c 10000000 /dev/zero | tr '\\000' x\nexit 0\n",
     "hang": 'echo $$ >> "$STATE/pids"\nexec sleep 30\n',
+    "slow": 'echo $$ >> "$STATE/pids"\nsleep 3\n' + _heredoc(report()) + "exit 0\n",
     "rejected": _heredoc(
         report("rejected", {}, error={"kind": "usage", "message": "unknown option"})
     )
