@@ -95,8 +95,9 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> SyncdConfig:
         if first["type"] == "extra_forbidden":
             raise ConfigError(f"{origin}: unknown key {field!r}: remove it") from None
         message = first["msg"].removeprefix("Value error, ")
-        fix = FIXES.get(field, "see docs/publishing.md")
-        raise ConfigError(f"{origin}: field {field!r}: {message}: use {fix}") from None
+        fix = FIXES.get(field)
+        hint = f"use {fix}" if fix else "see the [policy] table in docs/publishing.md"
+        raise ConfigError(f"{origin}: field {field!r}: {message}: {hint}") from None
     return config.resolved(Path(origin).parent)
 
 
