@@ -132,6 +132,8 @@ def print_summary(results: Sequence[MirrorResult], run_id: str, *, console: Cons
                 f"  {r.name}: {r.error or g.outcome.value} [{r.attempts} attempt(s)]",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
         for action in g.actions:
-            console.print(f"  next: {action}", markup=False, highlight=False)
+            # commands stay on one line, to be copied as they are
+            console.print(f"  next: {action}", markup=False, highlight=False, soft_wrap=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.harness.cvd import DEFAULT_VERSIONS
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.harness.cvd import DEFAULT_VERSIONS, write_release
+from tests.harness.nginx import Nginx
 from tests.harness.ports import free_port
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
@@ -58,3 +62,31 @@ def test_faults_each_get_their_outcome(fake_mirror: MirrorFactory, syncd: Syncd)
     assert got["refused.test"]["attempts"] == 3  # transient: retried up to max_attempts
     # the summary groups problems with the next action
     assert "next:" in err and f"syncd publish --resume {doc['run_id']}" in err
+
+
+def test_http_proof_catches_a_stale_mirror(
+    tmp_path: Path,
+    fake_mirror: MirrorFactory,
+    nginx_factory: Callable[..., Nginx],
+    syncd: Syncd,
+) -> None:
+    fresh_root, stale_root = tmp_path / "fresh", tmp_path / "stale"
+    write_release(fresh_root, **DEFAULT_VERSIONS)
+    write_release(stale_root, DEFAULT_VERSIONS["daily"] - 1)
+    fresh_web, stale_web = nginx_factory(fresh_root), nginx_factory(stale_root)
+    good = fake_mirror("good.test", "ok")
+    stale = fake_mirror("stale.test", "ok")  # says ok, but its web server serves old files
+    syncd.write(
+        good.inventory_block(http=fresh_web.base_url)
+        + stale.inventory_block(http=stale_web.base_url)
+    )
+    code, doc, err = syncd.publish(*EXPECT)
+    assert code == 1, err
+    got = by_name(doc)
+    assert got["good.test"]["outcome"] == "ok"
+    assert got["stale.test"]["outcome"] == "failed"
+    assert got["stale.test"]["error"] == (
+        f"http (IPv4): serves daily {DEFAULT_VERSIONS['daily'] - 1}, "
+        f"release is {DEFAULT_VERSIONS['daily']}"
+    )
+    assert "Range" not in err  # one line per problem, no tracebacks
