@@ -236,12 +236,18 @@ class Publisher:
     async def _exchange(self, mirror: Mirror, verb: str, request: str, judge: Judge) -> _Exchange:
         """One attempt: connect, run `request`, judge the reply; recorded as it happens."""
         attempt_id, number = self.store.start_attempt(self.run_id, mirror.name, verb, self.wall())
-        result = _Exchange(Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled"))
+        result: _Exchange | None = None
         try:
             result = await self._talk(mirror, request, judge)
         except PushError as err:
             result = _Exchange(judge_error(err))
         finally:
+            if result is None:  # interrupted: by the run's deadline, or cancelled
+                result = _Exchange(
+                    Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed")
+                    if trio.current_time() >= self._deadline
+                    else Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled")
+                )
             # Runs on cancellation too: the attempt is closed in the record either way.
             self.store.finish_attempt(
                 attempt_id,
@@ -371,6 +377,8 @@ def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], l
             raise PublishSetupError(
                 f"cannot resume {run.run_id}: not in the inventory any more: {', '.join(missing)}"
             )
+        if job.only:
+            pending = [name for name in pending if name in job.only]
         mirrors = plan(
             job.inventory,
             only=pending,
