@@ -108,6 +108,7 @@ class Publisher:
         self._handshakes = trio.CapacityLimiter(self.policy.handshake_concurrency)
         self._sessions = trio.CapacityLimiter(self.policy.session_concurrency)
         self._request = render_request("sync", self.run_id, self.expected)
+        self._latest: dict[str, _Exchange] = {}
 
     # the whole run
     async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
@@ -134,7 +135,7 @@ class Publisher:
     # one mirror
     async def _push_one(self, mirror: Mirror, results: list[MirrorResult]) -> None:
         started = trio.current_time()
-        last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed"))
+        last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, ""))
         try:
             with trio.fail_at(self._deadline):
                 last = await self._sync(mirror)
@@ -147,8 +148,11 @@ class Publisher:
                             Judgement(Verdict.FAIL, Outcome.FAILED, problem), last.report, last.raw
                         )
         except trio.TooSlowError:
+            last = self._latest.get(mirror.name, last)
             error = "run deadline passed" + (
-                f" (last: {last.judgement.error})" if last.judgement.error else ""
+                f" (last: {last.judgement.error})"
+                if last.judgement.error and last.judgement.error != "run deadline passed"
+                else ""
             )
             last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, error), last.report, last.raw)
         except trio.Cancelled:
@@ -258,6 +262,7 @@ class Publisher:
                 error=result.judgement.error or None,
                 report=result.raw,
             )
+        self._latest[mirror.name] = result
         self.progress.attempt(mirror.name, verb, number, result.judgement)
         return result
 

@@ -221,3 +221,38 @@ async def test_cancellation_records_cancelled_for_in_flight_mirrors(
     assert outcomes == {"fast": "ok", "hang": "cancelled"}
     (attempt,) = store.attempts("R", "hang")
     assert attempt["finished_at"] is not None and attempt["outcome"] == "cancelled"
+
+
+@pytest.mark.trio
+async def test_run_deadline_cuts_an_attempt_and_says_timeout(
+    autojump_clock: trio.testing.MockClock, store: PublishStore
+) -> None:
+    t = Scripted({"m": [HANG]})
+    p = publisher(store, t, ["m"], command_timeout=500, run_timeout=60)
+    (result,) = await p.run([mirror("m")])
+    assert result.outcome is Outcome.TIMEOUT and result.error == "run deadline passed"
+    (attempt,) = store.attempts("R", "m")
+    assert (attempt["outcome"], attempt["error"]) == ("timeout", "run deadline passed")
+    assert t.open_now == 0
+
+
+@pytest.mark.trio
+@pytest.mark.usefixtures("upper_bound_jitter")
+async def test_deadline_during_backoff_keeps_the_last_error(
+    autojump_clock: trio.testing.MockClock, store: PublishStore
+) -> None:
+    t = Scripted({"m": [Unreachable("connection refused")] * 10})
+    # the stop looks ahead at the next sleep: retrying ends before the deadline, with the real error
+    p = publisher(
+        store,
+        t,
+        ["m"],
+        backoff_initial=4,
+        max_attempts=10,
+        run_timeout=5,
+        connect_timeout=2,
+        login_timeout=2,
+    )
+    (result,) = await p.run([mirror("m")])
+    assert result.outcome is Outcome.UNREACHABLE
+    assert result.error == "connection refused"
