@@ -1,5 +1,5 @@
 """The one module that touches asyncssh: pinned, key-only ssh sessions to mirrors, driven from
-trio through trio-asyncio (the caller holds ``trio_asyncio.open_loop()``).
+trio through trio-asyncio (the caller holds ``trio_asyncio.open_loop()``; see `aio_as_trio`).
 
 Options are built once: the pusher key is loaded once, each mirror's pinned host keys are parsed
 once, and nothing is read from ``~/.ssh`` (``config=None``, no agent, no known_hosts file, never
@@ -20,7 +20,6 @@ from typing import Any
 
 import asyncssh
 import trio
-from trio_asyncio import aio_as_trio
 
 from syncd.core.config import Policy
 from syncd.core.errors import (
@@ -44,6 +43,15 @@ ENCRYPTION_ALGS = [
 MAC_ALGS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]
 CHUNK = 64 * 1024
 STDERR_TAIL = 4096
+
+
+def aio_as_trio(fn: Any) -> Any:
+    """trio_asyncio.aio_as_trio, imported on first use: importing trio_asyncio patches asyncio
+    process-wide (its event loop policy), which must not happen to a process that only loads
+    syncd's modules (tests, other commands)."""
+    from trio_asyncio import aio_as_trio as bridge
+
+    return bridge(fn)
 
 
 class SshSetupError(ValueError):

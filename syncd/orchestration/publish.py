@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import httpx
 import trio
-import trio_asyncio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
@@ -428,6 +427,8 @@ async def publish_main(
         run_id, expected, mirrors = _begin(job, store)
         ssh.prepare(mirrors)
         raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
+        import trio_asyncio  # here, not at the top: importing it patches asyncio process-wide
+
         async with (
             trio_asyncio.open_loop(),
             mirrorhttp.new_client(

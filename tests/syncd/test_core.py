@@ -312,3 +312,15 @@ def test_summary_groups_problems_first_with_actions() -> None:
     assert set(doc) == {"run_id", "expected", "mirrors"}
     assert set(doc["mirrors"][0]) == {"name", "outcome", "attempts", "error", "report"}
     assert exit_code(results) == 1 and exit_code(results[:1]) == 0
+
+
+def test_loading_syncd_does_not_patch_asyncio() -> None:
+    """trio_asyncio replaces asyncio's loop policy on import: only a publish may load it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, syncd.cli, syncd.orchestration.publish, syncd.adapters.ssh; "
+        "sys.exit('trio_asyncio' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
