@@ -1,0 +1,421 @@
+"""A simulated fleet of mirrors: asyncssh servers on loopback, in their own processes.
+
+Each mirror is a distinct endpoint (its own 127.x.y.z address, one port for all), with its own
+ed25519 host key pinned in a generated inventory, and a behaviour drawn from a seeded profile:
+round-trip latency (applied per exchange by a delaying pump in front of the SSH server), the
+time its "rsync" takes, and a fault. The reply is a valid ``clam-clientsync`` report.
+
+    python -m benchmarks.fleet make --n 100 --seed 1 --out DIR      # keys, profiles, inventory
+    python -m benchmarks.fleet serve --dir DIR --shard 0/2           # one serving process
+
+Faults: ``refuse`` (nothing listens), ``hang_connect`` (accepts, never speaks), ``hang_after_auth``
+(session never answers), ``reject_key``, ``fail_first`` (first sync fails with exit 75),
+``queued`` (answers queued; ``status`` shows the release once its rsync time has passed),
+``garbage`` (prints non-JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import shlex
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+PORT = 2222
+FAULTS = (
+    "refuse",
+    "hang_connect",
+    "hang_after_auth",
+    "reject_key",
+    "fail_first",
+    "queued",
+    "garbage",
+)
+# what syncd (or any contender) should end with, per fault
+EXPECTED = {
+    None: "ok",
+    "refuse": "unreachable",
+    "hang_connect": "timeout",
+    "hang_after_auth": "timeout",
+    "reject_key": "auth_failed",
+    "fail_first": "ok",
+    "queued": "ok",
+    "garbage": "failed",
+}
+RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
+RELEASE_BEFORE = {"daily": 28033, "main": 62, "bytecode": 335}  # what a queued mirror serves
+
+
+@dataclass(frozen=True)
+class Mirror:
+    name: str
+    host: str
+    rtt_ms: float
+    rsync_s: float
+    fault: str | None
+
+
+def address(i: int) -> str:
+    """The i-th mirror's loopback address: 127.1.0.1, 127.1.0.2, ... (last octet 1-254)."""
+    return f"127.{1 + i // (254 * 256)}.{(i // 254) % 256}.{i % 254 + 1}"
+
+
+def draw(
+    n: int,
+    seed: int,
+    *,
+    fault_rate: float,
+    rtt_ms: tuple[float, float],
+    rsync_s: tuple[float, float],
+) -> list[Mirror]:
+    """Return `n` mirrors with seeded latency, rsync time and fault."""
+    rng = random.Random(seed)
+    mirrors = []
+    for i in range(n):
+        fault = rng.choice(FAULTS) if rng.random() < fault_rate else None
+        mirrors.append(
+            Mirror(
+                f"sim{i:04d}.mirror.test",
+                address(i),
+                round(rng.uniform(*rtt_ms), 1),
+                round(rng.lognormvariate(0, 0.5) * (rsync_s[0] + rsync_s[1]) / 2, 3)
+                if rsync_s[1] > 0
+                else 0.0,
+                fault,
+            )
+        )
+    return mirrors
+
+
+def make(
+    out: Path,
+    n: int,
+    seed: int,
+    fault_rate: float,
+    rtt_ms: tuple[float, float],
+    rsync_s: tuple[float, float],
+    user: str = "clamavdb",
+) -> Path:
+    """Write keys, profiles and the inventory for a fleet into `out`; return the inventory."""
+    out.mkdir(parents=True, exist_ok=True)
+    client = asyncssh.generate_private_key("ssh-ed25519", comment="bench-pusher")
+    client.write_private_key(out / "pusher_ed25519")
+    (out / "pusher_ed25519").chmod(0o600)
+    client.write_public_key(out / "pusher_ed25519.pub")
+    mirrors = draw(n, seed, fault_rate=fault_rate, rtt_ms=rtt_ms, rsync_s=rsync_s)
+    keys_dir = out / "hostkeys"
+    keys_dir.mkdir(exist_ok=True)
+    blocks = []
+    for m in mirrors:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key.write_private_key(keys_dir / m.name)
+        public = key.export_public_key("openssh").decode().strip()
+        blocks.append(
+            "\n".join(
+                [
+                    "[[mirrors]]",
+                    f'name = "{m.name}"',
+                    f'host = "{m.host}"',
+                    f"port = {PORT}",
+                    f'user = "{user}"',
+                    'country = "PL"',
+                    f'host_keys = ["{public}"]',
+                ]
+            )
+        )
+    (out / "profiles.json").write_text(json.dumps([asdict(m) for m in mirrors], indent=1))
+    inventory = out / "inventory.toml"
+    inventory.write_text("\n\n".join(blocks) + "\n")
+    return inventory
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def report(
+    status: str,
+    verb: str,
+    expect: dict[str, int],
+    error: dict[str, str] | None = None,
+    duration: float = 0.0,
+) -> str:
+    """A report in the clam-clientsync contract (report_version 1)."""
+    dbs = {
+        db: {
+            "version": expect.get(db, v),
+            "build_time": "2026-11-25T09:30:00Z",
+            "signatures": 1000,
+            "md5_ok": True,
+        }
+        for db, v in RELEASE.items()
+    }
+    body = {
+        "report_version": 1,
+        "status": status,
+        "verb": verb,
+        "source_requested": "rsync1.clamav.net",
+        "source_used": "rsync1.clamav.net" if status == "ok" else None,
+        "attempts": [
+            {
+                "source": "rsync1.clamav.net",
+                "exit_code": 0 if status == "ok" else 10,
+                "duration_s": duration,
+                "error": None if status == "ok" else "simulated",
+            }
+        ],
+        "started_at": _now(),
+        "finished_at": _now(),
+        "duration_s": duration,
+        "files_transferred": 1,
+        "bytes_transferred": 4096,
+        "files_deleted": 0,
+        "databases": dbs if status in ("ok", "queued") else {},
+        "error": error,
+        "client_version": "sim",
+        "run_id": None,
+        "warnings": [],
+    }
+    return json.dumps(body) + "\n"
+
+
+class _Mirror:
+    def __init__(self, m: Mirror, pusher: asyncssh.SSHKey, events: Any) -> None:
+        self.m, self.pusher, self.events = m, pusher, events
+        self.queued_run = ""
+        self.syncs: dict[str, int] = {}  # per run id: each run meets the fault afresh
+        self.queued_at: float | None = None
+
+    def server_factory(self) -> asyncssh.SSHServer:
+        mirror = self
+
+        class Server(asyncssh.SSHServer):
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def public_key_auth_supported(self) -> bool:
+                return True
+
+            def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+                return mirror.m.fault != "reject_key" and (
+                    key.public_data == mirror.pusher.public_data
+                )
+
+        return Server()
+
+    async def session(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        words = shlex.split(process.command or "sync")
+        verb = words[0] if words else "sync"
+        expect = {
+            w.split("=", 1)[0][7:]: int(w.split("=", 1)[1])
+            for w in words[1:]
+            if w.startswith("expect-")
+        }
+        fault = self.m.fault
+        if fault == "hang_after_auth":
+            await asyncio.sleep(3600)
+        if verb == "status":
+            done = self.queued_at is not None and time.monotonic() >= self.queued_at
+            # a queued mirror still serves the previous release until its sync has run
+            process.stdout.write(report("ok", "status", RELEASE if done else RELEASE_BEFORE))
+            process.exit(0)
+            if done and self.queued_run:
+                self.events.write(f"{time.time():.6f} {self.queued_run} {self.m.name}\n")
+                self.queued_run = ""
+            return
+        run_id = next((w[7:] for w in words if w.startswith("run-id=")), "")
+        self.syncs[run_id] = attempt = self.syncs.get(run_id, 0) + 1
+        if fault == "queued" and attempt == 1:
+            self.queued_at = time.monotonic() + self.m.rsync_s
+            self.queued_run = run_id
+            process.stdout.write(report("queued", "sync", RELEASE_BEFORE))
+            process.exit(0)
+            return
+        await asyncio.sleep(self.m.rsync_s)
+        if fault == "garbage":
+            process.stdout.write("<html>500 Internal Server Error</html>\n")
+            process.exit(0)
+        elif fault == "fail_first" and attempt == 1:
+            process.stdout.write(
+                report(
+                    "failed", "sync", expect, {"kind": "source_unavailable", "message": "simulated"}
+                )
+            )
+            process.exit(75)
+        else:
+            process.stdout.write(report("ok", "sync", expect, duration=self.m.rsync_s))
+            process.exit(0)
+            self.events.write(f"{time.time():.6f} {run_id} {self.m.name}\n")
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    """Forward with a one-way `delay` per chunk, keeping order and overlapping chunks."""
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+    async def deliver() -> None:
+        while True:
+            due, data = await queue.get()
+            if not data:
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    task = asyncio.ensure_future(deliver())
+    try:
+        while data := await reader.read(65536):
+            queue.put_nowait((time.monotonic() + delay, data))
+    except OSError:
+        pass
+    queue.put_nowait((0.0, b""))
+    await task
+
+
+async def _serve_one(
+    m: Mirror, pusher: asyncssh.SSHKey, key_path: Path, holders: list[Any], events: Any
+) -> None:
+    if m.fault == "refuse":
+        return
+    if m.fault == "hang_connect":
+
+        async def hold(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            holders.append(w)
+
+        holders.append(await asyncio.start_server(hold, m.host, PORT))
+        return
+    mirror = _Mirror(m, pusher, events)
+    options = asyncssh.SSHServerConnectionOptions(
+        server_host_keys=[asyncssh.read_private_key(key_path)],
+        server_factory=mirror.server_factory,
+        process_factory=mirror.session,
+        encoding="utf-8",
+        keepalive_interval=0,
+    )
+    if m.rtt_ms <= 0:
+        holders.append(await asyncssh.listen(m.host, PORT, options=options))
+        return
+    delay = m.rtt_ms / 2000.0
+
+    async def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        inner, outer = socket.socketpair()
+        conn = asyncio.ensure_future(asyncssh.run_server(inner, options=options))
+        o_reader, o_writer = await asyncio.open_connection(sock=outer)
+        try:
+            await asyncio.gather(_pump(r, o_writer, delay), _pump(o_reader, w, delay))
+        finally:
+            conn.cancel()
+
+    holders.append(await asyncio.start_server(accept, m.host, PORT, backlog=512))
+
+
+async def serve(directory: Path, shard: int, shards: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    mirrors = [Mirror(**d) for d in json.loads((directory / "profiles.json").read_text())]
+    pusher = asyncssh.read_public_key(directory / "pusher_ed25519.pub")
+    holders: list[Any] = []
+    mine = [m for i, m in enumerate(mirrors) if i % shards == shard]
+    # one line per mirror that ends a run ok: "<unix time> <run id> <name>" (time to 50/95/99 %)
+    events = (directory / f"events-{shard}.log").open("a", buffering=1)
+    for m in mine:
+        await _serve_one(m, pusher, directory / "hostkeys" / m.name, holders, events)
+    print(f"ready {len(mine)}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.fleet")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    mk = sub.add_parser("make")
+    mk.add_argument("--n", type=int, default=100)
+    mk.add_argument("--seed", type=int, default=1)
+    mk.add_argument("--fault-rate", type=float, default=0.0)
+    mk.add_argument("--rtt-ms", type=float, nargs=2, default=(0.0, 0.0))
+    mk.add_argument("--rsync-s", type=float, nargs=2, default=(0.0, 0.0))
+    mk.add_argument("--out", type=Path, required=True)
+    sv = sub.add_parser("serve")
+    sv.add_argument("--dir", type=Path, required=True)
+    sv.add_argument("--shard", default="0/1")
+    args = ap.parse_args()
+    if args.cmd == "make":
+        print(
+            make(
+                args.out,
+                args.n,
+                args.seed,
+                args.fault_rate,
+                tuple(args.rtt_ms),
+                tuple(args.rsync_s),
+            )
+        )
+    else:
+        shard, shards = (int(x) for x in args.shard.split("/"))
+        try:
+            asyncio.run(serve(args.dir, shard, shards))
+        except KeyboardInterrupt:
+            sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
+
+
+class Fleet:
+    """Start the fleet's serving processes (one shard each) and stop them on exit."""
+
+    def __init__(self, directory: Path, processes: int = 2) -> None:
+        self.directory, self.processes = directory, processes
+        self._procs: list[Any] = []
+
+    def __enter__(self) -> Fleet:
+        import subprocess
+
+        for shard in range(self.processes):
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.fleet",
+                    "serve",
+                    "--dir",
+                    str(self.directory),
+                    "--shard",
+                    f"{shard}/{self.processes}",
+                ],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            self._procs.append(proc)
+        for proc in self._procs:
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line.startswith("ready"):
+                self.__exit__(None, None, None)
+                raise RuntimeError(f"fleet shard failed to start: {line!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            proc.terminate()
+        for proc in self._procs:
+            if proc.stdout:
+                proc.stdout.close()
+            try:
+                proc.wait(10)
+            except Exception:
+                proc.kill()
+                proc.wait(10)
+        self._procs.clear()
