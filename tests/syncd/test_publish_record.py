@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.harness.cvd import DEFAULT_VERSIONS
 from tests.harness.sshkeys import generate_keypair
 from tests.syncd.conftest import Syncd, by_name
@@ -109,8 +111,9 @@ def test_sigkill_then_resume_finishes_each_mirror_exactly_once(
     assert show.returncode == 0 and "unfinished" in show.stdout  # the killed attempts
 
 
-def test_sigint_cancels_cleanly_and_records_cancelled(
-    fake_mirror: MirrorFactory, syncd: Syncd
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_cancels_cleanly_and_records_cancelled(
+    signum: signal.Signals, fake_mirror: MirrorFactory, syncd: Syncd
 ) -> None:
     fast = fake_mirror("fast.test", "ok")
     hung = [fake_mirror(f"hung{i}.test", "hang") for i in range(2)]
@@ -128,7 +131,7 @@ def test_sigint_cancels_cleanly_and_records_cancelled(
         raise
     time.sleep(0.3)
     started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=15)
     assert time.monotonic() - started < 5
     assert proc.returncode == 1, err
