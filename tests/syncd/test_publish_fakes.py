@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,3 +93,28 @@ def test_http_proof_catches_a_stale_mirror(
         f"release is {DEFAULT_VERSIONS['daily']}"
     )
     assert "Range" not in err  # one line per problem, no tracebacks
+
+
+def test_timeouts_and_faults_leak_no_descriptors(fake_mirror: MirrorFactory, syncd: Syncd) -> None:
+    mirrors = [fake_mirror(f"hang{i}.test", "hang") for i in range(4)]
+    mirrors += [fake_mirror("spew.test", "spew"), fake_mirror("ok.test", "ok")]
+    syncd.write(
+        "".join(m.inventory_block() for m in mirrors),
+        policy="[policy]\ncommand_timeout = 1\nhttp_check = false\n",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.syncd.fdcheck", str(syncd.config), "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    outcomes = dict(doc["outcomes"][0])
+    assert outcomes["ok.test"] == "ok" and outcomes["spew.test"] == "failed"
+    assert {outcomes[f"hang{i}.test"] for i in range(4)} == {"timeout"}
+    first, *rest = doc["after"]
+    assert all(n <= first for n in rest), doc  # steady: nothing accumulates run after run
+    assert first - doc["before"] <= 2, doc  # measured: 0 (every connection and the record closed)
