@@ -1,0 +1,257 @@
+"""The one module that touches asyncssh: pinned, key-only ssh sessions to mirrors, driven from
+trio through trio-asyncio (the caller holds ``trio_asyncio.open_loop()``; see `aio_as_trio`).
+
+Options are built once: the pusher key is loaded once, each mirror's pinned host keys are parsed
+once, and nothing is read from ``~/.ssh`` (``config=None``, no agent, no known_hosts file, never
+trust-on-first-use). asyncssh and OS exceptions are translated here, once, into
+``syncd.core.errors``; the rest of syncd never sees an asyncssh type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import trio
+
+from syncd.core.config import Policy
+from syncd.core.errors import (
+    AuthFailed,
+    BadOutput,
+    ConnectionDropped,
+    HandshakeTimeout,
+    HostKeyMismatch,
+    ProtocolError,
+    PushError,
+    Unreachable,
+)
+from syncd.core.inventory import Mirror
+
+KEX_ALGS = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256"]
+ENCRYPTION_ALGS = [
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+]
+MAC_ALGS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]
+CHUNK = 64 * 1024
+STDERR_TAIL = 4096
+
+
+def aio_as_trio(fn: Any) -> Any:
+    """trio_asyncio.aio_as_trio, imported on first use: importing trio_asyncio patches asyncio
+    process-wide (its event loop policy), which must not happen to a process that only loads
+    syncd's modules (tests, other commands)."""
+    from trio_asyncio import aio_as_trio as bridge
+
+    return bridge(fn)
+
+
+class SshSetupError(ValueError):
+    """The pusher key or a pinned host key cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A finished command: its exit status (None when killed by a signal), its stdout (at most
+    the policy's limit) and the tail of its stderr."""
+
+    exit_status: int | None
+    stdout: bytes
+    stderr_tail: bytes
+
+
+@dataclass
+class Session:
+    mirror: Mirror
+    conn: asyncssh.SSHClientConnection
+
+
+def raise_nofile_limit(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE towards `wanted` (up to the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def _reason(err: BaseException) -> str:
+    return str(getattr(err, "reason", "") or getattr(err, "strerror", "") or err)
+
+
+# Order matters: the first matching class wins (subclasses before their bases).
+_HANDSHAKE: list[tuple[type[BaseException] | tuple[type[BaseException], ...], Any]] = [
+    (asyncssh.HostKeyNotVerifiable, lambda e: HostKeyMismatch(f"host key not verifiable: {e}")),
+    (asyncssh.PermissionDenied, lambda e: AuthFailed(f"permission denied for our key: {e}")),
+    (asyncssh.ConnectionLost, lambda e: ConnectionDropped(f"lost during the handshake: {e}")),
+    (
+        (asyncssh.KeyExchangeFailed, asyncssh.ProtocolNotSupported),
+        lambda e: PushError(f"no common algorithms (needs curve25519 and AES-GCM): {e}"),
+    ),
+    (asyncssh.DisconnectError, lambda e: ConnectionDropped(f"disconnected in handshake: {e}")),
+    (TimeoutError, lambda e: HandshakeTimeout("connect or login timed out")),
+    (ConnectionRefusedError, lambda e: Unreachable("connection refused")),
+    (socket.gaierror, lambda e: Unreachable(f"cannot resolve the host: {e}")),
+    (OSError, lambda e: Unreachable(f"cannot connect: {e}")),
+]
+
+
+def _translate_handshake(err: BaseException) -> PushError:
+    """Map an exception raised while connecting and logging in to our hierarchy."""
+    for kinds, make in _HANDSHAKE:
+        if isinstance(err, kinds):
+            translated: PushError = make(_reason(err))
+            return translated
+    return ProtocolError(f"{type(err).__name__}: {err}")
+
+
+def _translate_session(err: BaseException) -> PushError:
+    """Map an exception raised after login (channel, command) to our hierarchy."""
+    if isinstance(err, asyncssh.ChannelOpenError):
+        return ProtocolError(f"the mirror refused a session: {err.reason}")
+    if isinstance(err, asyncssh.DisconnectError):
+        return ProtocolError(f"disconnected during the command: {err.reason}")
+    if isinstance(err, OSError):
+        return ProtocolError(f"connection failed during the command: {err.strerror or err}")
+    return ProtocolError(f"{type(err).__name__}: {err}")
+
+
+class PinnedSsh:
+    """Connections to mirrors with the one pusher key and each mirror's pinned host keys."""
+
+    def __init__(self, key_path: Path, policy: Policy) -> None:
+        try:
+            self._key = asyncssh.read_private_key(key_path)
+        except (OSError, asyncssh.KeyImportError) as err:
+            raise SshSetupError(
+                f"cannot load the pusher key {key_path}: {err} "
+                "(an unencrypted OpenSSH private key is expected)"
+            ) from None
+        self._policy = policy
+        self._base = asyncssh.SSHClientConnectionOptions(
+            config=None,
+            agent_path=None,
+            agent_forwarding=False,
+            client_keys=[self._key],
+            ignore_encrypted=True,
+            preferred_auth=["publickey"],
+            public_key_auth=True,
+            password_auth=False,
+            kbdint_auth=False,
+            gss_auth=False,
+            host_based_auth=False,
+            x509_trusted_certs=None,
+            kex_algs=KEX_ALGS,
+            encryption_algs=ENCRYPTION_ALGS,
+            mac_algs=MAC_ALGS,
+            compression_algs=["none"],
+            connect_timeout=policy.connect_timeout,
+            login_timeout=policy.login_timeout,
+            keepalive_interval=policy.keepalive_interval,
+            keepalive_count_max=policy.keepalive_count_max,
+        )
+        self._options: dict[str, asyncssh.SSHClientConnectionOptions] = {}
+
+    def prepare(self, mirrors: Sequence[Mirror]) -> None:
+        """Parse each mirror's pinned host keys once; raise SshSetupError naming a bad one."""
+        for mirror in mirrors:
+            try:
+                keys = [asyncssh.import_public_key(line) for line in mirror.host_keys]
+            except asyncssh.KeyImportError as err:
+                raise SshSetupError(f"mirror {mirror.name!r}: host_keys: {err}") from None
+            if not keys:  # an empty list would make asyncssh fall back to ~/.ssh/known_hosts
+                raise SshSetupError(f"mirror {mirror.name!r}: host_keys: none pinned")
+            self._options[mirror.name] = asyncssh.SSHClientConnectionOptions(
+                self._base, known_hosts=(keys, [], []), username=mirror.user
+            )
+
+    async def open(self, mirror: Mirror) -> Session:
+        """Connect and log in to `mirror`; raise a PushError when that fails."""
+        options = self._options.get(mirror.name)
+        if options is None:
+            self.prepare([mirror])
+            options = self._options[mirror.name]
+        try:
+            conn = await aio_as_trio(asyncssh.connect)(
+                mirror.host, mirror.port, options=options, config=None
+            )
+        except (asyncssh.Error, OSError) as err:
+            raise _translate_handshake(err) from None
+        return Session(mirror, conn)
+
+    async def run(self, session: Session, request: str) -> Reply:
+        """Run `request` (it becomes SSH_ORIGINAL_COMMAND); return its bounded output."""
+        try:
+            result: Reply = await aio_as_trio(_run_bounded)(
+                session.conn, request, self._policy.output_limit
+            )
+        except PushError:
+            raise
+        except (asyncssh.Error, OSError) as err:
+            raise _translate_session(err) from None
+        return result
+
+    async def close(self, session: Session) -> None:
+        """Close the connection, waiting a little for a clean goodbye; never raises."""
+        with trio.move_on_after(2) as scope:
+            scope.shield = True
+            with contextlib.suppress(asyncssh.Error, OSError):
+                await aio_as_trio(_close)(session.conn)
+
+
+async def _close(conn: asyncssh.SSHClientConnection) -> None:
+    conn.close()
+    await conn.wait_closed()
+
+
+async def _read_bounded(stream: Any, limit: int) -> tuple[bytes, bool]:
+    """Read `stream` to EOF keeping at most `limit` bytes; return them and whether it overflowed."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await stream.read(CHUNK)
+        if not chunk:
+            return b"".join(chunks), False
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+
+
+async def _read_tail(stream: Any) -> bytes:
+    tail = b""
+    while True:
+        chunk = await stream.read(CHUNK)
+        if not chunk:
+            return tail
+        tail = (tail + chunk)[-STDERR_TAIL:]
+
+
+async def _run_bounded(conn: asyncssh.SSHClientConnection, request: str, limit: int) -> Reply:
+    """(asyncio) Run `request`, reading stdout up to `limit` bytes and the tail of stderr."""
+    proc = await conn.create_process(request, encoding=None)
+    try:
+        proc.stdin.write_eof()
+        err_task = asyncio.ensure_future(_read_tail(proc.stderr))
+        try:
+            out, overflow = await _read_bounded(proc.stdout, limit)
+        except BaseException:
+            err_task.cancel()
+            raise
+        if overflow:
+            err_task.cancel()
+            raise BadOutput(f"more than {limit} bytes on stdout: not a report")
+        err = await err_task
+        await proc.wait_closed()
+        return Reply(proc.exit_status, out, err)
+    finally:
+        proc.close()

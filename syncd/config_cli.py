@@ -1,0 +1,50 @@
+"""``syncd config check``: validate syncd.toml and the inventory, say what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syncd.adapters.files import find_config, read_inventory
+from syncd.core.config import ConfigError
+from syncd.core.inventory import InventoryError
+from syncd.publish_cli import ConfigOpt, fail, settings
+
+config_app = typer.Typer(help="syncd.toml and the inventory.", no_args_is_help=True)
+
+
+@config_app.command("check")
+def check_cmd(
+    config: ConfigOpt = None,
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", help="Inventory to check (default from config).")
+    ] = None,
+) -> None:
+    """Validate syncd.toml and the inventory; print what is in effect, exit 2 on an error."""
+    try:
+        path = find_config(config)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    cfg = settings(config)
+    typer.echo(f"config: {path or 'none found (defaults)'}")
+    for field in ("key", "inventory", "state", "source_tree", "source"):
+        typer.echo(f"  {field} = {getattr(cfg, field) or '-'}")
+    p = cfg.policy
+    typer.echo(
+        f"  policy: {p.handshake_concurrency} handshakes, {p.session_concurrency} sessions, "
+        f"command {p.command_timeout:g} s, run {p.run_timeout:g} s, {p.max_attempts} attempts"
+    )
+    if cfg.key is not None and not cfg.key.is_file():
+        raise fail(f"key {cfg.key}: no such file: fix 'key' in {path}")
+    inv_path = inventory or cfg.inventory
+    if inv_path is None:
+        typer.echo("inventory: not configured (give --inventory or set 'inventory')")
+        return
+    try:
+        inv = read_inventory(inv_path)
+    except (ConfigError, InventoryError) as err:
+        raise fail(str(err)) from None
+    active = len(inv.active())
+    typer.echo(f"inventory: {inv_path}: {len(inv.mirrors)} mirrors, {active} active: ok")

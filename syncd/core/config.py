@@ -1,0 +1,110 @@
+"""``syncd.toml``: where the pusher key, the inventory, the record and the release live, and the
+publishing policy (concurrency, deadlines, retries). Pure: text in, values out; the caller reads
+the file it found with `candidates` (archvsync's order: ``./etc``, ``~/.config``, ``/etc``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_NAME = "syncd.toml"
+
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names file and field and the fix."""
+
+
+class Policy(BaseModel):
+    """How hard to push. Defaults suit a fleet of a few hundred mirrors on the Internet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    handshake_concurrency: Annotated[int, Field(ge=1, le=2000)] = 100
+    session_concurrency: Annotated[int, Field(ge=1, le=20000)] = 1000
+    connect_timeout: Seconds = 15.0
+    login_timeout: Seconds = 30.0
+    command_timeout: Seconds = 900.0
+    run_timeout: Seconds = 1800.0
+    keepalive_interval: Seconds = 15.0
+    keepalive_count_max: Annotated[int, Field(ge=1, le=100)] = 4
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 4
+    backoff_initial: Seconds = 2.0
+    backoff_max: Seconds = 60.0
+    poll_initial: Seconds = 5.0
+    poll_max: Seconds = 60.0
+    output_limit: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    http_timeout: Seconds = 20.0
+    http_check: bool = True
+
+    @model_validator(mode="after")
+    def _order(self) -> Policy:
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must not be smaller than backoff_initial")
+        if self.poll_max < self.poll_initial:
+            raise ValueError("poll_max must not be smaller than poll_initial")
+        return self
+
+
+class SyncdConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: Path | None = None
+    inventory: Path | None = None
+    state: Path | None = None
+    source_tree: Path | None = None
+    source: str | None = None  # the source the pusher key's forced command syncs from
+    policy: Policy = Policy()
+
+    def resolved(self, base: Path) -> SyncdConfig:
+        """Return a copy with relative paths taken relative to `base` (the file's directory)."""
+        changes: dict[str, Path] = {}
+        for field in ("key", "inventory", "state", "source_tree"):
+            value = getattr(self, field)
+            if value is not None:
+                value = value.expanduser()
+                changes[field] = value if value.is_absolute() else base / value
+        return self.model_copy(update=changes)
+
+
+FIXES = {
+    "key": "the path of the pusher's private key",
+    "inventory": "the path of the mirrors' inventory TOML",
+    "state": "the path of the SQLite record",
+    "source_tree": "the directory holding the release's daily.cvd, main.cvd and bytecode.cvd",
+    "source": "a source name such as rsync1.clamav.net",
+}
+
+
+def parse_config(text: str, origin: str = CONFIG_NAME) -> SyncdConfig:
+    """Given syncd.toml's text, return it (paths relative to its directory); raise ConfigError."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{origin}: not valid TOML: {err}") from None
+    try:
+        config = SyncdConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{origin}: unknown key {field!r}: remove it") from None
+        message = first["msg"].removeprefix("Value error, ")
+        fix = FIXES.get(field)
+        hint = f"use {fix}" if fix else "see the [policy] table in docs/publishing.md"
+        raise ConfigError(f"{origin}: field {field!r}: {message}: {hint}") from None
+    return config.resolved(Path(origin).parent)
+
+
+def candidates(cwd: Path, home: Path) -> list[Path]:
+    """Return where syncd.toml is looked for, in order: ./etc, ~/.config/syncd, /etc/syncd."""
+    return [
+        cwd / "etc" / CONFIG_NAME,
+        home / ".config" / "syncd" / CONFIG_NAME,
+        Path("/etc/syncd") / CONFIG_NAME,
+    ]

@@ -1,0 +1,221 @@
+"""The inventory of mirrors (TOML, one ``[[mirrors]]`` table per mirror): model, parsing with
+errors that name the file, the mirror and the field with a fix, and rendering back to TOML so
+``syncd mirrors add|remove|enable|disable|pin`` can edit it. Pure: text in, values out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from syncd.core.authorized_keys import AuthorizedKeysError, parse_public_key
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
+_COUNTRY = re.compile(r"[A-Z]{2}\Z")
+
+FIXES = {
+    "name": "a host-like name such as clamav.example.org",
+    "host": "the host name or IP address sshd listens on",
+    "port": "an integer between 1 and 65535 (default 22)",
+    "user": "the mirror's account, usually clamavdb",
+    "country": "a two-letter ISO 3166 code in capitals, such as PL",
+    "admins": 'a list such as ["Jane Doe <jane@example.org>"]',
+    "notify": 'a list of addresses such as ["alerts@example.org"]',
+    "host_keys": 'a non-empty list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; '
+    "get one with ssh-keyscan and confirm it with the admin",
+    "http": "the mirror's base URL such as http://clamav.example.org",
+    "active": "true or false",
+}
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be used; the message names file, mirror and field and the fix."""
+
+
+class Mirror(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    user: str = "clamavdb"
+    country: str
+    admins: list[str] = []
+    notify: list[str] = []
+    host_keys: Annotated[list[str], Field(min_length=1)]
+    http: str | None = None
+    active: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("not a host-like name")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not v or any(c.isspace() for c in v) or v.startswith("-"):
+            raise ValueError("not a host name or address")
+        return v
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        if not _USER.match(v):
+            raise ValueError("not a Unix account name")
+        return v
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        if not _COUNTRY.match(v):
+            raise ValueError("not a two-letter country code")
+        return v
+
+    @field_validator("host_keys")
+    @classmethod
+    def _host_keys(cls, v: list[str]) -> list[str]:
+        out = []
+        for line in v:
+            try:
+                kind, blob, _ = parse_public_key(line)
+            except AuthorizedKeysError as err:
+                raise ValueError(f"{line[:40]!r} is not a public key ({err})") from None
+            out.append(f"{kind} {blob}")
+        return out
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"https?://[^\s/]+(/\S*)?\Z", v):
+            raise ValueError("not an http(s) URL")
+        return v.rstrip("/") if v else v
+
+
+class Inventory(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mirrors: list[Mirror] = []
+
+    def get(self, name: str) -> Mirror | None:
+        return next((m for m in self.mirrors if m.name == name), None)
+
+    def active(self) -> list[Mirror]:
+        return [m for m in self.mirrors if m.active]
+
+
+def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:
+    first = err.errors()[0]
+    loc = list(first["loc"])
+    where = "(top level)"
+    field = ""
+    if len(loc) >= 2 and loc[0] == "mirrors" and isinstance(loc[1], int):
+        index = loc[1]
+        mirrors = raw.get("mirrors")
+        name = None
+        if isinstance(mirrors, list) and index < len(mirrors) and isinstance(mirrors[index], dict):
+            name = mirrors[index].get("name")
+        where = f"mirror {name!r}" if isinstance(name, str) else f"mirror #{index + 1}"
+        field = str(loc[2]) if len(loc) > 2 else ""
+    elif loc:
+        field = str(loc[0])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(Mirror.model_fields) if where != "(top level)" else "mirrors"
+        return f"{origin}: {where}: unknown key {field!r}: remove it (known keys: {known})"
+    if kind == "missing":
+        return f"{origin}: {where}: missing key {field!r}: add it ({FIXES.get(field, 'required')})"
+    message = first["msg"].removeprefix("Value error, ")
+    fix = FIXES.get(field, "see docs/publishing.md")
+    return f"{origin}: {where}: field {field!r}: {message}: use {fix}"
+
+
+def parse_inventory(text: str, origin: str = "inventory.toml") -> Inventory:
+    """Given the inventory's TOML text, return it; raise InventoryError naming the problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InventoryError(f"{origin}: not valid TOML: {err}") from None
+    try:
+        inventory = Inventory.model_validate(raw)
+    except ValidationError as err:
+        raise InventoryError(_explain(err, origin, raw)) from None
+    seen: set[str] = set()
+    for mirror in inventory.mirrors:
+        if mirror.name in seen:
+            raise InventoryError(
+                f"{origin}: mirror {mirror.name!r}: field 'name': defined twice: "
+                "give each mirror a unique name"
+            )
+        seen.add(mirror.name)
+    return inventory
+
+
+def _value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise TypeError(f"cannot render {type(v).__name__} as TOML")
+
+
+def render_inventory(inventory: Inventory, header: str = "") -> str:
+    """Return TOML text that parses back to `inventory` (defaults written out, None omitted)."""
+    blocks = []
+    for mirror in inventory.mirrors:
+        lines = ["[[mirrors]]"]
+        for key, value in mirror.model_dump().items():
+            if value is not None:
+                lines.append(f"{key} = {_value(value)}")
+        blocks.append("\n".join(lines))
+    return header + "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def with_mirror(inventory: Inventory, mirror: Mirror) -> Inventory:
+    """Return `inventory` with `mirror` added, or replacing the mirror of the same name."""
+    mirrors = [m for m in inventory.mirrors if m.name != mirror.name]
+    if len(mirrors) == len(inventory.mirrors):
+        mirrors.append(mirror)
+    else:
+        mirrors = [mirror if m.name == mirror.name else m for m in inventory.mirrors]
+    return Inventory(mirrors=mirrors)
+
+
+def without_mirror(inventory: Inventory, name: str) -> Inventory:
+    """Return `inventory` without the mirror `name`; raise InventoryError when absent."""
+    if inventory.get(name) is None:
+        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    return Inventory(mirrors=[m for m in inventory.mirrors if m.name != name])
+
+
+def make_mirror(fields: dict[str, object]) -> Mirror:
+    """Return a validated Mirror from `fields`; raise InventoryError naming the bad field."""
+    name = fields.get("name", "?")
+    try:
+        return Mirror.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        raise InventoryError(
+            f"mirror {name!r}: field {field!r}: {first['msg'].removeprefix('Value error, ')}: "
+            f"use {FIXES.get(field, 'a valid value')}"
+        ) from None
+
+
+def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
+    """Return `inventory` with the fields of mirror `name` changed, validated again."""
+    mirror = inventory.get(name)
+    if mirror is None:
+        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    return with_mirror(inventory, make_mirror({**mirror.model_dump(), **changes}))

@@ -1,0 +1,26 @@
+"""The vocabulary of a push: final outcomes per mirror and verdicts per attempt."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """A mirror's final outcome in one run (the ``--json`` contract's ``outcome``)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    AUTH_FAILED = "auth_failed"
+    HOST_KEY_MISMATCH = "host_key_mismatch"
+    CANCELLED = "cancelled"
+
+
+class Verdict(StrEnum):
+    """What to do after one attempt."""
+
+    OK = "ok"  # done: the mirror serves the release
+    QUEUED = "queued"  # accepted, a sync is running: poll with ``status``
+    RETRY = "retry"  # transient: try again after a backoff, if the deadline allows
+    FAIL = "fail"  # permanent: stop and record the outcome

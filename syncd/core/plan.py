@@ -1,0 +1,28 @@
+"""Which mirrors a publish pushes to, and in what order. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from syncd.core.inventory import Inventory, Mirror
+
+
+class PlanError(ValueError):
+    """Nothing sensible to push; the message says why."""
+
+
+def plan(
+    inventory: Inventory,
+    *,
+    only: Collection[str] = (),
+    done: Collection[str] = (),
+    last_duration: Mapping[str, float] = {},
+) -> list[Mirror]:
+    """Return the active mirrors to push, skipping those already `done` (a resumed run) and,
+    when `only` is given, all others. Slowest first (by their last push), so the long waits
+    overlap instead of trailing at the end; ties by name for a stable order."""
+    unknown = sorted(set(only) - {m.name for m in inventory.mirrors})
+    if unknown:
+        raise PlanError(f"not in the inventory: {', '.join(unknown)}")
+    chosen = [m for m in inventory.active() if m.name not in done and (not only or m.name in only)]
+    return sorted(chosen, key=lambda m: (-last_duration.get(m.name, 0.0), m.name))

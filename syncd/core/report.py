@@ -1,0 +1,111 @@
+"""The mirror client's report (one JSON object on stdout), parsed as the untrusted input it is:
+bounded, validated, tolerant of keys a newer client adds, control characters stripped from every
+string before anything is logged or shown. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+REPORT_VERSION = 1
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_STRING = 2000
+
+
+class ReportError(ValueError):
+    """stdout is not one valid report; the message says why (safe to show)."""
+
+
+def clean(text: str, limit: int = MAX_STRING) -> str:
+    """Return `text` with control and bidi characters removed, cut to `limit` characters."""
+    text = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 8:
+        return None
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(k), 100): _scrub(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, list):
+        return [_scrub(v, depth + 1) for v in value[:200]]
+    return value
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Database(_Tolerant):
+    version: int | None = None
+    build_time: str | int | float | None = None
+    signatures: int | None = None
+    md5_ok: bool | None = None
+
+
+class ReportErrorInfo(_Tolerant):
+    kind: str = "unknown"
+    message: str = ""
+
+
+class Report(_Tolerant):
+    report_version: int
+    status: Literal["ok", "queued", "failed", "rejected"]
+    verb: str | None = None
+    source_requested: str | None = None
+    source_used: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    databases: dict[str, Database] = {}
+    error: ReportErrorInfo | None = None
+    client_version: str | None = None
+
+    def versions(self) -> dict[str, int]:
+        return {db: d.version for db, d in self.databases.items() if d.version is not None}
+
+    def serves(self, expected: Mapping[str, int]) -> bool:
+        """Return whether the report shows every expected database at (or past) its version."""
+        have = self.versions()
+        return all(have.get(db, -1) >= v for db, v in expected.items())
+
+    def error_text(self) -> str:
+        if self.error is None:
+            return ""
+        return f"{self.error.kind}: {self.error.message}" if self.error.message else self.error.kind
+
+
+def parse_report(stdout: bytes) -> tuple[Report, dict[str, Any]]:
+    """Given the client's stdout, return the report and its cleaned JSON; raise ReportError."""
+    text = stdout.decode("utf-8", errors="replace").strip()
+    if not text:
+        raise ReportError("no report on stdout")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError:
+        raise ReportError(f"stdout is not one JSON object: {clean(text, 120)!r}") from None
+    except RecursionError:
+        raise ReportError("stdout JSON is nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise ReportError("stdout JSON is not an object")
+    scrubbed = _scrub(raw)
+    version = scrubbed.get("report_version")
+    if isinstance(version, int) and version > REPORT_VERSION:
+        raise ReportError(
+            f"report_version {version} is newer than this syncd understands ({REPORT_VERSION}):"
+            " upgrade syncd"
+        )
+    try:
+        report = Report.model_validate(scrubbed)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ReportError(f"report field {where}: {clean(first['msg'], 200)}") from None
+    return report, scrubbed

@@ -1,0 +1,456 @@
+"""``syncd publish``: push one release to every planned mirror at once (bounded), retry what is
+worth retrying, poll queued mirrors, prove the result over HTTP, and record everything.
+
+One nursery owns the fan-out. Two CapacityLimiters: open sessions (cheap, may wait minutes on
+rsync) and, inside them, handshakes (CPU-bound). Each phase has its own deadline, and every mirror
+the run's deadline. Decisions are the core's (`judge_reply`, `judge_poll`); this module only
+moves data between the transport, the record and the display.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import trio
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_random_exponential
+
+from syncd.adapters import mirrorhttp
+from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import open_db
+from syncd.adapters.ssh import PinnedSsh, Reply, raise_nofile_limit
+from syncd.core.classify import Judgement, judge_error, judge_poll, judge_reply
+from syncd.core.config import Policy
+from syncd.core.errors import CommandTimeout, HandshakeTimeout, PushError
+from syncd.core.inventory import Inventory, Mirror
+from syncd.core.outcome import Outcome, Verdict
+from syncd.core.plan import PlanError, plan
+from syncd.core.report import Report, ReportError, clean, parse_report
+from syncd.core.request import RequestError, new_run_id, render_request
+from syncd.core.summary import MirrorResult
+
+Judge = Callable[[int | None, Report | None, str, Mapping[str, int]], Judgement]
+
+
+class Transport(Protocol):
+    """What publish needs from ssh (syncd.adapters.ssh.PinnedSsh; fakes in tests)."""
+
+    async def open(self, mirror: Mirror) -> Any: ...
+    async def run(self, session: Any, request: str) -> Reply: ...
+    async def close(self, session: Any) -> None: ...
+
+
+class Progress(Protocol):
+    """Where publish reports what happens (a rich display, plain lines, or nothing)."""
+
+    def start(self, total: int) -> None: ...
+    def attempt(self, mirror: str, verb: str, number: int, judgement: Judgement) -> None: ...
+    def finished(self, result: MirrorResult) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def attempt(self, mirror: str, verb: str, number: int, judgement: Judgement) -> None:
+        pass
+
+    def finished(self, result: MirrorResult) -> None:
+        pass
+
+
+Prover = Callable[[Mirror, Mapping[str, int]], Awaitable[str | None]]
+
+
+class stop_before_deadline(stop_base):
+    """Stop when the next attempt would start at or after `deadline` (trio's clock)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return trio.current_time() + retry_state.upcoming_sleep >= self.deadline
+
+
+@dataclass
+class _Exchange:
+    judgement: Judgement
+    report: Report | None = None
+    raw: dict[str, Any] | None = None
+    exit_status: int | None = None
+
+
+@dataclass
+class Publisher:
+    transport: Transport
+    store: PublishStore
+    run_id: str
+    expected: dict[str, int]
+    policy: Policy
+    progress: Progress = field(default_factory=NoProgress)
+    prover: Prover | None = None
+    wall: Callable[[], float] = time.time
+    handle_signals: bool = True
+    cancelled: bool = False
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._handshakes = trio.CapacityLimiter(self.policy.handshake_concurrency)
+        self._sessions = trio.CapacityLimiter(self.policy.session_concurrency)
+        self._request = render_request("sync", self.run_id, self.expected)
+        self._latest: dict[str, _Exchange] = {}
+
+    # the whole run
+    async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
+        """Push to `mirrors` until each has an outcome or the run's deadline; return results."""
+        self._deadline = trio.current_time() + self.policy.run_timeout
+        results: list[MirrorResult] = []
+        self.progress.start(len(mirrors))
+        async with trio.open_nursery() as outer:
+            if self.handle_signals:
+                outer.start_soon(self._watch_signals, outer.cancel_scope)
+            async with trio.open_nursery() as fanout:
+                for mirror in mirrors:
+                    fanout.start_soon(self._push_one, mirror, results)
+            outer.cancel_scope.cancel()  # stops the signal watcher
+        return results
+
+    async def _watch_signals(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                self.cancelled = True
+                scope.cancel()
+                return
+
+    # one mirror
+    async def _push_one(self, mirror: Mirror, results: list[MirrorResult]) -> None:
+        started = trio.current_time()
+        last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, ""))
+        try:
+            with trio.fail_at(self._deadline):
+                last = await self._sync(mirror)
+                if last.judgement.verdict is Verdict.QUEUED:
+                    last = await self._poll(mirror, last)
+                if last.judgement.verdict is Verdict.OK and self.prover and mirror.http:
+                    problem = await self.prover(mirror, self.expected)
+                    if problem:
+                        last = _Exchange(
+                            Judgement(Verdict.FAIL, Outcome.FAILED, problem), last.report, last.raw
+                        )
+        except trio.TooSlowError:
+            last = self._latest.get(mirror.name, last)
+            error = "run deadline passed" + (
+                f" (last: {last.judgement.error})"
+                if last.judgement.error and last.judgement.error != "run deadline passed"
+                else ""
+            )
+            last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, error), last.report, last.raw)
+        except trio.Cancelled:
+            judgement = Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled (SIGINT/SIGTERM)")
+            self._finish(mirror, _Exchange(judgement, last.report, last.raw), started, results)
+            raise
+        self._finish(mirror, last, started, results)
+
+    def _finish(
+        self, mirror: Mirror, last: _Exchange, started: float, results: list[MirrorResult]
+    ) -> None:
+        outcome = last.judgement.outcome if last.judgement.verdict is not Verdict.OK else Outcome.OK
+        error = None if outcome is Outcome.OK else last.judgement.error or outcome.value
+        versions = last.report.versions() if last.report else None
+        self.store.finish_target(
+            self.run_id,
+            mirror.name,
+            self.wall(),
+            outcome=outcome.value,
+            error=error,
+            report=last.raw,
+            versions=versions if outcome is Outcome.OK else None,
+            duration_s=trio.current_time() - started,
+        )
+        attempts = self.store.attempt_count(self.run_id, mirror.name)
+        result = MirrorResult(
+            mirror.name,
+            outcome,
+            attempts,
+            error,
+            last.raw,
+            mirror.host,
+            mirror.port,
+            tuple(mirror.admins),
+        )
+        results.append(result)
+        self.progress.finished(result)
+
+    async def _sync(self, mirror: Mirror) -> _Exchange:
+        """Send ``sync`` with retries of transient failures (full-jitter backoff)."""
+        retrying = AsyncRetrying(
+            sleep=trio.sleep,
+            stop=stop_after_attempt(self.policy.max_attempts)
+            | stop_before_deadline(self._deadline),
+            wait=wait_random_exponential(
+                multiplier=self.policy.backoff_initial, max=self.policy.backoff_max
+            ),
+            retry=retry_if_result(lambda ex: ex.judgement.verdict is Verdict.RETRY),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        result: _Exchange = await retrying(
+            self._exchange, mirror, "sync", self._request, judge_reply
+        )
+        return result
+
+    async def _poll(self, mirror: Mirror, first: _Exchange) -> _Exchange:
+        """Ask a queued mirror for ``status`` (backoff) until it serves the release."""
+        await trio.sleep(self.policy.poll_initial)
+        retrying = AsyncRetrying(
+            sleep=trio.sleep,
+            stop=stop_before_deadline(self._deadline),
+            wait=wait_random_exponential(
+                multiplier=self.policy.poll_initial, max=self.policy.poll_max
+            ),
+            retry=retry_if_result(
+                lambda ex: ex.judgement.verdict in (Verdict.QUEUED, Verdict.RETRY)
+            ),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        result: _Exchange = await retrying(
+            self._exchange, mirror, "status", render_request("status"), judge_poll
+        )
+        if result.judgement.verdict is Verdict.QUEUED:
+            return _Exchange(
+                Judgement(
+                    Verdict.FAIL,
+                    Outcome.TIMEOUT,
+                    f"queued, and not done at the deadline: {result.judgement.error}",
+                ),
+                result.report or first.report,
+                result.raw or first.raw,
+            )
+        return result
+
+    async def _exchange(self, mirror: Mirror, verb: str, request: str, judge: Judge) -> _Exchange:
+        """One attempt: connect, run `request`, judge the reply; recorded as it happens."""
+        attempt_id, number = self.store.start_attempt(self.run_id, mirror.name, verb, self.wall())
+        result: _Exchange | None = None
+        try:
+            result = await self._talk(mirror, request, judge)
+        except PushError as err:
+            result = _Exchange(judge_error(err))
+        finally:
+            if result is None:  # interrupted: by the run's deadline, or cancelled
+                result = _Exchange(
+                    Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed")
+                    if trio.current_time() >= self._deadline
+                    else Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled")
+                )
+            # Runs on cancellation too: the attempt is closed in the record either way.
+            self.store.finish_attempt(
+                attempt_id,
+                self.wall(),
+                verdict=result.judgement.verdict.value,
+                outcome=result.judgement.outcome.value,
+                exit_status=result.exit_status,
+                error=result.judgement.error or None,
+                report=result.raw,
+            )
+        self._latest[mirror.name] = result
+        self.progress.attempt(mirror.name, verb, number, result.judgement)
+        return result
+
+    async def _talk(self, mirror: Mirror, request: str, judge: Judge) -> _Exchange:
+        async with self._sessions:
+            async with self._handshakes:
+                handshake = self.policy.connect_timeout + self.policy.login_timeout
+                try:
+                    with trio.fail_after(handshake):
+                        session = await self.transport.open(mirror)
+                except trio.TooSlowError:
+                    raise HandshakeTimeout(f"no login within {handshake:g} s") from None
+            try:
+                with trio.fail_after(self.policy.command_timeout):
+                    reply = await self.transport.run(session, request)
+            except trio.TooSlowError:
+                raise CommandTimeout(
+                    f"no report within {self.policy.command_timeout:g} s "
+                    "(the mirror's client keeps its own deadline)"
+                ) from None
+            finally:
+                await self.transport.close(session)
+        report: Report | None = None
+        raw: dict[str, Any] | None = None
+        problem = ""
+        try:
+            report, raw = parse_report(reply.stdout)
+        except ReportError as err:
+            problem = str(err)
+            tail = clean(reply.stderr_tail.decode("utf-8", "replace"), 300).strip()
+            if tail:
+                problem += f"; stderr: {tail}"
+        judgement = judge(reply.exit_status, report, problem, self.expected)
+        return _Exchange(judgement, report, raw, reply.exit_status)
+
+
+def http_prover(client: httpx.AsyncClient) -> Prover:
+    """Return a prover that reads each CVD header the mirror serves over HTTP (Range GET of
+    512 bytes, redirects refused) and returns the first problem, or None when it serves the
+    release on every address family."""
+
+    async def prove(mirror: Mirror, expected: Mapping[str, int]) -> str | None:
+        assert mirror.http is not None
+        host = f"db.{mirror.country.lower()}.clamav.net"
+        try:
+            for target in await mirrorhttp.targets(mirror.http, host):
+                served = await mirrorhttp.check(client, target, sorted(expected))
+                for db, want in sorted(expected.items()):
+                    have = served.versions.get(db, -1)
+                    if have < want:
+                        return f"http ({served.family}): serves {db} {have}, release is {want}"
+        except mirrorhttp.CheckFailed as err:
+            return f"http: {clean(str(err), 300)}"
+        return None
+
+    return prove
+
+
+# --- the whole command: record, ssh, HTTP, fan-out -------------------------------------------
+
+
+class PublishSetupError(ValueError):
+    """The publish cannot start (bad key, unknown run to resume...); one line for the user."""
+
+
+@dataclass
+class PublishJob:
+    key: Path
+    state: Path
+    inventory: Inventory
+    inventory_path: str
+    policy: Policy
+    expected: dict[str, int] = field(default_factory=dict)
+    resume: str | None = None
+    only: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PublishOutcome:
+    run_id: str
+    expected: dict[str, int]
+    results: list[MirrorResult]
+    cancelled: bool
+
+
+def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], list[Mirror]]:
+    """Create the run (or reopen the one to resume); return its id, release and mirrors."""
+    try:
+        if job.resume is None:
+            if not job.expected:
+                raise PublishSetupError(
+                    "no release to publish: give --source-tree DIR or --expect daily=N ..."
+                )
+            mirrors = plan(job.inventory, only=job.only, last_duration=store.last_durations())
+            if not mirrors:
+                raise PublishSetupError("no active mirror to publish to")
+            run_id = new_run_id(datetime.now(UTC), secrets.token_hex(3))
+            store.create_run(
+                run_id,
+                time.time(),
+                expected=job.expected,
+                request=render_request("sync", run_id, job.expected),
+                inventory=job.inventory_path,
+                mirrors=[m.name for m in mirrors],
+            )
+            return run_id, job.expected, mirrors
+        run = store.run(job.resume)
+        if run is None:
+            raise PublishSetupError(
+                f"no run {job.resume!r} in {job.state}: see 'syncd status' for recent runs"
+            )
+        targets = store.targets(run.run_id)
+        pending = [t.mirror for t in targets if t.outcome != Outcome.OK.value]
+        known = {m.name for m in job.inventory.mirrors}
+        missing = sorted(set(pending) - known)
+        if missing:
+            raise PublishSetupError(
+                f"cannot resume {run.run_id}: not in the inventory any more: {', '.join(missing)}"
+            )
+        if job.only:
+            pending = [name for name in pending if name in job.only]
+        mirrors = plan(
+            job.inventory,
+            only=pending,
+            done=[t.mirror for t in targets if t.outcome == Outcome.OK.value],
+            last_duration=store.last_durations(),
+        )
+        store.reopen_run(run.run_id)
+        return run.run_id, run.expected, mirrors
+    except (PlanError, RequestError) as err:
+        raise PublishSetupError(str(err)) from None
+
+
+def _recorded_ok(store: PublishStore, run_id: str, inventory: Inventory) -> list[MirrorResult]:
+    out = []
+    for t in store.targets(run_id):
+        if t.outcome == Outcome.OK.value:
+            m = inventory.get(t.mirror)
+            out.append(
+                MirrorResult(
+                    t.mirror,
+                    Outcome.OK,
+                    t.attempts,
+                    None,
+                    t.report,
+                    m.host if m else "",
+                    m.port if m else 22,
+                    tuple(m.admins) if m else (),
+                )
+            )
+    return out
+
+
+async def publish_main(
+    job: PublishJob, progress: Progress | None = None, *, handle_signals: bool = True
+) -> PublishOutcome:
+    """Run one publish (or finish one with ``resume``) end to end; return its outcome.
+    Raise PublishSetupError (or StoreError, SshSetupError) when it cannot start."""
+    conn = open_db(job.state)
+    try:
+        store = PublishStore(conn)
+        ssh = PinnedSsh(job.key, job.policy)
+        run_id, expected, mirrors = _begin(job, store)
+        ssh.prepare(mirrors)
+        raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
+        import trio_asyncio  # here, not at the top: importing it patches asyncio process-wide
+
+        async with (
+            trio_asyncio.open_loop(),
+            mirrorhttp.new_client(
+                job.policy.http_timeout, job.policy.handshake_concurrency
+            ) as client,
+        ):
+            publisher = Publisher(
+                ssh,
+                store,
+                run_id,
+                expected,
+                job.policy,
+                progress or NoProgress(),
+                http_prover(client) if job.policy.http_check else None,
+                handle_signals=handle_signals,
+            )
+            fresh = await publisher.run(mirrors)
+        fresh_names = {r.name for r in fresh}
+        earlier = [
+            r for r in _recorded_ok(store, run_id, job.inventory) if r.name not in fresh_names
+        ]
+        store.finish_run(run_id, time.time(), "cancelled" if publisher.cancelled else "finished")
+        return PublishOutcome(run_id, expected, earlier + fresh, publisher.cancelled)
+    finally:
+        conn.close()

@@ -1,0 +1,141 @@
+"""Fixtures for syncd publish tests: fake mirrors behind real sshd, and running syncd."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.account import MirrorAccount
+from tests.harness.client import build_client_zipapp
+from tests.harness.sshd import Sshd
+from tests.harness.sshkeys import KeyPair
+from tests.syncd.fakes import MirrorFactory, fake_fleet
+
+FAST_POLICY = """
+[policy]
+connect_timeout = 3
+login_timeout = 3
+command_timeout = 4
+run_timeout = 20
+max_attempts = 3
+backoff_initial = 0.2
+backoff_max = 0.5
+poll_initial = 0.3
+poll_max = 0.6
+http_timeout = 3
+"""
+
+
+@pytest.fixture(scope="session")
+def syncd_tmp_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="syncd-tests-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest, syncd_tmp_root: Path) -> Path:
+    """A per-test directory outside /tmp/pytest-of-<user>: every pytest that starts on this
+    machine (other sessions' too) resets that directory to 0700, and sshd reads
+    authorized_keys, and runs forced commands, as the mirror account, which then cannot get in.
+    """
+    name = re.sub(r"\W", "_", request.node.name)[:40]
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=syncd_tmp_root))
+    path.chmod(0o711)
+    return path
+
+
+@pytest.fixture(scope="session")
+def client_zipapp(syncd_tmp_root: Path) -> Path:
+    """The client zipapp, built where the mirror account can reach it (see `tmp_path`)."""
+    return build_client_zipapp(syncd_tmp_root / "client")
+
+
+@pytest.fixture
+def fake_mirror(
+    tmp_path: Path,
+    sshd_factory: Callable[..., Sshd],
+    account: MirrorAccount,
+    keypair: KeyPair,
+) -> Iterator[MirrorFactory]:
+    """``fake_mirror(name, behaviour)``: a real sshd forcing a fake client script."""
+    yield from fake_fleet(tmp_path, sshd_factory, account, keypair.public_line)
+
+
+@dataclass
+class Syncd:
+    """Run ``syncd`` as a process, as operators do."""
+
+    workdir: Path
+    key: Path
+
+    @property
+    def inventory(self) -> Path:
+        return self.workdir / "inventory.toml"
+
+    @property
+    def state(self) -> Path:
+        return self.workdir / "state.sqlite"
+
+    @property
+    def config(self) -> Path:
+        return self.workdir / "syncd.toml"
+
+    def write(self, inventory: str, policy: str = FAST_POLICY) -> None:
+        self.inventory.write_text(inventory)
+        self.config.write_text(
+            f'key = "{self.key}"\ninventory = "{self.inventory}"\nstate = "{self.state}"\n' + policy
+        )
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "syncd", *args]
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run(
+            self.argv(*args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.workdir,
+            env=env,
+            check=False,
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.workdir,
+        )
+
+    def publish(self, *extra: str, timeout: float = 60) -> tuple[int, dict[str, Any], str]:
+        """Run ``syncd publish --json``; return exit code, the JSON document, and stderr."""
+        proc = self.run("publish", "--config", str(self.config), "--json", *extra, timeout=timeout)
+        doc = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        return proc.returncode, doc, proc.stderr
+
+
+@pytest.fixture
+def syncd(tmp_path: Path, keypair: KeyPair) -> Syncd:
+    work = tmp_path / "syncd"
+    work.mkdir()
+    return Syncd(work, keypair.private)
+
+
+def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["name"]: m for m in doc["mirrors"]}

@@ -1,0 +1,326 @@
+"""The pure core of publish: tables and exact messages, no I/O."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from syncd.core.classify import EXIT_CODES, judge_error, judge_poll, judge_reply
+from syncd.core.config import ConfigError, candidates, parse_config
+from syncd.core.errors import (
+    AuthFailed,
+    BadOutput,
+    CommandTimeout,
+    ConnectionDropped,
+    HandshakeTimeout,
+    HostKeyMismatch,
+    ProtocolError,
+    PushError,
+    Unreachable,
+)
+from syncd.core.inventory import (
+    InventoryError,
+    parse_inventory,
+    render_inventory,
+    updated,
+    without_mirror,
+)
+from syncd.core.outcome import Outcome, Verdict
+from syncd.core.plan import PlanError, plan
+from syncd.core.report import ReportError, parse_report
+from syncd.core.request import (
+    RequestError,
+    expected_from_headers,
+    parse_expect,
+    render_request,
+)
+from syncd.core.summary import MirrorResult, exit_code, group, summary_lines, to_json
+from tests.harness.cvd import build_cvd
+from tests.syncd.fakes import report
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
+GOOD = f"""
+[[mirrors]]
+name = "a.example.org"
+host = "a.example.org"
+country = "PL"
+admins = ["Jan <jan@example.org>"]
+host_keys = ["{KEY} comment"]
+http = "http://a.example.org/"
+
+[[mirrors]]
+name = "b.example.org"
+host = "192.0.2.7"
+port = 2222
+country = "DE"
+host_keys = ["{KEY}"]
+active = false
+"""
+
+
+def test_import_direction_core_is_pure() -> None:
+    forbidden = {"trio", "asyncssh", "httpx", "rich", "tenacity", "sqlite3", "subprocess"}
+    core = Path(__file__).resolve().parents[2] / "syncd" / "core"
+    for path in core.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+                assert not name.startswith(("syncd.adapters", "syncd.orchestration")), path
+
+
+def test_inventory_parses_with_defaults_and_round_trips() -> None:
+    inv = parse_inventory(GOOD, "mirrors.toml")
+    a, _b = inv.mirrors
+    assert (a.port, a.user, a.active, a.http) == (22, "clamavdb", True, "http://a.example.org")
+    assert a.host_keys == [KEY]  # comment dropped
+    assert [m.name for m in inv.active()] == ["a.example.org"]
+    assert parse_inventory(render_inventory(inv)) == inv
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("port = 2222", 'port = "ssh"'),
+            "mirrors.toml: mirror 'b.example.org': field 'port': Input should be a valid "
+            "integer, unable to parse string as an integer: use an integer between 1 and 65535 "
+            "(default 22)",
+        ),
+        (
+            ('country = "DE"', 'country = "Germany"'),
+            "mirrors.toml: mirror 'b.example.org': field 'country': not a two-letter country "
+            "code: use a two-letter ISO 3166 code in capitals, such as PL",
+        ),
+        (
+            ("active = false", "activ = false"),
+            "mirrors.toml: mirror 'b.example.org': unknown key 'activ': remove it (known keys: "
+            "name, host, port, user, country, admins, notify, host_keys, http, active)",
+        ),
+        (
+            (f'host_keys = ["{KEY}"]\nactive', "active"),
+            "mirrors.toml: mirror 'b.example.org': missing key 'host_keys': add it (a non-empty "
+            'list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; get one with '
+            "ssh-keyscan and confirm it with the admin)",
+        ),
+        (
+            (f'host_keys = ["{KEY}"]\nactive', "host_keys = []\nactive"),
+            "mirrors.toml: mirror 'b.example.org': field 'host_keys': List should have at least "
+            "1 item after validation, not 0: use a non-empty list of OpenSSH public keys, such "
+            'as ["ssh-ed25519 AAAA..."]; get one with ssh-keyscan and confirm it with the admin',
+        ),
+        (
+            ('http = "http://a.example.org/"', 'http = "ftp://a"'),
+            "mirrors.toml: mirror 'a.example.org': field 'http': not an http(s) URL: use the "
+            "mirror's base URL such as http://clamav.example.org",
+        ),
+        (
+            ('name = "b.example.org"', 'name = "a.example.org"'),
+            "mirrors.toml: mirror 'a.example.org': field 'name': defined twice: give each "
+            "mirror a unique name",
+        ),
+    ],
+)
+def test_inventory_errors_name_file_mirror_field_and_fix(
+    change: tuple[str, str], message: str
+) -> None:
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(InventoryError) as err:
+        parse_inventory(GOOD.replace(old, new, 1), "mirrors.toml")
+    assert str(err.value) == message
+
+
+def test_inventory_edits() -> None:
+    inv = parse_inventory(GOOD)
+    inv = updated(inv, "b.example.org", active=True)
+    assert len(inv.active()) == 2
+    with pytest.raises(InventoryError, match="field 'host_keys'"):
+        updated(inv, "a.example.org", host_keys=["not a key"])
+    assert [m.name for m in without_mirror(inv, "a.example.org").mirrors] == ["b.example.org"]
+    with pytest.raises(InventoryError, match="no mirror named 'zz'"):
+        without_mirror(inv, "zz")
+
+
+def test_config_paths_relative_to_file_and_errors(tmp_path: Path) -> None:
+    cfg = parse_config(
+        'key = "k"\nstate = "/var/s.db"\n[policy]\nmax_attempts = 2\n', str(tmp_path / "syncd.toml")
+    )
+    assert cfg.key == tmp_path / "k" and str(cfg.state) == "/var/s.db"
+    assert cfg.policy.max_attempts == 2
+    with pytest.raises(ConfigError, match=r"syncd.toml: unknown key 'policy.retries': remove it"):
+        parse_config("[policy]\nretries = 3\n")
+    with pytest.raises(ConfigError, match=r"field 'policy\.run_timeout'"):
+        parse_config("[policy]\nrun_timeout = -1\n")
+    assert [str(p) for p in candidates(Path("/w"), Path("/h"))] == [
+        "/w/etc/syncd.toml",
+        "/h/.config/syncd/syncd.toml",
+        "/etc/syncd/syncd.toml",
+    ]
+
+
+def test_request_rendering_matches_the_client_grammar() -> None:
+    line = render_request("sync", "20261125T140000Z-abc123", {"main": 62, "daily": 28034})
+    assert line == "sync run-id=20261125T140000Z-abc123 expect-daily=28034 expect-main=62"
+    assert render_request("status") == "status"
+    for bad_id in ("", "a b", "x" * 65, "id;rm"):
+        with pytest.raises(RequestError):
+            render_request("sync", bad_id)
+    with pytest.raises(RequestError):
+        render_request("shell")
+    assert parse_expect(["daily=5", "main=6"]) == {"daily": 5, "main": 6}
+    with pytest.raises(RequestError, match="--expect 'safebrowsing=1'"):
+        parse_expect(["safebrowsing=1"])
+
+
+def test_expected_versions_from_cvd_headers() -> None:
+    heads = {
+        "daily": build_cvd("daily", 28034)[:512],
+        "main": build_cvd("main", 62, with_unix_time=False)[:512],
+    }
+    assert expected_from_headers(heads) == {"daily": 28034, "main": 62}
+    with pytest.raises(RequestError, match=r"daily\.cvd in the source tree"):
+        expected_from_headers({"daily": b"x" * 512})
+
+
+def test_report_is_tolerant_and_cleaned() -> None:
+    raw = report(future_key={"x": 1}, client_version="1.0\x1b[2J\u202e evil")
+    parsed, doc = parse_report(raw.encode())
+    assert parsed.status == "ok" and parsed.versions()["daily"] == 28033
+    assert doc["client_version"] == "1.0[2J evil"
+    assert doc["future_key"] == {"x": 1}
+    for bad, why in [
+        (b"", "no report"),
+        (b"hello", "not one JSON object"),
+        (b"[1]", "not an object"),
+        (b'{"report_version": 1, "status": "great"}', "report field status"),
+        (b'{"report_version": 2, "status": "ok"}', "newer than this syncd"),
+        (b"[" * 100000, "JSON"),
+    ]:
+        with pytest.raises(ReportError, match=why):
+            parse_report(bad)
+
+
+def _rep(status: str = "ok", daily: int = 28033) -> object:
+    return parse_report(report(status, {"daily": daily}).encode())[0]
+
+
+EXPECT = {"daily": 28033}
+
+
+@pytest.mark.parametrize(
+    ("exit_status", "status", "daily", "verdict", "outcome"),
+    [
+        (0, "ok", 28033, Verdict.OK, Outcome.OK),
+        (0, "ok", 28040, Verdict.OK, Outcome.OK),  # newer than asked is fine
+        (0, "ok", 28000, Verdict.RETRY, Outcome.FAILED),  # source behind: another round
+        (0, "queued", 28000, Verdict.QUEUED, Outcome.FAILED),
+        (64, "rejected", 0, Verdict.FAIL, Outcome.FAILED),
+        (75, "failed", 0, Verdict.RETRY, Outcome.FAILED),
+        (78, "failed", 0, Verdict.FAIL, Outcome.FAILED),
+        (1, "failed", 0, Verdict.FAIL, Outcome.FAILED),
+        (75, "ok", 28033, Verdict.RETRY, Outcome.FAILED),  # inconsistent: trust the exit code
+        (None, "ok", 28033, Verdict.RETRY, Outcome.FAILED),  # killed by a signal
+    ],
+)
+def test_judge_reply_table(
+    exit_status: int | None, status: str, daily: int, verdict: Verdict, outcome: Outcome
+) -> None:
+    j = judge_reply(exit_status, _rep(status, daily), "", EXPECT)  # type: ignore[arg-type]
+    assert (j.verdict, j.outcome) == (verdict, outcome)
+
+
+def test_judge_reply_without_report() -> None:
+    assert judge_reply(0, None, "garbage", EXPECT).verdict is Verdict.FAIL
+    assert judge_reply(75, None, "garbage", EXPECT).verdict is Verdict.RETRY
+    assert judge_reply(127, None, "", EXPECT).error.endswith("(exit 127); no valid report: ")
+    assert judge_reply(3, None, "", EXPECT).verdict is Verdict.FAIL
+    assert set(EXIT_CODES) >= {0, 1, 64, 75, 78}
+
+
+def test_judge_poll() -> None:
+    assert judge_poll(0, _rep("ok"), "", EXPECT).verdict is Verdict.OK  # type: ignore[arg-type]
+    assert judge_poll(0, _rep("ok", 1), "", EXPECT).verdict is Verdict.QUEUED  # type: ignore[arg-type]
+    assert judge_poll(0, _rep("queued"), "", EXPECT).verdict is Verdict.QUEUED  # type: ignore[arg-type]
+    assert judge_poll(1, _rep("failed"), "", EXPECT).verdict is Verdict.FAIL  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "verdict", "outcome"),
+    [
+        (HostKeyMismatch("x"), Verdict.FAIL, Outcome.HOST_KEY_MISMATCH),
+        (AuthFailed("x"), Verdict.FAIL, Outcome.AUTH_FAILED),
+        (Unreachable("x"), Verdict.RETRY, Outcome.UNREACHABLE),
+        (ConnectionDropped("x"), Verdict.RETRY, Outcome.UNREACHABLE),
+        (HandshakeTimeout("x"), Verdict.RETRY, Outcome.TIMEOUT),
+        (CommandTimeout("x"), Verdict.FAIL, Outcome.TIMEOUT),
+        (BadOutput("x"), Verdict.FAIL, Outcome.FAILED),
+        (ProtocolError("x"), Verdict.RETRY, Outcome.FAILED),
+        (PushError("x"), Verdict.FAIL, Outcome.FAILED),
+    ],
+)
+def test_judge_error_table(error: PushError, verdict: Verdict, outcome: Outcome) -> None:
+    j = judge_error(error)
+    assert (j.verdict, j.outcome, j.error) == (verdict, outcome, "x")
+
+
+def test_plan_orders_slowest_first_and_skips_done() -> None:
+    inv = updated(parse_inventory(GOOD), "b.example.org", active=True)
+    names = [m.name for m in plan(inv, last_duration={"b.example.org": 30.0})]
+    assert names == ["b.example.org", "a.example.org"]
+    assert [m.name for m in plan(inv, done=["b.example.org"])] == ["a.example.org"]
+    assert [m.name for m in plan(inv, only=["a.example.org"])] == ["a.example.org"]
+    with pytest.raises(PlanError, match="not in the inventory: zz"):
+        plan(inv, only=["zz"])
+
+
+def test_summary_groups_problems_first_with_actions() -> None:
+    results = [
+        MirrorResult("ok1", Outcome.OK, 1, None),
+        MirrorResult(
+            "hk",
+            Outcome.HOST_KEY_MISMATCH,
+            1,
+            "host key not verifiable",
+            None,
+            "hk.example.org",
+            2222,
+            ("Jan <jan@example.org>",),
+        ),
+        MirrorResult("down", Outcome.UNREACHABLE, 3, "connection refused"),
+    ]
+    groups = group(results, "R1")
+    assert [g.outcome for g in groups] == [
+        Outcome.HOST_KEY_MISMATCH,
+        Outcome.UNREACHABLE,
+        Outcome.OK,
+    ]
+    (action,) = groups[0].actions
+    assert "Jan <jan@example.org>" in action and "ssh-keyscan -p 2222 hk.example.org" in action
+    assert "syncd mirrors pin hk --host-key" in action
+    lines = summary_lines(results, "R1")
+    assert lines[0] == "run R1: 1 of 3 mirrors serve the release"
+    assert any("syncd publish --resume R1" in line for line in lines)
+    doc = to_json("R1", {"daily": 1}, results)
+    assert set(doc) == {"run_id", "expected", "mirrors"}
+    assert set(doc["mirrors"][0]) == {"name", "outcome", "attempts", "error", "report"}
+    assert exit_code(results) == 1 and exit_code(results[:1]) == 0
+
+
+def test_loading_syncd_does_not_patch_asyncio() -> None:
+    """trio_asyncio replaces asyncio's loop policy on import: only a publish may load it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, syncd.cli, syncd.orchestration.publish, syncd.adapters.ssh; "
+        "sys.exit('trio_asyncio' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
