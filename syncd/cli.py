@@ -6,6 +6,7 @@ from syncd import __version__
 from syncd.config_cli import config_app
 from syncd.keys_cli import keys_app
 from syncd.mirrors_cli import mirrors_app
+from syncd.monitor_cli import monitor_app
 from syncd.publish_cli import publish_app, runs_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(mirrors_app, name="mirrors")
 app.add_typer(runs_app, name="runs")
 app.add_typer(keys_app, name="keys")
+app.add_typer(monitor_app)
 
 
 @app.command()

@@ -49,7 +49,7 @@ class MirrorChange:
     mirror: str
     transition: Transition
     admins: tuple[str, ...]
-    notify: str | None = None
+    notify: tuple[str, ...] = ()
     family: str | None = None  # "IPv4" / "IPv6" when only one family changed
 
 
@@ -58,8 +58,8 @@ def _when(ts: float) -> str:
 
 
 def recipients(change: MirrorChange) -> tuple[str, ...]:
-    """The notification address when the admin gave one (the ``||`` part), else the admins."""
-    return (change.notify,) if change.notify else change.admins
+    """The notification addresses when the admin gave some (the ``||`` part), else the admins."""
+    return change.notify or change.admins
 
 
 def mirror_mail(change: MirrorChange, sender_name: str = "ClamAV mirror monitor") -> Mail:

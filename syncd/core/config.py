@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from syncd.core.monitorconfig import DnsConfig, MonitorConfig
+
 CONFIG_NAME = "syncd.toml"
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
@@ -60,6 +62,8 @@ class SyncdConfig(BaseModel):
     source_tree: Path | None = None
     source: str | None = None  # the source the pusher key's forced command syncs from
     policy: Policy = Policy()
+    monitor: MonitorConfig = MonitorConfig()
+    dns: DnsConfig | None = None
 
     def resolved(self, base: Path) -> SyncdConfig:
         """Return a copy with relative paths taken relative to `base` (the file's directory)."""

@@ -101,3 +101,19 @@ def apply_policy(
         )
         outcomes.append(Outcome(o.mirror, o.family, o.check, rec, transition))
     return outcomes
+
+
+@dataclass(frozen=True)
+class MirrorFacts:
+    """What the monitor needs of an inventory entry to judge and announce."""
+
+    name: str
+    http: str
+    country: str
+    admins: tuple[str, ...]
+    notify: tuple[str, ...]
+
+
+def worst(states: Sequence[Record]) -> Record:
+    """The record of the worst family: a mirror is as good as its worst address family."""
+    return max(states, key=lambda r: r.state.severity)

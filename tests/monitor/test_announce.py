@@ -16,7 +16,9 @@ AT = 1_800_000_000.0
 
 def change(new: State, old: State = State.FRESH, notify: str | None = None) -> MirrorChange:
     t = Transition(old, new, AT, "timestamp is 25.0 h old (limit 24.0 h)")
-    return MirrorChange("mirror.example.org", t, ("Jo Admin <jo@example.org>",), notify)
+    return MirrorChange(
+        "mirror.example.org", t, ("Jo Admin <jo@example.org>",), (notify,) if notify else ()
+    )
 
 
 def test_mirror_mail_says_what_and_what_to_check() -> None:

@@ -1,0 +1,166 @@
+"""syncd monitor end to end: real nginx mirrors, the real SMTP server, the record, the page."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from syncd.cli import app
+from tests.harness.cvd import write_release
+from tests.harness.faultproxy import closed_port
+from tests.harness.nginx import Nginx
+from tests.harness.smtp import SmtpSink
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
+
+
+def _docroot(base: Path, name: str, daily: int, age_h: float) -> Path:
+    root = base / name
+    write_release(root, daily)
+    (root / "timestamp").write_text(f"{int(time.time() - age_h * 3600)}\n")
+    return root
+
+
+def _mirror(name: str, http: str, admin: str, notify: str | None = None) -> str:
+    lines = [
+        "[[mirrors]]",
+        f'name = "{name}"',
+        'host = "127.0.0.1"',
+        'country = "PL"',
+        f'admins = ["{admin}"]',
+        f'host_keys = ["{KEY}"]',
+        f'http = "{http}"',
+    ]
+    if notify:
+        lines.append(f'notify = ["{notify}"]')
+    return "\n".join(lines) + "\n"
+
+
+def _run(config: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(
+        app, ["monitor", "--once", "--json", "--config", str(config), *extra]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_monitor_judges_records_mails_and_publishes(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx], smtp_sink: SmtpSink
+) -> None:
+    source = tmp_path / "source"
+    write_release(source, 28034)
+    fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
+    lag_root = _docroot(tmp_path, "lag", 28033, 0.5)
+    lagging = nginx_factory(lag_root)
+    old = nginx_factory(_docroot(tmp_path, "old", 28034, 30))
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        "\n".join(
+            [
+                _mirror("fresh.example", fresh.base_url, "Fresh Admin <fresh@example.org>"),
+                _mirror(
+                    "lag.example",
+                    lagging.base_url,
+                    "Lag Admin <lag@example.org>",
+                    notify="lag-alerts@example.org",
+                ),
+                _mirror("old.example", old.base_url, "Old Admin <old@example.org>"),
+                _mirror(
+                    "gone.example", f"http://127.0.0.1:{closed_port()}", "Gone <gone@example.org>"
+                ),
+            ]
+        )
+    )
+    page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
+    config = tmp_path / "syncd.toml"
+    config.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[monitor]
+unreachable_after = 1
+recover_after = 2
+lagging_grace_h = 1
+team = ["team@example.org"]
+status_page = "{page}"
+metrics = "{metrics}"
+[monitor.smtp]
+host = "{smtp_sink.host}"
+port = {smtp_sink.port}
+sender = "monitor@example.org"
+""")
+    first = _run(config)
+    states = {m["name"]: m["state"] for m in first["mirrors"]}
+    assert states == {
+        "fresh.example": "fresh",
+        "lag.example": "lagging",
+        "old.example": "old",
+        "gone.example": "unreachable",
+    }
+    assert {t["mirror"] for t in first["transitions"]} == {
+        "lag.example",
+        "old.example",
+        "gone.example",
+    }
+    # each admin got their mail (the lagging one at its notify address), the team one digest
+    rcpts = sorted(r for _, rs in smtp_sink.envelopes for r in rs)
+    assert rcpts == [
+        "gone@example.org",
+        "lag-alerts@example.org",
+        "old@example.org",
+        "team@example.org",
+    ]
+    digest = next(m for m in smtp_sink.messages if m["To"] == "team@example.org")
+    assert "3 mirror state change(s)" in digest.get_content()
+    assert "serves daily 28033 instead of daily 28034" in digest.get_content()
+    assert "lag.example" in page.read_text()
+    assert 'pushsync_mirror_state{mirror="old.example",state="old"} 1' in metrics.read_text()
+
+    # nothing changed: nothing announced again
+    second = _run(config)
+    assert second["transitions"] == []
+    assert len(smtp_sink.messages) == 4
+
+    # the lagging mirror catches up: back only after two good checks, then announced
+    write_release(lag_root, 28034)
+    assert _run(config)["transitions"] == []
+    third = _run(config)
+    assert [(t["mirror"], t["to"]) for t in third["transitions"]] == [("lag.example", "recovered")]
+
+    db = sqlite3.connect(tmp_path / "state.sqlite")
+    reasons = [
+        r[0]
+        for r in db.execute(
+            "SELECT reason FROM monitor_transitions WHERE mirror = 'lag.example' ORDER BY id"
+        )
+    ]
+    assert len(reasons) == 2 and "2 good checks in a row" in reasons[1]
+    assert db.execute("SELECT count(*) FROM monitor_checks").fetchone()[0] == 16
+
+
+def test_monitor_without_smtp_config_reports_mail_failure(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx]
+) -> None:
+    source = tmp_path / "source"
+    write_release(source, 28034)
+    old = nginx_factory(_docroot(tmp_path, "old", 28034, 30))
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(_mirror("old.example", old.base_url, "Old <old@example.org>"))
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'inventory = "{inventory}"\nstate = "{tmp_path / "s.sqlite"}"\nsource_tree = "{source}"\n'
+    )
+    result = CliRunner().invoke(app, ["monitor", "--once", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "no [monitor.smtp] in syncd.toml" in result.output
+    # the change is recorded even though the mail could not go out
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    assert db.execute("SELECT new, mailed FROM monitor_transitions").fetchall() == [("old", 0)]
+    # --no-mail: recorded and printed, nothing sent, exit 0
+    ok = CliRunner().invoke(app, ["monitor", "--once", "--no-mail", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
