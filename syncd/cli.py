@@ -4,6 +4,7 @@ import typer
 
 from syncd import __version__
 from syncd.config_cli import config_app
+from syncd.dns_cli import dns_app
 from syncd.keys_cli import keys_app
 from syncd.mirrors_cli import mirrors_app
 from syncd.monitor_cli import monitor_app
@@ -19,6 +20,7 @@ app.add_typer(mirrors_app, name="mirrors")
 app.add_typer(runs_app, name="runs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(monitor_app)
+app.add_typer(dns_app, name="dns")
 
 
 @app.command()

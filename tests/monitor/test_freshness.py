@@ -142,3 +142,24 @@ def test_figures_completion_delay_and_score() -> None:
     steady = figures([good(NOW + i * H, age_h=1) for i in range(4)], since=NOW)
     assert steady.score is not None and f.score is not None and steady.score < f.score
     assert figures(checks, since=NOW + 10 * H).score is None
+
+
+def test_gate_needs_share_and_every_country() -> None:
+    from syncd.core.gate import MirrorEvidence, judge
+
+    rel = {"daily": 100}
+    ok = {"daily": 100}
+    ms = [
+        MirrorEvidence("a", "PL", True, ok, ok, True),
+        MirrorEvidence("b", "PL", True, ok, ok, True),
+        MirrorEvidence("c", "DE", True, ok, {"daily": 99}, True),
+        MirrorEvidence("d", "DE", False, None, None, True),
+    ]
+    v = judge(ms, rel, 0.6)
+    assert (v.reached, v.laggards, v.empty_countries) == (False, ("c",), ("DE",))
+    assert v.reason == "no mirror serves the release yet in DE"
+    ms[2] = MirrorEvidence("c", "DE", True, ok, ok, True)
+    assert judge(ms, rel, 0.6).reached
+    # reported by the client but not seen over HTTP, or not fresh: not counted
+    ms[2] = MirrorEvidence("c", "DE", True, ok, ok, False)
+    assert not judge(ms, rel, 0.6).reached

@@ -1,0 +1,193 @@
+"""syncd dns push end to end: the record decides, the real BIND 9 server holds the result."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from syncd.adapters.monitorstore import MonitorStore
+from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import open_db
+from syncd.cli import app
+from syncd.core.freshness import Check, Record
+from tests.harness.cvd import write_release
+from tests.harness.named import Named
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
+RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
+MIRRORS = [
+    ("a.example", "127.0.1.1", "PL"),
+    ("b.example", "127.0.1.2", "PL"),
+    ("c.example", "127.0.2.1", "DE"),
+]
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[Path, Named, Path]]:
+    source = tmp_path / "source"
+    write_release(source, RELEASE["daily"])
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        "".join(
+            f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\nhost_keys = ["{KEY}"]\n\n'
+            for n, h, c in MIRRORS
+        )
+    )
+    with Named(tmp_path / "named") as named:
+        secret = tmp_path / "tsig.secret"
+        secret.write_text(named.secret + "\n")
+        config = tmp_path / "syncd.toml"
+        config.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[dns]
+server = "{named.host}"
+port = {named.port}
+key_name = "{named.key_name}"
+key_secret_file = "{secret}"
+clamav_version = "1.4.3"
+gate_share = 0.9
+""")
+        yield config, named, tmp_path / "state.sqlite"
+
+
+def _published(state: Path, ok: dict[str, bool]) -> None:
+    store = PublishStore(open_db(state))
+    run = f"run-{time.monotonic_ns()}"
+    store.create_run(
+        run, time.time(), expected=RELEASE, request="sync", inventory=None, mirrors=list(ok)
+    )
+    for name, good in ok.items():
+        store.finish_target(
+            run,
+            name,
+            time.time(),
+            outcome="ok" if good else "failed",
+            error=None if good else "rsync failed",
+            report=None,
+            versions=RELEASE if good else None,
+        )
+    store.conn.close()
+
+
+def checked(state: Path, names: list[str]) -> None:
+    """The monitor saw `names` serve the release over HTTP just now."""
+    store = MonitorStore(open_db(state))
+    now = time.time()
+    store.save((n, "IPv4", Check(now, True, now - 60, RELEASE), Record(), None) for n in names)
+    store.conn.close()
+
+
+def _dig(n: Named, name: str, rdtype: str) -> list[str]:
+    dig = shutil.which("dig")
+    assert dig
+    out = subprocess.run(
+        [dig, f"@{n.host}", "-p", str(n.port), "+short", "+tcp", f"{name}.{n.zone}", rdtype],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return sorted(out.stdout.split())
+
+
+def _push(config: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    r = CliRunner().invoke(app, ["dns", "push", "--json", "--config", str(config), *extra])
+    return r.exit_code, (
+        json.loads(r.stdout) if r.stdout.strip().startswith("{") else {"out": r.output}
+    )
+
+
+def test_gate_rotation_txt_and_idempotence(setup: tuple[Path, Named, Path]) -> None:
+    config, named, state = setup
+    # no HTTP URL in this inventory: the monitor's checks are the HTTP evidence
+    _published(state, {"a.example": True, "b.example": False, "c.example": True})
+    checked(state, ["a.example", "c.example"])
+    code, result = _push(config)
+    assert code == 0, result
+    assert not result["gate"]["reached"]
+    assert result["gate"]["laggards"] == ["b.example"]
+    assert "2 of 3 mirrors serve the release (67% < 90%)" in result["gate"]["reason"]
+    assert _dig(named, "db.pl", "A") == ["127.0.1.1"]  # b is held out of rotation
+    assert _dig(named, "db.de", "A") == ["127.0.2.1"]
+    assert _dig(named, "current.cvd", "TXT") == []  # the old (here: no) record stays
+
+    _published(state, {"b.example": True})
+    checked(state, ["b.example"])
+    code, result = _push(config, "--dry-run")
+    assert code == 0 and result["dry_run"] and not result["sent"]
+    assert _dig(named, "current.cvd", "TXT") == []
+    code, result = _push(config)
+    assert code == 0 and result["gate"]["reached"] and result["sent"]
+    assert _dig(named, "db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
+    [txt] = _dig(named, "current.cvd", "TXT")
+    assert txt.strip('"').split(":")[:3] == ["1.4.3", "62", "28034"]
+    assert txt.strip('"').split(":")[5:] == ["90", "0", "335"]
+
+    code, result = _push(config)
+    assert code == 0 and result["changes"] == []  # idempotent: nothing sent the second time
+    rows = (
+        sqlite3.connect(state).execute("SELECT name, rdtype, outcome FROM dns_changes").fetchall()
+    )
+    assert ("current.cvd", "TXT", "sent") in rows
+
+
+def test_txt_never_goes_backwards(setup: tuple[Path, Named, Path]) -> None:
+    config, named, state = setup
+    from syncd.adapters.dns import DnsServer, send_update
+    from syncd.core.dnsplan import Change
+
+    server = DnsServer(named.host, named.port, named.zone, named.key_name, named.secret)
+    send_update(server, [Change("current.cvd", "TXT", ('"1.4.3:62:28040:1800000000:0:90:0:335"',))])
+    _published(state, {"a.example": True, "b.example": True, "c.example": True})
+    checked(state, [n for n, _, _ in MIRRORS])
+    code, result = _push(config)
+    assert code == 2
+    assert "TXT would go backwards: daily 28040 -> 28034" in result["out"]
+
+
+def test_wrong_key_is_reported_and_recorded(setup: tuple[Path, Named, Path]) -> None:
+    config, _, state = setup
+    (config.parent / "tsig.secret").write_text("c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1rZXk=\n")
+    _published(state, {"a.example": True, "b.example": True, "c.example": True})
+    checked(state, [n for n, _, _ in MIRRORS])
+    code, result = _push(config)
+    assert code == 1, result
+    assert "rejected TSIG key" in result["error"]
+    rows = sqlite3.connect(state).execute("SELECT outcome FROM dns_changes").fetchall()
+    assert rows and all(r[0].startswith("failed: the server rejected TSIG key") for r in rows)
+
+
+def test_missing_dns_table_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "syncd.toml"
+    config.write_text("")
+    r = CliRunner().invoke(app, ["dns", "render", "--config", str(config)])
+    assert r.exit_code == 2
+    assert "no [dns] table in syncd.toml" in r.output
+
+
+def test_render_is_a_valid_zone_fragment_with_fallback_said(
+    setup: tuple[Path, Named, Path],
+) -> None:
+    import dns.zone
+
+    config, _, state = setup
+    _published(state, {"a.example": True, "b.example": True, "c.example": False})
+    checked(state, ["a.example", "b.example"])
+    r = CliRunner().invoke(app, ["dns", "render", "--config", str(config)])
+    assert r.exit_code == 0, r.output
+    assert "; db.de: no eligible mirror in DE: using a.example, b.example" in r.output
+    assert "; gate: closed: 2 of 3 mirrors serve the release (67% < 90%)" in r.output
+    head = "$ORIGIN clamav.net.\n@ 300 IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ 300 IN NS ns1\n"
+    zone = dns.zone.from_text(head + r.output, origin="clamav.net", relativize=True)
+    pool = zone.find_rdataset("db.de", "A")
+    assert sorted(r.to_text() for r in pool) == ["127.0.1.1", "127.0.1.2"]
+    assert zone.get_rdataset("current.cvd", "TXT") is None
