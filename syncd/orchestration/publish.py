@@ -9,6 +9,7 @@ moves data between the transport, the record and the display.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import signal
 import time
@@ -221,8 +222,13 @@ class Publisher:
             ),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
+        since = first.report.started_at if first.report else None
         result: _Exchange = await retrying(
-            self._exchange, mirror, "status", render_request("status"), judge_poll
+            self._exchange,
+            mirror,
+            "status",
+            render_request("status"),
+            functools.partial(judge_poll, since=since),
         )
         if result.judgement.verdict is Verdict.QUEUED:
             return _Exchange(
