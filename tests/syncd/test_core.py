@@ -320,7 +320,7 @@ def test_loading_syncd_does_not_patch_asyncio() -> None:
     import sys
 
     code = (
-        "import sys, syncd.cli, syncd.orchestration.publish, syncd.adapters.ssh; "
+        "import sys, syncd.cli, syncd.orchestration.publish_job, syncd.adapters.ssh; "
         "sys.exit('trio_asyncio' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
