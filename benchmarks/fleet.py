@@ -1,7 +1,8 @@
 """A simulated fleet of mirrors: asyncssh servers on loopback, in their own processes.
 
-Each mirror is a distinct endpoint (its own 127.x.y.z address, one port for all), with its own
-ed25519 host key pinned in a generated inventory, and a behaviour drawn from a seeded profile:
+Each mirror is a distinct endpoint (its own 127.x.y.z address; one port per fleet, free when
+made), with its own ed25519 host key pinned in a generated inventory, and a behaviour drawn
+from a seeded profile:
 round-trip latency (applied per exchange by a delaying pump in front of the SSH server), the
 time its "rsync" takes, and a fault. The reply is a valid ``clam-clientsync`` report.
 
@@ -32,7 +33,6 @@ from typing import Any
 
 import asyncssh
 
-PORT = 2222
 FAULTS = (
     "refuse",
     "hang_connect",
@@ -61,6 +61,7 @@ RELEASE_BEFORE = {"daily": 28033, "main": 62, "bytecode": 335}  # what a queued 
 class Mirror:
     name: str
     host: str
+    port: int
     rtt_ms: float
     rsync_s: float
     fault: str | None
@@ -78,6 +79,7 @@ def draw(
     fault_rate: float,
     rtt_ms: tuple[float, float],
     rsync_s: tuple[float, float],
+    port: int = 22,
 ) -> list[Mirror]:
     """Return `n` mirrors with seeded latency, rsync time and fault."""
     rng = random.Random(seed)
@@ -88,6 +90,7 @@ def draw(
             Mirror(
                 f"sim{i:04d}.mirror.test",
                 address(i),
+                port,
                 round(rng.uniform(*rtt_ms), 1),
                 round(rng.lognormvariate(0, 0.5) * (rsync_s[0] + rsync_s[1]) / 2, 3)
                 if rsync_s[1] > 0
@@ -113,7 +116,9 @@ def make(
     client.write_private_key(out / "pusher_ed25519")
     (out / "pusher_ed25519").chmod(0o600)
     client.write_public_key(out / "pusher_ed25519.pub")
-    mirrors = draw(n, seed, fault_rate=fault_rate, rtt_ms=rtt_ms, rsync_s=rsync_s)
+    mirrors = draw(
+        n, seed, fault_rate=fault_rate, rtt_ms=rtt_ms, rsync_s=rsync_s, port=fleet_port()
+    )
     keys_dir = out / "hostkeys"
     keys_dir.mkdir(exist_ok=True)
     blocks = []
@@ -127,7 +132,7 @@ def make(
                     "[[mirrors]]",
                     f'name = "{m.name}"',
                     f'host = "{m.host}"',
-                    f"port = {PORT}",
+                    f"port = {m.port}",
                     f'user = "{user}"',
                     'country = "PL"',
                     f'host_keys = ["{public}"]',
@@ -138,6 +143,13 @@ def make(
     inventory = out / "inventory.toml"
     inventory.write_text("\n\n".join(blocks) + "\n")
     return inventory
+
+
+def fleet_port() -> int:
+    """A port free on the fleet's first address now; every mirror of the fleet listens on it."""
+    with socket.socket() as s:
+        s.bind((address(0), 0))
+        return int(s.getsockname()[1])
 
 
 def _now() -> str:
@@ -293,7 +305,7 @@ async def _serve_one(
         async def hold(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             holders.append(w)
 
-        holders.append(await asyncio.start_server(hold, m.host, PORT))
+        holders.append(await asyncio.start_server(hold, m.host, m.port))
         return
     mirror = _Mirror(m, pusher, events)
     options = asyncssh.SSHServerConnectionOptions(
@@ -304,7 +316,7 @@ async def _serve_one(
         keepalive_interval=0,
     )
     if m.rtt_ms <= 0:
-        holders.append(await asyncssh.listen(m.host, PORT, options=options))
+        holders.append(await asyncssh.listen(m.host, m.port, options=options))
         return
     delay = m.rtt_ms / 2000.0
 
@@ -317,7 +329,7 @@ async def _serve_one(
         finally:
             conn.cancel()
 
-    holders.append(await asyncio.start_server(accept, m.host, PORT, backlog=512))
+    holders.append(await asyncio.start_server(accept, m.host, m.port, backlog=512))
 
 
 async def serve(directory: Path, shard: int, shards: int) -> None:

@@ -55,10 +55,20 @@ def mirror_account() -> MirrorAccount:
             capture_output=True,
         )
     # '*': no password can log in, but the account is not "locked" ('!'), which sshd refuses
-    # outright without PAM even for public-key logins.
-    subprocess.run(["usermod", "-p", "*", TEST_USER], check=True, capture_output=True)
+    # outright without PAM even for public-key logins. Changed only when needed: another
+    # test session may be logging in as this user right now.
+    if _locked(TEST_USER):
+        subprocess.run(["usermod", "-p", "*", TEST_USER], check=True, capture_output=True)
     TEST_HOME.chmod(0o755)
     return _from_pwd(pwd.getpwnam(TEST_USER))
+
+
+def _locked(user: str) -> bool:
+    for line in Path("/etc/shadow").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == user:
+            return fields[1].startswith("!")
+    return True
 
 
 def give_to(account: MirrorAccount, *paths: Path) -> None:

@@ -1,0 +1,159 @@
+"""``clam-clientsync --doctor``: check what the old mirror guide asked admins to do by hand."""
+
+import os
+import pwd
+import shlex
+import socket
+import stat
+from typing import List, Optional, Tuple
+
+from clientside import rsyncplan
+from clientside.config import Config, ConfigError
+from clientside.paths import REMOTE_FS, fs_type
+
+GOOD_SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash")
+
+
+class Doctor:
+    def __init__(self) -> None:
+        self.problems: List[Tuple[str, str]] = []
+        self.ok: List[str] = []
+
+    def check(self, good: bool, what: str, fix: str) -> None:
+        if good:
+            self.ok.append(what)
+        else:
+            self.problems.append((what, fix))
+
+
+def _mode(path: str) -> Optional[os.stat_result]:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _check_mode(d: Doctor, path: str, want: int, label: str, *, exact: bool = True) -> None:
+    st = _mode(path)
+    q = shlex.quote(path)
+    if st is None:
+        d.check(False, f"{label} {path} exists", f"create it (mode {want:o})")
+        return
+    mode = stat.S_IMODE(st.st_mode)
+    if exact:
+        what = f"{label} {path} has mode {want:o} (is {mode:o})"
+        good = mode == want
+    else:  # a home: others must be able to pass through it (the web server), not write
+        what = f"{label} {path} is 755-like: o+x, not writable by others (is {mode:o})"
+        good = not mode & 0o022 and bool(mode & 0o001)
+    d.check(good, what, f"chmod {want:o} {q}")
+    d.check(
+        st.st_uid == os.geteuid(),
+        f"{label} {path} is owned by this user",
+        f"chown {pwd.getpwuid(os.geteuid()).pw_name} {q}",
+    )
+
+
+def reachable(host: str, port: int, timeout: float = 5.0) -> Tuple[bool, str]:
+    """Return whether an rsync daemon answers at host:port, and what was seen."""
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            greeting = conn.recv(64)
+    except OSError as exc:
+        return False, str(exc)
+    if greeting.startswith(b"@RSYNCD:"):
+        return True, greeting.split(b"\n")[0].decode("ascii", "replace")
+    return False, "not an rsync daemon"
+
+
+def doctor(config_path: str, home: str, source: Optional[str], programs: List[str]) -> int:
+    """Print each check and the fix for each problem; return 0 when all is well, else 1."""
+    from clientside.cli import load_config
+
+    d = Doctor()
+    _check_account(d, home, programs)
+    config: Optional[Config] = None
+    try:
+        config = load_config(config_path, home, source)
+        d.check(True, f"config {config_path} parses", "")
+    except ConfigError as exc:
+        d.check(False, f"config {config_path} is usable: {exc}", "fix the config line named")
+    except OSError as exc:
+        d.check(False, f"config {config_path} is readable: {exc.strerror}", "check its mode")
+    if config is not None:
+        _check_config(d, config, config_path, home, programs)
+    for what in d.ok:
+        print(f"ok    {what}")
+    for what, fix in d.problems:
+        print(f"FAIL  {what}\n      fix: {fix}")
+    print(f"{len(d.problems)} problem(s) found" if d.problems else "all checks passed")
+    return 1 if d.problems else 0
+
+
+def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
+    _check_mode(d, home, 0o755, "home", exact=False)
+    _check_mode(d, os.path.join(home, ".ssh"), 0o700, "~/.ssh")
+    keys = os.path.join(home, ".ssh", "authorized_keys")
+    _check_mode(d, keys, 0o600, "authorized_keys")
+    try:
+        with open(keys, encoding="utf-8", errors="replace") as fh:
+            lines = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+        unforced = [ln for ln in lines if "command=" not in ln.split(" ssh-")[0]]
+        d.check(
+            not unforced,
+            "every authorized key has a forced command",
+            'prefix each pusher key with restrict,command="~/bin/clam-clientsync SOURCE"',
+        )
+    except OSError:
+        pass
+    shell = pwd.getpwuid(os.geteuid()).pw_shell
+    d.check(shell in GOOD_SHELLS, f"login shell is sh or bash (is {shell})", "chsh -s /bin/sh")
+    for program in sorted(set(programs)):
+        if os.path.isfile(program):
+            st = os.stat(program)
+            d.check(
+                not st.st_mode & 0o022,
+                f"program {program} is not writable by group or others",
+                f"chmod 755 {shlex.quote(program)}",
+            )
+
+
+def _check_config(
+    d: Doctor, config: Config, config_path: str, home: str, programs: List[str]
+) -> None:
+    from clientside.cli import find_rsync, rsync_version
+    from clientside.paths import check_to
+
+    _check_mode(d, config_path, 0o600, "config")
+    for warning in config.warnings:
+        d.check(False, warning, "remove the line")
+    try:
+        check_to(config, home=home, config_path=config_path, program_paths=programs)
+        d.check(True, f"TO {config.to} is a safe directory", "")
+        d.check(
+            os.access(config.to, os.W_OK),
+            f"TO {config.to} is writable",
+            f"chown -R {pwd.getpwuid(os.geteuid()).pw_name} {shlex.quote(config.to)}",
+        )
+    except ConfigError as exc:
+        d.check(False, str(exc), "point TO at the web server's document root for ClamAV")
+    kind = fs_type(config.state_dir if os.path.exists(config.state_dir) else home)
+    d.check(
+        kind not in REMOTE_FS,
+        f"lock directory {config.state_dir} is on a local filesystem ({kind})",
+        "set STATE_DIR= to a directory on a local disk",
+    )
+    rsync = find_rsync(config)
+    found = rsync_version(rsync, None)
+    d.check(rsync is not None, "rsync is installed", "apt-get install rsync")
+    too_old = rsyncplan.version_warning(found) if rsync else None
+    d.check(too_old is None, f"rsync is 3.4.0 or newer (is {found})", "upgrade rsync")
+    for src in config.sources:
+        port = src.port or 873
+        good, seen = reachable(src.host, port)
+        d.check(
+            good,
+            f"source {src.name} ({src.host}:{port}) answers: {seen}",
+            f"allow outgoing TCP to {src.host} port {port}",
+        )

@@ -1,0 +1,67 @@
+"""Small filesystem helpers of the I/O shell."""
+
+import contextlib
+import os
+import stat
+from typing import Dict, Optional
+
+from clientside.publishplan import PRIVATE_DIR, Entry
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename; readers see old or new.
+
+    ``durable=False`` skips the fsync (caches that are merely rebuilt when lost)."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if durable:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_small(path: str, limit: int = 1 << 20) -> Optional[bytes]:
+    """Return up to ``limit`` bytes of a regular file, or None when it is missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit)
+
+
+def listing(root: str, *, skip_private: bool = True) -> Dict[str, Entry]:
+    """Return every entry under ``root`` by relative path; symlinks are never followed."""
+    found: Dict[str, Entry] = {}
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+            for de in it:
+                path = f"{rel}/{de.name}" if rel else de.name
+                if skip_private and path == PRIVATE_DIR:
+                    continue
+                st = de.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    found[path] = Entry("dir", st.st_dev, st.st_ino)
+                    pending.append(path)
+                elif stat.S_ISLNK(st.st_mode):
+                    found[path] = Entry("link", st.st_dev, st.st_ino)
+                elif stat.S_ISREG(st.st_mode):
+                    found[path] = Entry("file", st.st_dev, st.st_ino)
+    return found
+
+
+def is_within(path: str, directory: str) -> bool:
+    """Return whether ``path`` is ``directory`` or below it (both made absolute and real)."""
+    p = os.path.realpath(path)
+    d = os.path.realpath(directory)
+    return p == d or p.startswith(d.rstrip("/") + "/")

@@ -1,0 +1,81 @@
+"""Logs in the archvsync shape ``date host clam-clientsync[pid]: message``, to stderr and a file."""
+
+import logging
+import logging.handlers
+import os
+import socket
+import time
+from typing import List, Optional
+
+LOGGER_NAME = "clam-clientsync"
+LOG_MAX_BYTES = 1 << 20
+LOG_BACKUPS = 5
+
+
+def escape_controls(text: str) -> str:
+    """Return ``text`` with control characters (and backslashes) escaped, one line."""
+    out: List[str] = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif code < 32 or code == 127 or 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, secrets: List[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+        self.host = socket.gethostname()
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        for secret in self.secrets:
+            if secret:
+                message = message.replace(secret, "***")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        return f"{stamp} {self.host} clam-clientsync[{os.getpid()}]: {escape_controls(message)}"
+
+
+def setup(secrets: List[str], *, stderr: bool = True) -> logging.Logger:
+    """Return the logger writing to stderr; ``add_file`` adds the rotated log file later."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    formatter = _Formatter(secrets)
+    if stderr:
+        handler = logging.StreamHandler()
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger
+
+
+def add_file(logger: logging.Logger, path: str, secrets: Optional[List[str]] = None) -> None:
+    """Add the rotated log file at ``path`` (1 MiB, 5 kept)."""
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(_Formatter(secrets or []))
+    logger.addHandler(handler)
+
+
+def set_secrets(logger: logging.Logger, secrets: List[str]) -> None:
+    """Make every handler of ``logger`` redact ``secrets``."""
+    for handler in logger.handlers:
+        if isinstance(handler.formatter, _Formatter):
+            handler.formatter.secrets = secrets
+
+
+def close(logger: logging.Logger) -> None:
+    """Flush and close every handler."""
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)

@@ -1,0 +1,81 @@
+"""Checks of the filesystem the config points at (the I/O half of config validation)."""
+
+import os
+import shlex
+import stat
+from typing import List, Optional
+
+from clientside.config import Config, ConfigError
+from clientside.fsutil import is_within
+
+
+def check_config_file_mode(path: str, has_password: bool) -> None:
+    """Raise ConfigError when a config holding a password is readable by group or others."""
+    st = os.stat(path)
+    if has_password and st.st_mode & 0o077:
+        raise ConfigError(
+            f"{path} holds RSYNC_PASSWORD but is readable by others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {shlex.quote(path)}"
+        )
+
+
+def check_to(config: Config, *, home: str, config_path: str, program_paths: List[str]) -> None:
+    """Raise ConfigError unless TO is a safe, existing directory of ours to serve from."""
+    to = config.to
+    real = os.path.realpath(to)
+    if real == "/":
+        raise ConfigError("TO must not be /")
+    try:
+        st = os.stat(to)
+    except OSError as exc:
+        raise ConfigError(f"TO {to}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"TO {to} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(f"TO {to} is not owned by this user (uid {os.geteuid()})")
+    if home and os.path.realpath(home) == real:
+        raise ConfigError("TO must not be the home directory")
+    guarded = [
+        ("the home directory", home),
+        ("~/.ssh", os.path.join(home, ".ssh") if home else ""),
+        ("the config", config_path),
+        ("the state directory (lock)", config.state_dir),
+        ("the log file", config.log_file),
+        *[("the program", p) for p in program_paths],
+    ]
+    for what, path in guarded:
+        if path and is_within(path, to):
+            raise ConfigError(f"TO {to} must not contain {what} ({path})")
+
+
+def ensure_state_dir(path: str) -> None:
+    """Create the state directory (0700) if needed; raise ConfigError when unusable."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"STATE_DIR {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"STATE_DIR {path} is not writable")
+
+
+REMOTE_FS = ("nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "ceph", "glusterfs", "9p")
+
+
+def fs_type(path: str) -> Optional[str]:
+    """Return the filesystem type of the mount holding ``path`` (from /proc/mounts)."""
+    real = os.path.realpath(path)
+    best, best_type = "", None
+    try:
+        with open("/proc/mounts", encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                mount = fields[1].replace("\\040", " ")
+                if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(
+                    mount
+                ) >= len(best):
+                    best, best_type = mount, fields[2]
+    except OSError:
+        return None
+    return best_type

@@ -1,0 +1,105 @@
+"""Running rsync: a new session, our own wall-clock deadline, output captured and bounded."""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from typing import BinaryIO, Dict, List, NamedTuple, Optional, Sequence
+
+OUTPUT_LIMIT = 256 * 1024
+KILL_GRACE_S = 2.0
+
+
+class RunResult(NamedTuple):
+    exit_code: Optional[int]  # None when we killed it on the deadline
+    output: str
+    duration_s: float
+    deadline_hit: bool
+
+
+def _tail(fh: BinaryIO, limit: int) -> str:
+    fh.flush()
+    size = fh.seek(0, os.SEEK_END)
+    head = b""
+    if size > limit:
+        fh.seek(0)
+        head = fh.read(limit // 4) + b"\n[... output truncated ...]\n"
+        fh.seek(size - (limit - limit // 4))
+    else:
+        fh.seek(0)
+    return (head + fh.read()).decode("utf-8", "replace")
+
+
+def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+    for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            # the leader is gone; make sure nothing else of its group survives
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        return
+
+
+def run(
+    argv: Sequence[str],
+    env: Dict[str, str],
+    *,
+    deadline_s: float,
+    work_dir: str,
+    pass_fds: Sequence[int] = (),
+) -> RunResult:
+    """Run ``argv`` in its own session with ``env`` only; kill its process group at the deadline.
+
+    Output (stdout and stderr) goes to an unnamed file in ``work_dir``, not a pipe, so rsync does
+    not die of a broken pipe if we are killed; the last part is returned.
+    """
+    started = time.monotonic()
+    with tempfile.TemporaryFile(dir=work_dir, prefix="rsync-out.") as out:
+        proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+            close_fds=True,
+            cwd="/",
+        )
+        deadline_hit = False
+        exit_code: Optional[int]
+        try:
+            exit_code = proc.wait(timeout=max(deadline_s, 0.001))
+        except subprocess.TimeoutExpired:
+            deadline_hit = True
+            _kill_group(proc)
+            exit_code = None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        output = _tail(out, OUTPUT_LIMIT)
+    return RunResult(exit_code, output, time.monotonic() - started, deadline_hit)
+
+
+def capture(argv: List[str], env: Dict[str, str], timeout_s: float = 5.0) -> Optional[str]:
+    """Run a short command and return its stdout, or None when it fails to run."""
+    try:
+        done = subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.decode("utf-8", "replace")

@@ -1,0 +1,145 @@
+"""The legacy config, parsed without a shell."""
+
+from __future__ import annotations
+
+import pytest
+
+from clientside.config import (
+    ConfigError,
+    Source,
+    build_config,
+    order_sources,
+    parse_config_text,
+    parse_exclude,
+    parse_sources,
+)
+
+LEGACY = """\
+# clam-clientsync.conf as the old guide wrote it
+TO=/home/users/clamavdb/public_html
+RSYNC_USER=foo
+RSYNC_PASSWORD=guessme
+MODULE="clamavdb"
+EXCLUDE="--exclude local_*"
+"""
+
+
+def config(text: str, source: str | None = "rsync1.clamav.net"):
+    return build_config(
+        parse_config_text(text), home="/home/users/clamavdb", requested_source=source
+    )
+
+
+def test_legacy_config_of_the_old_guide() -> None:
+    cfg = config(LEGACY)
+    assert cfg.to == "/home/users/clamavdb/public_html"
+    assert (cfg.rsync_user, cfg.rsync_password, cfg.module) == ("foo", "guessme", "clamavdb")
+    assert cfg.protect_patterns == ("/local_*", "local_*")
+    assert cfg.sources == (Source("rsync1.clamav.net", "rsync1.clamav.net", None),)
+    assert cfg.state_dir == "/home/users/clamavdb/var/clam-clientsync"
+    assert cfg.max_delete == 100 and cfg.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("A=plain", "plain"),
+        ("export A=x", "x"),
+        ("A='it''s'", "its"),
+        ("A='$(not run)'", "$(not run)"),
+        ('A="a b"', "a b"),
+        ('A="q\\"uote"', 'q"uote'),
+        ("A=x # comment", "x"),
+        ("A=", ""),
+        ("A='one'\"two\"three", "onetwothree"),
+    ],
+)
+def test_values_are_read_as_a_shell_would_assign_them(line: str, value: str) -> None:
+    assert parse_config_text(line) == [(1, "A", value)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "TO=$(touch /tmp/x)",
+        'TO="$(touch /tmp/x)"',
+        "TO=`id`",
+        "TO=${HOME}/x",
+        'TO="${HOME}"',
+        "TO=$HOME",
+        "TO=/a; rm -rf /",
+        "TO=/a b",
+        "TO=/a|b",
+        "TO='unterminated",
+        'TO="unterminated',
+        "not an assignment",
+        "1X=2",
+        "A=x\x1b[31m",
+    ],
+)
+def test_anything_a_shell_would_expand_or_run_is_an_error_naming_the_line(line: str) -> None:
+    with pytest.raises(ConfigError, match=r"^line 2: "):
+        parse_config_text("# first\n" + line)
+
+
+def test_exclude_pairs_become_patterns_and_anything_else_is_an_error() -> None:
+    assert parse_exclude("--exclude local_* --exclude=/stats") == ["local_*", "/stats"]
+    for bad in ("--delete", "--exclude", "--exclude local_* -e ssh", "--rsh=x", "--exclude ../x"):
+        with pytest.raises(ConfigError, match="EXCLUDE"):
+            parse_exclude(bad)
+
+
+def test_sources_map_names_to_rsync_urls() -> None:
+    got = parse_sources("r1=rsync://127.0.0.1:18731 r2=rsync://rsync2.clamav.net/")
+    assert got == [Source("r1", "127.0.0.1", 18731), Source("r2", "rsync2.clamav.net", None)]
+    for bad in ("r1=ssh://x", "r1=rsync://-x", "=rsync://x", "r1=rsync://x:99999", "r1"):
+        with pytest.raises(ConfigError, match="SOURCES"):
+            parse_sources(bad)
+    with pytest.raises(ConfigError, match="twice"):
+        parse_sources("a=rsync://x a=rsync://y")
+
+
+def test_requested_source_comes_first_and_must_be_configured() -> None:
+    srcs = tuple(parse_sources("a=rsync://x b=rsync://y c=rsync://z"))
+    assert [s.name for s in order_sources(srcs, "b")] == ["b", "a", "c"]
+    with pytest.raises(ConfigError, match="not configured"):
+        order_sources(srcs, "d")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("TO=relative/path", "absolute"),
+        ("MAX_DELETE=-1", "whole number"),
+        ("MAX_DELETE=1e9", "whole number"),
+        ("TIMEOUT=0", "outside"),
+        ("MODULE='a b'", "MODULE"),
+        ("RSYNC_USER='x@y'", "RSYNC_USER"),
+        ("RSYNC=rsync", "absolute"),
+        ("STATE_DIR=var", "absolute"),
+    ],
+)
+def test_bad_values_are_config_errors(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(LEGACY + extra + "\n")
+
+
+def test_missing_to_and_unknown_keys() -> None:
+    with pytest.raises(ConfigError, match="TO is not set"):
+        config("MODULE=x\n")
+    cfg = config(LEGACY + "FROBNICATE=1\n")
+    assert cfg.warnings == ("config line 7: unknown key FROBNICATE ignored",)
+
+
+def test_tilde_means_home_and_source_without_sources_must_be_a_host_name() -> None:
+    cfg = config("TO=~/public_html\n")
+    assert cfg.to == "/home/users/clamavdb/public_html"
+    with pytest.raises(ConfigError, match="not a host name"):
+        config("TO=/srv/x\n", source="-e")
+
+
+def test_fs_type_of_known_mounts() -> None:
+    from clientside.paths import fs_type
+
+    assert fs_type("/proc/self") == "proc"
+    assert fs_type("/") is not None

@@ -1,0 +1,115 @@
+"""``--doctor`` for mirror admins, and a real full disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clientside.doctor import doctor
+from tests.client.conftest import R1, Mirror, fresh_mtime
+from tests.harness.cvd import write_release
+from tests.harness.rsyncd import RsyncDaemon
+
+
+def _home(tmp_path: Path, *, good: bool) -> Path:
+    home = tmp_path / "home"
+    ssh = home / ".ssh"
+    ssh.mkdir(parents=True)
+    home.chmod(0o755)
+    ssh.chmod(0o700 if good else 0o755)
+    keys = ssh / "authorized_keys"
+    line = 'restrict,command="~/bin/clam-clientsync rsync1" ssh-ed25519 AAAA pusher'
+    keys.write_text(line + "\n" + ("" if good else "ssh-ed25519 AAAB shell-key\n"))
+    keys.chmod(0o600 if good else 0o644)
+    return home
+
+
+def test_doctor_passes_on_a_good_mirror(
+    tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = _home(tmp_path, good=True)
+    program = tmp_path / "clam-clientsync.pyz"
+    program.write_text("#!/usr/bin/env python3\n")
+    program.chmod(0o755)
+    rc = doctor(str(mirror.config), str(home), R1, [str(program)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "all checks passed" in out
+    assert f"ok    source {R1}" in out
+    assert "lock directory" in out
+
+
+def test_doctor_lists_each_problem_with_its_fix(
+    tmp_path: Path, bare_mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = _home(tmp_path, good=False)
+    bare_mirror.write_config(mode=0o644, RSYNC_PASSWORD="pw")
+    rc = doctor(str(bare_mirror.config), str(home), R1, [])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert f"fix: chmod 700 {home / '.ssh'}" in out
+    assert f"fix: chmod 600 {home / '.ssh' / 'authorized_keys'}" in out
+    assert "every authorized key has a forced command" in out
+    assert f"chmod 600 {bare_mirror.config}" in out
+    bare_mirror.write_config(mode=0o600)
+    rc = doctor(str(bare_mirror.config), str(home), R1, [])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert f"FAIL  source {R1} (127.0.0.1:1) answers" in out
+    assert "allow outgoing TCP to 127.0.0.1 port 1" in out
+
+
+def test_doctor_command_line(bare_mirror: Mirror) -> None:
+    res = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config), R1])
+    assert res.rc == 1 and "problem(s) found" in res.stdout
+    res = bare_mirror.run(argv=["doctor", "--config", str(bare_mirror.config)])
+    assert res.rc == 1 and "FAIL" in res.stdout
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a 1 MiB tmpfs needs root; the disk-full path is unit-tested only")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs here: {done.stderr.decode(errors='replace')}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_full_keeps_serving_the_old_release(
+    small_fs: Path,
+    tmp_path: Path,
+    mirror: Mirror,
+    source_tree: Path,
+    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
+) -> None:
+    mirror.to = small_fs / "public_html"
+    mirror.to.mkdir()
+    mirror.write_config()
+    assert mirror.run().rc == 0
+    served = (mirror.to / "daily.cvd").read_bytes()
+    fresh_mtime(*write_release(source_tree, 28034, payload_size=2_000_000).values())
+    res = mirror.run()
+    rep = res.report
+    assert res.rc == 1, res.stdout
+    assert rep["error"]["kind"] == "disk_full"
+    assert [a["exit_code"] for a in rep["attempts"]] == [11]  # local: no fail over
+    assert (mirror.to / "daily.cvd").read_bytes() == served
+    assert rep["databases"]["daily"]["version"] == 28033
+    # space comes back: the next run cleans up and publishes
+    fresh_mtime(*write_release(source_tree, 28035).values())
+    again = mirror.run().report
+    assert again["status"] == "ok" and again["databases"]["daily"]["version"] == 28035

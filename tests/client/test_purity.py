@@ -1,0 +1,46 @@
+"""The decisions live in pure modules: no processes, sockets, clocks or filesystem there."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PURE = ["config", "request", "cvd", "rsyncplan", "publishplan", "report"]
+FORBIDDEN_MODULES = {
+    "subprocess",
+    "socket",
+    "time",
+    "os",
+    "shutil",
+    "filelock",
+    "signal",
+    "tempfile",
+    "logging",
+    "pathlib",
+    "syncd",
+}
+FORBIDDEN_CALLS = {"now", "utcnow", "today", "open"}
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_core_module_is_pure(name: str) -> None:
+    tree = ast.parse((ROOT / "clientside" / f"{name}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            assert not {a.name.split(".")[0] for a in node.names} & FORBIDDEN_MODULES
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            assert node.module.split(".")[0] not in FORBIDDEN_MODULES
+            if node.module.startswith("clientside."):
+                assert node.module.split(".")[1] in PURE, node.module
+        elif isinstance(node, ast.Call):
+            fn = node.func
+            called = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+            assert called not in FORBIDDEN_CALLS, f"{name}: {called}()"
+
+
+def test_modules_stay_small() -> None:
+    for path in (ROOT / "clientside").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path.name
