@@ -21,7 +21,7 @@ from syncd.core.inventory import InventoryError
 from syncd.core.request import RequestError, expected_from_headers, parse_expect
 from syncd.core.summary import exit_code, to_json
 from syncd.display import PlainProgress, RichProgress, print_summary
-from syncd.orchestration.publish import PublishJob, PublishSetupError, publish_main
+from syncd.orchestration.publish_job import PublishJob, PublishSetupError, publish_main
 
 publish_app = typer.Typer()
 runs_app = typer.Typer(help="Read past publish runs from the record.", no_args_is_help=True)
