@@ -149,13 +149,13 @@ def _gate(
     cfg: SyncdConfig, inventory: Path, state: Path, tree: Path, *, dry_run: bool, quiet: bool
 ) -> dict[str, Any]:
     """The release gate after a publish: its result, errors included (never raised)."""
-    from syncd.dns_cli import DNS_ERRORS, print_result
+    from syncd.dns_cli import dns_errors, print_result
     from syncd.orchestration.dnsupdate import update
 
     assert cfg.dns is not None
     try:
         result = update(cfg, cfg.dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run)
-    except DNS_ERRORS as err:
+    except dns_errors() as err:
         result = {"gate": None, "changes": [], "sent": False, "dry_run": dry_run, "error": str(err)}
     if not quiet:
         if result["gate"] is None:
