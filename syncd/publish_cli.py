@@ -133,6 +133,7 @@ def publish_cmd(
         if isinstance(progress, RichProgress):
             progress.stop()
     print_summary(outcome.results, outcome.run_id, console=console)
+    _promote_pending(inventory_path, {r.name for r in outcome.results if r.outcome == "ok"})
     dns = None
     if cfg.dns is not None and not no_dns and tree is not None:
         dns = _gate(cfg, inventory_path, state_path, tree, dry_run=dry_run, quiet=json_out)
@@ -143,6 +144,20 @@ def publish_cmd(
         typer.echo(json.dumps(doc))
     failed_dns = dns is not None and bool(dns.get("error"))
     raise typer.Exit(exit_code(outcome.results) or int(failed_dns))
+
+
+def _promote_pending(path: Path, ok: set[str]) -> None:
+    """A pending mirror's first successful publish makes it a regular active mirror."""
+    from syncd.adapters.files import write_inventory
+    from syncd.core.inventory import updated
+
+    inv = read_inventory(path)
+    promoted = [m.name for m in inv.mirrors if m.pending and m.name in ok]
+    for name in promoted:
+        inv = updated(inv, name, pending=False)
+    if promoted:
+        write_inventory(path, inv)
+        typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
 
 
 def _gate(

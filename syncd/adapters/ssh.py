@@ -260,3 +260,34 @@ async def _run_bounded(conn: asyncssh.SSHClientConnection, request: str, limit: 
         return Reply(proc.exit_status, out, err)
     finally:
         proc.close()
+
+
+def fetch_host_key(host: str, port: int, timeout: float = 15.0) -> str:
+    """Return the ed25519 (else first) host key `host:port` offers, as ``keytype base64``.
+
+    Used only to show an admin's new mirror's key before it is pinned; never to trust it."""
+
+    async def get() -> str:
+        key = await asyncio.wait_for(
+            asyncssh.get_server_host_key(
+                host,
+                port,
+                config=None,
+                server_host_key_algs=[
+                    "ssh-ed25519",
+                    "ecdsa-sha2-nistp256",
+                    "rsa-sha2-512",
+                    "rsa-sha2-256",
+                ],
+            ),
+            timeout,
+        )
+        if key is None:
+            raise Unreachable("no host key offered")
+        return key.export_public_key("openssh").decode().split("#")[0].strip()
+
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        try:
+            return runner.run(get())
+        except (asyncssh.Error, OSError, TimeoutError) as err:
+            raise _translate_handshake(err) from None
