@@ -154,6 +154,8 @@ def run_pass(
     for m in inv.mirrors:
         if not m.active:
             skipped[m.name] = "disabled"
+        elif m.pending:
+            skipped[m.name] = "pending"
         elif not m.http:
             skipped[m.name] = "no http URL"
         else:
