@@ -381,6 +381,7 @@ def test_setup_as_the_mirror_account_then_doctor_passes_and_the_forced_command_r
     assert doctor.rc == 0, doctor.out + doctor.err
     assert "all checks passed" in doctor.out
     assert f"source rsync2.clamav.net (127.0.0.1:{r2.port}) answers" in doctor.out
+    assert f"runs {client}, which exists" in doctor.out
     again = run_as(account, [*py, "setup", "--home", str(home), "--keys-dir", str(keys.directory)])
     assert again.rc == 0 and again.out.strip().endswith("nothing to change"), again.out
     # what sshd would run for the rsync2 key: the installed line's forced command, by the shell
@@ -395,3 +396,26 @@ def test_setup_as_the_mirror_account_then_doctor_passes_and_the_forced_command_r
     assert pushed.rc == 0, pushed.out + pushed.err
     assert '"status": "ok"' in pushed.out or '"status":"ok"' in pushed.out, pushed.out
     assert (public / "daily.cvd").exists()
+
+
+def test_doctor_flags_a_forced_command_of_a_missing_client_and_the_legacy_line(
+    tmp_path: Path,
+) -> None:
+    home = fresh_home(tmp_path)
+    (home / ".ssh").mkdir(mode=0o700)
+    ak = home / ".ssh" / "authorized_keys"
+    ak.write_bytes(LEGACY)
+    ak.chmod(0o600)
+    done = subprocess.run(
+        [sys.executable, "-m", "clientside", "--doctor", "--home", str(home)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"FAIL  forced command of key clamavdb@morgana runs {home}/bin/clam-clientsync" in (
+        done.stdout
+    )
+    assert "does not end in '&'" in done.stdout
