@@ -33,6 +33,7 @@ NAMESPACE = "pushsync-keys"
 DEFAULT_PRINCIPAL = "db-team@clamav.net"
 NOSHELL = "authorized_keys_noshell"
 ALLOWED_SIGNERS = "allowed_signers"
+MAX_KEYS = 4 << 20  # bytes of an existing authorized_keys we read whole
 USAGE = (
     "usage: clam-clientsync setup [--dry-run] [--config PATH] [--client PATH]\n"
     "           [--keys-dir DIR | --keys FILE --signers ALLOWED_SIGNERS] [--principal NAME]\n"
@@ -115,7 +116,9 @@ def gather(lay: Layout) -> State:
     for path in [*lay.dirs, lay.config, lay.client, lay.authorized_keys]:
         nodes[path] = _node(path)
     keys = nodes[lay.authorized_keys]
-    data = read_small(lay.authorized_keys, 4 << 20) if keys and keys.kind == FILE else None
+    data = read_small(lay.authorized_keys, MAX_KEYS + 1) if keys and keys.kind == FILE else None
+    if data is not None and len(data) > MAX_KEYS:  # never rewrite what we could not read whole
+        raise SetupRefused(f"{lay.authorized_keys} is larger than {MAX_KEYS} bytes")
     return State(os.geteuid(), nodes, data)
 
 

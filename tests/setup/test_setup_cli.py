@@ -419,3 +419,31 @@ def test_doctor_flags_a_forced_command_of_a_missing_client_and_the_legacy_line(
         done.stdout
     )
     assert "does not end in '&'" in done.stdout
+
+
+def test_an_authorized_keys_too_large_to_read_whole_is_not_rewritten(
+    tmp_path: Path, keys: SignedKeys, client_zipapp: Path
+) -> None:
+    home = fresh_home(tmp_path, client_zipapp)
+    (home / ".ssh").mkdir(mode=0o700)
+    ak = home / ".ssh" / "authorized_keys"
+    ak.write_bytes(b"# padding\n" * (1 << 19))  # 5 MiB
+    res = run(home, "--keys-dir", str(keys.directory))
+    assert res.rc == 78 and "larger than" in res.err
+    assert ak.stat().st_size == 10 << 19
+
+
+def test_setup_runs_on_python_3_9(tmp_path: Path, keys: SignedKeys, client_zipapp: Path) -> None:
+    """Mirror hosts may have Python 3.9: the zipapp's setup runs there (where it is installed)."""
+    py39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
+    home = fresh_home(tmp_path, client_zipapp)
+    python = str(py39) if py39.exists() else system_python()
+    argv = [python, "-I", str(home / "bin" / "clam-clientsync"), "setup", "--home", str(home)]
+    first = subprocess.run(
+        [*argv, "--keys-dir", str(keys.directory)], capture_output=True, text=True, timeout=60
+    )
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(
+        [*argv, "--keys-dir", str(keys.directory)], capture_output=True, text=True, timeout=60
+    )
+    assert again.stdout.strip().endswith("nothing to change"), again.stdout + again.stderr
