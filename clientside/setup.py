@@ -113,8 +113,10 @@ def _node(path: str, follow: bool = False) -> Optional[Node]:
 def gather(lay: Layout) -> State:
     """Describe what exists at every path of the layout (never following a link but the home)."""
     nodes = {lay.home: _node(lay.home, follow=True)}
-    for path in [*lay.dirs, lay.config, lay.client, lay.authorized_keys]:
+    for path in [*lay.dirs, lay.config, lay.authorized_keys]:
         nodes[path] = _node(path)
+    # a client outside the home (a package's) may be a link to the real program
+    nodes[lay.client] = _node(lay.client, follow=not lay.client.startswith(lay.home + "/"))
     keys = nodes[lay.authorized_keys]
     data = read_small(lay.authorized_keys, MAX_KEYS + 1) if keys and keys.kind == FILE else None
     if data is not None and len(data) > MAX_KEYS:  # never rewrite what we could not read whole

@@ -159,11 +159,16 @@ def plan_setup(lay: Layout, state: State, pushers: Optional[List[authkeys.Pusher
         else:
             _chmod(actions, path, node, want, not node.mode & ~want & 0o777)
     _plan_config(lay, state, actions, left)
-    client = _node(state, lay.client, FILE)
-    if client is None:
-        left.append(f"{lay.client}: not installed yet (install -m 755 clam-clientsync.pyz there)")
+    if lay.client.startswith(lay.home + "/"):
+        client = _node(state, lay.client, FILE)
+        if client is None:
+            left.append(
+                f"{lay.client}: not installed yet (install -m 755 clam-clientsync.pyz there)"
+            )
+        else:
+            _chmod(actions, lay.client, client, 0o755, client.mode == 0o755)
     else:
-        _chmod(actions, lay.client, client, 0o755, client.mode == 0o755)
+        client = _system_client(state, lay.client, left)
     _plan_keys(
         lay,
         state=state,
@@ -173,6 +178,23 @@ def plan_setup(lay: Layout, state: State, pushers: Optional[List[authkeys.Pusher
         left=left,
     )
     return Plan(actions, left)
+
+
+def _system_client(state: State, path: str, left: List[str]) -> Optional[Node]:
+    """A client outside the home (a package's, described following links): it may belong to
+    root, but it must run, and only its owner may change it."""
+    node = state.nodes.get(path)
+    if node is None:
+        return None
+    if node.kind != FILE or not node.mode & 0o001 or node.mode & 0o022:
+        raise SetupRefused(
+            f"client {path} must be a program others may run and only its owner may change "
+            f"(mode {node.mode:o}): chmod 755 {path}"
+        )
+    if node.uid not in (0, state.uid):
+        raise SetupRefused(f"client {path} belongs to uid {node.uid}: neither root nor you")
+    left.append(f"{path}: outside the home, mode and owner left as they are")
+    return node
 
 
 def _plan_config(lay: Layout, state: State, actions: List[Action], left: List[str]) -> None:

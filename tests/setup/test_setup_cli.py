@@ -328,9 +328,12 @@ def test_missing_client_refuses_to_install_keys(tmp_path: Path, keys: SignedKeys
 def test_files_of_another_user_are_refused(
     tmp_path: Path, keys: SignedKeys, client_zipapp: Path, account: MirrorAccount
 ) -> None:
-    """The mirror account runs setup on a home where root left a .ssh: refused, not chmod'ed."""
+    """The mirror account runs setup on a home where root left a .ssh: refused, not chmod'ed.
+    (Not root: a root-owned directory stands for the home, which is refused the same way.)"""
     if os.geteuid() != 0:
-        return  # a normal user cannot make a file of another user: nothing to test here
+        res = run(Path("/usr"), "--dry-run")
+        assert res.rc == 78 and "belongs to uid 0" in res.err, res.err
+        return
     home = fresh_home(tmp_path, client_zipapp)
     give_to(account, home)
     (home / ".ssh").mkdir(mode=0o755)  # root's
@@ -447,3 +450,38 @@ def test_setup_runs_on_python_3_9(tmp_path: Path, keys: SignedKeys, client_zipap
         [*argv, "--keys-dir", str(keys.directory)], capture_output=True, text=True, timeout=60
     )
     assert again.stdout.strip().endswith("nothing to change"), again.stdout + again.stderr
+
+
+def test_a_hard_linked_authorized_keys_is_replaced_not_written_through(
+    tmp_path: Path, keys: SignedKeys, client_zipapp: Path
+) -> None:
+    home = fresh_home(tmp_path, client_zipapp)
+    (home / ".ssh").mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"ssh-ed25519 AAAAC3NzaOTHER other\n")
+    os.link(elsewhere, home / ".ssh" / "authorized_keys")
+    res = run(home, "--keys-dir", str(keys.directory))
+    assert res.rc == 0, res.err
+    assert elsewhere.read_bytes() == b"ssh-ed25519 AAAAC3NzaOTHER other\n"
+    assert (home / ".ssh" / "authorized_keys").stat().st_nlink == 1
+
+
+def test_a_client_outside_the_home_owned_by_root(
+    tmp_path: Path, keys: SignedKeys, client_zipapp: Path, account: MirrorAccount
+) -> None:
+    """Installed from a package by root: --client names it, setup leaves its mode and owner."""
+    home = fresh_home(tmp_path)
+    give_to(account, home)
+    client = tmp_path / "opt" / "clam-clientsync"
+    client.parent.mkdir()
+    client.parent.chmod(0o755)
+    shutil.copyfile(client_zipapp, client)
+    client.chmod(0o755)
+    argv = [system_python(), "-I", str(client), "setup", "--home", str(home), "--client"]
+    res = run_as(account, [*argv, str(client), "--keys-dir", str(keys.directory)])
+    assert res.rc == 0, (res.out, res.err)
+    assert f'command="{client} rsync1.clamav.net"' in (home / ".ssh/authorized_keys").read_text()
+    assert "outside the home, mode and owner left as they are" in res.out
+    client.chmod(0o775)
+    res = run_as(account, [*argv, str(client), "--keys-dir", str(keys.directory)])
+    assert res.rc == 78 and "chmod 755" in res.err

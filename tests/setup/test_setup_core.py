@@ -190,3 +190,38 @@ def test_setup_core_is_pure(name: str) -> None:
         elif isinstance(node, ast.Call):
             fn = node.func
             assert getattr(fn, "id", getattr(fn, "attr", "")) not in {"open", "now"}
+
+
+@pytest.mark.parametrize(
+    ("client", "ok"),
+    [
+        (Node(FILE, 0o755, 0), True),  # a package's, root's
+        (Node(FILE, 0o755, UID), True),
+        (Node(FILE, 0o775, 0), False),  # group may change it
+        (Node(FILE, 0o700, 0), False),  # we could not run it
+        (Node(FILE, 0o755, 4242), False),  # a stranger's
+        (Node(DIR, 0o755, 0), False),
+    ],
+)
+def test_a_client_outside_the_home_may_be_roots_but_must_be_safe(client: Node, ok: bool) -> None:
+    lay = make_layout(
+        HOME,
+        "/usr/local/bin/clam-clientsync",
+        HOME + "/etc/clam-clientsync.conf",
+        HOME + "/var/clam-clientsync",
+        HOME + "/var/clam-clientsync/clam-clientsync.log",
+    )
+    state = _state()
+    state.nodes[lay.client] = client
+    pushers = authkeys.parse_key_file(GOOD.encode())
+    if not ok:
+        with pytest.raises(SetupRefused):
+            plan_setup(lay, state, pushers)
+        return
+    plan = plan_setup(lay, state, pushers)
+    assert not [a for a in plan.actions if a.path == lay.client]
+    written = next(a for a in plan.actions if a.path == lay.authorized_keys)
+    assert (
+        written.data
+        and b'command="/usr/local/bin/clam-clientsync rsync1.clamav.net"' in written.data
+    )
