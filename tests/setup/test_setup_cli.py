@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from tests.harness.account import MirrorAccount, give_to
 from tests.harness.client import system_python
 from tests.harness.rsyncd import RsyncDaemon
+from tests.harness.sshd import Sshd
 from tests.harness.sshkeys import generate_keypair
 from tests.setup.keyfiles import PRINCIPAL, SignedKeys, make_signed_keys, sign
 
@@ -485,3 +489,49 @@ def test_a_client_outside_the_home_owned_by_root(
     client.chmod(0o775)
     res = run_as(account, [*argv, str(client), "--keys-dir", str(keys.directory)])
     assert res.rc == 78 and "chmod 755" in res.err
+
+
+def test_real_sshd_accepts_the_installed_lines_and_runs_the_installed_client(
+    tmp_path: Path,
+    keys: SignedKeys,
+    client_zipapp: Path,
+    account: MirrorAccount,
+    sshd_factory: Callable[..., Sshd],
+) -> None:
+    """The lines setup wrote, served by a real sshd: each pusher key runs the installed client
+    for its own source (what the client then finds in the test account's real home does not
+    matter here: the report names the source it was started for)."""
+    home = fresh_home(tmp_path, client_zipapp)
+    assert run(home, "--keys-dir", str(keys.directory)).rc == 0
+    installed = (home / ".ssh" / "authorized_keys").read_text().splitlines()
+    sshd = sshd_factory(authorized_keys=[ln for ln in installed if not ln.startswith("#")])
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {sshd.host_key_line}\n")
+    for pusher, source in zip(
+        keys.pushers, ("rsync1.clamav.net", "rsync2.clamav.net"), strict=True
+    ):
+        done = _ssh(sshd, pusher.private, account, known, "status")
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["report_version"] == 1 and report["source_requested"] == source, done
+    stranger = generate_keypair(tmp_path / "stranger" / "key")
+    assert _ssh(sshd, stranger.private, account, known, "status").returncode == 255
+
+
+def _ssh(
+    sshd: Sshd, key: Path, account: MirrorAccount, known: Path, command: str
+) -> subprocess.CompletedProcess[str]:
+    argv = [
+        "ssh", "-F", "/dev/null", "-i", str(key), "-p", str(sshd.port),
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+        f"{account.name}@127.0.0.1", command,
+    ]  # fmt: skip
+    for _ in range(3):
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL
+        )
+        # the shared test account may be re-provisioned by another session in that instant
+        if not (done.returncode == 255 and "Permission denied" in done.stderr):
+            break
+        time.sleep(0.5)
+    return done
