@@ -62,9 +62,20 @@ def _command(
 ) -> list[str]:
     inv, key = str(fleet / "inventory.toml"), str(fleet / "pusher_ed25519")
     if contender == "syncd":
+        config = state.with_name("syncd.toml")
+        policy = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "login_timeout": CONNECT_TIMEOUT,
+            "command_timeout": COMMAND_TIMEOUT,
+            "http_check": "false",
+            **SYNCD_POLICY,
+        }
+        config.write_text("[policy]\n" + "".join(f"{k} = {v}\n" for k, v in policy.items()))
         return [
             str(ROOT / ".venv" / "bin" / "syncd"),
             "publish",
+            "--config",
+            str(config),
             "--inventory",
             inv,
             "--key",
