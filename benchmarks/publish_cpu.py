@@ -34,7 +34,7 @@ import trio  # noqa: E402
 from syncd.core.config import Policy  # noqa: E402
 from syncd.core.inventory import parse_inventory  # noqa: E402
 from syncd.core.outcome import Outcome  # noqa: E402
-from syncd.orchestration.publish import PublishJob, publish_main  # noqa: E402
+from syncd.orchestration.publish_job import PublishJob, publish_main  # noqa: E402
 
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 REPORT = json.dumps(

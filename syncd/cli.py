@@ -1,5 +1,8 @@
 """The ``syncd`` command line: one Typer per area, joined here."""
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from syncd import __version__
@@ -27,6 +30,26 @@ app.add_typer(dns_app, name="dns")
 def version() -> None:
     """Print the syncd version."""
     typer.echo(__version__)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Where to build the fleet (default: a temp dir)."),
+    ] = None,
+    mirrors: Annotated[int, typer.Option("--mirrors", help="How many mirrors (1-64).")] = 4,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the working directory.")] = False,
+) -> None:
+    """Publish to a real fleet of sshd mirrors on loopback (from a source checkout)."""
+    from syncd.demo import DemoError, run_demo
+
+    try:
+        code = run_demo(workdir, mirrors, keep)
+    except DemoError as err:
+        typer.echo(f"syncd demo: {err}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import trio
 import typer
@@ -21,7 +21,7 @@ from syncd.core.inventory import InventoryError
 from syncd.core.request import RequestError, expected_from_headers, parse_expect
 from syncd.core.summary import exit_code, to_json
 from syncd.display import PlainProgress, RichProgress, print_summary
-from syncd.orchestration.publish import PublishJob, PublishSetupError, publish_main
+from syncd.orchestration.publish_job import PublishJob, PublishSetupError, publish_main
 
 publish_app = typer.Typer()
 runs_app = typer.Typer(help="Read past publish runs from the record.", no_args_is_help=True)
@@ -86,11 +86,20 @@ def publish_cmd(
     mirror: Annotated[
         list[str] | None, typer.Option("--mirror", help="Only this mirror (repeatable).")
     ] = None,
+    no_dns: Annotated[
+        bool, typer.Option("--no-dns", help="Leave DNS alone even when [dns] is configured.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the DNS changes the gate would make.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Push the release to every active mirror, prove it arrived, print the summary.
+    """Push the release to every active mirror, prove it arrived, print the summary; then,
+    when syncd.toml has [dns], update the rotation and announce the release in the TXT record
+    once the gate opens (see 'syncd dns push').
 
-    Exit 0 when every mirror ends ok, 1 when any does not, 2 on a configuration error."""
+    Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed), 2 on a
+    configuration error."""
     cfg = settings(config)
     inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
     key_path = need(key or cfg.key, "--key", "key")
@@ -124,9 +133,36 @@ def publish_cmd(
         if isinstance(progress, RichProgress):
             progress.stop()
     print_summary(outcome.results, outcome.run_id, console=console)
+    dns = None
+    if cfg.dns is not None and not no_dns and tree is not None:
+        dns = _gate(cfg, inventory_path, state_path, tree, dry_run=dry_run, quiet=json_out)
     if json_out:
-        typer.echo(json.dumps(to_json(outcome.run_id, outcome.expected, outcome.results)))
-    raise typer.Exit(exit_code(outcome.results))
+        doc = to_json(outcome.run_id, outcome.expected, outcome.results)
+        if dns is not None:
+            doc["dns"] = dns
+        typer.echo(json.dumps(doc))
+    failed_dns = dns is not None and bool(dns.get("error"))
+    raise typer.Exit(exit_code(outcome.results) or int(failed_dns))
+
+
+def _gate(
+    cfg: SyncdConfig, inventory: Path, state: Path, tree: Path, *, dry_run: bool, quiet: bool
+) -> dict[str, Any]:
+    """The release gate after a publish: its result, errors included (never raised)."""
+    from syncd.dns_cli import DNS_ERRORS, print_result
+    from syncd.orchestration.dnsupdate import update
+
+    assert cfg.dns is not None
+    try:
+        result = update(cfg, cfg.dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run)
+    except DNS_ERRORS as err:
+        result = {"gate": None, "changes": [], "sent": False, "dry_run": dry_run, "error": str(err)}
+    if not quiet:
+        if result["gate"] is None:
+            typer.echo(f"dns: not updated: {result['error']}", err=True)
+        else:
+            print_result(result, as_json=False)
+    return result
 
 
 def _store(state: Path | None, config: Path | None) -> PublishStore:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from syncd.core.errors import PushError
 from syncd.core.outcome import Outcome, Verdict
@@ -81,18 +82,35 @@ def judge_reply(  # noqa: PLR0911 - a decision table reads best as early returns
     return Judgement(Verdict.OK, Outcome.OK)
 
 
+def _instant(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def judge_poll(
     exit_status: int | None,
     report: Report | None,
     report_error: str,
     expected: Mapping[str, int],
+    *,
+    since: str | None = None,
 ) -> Judgement:
     """Given the answer to a ``status`` request of a queued mirror, return its judgement:
-    OK when it now serves the release, QUEUED to keep polling, RETRY/FAIL otherwise."""
+    OK when it now serves the release, QUEUED to keep polling, RETRY/FAIL otherwise.
+
+    `since` is when the mirror queued our push (its own clock, from the queued report): a
+    report that finished before then is from an earlier sync and says nothing about ours."""
     if exit_status == 0 and report is not None:
         if report.status == "ok" and report.serves(expected):
             return Judgement(Verdict.OK, Outcome.OK)
-        if report.status in ("ok", "queued"):
+        finished, queued = _instant(report.finished_at), _instant(since)
+        stale = finished is not None and queued is not None and finished < queued
+        if report.status in ("ok", "queued") or stale:
             return Judgement(
                 Verdict.QUEUED,
                 Outcome.TIMEOUT,

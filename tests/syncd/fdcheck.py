@@ -14,7 +14,7 @@ import psutil
 import trio
 
 from syncd.adapters.files import load_config, read_inventory
-from syncd.orchestration.publish import PublishJob, publish_main
+from syncd.orchestration.publish_job import PublishJob, publish_main
 from tests.harness.cvd import DEFAULT_VERSIONS
 
 

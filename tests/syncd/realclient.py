@@ -21,23 +21,14 @@ from tests.harness.nginx import Nginx
 from tests.harness.rsyncd import RsyncDaemon
 from tests.harness.sshd import Sshd, forced_command_line
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCE_NAMES = ("rsync1.clamav.net", "rsync2.clamav.net")
 
 
-def real_client_available() -> bool:
-    """The real client has landed when clientside does more than the skeleton."""
-    return (ROOT / "clientside" / "sync.py").exists() or bool(
-        os.environ.get("SYNCD_TEST_CLIENT_PYZ")
-    )
-
-
 def client_pyz(request: pytest.FixtureRequest) -> Path:
+    """The real clam-clientsync zipapp (SYNCD_TEST_CLIENT_PYZ overrides, to try another)."""
     override = os.environ.get("SYNCD_TEST_CLIENT_PYZ")
     if override:
         return Path(override)
-    if not real_client_available():
-        pytest.skip("clam-clientsync is not on main yet (no clientside/sync.py)")
     pyz: Path = request.getfixturevalue("client_zipapp")
     return pyz
 

@@ -320,7 +320,25 @@ def test_loading_syncd_does_not_patch_asyncio() -> None:
     import sys
 
     code = (
-        "import sys, syncd.cli, syncd.orchestration.publish, syncd.adapters.ssh; "
+        "import sys, syncd.cli, syncd.orchestration.publish_job, syncd.adapters.ssh; "
         "sys.exit('trio_asyncio' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_judge_poll_ignores_reports_older_than_our_queued_push() -> None:
+    old_failure = parse_report(
+        report(
+            "failed",
+            {},
+            finished_at="2026-11-25T13:00:00Z",
+            error={"kind": "rsync", "message": "yesterday's failure"},
+        ).encode()
+    )[0]
+    queued_at = "2026-11-25T14:00:00Z"
+    j = judge_poll(0, old_failure, "", EXPECT, since=queued_at)
+    assert j.verdict is Verdict.QUEUED
+    fresh_failure = parse_report(report("failed", {}, finished_at="2026-11-25T14:00:05Z").encode())[
+        0
+    ]
+    assert judge_poll(0, fresh_failure, "", EXPECT, since=queued_at).verdict is Verdict.FAIL

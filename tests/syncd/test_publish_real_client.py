@@ -192,3 +192,49 @@ def test_resume_after_sigkill_with_real_clients(
     assert sorted(oks) == sorted((m.name, 1) for m in [*fast, slow])
     for m in [*fast, slow]:
         assert int(read_header(m.docroot / "daily.cvd")["version"]) == DEFAULT_VERSIONS["daily"]
+
+
+def test_push_during_a_running_sync_is_queued_then_completes(
+    real_mirror: MirrorMaker,
+    syncd: Syncd,
+    source_tree: Path,
+    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
+) -> None:
+    with FaultProxy("127.0.0.1", int(rsync_pair[0].url.rsplit(":", 1)[1])) as slow_link:
+        slow_link.set("pass", delay_s=0.25)
+        busy = real_mirror(
+            "busy.test", urls=(f"rsync://127.0.0.1:{slow_link.port}", rsync_pair[1].url)
+        )
+        syncd.write(
+            busy.inventory_block(),
+            policy="[policy]\ncommand_timeout = 60\nrun_timeout = 60\npoll_initial = 0.5\n"
+            "poll_max = 1\n",
+        )
+        first_state = syncd.workdir / "first.sqlite"
+        first = syncd.popen(
+            "publish",
+            "--config",
+            str(syncd.config),
+            "--state",
+            str(first_state),
+            "--source-tree",
+            str(source_tree),
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while slow_link.stats.accepted == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)  # the first sync is now inside rsync, holding the lock
+            assert slow_link.stats.accepted > 0
+            code, doc, err = syncd.publish("--source-tree", str(source_tree), timeout=60)
+        finally:
+            first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert code == 0, err
+    (m,) = doc["mirrors"]
+    assert m["outcome"] == "ok" and m["attempts"] >= 2
+    conn = sqlite3.connect(syncd.state)
+    verbs = conn.execute("SELECT verb, verdict FROM publish_attempts ORDER BY id").fetchall()
+    conn.close()
+    assert verbs[0] == ("sync", "queued")
+    assert verbs[-1] == ("status", "ok")
+    assert int(read_header(busy.docroot / "daily.cvd")["version"]) == DEFAULT_VERSIONS["daily"]
