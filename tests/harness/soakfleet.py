@@ -83,11 +83,14 @@ FAULTS = (
     "kill_syncd",
     "stop_syncd",
     "kill_client",
+    "stop_client",
     "kill_rsync",
     "kill_sshd",
     "kill_rsyncd",
+    "stop_rsyncd",
     "churn_source",
     "disk_full",
+    "double_publish",
 )
 
 
@@ -265,6 +268,10 @@ class SoakFleet:
     # -- one round ------------------------------------------------------------------------
 
     @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.mirrors]
+
+    @property
     def server_pids(self) -> list[int]:
         pids = []
         for m in self.mirrors:
@@ -315,6 +322,8 @@ class SoakFleet:
         if fault == "disk_full" and self.tmpfs is None:
             setup_fault = "none"  # labelled in the report: mounting is not permitted here
         proc: subprocess.Popen[str] | None = None
+        twin: subprocess.Popen[str] | None = None
+        twin_violations: list[str] = []
         try:
             with (
                 CvdReaders([m.web.base_url for m in self.mirrors]) as readers,
@@ -325,6 +334,9 @@ class SoakFleet:
                     final = build_cvd("daily", self.daily, payload_size=PAYLOAD + 4096)
                     churn = ChurningFile(self.tree / "daily.cvd", final).__enter__()
                 proc = self.syncd("--source-tree", str(self.tree))
+                if setup_fault == "double_publish":  # a second operator, a cron overlap
+                    time.sleep(delay)
+                    twin = self.syncd("--source-tree", str(self.tree))
                 trigger = self._trigger(setup_fault, victim, delay, proc)
                 try:
                     out, err = proc.communicate(timeout=90)
@@ -337,18 +349,30 @@ class SoakFleet:
                 if churn is not None:
                     churn.__exit__(None, None, None)
                     churn = None
+                if twin is not None:
+                    tout, terr = twin.communicate(timeout=90)
+                    tdoc = _json(tout)
+                    if twin.returncode != 0 or not tdoc.get("run_id"):
+                        twin_violations.append(
+                            f"concurrent publish exit {twin.returncode}: {_outcomes(tdoc)}"
+                            f" {terr[-600:]}"
+                        )
+                    else:
+                        runs_before.add(tdoc["run_id"])
+                        twin_violations += self._record(tdoc["run_id"], sorted(self.names))
         finally:
             if trigger is not None:
                 trigger.stop()
             if churn is not None:
                 churn.__exit__(None, None, None)
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+            for p in (proc, twin):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait(10)
             self._heal(filler)
         first = _json(out)
         run_id = first.get("run_id") or self._new_run_id(runs_before)
-        violations: list[str] = []
+        violations: list[str] = list(twin_violations)
         resumed = False
         final = first
         if run_id and (proc.returncode != 0 or not first):
@@ -384,7 +408,7 @@ class SoakFleet:
             run_id or "",
             _outcomes(first),
             resumed,
-            trigger.fired if trigger else (str(filler) if filler else None),
+            trigger.fired if trigger else (str(filler) if filler else _twin(twin)),
             readers.checked,
             len(overlap.seen),
             violations,
@@ -405,7 +429,7 @@ class SoakFleet:
             self.rproxy[0].set("drop", drop_after=self.rng.choice([0, 100, 20000]))
         elif fault == "rsync_refuse":
             self.rproxy[self.rng.randrange(2)].set("refuse")
-        elif fault in ("kill_client", "kill_rsync", "kill_rsyncd"):
+        elif fault in ("kill_client", "stop_client", "kill_rsync", "kill_rsyncd", "stop_rsyncd"):
             for proxy in self.rproxy:  # a transfer that lasts: the kill lands mid-stream
                 proxy.set("pass", rate_bps=250_000)
         elif fault == "disk_full" and self.tmpfs is not None:
@@ -431,6 +455,12 @@ class SoakFleet:
             def match(p: psutil.Process) -> bool:
                 return p.name().startswith("python") and conf in cmdline(p)
 
+        elif fault == "stop_client":  # a client frozen for 2 s, well within syncd's deadline
+
+            def match(p: psutil.Process) -> bool:
+                return p.name().startswith("python") and conf in cmdline(p)
+
+            sig, delay = signal.SIGSTOP, delay / 4
         elif fault == "kill_rsync":
 
             def match(p: psutil.Process) -> bool:
@@ -453,9 +483,18 @@ class SoakFleet:
                 return p.name() == "rsync" and mirrors in cmdline(p)
 
             return ProcessTrigger(match, victim=r1, delay_s=delay / 4, timeout_s=20).start()
+        elif fault == "stop_rsyncd":  # rsync1 frozen for 2.5 s: new pulls wait or fail over
+            r1 = _pid(self.rsyncd[0])
+
+            def match(p: psutil.Process) -> bool:
+                return p.name() == "rsync" and mirrors in cmdline(p)
+
+            trig = ProcessTrigger(match, sig=signal.SIGSTOP, victim=r1, stop_s=2.5, timeout_s=20)
+            return trig.start()
         if match is None:
             return None
-        return ProcessTrigger(match, sig=sig, delay_s=delay, stop_s=1.5, timeout_s=20).start()
+        stop_s = 2.0 if fault == "stop_client" else 1.5
+        return ProcessTrigger(match, sig=sig, delay_s=delay, stop_s=stop_s, timeout_s=20).start()
 
     def _heal(self, filler: Path | None) -> None:
         for m in self.mirrors:
@@ -591,6 +630,10 @@ def _nginx_pids(web: Nginx) -> list[int]:
 
 def _is_pid(pid: int) -> Callable[[psutil.Process], bool]:
     return lambda p: p.pid == pid
+
+
+def _twin(twin: subprocess.Popen[str] | None) -> str | None:
+    return f"second syncd publish, pid {twin.pid}" if twin is not None else None
 
 
 def _json(text: str) -> dict[str, Any]:
