@@ -14,3 +14,13 @@ def cvd_unix_time_bug(err: BaseException) -> bool:
         return False
     last = traceback.extract_tb(err.__traceback__)[-1]
     return last.filename.endswith("syncd/core/cvd.py") and "fields[8]" in (last.line or "")
+
+
+def authorized_keys_whitespace_bug(err: BaseException) -> bool:
+    """syncd/core/authorized_keys.py: a line of only non-ASCII whitespace (``\\xa0``) passes
+    ``.strip(" \\t")`` but ``split(None, 1)[0]`` finds no field: IndexError, not
+    AuthorizedKeysError (reached from an inventory's ``host_keys``)."""
+    if type(err) is not IndexError:
+        return False
+    last = traceback.extract_tb(err.__traceback__)[-1]
+    return last.filename.endswith("syncd/core/authorized_keys.py")
