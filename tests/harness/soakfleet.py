@@ -422,14 +422,21 @@ class SoakFleet:
         elif fault == "ssh_drop":
             victim.proxy.set("drop", drop_after=self.rng.choice([0, 200, 2000, 6000]))
         elif fault == "ssh_delay":
-            victim.proxy.set("pass", delay_s=0.15)
+            victim.proxy.set("pass", delay_s=0.08)
         elif fault == "rsync_stall":
             self.rproxy[0].set("stall")
         elif fault == "rsync_drop":
             self.rproxy[0].set("drop", drop_after=self.rng.choice([0, 100, 20000]))
         elif fault == "rsync_refuse":
             self.rproxy[self.rng.randrange(2)].set("refuse")
-        elif fault in ("kill_client", "stop_client", "kill_rsync", "kill_rsyncd", "stop_rsyncd"):
+        elif fault in (
+            "kill_client",
+            "stop_client",
+            "kill_rsync",
+            "kill_rsyncd",
+            "stop_rsyncd",
+            "kill_syncd",
+        ):
             for proxy in self.rproxy:  # a transfer that lasts: the kill lands mid-stream
                 proxy.set("pass", rate_bps=250_000)
         elif fault == "disk_full" and self.tmpfs is not None:
@@ -443,12 +450,18 @@ class SoakFleet:
         mirrors = str(self.root / "mirrors")
         match: Callable[[psutil.Process], bool] | None = None
         sig = signal.SIGKILL
-        if fault == "kill_syncd":
-            match = _is_pid(proc.pid)
-            delay = 0.8 + delay * 2
-        elif fault == "stop_syncd":
-            match, sig = _is_pid(proc.pid), signal.SIGSTOP
-            delay = 0.8 + delay
+        if fault in ("kill_syncd", "stop_syncd"):
+            # the moment: once `done` mirrors have a recorded outcome (0: the run is recorded)
+            done = self.rng.randrange(len(self.mirrors) - 1) if fault == "kill_syncd" else 0
+            state = self.syncd_dir / "state.sqlite"
+            known = self._run_ids()
+
+            def match(p: psutil.Process) -> bool:
+                return p.pid == proc.pid and _progress(state, known) >= done
+
+            delay /= 8
+            if fault == "stop_syncd":
+                sig = signal.SIGSTOP
         elif fault == "kill_client":
             delay /= 4  # a client lives about a second
 
@@ -630,6 +643,25 @@ def _nginx_pids(web: Nginx) -> list[int]:
 
 def _is_pid(pid: int) -> Callable[[psutil.Process], bool]:
     return lambda p: p.pid == pid
+
+
+def _progress(state: Path, known: set[str]) -> int:
+    """Return how many mirrors of the newest run not in `known` have an outcome (-1: none)."""
+    if not state.exists():
+        return -1
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=1)) as c:
+            runs = [r[0] for r in c.execute("SELECT run_id FROM publish_runs")]
+            new = [r for r in runs if r not in known]
+            if not new:
+                return -1
+            (count,) = c.execute(
+                "SELECT count(*) FROM publish_targets WHERE run_id = ? AND outcome IS NOT NULL",
+                (new[0],),
+            ).fetchone()
+            return int(count)
+    except sqlite3.Error:
+        return -1
 
 
 def _twin(twin: subprocess.Popen[str] | None) -> str | None:
