@@ -408,13 +408,29 @@ class SoakFleet:
             run_id or "",
             _outcomes(first),
             resumed,
-            trigger.fired if trigger else (str(filler) if filler else _twin(twin)),
+            (trigger.fired if trigger else None)
+            or (f"filled {filler}" if filler else None)
+            or _twin(twin)
+            or self._network_evidence(setup_fault, victim),
             readers.checked,
             len(overlap.seen),
             violations,
         )
         self.rounds.append(result)
         return result
+
+    def _network_evidence(self, fault: str, victim: Mirror) -> str | None:
+        """What the fault proxy did this round (cumulative counters of the proxy at fault)."""
+        if fault.startswith("ssh_"):
+            st = victim.proxy.stats
+            return f"{fault} on {victim.name}: accepted {st.accepted}, dropped {st.dropped}"
+        if fault.startswith("rsync_"):
+            st0, st1 = self.rproxy[0].stats, self.rproxy[1].stats
+            return (
+                f"{fault}: rsync1 proxy accepted {st0.accepted} dropped {st0.dropped} refused "
+                f"{st0.refused}; rsync2 refused {st1.refused}"
+            )
+        return None
 
     def _arm(self, fault: str, victim: Mirror, delay: float) -> Path | None:
         if fault == "ssh_stall":
