@@ -31,6 +31,10 @@ from benchmarks.fleet import EXPECTED, Fleet, make
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("ssh-loop", "xargs", "asyncio", "pssh", "syncd")
 RETRYING = {"syncd"}  # contenders that retry and poll queued mirrors
+# the same per-phase timeouts for every contender (benchmarks/contenders.py reads these too)
+CONNECT_TIMEOUT = float(os.environ.setdefault("BENCH_CONNECT_TIMEOUT", "10"))
+COMMAND_TIMEOUT = float(os.environ.setdefault("BENCH_COMMAND_TIMEOUT", "30"))
+SYNCD_POLICY: dict[str, str] = {}  # --syncd-policy KEY=VALUE, for sweeps
 
 
 @dataclass
@@ -237,8 +241,15 @@ def main() -> None:
     ap.add_argument("--rsync-s", type=float, nargs=2, default=(0.0, 0.0))
     ap.add_argument("--fleet-procs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--syncd-policy",
+        nargs="*",
+        default=[],
+        help="[policy] overrides for syncd, KEY=VALUE (TOML values)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "fanout.json")
     args = ap.parse_args()
+    SYNCD_POLICY.update(kv.split("=", 1) for kv in args.syncd_policy)
     results: list[dict[str, Any]] = []
     for n in args.n:
         work = Path(tempfile.mkdtemp(prefix=f"fleet-{n}-"))

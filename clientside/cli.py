@@ -23,7 +23,10 @@ from clientside.paths import (
 )
 from clientside.request import Request, RequestRejected, parse_request
 
-USAGE = "usage: clam-clientsync [--config PATH] SOURCE | clam-clientsync --doctor [--config PATH]"
+USAGE = (
+    "usage: clam-clientsync [--config PATH] SOURCE | clam-clientsync --doctor [--config PATH]"
+    " | clam-clientsync setup --help"
+)
 DEFAULT_CONFIG = "~/etc/clam-clientsync.conf"
 LAST_REPORT = "last-report.json"
 RSYNC_VERSION_CACHE = "rsync-version.json"
@@ -39,35 +42,33 @@ class Args(NamedTuple):
     doctor: bool
     help: bool
     version: bool
+    home: Optional[str] = None  # --home DIR: for tests and packaging
 
 
 def parse_args(argv: List[str]) -> Args:
     """Given argv (without the program), return Args; raise UsageError."""
-    config: Optional[str] = None
+    valued: Dict[str, Optional[str]] = {"--config": None, "--home": None}
+    flags = {"--doctor": False, "--help": False, "--version": False}
     positional: List[str] = []
-    doctor = helps = version = False
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--config":
-            if i + 1 >= len(argv):
-                raise UsageError("--config needs a PATH")
-            config = argv[i + 1]
-            i += 2
-            continue
-        if arg.startswith("--config="):
-            config = arg[len("--config=") :]
-        elif arg in ("--doctor",):
-            doctor = True
-        elif arg in ("-h", "--help"):
-            helps = True
-        elif arg == "--version":
-            version = True
+        name, eq, value = arg.partition("=")
+        if name in valued:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise UsageError(f"{arg} needs a PATH")
+                value = argv[i + 1]
+                i += 1
+            valued[name] = value
+        elif arg in flags or arg == "-h":
+            flags["--help" if arg == "-h" else arg] = True
         elif arg.startswith("-"):
             raise UsageError(f"unknown option {arg[:40]!r}")
         else:
             positional.append(arg)
         i += 1
+    doctor, helps, version = flags["--doctor"], flags["--help"], flags["--version"]
     if positional[:1] == ["doctor"]:
         doctor = True
         positional = positional[1:]
@@ -75,7 +76,8 @@ def parse_args(argv: List[str]) -> Args:
         raise UsageError("only one SOURCE may be given")
     if not (doctor or helps or version) and not positional:
         raise UsageError("SOURCE is missing")
-    return Args(config, positional[0] if positional else None, doctor, helps, version)
+    source = positional[0] if positional else None
+    return Args(valued["--config"], source, doctor, helps, version, valued["--home"])
 
 
 def home_dir() -> str:
@@ -169,6 +171,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     started = now()
     args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["setup"] or "--setup" in args_list:
+        from clientside.setup import run_setup
+
+        rest = args_list[1:] if args_list[:1] == ["setup"] else args_list
+        return run_setup([a for a in rest if a != "--setup"], home_dir())
     logger = logsetup.setup([])
     try:
         return _main(args_list, logger, now, started)
@@ -206,7 +213,7 @@ def _main(
         if args.version and command is None:
             print(__version__)
             return 0
-        home = home_dir()
+        home = os.path.abspath(args.home) if args.home else home_dir()
         path = config_path(args, home)
         if args.doctor:
             from clientside.doctor import doctor

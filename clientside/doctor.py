@@ -105,6 +105,7 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
             "every authorized key has a forced command",
             'prefix each pusher key with restrict,command="~/bin/clam-clientsync SOURCE"',
         )
+        _check_forced_programs(d, home, lines)
     except OSError:
         pass
     shell = pwd.getpwuid(os.geteuid()).pw_shell
@@ -116,6 +117,36 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
                 not st.st_mode & 0o022,
                 f"program {program} is not writable by group or others",
                 f"chmod 755 {shlex.quote(program)}",
+            )
+
+
+def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
+    """Each forced command that runs the client names a program that exists."""
+    from clientside.authkeys import CLIENT_NAME, parse_line
+
+    for text in lines:
+        try:
+            line = parse_line(text)
+        except ValueError:
+            continue
+        if line is None:
+            continue
+        command = line.option("command") or ""
+        for word in command.split():
+            if not word.rsplit("/", 1)[-1].startswith(CLIENT_NAME):
+                continue
+            path = home.rstrip("/") + word[1:] if word.startswith("~/") else word
+            d.check(
+                os.path.isfile(path),
+                f"forced command of key {line.comment or line.key_type} runs {path}, which exists",
+                f"install the client there (install -m 755 clam-clientsync.pyz {shlex.quote(path)})"
+                " or run 'clam-clientsync setup --client PATH' with the keys again",
+            )
+        if command.rstrip().endswith("&"):
+            d.check(
+                False,
+                f"forced command {command!r} does not end in '&' (the push waits for the result)",
+                "install the signed key file with 'clam-clientsync setup --keys-dir DIR'",
             )
 
 

@@ -138,18 +138,77 @@ def _syncd(*args: str) -> list[str]:
     return [sys.executable, "-m", "syncd", *args]
 
 
-def run_demo(workdir: Path | None, mirrors: int, keep: bool) -> int:
-    """Set up the fleet under `workdir`, publish to it, show the record; return the exit code."""
+def _say(text: str) -> None:
+    print(f"demo: {text}", flush=True)
+
+
+def _config(base: Path, pusher: Path, inventory: Path, source: Path) -> Path:
+    config = base / "syncd.toml"
+    config.write_text(
+        f'key = "{pusher}"\ninventory = "{inventory}"\nstate = "{base / "state.sqlite"}"\n'
+        f'source_tree = "{source}"\n\n[policy]\nconnect_timeout = 5\nlogin_timeout = 5\n'
+        "command_timeout = 60\nrun_timeout = 300\n\n[monitor]\n"
+        f'status_page = "{base / "status" / "index.html"}"\n'
+        f'metrics = "{base / "status" / "pushsync.prom"}"\n'
+    )
+    return config
+
+
+def _simulated(base: Path, n: int) -> int:
+    """Publish to `n` simulated mirrors (benchmarks/fleet.py) with a fault mix."""
+    sys.path.insert(0, str(repo_root()))
+    fleet = importlib.import_module("benchmarks.fleet")
+    sim = base / "simulated"
+    fleet.make(sim, n, 7, 0.15, (5.0, 60.0), (0.05, 0.5))
+    config = sim / "syncd.toml"
+    config.write_text(
+        "[policy]\nconnect_timeout = 3\nlogin_timeout = 3\ncommand_timeout = 5\n"
+        "run_timeout = 60\nhttp_check = false\n"
+    )
+    _say(f"{n} simulated mirrors (asyncssh servers with latency and a 15 % fault mix)")
+    with fleet.Fleet(sim, 2):
+        argv = _syncd(
+            "publish",
+            "--config",
+            str(config),
+            "--inventory",
+            str(sim / "inventory.toml"),
+            "--key",
+            str(sim / "pusher_ed25519"),
+            "--state",
+            str(sim / "state.sqlite"),
+            "--expect",
+            "daily=28034",
+            "--expect",
+            "main=62",
+            "--expect",
+            "bytecode=335",
+        )
+        _say("$ syncd publish (simulated fleet)")
+        return subprocess.run(argv, check=False).returncode
+
+
+def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0) -> int:
+    """Set up the fleet under `workdir`, publish to it, show the record; return the exit code.
+
+    Every process it starts is stopped on the way out (also on Ctrl-C or SIGTERM); the working
+    directory (record, status page, mirrors' trees) is kept for reading afterwards unless it
+    was a temporary one and `keep` is false."""
     if not 1 <= mirrors <= 64:
         raise DemoError(f"--mirrors must be between 1 and 64, not {mirrors}")
+    if not 0 <= simulated <= 1000:
+        raise DemoError(f"--simulated must be between 0 and 1000, not {simulated}")
     h = _harness()
-    base = workdir or Path(tempfile.mkdtemp(prefix="pushsync-demo-"))
+    temporary = workdir is None
+    base = (workdir or Path(tempfile.mkdtemp(prefix="pushsync-demo-"))).resolve()
+    if not temporary and base.exists():
+        shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
     h.account.make_traversable(base)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with ExitStack() as stack:
-            print(f"demo: working in {base}", flush=True)
+            _say(f"working in {base}")
             source = base / "source"
             h.cvd.write_release(source, **RELEASE)
             rsync1 = stack.enter_context(
@@ -158,7 +217,7 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool) -> int:
             rsync2 = stack.enter_context(
                 h.rsyncd.RsyncDaemon(base / "rsyncd", source, name="rsync2")
             )
-            print(f"demo: rsync1 {rsync1.url}, rsync2 {rsync2.url} serve daily {RELEASE['daily']}")
+            _say(f"rsync1 {rsync1.url} and rsync2 {rsync2.url} serve daily {RELEASE['daily']}")
             pusher = h.sshkeys.generate_keypair(base / "pusher" / "id_ed25519", "pushsync-demo")
             command = h.client.client_command(h.client.build_client_zipapp(base / "bin"))
             fleet = [
@@ -174,42 +233,38 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool) -> int:
                 for i in range(mirrors)
             ]
             account = fleet[0].sshd.account.name
-            print(f"demo: {mirrors} mirrors (sshd + nginx each) running as {account!r}")
+            _say(
+                f"{mirrors} mirrors: each a real sshd forcing clam-clientsync as {account!r}, "
+                "and nginx serving its tree"
+            )
             inventory = base / "inventory.toml"
             inventory.write_text(inventory_toml(fleet))
-            state = base / "state.sqlite"
-            publish = _syncd(
-                "publish",
-                "--inventory",
-                str(inventory),
-                "--key",
-                str(pusher.private),
-                "--state",
-                str(state),
-                "--source-tree",
-                str(source),
-            )
-            print("demo: $ syncd " + " ".join(publish[3:]), flush=True)
-            code = subprocess.run(publish, check=False).returncode
-            subprocess.run(_syncd("status", "--state", str(state)), check=False)
+            config = _config(base, pusher.private, inventory, source)
+            _say("$ syncd publish --config " + str(config))
+            code = subprocess.run(
+                _syncd("publish", "--config", str(config)), check=False
+            ).returncode
             for m in fleet:
-                served = (
-                    h.cvd.read_header(m.docroot / "daily.cvd")
-                    if (m.docroot / "daily.cvd").exists()
-                    else {}
-                )
-                print(
-                    f"demo: {m.name} serves daily {served.get('version', '-')} "
-                    f"at {m.web.base_url}/daily.cvd"
-                )
-            print(f"demo: the record is {state}; stopping the fleet")
+                daily = m.docroot / "daily.cvd"
+                served = h.cvd.read_header(daily)["version"] if daily.exists() else "-"
+                _say(f"{m.name} serves daily {served} at {m.web.base_url}/daily.cvd")
+            _say("$ syncd monitor --once --no-mail")
+            subprocess.run(
+                _syncd("monitor", "--once", "--no-mail", "--config", str(config)), check=False
+            )
+            _say("$ syncd status")
+            subprocess.run(_syncd("status", "--config", str(config)), check=False)
+            if simulated:
+                code = max(code, _simulated(base, simulated))
+            _say(
+                f"stopping the fleet; the record is {base / 'state.sqlite'}, the status page "
+                f"{base / 'status' / 'index.html'}"
+            )
             return code
     except KeyboardInterrupt:
         print("demo: interrupted; everything it started has been stopped", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if not keep and workdir is None:
+        if temporary and not keep:
             shutil.rmtree(base, ignore_errors=True)
-        elif keep:
-            print(f"demo: kept {base}", file=sys.stderr)

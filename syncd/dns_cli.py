@@ -9,19 +9,25 @@ from typing import Annotated, Any
 
 import typer
 
-from syncd.adapters.dns import DnsUpdateError
 from syncd.adapters.sqlite import StoreError
 from syncd.core.config import ConfigError, SyncdConfig
 from syncd.core.dnsplan import DnsSafetyError
 from syncd.core.inventory import InventoryError
 from syncd.core.monitorconfig import DnsConfig
-from syncd.orchestration.dnsupdate import render, update
 from syncd.publish_cli import ConfigOpt, StateOpt, fail, need, settings
 
 dns_app = typer.Typer(
     help="The db.XY rotation and the current.cvd TXT record.", no_args_is_help=True
 )
-DNS_ERRORS = (ConfigError, InventoryError, StoreError, DnsSafetyError, DnsUpdateError)
+
+
+def dns_errors() -> tuple[type[Exception], ...]:
+    """What a DNS update raises before sending (dnspython is loaded only when DNS is used)."""
+    from syncd.adapters.dns import DnsUpdateError
+
+    return (ConfigError, InventoryError, StoreError, DnsSafetyError, DnsUpdateError)
+
+
 InventoryOpt = Annotated[Path | None, typer.Option("--inventory", help="The inventory TOML.")]
 TreeOpt = Annotated[Path | None, typer.Option("--source-tree", help="The release's CVDs.")]
 
@@ -52,10 +58,12 @@ def render_cmd(
     """Print the zone fragment (BIND syntax) the rotation should hold now: per country the
     A/AAAA records of db.XY for mirrors that are enabled, fresh and serve the current release
     (falling back when a country has none, and saying so), db.local, and current.cvd's TXT."""
+    from syncd.orchestration.dnsupdate import render
+
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     try:
         verdict, pools, text = render(cfg, dns, inventory=inv, state=db, tree=tree)
-    except DNS_ERRORS as err:
+    except dns_errors() as err:
         raise fail(str(err)) from None
     typer.echo(f"; zone {dns.zone}: rendered by syncd dns render")
     for pool in pools:
@@ -82,10 +90,12 @@ def push_cmd(
     is open (gate_share of active mirrors serve it, verified by report and HTTP, and no country
     left without one). A TXT record never goes backwards nor announces what the source tree
     does not have. Failed updates are retried, then reported; every change is recorded."""
+    from syncd.orchestration.dnsupdate import update
+
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     try:
         result = update(cfg, dns, inventory=inv, state=db, tree=tree, dry_run=dry_run)
-    except DNS_ERRORS as err:
+    except dns_errors() as err:
         raise fail(str(err)) from None
     print_result(result, as_json=as_json)
     raise typer.Exit(1 if result["error"] else 0)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import trio
 import typer
 
 from syncd.adapters.files import read_cvd_headers, read_inventory
-from syncd.adapters.mail import MailError, SmtpSettings, send_all
+from syncd.adapters.mail import MailError, SmtpSettings, send_all  # stdlib smtplib only
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import StoreError, open_db
@@ -23,14 +22,9 @@ from syncd.core.freshness import Release, figures
 from syncd.core.inventory import InventoryError
 from syncd.core.monitorconfig import MonitorConfig
 from syncd.core.statuspage import MirrorStatus, render_html, render_metrics
-from syncd.orchestration.monitor import (
-    MirrorFacts,
-    MonitorTarget,
-    Outcome,
-    apply_policy,
-    observe,
-    worst,
-)
+
+if TYPE_CHECKING:  # the checks need trio and httpx: loaded when a pass runs, not for --help
+    from syncd.orchestration.monitor import MirrorFacts, Outcome
 from syncd.publish_cli import ConfigOpt, StateOpt, fail, need, settings
 
 monitor_app = typer.Typer()
@@ -104,6 +98,8 @@ def _status_rows(
     now: float,
     skipped: dict[str, str],
 ) -> list[MirrorStatus]:
+    from syncd.orchestration.monitor import worst
+
     records = store.records()
     last_push = {s["mirror"]: s["outcome"] for s in pstore.mirror_states()}
     rows = []
@@ -149,6 +145,8 @@ def run_pass(
     send_mail: bool,
 ) -> dict[str, Any]:
     """One monitor pass; return its JSON-ready summary."""
+    from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
+
     inv = read_inventory(inventory)
     release = release_of(source_tree)
     facts: dict[str, MirrorFacts] = {}
@@ -156,11 +154,15 @@ def run_pass(
     for m in inv.mirrors:
         if not m.active:
             skipped[m.name] = "disabled"
+        elif m.pending:
+            skipped[m.name] = "pending"
         elif not m.http:
             skipped[m.name] = "no http URL"
         else:
             facts[m.name] = MirrorFacts(m.name, m.http, m.country, tuple(m.admins), tuple(m.notify))
     targets = [MonitorTarget(f.name, f.http, f.country) for f in facts.values()]
+    import trio
+
     observations = trio.run(
         lambda: observe(
             targets,

@@ -133,6 +133,7 @@ def publish_cmd(
         if isinstance(progress, RichProgress):
             progress.stop()
     print_summary(outcome.results, outcome.run_id, console=console)
+    _promote_pending(inventory_path, {r.name for r in outcome.results if r.outcome == "ok"})
     dns = None
     if cfg.dns is not None and not no_dns and tree is not None:
         dns = _gate(cfg, inventory_path, state_path, tree, dry_run=dry_run, quiet=json_out)
@@ -145,17 +146,31 @@ def publish_cmd(
     raise typer.Exit(exit_code(outcome.results) or int(failed_dns))
 
 
+def _promote_pending(path: Path, ok: set[str]) -> None:
+    """A pending mirror's first successful publish makes it a regular active mirror."""
+    from syncd.adapters.files import write_inventory
+    from syncd.core.inventory import updated
+
+    inv = read_inventory(path)
+    promoted = [m.name for m in inv.mirrors if m.pending and m.name in ok]
+    for name in promoted:
+        inv = updated(inv, name, pending=False)
+    if promoted:
+        write_inventory(path, inv)
+        typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
+
+
 def _gate(
     cfg: SyncdConfig, inventory: Path, state: Path, tree: Path, *, dry_run: bool, quiet: bool
 ) -> dict[str, Any]:
     """The release gate after a publish: its result, errors included (never raised)."""
-    from syncd.dns_cli import DNS_ERRORS, print_result
+    from syncd.dns_cli import dns_errors, print_result
     from syncd.orchestration.dnsupdate import update
 
     assert cfg.dns is not None
     try:
         result = update(cfg, cfg.dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run)
-    except DNS_ERRORS as err:
+    except dns_errors() as err:
         result = {"gate": None, "changes": [], "sent": False, "dry_run": dry_run, "error": str(err)}
     if not quiet:
         if result["gate"] is None:

@@ -129,3 +129,17 @@ def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
+
+
+def local_test(
+    base_url: str, host_header: str, timeout_s: float = 10.0
+) -> tuple[int, str, str | None]:
+    """GET /local_test with `Host: host_header`; return status, body (bounded), Location."""
+    with httpx.Client(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=timeout_s,
+        headers={"User-Agent": USER_AGENT},
+    ) as client:
+        resp = client.get(f"{base_url.rstrip('/')}/local_test", headers={"Host": host_header})
+        return resp.status_code, resp.text[:200], resp.headers.get("location")

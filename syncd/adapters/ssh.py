@@ -1,5 +1,6 @@
 """The one module that touches asyncssh: pinned, key-only ssh sessions to mirrors, driven from
-trio through trio-asyncio (the caller holds ``trio_asyncio.open_loop()``; see `aio_as_trio`).
+trio; asyncssh's own asyncio code runs where `syncd.adapters.aioloop` puts it (by default a
+plain asyncio loop in a worker thread), crossed once per step (connect, run, close).
 
 Options are built once: the pusher key is loaded once, each mirror's pinned host keys are parsed
 once, and nothing is read from ``~/.ssh`` (``config=None``, no agent, no known_hosts file, never
@@ -21,6 +22,7 @@ from typing import Any
 import asyncssh
 import trio
 
+from syncd.adapters.aioloop import AioLoop
 from syncd.core.config import Policy
 from syncd.core.errors import (
     AuthFailed,
@@ -43,15 +45,6 @@ ENCRYPTION_ALGS = [
 MAC_ALGS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"]
 CHUNK = 64 * 1024
 STDERR_TAIL = 4096
-
-
-def aio_as_trio(fn: Any) -> Any:
-    """trio_asyncio.aio_as_trio, imported on first use: importing trio_asyncio patches asyncio
-    process-wide (its event loop policy), which must not happen to a process that only loads
-    syncd's modules (tests, other commands)."""
-    from trio_asyncio import aio_as_trio as bridge
-
-    return bridge(fn)
 
 
 class SshSetupError(ValueError):
@@ -129,6 +122,7 @@ class PinnedSsh:
     """Connections to mirrors with the one pusher key and each mirror's pinned host keys."""
 
     def __init__(self, key_path: Path, policy: Policy) -> None:
+        self.aio: AioLoop | None = None  # set once the publish has opened its asyncio loop
         try:
             self._key = asyncssh.read_private_key(key_path)
         except (OSError, asyncssh.KeyImportError) as err:
@@ -161,6 +155,11 @@ class PinnedSsh:
         )
         self._options: dict[str, asyncssh.SSHClientConnectionOptions] = {}
 
+    def _loop(self) -> AioLoop:
+        if self.aio is None:
+            raise RuntimeError("PinnedSsh used before its asyncio loop was opened")
+        return self.aio
+
     def prepare(self, mirrors: Sequence[Mirror]) -> None:
         """Parse each mirror's pinned host keys once; raise SshSetupError naming a bad one."""
         for mirror in mirrors:
@@ -181,8 +180,8 @@ class PinnedSsh:
             self.prepare([mirror])
             options = self._options[mirror.name]
         try:
-            conn = await aio_as_trio(asyncssh.connect)(
-                mirror.host, mirror.port, options=options, config=None
+            conn = await self._loop().call(
+                _connect, mirror.host, mirror.port, options, orphan=_close
             )
         except (asyncssh.Error, OSError) as err:
             raise _translate_handshake(err) from None
@@ -191,8 +190,8 @@ class PinnedSsh:
     async def run(self, session: Session, request: str) -> Reply:
         """Run `request` (it becomes SSH_ORIGINAL_COMMAND); return its bounded output."""
         try:
-            result: Reply = await aio_as_trio(_run_bounded)(
-                session.conn, request, self._policy.output_limit
+            result: Reply = await self._loop().call(
+                _run_bounded, session.conn, request, self._policy.output_limit
             )
         except PushError:
             raise
@@ -205,7 +204,13 @@ class PinnedSsh:
         with trio.move_on_after(2) as scope:
             scope.shield = True
             with contextlib.suppress(asyncssh.Error, OSError):
-                await aio_as_trio(_close)(session.conn)
+                await self._loop().call(_close, session.conn)
+
+
+async def _connect(
+    host: str, port: int, options: asyncssh.SSHClientConnectionOptions
+) -> asyncssh.SSHClientConnection:
+    return await asyncssh.connect(host, port, options=options, config=None)
 
 
 async def _close(conn: asyncssh.SSHClientConnection) -> None:
@@ -255,3 +260,34 @@ async def _run_bounded(conn: asyncssh.SSHClientConnection, request: str, limit: 
         return Reply(proc.exit_status, out, err)
     finally:
         proc.close()
+
+
+def fetch_host_key(host: str, port: int, timeout: float = 15.0) -> str:
+    """Return the ed25519 (else first) host key `host:port` offers, as ``keytype base64``.
+
+    Used only to show an admin's new mirror's key before it is pinned; never to trust it."""
+
+    async def get() -> str:
+        key = await asyncio.wait_for(
+            asyncssh.get_server_host_key(
+                host,
+                port,
+                config=None,
+                server_host_key_algs=[
+                    "ssh-ed25519",
+                    "ecdsa-sha2-nistp256",
+                    "rsa-sha2-512",
+                    "rsa-sha2-256",
+                ],
+            ),
+            timeout,
+        )
+        if key is None:
+            raise Unreachable("no host key offered")
+        return key.export_public_key("openssh").decode().split("#")[0].strip()
+
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        try:
+            return runner.run(get())
+        except (asyncssh.Error, OSError, TimeoutError) as err:
+            raise _translate_handshake(err) from None

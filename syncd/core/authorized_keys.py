@@ -129,3 +129,13 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
     if key is None or key.options:
         raise AuthorizedKeysError("expected a bare public key: 'ssh-ed25519 AAAA... comment'")
     return key.key_type, key.blob, key.comment
+
+
+def fingerprint(public_key: str) -> str:
+    """Return OpenSSH's SHA256 fingerprint (``SHA256:...``) of ``keytype base64 [comment]``."""
+    import base64
+    import hashlib
+
+    _, blob, _ = parse_public_key(public_key)
+    digest = hashlib.sha256(base64.b64decode(blob)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -43,6 +43,9 @@ class Policy(BaseModel):
     output_limit: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     http_timeout: Seconds = 20.0
     http_check: bool = True
+    # where asyncssh's asyncio code runs: a worker thread (measured 1.16x plain asyncio's CPU)
+    # or trio-asyncio (2.0x); see benchmarks/README.md
+    ssh_loop: Literal["thread", "trio-asyncio"] = "thread"
 
     @model_validator(mode="after")
     def _order(self) -> Policy:

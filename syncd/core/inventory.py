@@ -10,7 +10,14 @@ import re
 import tomllib
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from syncd.core.authorized_keys import AuthorizedKeysError, parse_public_key
 
@@ -30,6 +37,7 @@ FIXES = {
     "get one with ssh-keyscan and confirm it with the admin",
     "http": "the mirror's base URL such as http://clamav.example.org",
     "active": "true or false",
+    "pending": "true or false (true until the mirror's first successful publish)",
 }
 
 
@@ -47,7 +55,10 @@ class Mirror(BaseModel):
     country: str
     admins: list[str] = []
     notify: list[str] = []
-    host_keys: Annotated[list[str], Field(min_length=1)]
+    # registered but not yet pushed to successfully: host keys may still be missing (`syncd
+    # mirrors check` / `trust` pin them), and it stays out of DNS until its first ok publish
+    pending: bool = False
+    host_keys: Annotated[list[str], Field(validate_default=True)] = []
     http: str | None = None
     active: bool = True
 
@@ -81,7 +92,9 @@ class Mirror(BaseModel):
 
     @field_validator("host_keys")
     @classmethod
-    def _host_keys(cls, v: list[str]) -> list[str]:
+    def _host_keys(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not v and not info.data.get("pending"):
+            raise ValueError("no host key pinned")
         out = []
         for line in v:
             try:
@@ -108,7 +121,8 @@ class Inventory(BaseModel):
         return next((m for m in self.mirrors if m.name == name), None)
 
     def active(self) -> list[Mirror]:
-        return [m for m in self.mirrors if m.active]
+        """Mirrors to push to: enabled, with a pinned host key (pending ones included)."""
+        return [m for m in self.mirrors if m.active and m.host_keys]
 
 
 def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:

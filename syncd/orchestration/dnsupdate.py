@@ -70,7 +70,8 @@ def evidence(
                 served = reported  # publish proved it over HTTP before calling it ok
             states = [r.state for (name, _), r in records.items() if name == m.name]
             fresh = all(s is State.FRESH for s in states)
-            out.append(MirrorEvidence(m.name, m.country, m.active, reported, served, fresh))
+            live = m.active and not m.pending  # pending: not yet in rotation, not in the gate
+            out.append(MirrorEvidence(m.name, m.country, live, reported, served, fresh))
             addrs[m.name] = _addresses(m.host)
     finally:
         conn.close()

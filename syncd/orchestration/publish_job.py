@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from syncd.adapters import mirrorhttp
+from syncd.adapters.aioloop import open_aio_loop
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
@@ -153,14 +154,13 @@ async def publish_main(
         run_id, expected, mirrors = _begin(job, store)
         ssh.prepare(mirrors)
         raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
-        import trio_asyncio  # here, not at the top: importing it patches asyncio process-wide
-
         async with (
-            trio_asyncio.open_loop(),
+            open_aio_loop(job.policy.ssh_loop) as aio,
             mirrorhttp.new_client(
                 job.policy.http_timeout, job.policy.handshake_concurrency
             ) as client,
         ):
+            ssh.aio = aio
             publisher = Publisher(
                 ssh,
                 store,

@@ -25,6 +25,10 @@ def _home(tmp_path: Path, *, good: bool) -> Path:
     line = 'restrict,command="~/bin/clam-clientsync rsync1" ssh-ed25519 AAAA pusher'
     keys.write_text(line + "\n" + ("" if good else "ssh-ed25519 AAAB shell-key\n"))
     keys.chmod(0o600 if good else 0o644)
+    program = home / "bin" / "clam-clientsync"  # what the forced command runs
+    program.parent.mkdir()
+    program.write_text("#!/usr/bin/env python3\n")
+    program.chmod(0o755)
     return home
 
 

@@ -102,19 +102,19 @@ def test_inventory_parses_with_defaults_and_round_trips() -> None:
         (
             ("active = false", "activ = false"),
             "mirrors.toml: mirror 'b.example.org': unknown key 'activ': remove it (known keys: "
-            "name, host, port, user, country, admins, notify, host_keys, http, active)",
+            "name, host, port, user, country, admins, notify, pending, host_keys, http, active)",
         ),
         (
             (f'host_keys = ["{KEY}"]\nactive', "active"),
-            "mirrors.toml: mirror 'b.example.org': missing key 'host_keys': add it (a non-empty "
-            'list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; get one with '
-            "ssh-keyscan and confirm it with the admin)",
+            "mirrors.toml: mirror 'b.example.org': field 'host_keys': no host key pinned: use a "
+            'non-empty list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; get one '
+            "with ssh-keyscan and confirm it with the admin",
         ),
         (
             (f'host_keys = ["{KEY}"]\nactive', "host_keys = []\nactive"),
-            "mirrors.toml: mirror 'b.example.org': field 'host_keys': List should have at least "
-            "1 item after validation, not 0: use a non-empty list of OpenSSH public keys, such "
-            'as ["ssh-ed25519 AAAA..."]; get one with ssh-keyscan and confirm it with the admin',
+            "mirrors.toml: mirror 'b.example.org': field 'host_keys': no host key pinned: use a "
+            'non-empty list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; get one '
+            "with ssh-keyscan and confirm it with the admin",
         ),
         (
             ('http = "http://a.example.org/"', 'http = "ftp://a"'),
