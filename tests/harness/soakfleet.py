@@ -377,11 +377,26 @@ class SoakFleet:
         final = first
         if run_id and (proc.returncode != 0 or not first):
             resumed = True
+            done_before = self._attempts(run_id, only_ok=True)
+            if fault == "kill_syncd" and self.rng.random() < 0.5:
+                # the resume dies too (a second SIGKILL), and a third invocation finishes
+                doomed = self.syncd("--resume", run_id)
+                time.sleep(self.rng.uniform(0.3, 1.2))
+                doomed.kill()
+                dout, derr = doomed.communicate(timeout=10)
+                out, err = out + dout, err + derr
             rproc = self.syncd("--resume", run_id)
             rout, rerr = rproc.communicate(timeout=90)
             out, err = out + rout, err + rerr
             final = _json(rout)
             self.last_resume = (rout, rerr)
+            after = self._attempts(run_id, only_ok=False)
+            for mirror, count in done_before.items():
+                if after.get(mirror, 0) != count:
+                    violations.append(
+                        f"resume redid {mirror}, already ok in run {run_id}: attempts "
+                        f"{count} -> {after.get(mirror, 0)}"
+                    )
             if rproc.returncode != 0:
                 violations.append(
                     f"resumed run {run_id} did not finish ok (exit {rproc.returncode}): "
@@ -538,6 +553,22 @@ class SoakFleet:
                 r.start()
         if filler is not None:
             filler.unlink(missing_ok=True)
+
+    def _attempts(self, run_id: str, *, only_ok: bool) -> dict[str, int]:
+        """Return mirror -> attempts recorded in `run_id` (only mirrors ok already, or all)."""
+        with contextlib.closing(sqlite3.connect(self.syncd_dir / "state.sqlite", timeout=5)) as c:
+            ok = {
+                r[0]
+                for r in c.execute(
+                    "SELECT mirror FROM publish_targets WHERE run_id = ? AND outcome = 'ok'",
+                    (run_id,),
+                )
+            }
+            rows = c.execute(
+                "SELECT mirror, count(*) FROM publish_attempts WHERE run_id = ? GROUP BY mirror",
+                (run_id,),
+            ).fetchall()
+        return {m: n for m, n in rows if m in ok or not only_ok}
 
     def _run_ids(self) -> set[str]:
         db = self.syncd_dir / "state.sqlite"
