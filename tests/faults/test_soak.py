@@ -27,7 +27,7 @@ def test_every_fault_once_keeps_every_invariant(soak_fleet: SoakFleet) -> None:
         if r.fault.startswith(("kill_", "stop_")):
             assert r.fired, f"{r.fault} never found its process"
     assert sum(r.cvds_checked for r in rounds) > 100  # the readers really read
-    assert time.monotonic() - started < 100
+    assert time.monotonic() - started < 150  # ~60 s on 2 vCPU; bounded, not a benchmark
     if soak_fleet.tmpfs is not None:
         tmpfs = soak_fleet.tmpfs
         soak_fleet.close()
