@@ -324,6 +324,7 @@ class SoakFleet:
         proc: subprocess.Popen[str] | None = None
         twin: subprocess.Popen[str] | None = None
         twin_violations: list[str] = []
+        churned: str | None = None
         try:
             with (
                 CvdReaders([m.web.base_url for m in self.mirrors]) as readers,
@@ -348,6 +349,7 @@ class SoakFleet:
                     trigger.stop()
                 if churn is not None:
                     churn.__exit__(None, None, None)
+                    churned = f"source daily.cvd rewritten in place {churn.rewrites} times"
                     churn = None
                 if twin is not None:
                     tout, terr = twin.communicate(timeout=90)
@@ -426,6 +428,7 @@ class SoakFleet:
             (trigger.fired if trigger else None)
             or (f"filled {filler}" if filler else None)
             or _twin(twin)
+            or churned
             or self._network_evidence(setup_fault, victim),
             readers.checked,
             len(overlap.seen),
