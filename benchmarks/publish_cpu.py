@@ -5,7 +5,8 @@
 The mirrors are asyncssh servers in a separate process on loopback, each on its own port with
 its own ed25519 host key, authorizing the pusher key and answering any command at once with a
 valid report showing the release. syncd runs in this process exactly as ``syncd publish`` does
-(``publish_main``: the record in SQLite, pinned host keys, trio + trio-asyncio, the fan-out);
+(``publish_main``: the record in SQLite, pinned host keys, trio with asyncssh on its
+worker-thread loop, the fan-out);
 its CPU time (user + system, all threads) is read with ``time.process_time()`` around that call,
 so interpreter start-up and imports are not counted. With --write, the figures go to
 benchmarks/PUBLISH.md.
@@ -218,7 +219,8 @@ def write_report(
         f"One publish to {mirrors} simulated mirrors (asyncssh servers in a separate process on"
         " loopback, each on its own port with its own ed25519 host key, answering at once with a"
         " valid report). syncd runs in-process as `syncd publish` does: record in SQLite (WAL),"
-        " pinned host keys, trio + trio-asyncio, handshake bound 100, no HTTP proof. CPU is"
+        " pinned host keys, trio with asyncssh on its worker-thread loop, handshake bound 100,"
+        " no HTTP proof. CPU is"
         " `time.process_time()` (user + system, all threads) around `publish_main`; interpreter"
         " start-up and imports are excluded. One warm-up run, then the median of"
         f" {count}.",

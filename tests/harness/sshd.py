@@ -57,6 +57,17 @@ class Sshd:
         kind, blob = self.host_key.public_line.split()[:2]
         return f"{kind} {blob}"
 
+    def ssh_argv(self, private_key: Path, known_hosts: Path, *command: str) -> list[str]:
+        """OpenSSH's ``ssh`` argv for the mirror account, this host's key pinned in
+        `known_hosts` (written here), no config file, no agent, no prompts."""
+        known_hosts.write_text(f"[{self.host}]:{self.port} {self.host_key_line}\n")
+        return [
+            require("ssh"), "-F", "/dev/null", "-i", str(private_key), "-p", str(self.port),
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
+            f"{self.account.name}@{self.host}", *command,
+        ]  # fmt: skip
+
     def set_authorized_keys(self, lines: Iterable[str]) -> None:
         """Replace the authorized_keys file (takes effect for the next connection)."""
         self.authorized_keys_path.write_text("".join(f"{line}\n" for line in lines))

@@ -70,27 +70,7 @@ def test_sshd_runs_only_the_forced_command(
 ) -> None:
     forced = forced_command_line(keypair.public_line, "/bin/echo forced-output")
     server = sshd_factory(authorized_keys=[forced])
-    known = tmp_path / "known_hosts"
-    known.write_text(f"[{server.host}]:{server.port} {server.host_key_line}\n")
-    argv = [
-        require("ssh"),
-        "-F",
-        "/dev/null",
-        "-i",
-        str(keypair.private),
-        "-p",
-        str(server.port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={known}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        f"{server.account.name}@{server.host}",
-        "cat /etc/passwd; id",
-    ]
+    argv = server.ssh_argv(keypair.private, tmp_path / "known_hosts", "cat /etc/passwd; id")
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stderr + server.log_text()
     assert out.stdout == "forced-output\n"
@@ -192,24 +172,7 @@ def test_mirror_account_runs_the_client_zipapp_through_sshd(
 
     command = " ".join([*client_command(client_zipapp), "--version"])
     server = sshd_factory(authorized_keys=[forced_command_line(keypair.public_line, command)])
-    known = tmp_path / "known_hosts"
-    known.write_text(f"[{server.host}]:{server.port} {server.host_key_line}\n")
-    argv = [
-        require("ssh"),
-        "-F",
-        "/dev/null",
-        "-i",
-        str(keypair.private),
-        "-p",
-        str(server.port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={known}",
-        f"{server.account.name}@{server.host}",
-    ]
+    argv = server.ssh_argv(keypair.private, tmp_path / "known_hosts")
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stderr + server.log_text()
     from clientside import __version__

@@ -124,23 +124,7 @@ def test_rendering_is_deterministic_and_restricted() -> None:
 
 
 def _ssh(server: Sshd, key: KeyPair, known: Path) -> subprocess.CompletedProcess[str]:
-    argv = [
-        require("ssh"),
-        "-F",
-        "/dev/null",
-        "-i",
-        str(key.private),
-        "-p",
-        str(server.port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={known}",
-        f"{server.account.name}@{server.host}",
-        "id",
-    ]
+    argv = server.ssh_argv(key.private, known, "id")
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
     )
@@ -153,7 +137,6 @@ def test_sshd_honours_rendered_lines(
     allowed = render_files(load_keyring(text))[NOSHELL].splitlines()
     server = sshd_factory(authorized_keys=allowed)
     known = tmp_path / "known_hosts"
-    known.write_text(f"[{server.host}]:{server.port} {server.host_key_line}\n")
     out = _ssh(server, keypair, known)
     assert out.returncode == 0, out.stderr + server.log_text()
     assert out.stdout == "rsync1.clamav.net\n"  # the forced command, not "id"
