@@ -9,6 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from clientside import config, cvd, request, rsyncplan
+from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text
 from tests.harness.cvd import build_cvd
 
@@ -20,6 +21,7 @@ VALID_CONFIG = (
 )
 
 
+@FUZZ
 @given(mutate(VALID_CONFIG, 400), st.sampled_from([None, "rsync1.clamav.net", "x y"]))
 def test_legacy_config_ends_in_config_or_config_error(text: str, source: str | None) -> None:
     try:
@@ -34,6 +36,7 @@ def test_legacy_config_ends_in_config_or_config_error(text: str, source: str | N
             config.order_sources(cfg.sources, source)
 
 
+@FUZZ
 @given(mutate("sync run-id=20261125T0930Z-ab12 daily=28033 main=62 deadline=600", 300))
 @example("sync\udcff")
 @example("sync deadline=" + "9" * 5000)
@@ -61,6 +64,7 @@ Total bytes received: 9,876,543
 """
 
 
+@FUZZ
 @given(mutate(STATS, 600), st.integers(-300, 300))
 def test_rsync_output_parsers_end_in_values(text: str, code: int) -> None:
     if _STATS_BUG.search(text):
@@ -89,6 +93,7 @@ def cvd_bytes(draw: st.DrawFn) -> bytes:
     return data[: draw(st.integers(0, len(data)))] if draw(st.booleans()) else data
 
 
+@FUZZ
 @given(st.one_of(cvd_bytes(), st.binary(max_size=700)))
 @example(b"ClamAV-VDB:x:1:1:1:" + b"a" * 32 + b":d:b:" + b"1" * 300 + b" " * 137)
 def test_client_cvd_header_ends_in_header_or_cvd_error(data: bytes) -> None:
@@ -100,6 +105,7 @@ def test_client_cvd_header_ends_in_header_or_cvd_error(data: bytes) -> None:
     head.build_time_rfc3339()
 
 
+@FUZZ
 @given(tricky_text(80))
 def test_database_name_never_raises(name: str) -> None:
     cvd.database_name(name)

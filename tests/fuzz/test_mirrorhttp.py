@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from syncd.adapters import mirrorhttp
 from tests.fuzz.hostilehttp import HostileHttp
 from tests.fuzz.known_bugs import cvd_unix_time_bug
+from tests.fuzz.profiles import FUZZ
 from tests.harness.cvd import build_cvd
 
 HEADER = build_cvd("daily", 28033, payload_size=64)[:512]
@@ -98,6 +99,7 @@ async def _check(base_url: str) -> object:
 # verdict is right, so this test ignores that warning until the product closes the stream.
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@FUZZ
 @given(st.lists(answers(), min_size=1, max_size=2))
 @example(GOOD)
 @example([ok(b"1764063000"), ok(b"x" * 10_000, b"206 Partial Content")])

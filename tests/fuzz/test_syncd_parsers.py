@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from syncd.core import authorized_keys, cvd, inventory, registration, report
 from syncd.core.dnsplan import DnsSafetyError, TxtRecord
 from tests.fuzz.known_bugs import authorized_keys_whitespace_bug, cvd_unix_time_bug
+from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text
 from tests.harness.cvd import build_cvd
 
@@ -57,6 +58,7 @@ def reports(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
+@FUZZ
 @given(st.one_of(reports(), st.binary(max_size=300)))
 @example(b"[" * 100_000)
 @example(b'{"report_version": 1e999}')
@@ -77,6 +79,7 @@ _ASTRAL = re.compile(r"\\ud[89ab][0-9a-f]{2}")
 _VALID_CVD = build_cvd("main", 62, payload_size=64)
 
 
+@FUZZ
 @given(st.one_of(mutate(_VALID_CVD[:512].decode(), 520), tricky_text(600)))
 @example("ClamAV-VDB:x:-1:1:1:" + "a" * 32 + ":d:b:" + " " * 500)
 @example("ClamAV-VDB:x:1:1:1:" + "a" * 32 + ":d:b:\x1f1795599000")
@@ -99,6 +102,7 @@ MAIL = (
 )
 
 
+@FUZZ
 @given(mutate(MAIL, 400))
 @example("x ip address: 1.2.3.4 country: \udcff admin: A <a@b.org>")
 def test_registration_mail_ends_in_registrations_or_registration_error(text: str) -> None:
@@ -111,6 +115,7 @@ def test_registration_mail_ends_in_registrations_or_registration_error(text: str
         reg.admin  # noqa: B018 - the property must not raise
 
 
+@FUZZ
 @given(tricky_text(40))
 def test_country_code_ends_in_code_or_registration_error(text: str) -> None:
     with contextlib.suppress(registration.RegistrationError):
@@ -131,6 +136,7 @@ http = "http://127.0.0.1:8080"
 """
 
 
+@FUZZ
 @given(mutate(INVENTORY, 700))
 @example('[[mirrors]]\nname = "a"\nhost = "h"\nport = 1e400\ncountry = "PL"\n')
 @example('[[mirrors]]\nname = "a"\nhost = "h"\nport = 99999999999999999999\ncountry = "PL"\n')
@@ -161,6 +167,7 @@ KEYLINE = (
 )
 
 
+@FUZZ
 @given(mutate(KEYLINE, 300))
 @example('command="a\\" ssh-ed25519 AAAA')
 @example('a="b" ')
@@ -178,6 +185,7 @@ def test_authorized_keys_line_ends_in_key_or_authorized_keys_error(line: str) ->
         authorized_keys.parse_line(authorized_keys.render(key))
 
 
+@FUZZ
 @given(mutate("1.0.9:63:28033:1781596800:1:90:49192:339", 80))
 @example('"')
 @example("1.0.9:" + "9" * 5000 + ":1:1:1:1:1:1")

@@ -40,6 +40,7 @@ from tests.harness.faults import (
     ProcessTrigger,
     RsyncOverlap,
     cmdline,
+    descendants,
     fill_disk,
     held_locks,
     open_fds,
@@ -146,6 +147,8 @@ class SoakFleet:
         return self
 
     def _start(self) -> None:
+        # children of this process from before the fleet (another test's) are not ours to count
+        self.foreign = descendants([os.getpid()])
         root = self.root
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o711)
@@ -611,7 +614,7 @@ class SoakFleet:
                 v.append(f"{m.name}: local_keep.txt lost or changed")
             for path in m.docroot.rglob(".clam-clientsync-tmp.*"):
                 v.append(f"{m.name}: temp file left: {path}")
-        leaks = wait_no_leaks(self.root, self.server_pids, timeout_s=15)
+        leaks = wait_no_leaks(self.root, [*self.server_pids, *self.foreign], timeout_s=15)
         v += [f"leaked process: {p}" for p in leaks]
         v += [f"lock still held: {p}" for p in held_locks(m.state / "lock" for m in self.mirrors)]
         v += [f"temp left by syncd: {p}" for p in (self.syncd_dir / "tmp").iterdir()]
