@@ -1,0 +1,123 @@
+"""Fuzz syncd's HTTP check against a hostile server: it ends in Served or CheckFailed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import trio
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from syncd.adapters import mirrorhttp
+from tests.fuzz.hostilehttp import HostileHttp
+from tests.fuzz.known_bugs import cvd_unix_time_bug
+from tests.fuzz.profiles import FUZZ
+from tests.harness.cvd import build_cvd
+
+HEADER = build_cvd("daily", 28033, payload_size=64)[:512]
+
+
+def ok(body: bytes, status: bytes = b"200 OK", extra: bytes = b"") -> bytes:
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+        + extra
+        + b"Connection: close\r\n\r\n"
+        + body
+    )
+
+
+_TRIMMED = HEADER.rstrip(b" ")
+BAD_UNIX_TIME = (_TRIMMED[:-10] + b"\x1f" + _TRIMMED[-10:]).ljust(512, b" ")
+GOOD = [ok(b"1764063000\n"), ok(HEADER, b"206 Partial Content")]
+
+STATUS_LINES = st.sampled_from(
+    [
+        b"200 OK",
+        b"206 Partial Content",
+        b"301 Moved",
+        b"302 Found",
+        b"404 Not Found",
+        b"999 What",
+        b"000",
+        b"",
+        b"200",
+        b"abc",
+        b"-1 x",
+        b"2000000000000 x",
+    ]
+)
+HEADERS = st.sampled_from(
+    [
+        b"",
+        b"Content-Length: 99999999\r\n",
+        b"Content-Length: -1\r\n",
+        b"Content-Length: x\r\n",
+        b"Location: http://evil/\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Encoding: gzip\r\n",
+        b"Content-Length: 1\r\nContent-Length: 2\r\n",
+        b"X: \xff\xfe\r\n",
+        b"Bad Header Line\r\n",
+        b"Location: \xff\r\n",
+    ]
+)
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> bytes:
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return draw(st.binary(max_size=600))
+    body = draw(st.one_of(st.binary(max_size=700), st.just(HEADER), st.just(b"1764063000")))
+    if kind == 1:
+        return ok(body, draw(STATUS_LINES), draw(HEADERS))
+    raw = b"HTTP/1.1 " + draw(STATUS_LINES) + b"\r\n" + draw(HEADERS) + b"\r\n" + body
+    cut = draw(st.integers(0, len(raw)))
+    return raw[:cut] if draw(st.booleans()) else raw
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HostileHttp]:
+    with HostileHttp() as srv:
+        yield srv
+
+
+async def _check(base_url: str) -> object:
+    async with mirrorhttp.new_client(2.0, 4) as client:
+        (target,) = await mirrorhttp.targets(base_url, "db.test.clamav.net")
+        return await mirrorhttp.check(client, target, ["daily"])
+
+
+# KNOWN PRODUCT BUG (see benchmarks/RELIABILITY.md, "mirrorhttp._get"): a body longer than
+# asked for raises CheckFailed from inside ``async for chunk in resp.aiter_bytes()`` without
+# closing the generator; trio then warns ResourceWarning when it is garbage collected. The
+# verdict is right, so this test ignores that warning until the product closes the stream.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@FUZZ
+@given(st.lists(answers(), min_size=1, max_size=2))
+@example(GOOD)
+@example([ok(b"1764063000"), ok(b"x" * 10_000, b"206 Partial Content")])
+@example([ok(b"\xff\xfe123")])
+@example([ok(b"1" * 64)])
+@example([ok(b"1764063000"), ok(BAD_UNIX_TIME, b"206 Partial Content")])
+def test_http_check_ends_in_served_or_check_failed(
+    server: HostileHttp, queued: list[bytes]
+) -> None:
+    server.queue(*queued)
+    try:
+        served = trio.run(_check, server.base_url)
+    except mirrorhttp.CheckFailed as err:
+        assert str(err)  # any message is fine; the type is the contract
+        return
+    except ValueError as err:
+        if cvd_unix_time_bug(err):  # KNOWN PRODUCT BUG, see tests/fuzz/known_bugs.py
+            return
+        raise
+    assert isinstance(served, mirrorhttp.Served)
+    assert served.versions["daily"] >= 0
