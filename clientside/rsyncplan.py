@@ -167,7 +167,9 @@ def parse_stats(output: str) -> Stats:
     """Given rsync ``--stats`` output, return the figures the report needs (None if absent)."""
     found: Dict[str, int] = {}
     for m in _STAT_RE.finditer(output):
-        found[m.group(1)] = int(m.group(2).replace(",", "").replace(".", ""))
+        digits = m.group(2).replace(",", "").replace(".", "")
+        if digits:  # separators alone are not a figure
+            found[m.group(1)] = int(digits)
     return Stats(
         found.get("Number of regular files transferred"),
         found.get("Total bytes received"),

@@ -86,14 +86,13 @@ async def _get(
             if resp.status_code not in (200, 206):
                 raise CheckFailed(f"/{path} answered HTTP {resp.status_code}")
             size = resp.headers.get("content-length", "")
-            if size.isdigit() and int(size) > limit:
+            if not size.isdigit():
+                # static files always carry a length; without one the body could be endless,
+                # and reading part of it would leave the stream half consumed
+                raise CheckFailed(f"/{path} answered without a Content-Length")
+            if int(size) > limit:
                 raise CheckFailed(f"/{path} sends {size} bytes where {limit} were asked for")
-            body = b""
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise CheckFailed(f"/{path} sends more than the {limit} bytes asked for")
-            return body
+            return await resp.aread()  # exactly Content-Length bytes (the framing enforces it)
     except httpx.TimeoutException:
         raise CheckFailed(f"/{path} timed out ({target.family})") from None
     except httpx.HTTPError as err:

@@ -113,6 +113,8 @@ def parse_line(line: str) -> AuthorizedKey | None:
     if not text or text.startswith("#"):
         return None
     options: tuple[tuple[str, str | None], ...] = ()
+    if not text.split():  # only (Unicode) white space: a blank line
+        return None
     if text.split(None, 1)[0] not in KEY_TYPES:
         options, text = _parse_options(text)
     fields = text.split(None, 2)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 HEADER_SIZE = 512
 DATABASES = ("main", "daily", "bytecode")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}\Z")
+_UNIX = re.compile(r"[0-9]{1,12}\Z")
 
 
 class CvdError(ValueError):
@@ -47,5 +48,6 @@ def parse_header(data: bytes) -> CvdHeader:
         raise CvdError("version, signatures or functionality level is not a number") from None
     if version < 0 or not _MD5.match(fields[5]):
         raise CvdError("bad version or MD5 field")
-    unix = int(fields[8]) if len(fields) > 8 and fields[8].strip().isdigit() else None
+    stamp = fields[8].strip(" ") if len(fields) > 8 else ""
+    unix = int(stamp) if _UNIX.match(stamp) else None
     return CvdHeader(fields[1], version, signatures, flevel, fields[5].lower(), fields[7], unix)

@@ -178,7 +178,9 @@ def _value(v: object) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
+        # a JSON string is a TOML basic string once non-ASCII text is written as itself (TOML
+        # forbids the surrogate-pair escapes JSON uses) and DEL is escaped (JSON leaves it)
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, list):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     raise TypeError(f"cannot render {type(v).__name__} as TOML")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -48,12 +47,6 @@ def test_ssh_original_command_ends_in_request_or_rejection(text: str) -> None:
     assert req.verb in request.VERBS
 
 
-_STATS_BUG = re.compile(
-    r"^(Number of regular files transferred|Total bytes received|Number of deleted files): "
-    r"[,.]+(?![0-9,.])",
-    re.MULTILINE,
-)
-
 STATS = """Number of files: 4 (reg: 3, dir: 1)
 Number of created files: 0
 Number of deleted files: 1
@@ -67,10 +60,6 @@ Total bytes received: 9,876,543
 @FUZZ
 @given(mutate(STATS, 600), st.integers(-300, 300))
 def test_rsync_output_parsers_end_in_values(text: str, code: int) -> None:
-    if _STATS_BUG.search(text):
-        # KNOWN PRODUCT BUG (see benchmarks/RELIABILITY.md, "parse_stats"): a figure made only
-        # of separators (',' or '.') raises ValueError. Excluded here until fixed in clientside.
-        return
     stats = rsyncplan.parse_stats(text)
     for value in stats:
         assert value is None or value >= 0

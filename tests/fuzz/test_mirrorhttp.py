@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from syncd.adapters import mirrorhttp
 from tests.fuzz.hostilehttp import HostileHttp
-from tests.fuzz.known_bugs import cvd_unix_time_bug
 from tests.fuzz.profiles import FUZZ
 from tests.harness.cvd import build_cvd
 
@@ -93,12 +92,6 @@ async def _check(base_url: str) -> object:
         return await mirrorhttp.check(client, target, ["daily"])
 
 
-# KNOWN PRODUCT BUG (see benchmarks/RELIABILITY.md, "mirrorhttp._get"): a body longer than
-# asked for raises CheckFailed from inside ``async for chunk in resp.aiter_bytes()`` without
-# closing the generator; trio then warns ResourceWarning when it is garbage collected. The
-# verdict is right, so this test ignores that warning until the product closes the stream.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @FUZZ
 @given(st.lists(answers(), min_size=1, max_size=2))
 @example(GOOD)
@@ -115,9 +108,5 @@ def test_http_check_ends_in_served_or_check_failed(
     except mirrorhttp.CheckFailed as err:
         assert str(err)  # any message is fine; the type is the contract
         return
-    except ValueError as err:
-        if cvd_unix_time_bug(err):  # KNOWN PRODUCT BUG, see tests/fuzz/known_bugs.py
-            return
-        raise
     assert isinstance(served, mirrorhttp.Served)
     assert served.versions["daily"] >= 0
