@@ -26,3 +26,12 @@ done
 # 3. every contender under the same fault mix, with the chosen defaults
 $V/python -m benchmarks.fanout --n 300 --reps 3 --fault-rate 0.3 --rtt-ms 20 200 --rsync-s 0.2 2 \
     --contenders asyncio pssh xargs syncd --out "$out/fanout-faults.json" | tail -6
+# 4. the bound above 400, and the retry policy chosen between the swept ones
+for hs in 800 1000; do
+    $V/python -m benchmarks.fanout --n 1000 --reps 1 --rtt-ms 50 150 --contenders syncd \
+        --syncd-policy "handshake_concurrency=$hs" --out "$out/tune-handshake-$hs.json" \
+        | tail -1
+done
+$V/python -m benchmarks.fanout --n 300 --reps 1 --fault-rate 0.3 --rtt-ms 20 200 --rsync-s 0.2 2 \
+    --contenders syncd --syncd-policy max_attempts=3 backoff_initial=1.0 poll_initial=1.0 \
+    --out "$out/tune-retry-3-1.0.json" | tail -1

@@ -23,11 +23,11 @@ class ConfigError(ValueError):
 
 
 class Policy(BaseModel):
-    """How hard to push. Defaults suit a fleet of a few hundred mirrors on the Internet."""
+    """How hard to push. The defaults come from the sweeps in benchmarks/README.md."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    handshake_concurrency: Annotated[int, Field(ge=1, le=2000)] = 100
+    handshake_concurrency: Annotated[int, Field(ge=1, le=2000)] = 500
     session_concurrency: Annotated[int, Field(ge=1, le=20000)] = 1000
     connect_timeout: Seconds = 15.0
     login_timeout: Seconds = 30.0
@@ -35,10 +35,10 @@ class Policy(BaseModel):
     run_timeout: Seconds = 1800.0
     keepalive_interval: Seconds = 15.0
     keepalive_count_max: Annotated[int, Field(ge=1, le=100)] = 4
-    max_attempts: Annotated[int, Field(ge=1, le=100)] = 4
-    backoff_initial: Seconds = 2.0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    backoff_initial: Seconds = 1.0
     backoff_max: Seconds = 60.0
-    poll_initial: Seconds = 5.0
+    poll_initial: Seconds = 1.0
     poll_max: Seconds = 60.0
     output_limit: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     http_timeout: Seconds = 20.0
