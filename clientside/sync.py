@@ -197,7 +197,7 @@ def _transfer(
         if exit_code == 24:
             report["warnings"].append(f"{source.name}: {outcome.message}")
         _record_stats(report, output)
-        bad = _bad_findings(ctx, staging, verifier)
+        bad = _verify(ctx, staging, verifier)[2]
         if bad:
             quarantine(staging, bad, quarantined)
             kind = bad[0].verdict.kind or "corrupt_cvd"
@@ -226,8 +226,10 @@ def _record_stats(report: Dict[str, Any], output: str) -> None:
         log.info("rsync: %s", line)
 
 
-def _bad_findings(ctx: SyncContext, staging: str, verifier: tree.Verifier) -> List[tree.Finding]:
-    """Return the staged CVDs that may not be published, after a successful rsync."""
+def _verify(
+    ctx: SyncContext, staging: str, verifier: tree.Verifier
+) -> Tuple[Dict[str, tree.Entry], Dict[str, tree.Entry], List[tree.Finding]]:
+    """Return what is staged, what is served, and the staged CVDs that may not be published."""
     cfg = ctx.config
     _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
     findings = tree.verify_staging(
@@ -238,7 +240,7 @@ def _bad_findings(ctx: SyncContext, staging: str, verifier: tree.Verifier) -> Li
         served=served,
         expect=ctx.request.expect,
     )
-    return [f for f in findings if not f.verdict.ok]
+    return staged, served, [f for f in findings if not f.verdict.ok]
 
 
 def _publish(
@@ -249,16 +251,8 @@ def _publish(
     quarantined: Set[str],
 ) -> List[Tuple[str, str]]:
     cfg = ctx.config
-    _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
-    findings = tree.verify_staging(
-        verifier,
-        staging=staging,
-        to=cfg.to,
-        staged=staged,
-        served=served,
-        expect=ctx.request.expect,
-    )
-    bad = [f for f in findings if not f.verdict.ok] + [
+    staged, served, bad = _verify(ctx, staging, verifier)
+    bad += [
         tree.Finding(p, cvd.Verdict(False, "corrupt_cvd", f"{p}: corrupt at the source"))
         for p in sorted(quarantined)
         if p not in staged
