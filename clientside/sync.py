@@ -10,6 +10,7 @@ from clientside import cvd, rsyncplan, tree
 from clientside.config import Config, Source, order_sources
 from clientside.cvd import database_name
 from clientside.locking import SyncLock
+from clientside.publishplan import Entry
 from clientside.report import attempt, redact, set_error
 from clientside.request import Request
 from clientside.rsyncplan import classify, parse_stats
@@ -228,7 +229,7 @@ def _record_stats(report: Dict[str, Any], output: str) -> None:
 
 def _verify(
     ctx: SyncContext, staging: str, verifier: tree.Verifier
-) -> Tuple[Dict[str, tree.Entry], Dict[str, tree.Entry], List[tree.Finding]]:
+) -> Tuple[Dict[str, Entry], Dict[str, Entry], List[tree.Finding]]:
     """Return what is staged, what is served, and the staged CVDs that may not be published."""
     cfg = ctx.config
     _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
