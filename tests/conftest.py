@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -87,9 +90,30 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def client_zipapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mirror_tmp_root() -> Iterator[Path]:
+    """One directory per session for everything mirrors must reach, outside pytest's own."""
+    root = Path(tempfile.mkdtemp(prefix="pushsync-tests-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest, mirror_tmp_root: Path) -> Path:
+    """A per-test directory outside /tmp/pytest-of-<user>: every pytest that starts on this
+    machine (another session's too) resets that directory to 0700, and sshd reads
+    authorized_keys, and runs forced commands, as the mirror account, which then cannot get in.
+    """
+    name = re.sub(r"\W", "_", request.node.name)[:40]
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=mirror_tmp_root))
+    path.chmod(0o711)
+    return path
+
+
+@pytest.fixture(scope="session")
+def client_zipapp(mirror_tmp_root: Path) -> Path:
     """``clam-clientsync.pyz`` built once per session, reachable by the mirror account.
 
     Run it with ``tests.harness.client.client_command(pyz)`` (the system python3, ``-I``).
     """
-    return build_client_zipapp(tmp_path_factory.mktemp("client"))
+    return build_client_zipapp(mirror_tmp_root / "client")

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +14,6 @@ from typing import Any
 import pytest
 
 from tests.harness.account import MirrorAccount
-from tests.harness.client import build_client_zipapp
 from tests.harness.sshd import Sshd
 from tests.harness.sshkeys import KeyPair
 from tests.syncd.fakes import MirrorFactory, fake_fleet
@@ -35,32 +31,6 @@ poll_initial = 0.3
 poll_max = 0.6
 http_timeout = 3
 """
-
-
-@pytest.fixture(scope="session")
-def syncd_tmp_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="syncd-tests-"))
-    root.chmod(0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def tmp_path(request: pytest.FixtureRequest, syncd_tmp_root: Path) -> Path:
-    """A per-test directory outside /tmp/pytest-of-<user>: every pytest that starts on this
-    machine (other sessions' too) resets that directory to 0700, and sshd reads
-    authorized_keys, and runs forced commands, as the mirror account, which then cannot get in.
-    """
-    name = re.sub(r"\W", "_", request.node.name)[:40]
-    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=syncd_tmp_root))
-    path.chmod(0o711)
-    return path
-
-
-@pytest.fixture(scope="session")
-def client_zipapp(syncd_tmp_root: Path) -> Path:
-    """The client zipapp, built where the mirror account can reach it (see `tmp_path`)."""
-    return build_client_zipapp(syncd_tmp_root / "client")
 
 
 @pytest.fixture
