@@ -266,6 +266,10 @@ class SoakFleet:
         for proc in psutil.process_iter():
             with contextlib.suppress(psutil.Error):
                 if str(self.root) in cmdline(proc) and proc.pid != os.getpid():
+                    # children first: an nginx master killed alone leaves its workers behind
+                    for child in proc.children(recursive=True):
+                        with contextlib.suppress(psutil.Error):
+                            child.kill()
                     proc.kill()
 
     # -- one round ------------------------------------------------------------------------
