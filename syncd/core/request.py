@@ -58,8 +58,19 @@ def parse_expect(items: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def render_request(verb: str, run_id: str | None = None, expected: Mapping[str, int] = {}) -> str:
-    """Return the request line, e.g. ``sync run-id=R expect-daily=28034 expect-main=62``."""
+MAX_DEADLINE = 86_400  # the client's own bound for deadline=
+
+
+def render_request(
+    verb: str,
+    run_id: str | None = None,
+    expected: Mapping[str, int] = {},
+    deadline: float | None = None,
+) -> str:
+    """Return the request line, e.g. ``sync run-id=R expect-daily=28034 deadline=900``.
+
+    `deadline` (seconds) is how long syncd waits for the answer: the client stops its rsync by
+    then on its own, since sshd cannot signal a forced command for us."""
     if verb not in VERBS:
         raise RequestError(f"unknown verb {verb!r}")
     tokens = [verb]
@@ -69,4 +80,6 @@ def render_request(verb: str, run_id: str | None = None, expected: Mapping[str, 
         if db not in DATABASES or expected[db] < 0:
             raise RequestError(f"cannot expect {db}={expected[db]}")
         tokens.append(f"expect-{db}={int(expected[db])}")
+    if deadline is not None:
+        tokens.append(f"deadline={min(MAX_DEADLINE, max(1, int(deadline)))}")
     return " ".join(tokens)

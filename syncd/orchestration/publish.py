@@ -101,7 +101,9 @@ class Publisher:
     def __post_init__(self) -> None:
         self._handshakes = trio.CapacityLimiter(self.policy.handshake_concurrency)
         self._sessions = trio.CapacityLimiter(self.policy.session_concurrency)
-        self._request = render_request("sync", self.run_id, self.expected)
+        self._request = render_request(
+            "sync", self.run_id, self.expected, deadline=self.policy.command_timeout
+        )
         self._latest: dict[str, _Exchange] = {}
 
     # the whole run

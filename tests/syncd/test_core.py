@@ -170,6 +170,9 @@ def test_request_rendering_matches_the_client_grammar() -> None:
     line = render_request("sync", "20261125T140000Z-abc123", {"main": 62, "daily": 28034})
     assert line == "sync run-id=20261125T140000Z-abc123 expect-daily=28034 expect-main=62"
     assert render_request("status") == "status"
+    # how long syncd waits: the client stops by then on its own (bounded like the client)
+    assert render_request("sync", "r1", {}, deadline=900.5) == "sync run-id=r1 deadline=900"
+    assert render_request("sync", "r1", {}, deadline=10**9).endswith(" deadline=86400")
     for bad_id in ("", "a b", "x" * 65, "id;rm"):
         with pytest.raises(RequestError):
             render_request("sync", bad_id)

@@ -53,7 +53,8 @@ def test_faults_each_get_their_outcome(fake_mirror: MirrorFactory, syncd: Syncd)
     (request,) = ok.requests
     assert request == (
         f"sync run-id={doc['run_id']} expect-bytecode={DEFAULT_VERSIONS['bytecode']} "
-        f"expect-daily={DEFAULT_VERSIONS['daily']} expect-main={DEFAULT_VERSIONS['main']}"
+        f"expect-daily={DEFAULT_VERSIONS['daily']} expect-main={DEFAULT_VERSIONS['main']} "
+        "deadline=4"  # FAST_POLICY's command_timeout: the client stops by then on its own
     )
     # garbage: control characters never reach the error text
     assert "not json" in got["garbage.test"]["error"]
