@@ -4,6 +4,7 @@ push the difference to the authoritative server (RFC 2136, TSIG) once the releas
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,7 +63,7 @@ def render_cmd(
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     try:
-        verdict, pools, text = render(cfg, dns, inventory=inv, state=db, tree=tree)
+        verdict, pools, text = render(cfg, dns, inventory=inv, state=db, tree=tree, now=time.time())
     except dns_errors() as err:
         raise fail(str(err)) from None
     typer.echo(f"; zone {dns.zone}: rendered by syncd dns render")
@@ -94,7 +95,9 @@ def push_cmd(
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     try:
-        result = update(cfg, dns, inventory=inv, state=db, tree=tree, dry_run=dry_run)
+        result = update(
+            cfg, dns, inventory=inv, state=db, tree=tree, dry_run=dry_run, now=time.time()
+        )
     except dns_errors() as err:
         raise fail(str(err)) from None
     print_result(result, as_json=as_json)

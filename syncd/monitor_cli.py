@@ -84,6 +84,7 @@ def monitor_cmd(
                     source_tree=tree,
                     cfg=cfg.monitor,
                     send_mail=not no_mail,
+                    clock=time.time,
                 )
             except (ConfigError, InventoryError, StoreError) as err:
                 raise fail(str(err)) from None

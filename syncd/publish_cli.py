@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -169,7 +170,15 @@ def _gate(
 
     assert cfg.dns is not None
     try:
-        result = update(cfg, cfg.dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run)
+        result = update(
+            cfg,
+            cfg.dns,
+            inventory=inventory,
+            state=state,
+            tree=tree,
+            dry_run=dry_run,
+            now=time.time(),
+        )
     except dns_errors() as err:
         result = {"gate": None, "changes": [], "sent": False, "dry_run": dry_run, "error": str(err)}
     if not quiet:

@@ -2,7 +2,9 @@
 
 Pure: transitions and mirror facts in, :class:`Mail` values out; whether to send now is a
 function of when the last mail went out. Every transition reaches the team's digest even when
-the admin's mail is held back by the rate limit: nothing is silent.
+the admin's mail is held back by the rate limit: nothing is silent. A mirror's first check is
+not a change: its admins hear of it only when it found a problem, and the digest counts the
+mirrors first found fresh in one line instead of listing each.
 """
 
 from __future__ import annotations
@@ -62,17 +64,27 @@ def recipients(change: MirrorChange) -> tuple[str, ...]:
     return change.notify or change.admins
 
 
+def worth_mailing(change: MirrorChange) -> bool:
+    """Whether the mirror's admins hear of `change`: every change, and a first check that found
+    a problem (a first check that found the mirror fresh tells them nothing)."""
+    t = change.transition
+    return not (t.first and t.new is State.FRESH)
+
+
 def mirror_mail(change: MirrorChange, sender_name: str = "ClamAV mirror monitor") -> Mail:
     """Return the mail telling a mirror's admins about one transition."""
     t = change.transition
     fam = f" ({change.family})" if change.family else ""
     subject = f"[ClamAV mirror] {change.mirror}{fam}: {t.label}"
+    if t.first:
+        what = f"was checked for the first time at {_when(t.at)}: it is {t.new.value}."
+    else:
+        what = f"changed from {t.old.value} to {t.new.value} at {_when(t.at)}."
     body = "\n".join(
         [
             "Hello,",
             "",
-            f"the ClamAV mirror {change.mirror}{fam} changed from {t.old.value} to "
-            f"{t.new.value} at {_when(t.at)}.",
+            f"the ClamAV mirror {change.mirror}{fam} {what}",
             "",
             f"Reason: {t.reason}",
             "",
@@ -89,8 +101,12 @@ def digest(changes: Sequence[MirrorChange], team: Sequence[str], at: float) -> M
     """Return the team's one digest for a monitor run; None when nothing changed."""
     if not changes or not team:
         return None
-    lines = [f"{len(changes)} mirror state change(s) at {_when(at)}:", ""]
-    for c in sorted(changes, key=lambda c: (-c.transition.new.severity, c.mirror)):
+    first_fresh = [c for c in changes if not worth_mailing(c)]
+    listed = [c for c in changes if worth_mailing(c)]
+    lines = [f"{len(listed)} mirror state change(s) at {_when(at)}:", ""]
+    if first_fresh:
+        lines[1:1] = [f"{len(first_fresh)} mirror(s) checked for the first time: fresh."]
+    for c in sorted(listed, key=lambda c: (-c.transition.new.severity, c.mirror)):
         fam = f" [{c.family}]" if c.family else ""
         lines.append(
             f"- {c.mirror}{fam}: {c.transition.old.value} -> {c.transition.label}: "
@@ -99,7 +115,12 @@ def digest(changes: Sequence[MirrorChange], team: Sequence[str], at: float) -> M
     worst = max(c.transition.new.severity for c in changes)
     counts = {s: sum(c.transition.new is s for c in changes) for s in State}
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-    tag = "problems" if worst > 0 else "recoveries"
+    if worst > 0:
+        tag = "problems"
+    elif any(not c.transition.first for c in changes):
+        tag = "recoveries"
+    else:
+        tag = "first checks"
     return Mail(tuple(team), f"[ClamAV mirrors] {tag}: {summary}", "\n".join([*lines, ""]))
 
 

@@ -2,6 +2,9 @@
 
 States, in increasing severity:
 
+- ``unknown``: not checked yet. The first check sets the state it finds at once (no
+  hysteresis, nothing to recover from), and that first transition is never a change out of
+  ``fresh``.
 - ``fresh``: serves the current release, timestamp recent.
 - ``lagging``: serves an older release than the current one for longer than a grace period.
 - ``old``: its timestamp is over a day old (the admin is warned).
@@ -22,6 +25,7 @@ from enum import StrEnum
 
 
 class State(StrEnum):
+    UNKNOWN = "unknown"
     FRESH = "fresh"
     LAGGING = "lagging"
     OLD = "old"
@@ -34,6 +38,7 @@ class State(StrEnum):
 
 
 _SEVERITY = {
+    State.UNKNOWN: -1,
     State.FRESH: 0,
     State.LAGGING: 1,
     State.OLD: 2,
@@ -74,8 +79,8 @@ class Check:
 class Record:
     """A mirror's freshness between checks (what the store keeps)."""
 
-    state: State = State.FRESH
-    since: float = 0.0
+    state: State = State.UNKNOWN
+    since: float = 0.0  # when `state` was entered; meaningless while unknown
     good_streak: int = 0  # consecutive checks pointing to a better state than `state`
     failed_streak: int = 0
 
@@ -88,8 +93,13 @@ class Transition:
     reason: str
 
     @property
+    def first(self) -> bool:
+        """The mirror's first judgement (from ``unknown``): not a change of anything it was."""
+        return self.old is State.UNKNOWN
+
+    @property
     def recovered(self) -> bool:
-        return self.new is State.FRESH and self.old is not State.FRESH
+        return self.new is State.FRESH and not self.first and self.old is not State.FRESH
 
     @property
     def label(self) -> str:
@@ -135,24 +145,38 @@ def step(
             new = Record(State.UNREACHABLE, check.at, 0, failed)
             return new, Transition(rec.state, State.UNREACHABLE, check.at, reason)
         return replace(rec, failed_streak=failed, good_streak=0), None
-
     target, reason = _target(check, release, th)
-    base = replace(rec, failed_streak=0)
+    if rec.state is State.UNKNOWN:
+        first = Transition(State.UNKNOWN, target, check.at, f"first check: {reason}")
+        return Record(target, check.at, 0, 0), first
+    return _towards(replace(rec, failed_streak=0), target, reason, check.at, th)
+
+
+def _towards(
+    rec: Record, target: State, reason: str, at: float, th: Thresholds
+) -> tuple[Record, Transition | None]:
+    """One good check pointing to `target`: worse at once, better after a streak."""
     if target.severity > rec.state.severity:
-        return Record(target, check.at, 0, 0), Transition(rec.state, target, check.at, reason)
+        return Record(target, at, 0, 0), Transition(rec.state, target, at, reason)
     if target.severity == rec.state.severity:
-        return replace(base, good_streak=0), None
+        return replace(rec, good_streak=0), None
     streak = rec.good_streak + 1
     if streak < th.recover_after:
-        return replace(base, good_streak=streak), None
+        return replace(rec, good_streak=streak), None
     if target is State.FRESH:
         reason = f"{reason} again ({streak} good checks in a row)"
-    return Record(target, check.at, 0, 0), Transition(rec.state, target, check.at, reason)
+    return Record(target, at, 0, 0), Transition(rec.state, target, at, reason)
 
 
 def serves_current(rec: Record) -> bool:
-    """Whether the mirror belongs in DNS rotation as far as freshness is concerned."""
+    """Whether the monitor has judged the mirror fresh."""
     return rec.state is State.FRESH
+
+
+def keeps_rotation(state: State) -> bool:
+    """Whether the monitor lets a mirror stay in DNS rotation: judged fresh, or not judged yet
+    (then the publish record's HTTP proof decides alone)."""
+    return state in (State.FRESH, State.UNKNOWN)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from syncd.core.dnsplan import (
     diff,
     plan_pools,
 )
-from syncd.core.freshness import State
+from syncd.core.freshness import keeps_rotation
 from syncd.core.gate import GateVerdict, MirrorEvidence, judge, serves_release
 from syncd.core.monitorconfig import DnsConfig
 
@@ -69,7 +68,7 @@ def evidence(
             elif reported and m.http and cfg.policy.http_check:
                 served = reported  # publish proved it over HTTP before calling it ok
             states = [r.state for (name, _), r in records.items() if name == m.name]
-            fresh = all(s is State.FRESH for s in states)
+            fresh = all(keeps_rotation(s) for s in states)
             live = m.active and not m.pending  # pending: not yet in rotation, not in the gate
             out.append(MirrorEvidence(m.name, m.country, live, reported, served, fresh))
             addrs[m.name] = _addresses(m.host)
@@ -148,14 +147,21 @@ def _reason(c: Change, verdict: GateVerdict, pools: list[Pool]) -> str:
 
 
 def update(
-    cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path, dry_run: bool
+    cfg: SyncdConfig,
+    dns: DnsConfig,
+    *,
+    inventory: Path,
+    state: Path,
+    tree: Path,
+    dry_run: bool,
+    now: float,
 ) -> dict[str, Any]:
-    """Judge the gate, send the difference unless `dry_run`; return the JSON-ready result.
+    """Judge the gate at `now` (unix seconds), send the difference unless `dry_run`; return
+    the JSON-ready result.
 
     Raise ConfigError, InventoryError, StoreError, DnsSafetyError or DnsUpdateError (reading
     the server) before anything is sent; a failed send is retried, then reported in the result.
     """
-    now = time.time()
     verdict, entries, txt, release = plan(
         cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now
     )
@@ -210,11 +216,11 @@ def update(
 
 
 def render(
-    cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path
+    cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path, now: float
 ) -> tuple[GateVerdict, list[Pool], str]:
-    """The gate, the pools, and the zone fragment the server should hold now."""
+    """The gate, the pools, and the zone fragment the server should hold at `now`."""
     verdict, entries, txt, _ = plan(
-        cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=time.time()
+        cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now
     )
     pools = plan_pools(entries, fallback_count=dns.fallback_count, default_pool=dns.default_pool)
     return (

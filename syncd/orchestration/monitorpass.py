@@ -3,7 +3,7 @@ write the status page and the metrics. Used by ``syncd monitor``."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +12,17 @@ from syncd.adapters.mail import MailError, SmtpSettings, send_all
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
-from syncd.core.announce import Mail, MirrorChange, digest, may_send, mirror_mail
+from syncd.core.announce import (
+    Mail,
+    MirrorChange,
+    digest,
+    may_send,
+    mirror_mail,
+    worth_mailing,
+)
 from syncd.core.config import ConfigError
 from syncd.core.cvd import CvdError, parse_header
-from syncd.core.freshness import Release, figures
+from syncd.core.freshness import Release, State, figures
 from syncd.core.monitorconfig import MonitorConfig
 from syncd.core.statuspage import MirrorStatus, render_html, render_metrics
 
@@ -71,8 +78,9 @@ def _mails(
     mails: list[Mail] = []
     marks: list[tuple[str, list[int]]] = []
     held = 0
-    for mirror, items in per_mirror.items():
-        if not (facts[mirror].admins or facts[mirror].notify):
+    for mirror, all_items in per_mirror.items():
+        items = [(c, tid) for c, tid in all_items if worth_mailing(c)]
+        if not items or not (facts[mirror].admins or facts[mirror].notify):
             continue
         if not may_send(store.last_mailed(mirror), now, cfg.mail_interval_h * 3600):
             held += len(items)
@@ -110,7 +118,7 @@ def _status_rows(
                 name=name,
                 country=f.country,
                 state=rec.state.value if rec else "unchecked",
-                since=rec.since if rec else None,
+                since=rec.since if rec and rec.state is not State.UNKNOWN else None,
                 age_s=(now - latest.timestamp) if latest and latest.timestamp else None,
                 served=dict(latest.versions or {}) if latest else {},
                 completion_24h=day.completion if day.checks else None,
@@ -137,8 +145,10 @@ def run_pass(
     source_tree: Path,
     cfg: MonitorConfig,
     send_mail: bool,
+    clock: Callable[[], float],
 ) -> dict[str, Any]:
-    """One monitor pass; return its JSON-ready summary."""
+    """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
+    clock in production, a pinned one in tests); return its JSON-ready summary."""
     from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -164,9 +174,10 @@ def run_pass(
             concurrency=cfg.concurrency,
             timeout_s=cfg.request_timeout_s,
             deadline_s=cfg.run_deadline_s,
+            clock=clock,
         )
     )
-    now = time.time()
+    now = clock()
     conn = open_db(state)
     try:
         store, pstore = MonitorStore(conn), PublishStore(conn)

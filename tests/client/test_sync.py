@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.client.conftest import R1, R2, Mirror, fresh_mtime
-from tests.harness.cvd import corrupt_body, write_cvd, write_release
+from tests.harness.cvd import corrupt_body, release_time, write_cvd, write_release
 from tests.harness.ports import free_port
 from tests.harness.rsyncd import RsyncDaemon
 
@@ -33,7 +33,7 @@ def test_happy_path_reports_versions_and_keeps_local_files(
     assert rep["databases"]["main"]["version"] == 62
     assert rep["databases"]["bytecode"]["version"] == 335
     assert all(db["md5_ok"] for db in rep["databases"].values())
-    assert rep["databases"]["daily"]["build_time"] == "2026-11-25T09:30:00Z"
+    assert rep["databases"]["daily"]["build_time"] == f"{release_time():%Y-%m-%dT%H:%M:%SZ}"
     assert rep["files_transferred"] == 4 and rep["bytes_transferred"] > 0
     assert rep["files_deleted"] == 1
     assert ">f+++++++++ daily.cvd" in rep["changes"]

@@ -13,14 +13,22 @@ import io
 import random
 import tarfile
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 HEADER_SIZE = 512
-DEFAULT_BUILD_TIME = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 # Not a real signature (nothing here can sign like ClamAV): a well-formed placeholder.
 FAKE_DSIG = "pushsyncTESTdsig" + "A" * 70
 
 DEFAULT_VERSIONS = {"daily": 28033, "main": 62, "bytecode": 335}
+
+
+@cache
+def release_time() -> datetime:
+    """Return the build time of releases made without an explicit one: the real clock (so any
+    date works, shifted clocks included), read once per process and cut to the minute as CVD
+    headers keep it, so that the same release built twice is the same bytes."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def _tar_member(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:
@@ -91,7 +99,7 @@ def build_cvd(
     payload_size: int = 2048,
 ) -> bytes:
     """Return the bytes of a valid CVD for database `name` at `version`."""
-    when = build_time or DEFAULT_BUILD_TIME
+    when = build_time or release_time()
     body = build_body(name, version, signatures, int(when.timestamp()), payload_size)
     header = build_header(
         version,
@@ -113,15 +121,32 @@ def write_cvd(directory: Path, name: str, version: int, **kw: object) -> Path:
     return path
 
 
+def write_timestamp(directory: Path, when: datetime | float) -> Path:
+    """Write ``<directory>/timestamp`` (unix seconds, as the source uploads it) for `when`."""
+    stamp = when.timestamp() if isinstance(when, datetime) else when
+    path = directory / "timestamp"
+    path.write_text(f"{int(stamp)}\n")
+    return path
+
+
 def write_release(
-    directory: Path, daily: int, main: int = 62, bytecode: int = 335, **kw: object
+    directory: Path,
+    daily: int,
+    main: int = 62,
+    bytecode: int = 335,
+    *,
+    build_time: datetime | None = None,
+    timestamp: datetime | float | None = None,
+    **kw: object,
 ) -> dict[str, Path]:
-    """Write daily, main and bytecode CVDs plus a ``timestamp`` file; return name -> path."""
+    """Write daily, main and bytecode CVDs built at `build_time` (default `release_time()`) and
+    a ``timestamp`` file for `timestamp` (default: the build time); return name -> path."""
+    when = build_time or release_time()
     paths = {
-        name: write_cvd(directory, name, version, **kw)
+        name: write_cvd(directory, name, version, build_time=when, **kw)
         for name, version in (("daily", daily), ("main", main), ("bytecode", bytecode))
     }
-    (directory / "timestamp").write_text(f"{int(DEFAULT_BUILD_TIME.timestamp())}\n")
+    write_timestamp(directory, when if timestamp is None else timestamp)
     return paths
 
 

@@ -32,7 +32,7 @@ import psutil
 
 from tests.harness.account import MirrorAccount, give_to, make_traversable, mirror_account
 from tests.harness.client import build_client_zipapp, client_command
-from tests.harness.cvd import build_cvd
+from tests.harness.cvd import build_cvd, write_timestamp
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.faults import (
     ChurningFile,
@@ -132,6 +132,7 @@ class SoakFleet:
         self.mirrors: list[Mirror] = []
         self.size = mirrors
         self.daily = 30000
+        self.stamp = 0  # the source tree's last timestamp (unix seconds)
         self.tmpfs: Path | None = None
         self.tmpfs_error: str | None = None
         self.rounds: list[RoundResult] = []
@@ -254,7 +255,9 @@ class SoakFleet:
                 tmp = self.root / f".{db}.cvd.new"
                 tmp.write_bytes(data)
                 os.replace(tmp, self.tree / f"{db}.cvd")
-            (self.tree / "timestamp").write_text(f"{1764000000 + self.daily}\n")
+            # the real clock, and at least a second further on with every release
+            self.stamp = max(int(time.time()), self.stamp + 1)
+            write_timestamp(self.tree, self.stamp)
         return files
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ import smtplib
 import subprocess
 import urllib.request
 from collections.abc import Callable
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -16,7 +17,14 @@ import pytest
 
 from tests.harness.account import MirrorAccount, give_to
 from tests.harness.binaries import MissingBinary, require
-from tests.harness.cvd import HEADER_SIZE, build_cvd, corrupt_body, read_header, write_cvd
+from tests.harness.cvd import (
+    HEADER_SIZE,
+    build_cvd,
+    corrupt_body,
+    read_header,
+    release_time,
+    write_cvd,
+)
 from tests.harness.nginx import DEFAULT_BODY, Nginx
 from tests.harness.rsyncd import RsyncDaemon
 from tests.harness.smtp import SmtpSink
@@ -132,7 +140,10 @@ def test_smtp_sink_receives_mail(smtp_sink: SmtpSink) -> None:
 
 
 def test_sigtool_reads_our_headers(tmp_path: Path) -> None:
-    path = write_cvd(tmp_path, "daily", 28042, signatures=2_123_456, functionality=213)
+    when = release_time() - timedelta(days=3, minutes=17)
+    path = write_cvd(
+        tmp_path, "daily", 28042, signatures=2_123_456, functionality=213, build_time=when
+    )
     out = subprocess.run(
         [require("sigtool"), "--info", str(path)], capture_output=True, text=True, timeout=60
     )
@@ -145,7 +156,7 @@ def test_sigtool_reads_our_headers(tmp_path: Path) -> None:
     assert fields["Functionality level"] == "213"
     assert fields["Builder"] == "pushsync"
     assert fields["MD5"] == header["md5"]
-    assert fields["Build time"] == "25 Nov 2026 09:30 +0000"
+    assert fields["Build time"] == when.strftime("%d %b %Y %H:%M +0000")
 
 
 def test_cvd_body_md5_and_corruption(tmp_path: Path) -> None:

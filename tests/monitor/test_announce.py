@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from syncd.adapters.mail import MailError, SmtpSettings, send_all
-from syncd.core.announce import MirrorChange, digest, may_send, mirror_mail, recipients
+from syncd.core.announce import (
+    MirrorChange,
+    digest,
+    may_send,
+    mirror_mail,
+    recipients,
+    worth_mailing,
+)
 from syncd.core.freshness import State, Transition
 from tests.harness.smtp import SmtpSink, self_signed_context
 
@@ -45,6 +52,24 @@ def test_digest_lists_every_change_worst_first() -> None:
     assert "removed" in body_lines[0] and "recovered" in body_lines[1]
     assert mail.subject == "[ClamAV mirrors] problems: 1 fresh, 1 removed"
     assert digest([], ["team@example.org"], AT) is None
+
+
+def test_first_check_is_no_change_and_mails_only_a_problem() -> None:
+    first_old = change(State.OLD, old=State.UNKNOWN)
+    first_fresh = change(State.FRESH, old=State.UNKNOWN)
+    assert worth_mailing(first_old) and not worth_mailing(first_fresh)
+    body = mirror_mail(first_old).body
+    assert "checked for the first time" in body and "it is old" in body
+    assert "from fresh" not in body and "from unknown" not in body
+    assert not first_fresh.transition.recovered
+    mail = digest([first_fresh, first_fresh, first_old], ["team@example.org"], AT)
+    assert mail is not None
+    listed = [ln for ln in mail.body.splitlines() if ln.startswith("- ")]
+    assert len(listed) == 1 and "old" in listed[0]
+    assert "2 mirror(s) checked for the first time: fresh." in mail.body
+    only_fresh = digest([first_fresh], ["team@example.org"], AT)
+    assert only_fresh is not None and "first checks" in only_fresh.subject
+    assert "recover" not in only_fresh.body
 
 
 @pytest.mark.parametrize(

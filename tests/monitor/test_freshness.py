@@ -14,6 +14,7 @@ from syncd.core.freshness import (
     Thresholds,
     behind,
     figures,
+    keeps_rotation,
     serves_current,
     step,
 )
@@ -95,9 +96,35 @@ def test_lagging_only_after_the_grace_period() -> None:
 
 
 def test_lagging_reason_names_the_versions() -> None:
-    _, t = step(Record(), good(RELEASE.released_at + 4 * H, daily=98), RELEASE, TH)
+    _, t = step(START, good(RELEASE.released_at + 4 * H, daily=98), RELEASE, TH)
     assert t is not None
     assert t.reason.startswith("serves daily 98 instead of daily 100")
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (good(NOW), State.FRESH),
+        (good(NOW, age_h=25), State.OLD),
+        (good(NOW, age_h=49), State.REMOVED),
+        (good(NOW, daily=99), State.LAGGING),
+    ],
+)
+def test_first_check_sets_the_state_at_once_and_is_no_change(check: Check, expected: State) -> None:
+    assert Record().state is State.UNKNOWN
+    rec, t = step(Record(), check, RELEASE, TH)
+    assert rec.state is expected and rec.since == check.at
+    assert t is not None and t.first and t.old is State.UNKNOWN
+    assert not t.recovered and t.label == expected.value
+    assert t.reason.startswith("first check: ")
+
+
+def test_unknown_mirror_that_never_answers_becomes_unreachable_not_fresh() -> None:
+    rec, labels = run([bad(NOW + i * H) for i in range(3)], Record())
+    assert rec.state is State.UNREACHABLE and labels == ["unreachable"]
+    assert not serves_current(Record())  # unchecked: not judged fresh...
+    assert keeps_rotation(State.UNKNOWN)  # ...but no veto: the publish proof decides alone
+    assert not keeps_rotation(rec.state)
 
 
 def test_old_mirror_comes_back_through_hysteresis() -> None:

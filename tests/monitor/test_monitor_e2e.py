@@ -6,12 +6,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from syncd.cli import app
-from tests.harness.cvd import write_release
+from tests.harness.cvd import release_time, write_release
 from tests.harness.faultproxy import closed_port
 from tests.harness.nginx import Nginx
 from tests.harness.smtp import SmtpSink
@@ -53,7 +54,8 @@ def test_monitor_judges_records_mails_and_publishes(
     tmp_path: Path, nginx_factory: Callable[..., Nginx], smtp_sink: SmtpSink
 ) -> None:
     source = tmp_path / "source"
-    write_release(source, 28034)
+    # released 2 h ago: past the 1 h lagging grace configured below
+    write_release(source, 28034, build_time=release_time() - timedelta(hours=2))
     fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
     lag_root = _docroot(tmp_path, "lag", 28033, 0.5)
     lagging = nginx_factory(lag_root)
@@ -102,10 +104,12 @@ sender = "monitor@example.org"
         "old.example": "old",
         "gone.example": "unreachable",
     }
-    assert {t["mirror"] for t in first["transitions"]} == {
-        "lag.example",
-        "old.example",
-        "gone.example",
+    # a first check is no change out of anything: from unknown, the fresh one mailed to nobody
+    assert {t["mirror"]: (t["from"], t["to"]) for t in first["transitions"]} == {
+        "fresh.example": ("unknown", "fresh"),
+        "lag.example": ("unknown", "lagging"),
+        "old.example": ("unknown", "old"),
+        "gone.example": ("unknown", "unreachable"),
     }
     # each admin got their mail (the lagging one at its notify address), the team one digest
     rcpts = sorted(r for _, rs in smtp_sink.envelopes for r in rs)
@@ -117,8 +121,11 @@ sender = "monitor@example.org"
     ]
     digest = next(m for m in smtp_sink.messages if m["To"] == "team@example.org")
     assert "3 mirror state change(s)" in digest.get_content()
+    assert "1 mirror(s) checked for the first time: fresh." in digest.get_content()
+    assert "from fresh" not in "".join(m.get_content() for m in smtp_sink.messages)
     assert "serves daily 28033 instead of daily 28034" in digest.get_content()
     assert "lag.example" in page.read_text()
+    assert "1970" not in page.read_text()  # no "since" for a state entered at a first check
     assert 'pushsync_mirror_state{mirror="old.example",state="old"} 1' in metrics.read_text()
 
     # nothing changed: nothing announced again
