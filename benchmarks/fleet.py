@@ -167,7 +167,7 @@ def report(
     dbs = {
         db: {
             "version": expect.get(db, v),
-            "build_time": "2026-11-25T09:30:00Z",
+            "build_time": _now(),  # the simulated release is built as it is published
             "signatures": 1000,
             "md5_ok": True,
         }

@@ -8,6 +8,7 @@ import typer
 from syncd import __version__
 from syncd.config_cli import config_app
 from syncd.dns_cli import dns_app
+from syncd.heartbeat_cli import heartbeat_app
 from syncd.keys_cli import keys_app
 from syncd.mirrors_cli import mirrors_app
 from syncd.monitor_cli import monitor_app
@@ -18,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(publish_app)
+app.add_typer(heartbeat_app)
 app.add_typer(config_app, name="config")
 app.add_typer(mirrors_app, name="mirrors")
 app.add_typer(runs_app, name="runs")

@@ -13,6 +13,7 @@ checkout of pushsync.
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import signal
 import subprocess
@@ -154,6 +155,27 @@ def _config(base: Path, pusher: Path, inventory: Path, source: Path) -> Path:
     return config
 
 
+def _monitor(config: Path, expected: int) -> int:
+    """Run one monitor pass; say how many mirrors it found fresh; 1 unless all `expected` are."""
+    proc = subprocess.run(
+        _syncd("monitor", "--once", "--no-mail", "--json", "--config", str(config)),
+        check=False,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        _say(f"the monitor printed no summary (exit {proc.returncode})")
+        return 1
+    fresh = [m for m in summary["mirrors"] if m["state"] == "fresh"]
+    for m in summary["mirrors"]:
+        if m["state"] != "fresh":
+            _say(f"{m['name']} is {m['state']}: {m['reason']}")
+    _say(f"the monitor finds {len(fresh)} of {expected} mirrors fresh")
+    return 0 if proc.returncode == 0 and len(fresh) == expected else 1
+
+
 def _simulated(base: Path, n: int) -> int:
     """Publish to `n` simulated mirrors (benchmarks/fleet.py) with a fault mix."""
     sys.path.insert(0, str(repo_root()))
@@ -186,6 +208,24 @@ def _simulated(base: Path, n: int) -> int:
         )
         _say("$ syncd publish (simulated fleet)")
         return subprocess.run(argv, check=False).returncode
+
+
+def _after_publish(h: types.SimpleNamespace, fleet: list[DemoMirror], config: Path) -> int:
+    """What each mirror serves, one monitor pass, a heartbeat and the record; return 1 when
+    the monitor does not find every mirror fresh or the heartbeat fails."""
+    code = 0
+    for m in fleet:
+        daily = m.docroot / "daily.cvd"
+        served = h.cvd.read_header(daily)["version"] if daily.exists() else "-"
+        _say(f"{m.name} serves daily {served} at {m.web.base_url}/daily.cvd")
+    _say("$ syncd monitor --once --no-mail --json")
+    code = max(code, _monitor(config, len(fleet)))
+    _say("$ syncd heartbeat --config " + str(config))
+    heartbeat = subprocess.run(_syncd("heartbeat", "--config", str(config)), check=False)
+    code = max(code, heartbeat.returncode)
+    _say("$ syncd status")
+    subprocess.run(_syncd("status", "--config", str(config)), check=False)
+    return code
 
 
 def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0) -> int:
@@ -244,16 +284,7 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
             code = subprocess.run(
                 _syncd("publish", "--config", str(config)), check=False
             ).returncode
-            for m in fleet:
-                daily = m.docroot / "daily.cvd"
-                served = h.cvd.read_header(daily)["version"] if daily.exists() else "-"
-                _say(f"{m.name} serves daily {served} at {m.web.base_url}/daily.cvd")
-            _say("$ syncd monitor --once --no-mail")
-            subprocess.run(
-                _syncd("monitor", "--once", "--no-mail", "--config", str(config)), check=False
-            )
-            _say("$ syncd status")
-            subprocess.run(_syncd("status", "--config", str(config)), check=False)
+            code = max(code, _after_publish(h, fleet, config))
             if simulated:
                 code = max(code, _simulated(base, simulated))
             _say(

@@ -24,8 +24,15 @@ def _print(summary: dict[str, Any]) -> None:
     for m in summary["mirrors"]:
         counts[m["state"]] = counts.get(m["state"], 0) + 1
     typer.echo("mirrors: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    # a mirror's first check that finds it fresh is no news: counted, not listed
+    first_fresh = [
+        t for t in summary["transitions"] if t["from"] == "unknown" and t["to"] == "fresh"
+    ]
+    if first_fresh:
+        typer.echo(f"first checks: {len(first_fresh)} fresh")
     for t in summary["transitions"]:
-        typer.echo(f"{t['mirror']} [{t['family']}]: {t['from']} -> {t['to']}: {t['reason']}")
+        if t not in first_fresh:
+            typer.echo(f"{t['mirror']} [{t['family']}]: {t['from']} -> {t['to']}: {t['reason']}")
     mail = summary["mail"]
     if mail["error"]:
         typer.echo(f"mail failed: {mail['error']}", err=True)

@@ -211,7 +211,10 @@ def status_cmd(state: StateOpt = None, config: ConfigOpt = None) -> None:
             outcomes[t.outcome or "pending"] = outcomes.get(t.outcome or "pending", 0) + 1
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
         release = " ".join(f"{db}={v}" for db, v in sorted(run.expected.items()))
-        typer.echo(f"  {run.run_id}  {_stamp(run.started_at)}  {run.state:9}  {release}  {counts}")
+        typer.echo(
+            f"  {run.run_id}  {_stamp(run.started_at)}  {run.kind:9}  {run.state:9}  {release}  "
+            f"{counts}"
+        )
     states = store.mirror_states()
     if states:
         typer.echo("mirrors:")

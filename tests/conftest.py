@@ -20,6 +20,26 @@ from tests.harness.smtp import SmtpSink
 from tests.harness.sshd import Sshd
 from tests.harness.sshkeys import KeyPair, generate_keypair
 
+# The suites whose meaning depends on the date (freshness, DNS record times, the demo, the soak):
+# scripts/test runs them again under libfaketime at +400 days and at -1 day (-m date_sensitive).
+DATE_SENSITIVE = (
+    "tests/monitor/",
+    "tests/dns/",
+    "tests/syncd/test_heartbeat.py",
+    "tests/syncd/test_publish_gate.py",
+    "tests/faults/test_soak.py",
+    "tests/test_demo.py",
+    "tests/test_clock_shift.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        if where.startswith(DATE_SENSITIVE):
+            item.add_marker(pytest.mark.date_sensitive)
+
 
 @pytest.fixture
 def source_tree(tmp_path: Path) -> Path:

@@ -71,3 +71,31 @@ def read_cvd_headers(tree: Path) -> dict[str, bytes]:
     if not heads:
         raise ConfigError(f"{tree}: no daily.cvd, main.cvd or bytecode.cvd in the source tree")
     return heads
+
+
+def read_stamp_file(tree: Path, limit: int) -> bytes | None:
+    """Return the first `limit` + 1 bytes of ``<tree>/timestamp``, None when there is none."""
+    try:
+        with (tree / "timestamp").open("rb") as f:
+            return f.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise ConfigError(f"{tree}/timestamp: {err.strerror}") from None
+
+
+def write_stamp_file(tree: Path, stamp: int) -> None:
+    """Replace ``<tree>/timestamp`` with `stamp` atomically (a reader sees the old file or the
+    new, never half of one; a symlink in its place is replaced, never followed)."""
+    tmp = tree / f".timestamp.tmp{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{stamp}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(tree / "timestamp")
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {tree}/timestamp: {err.strerror}") from None

@@ -60,6 +60,11 @@ MIGRATIONS = [
         duration_s REAL
     )
     """,
+    # a heartbeat run pushes the refreshed timestamp of the same release (kind 'heartbeat')
+    """
+    ALTER TABLE publish_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'release';
+    ALTER TABLE publish_runs ADD COLUMN heartbeat_stamp INTEGER
+    """,
 ]
 
 
@@ -73,6 +78,8 @@ class RunRow:
     request: str
     inventory: str | None
     invocations: int
+    kind: str = "release"  # or "heartbeat"
+    heartbeat_stamp: int | None = None  # the timestamp a heartbeat run pushed
 
 
 @dataclass(frozen=True)
@@ -110,13 +117,15 @@ class PublishStore:
         request: str,
         inventory: str | None,
         mirrors: Iterable[str],
+        kind: str = "release",
+        heartbeat_stamp: int | None = None,
     ) -> None:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(
-                "INSERT INTO publish_runs (run_id, started_at, state, expected, request, inventory)"
-                " VALUES (?, ?, 'running', ?, ?, ?)",
-                (run_id, now, _json(dict(expected)), request, inventory),
+                "INSERT INTO publish_runs (run_id, started_at, state, expected, request, "
+                "inventory, kind, heartbeat_stamp) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (run_id, now, _json(dict(expected)), request, inventory, kind, heartbeat_stamp),
             )
             self.conn.executemany(
                 "INSERT INTO publish_targets (run_id, mirror) VALUES (?, ?)",
@@ -149,6 +158,8 @@ class PublishStore:
             row["request"],
             row["inventory"],
             row["invocations"],
+            row["kind"],
+            row["heartbeat_stamp"],
         )
 
     def runs(self, limit: int = 10) -> list[RunRow]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 RECORD_TYPES = ("A", "AAAA", "TXT")
 TXT_NAME = "current.cvd"
@@ -204,3 +204,12 @@ def check_txt(new: TxtRecord, current: TxtRecord | None, source: Mapping[str, in
             )
     if new.record_time < current.record_time:
         raise DnsSafetyError("TXT record time would go backwards")
+
+
+def refreshed_txt(current: TxtRecord, now: float, source: Mapping[str, int]) -> TxtRecord:
+    """Given the TXT record the server holds, return it with its record time moved to `now` and
+    every other field unchanged (the heartbeat); raise DnsSafetyError when the time would go
+    backwards or the source tree no longer backs what the record announces."""
+    new = replace(current, record_time=int(now))
+    check_txt(new, current, source)
+    return new

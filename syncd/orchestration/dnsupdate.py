@@ -130,7 +130,7 @@ def zone_text(records: dict[tuple[str, str], tuple[str, ...]], ttl: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _retrying() -> Retrying:
+def retrying() -> Retrying:
     return Retrying(
         retry=retry_if_exception(lambda e: isinstance(e, DnsUpdateError) and e.retryable),
         wait=wait_random_exponential(multiplier=1, max=10),
@@ -183,7 +183,7 @@ def update(
         conn = open_db(state)
         try:
             try:
-                for attempt in _retrying():
+                for attempt in retrying():
                     with attempt:
                         send_update(server, changes)
                 DnsStore(conn).record(now, changes, "sent")

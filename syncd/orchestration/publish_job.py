@@ -28,10 +28,11 @@ from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
 
-def http_prover(client: httpx.AsyncClient) -> Prover:
+def http_prover(client: httpx.AsyncClient, min_timestamp: int | None = None) -> Prover:
     """Return a prover that reads each CVD header the mirror serves over HTTP (Range GET of
     512 bytes, redirects refused) and returns the first problem, or None when it serves the
-    release on every address family."""
+    release on every address family (and, given `min_timestamp`, a ``timestamp`` at least
+    that recent: the heartbeat's proof)."""
 
     async def prove(mirror: Mirror, expected: Mapping[str, int]) -> str | None:
         assert mirror.http is not None
@@ -43,6 +44,11 @@ def http_prover(client: httpx.AsyncClient) -> Prover:
                     have = served.versions.get(db, -1)
                     if have < want:
                         return f"http ({served.family}): serves {db} {have}, release is {want}"
+                if min_timestamp is not None and served.timestamp < min_timestamp:
+                    return (
+                        f"http ({served.family}): serves timestamp {int(served.timestamp)}, "
+                        f"the heartbeat pushed {min_timestamp}"
+                    )
         except mirrorhttp.CheckFailed as err:
             return f"http: {clean(str(err), 300)}"
         return None
@@ -64,6 +70,8 @@ class PublishJob:
     expected: dict[str, int] = field(default_factory=dict)
     resume: str | None = None
     only: list[str] = field(default_factory=list)
+    kind: str = "release"  # "heartbeat": the same release, a newer timestamp
+    heartbeat_stamp: int | None = None  # the timestamp a heartbeat pushes (and proves served)
 
 
 @dataclass
@@ -93,6 +101,8 @@ def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], l
                 request=render_request("sync", run_id, job.expected),
                 inventory=job.inventory_path,
                 mirrors=[m.name for m in mirrors],
+                kind=job.kind,
+                heartbeat_stamp=job.heartbeat_stamp,
             )
             return run_id, job.expected, mirrors
         run = store.run(job.resume)
@@ -117,6 +127,10 @@ def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], l
             last_duration=store.last_durations(),
         )
         store.reopen_run(run.run_id)
+        job.kind, job.heartbeat_stamp = (
+            run.kind,
+            run.heartbeat_stamp,
+        )  # a resumed heartbeat proves its stamp
         return run.run_id, run.expected, mirrors
     except (PlanError, RequestError) as err:
         raise PublishSetupError(str(err)) from None
@@ -168,7 +182,7 @@ async def publish_main(
                 expected,
                 job.policy,
                 progress or NoProgress(),
-                http_prover(client) if job.policy.http_check else None,
+                http_prover(client, job.heartbeat_stamp) if job.policy.http_check else None,
                 handle_signals=handle_signals,
             )
             fresh = await publisher.run(mirrors)

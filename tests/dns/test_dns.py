@@ -3,8 +3,6 @@ with dig."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -85,27 +83,15 @@ def _server(n: Named, secret: str | None = None) -> DnsServer:
     return DnsServer(n.host, n.port, n.zone, n.key_name, secret or n.secret)
 
 
-def _dig(n: Named, name: str, rdtype: str) -> list[str]:
-    dig = shutil.which("dig")
-    assert dig, "dig (bind9-dnsutils) is needed"
-    out = subprocess.run(
-        [dig, f"@{n.host}", "-p", str(n.port), "+short", "+tcp", f"{name}.{n.zone}", rdtype],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return sorted(out.stdout.split())
-
-
 def test_push_query_and_idempotent_second_push(named: Named) -> None:
     server = _server(named)
     want = desired_records(plan_pools(MIRRORS, fallback_count=1), TXT)
     changes = diff(want, read_records(server, list(want)))
     assert send_update(server, changes) > 0
-    assert _dig(named, "db.pl", "A") == ["127.0.1.1"]
-    assert _dig(named, "db.pl", "AAAA") == ["fd00::1"]
-    assert _dig(named, "db.fr", "A") == ["127.0.2.1"]
-    assert _dig(named, "current.cvd", "TXT") == ['"1.4.3:62:28034:1800000000:0:90:0:335"']
+    assert named.dig("db.pl", "A") == ["127.0.1.1"]
+    assert named.dig("db.pl", "AAAA") == ["fd00::1"]
+    assert named.dig("db.fr", "A") == ["127.0.2.1"]
+    assert named.dig("current.cvd", "TXT") == ['"1.4.3:62:28034:1800000000:0:90:0:335"']
     # nothing changed: nothing to send
     assert diff(want, read_records(server, list(want))) == []
 
@@ -120,8 +106,8 @@ def test_push_query_and_idempotent_second_push(named: Named) -> None:
         ("db.local", "AAAA"),
     }
     send_update(server, changes2)
-    assert _dig(named, "db.pl", "A") == ["127.0.2.1"]
-    assert _dig(named, "db.pl", "AAAA") == []
+    assert named.dig("db.pl", "A") == ["127.0.2.1"]
+    assert named.dig("db.pl", "AAAA") == []
 
 
 def test_wrong_tsig_key_is_a_clear_permanent_error(named: Named) -> None:
@@ -131,7 +117,7 @@ def test_wrong_tsig_key_is_a_clear_permanent_error(named: Named) -> None:
         send_update(bad, diff(want, {}))
     assert not err.value.retryable
     assert "c2VjcmV0" not in str(err.value)
-    assert _dig(named, "db.pl", "A") == []
+    assert named.dig("db.pl", "A") == []
 
 
 def test_unreachable_server_is_retryable(named: Named) -> None:

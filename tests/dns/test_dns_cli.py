@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,18 +85,6 @@ def checked(state: Path, names: list[str]) -> None:
     store.conn.close()
 
 
-def _dig(n: Named, name: str, rdtype: str) -> list[str]:
-    dig = shutil.which("dig")
-    assert dig
-    out = subprocess.run(
-        [dig, f"@{n.host}", "-p", str(n.port), "+short", "+tcp", f"{name}.{n.zone}", rdtype],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return sorted(out.stdout.split())
-
-
 def _push(config: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     r = CliRunner().invoke(app, ["dns", "push", "--json", "--config", str(config), *extra])
     return r.exit_code, (
@@ -116,19 +102,19 @@ def test_gate_rotation_txt_and_idempotence(setup: tuple[Path, Named, Path]) -> N
     assert not result["gate"]["reached"]
     assert result["gate"]["laggards"] == ["b.example"]
     assert "2 of 3 mirrors serve the release (67% < 90%)" in result["gate"]["reason"]
-    assert _dig(named, "db.pl", "A") == ["127.0.1.1"]  # b is held out of rotation
-    assert _dig(named, "db.de", "A") == ["127.0.2.1"]
-    assert _dig(named, "current.cvd", "TXT") == []  # the old (here: no) record stays
+    assert named.dig("db.pl", "A") == ["127.0.1.1"]  # b is held out of rotation
+    assert named.dig("db.de", "A") == ["127.0.2.1"]
+    assert named.dig("current.cvd", "TXT") == []  # the old (here: no) record stays
 
     _published(state, {"b.example": True})
     checked(state, ["b.example"])
     code, result = _push(config, "--dry-run")
     assert code == 0 and result["dry_run"] and not result["sent"]
-    assert _dig(named, "current.cvd", "TXT") == []
+    assert named.dig("current.cvd", "TXT") == []
     code, result = _push(config)
     assert code == 0 and result["gate"]["reached"] and result["sent"]
-    assert _dig(named, "db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
-    [txt] = _dig(named, "current.cvd", "TXT")
+    assert named.dig("db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
+    [txt] = named.dig("current.cvd", "TXT")
     assert txt.strip('"').split(":")[:3] == ["1.4.3", "62", "28034"]
     assert txt.strip('"').split(":")[5:] == ["90", "0", "335"]
 

@@ -13,6 +13,7 @@ _PACKAGES = {
     "sigtool": "clamav",
     "named": "bind9",
     "named-checkconf": "bind9",
+    "dig": "bind9-dnsutils",
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tests.harness.binaries import require
+from tests.harness.clockshift import env_without_libfaketime
 from tests.harness.ports import free_port, stop_process, wait_listening
 
 ZONE_TEMPLATE = """$ORIGIN {zone}.
@@ -67,8 +68,9 @@ zone "{self.zone}" {{
     def start(self) -> Named:
         self._write()
         named = require("named")
+        env = env_without_libfaketime()
         check = subprocess.run(
-            [require("named-checkconf"), str(self.conf_path)], capture_output=True
+            [require("named-checkconf"), str(self.conf_path)], capture_output=True, env=env
         )
         if check.returncode != 0:
             raise RuntimeError(f"named config rejected: {check.stdout.decode(errors='replace')}")
@@ -76,7 +78,9 @@ zone "{self.zone}" {{
         if os.geteuid() == 0:
             argv += ["-u", "root"]
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env
+            )
         wait_listening(self.host, self.port, self._proc, self.log_path, timeout=20)
         return self
 
@@ -84,6 +88,30 @@ zone "{self.zone}" {{
         if self._proc is not None:
             stop_process(self._proc)
             self._proc = None
+
+    def dig(self, name: str, rdtype: str) -> list[str]:
+        """Ask this server (over TCP, with the real ``dig``) for `name` relative to the zone;
+        return the answers' rdata texts, sorted."""
+        out = subprocess.run(
+            [
+                require("dig"),
+                f"@{self.host}",
+                "-p",
+                str(self.port),
+                "+short",
+                "+tcp",
+                *(
+                    f"{name}.{self.zone}",
+                    rdtype,
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env_without_libfaketime(),  # dig is BIND's too (jemalloc)
+            check=False,
+        )
+        return sorted(out.stdout.split())
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

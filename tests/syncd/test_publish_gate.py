@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,18 +10,6 @@ from tests.harness.named import Named
 from tests.harness.nginx import Nginx
 from tests.syncd.conftest import FAST_POLICY, Syncd
 from tests.syncd.fakes import MirrorFactory
-
-
-def _dig(n: Named, name: str, rdtype: str) -> list[str]:
-    dig = shutil.which("dig")
-    assert dig
-    out = subprocess.run(
-        [dig, f"@{n.host}", "-p", str(n.port), "+short", "+tcp", f"{name}.{n.zone}", rdtype],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return sorted(out.stdout.split())
 
 
 def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(
@@ -55,9 +41,9 @@ def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(
         gate = doc["dns"]["gate"]
         assert not gate["reached"] and gate["laggards"] == ["stale.test"]
         assert "held back by: stale.test" not in err  # --json: the gate is in the document
-        assert _dig(named, "current.cvd", "TXT") == []  # nothing announced
+        assert named.dig("current.cvd", "TXT") == []  # nothing announced
         # DE has no mirror serving the release: its pool falls back to the good one
-        assert _dig(named, "db.de", "A") == ["127.0.0.1"]
+        assert named.dig("db.de", "A") == ["127.0.0.1"]
         assert any(
             c["name"] == "db.de" and "no eligible mirror in DE" in c["reason"]
             for c in doc["dns"]["changes"]
@@ -68,7 +54,7 @@ def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(
         code, doc, err = syncd.publish("--source-tree", str(source))
         assert code == 0, err
         assert doc["dns"]["gate"]["reached"] and doc["dns"]["sent"]
-        [txt] = _dig(named, "current.cvd", "TXT")
+        [txt] = named.dig("current.cvd", "TXT")
         assert f":{DEFAULT_VERSIONS['daily']}:" in txt
 
         # --no-dns leaves DNS alone; a dry run only reports

@@ -1,0 +1,122 @@
+"""``syncd heartbeat``: between releases, move the timestamp on everywhere and keep DNS trusted."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import trio
+import typer
+from rich.console import Console
+
+from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.sqlite import StoreError
+from syncd.adapters.ssh import SshSetupError
+from syncd.core.config import ConfigError
+from syncd.core.heartbeat import HeartbeatError
+from syncd.core.inventory import InventoryError
+from syncd.core.request import RequestError, expected_from_headers
+from syncd.core.summary import exit_code, to_json
+from syncd.display import PlainProgress, RichProgress, print_summary
+from syncd.publish_cli import ConfigOpt, StateOpt, fail, need, settings
+
+heartbeat_app = typer.Typer()
+
+
+@heartbeat_app.command("heartbeat")
+def heartbeat_cmd(
+    *,
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", help="The mirrors' inventory TOML.")
+    ] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="The pusher's private key.")] = None,
+    state: StateOpt = None,
+    source_tree: Annotated[
+        Path | None,
+        typer.Option(
+            "--source-tree",
+            help="The tree rsync1 and rsync2 serve: its timestamp is moved on to now.",
+        ),
+    ] = None,
+    mirror: Annotated[
+        list[str] | None, typer.Option("--mirror", help="Only this mirror (repeatable).")
+    ] = None,
+    no_dns: Annotated[
+        bool, typer.Option("--no-dns", help="Leave the TXT record alone even with [dns].")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the TXT refresh, send none.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run every 3 hours between releases (deploy/systemd/syncd-heartbeat.timer): write now
+    into the source tree's timestamp file, push it to every active mirror as a recorded run of
+    kind 'heartbeat' (the same release; each mirror must then serve that timestamp over HTTP),
+    and, with [dns] in syncd.toml, move the current.cvd TXT record's time on to now with its
+    versions unchanged, so freshclam keeps trusting DNS (it stops after 12 hours).
+
+    The monitor's "old" (a day) and "removed" (two days) then mean what they say: a mirror
+    that missed eight heartbeats. Refused, before anything is pushed, when the timestamp would
+    go backwards. Exit 0 when every mirror ends ok, 1 when any does not (or the TXT refresh
+    failed), 2 on a configuration error or a refusal."""
+    from syncd.core.dnsplan import DnsSafetyError
+    from syncd.orchestration.heartbeat import heartbeat_main, refresh_txt
+    from syncd.orchestration.publish_job import PublishJob, PublishSetupError
+
+    cfg = settings(config)
+    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
+    key_path = need(key or cfg.key, "--key", "key")
+    state_path = need(state or cfg.state, "--state", "state")
+    tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
+    try:
+        inv = read_inventory(inventory_path)
+        expected = expected_from_headers(read_cvd_headers(tree))
+    except (ConfigError, InventoryError, RequestError) as err:
+        raise fail(str(err)) from None
+    job = PublishJob(
+        key=key_path,
+        state=state_path,
+        inventory=inv,
+        inventory_path=str(inventory_path),
+        policy=cfg.policy,
+        expected=expected,
+        only=list(mirror or []),
+    )
+    console = Console(stderr=True) if sys.stderr.isatty() else None
+    progress = RichProgress(console) if console else PlainProgress()
+    try:
+        outcome = trio.run(heartbeat_main, job, tree, time.time(), progress)
+    except (HeartbeatError, ConfigError, PublishSetupError, SshSetupError, StoreError) as err:
+        raise fail(str(err)) from None
+    finally:
+        if isinstance(progress, RichProgress):
+            progress.stop()
+    run = outcome.publish
+    print_summary(run.results, run.run_id, console=console)
+    txt = None
+    if cfg.dns is not None and not no_dns:
+        from syncd.adapters.dns import DnsUpdateError
+        from syncd.orchestration.heartbeat import TxtRefresh
+
+        try:
+            txt = refresh_txt(
+                cfg.dns, state=state_path, source=expected, now=time.time(), dry_run=dry_run
+            )
+        except (DnsSafetyError, DnsUpdateError, ConfigError, StoreError) as err:
+            txt = TxtRefresh(None, None, False, "refused", str(err))
+        if not json_out:
+            shown = f"{txt.note}: {txt.value}" if txt.value else txt.note
+            typer.echo(f"dns: {shown}" + (f" ({txt.error})" if txt.error else ""), err=True)
+    if json_out:
+        doc = to_json(run.run_id, run.expected, run.results)
+        doc["kind"] = "heartbeat"
+        doc["timestamp"] = outcome.stamp
+        if txt is not None:
+            doc["dns"] = {"txt": asdict(txt)}
+        typer.echo(json.dumps(doc))
+    raise typer.Exit(exit_code(run.results) or int(txt is not None and txt.error is not None))
