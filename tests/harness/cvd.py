@@ -21,6 +21,10 @@ HEADER_SIZE = 512
 FAKE_DSIG = "pushsyncTESTdsig" + "A" * 70
 
 DEFAULT_VERSIONS = {"daily": 28033, "main": 62, "bytecode": 335}
+# What the real databases weigh (a release's tree as mirrors serve it): `scale` in write_release
+# is the fraction of these the synthetic files are built at (1.0: the real sizes; CI: tiny).
+REAL_SIZES = {"daily": 60_000_000, "main": 160_000_000, "bytecode": 300_000, "cdiff": 100_000}
+SMALL_SIZES = {"daily": 2048, "main": 2048, "bytecode": 2048, "cdiff": 512}
 
 
 @cache
@@ -148,6 +152,62 @@ def write_release(
     }
     write_timestamp(directory, when if timestamp is None else timestamp)
     return paths
+
+
+def build_cdiff(version: int, *, payload_size: int = SMALL_SIZES["cdiff"]) -> bytes:
+    """Return a ``daily-<version>.cdiff`` as sigtool makes one: a gzip'd update script, then
+    ``:`` and the digital signature (a placeholder here: only ClamAV's key can sign)."""
+    rng = random.Random(f"cdiff:{version}")
+    lines = [
+        "OPEN daily.ndb",
+        *(f"ADD Test.Sig.daily.{version}.{i}:0:*:{rng.getrandbits(64):016x}" for i in range(8)),
+        "CLOSE",
+        f"# {rng.randbytes(payload_size // 2).hex()}",
+    ]
+    script = ("\n".join(lines) + "\n").encode()
+    return gzip.compress(script, mtime=0) + b":" + FAKE_DSIG.encode()
+
+
+def build_sign(target: str) -> bytes:
+    """Return a detached signature file for `target` (``daily-28034.cvd``, ...): a placeholder
+    in the shape of one, since only ClamAV's key can make a real one."""
+    digest = hashlib.sha256(target.encode()).hexdigest()
+    return f"#pushsync-test-sign:{target}\n{digest}\n".encode()
+
+
+def write_release_tree(
+    directory: Path,
+    daily: int,
+    main: int = 62,
+    bytecode: int = 335,
+    *,
+    cdiffs: int = 30,
+    signs: bool = True,
+    scale: float | None = None,
+    build_time: datetime | None = None,
+    timestamp: datetime | float | None = None,
+) -> list[str]:
+    """Write a release's whole tree as mirrors serve it: the three CVDs, ``daily-N.cdiff`` for
+    the last `cdiffs` versions up to `daily`, with `signs` a ``.sign`` beside every CVD and
+    cdiff (ClamAV 1.5), and ``timestamp``. Sizes are `scale` times the real ones (None: tiny).
+    Return the names written, sorted."""
+
+    def size(kind: str) -> int:
+        return SMALL_SIZES[kind] if scale is None else max(512, int(REAL_SIZES[kind] * scale))
+
+    when = build_time or release_time()
+    versions = {"daily": daily, "main": main, "bytecode": bytecode}
+    for db, version in versions.items():
+        write_cvd(directory, db, version, build_time=when, payload_size=size(db))
+        if signs:
+            (directory / f"{db}-{version}.cvd.sign").write_bytes(build_sign(f"{db}-{version}.cvd"))
+    for version in range(max(1, daily - cdiffs + 1), daily + 1) if cdiffs else ():
+        name = f"daily-{version}.cdiff"
+        (directory / name).write_bytes(build_cdiff(version, payload_size=size("cdiff")))
+        if signs:
+            (directory / f"{name}.sign").write_bytes(build_sign(name))
+    write_timestamp(directory, when if timestamp is None else timestamp)
+    return sorted(p.name for p in directory.iterdir())
 
 
 def corrupt_body(path: Path) -> None:

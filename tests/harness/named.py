@@ -29,13 +29,15 @@ class Named:
         zone: str = "clamav.net",
         key_name: str = "pushsync-update",
         algorithm: str = "hmac-sha256",
+        host: str = "127.0.0.1",
+        port: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.zone, self.key_name, self.algorithm = zone, key_name, algorithm
         self.secret = base64.b64encode(secrets.token_bytes(32)).decode()
-        self.host = "127.0.0.1"
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         self.log_path = self.workdir / "named.log"
         self.conf_path = self.workdir / "named.conf"
         self._proc: subprocess.Popen[bytes] | None = None
