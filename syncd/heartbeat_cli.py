@@ -13,7 +13,7 @@ import trio
 import typer
 from rich.console import Console
 
-from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.files import read_cvd_headers, read_inventory, read_manifest
 from syncd.adapters.sqlite import StoreError
 from syncd.adapters.ssh import SshSetupError
 from syncd.core.config import ConfigError
@@ -76,6 +76,7 @@ def heartbeat_cmd(
     try:
         inv = read_inventory(inventory_path)
         expected = expected_from_headers(read_cvd_headers(tree))
+        release, files = read_manifest(tree)
     except (ConfigError, InventoryError, RequestError) as err:
         raise fail(str(err)) from None
     job = PublishJob(
@@ -86,6 +87,8 @@ def heartbeat_cmd(
         policy=cfg.policy,
         expected=expected,
         only=list(mirror or []),
+        files=files,
+        files_for=dict(release.versions),
     )
     console = Console(stderr=True) if sys.stderr.isatty() else None
     progress = RichProgress(console) if console else PlainProgress()

@@ -13,7 +13,7 @@ import trio
 import typer
 from rich.console import Console
 
-from syncd.adapters.files import load_config, read_cvd_headers, read_inventory
+from syncd.adapters.files import load_config, read_cvd_headers, read_inventory, read_manifest
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import StoreError, open_db
 from syncd.adapters.ssh import SshSetupError
@@ -109,6 +109,7 @@ def publish_cmd(
         inv = read_inventory(inventory_path)
         expected: dict[str, int] = {}
         tree = source_tree or cfg.source_tree
+        release, files = read_manifest(tree) if tree is not None else (None, ())
         if resume is None and tree is not None:
             expected = expected_from_headers(read_cvd_headers(tree))
         expected.update(parse_expect(expect or []))
@@ -123,6 +124,8 @@ def publish_cmd(
         expected=expected,
         resume=resume,
         only=list(mirror or []),
+        files=files,
+        files_for=dict(release.versions) if release else {},
     )
     console = Console(stderr=True) if sys.stderr.isatty() else None
     progress = RichProgress(console) if console else PlainProgress()

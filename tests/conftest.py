@@ -27,7 +27,7 @@ DATE_SENSITIVE = (
     "tests/dns/",
     "tests/syncd/test_heartbeat.py",
     "tests/syncd/test_publish_gate.py",
-    "tests/syncd/test_freshclam.py",
+    "tests/syncd/test_release_tree.py",
     "tests/faults/test_soak.py",
     "tests/test_demo.py",
     "tests/test_clock_shift.py",

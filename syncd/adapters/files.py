@@ -1,14 +1,19 @@
 """Reading and writing syncd's own files: syncd.toml (found in archvsync's search order), the
-inventory (rewritten atomically), and the release's CVD headers in the source tree."""
+inventory (rewritten atomically), and the release in the source tree: its CVD headers, its
+manifest, and the files a mirror must serve whole."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
-from syncd.core.cvd import DATABASES, HEADER_SIZE
+from syncd.core.cvd import DATABASES, HEADER_SIZE, CvdError, parse_header
 from syncd.core.inventory import Inventory, parse_inventory, render_inventory
+from syncd.core.manifest import MAX_PROOF_BYTES, Manifest, ReleaseFile, manifest
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
 
@@ -99,3 +104,37 @@ def write_stamp_file(tree: Path, stamp: int) -> None:
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {tree}/timestamp: {err.strerror}") from None
+
+
+def read_release_files(tree: Path, names: Sequence[str]) -> tuple[ReleaseFile, ...]:
+    """Return size and SHA-256 of each of `names` in `tree` (regular files only: a link or a
+    directory in the source tree is a ConfigError, not something to prove)."""
+    out = []
+    for name in names:
+        path = tree / name
+        try:
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{path}: not a regular file in the source tree")
+            if info.st_size > MAX_PROOF_BYTES:
+                raise ConfigError(f"{path}: {info.st_size} bytes, too big for a {name} file")
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as err:
+            raise ConfigError(f"{path}: {err.strerror}") from None
+        out.append(ReleaseFile(name, info.st_size, digest))
+    return tuple(out)
+
+
+def read_manifest(tree: Path) -> tuple[Manifest, tuple[ReleaseFile, ...]]:
+    """Return the source tree's manifest and the files a mirror must serve whole."""
+    heads = read_cvd_headers(tree)
+    try:
+        versions = {db: parse_header(h).version for db, h in heads.items()}
+    except CvdError as err:
+        raise ConfigError(f"{tree}: {err}") from None
+    try:
+        names = sorted(os.listdir(tree))
+    except OSError as err:
+        raise ConfigError(f"{tree}: {err.strerror}") from None
+    found = manifest(versions, names)
+    return found, read_release_files(tree, found.proof_names())

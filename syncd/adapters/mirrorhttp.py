@@ -1,6 +1,8 @@
 """Ask a mirror over HTTP what it serves, the way freshclam would (httpx, under trio).
 
-One check = ``GET /timestamp`` and a Range request for the first 512 bytes of each CVD, sent
+One check = ``GET /timestamp``, a Range request for the first 512 bytes of each CVD, and a plain
+``GET`` of each file the release says must be served whole (the current ``daily-N.cdiff``, the
+current ``.sign`` files: see syncd.core.manifest), compared byte for byte; sent
 with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses (``db.XY.clamav.net``).
 A redirect is a failure: freshclam cannot follow one. A mirror whose name has both IPv4 and
 IPv6 addresses is checked on each family separately, since a broken family hurts its users.
@@ -8,6 +10,7 @@ IPv6 addresses is checked on each family separately, since a broken family hurts
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -18,6 +21,7 @@ import httpx
 import trio
 
 from syncd.core.cvd import HEADER_SIZE, CvdError, parse_header
+from syncd.core.manifest import ReleaseFile, whole
 
 USER_AGENT = "ClamAV-MirrorCheck"
 MAX_TIMESTAMP_BYTES = 64
@@ -32,6 +36,7 @@ class Served:
     family: str  # "IPv4" / "IPv6"
     timestamp: float
     versions: dict[str, int]
+    incomplete: tuple[str, ...] = ()  # release files not served whole: one problem each
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,23 @@ async def _get(
         ) from None
 
 
-async def check(client: httpx.AsyncClient, target: Target, databases: Sequence[str]) -> Served:
-    """Return what `target` serves; raise CheckFailed with the first problem."""
+async def _problem(client: httpx.AsyncClient, target: Target, expected: ReleaseFile) -> str | None:
+    """Fetch `expected` whole from `target`; return why it is not the release's file, or None."""
+    try:
+        body = await _get(client, target, expected.name, {}, expected.size)
+    except CheckFailed as err:
+        return str(err)
+    return whole(expected, 200, body, hashlib.sha256(body).hexdigest())
+
+
+async def check(
+    client: httpx.AsyncClient,
+    target: Target,
+    databases: Sequence[str],
+    files: Sequence[ReleaseFile] = (),
+) -> Served:
+    """Return what `target` serves, with each of `files` it does not serve whole in
+    ``incomplete``; raise CheckFailed with the first problem of the timestamp or a header."""
     raw = await _get(client, target, "timestamp", {}, MAX_TIMESTAMP_BYTES)
     text = raw.decode("ascii", errors="replace").strip()
     if not text.isdigit():
@@ -116,7 +136,8 @@ async def check(client: httpx.AsyncClient, target: Target, databases: Sequence[s
             versions[db] = parse_header(head).version
         except CvdError as err:
             raise CheckFailed(f"/{db}.cvd: {err}") from None
-    return Served(target.family, float(text), versions)
+    problems = [await _problem(client, target, f) for f in files]
+    return Served(target.family, float(text), versions, tuple(p for p in problems if p))
 
 
 def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:

@@ -50,6 +50,10 @@ MIGRATIONS = [
         last_sent_at REAL NOT NULL
     )
     """,
+    # release files (the current cdiff, .sign files) a check found not served whole
+    """
+    ALTER TABLE monitor_checks ADD COLUMN incomplete TEXT
+    """,
 ]
 
 
@@ -77,8 +81,8 @@ class MonitorStore:
             for mirror, family, check, rec, transition in items:
                 self.conn.execute(
                     "INSERT INTO monitor_checks "
-                    "(mirror, family, at, ok, timestamp, versions, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "(mirror, family, at, ok, timestamp, versions, error, incomplete) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         mirror,
                         family,
@@ -87,6 +91,7 @@ class MonitorStore:
                         check.timestamp,
                         json.dumps(dict(check.versions)) if check.versions else None,
                         check.error,
+                        json.dumps(list(check.incomplete)) if check.incomplete else None,
                     ),
                 )
                 self.conn.execute(
@@ -127,7 +132,7 @@ class MonitorStore:
 
     def checks(self, mirror: str, since: float) -> list[Check]:
         rows = self.conn.execute(
-            "SELECT at, ok, timestamp, versions, error FROM monitor_checks "
+            "SELECT at, ok, timestamp, versions, error, incomplete FROM monitor_checks "
             "WHERE mirror = ? AND at >= ? ORDER BY at",
             (mirror, since),
         )
@@ -138,6 +143,7 @@ class MonitorStore:
                 r["timestamp"],
                 json.loads(r["versions"]) if r["versions"] else None,
                 r["error"],
+                tuple(json.loads(r["incomplete"])) if r["incomplete"] else (),
             )
             for r in rows
         ]

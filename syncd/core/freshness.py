@@ -6,7 +6,8 @@ States, in increasing severity:
   hysteresis, nothing to recover from), and that first transition is never a change out of
   ``fresh``.
 - ``fresh``: serves the current release, timestamp recent.
-- ``lagging``: serves an older release than the current one for longer than a grace period.
+- ``lagging``: serves an older release than the current one, or not all of it (the current
+  ``daily-N.cdiff`` or a ``.sign`` file missing or not whole), for longer than a grace period.
 - ``old``: its timestamp is over a day old (the admin is warned).
 - ``unreachable``: the last N checks failed (no answer, redirect, garbage).
 - ``removed``: its timestamp is two days old (out of DNS rotation until fresh again).
@@ -73,6 +74,7 @@ class Check:
     timestamp: float | None = None  # the mirror's served ``timestamp`` file (unix time)
     versions: Mapping[str, int] | None = None  # served CVD versions
     error: str | None = None
+    incomplete: tuple[str, ...] = ()  # release files (current cdiff, .sign) not served whole
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,11 @@ def _target(check: Check, release: Release, th: Thresholds) -> tuple[State, str]
         served = ", ".join(f"{db} {(check.versions or {}).get(db, 'missing')}" for db in late)
         current = ", ".join(f"{db} {release.versions[db]}" for db in late)
         why = f"serves {served} instead of {current}, {_hours(waited)} after the release"
+        return State.LAGGING, why
+    if check.incomplete and waited >= th.lagging_grace_s:
+        why = f"{check.incomplete[0]}, {_hours(waited)} after the release"
+        if len(check.incomplete) > 1:
+            why += f" (and {len(check.incomplete) - 1} more)"
         return State.LAGGING, why
     return State.FRESH, "serves the current release"
 

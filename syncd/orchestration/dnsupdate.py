@@ -64,7 +64,8 @@ def evidence(
             checks = [c for c in monitor.checks(m.name, 0.0) if c.ok and c.versions]
             served = None
             if checks and (pub is None or checks[-1].at >= pub["at"]):
-                served = dict(checks[-1].versions or {})
+                # not all of the release served whole (the current cdiff...): not serving it
+                served = None if checks[-1].incomplete else dict(checks[-1].versions or {})
             elif reported and m.http and cfg.policy.http_check:
                 served = reported  # publish proved it over HTTP before calling it ok
             states = [r.state for (name, _), r in records.items() if name == m.name]

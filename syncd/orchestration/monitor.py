@@ -13,6 +13,7 @@ import trio
 
 from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
 from syncd.core.freshness import Check, Record, Release, Thresholds, Transition, step
+from syncd.core.manifest import ReleaseFile
 
 if TYPE_CHECKING:
     import httpx
@@ -49,6 +50,7 @@ async def observe(
     timeout_s: float = 10.0,
     deadline_s: float = 120.0,
     clock: Callable[[], float] = time.time,
+    files: Sequence[ReleaseFile] = (),
 ) -> list[Observation]:
     """Check every mirror on each address family; a mirror that fails gives a failed check."""
     limiter = trio.CapacityLimiter(concurrency)
@@ -66,9 +68,9 @@ async def observe(
             async with limiter:
                 at = clock()
                 try:
-                    with trio.fail_after(timeout_s * (len(databases) + 1)):
-                        served = await check(client, target, databases)
-                    c = Check(at, True, served.timestamp, served.versions)
+                    with trio.fail_after(timeout_s * (len(databases) + len(files) + 1)):
+                        served = await check(client, target, databases, files)
+                    c = Check(at, True, served.timestamp, served.versions, None, served.incomplete)
                 except CheckFailed as err:
                     c = Check(at, False, error=str(err))
                 except trio.TooSlowError:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.files import read_cvd_headers, read_inventory, read_manifest
 from syncd.adapters.mail import MailError, SmtpSettings, send_all
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
@@ -153,6 +153,7 @@ def run_pass(
 
     inv = read_inventory(inventory)
     release = release_of(source_tree)
+    files = read_manifest(source_tree)[1]
     facts: dict[str, MirrorFacts] = {}
     skipped: dict[str, str] = {}
     for m in inv.mirrors:
@@ -175,6 +176,7 @@ def run_pass(
             timeout_s=cfg.request_timeout_s,
             deadline_s=cfg.run_deadline_s,
             clock=clock,
+            files=files,
         )
     )
     now = clock()

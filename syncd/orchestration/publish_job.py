@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from syncd.adapters.sqlite import open_db
 from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
 from syncd.core.config import Policy
 from syncd.core.inventory import Inventory, Mirror
+from syncd.core.manifest import ReleaseFile
 from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import clean
@@ -28,22 +29,29 @@ from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
 
-def http_prover(client: httpx.AsyncClient, min_timestamp: int | None = None) -> Prover:
+def http_prover(
+    client: httpx.AsyncClient,
+    min_timestamp: int | None = None,
+    files: Sequence[ReleaseFile] = (),
+) -> Prover:
     """Return a prover that reads each CVD header the mirror serves over HTTP (Range GET of
     512 bytes, redirects refused) and returns the first problem, or None when it serves the
-    release on every address family (and, given `min_timestamp`, a ``timestamp`` at least
-    that recent: the heartbeat's proof)."""
+    release on every address family: its CVD headers, each of `files` whole and byte for byte
+    (the current cdiff and signature files), and, given `min_timestamp`, a ``timestamp`` at
+    least that recent (the heartbeat's proof)."""
 
     async def prove(mirror: Mirror, expected: Mapping[str, int]) -> str | None:
         assert mirror.http is not None
         host = f"db.{mirror.country.lower()}.clamav.net"
         try:
             for target in await mirrorhttp.targets(mirror.http, host):
-                served = await mirrorhttp.check(client, target, sorted(expected))
+                served = await mirrorhttp.check(client, target, sorted(expected), files)
                 for db, want in sorted(expected.items()):
                     have = served.versions.get(db, -1)
                     if have < want:
                         return f"http ({served.family}): serves {db} {have}, release is {want}"
+                if served.incomplete:
+                    return f"http ({served.family}): {served.incomplete[0]}"
                 if min_timestamp is not None and served.timestamp < min_timestamp:
                     return (
                         f"http ({served.family}): serves timestamp {int(served.timestamp)}, "
@@ -70,6 +78,8 @@ class PublishJob:
     expected: dict[str, int] = field(default_factory=dict)
     resume: str | None = None
     only: list[str] = field(default_factory=list)
+    files: tuple[ReleaseFile, ...] = ()  # served whole or not ok (syncd.core.manifest)
+    files_for: dict[str, int] = field(default_factory=dict)  # the release `files` belong to
     kind: str = "release"  # "heartbeat": the same release, a newer timestamp
     heartbeat_stamp: int | None = None  # the timestamp a heartbeat pushes (and proves served)
 
@@ -166,6 +176,8 @@ async def publish_main(
         store = PublishStore(conn)
         ssh = PinnedSsh(job.key, job.policy)
         run_id, expected, mirrors = _begin(job, store)
+        if job.files_for != expected:
+            job.files = ()  # the tree holds another release (moved on, or --expect): no proof
         ssh.prepare(mirrors)
         raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
         async with (
@@ -182,7 +194,9 @@ async def publish_main(
                 expected,
                 job.policy,
                 progress or NoProgress(),
-                http_prover(client, job.heartbeat_stamp) if job.policy.http_check else None,
+                http_prover(client, job.heartbeat_stamp, job.files)
+                if job.policy.http_check
+                else None,
                 handle_signals=handle_signals,
             )
             fresh = await publisher.run(mirrors)

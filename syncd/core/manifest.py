@@ -1,0 +1,69 @@
+"""A release is a set of files: what the source tree holds, and what a mirror must serve whole.
+
+Real mirrors serve ``main.cvd``, ``daily.cvd``, ``bytecode.cvd``, an incremental patch
+``daily-N.cdiff`` for each of the last ~30 daily versions, since ClamAV 1.5 detached signatures
+``NAME-N.cvd.sign`` and ``daily-N.cdiff.sign``, and ``timestamp``. freshclam with DNS asks for
+``daily-<version>.cdiff`` first; a mirror without the current one (a 404) leaves the user on the
+old database while freshclam exits 0. So besides the CVD headers a mirror must serve, whole and
+byte for byte, the current cdiff and the signature files of the current release.
+
+Pure: names, sizes and digests in; the manifest and its proof list out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+CDIFF = re.compile(r"daily-([0-9]{1,9})\.cdiff")
+SIGN = re.compile(r"(main|daily|bytecode)-([0-9]{1,9})\.(cvd|cdiff)\.sign")
+MAX_PROOF_BYTES = 8 * 1024 * 1024  # a cdiff is a few KB to a few hundred KB
+
+
+@dataclass(frozen=True)
+class ReleaseFile:
+    """A file a mirror must serve exactly: its name in the tree, size and SHA-256."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    versions: Mapping[str, int]  # from the CVD headers
+    cdiffs: tuple[int, ...]  # daily versions with a cdiff in the tree, ascending
+    signs: tuple[str, ...]  # the .sign files in the tree
+
+    def proof_names(self) -> tuple[str, ...]:
+        """The files besides the CVDs a mirror must serve whole to serve this release: the
+        cdiff that leads to the current daily, and the signature files of the current
+        versions (each only when the tree has it)."""
+        names: list[str] = []
+        daily = self.versions.get("daily")
+        if daily is not None and daily in self.cdiffs:
+            names.append(f"daily-{daily}.cdiff")
+        current = {f"{db}-{v}.cvd.sign" for db, v in self.versions.items()}
+        if daily is not None:
+            current.add(f"daily-{daily}.cdiff.sign")
+        names.extend(sorted(n for n in self.signs if n in current))
+        return tuple(names)
+
+
+def manifest(versions: Mapping[str, int], names: Sequence[str]) -> Manifest:
+    """Given the tree's CVD versions and the names of the files in it, return its manifest."""
+    cdiffs = sorted(int(m[1]) for n in names if (m := CDIFF.fullmatch(n)))
+    signs = sorted(n for n in names if SIGN.fullmatch(n))
+    return Manifest(dict(versions), tuple(cdiffs), tuple(signs))
+
+
+def whole(expected: ReleaseFile, status: int, body: bytes, digest: str) -> str | None:
+    """Judge one fetched proof file: None when it is the expected bytes, else the problem."""
+    if status != 200:
+        return f"/{expected.name} answered HTTP {status}"
+    if len(body) != expected.size:
+        return f"/{expected.name} is {len(body)} bytes, the release's is {expected.size}"
+    if digest != expected.sha256:
+        return f"/{expected.name} differs from the release's (SHA-256 {digest[:12]}...)"
+    return None
