@@ -43,6 +43,9 @@ class Policy(BaseModel):
     output_limit: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     http_timeout: Seconds = 20.0
     http_check: bool = True
+    # the daily cdiffs a release carries (Cisco's cvdupdate keeps 30): fewer in the source tree
+    # is warned about, since users further behind then download the whole daily.cvd
+    cdiff_history: Annotated[int, Field(ge=0, le=1000)] = 30
     # where asyncssh's asyncio code runs: a worker thread (measured 1.16x plain asyncio's CPU)
     # or trio-asyncio (2.0x); see benchmarks/README.md
     ssh_loop: Literal["thread", "trio-asyncio"] = "thread"

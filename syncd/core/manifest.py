@@ -50,6 +50,29 @@ class Manifest:
         names.extend(sorted(n for n in self.signs if n in current))
         return tuple(names)
 
+    def missing_cdiffs(self, history: int) -> tuple[int, ...]:
+        """The daily versions among the last `history` (up to the current one) that have no
+        cdiff in the tree."""
+        daily = self.versions.get("daily")
+        if daily is None or history <= 0:
+            return ()
+        have = set(self.cdiffs)
+        return tuple(v for v in range(max(1, daily - history + 1), daily + 1) if v not in have)
+
+
+def history_warning(m: Manifest, history: int) -> str | None:
+    """One line for the team when the tree carries fewer cdiffs than the policy asks for."""
+    missing = m.missing_cdiffs(history)
+    if not missing:
+        return None
+    shown = ", ".join(f"daily-{v}.cdiff" for v in missing[:3]) + (
+        " ..." if len(missing) > 3 else ""
+    )
+    return (
+        f"the source tree lacks {len(missing)} of the last {history} cdiffs ({shown}): users "
+        "that far behind download the whole daily.cvd (policy cdiff_history)"
+    )
+
 
 def manifest(versions: Mapping[str, int], names: Sequence[str]) -> Manifest:
     """Given the tree's CVD versions and the names of the files in it, return its manifest."""

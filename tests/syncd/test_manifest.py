@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.manifest import ReleaseFile, manifest, whole
+from syncd.core.manifest import ReleaseFile, history_warning, manifest, whole
 
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 TREE = [
@@ -81,3 +81,13 @@ def test_whole_names_the_problem() -> None:
     other = b"\x1f\x8b cdifF"
     problem = whole(good, 200, other, hashlib.sha256(other).hexdigest())
     assert problem is not None and problem.startswith("/daily-28034.cdiff differs")
+
+
+def test_a_short_cdiff_history_is_warned_about() -> None:
+    m = manifest(RELEASE, TREE)
+    assert m.missing_cdiffs(3) == () and history_warning(m, 3) is None
+    assert m.missing_cdiffs(5) == (28030, 28031)
+    warning = history_warning(m, 30)
+    assert warning is not None and warning.startswith("the source tree lacks 27 of the last 30")
+    assert "daily-28005.cdiff, daily-28006.cdiff, daily-28007.cdiff ..." in warning
+    assert m.missing_cdiffs(0) == ()
