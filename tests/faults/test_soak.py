@@ -39,7 +39,9 @@ def test_every_fault_once_keeps_every_invariant(soak_fleet: SoakFleet) -> None:
         if r.fault.startswith(("kill_", "stop_")):
             assert r.fired, f"{r.fault} never found its process"
     assert sum(r.cvds_checked for r in rounds) > 100  # the readers really read
-    assert time.monotonic() - started < 150  # ~60 s on 2 vCPU; bounded, not a benchmark
+    # ~60 s on 2 vCPU, ~90 s under libfaketime (every clock read intercepted); bounded, not a
+    # benchmark: the bound says the pass ends by itself, with room for a loaded machine
+    assert time.monotonic() - started < 240
     if soak_fleet.tmpfs is not None:
         tmpfs = soak_fleet.tmpfs
         soak_fleet.close()
