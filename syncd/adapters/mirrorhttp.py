@@ -4,7 +4,7 @@ One check = ``GET /timestamp``, a Range request for the first 512 bytes of each 
 ``GET`` of each file the release says must be served whole (the current ``daily-N.cdiff``, the
 current ``.sign`` files: see syncd.core.manifest), compared byte for byte; sent
 with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses (``db.XY.clamav.net``).
-A redirect is a failure: freshclam cannot follow one. A mirror whose name has both IPv4 and
+A redirect is a failure (docs/monitoring.md, "Redirects"). A mirror whose name has both IPv4 and
 IPv6 addresses is checked on each family separately, since a broken family hurts its users.
 """
 
@@ -86,7 +86,9 @@ async def _get(
             if resp.is_redirect:
                 where = resp.headers.get("location", "?")
                 raise CheckFailed(
-                    f"/{path} redirects to {where[:200]}: freshclam cannot follow redirects"
+                    f"/{path} redirects to {where[:200]}: a mirror must serve its files itself "
+                    "(freshclam before 0.102 fails on a redirect, later ones follow it to a host "
+                    "nobody checks)"
                 )
             if resp.status_code not in (200, 206):
                 raise CheckFailed(f"/{path} answered HTTP {resp.status_code}")

@@ -28,8 +28,8 @@ ADVICE = {
     ),
     State.UNREACHABLE: (
         "We could not fetch /timestamp from your mirror. Check the web server, the virtual host "
-        "for database.clamav.net and db.*.clamav.net (no redirects: freshclam cannot follow "
-        "them), and the firewall on both IPv4 and IPv6."
+        "for database.clamav.net and db.*.clamav.net (no redirects, http -> https included), "
+        "and the firewall on both IPv4 and IPv6."
     ),
     State.REMOVED: (
         "Your mirror has been stale for two days and is out of the DNS rotation. It comes back "

@@ -33,8 +33,8 @@ def judge_local_test(
         return Item(
             what,
             False,
-            f"redirects to {location or '?'}: freshclam cannot follow it; "
-            "serve the files directly on this name",
+            f"redirects to {location or '?'}: serve the files on this name directly, with no "
+            "redirect (http -> https included)",
         )
     if status != 200:
         return Item(

@@ -1,11 +1,12 @@
 """A release is a set of files: what the source tree holds, and what a mirror must serve whole.
 
 Real mirrors serve ``main.cvd``, ``daily.cvd``, ``bytecode.cvd``, an incremental patch
-``daily-N.cdiff`` for each of the last ~30 daily versions, since ClamAV 1.5 detached signatures
-``NAME-N.cvd.sign`` and ``daily-N.cdiff.sign``, and ``timestamp``. freshclam with DNS asks for
-``daily-<version>.cdiff`` first; a mirror without the current one (a 404) leaves the user on the
-old database while freshclam exits 0. So besides the CVD headers a mirror must serve, whole and
-byte for byte, the current cdiff and the signature files of the current release.
+``daily-N.cdiff`` for each of the last ~30 daily versions (cvdupdate keeps cdiffs of main and
+bytecode too), since ClamAV 1.5 detached signatures ``NAME-N.cvd.sign`` and ``daily-N.cdiff.sign``,
+and ``timestamp``. freshclam with DNS asks for ``<db>-<version>.cdiff`` first; a mirror without
+the current one (a 404) leaves the user on the old database while freshclam exits 0. So besides
+the CVD headers a mirror must serve, whole and byte for byte, the current cdiffs and the
+signature files of the current release.
 
 Pure: names, sizes and digests in; the manifest and its proof list out.
 """
@@ -16,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-CDIFF = re.compile(r"daily-([0-9]{1,9})\.cdiff")
+CDIFF = re.compile(r"(main|daily|bytecode)-([0-9]{1,9})\.cdiff")
 SIGN = re.compile(r"(main|daily|bytecode)-([0-9]{1,9})\.(cvd|cdiff)\.sign")
 MAX_PROOF_BYTES = 8 * 1024 * 1024  # a cdiff is a few KB to a few hundred KB
 
@@ -35,18 +36,17 @@ class Manifest:
     versions: Mapping[str, int]  # from the CVD headers
     cdiffs: tuple[int, ...]  # daily versions with a cdiff in the tree, ascending
     signs: tuple[str, ...]  # the .sign files in the tree
+    cdiff_names: tuple[str, ...] = ()  # every database's cdiffs in the tree
 
     def proof_names(self) -> tuple[str, ...]:
-        """The files besides the CVDs a mirror must serve whole to serve this release: the
-        cdiff that leads to the current daily, and the signature files of the current
+        """The files besides the CVDs a mirror must serve whole to serve this release: for
+        each database the cdiff that leads to its current version (freshclam asks for
+        ``main-N.cdiff`` and ``bytecode-N.cdiff`` too), and the signature files of the current
         versions (each only when the tree has it)."""
-        names: list[str] = []
-        daily = self.versions.get("daily")
-        if daily is not None and daily in self.cdiffs:
-            names.append(f"daily-{daily}.cdiff")
+        patches = {f"{db}-{v}.cdiff" for db, v in self.versions.items()}
         current = {f"{db}-{v}.cvd.sign" for db, v in self.versions.items()}
-        if daily is not None:
-            current.add(f"daily-{daily}.cdiff.sign")
+        current |= {f"{name}.sign" for name in patches}
+        names = sorted(n for n in self.cdiff_names if n in patches)
         names.extend(sorted(n for n in self.signs if n in current))
         return tuple(names)
 
@@ -76,9 +76,12 @@ def history_warning(m: Manifest, history: int) -> str | None:
 
 def manifest(versions: Mapping[str, int], names: Sequence[str]) -> Manifest:
     """Given the tree's CVD versions and the names of the files in it, return its manifest."""
-    cdiffs = sorted(int(m[1]) for n in names if (m := CDIFF.fullmatch(n)))
+    found = [(m[1], int(m[2]), n) for n in names if (m := CDIFF.fullmatch(n))]
+    cdiffs = sorted(v for db, v, _ in found if db == "daily")
     signs = sorted(n for n in names if SIGN.fullmatch(n))
-    return Manifest(dict(versions), tuple(cdiffs), tuple(signs))
+    return Manifest(
+        dict(versions), tuple(cdiffs), tuple(signs), tuple(sorted(n for *_, n in found))
+    )
 
 
 def whole(expected: ReleaseFile, status: int, body: bytes, digest: str) -> str | None:

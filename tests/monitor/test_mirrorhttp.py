@@ -57,7 +57,8 @@ async def test_redirect_is_a_failure(nginx_factory: Callable[..., Nginx], tmp_pa
         ],
     )
     with pytest.raises(
-        CheckFailed, match=r"redirects to http://elsewhere\.example/daily\.cvd: freshclam cannot"
+        CheckFailed,
+        match=r"redirects to http://elsewhere\.example/daily\.cvd: a mirror must serve its files",
     ):
         await _check(web)
 

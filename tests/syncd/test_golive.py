@@ -92,7 +92,7 @@ def test_check_vhosts_and_host_key(
 
     code, out = _cli("mirrors", "check", name, "--inventory", str(inv), "--http", moved.base_url)
     assert code == 1
-    assert "redirects to https://x/: freshclam cannot follow it" in out
+    assert "redirects to https://x/: serve the files on this name directly" in out
 
 
 def test_trust_pins_only_the_fingerprint_the_admin_sent_then_publish_activates(

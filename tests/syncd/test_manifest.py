@@ -41,6 +41,20 @@ def test_proof_is_the_current_cdiff_and_the_current_signatures() -> None:
     )
 
 
+def test_main_and_bytecode_cdiffs_are_proved_too() -> None:
+    names = [
+        *TREE,
+        "main-62.cdiff",
+        "main-61.cdiff",
+        "bytecode-335.cdiff",
+        "bytecode-335.cdiff.sign",
+    ]
+    proof = manifest(RELEASE, names).proof_names()
+    assert proof[:3] == ("bytecode-335.cdiff", "daily-28034.cdiff", "main-62.cdiff")
+    assert "bytecode-335.cdiff.sign" in proof and "main-61.cdiff" not in proof
+    assert manifest(RELEASE, names).cdiffs == (28032, 28033, 28034)  # the daily history
+
+
 def test_a_tree_without_cdiffs_or_signatures_proves_only_its_cvds() -> None:
     assert manifest(RELEASE, ["daily.cvd", "main.cvd", "bytecode.cvd"]).proof_names() == ()
     # a cdiff history that stops short of the current version proves nothing it lacks
