@@ -1,10 +1,9 @@
 """The vhost snippets of docs/vhosts/: loaded by the real server where it is installed here.
 
 Each snippet is served over http and, with a certificate this module makes for the mirror's own
-name, over https, and gets the same checks. scripts/setup installs nginx only, so apache2 and
-lighttpd are run where someone installed them (Debian's apache2, lighttpd and
-lighttpd-mod-openssl) and skipped nowhere: on other machines they get the static checks below
-(names, wildcard regex, dot names denied, the https virtual host).
+name, over https, and gets the same checks. scripts/setup installs nginx, apache2, lighttpd and
+lighttpd-mod-openssl, so all three run in CI; on a machine without apache2 or lighttpd those get
+only the static checks below (names, wildcard regex, dot names denied, the https virtual host).
 """
 
 from __future__ import annotations
