@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from syncd.adapters.files import write_atomic
 from syncd.adapters.sshsig import SignatureError, sign, verify
 from syncd.core.keyring import (
     ALLOWED_SIGNERS,
@@ -37,10 +37,7 @@ def _write(path: Path, content: str) -> bool:
     """Write `content` atomically; return whether the file changed."""
     if path.exists() and path.read_text() == content:
         return False
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(content)
-    tmp.chmod(0o644)
-    tmp.replace(path)
+    write_atomic(path, content)
     return True
 
 

@@ -1,9 +1,12 @@
 """Reading and writing syncd's own files: syncd.toml (found in archvsync's search order), the
-inventory (rewritten atomically), and the release's CVD headers in the source tree."""
+inventory (rewritten atomically), and the release's CVD headers in the source tree. Every file
+syncd writes goes through `write_atomic`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
@@ -11,6 +14,32 @@ from syncd.core.cvd import DATABASES, HEADER_SIZE
 from syncd.core.inventory import Inventory, parse_inventory, render_inventory
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new, never part of
+    one, and a crash leaves one of the two on disk: write a temporary file of a unique name in
+    the same directory (created exclusively, never through a symlink), fsync it, give it
+    `mode`, rename it over `path` (a symlink there is replaced, not followed), fsync the
+    directory. Raise OSError; the temporary file is removed on failure."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -49,13 +78,8 @@ def read_inventory(path: Path) -> Inventory:
 
 
 def write_inventory(path: Path, inventory: Inventory) -> None:
-    """Replace the inventory file atomically (write beside it, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w") as f:
-        f.write(render_inventory(inventory, INVENTORY_HEADER))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """Replace the inventory file atomically (see `write_atomic`)."""
+    write_atomic(path, render_inventory(inventory, INVENTORY_HEADER))
 
 
 def read_cvd_headers(tree: Path) -> dict[str, bytes]:
@@ -87,15 +111,7 @@ def read_stamp_file(tree: Path, limit: int) -> bytes | None:
 def write_stamp_file(tree: Path, stamp: int) -> None:
     """Replace ``<tree>/timestamp`` with `stamp` atomically (a reader sees the old file or the
     new, never half of one; a symlink in its place is replaced, never followed)."""
-    tmp = tree / f".timestamp.tmp{os.getpid()}"
     try:
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{stamp}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(tree / "timestamp")
+        write_atomic(tree / "timestamp", f"{stamp}\n")
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {tree}/timestamp: {err.strerror}") from None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.files import read_cvd_headers, read_inventory, write_atomic
 from syncd.adapters.mail import MailError, SmtpSettings, send_all
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
@@ -48,11 +48,9 @@ def release_of(tree: Path) -> Release:
     return Release(versions, built)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _publish_file(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 def _mails(
@@ -197,9 +195,9 @@ def run_pass(
     finally:
         conn.close()
     if cfg.status_page:
-        _atomic_write(cfg.status_page, render_html(rows, dict(release.versions), now))
+        _publish_file(cfg.status_page, render_html(rows, dict(release.versions), now))
     if cfg.metrics:
-        _atomic_write(cfg.metrics, render_metrics(rows, now))
+        _publish_file(cfg.metrics, render_metrics(rows, now))
     return {
         "checked_at": now,
         "release": dict(release.versions),
