@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import read_inventory, write_inventory
+from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.core.config import ConfigError
 from syncd.core.inventory import (
     Inventory,
     InventoryError,
     make_mirror,
-    updated,
-    with_mirror,
-    without_mirror,
+    text_updated,
+    text_with_mirror,
+    text_without_mirror,
 )
 from syncd.publish_cli import ConfigOpt, fail, settings
 
@@ -43,8 +45,12 @@ def _load(path: Path, *, missing_ok: bool = False) -> Inventory:
         raise fail(str(err)) from None
 
 
-def _save(path: Path, inv: Inventory, message: str) -> None:
-    write_inventory(path, inv)
+def _edit(path: Path, edit: Callable[[str], str], message: str, *, create: bool = False) -> None:
+    """Edit the inventory file in place (comments and layout kept), then say `message`."""
+    try:
+        edit_inventory(path, edit, create=create)
+    except (ConfigError, InventoryError) as err:
+        raise fail(str(err)) from None
     typer.echo(message)
 
 
@@ -86,9 +92,6 @@ def add_cmd(
 ) -> None:
     """Add a mirror (the inventory file is created when missing)."""
     path = _path(inventory, config)
-    inv = _load(path, missing_ok=True)
-    if inv.get(name) is not None:
-        raise fail(f"mirror {name!r} exists: remove it first or use enable/disable/pin")
     fields = {
         "name": name,
         "host": host,
@@ -101,29 +104,21 @@ def add_cmd(
         "http": http,
     }
     try:
-        new = with_mirror(inv, make_mirror(fields))
+        mirror = make_mirror(fields)
     except InventoryError as err:
         raise fail(str(err)) from None
-    _save(path, new, f"added {name}")
+    _edit(path, lambda t: text_with_mirror(t, mirror, str(path)), f"added {name}", create=True)
 
 
 @mirrors_app.command("remove")
 def remove_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Remove a mirror from the inventory."""
     path = _path(inventory, config)
-    try:
-        inv = without_mirror(_load(path), name)
-    except InventoryError as err:
-        raise fail(str(err)) from None
-    _save(path, inv, f"removed {name}")
+    _edit(path, lambda t: text_without_mirror(t, name, str(path)), f"removed {name}")
 
 
 def _set(name: str, path: Path, message: str, **changes: object) -> None:
-    try:
-        inv = updated(_load(path), name, **changes)
-    except InventoryError as err:
-        raise fail(str(err)) from None
-    _save(path, inv, message)
+    _edit(path, lambda t: text_updated(t, name, str(path), **changes), message)
 
 
 @mirrors_app.command("enable")
@@ -179,6 +174,7 @@ def register_cmd(
         registrations = parse_mail(text)
     except RegistrationError as err:
         raise fail(str(err)) from None
+    mirrors = []
     for reg in registrations:
         if inv.get(reg.name) is not None:
             raise fail(f"mirror {reg.name!r} is already in the inventory: nothing added")
@@ -194,11 +190,16 @@ def register_cmd(
             "active": True,
         }
         try:
-            inv = with_mirror(inv, make_mirror(fields))
+            mirrors.append(make_mirror(fields))
         except InventoryError as err:
             raise fail(str(err)) from None
     names = ", ".join(r.name for r in registrations)
-    _save(path, inv, f"registered {names} as pending: next, syncd mirrors check NAME")
+    _edit(
+        path,
+        lambda t: functools.reduce(lambda acc, m: text_with_mirror(acc, m, str(path)), mirrors, t),
+        f"registered {names} as pending: next, syncd mirrors check NAME",
+        create=True,
+    )
 
 
 def _read_mail(path: Path) -> str:
@@ -277,4 +278,4 @@ def trust_cmd(
     except (TrustError, PushError) as err:
         typer.echo(f"syncd: {name}: {err}", err=True)
         raise typer.Exit(1) from None
-    _save(path, updated(inv, name, host_keys=[key]), f"pinned {fingerprint_} for {name}")
+    _set(name, path, f"pinned {fingerprint_} for {name}", host_keys=[key])

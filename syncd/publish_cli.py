@@ -149,15 +149,19 @@ def publish_cmd(
 
 def _promote_pending(path: Path, ok: set[str]) -> None:
     """A pending mirror's first successful publish makes it a regular active mirror."""
-    from syncd.adapters.files import write_inventory
-    from syncd.core.inventory import updated
+    from syncd.adapters.files import edit_inventory
+    from syncd.core.inventory import text_updated
 
     inv = read_inventory(path)
     promoted = [m.name for m in inv.mirrors if m.pending and m.name in ok]
-    for name in promoted:
-        inv = updated(inv, name, pending=False)
+
+    def promote(text: str) -> str:
+        for name in promoted:
+            text = text_updated(text, name, str(path), pending=False)
+        return text
+
     if promoted:
-        write_inventory(path, inv)
+        edit_inventory(path, promote)
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
 from syncd.core.cvd import DATABASES, HEADER_SIZE
-from syncd.core.inventory import Inventory, parse_inventory, render_inventory
+from syncd.core.inventory import Inventory, parse_inventory
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
 
@@ -67,19 +68,31 @@ def load_config(explicit: Path | None) -> tuple[SyncdConfig, Path | None]:
     return parse_config(text, str(path)), path
 
 
-def read_inventory(path: Path) -> Inventory:
+def _inventory_text(path: Path, missing: str | None = None) -> str:
+    """The inventory file's text; `missing` when there is no such file (an error if None)."""
     try:
-        text = path.read_text()
+        return path.read_text()
     except FileNotFoundError:
+        if missing is not None:
+            return missing
         raise ConfigError(f"{path}: no such inventory file: create it or fix --inventory") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the inventory: {err.strerror}") from None
-    return parse_inventory(text, str(path))
 
 
-def write_inventory(path: Path, inventory: Inventory) -> None:
-    """Replace the inventory file atomically (see `write_atomic`)."""
-    write_atomic(path, render_inventory(inventory, INVENTORY_HEADER))
+def read_inventory(path: Path) -> Inventory:
+    return parse_inventory(_inventory_text(path), str(path))
+
+
+def edit_inventory(path: Path, edit: Callable[[str], str], *, create: bool = False) -> None:
+    """Apply `edit` (TOML text in, TOML text out: see syncd.core.inventory's ``text_*``) to
+    the inventory file and replace it atomically; a missing file is an error unless `create`,
+    when the edit starts from an empty inventory."""
+    new = edit(_inventory_text(path, INVENTORY_HEADER if create else None))
+    try:
+        write_atomic(path, new)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write the inventory: {err.strerror}") from None
 
 
 def read_cvd_headers(tree: Path) -> dict[str, bytes]:
