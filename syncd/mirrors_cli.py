@@ -169,7 +169,7 @@ def register_cmd(
 
     path = _path(inventory, config)
     inv = _load(path, missing_ok=True)
-    text = sys.stdin.read() if str(mail) == "-" else _read_mail(mail)
+    text = sys.stdin.buffer.read() if str(mail) == "-" else _read_mail(mail)
     try:
         registrations = parse_mail(text)
     except RegistrationError as err:
@@ -202,9 +202,9 @@ def register_cmd(
     )
 
 
-def _read_mail(path: Path) -> str:
+def _read_mail(path: Path) -> bytes:
     try:
-        return path.read_text(errors="replace")
+        return path.read_bytes()
     except OSError as err:
         raise fail(f"{path}: {err.strerror}") from None
 
