@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
-from syncd.core.cvd import DATABASES, HEADER_SIZE
+from syncd.core.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
 from syncd.core.inventory import Inventory, parse_inventory
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
@@ -107,6 +107,17 @@ def read_cvd_headers(tree: Path) -> dict[str, bytes]:
                 heads[db] = f.read(HEADER_SIZE)
     if not heads:
         raise ConfigError(f"{tree}: no daily.cvd, main.cvd or bytecode.cvd in the source tree")
+    return heads
+
+
+def read_release_headers(tree: Path) -> dict[str, CvdHeader]:
+    """Return the parsed header of each CVD in `tree`; raise ConfigError naming a bad one."""
+    heads = {}
+    for db, head in read_cvd_headers(tree).items():
+        try:
+            heads[db] = parse_header(head)
+        except CvdError as err:
+            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
     return heads
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from syncd.core.authorized_keys import AuthorizedKeysError, parse_public_key
+from syncd.core.errors import SyncdError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
@@ -44,7 +45,7 @@ FIXES = {
 }
 
 
-class InventoryError(ValueError):
+class InventoryError(SyncdError, ValueError):
     """The inventory cannot be used; the message names file, mirror and field and the fix."""
 
 
@@ -123,6 +124,13 @@ class Inventory(BaseModel):
     def get(self, name: str) -> Mirror | None:
         return next((m for m in self.mirrors if m.name == name), None)
 
+    def named(self, name: str) -> Mirror:
+        """Return mirror `name`; raise InventoryError when there is none."""
+        mirror = self.get(name)
+        if mirror is None:
+            raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+        return mirror
+
     def active(self) -> list[Mirror]:
         """Mirrors to push to: enabled, with a pinned host key (pending ones included)."""
         return [m for m in self.mirrors if m.active and m.host_keys]
@@ -192,8 +200,7 @@ def with_mirror(inventory: Inventory, mirror: Mirror) -> Inventory:
 
 def without_mirror(inventory: Inventory, name: str) -> Inventory:
     """Return `inventory` without the mirror `name`; raise InventoryError when absent."""
-    if inventory.get(name) is None:
-        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    inventory.named(name)
     return Inventory(mirrors=[m for m in inventory.mirrors if m.name != name])
 
 
@@ -213,9 +220,7 @@ def make_mirror(fields: dict[str, object]) -> Mirror:
 
 def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
     """Return `inventory` with the fields of mirror `name` changed, validated again."""
-    mirror = inventory.get(name)
-    if mirror is None:
-        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    mirror = inventory.named(name)
     return with_mirror(inventory, make_mirror({**mirror.model_dump(), **changes}))
 
 
@@ -233,10 +238,7 @@ def _tables(doc: tomlkit.TOMLDocument) -> Any:
 
 
 def _index(tables: Any, name: str) -> int:
-    for i, table in enumerate(tables):
-        if table.get("name") == name:
-            return i
-    raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    return next(i for i, table in enumerate(tables) if table.get("name") == name)
 
 
 def _set(table: Any, key: str, value: object) -> None:
@@ -284,7 +286,8 @@ def text_with_mirror(text: str, mirror: Mirror, origin: str = "inventory.toml") 
 
 def text_without_mirror(text: str, name: str, origin: str = "inventory.toml") -> str:
     """Return `text` without the table of mirror `name`; raise InventoryError when absent."""
-    doc = _document(text, origin)
+    parse_inventory(text, origin).named(name)
+    doc = tomlkit.parse(text)
     tables = _tables(doc)
     del tables[_index(tables, name)]
     return tomlkit.dumps(doc)
@@ -293,11 +296,10 @@ def text_without_mirror(text: str, name: str, origin: str = "inventory.toml") ->
 def text_updated(text: str, name: str, origin: str = "inventory.toml", **changes: object) -> str:
     """Return `text` with the fields of mirror `name` changed (validated as `updated` does;
     a field changed to None is removed); every other line stays as it was."""
-    doc = _document(text, origin)
+    mirror = updated(parse_inventory(text, origin), name, **changes).named(name)
+    doc = tomlkit.parse(text)
     tables = _tables(doc)
     table = tables[_index(tables, name)]
-    mirror = updated(parse_inventory(text, origin), name, **changes).get(name)
-    assert mirror is not None
     for key in changes:
         _set(table, key, getattr(mirror, key))
     out = tomlkit.dumps(doc)

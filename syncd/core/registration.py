@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 from syncd.core.countries import lookup
+from syncd.core.errors import SyncdError
 
 TEMPLATE = (
     "<mirror name> ip address: <ip> country: <country> admin: <Full Name> <email>"
@@ -33,7 +34,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63
 MAX_MAIL_BYTES = 256 * 1024
 
 
-class RegistrationError(ValueError):
+class RegistrationError(SyncdError, ValueError):
     """The mail does not hold a usable registration; the message says what and how to fix."""
 
 

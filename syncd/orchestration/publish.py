@@ -5,7 +5,8 @@ record everything.
 One nursery owns the fan-out. Two CapacityLimiters: open sessions (cheap, may wait minutes on
 rsync) and, inside them, handshakes (CPU-bound). Each phase has its own deadline, and every mirror
 the run's deadline. Decisions are the core's (`judge_reply`, `judge_poll`); this module only
-moves data between the transport, the record and the display.
+moves data between the transport, the record and the display; how a push ends when no reply
+decides it (deadlines, cancellation) is the core's too (`syncd.core.verdicts`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report, ReportError, clean, parse_report
 from syncd.core.request import render_request
 from syncd.core.summary import MirrorResult
+from syncd.core.verdicts import Ending, ended, final, interrupted
 
 Judge = Callable[[int | None, Report | None, str, Mapping[str, int]], Judgement]
 
@@ -131,7 +133,7 @@ class Publisher:
     # one mirror
     async def _push_one(self, mirror: Mirror, results: list[MirrorResult]) -> None:
         started = trio.current_time()
-        last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, ""))
+        last = _Exchange(ended(Ending.RUN_DEADLINE))
         try:
             with trio.fail_at(self._deadline):
                 last = await self._sync(mirror)
@@ -140,19 +142,14 @@ class Publisher:
                 if last.judgement.verdict is Verdict.OK and self.prover and mirror.http:
                     problem = await self.prover(mirror, self.expected)
                     if problem:
-                        last = _Exchange(
-                            Judgement(Verdict.FAIL, Outcome.FAILED, problem), last.report, last.raw
-                        )
+                        judgement = ended(Ending.NOT_SERVED, detail=problem)
+                        last = _Exchange(judgement, last.report, last.raw)
         except trio.TooSlowError:
             last = self._latest.get(mirror.name, last)
-            error = "run deadline passed" + (
-                f" (last: {last.judgement.error})"
-                if last.judgement.error and last.judgement.error != "run deadline passed"
-                else ""
-            )
-            last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, error), last.report, last.raw)
+            judgement = ended(Ending.RUN_DEADLINE, last.judgement)
+            last = _Exchange(judgement, last.report, last.raw)
         except trio.Cancelled:
-            judgement = Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled (SIGINT/SIGTERM)")
+            judgement = ended(Ending.CANCELLED)
             self._finish(mirror, _Exchange(judgement, last.report, last.raw), started, results)
             raise
         self._finish(mirror, last, started, results)
@@ -160,8 +157,7 @@ class Publisher:
     def _finish(
         self, mirror: Mirror, last: _Exchange, started: float, results: list[MirrorResult]
     ) -> None:
-        outcome = last.judgement.outcome if last.judgement.verdict is not Verdict.OK else Outcome.OK
-        error = None if outcome is Outcome.OK else last.judgement.error or outcome.value
+        outcome, error = final(last.judgement)
         versions = last.report.versions() if last.report else None
         self.store.finish_target(
             self.run_id,
@@ -228,11 +224,7 @@ class Publisher:
         )
         if result.judgement.verdict is Verdict.QUEUED:
             return _Exchange(
-                Judgement(
-                    Verdict.FAIL,
-                    Outcome.TIMEOUT,
-                    f"queued, and not done at the deadline: {result.judgement.error}",
-                ),
+                ended(Ending.STILL_QUEUED, result.judgement),
                 result.report or first.report,
                 result.raw or first.raw,
             )
@@ -248,11 +240,7 @@ class Publisher:
             result = _Exchange(judge_error(err))
         finally:
             if result is None:  # interrupted: by the run's deadline, or cancelled
-                result = _Exchange(
-                    Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed")
-                    if trio.current_time() >= self._deadline
-                    else Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled")
-                )
+                result = _Exchange(interrupted(trio.current_time() >= self._deadline))
             # Runs on cancellation too: the attempt is closed in the record either way.
             self.store.finish_attempt(
                 attempt_id,

@@ -19,6 +19,7 @@ from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
 from syncd.core.config import Policy
+from syncd.core.errors import SyncdError
 from syncd.core.inventory import Inventory, Mirror
 from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
@@ -56,7 +57,7 @@ def http_prover(client: httpx.AsyncClient, min_timestamp: int | None = None) -> 
     return prove
 
 
-class PublishSetupError(ValueError):
+class PublishSetupError(SyncdError, ValueError):
     """The publish cannot start (bad key, unknown run to resume...); one line for the user."""
 
 

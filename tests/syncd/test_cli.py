@@ -221,3 +221,15 @@ def test_publish_needs_key_and_a_release(home: Path) -> None:
     )
     assert bad_key.exit_code == 2
     assert f"cannot load the pusher key {key}" in bad_key.output
+
+
+def test_pending_promotion_keeps_comments(home: Path) -> None:
+    from syncd.orchestration.golive import promote_pending
+
+    inv = home / "mirrors.toml"
+    inv.write_text(COMMENTED.replace('country = "DE"\n', 'country = "DE"\npending = true  # new\n'))
+    assert promote_pending(inv, {"a.example.org", "b.example.org"}) == ["b.example.org"]
+    assert inv.read_text() == COMMENTED.replace(
+        'country = "DE"\n', 'country = "DE"\npending = false  # new\n'
+    )
+    assert promote_pending(inv, {"b.example.org"}) == []

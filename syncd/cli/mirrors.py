@@ -1,8 +1,9 @@
-"""``syncd mirrors list|show|add|remove|enable|disable|pin``: read and edit the inventory."""
+"""``syncd mirrors``: read and edit the inventory (in place: comments and layout kept), and
+onboard a new mirror: ``register`` its mail, ``check`` it, ``trust`` its host key."""
 
 from __future__ import annotations
 
-import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -10,70 +11,46 @@ from typing import Annotated
 import typer
 
 from syncd.adapters.files import edit_inventory, read_inventory
-from syncd.core.config import ConfigError
+from syncd.cli.common import ConfigOpt, InventoryOpt, group, need, settings
 from syncd.core.inventory import (
-    Inventory,
-    InventoryError,
     make_mirror,
     text_updated,
     text_with_mirror,
     text_without_mirror,
 )
-from syncd.publish_cli import ConfigOpt, fail, settings
 
-mirrors_app = typer.Typer(help="Read and edit the inventory of mirrors.", no_args_is_help=True)
+app = group(help="Read and edit the inventory of mirrors.", no_args_is_help=True)
 
-InventoryOpt = Annotated[
-    Path | None, typer.Option("--inventory", help="The inventory TOML (default from config).")
-]
 NameArg = Annotated[str, typer.Argument(help="The mirror's name in the inventory.")]
 
 
 def _path(inventory: Path | None, config: Path | None) -> Path:
-    path = inventory or settings(config).inventory
-    if path is None:
-        raise fail("--inventory is required (or set 'inventory' in syncd.toml)")
-    return path
-
-
-def _load(path: Path, *, missing_ok: bool = False) -> Inventory:
-    if missing_ok and not path.exists():
-        return Inventory()
-    try:
-        return read_inventory(path)
-    except (ConfigError, InventoryError) as err:
-        raise fail(str(err)) from None
+    return need(inventory or settings(config).inventory, "--inventory", "inventory")
 
 
 def _edit(path: Path, edit: Callable[[str], str], message: str, *, create: bool = False) -> None:
     """Edit the inventory file in place (comments and layout kept), then say `message`."""
-    try:
-        edit_inventory(path, edit, create=create)
-    except (ConfigError, InventoryError) as err:
-        raise fail(str(err)) from None
+    edit_inventory(path, edit, create=create)
     typer.echo(message)
 
 
-@mirrors_app.command("list")
+@app.command("list")
 def list_cmd(inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """List mirrors: name, state, address, country."""
-    inv = _load(_path(inventory, config))
-    for m in inv.mirrors:
+    for m in read_inventory(_path(inventory, config)).mirrors:
         state = "pending" if m.pending else "active" if m.active else "disabled"
         typer.echo(f"{m.name:30} {state:8} {m.user}@{m.host}:{m.port} {m.country}")
 
 
-@mirrors_app.command("show")
+@app.command("show")
 def show_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Show every field of one mirror."""
-    mirror = _load(_path(inventory, config)).get(name)
-    if mirror is None:
-        raise fail(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    mirror = read_inventory(_path(inventory, config)).named(name)
     for key, value in mirror.model_dump().items():
         typer.echo(f"{key}: {value}")
 
 
-@mirrors_app.command("add")
+@app.command("add")
 def add_cmd(
     name: NameArg,
     *,
@@ -92,25 +69,23 @@ def add_cmd(
 ) -> None:
     """Add a mirror (the inventory file is created when missing)."""
     path = _path(inventory, config)
-    fields = {
-        "name": name,
-        "host": host,
-        "port": port,
-        "user": user,
-        "country": country,
-        "admins": admin or [],
-        "notify": notify or [],
-        "host_keys": host_key,
-        "http": http,
-    }
-    try:
-        mirror = make_mirror(fields)
-    except InventoryError as err:
-        raise fail(str(err)) from None
+    mirror = make_mirror(
+        {
+            "name": name,
+            "host": host,
+            "port": port,
+            "user": user,
+            "country": country,
+            "admins": admin or [],
+            "notify": notify or [],
+            "host_keys": host_key,
+            "http": http,
+        }
+    )
     _edit(path, lambda t: text_with_mirror(t, mirror, str(path)), f"added {name}", create=True)
 
 
-@mirrors_app.command("remove")
+@app.command("remove")
 def remove_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Remove a mirror from the inventory."""
     path = _path(inventory, config)
@@ -121,19 +96,19 @@ def _set(name: str, path: Path, message: str, **changes: object) -> None:
     _edit(path, lambda t: text_updated(t, name, str(path), **changes), message)
 
 
-@mirrors_app.command("enable")
+@app.command("enable")
 def enable_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Push to this mirror again."""
     _set(name, _path(inventory, config), f"enabled {name}", active=True)
 
 
-@mirrors_app.command("disable")
+@app.command("disable")
 def disable_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Stop pushing to this mirror (it stays in the inventory)."""
     _set(name, _path(inventory, config), f"disabled {name}", active=False)
 
 
-@mirrors_app.command("pin")
+@app.command("pin")
 def pin_cmd(
     name: NameArg,
     *,
@@ -153,7 +128,7 @@ def pin_cmd(
     )
 
 
-@mirrors_app.command("register")
+@app.command("register")
 def register_cmd(
     mail: Annotated[Path, typer.Argument(help="The registration mail ('-' reads standard input).")],
     inventory: InventoryOpt = None,
@@ -163,53 +138,19 @@ def register_cmd(
     country: <country> admin: <Name> <email> [|| <notify email>]'. Next: 'syncd mirrors check
     NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint the
     admin sent; the first successful publish makes the mirror active."""
-    import sys
-
-    from syncd.core.registration import RegistrationError, parse_mail
+    from syncd.core.config import ConfigError
+    from syncd.orchestration.golive import register
 
     path = _path(inventory, config)
-    inv = _load(path, missing_ok=True)
-    text = sys.stdin.buffer.read() if str(mail) == "-" else _read_mail(mail)
     try:
-        registrations = parse_mail(text)
-    except RegistrationError as err:
-        raise fail(str(err)) from None
-    mirrors = []
-    for reg in registrations:
-        if inv.get(reg.name) is not None:
-            raise fail(f"mirror {reg.name!r} is already in the inventory: nothing added")
-        fields: dict[str, object] = {
-            "name": reg.name,
-            "host": reg.address,
-            "country": reg.country,
-            "admins": [reg.admin],
-            "notify": [reg.notify] if reg.notify else [],
-            "pending": True,
-            "host_keys": [],
-            "http": f"http://{reg.name}",
-            "active": True,
-        }
-        try:
-            mirrors.append(make_mirror(fields))
-        except InventoryError as err:
-            raise fail(str(err)) from None
-    names = ", ".join(r.name for r in registrations)
-    _edit(
-        path,
-        lambda t: functools.reduce(lambda acc, m: text_with_mirror(acc, m, str(path)), mirrors, t),
-        f"registered {names} as pending: next, syncd mirrors check NAME",
-        create=True,
-    )
-
-
-def _read_mail(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(mail) == "-" else mail.read_bytes()
     except OSError as err:
-        raise fail(f"{path}: {err.strerror}") from None
+        raise ConfigError(f"{mail}: {err.strerror}") from None
+    names = ", ".join(r.name for r in register(path, raw))
+    typer.echo(f"registered {names} as pending: next, syncd mirrors check NAME")
 
 
-@mirrors_app.command("check")
+@app.command("check")
 def check_cmd(
     name: NameArg,
     inventory: InventoryOpt = None,
@@ -221,39 +162,19 @@ def check_cmd(
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
     database.clamav.net, db.test.clamav.net and its own name, with no redirect; its sshd
     answers on the inventory's port and offers a host key, shown with its fingerprint."""
-    import httpx
+    from syncd.core.authorized_keys import fingerprint
+    from syncd.orchestration.golive import check
 
-    from syncd.adapters.mirrorhttp import local_test
-    from syncd.adapters.ssh import fetch_host_key
-    from syncd.core.errors import PushError
-    from syncd.core.golive import judge_host_key, judge_local_test, vhost_names
-
-    mirror = _load(_path(inventory, config)).get(name)
-    if mirror is None:
-        raise fail(f"no mirror named {name!r}: see 'syncd mirrors list'")
-    base = http_url or mirror.http or f"http://{mirror.host}"
-    items = []
-    for host in vhost_names(mirror.name):
-        try:
-            status, body, location = local_test(base, host)
-            items.append(judge_local_test(host, status, body, location))
-        except httpx.HTTPError as err:
-            items.append(judge_local_test(host, None, "", None, f"{type(err).__name__}: {err}"))
-    try:
-        items.append(judge_host_key(fetch_host_key(mirror.host, mirror.port), None))
-    except PushError as err:
-        items.append(judge_host_key(None, f"{mirror.host}:{mirror.port}: {err}"))
+    mirror, items = check(_path(inventory, config), name, http_url)
     for item in items:
         typer.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.what}: {item.detail}")
     if mirror.host_keys:
-        from syncd.core.authorized_keys import fingerprint
-
         pinned = ", ".join(fingerprint(k) for k in mirror.host_keys)
         typer.echo(f"pinned: {pinned}")
     raise typer.Exit(0 if all(i.ok for i in items) else 1)
 
 
-@mirrors_app.command("trust")
+@app.command("trust")
 def trust_cmd(
     name: NameArg,
     fingerprint_: Annotated[
@@ -263,19 +184,8 @@ def trust_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Pin the host key the mirror offers now, only if its fingerprint is the one its admin
-    sent (out of band). A mismatch pins nothing."""
-    from syncd.adapters.ssh import fetch_host_key
-    from syncd.core.errors import PushError
-    from syncd.core.golive import TrustError, check_fingerprint
+    sent (out of band). A mismatch pins nothing (exit 1)."""
+    from syncd.orchestration.golive import trust
 
-    path = _path(inventory, config)
-    inv = _load(path)
-    mirror = inv.get(name)
-    if mirror is None:
-        raise fail(f"no mirror named {name!r}: see 'syncd mirrors list'")
-    try:
-        key = check_fingerprint(fetch_host_key(mirror.host, mirror.port), fingerprint_)
-    except (TrustError, PushError) as err:
-        typer.echo(f"syncd: {name}: {err}", err=True)
-        raise typer.Exit(1) from None
-    _set(name, path, f"pinned {fingerprint_} for {name}", host_keys=[key])
+    trust(_path(inventory, config), name, fingerprint_)
+    typer.echo(f"pinned {fingerprint_} for {name}")

@@ -3,37 +3,38 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
-import trio
 import typer
-from rich.console import Console
 
 from syncd.adapters.files import read_cvd_headers, read_inventory
-from syncd.adapters.sqlite import StoreError
-from syncd.adapters.ssh import SshSetupError
-from syncd.core.config import ConfigError
-from syncd.core.heartbeat import HeartbeatError
-from syncd.core.inventory import InventoryError
-from syncd.core.request import RequestError, expected_from_headers
+from syncd.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    KeyOpt,
+    MirrorOpt,
+    StateOpt,
+    group,
+    need,
+    run_push,
+    settings,
+)
+from syncd.core.request import expected_from_headers
 from syncd.core.summary import exit_code, to_json
-from syncd.display import PlainProgress, RichProgress, print_summary
-from syncd.publish_cli import ConfigOpt, StateOpt, fail, need, settings
 
-heartbeat_app = typer.Typer()
+app = group()
 
 
-@heartbeat_app.command("heartbeat")
+@app.command("heartbeat")
 def heartbeat_cmd(
     *,
     inventory: Annotated[
         Path | None, typer.Option("--inventory", help="The mirrors' inventory TOML.")
     ] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="The pusher's private key.")] = None,
+    key: KeyOpt = None,
     state: StateOpt = None,
     source_tree: Annotated[
         Path | None,
@@ -42,16 +43,14 @@ def heartbeat_cmd(
             help="The tree rsync1 and rsync2 serve: its timestamp is moved on to now.",
         ),
     ] = None,
-    mirror: Annotated[
-        list[str] | None, typer.Option("--mirror", help="Only this mirror (repeatable).")
-    ] = None,
+    mirror: MirrorOpt = None,
     no_dns: Annotated[
         bool, typer.Option("--no-dns", help="Leave the TXT record alone even with [dns].")
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the TXT refresh, send none.")
     ] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Run every 3 hours between releases (deploy/systemd/syncd-heartbeat.timer): write now
@@ -64,20 +63,16 @@ def heartbeat_cmd(
     that missed eight heartbeats. Refused, before anything is pushed, when the timestamp would
     go backwards. Exit 0 when every mirror ends ok, 1 when any does not (or the TXT refresh
     failed), 2 on a configuration error or a refusal."""
-    from syncd.core.dnsplan import DnsSafetyError
-    from syncd.orchestration.heartbeat import heartbeat_main, refresh_txt
-    from syncd.orchestration.publish_job import PublishJob, PublishSetupError
+    from syncd.orchestration.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
+    from syncd.orchestration.publish_job import PublishJob
 
     cfg = settings(config)
     inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
     key_path = need(key or cfg.key, "--key", "key")
     state_path = need(state or cfg.state, "--state", "state")
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
-    try:
-        inv = read_inventory(inventory_path)
-        expected = expected_from_headers(read_cvd_headers(tree))
-    except (ConfigError, InventoryError, RequestError) as err:
-        raise fail(str(err)) from None
+    inv = read_inventory(inventory_path)
+    expected = expected_from_headers(read_cvd_headers(tree))
     job = PublishJob(
         key=key_path,
         state=state_path,
@@ -87,28 +82,19 @@ def heartbeat_cmd(
         expected=expected,
         only=list(mirror or []),
     )
-    console = Console(stderr=True) if sys.stderr.isatty() else None
-    progress = RichProgress(console) if console else PlainProgress()
-    try:
-        outcome = trio.run(heartbeat_main, job, tree, time.time(), progress)
-    except (HeartbeatError, ConfigError, PublishSetupError, SshSetupError, StoreError) as err:
-        raise fail(str(err)) from None
-    finally:
-        if isinstance(progress, RichProgress):
-            progress.stop()
+    outcome: HeartbeatOutcome = run_push(
+        heartbeat_main,
+        job,
+        tree,
+        time.time(),
+        results=lambda o: (o.publish.results, o.publish.run_id),
+    )
     run = outcome.publish
-    print_summary(run.results, run.run_id, console=console)
     txt = None
     if cfg.dns is not None and not no_dns:
-        from syncd.adapters.dns import DnsUpdateError
-        from syncd.orchestration.heartbeat import TxtRefresh
-
-        try:
-            txt = refresh_txt(
-                cfg.dns, state=state_path, source=expected, now=time.time(), dry_run=dry_run
-            )
-        except (DnsSafetyError, DnsUpdateError, ConfigError, StoreError) as err:
-            txt = TxtRefresh(None, None, False, "refused", str(err))
+        txt = refresh_txt(
+            cfg.dns, state=state_path, source=expected, now=time.time(), dry_run=dry_run
+        )
         if not json_out:
             shown = f"{txt.note}: {txt.value}" if txt.value else txt.note
             typer.echo(f"dns: {shown}" + (f" ({txt.error})" if txt.error else ""), err=True)
