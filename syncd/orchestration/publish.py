@@ -4,7 +4,9 @@ record everything.
 
 One nursery owns the fan-out. Two CapacityLimiters: open sessions (cheap, may wait minutes on
 rsync) and, inside them, handshakes (CPU-bound). Each phase has its own deadline, and every mirror
-the run's deadline. Decisions are the core's (`judge_reply`, `judge_poll`); this module only
+the run's deadline. The record is written by its own thread (`syncd.adapters.recordwriter`):
+no task here ever blocks on SQLite, so a held write lock cannot stall a deadline. Decisions
+are the core's (`judge_reply`, `judge_poll`); this module only
 moves data between the transport, the record and the display; how a push ends when no reply
 decides it (deadlines, cancellation) is the core's too (`syncd.core.verdicts`).
 """
@@ -15,8 +17,9 @@ import functools
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import trio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
@@ -35,6 +38,7 @@ from syncd.core.request import render_request
 from syncd.core.summary import MirrorResult
 from syncd.core.verdicts import Ending, ended, final, interrupted
 
+T = TypeVar("T")
 Judge = Callable[[int | None, Report | None, str, Mapping[str, int]], Judgement]
 
 
@@ -44,6 +48,14 @@ class Transport(Protocol):
     async def open(self, mirror: Mirror) -> Any: ...
     async def run(self, session: Any, request: str) -> Reply: ...
     async def close(self, session: Any) -> None: ...
+
+
+class Record(Protocol):
+    """Where publish writes the record (syncd.adapters.recordwriter.RecordWriter): `submit`
+    hands a job over without waiting; `result` waits for one without blocking the loop."""
+
+    def submit(self, job: Callable[[PublishStore], T]) -> Future[T]: ...
+    async def result(self, future: Future[T]) -> T: ...
 
 
 class Progress(Protocol):
@@ -89,7 +101,7 @@ class _Exchange:
 @dataclass
 class Publisher:
     transport: Transport
-    store: PublishStore
+    record: Record
     run_id: str
     expected: dict[str, int]
     policy: Policy
@@ -150,26 +162,35 @@ class Publisher:
             last = _Exchange(judgement, last.report, last.raw)
         except trio.Cancelled:
             judgement = ended(Ending.CANCELLED)
-            self._finish(mirror, _Exchange(judgement, last.report, last.raw), started, results)
+            with trio.CancelScope(shield=True):
+                await self._finish(
+                    mirror, _Exchange(judgement, last.report, last.raw), started, results
+                )
             raise
-        self._finish(mirror, last, started, results)
+        with trio.CancelScope(shield=True):  # recorded and reported, even if cancelled now
+            await self._finish(mirror, last, started, results)
 
-    def _finish(
+    async def _finish(
         self, mirror: Mirror, last: _Exchange, started: float, results: list[MirrorResult]
     ) -> None:
         outcome, error = final(last.judgement)
         versions = last.report.versions() if last.report else None
-        self.store.finish_target(
-            self.run_id,
-            mirror.name,
-            self.wall(),
-            outcome=outcome.value,
-            error=error,
-            report=last.raw,
-            versions=versions if outcome is Outcome.OK else None,
-            duration_s=trio.current_time() - started,
-        )
-        attempts = self.store.attempt_count(self.run_id, mirror.name)
+        now, duration = self.wall(), trio.current_time() - started
+
+        def record(store: PublishStore) -> int:
+            store.finish_target(
+                self.run_id,
+                mirror.name,
+                now,
+                outcome=outcome.value,
+                error=error,
+                report=last.raw,
+                versions=versions if outcome is Outcome.OK else None,
+                duration_s=duration,
+            )
+            return store.attempt_count(self.run_id, mirror.name)
+
+        attempts = await self.record.result(self.record.submit(record))
         result = MirrorResult(
             mirror.name,
             outcome,
@@ -232,28 +253,39 @@ class Publisher:
 
     async def _exchange(self, mirror: Mirror, verb: str, request: str, judge: Judge) -> _Exchange:
         """One attempt: connect, run `request`, judge the reply; recorded as it happens."""
-        attempt_id, number = self.store.start_attempt(self.run_id, mirror.name, verb, self.wall())
+        now = self.wall()
+        started = self.record.submit(
+            lambda store: store.start_attempt(self.run_id, mirror.name, verb, now)
+        )
         result: _Exchange | None = None
         try:
+            _, number = await self.record.result(started)
             result = await self._talk(mirror, request, judge)
         except PushError as err:
             result = _Exchange(judge_error(err))
         finally:
             if result is None:  # interrupted: by the run's deadline, or cancelled
                 result = _Exchange(interrupted(trio.current_time() >= self._deadline))
-            # Runs on cancellation too: the attempt is closed in the record either way.
-            self.store.finish_attempt(
-                attempt_id,
-                self.wall(),
-                verdict=result.judgement.verdict.value,
-                outcome=result.judgement.outcome.value,
-                exit_status=result.exit_status,
-                error=result.judgement.error or None,
-                report=result.raw,
-            )
+            # Runs on cancellation too: the attempt is closed in the record either way (the
+            # job runs after the one that started it, so its id is known by then).
+            self._close_attempt(started, result)
         self._latest[mirror.name] = result
         self.progress.attempt(mirror.name, verb, number, result.judgement)
         return result
+
+    def _close_attempt(self, started: Future[tuple[int, int]], result: _Exchange) -> None:
+        now, j = self.wall(), result.judgement
+        self.record.submit(
+            lambda store: store.finish_attempt(
+                started.result()[0],
+                now,
+                verdict=j.verdict.value,
+                outcome=j.outcome.value,
+                exit_status=result.exit_status,
+                error=j.error or None,
+                report=result.raw,
+            )
+        )
 
     async def _talk(self, mirror: Mirror, request: str, judge: Judge) -> _Exchange:
         async with self._sessions:
