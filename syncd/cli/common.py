@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from syncd.adapters.files import load_config
+from syncd.adapters.files import load_config, read_inventory
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.core.config import SyncdConfig
 from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
@@ -23,6 +23,7 @@ from syncd.core.keyring import KeyringError
 from syncd.core.request import RequestError
 from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import Progress
+from syncd.orchestration.publish_job import PublishJob
 
 T = TypeVar("T")
 
@@ -91,6 +92,25 @@ def need(value: Path | None, option: str, key: str) -> Path:
     if value is None:
         raise UsageError(f"{option} is required (or set {key!r} in syncd.toml)")
     return value
+
+
+def push_job(
+    cfg: SyncdConfig,
+    inventory: Path | None,
+    key: Path | None,
+    state: Path | None,
+    only: list[str] | None,
+) -> PublishJob:
+    """The push to make (its release still to be set): the options, else syncd.toml's."""
+    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
+    return PublishJob(
+        key=need(key or cfg.key, "--key", "key"),
+        state=need(state or cfg.state, "--state", "state"),
+        inventory=read_inventory(inventory_path),
+        inventory_path=str(inventory_path),
+        policy=cfg.policy,
+        only=list(only or []),
+    )
 
 
 def stamp(ts: float | None) -> str:

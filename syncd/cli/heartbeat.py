@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.files import read_cvd_headers
 from syncd.cli.common import (
     ConfigOpt,
     JsonOpt,
@@ -19,6 +19,7 @@ from syncd.cli.common import (
     StateOpt,
     group,
     need,
+    push_job,
     run_push,
     settings,
 )
@@ -64,24 +65,12 @@ def heartbeat_cmd(
     go backwards. Exit 0 when every mirror ends ok, 1 when any does not (or the TXT refresh
     failed), 2 on a configuration error or a refusal."""
     from syncd.orchestration.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
-    from syncd.orchestration.publish_job import PublishJob
 
     cfg = settings(config)
-    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
-    key_path = need(key or cfg.key, "--key", "key")
-    state_path = need(state or cfg.state, "--state", "state")
+    job = push_job(cfg, inventory, key, state, mirror)
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
-    inv = read_inventory(inventory_path)
     expected = expected_from_headers(read_cvd_headers(tree))
-    job = PublishJob(
-        key=key_path,
-        state=state_path,
-        inventory=inv,
-        inventory_path=str(inventory_path),
-        policy=cfg.policy,
-        expected=expected,
-        only=list(mirror or []),
-    )
+    job.expected = expected
     outcome: HeartbeatOutcome = run_push(
         heartbeat_main,
         job,
@@ -93,7 +82,7 @@ def heartbeat_cmd(
     txt = None
     if cfg.dns is not None and not no_dns:
         txt = refresh_txt(
-            cfg.dns, state=state_path, source=expected, now=time.time(), dry_run=dry_run
+            cfg.dns, state=job.state, source=expected, now=time.time(), dry_run=dry_run
         )
         if not json_out:
             shown = f"{txt.note}: {txt.value}" if txt.value else txt.note

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.files import read_cvd_headers
 from syncd.cli.common import (
     ConfigOpt,
     JsonOpt,
@@ -18,7 +18,7 @@ from syncd.cli.common import (
     MirrorOpt,
     StateOpt,
     group,
-    need,
+    push_job,
     run_push,
     settings,
 )
@@ -27,7 +27,7 @@ from syncd.core.outcome import Outcome
 from syncd.core.request import expected_from_headers, parse_expect
 from syncd.core.summary import exit_code, to_json
 from syncd.orchestration.golive import promote_pending
-from syncd.orchestration.publish_job import PublishJob, PublishOutcome, publish_main
+from syncd.orchestration.publish_job import PublishOutcome, publish_main
 
 app = group()
 
@@ -70,26 +70,14 @@ def publish_cmd(
     from syncd.orchestration.dnsupdate import gate_after_publish
 
     cfg = settings(config)
-    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
-    key_path = need(key or cfg.key, "--key", "key")
-    state_path = need(state or cfg.state, "--state", "state")
-    inv = read_inventory(inventory_path)
-    expected: dict[str, int] = {}
+    job = push_job(cfg, inventory, key, state, mirror)
     tree = source_tree or cfg.source_tree
     if resume is None and tree is not None:
-        expected = expected_from_headers(read_cvd_headers(tree))
-    expected.update(parse_expect(expect or []))
-    job = PublishJob(
-        key=key_path,
-        state=state_path,
-        inventory=inv,
-        inventory_path=str(inventory_path),
-        policy=cfg.policy,
-        expected=expected,
-        resume=resume,
-        only=list(mirror or []),
-    )
+        job.expected = expected_from_headers(read_cvd_headers(tree))
+    job.expected.update(parse_expect(expect or []))
+    job.resume = resume
     outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
+    inventory_path = Path(job.inventory_path)
     promoted = promote_pending(
         inventory_path, {r.name for r in outcome.results if r.outcome is Outcome.OK}
     )
@@ -101,7 +89,7 @@ def publish_cmd(
             cfg,
             cfg.dns,
             inventory=inventory_path,
-            state=state_path,
+            state=job.state,
             tree=tree,
             dry_run=dry_run,
             now=time.time(),
