@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from syncd.core.errors import SyncdError
+
 SOURCE_NAMES = ("rsync1.clamav.net", "rsync2.clamav.net")
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 COUNTRIES = ("PL", "DE", "FR", "NL", "US", "BR", "JP", "ZA")
 
 
-class DemoError(RuntimeError):
+class DemoError(SyncdError, RuntimeError):
     """The demo cannot run here; the message says why and what to do."""
 
 

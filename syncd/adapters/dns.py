@@ -17,9 +17,10 @@ import dns.tsigkeyring
 import dns.update
 
 from syncd.core.dnsplan import Change
+from syncd.core.errors import SyncdError
 
 
-class DnsUpdateError(RuntimeError):
+class DnsUpdateError(SyncdError, RuntimeError):
     """The server refused or did not answer; the message names the cause and the fix."""
 
     def __init__(self, message: str, *, retryable: bool) -> None:

@@ -1,21 +1,50 @@
 """Reading and writing syncd's own files: syncd.toml (found in archvsync's search order), the
 inventory (rewritten atomically), and the release in the source tree: its CVD headers, its
-manifest, and the files a mirror must serve whole."""
+manifest, and the files a mirror must serve whole. Every file syncd writes goes through
+`write_atomic`."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
-from syncd.core.cvd import DATABASES, HEADER_SIZE, CvdError, parse_header
-from syncd.core.inventory import Inventory, parse_inventory, render_inventory
+from syncd.core.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
+from syncd.core.inventory import Inventory, parse_inventory
 from syncd.core.manifest import MAX_PROOF_BYTES, Manifest, ReleaseFile, manifest
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new, never part of
+    one, and a crash leaves one of the two on disk: write a temporary file of a unique name in
+    the same directory (created exclusively, never through a symlink), fsync it, give it
+    `mode`, rename it over `path` (a symlink there is replaced, not followed), fsync the
+    directory. Raise OSError; the temporary file is removed on failure."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -43,24 +72,31 @@ def load_config(explicit: Path | None) -> tuple[SyncdConfig, Path | None]:
     return parse_config(text, str(path)), path
 
 
-def read_inventory(path: Path) -> Inventory:
+def _inventory_text(path: Path, missing: str | None = None) -> str:
+    """The inventory file's text; `missing` when there is no such file (an error if None)."""
     try:
-        text = path.read_text()
+        return path.read_text()
     except FileNotFoundError:
+        if missing is not None:
+            return missing
         raise ConfigError(f"{path}: no such inventory file: create it or fix --inventory") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the inventory: {err.strerror}") from None
-    return parse_inventory(text, str(path))
 
 
-def write_inventory(path: Path, inventory: Inventory) -> None:
-    """Replace the inventory file atomically (write beside it, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with tmp.open("w") as f:
-        f.write(render_inventory(inventory, INVENTORY_HEADER))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+def read_inventory(path: Path) -> Inventory:
+    return parse_inventory(_inventory_text(path), str(path))
+
+
+def edit_inventory(path: Path, edit: Callable[[str], str], *, create: bool = False) -> None:
+    """Apply `edit` (TOML text in, TOML text out: see syncd.core.inventory's ``text_*``) to
+    the inventory file and replace it atomically; a missing file is an error unless `create`,
+    when the edit starts from an empty inventory."""
+    new = edit(_inventory_text(path, INVENTORY_HEADER if create else None))
+    try:
+        write_atomic(path, new)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write the inventory: {err.strerror}") from None
 
 
 def read_cvd_headers(tree: Path) -> dict[str, bytes]:
@@ -78,6 +114,17 @@ def read_cvd_headers(tree: Path) -> dict[str, bytes]:
     return heads
 
 
+def read_release_headers(tree: Path) -> dict[str, CvdHeader]:
+    """Return the parsed header of each CVD in `tree`; raise ConfigError naming a bad one."""
+    heads = {}
+    for db, head in read_cvd_headers(tree).items():
+        try:
+            heads[db] = parse_header(head)
+        except CvdError as err:
+            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
+    return heads
+
+
 def read_stamp_file(tree: Path, limit: int) -> bytes | None:
     """Return the first `limit` + 1 bytes of ``<tree>/timestamp``, None when there is none."""
     try:
@@ -92,17 +139,9 @@ def read_stamp_file(tree: Path, limit: int) -> bytes | None:
 def write_stamp_file(tree: Path, stamp: int) -> None:
     """Replace ``<tree>/timestamp`` with `stamp` atomically (a reader sees the old file or the
     new, never half of one; a symlink in its place is replaced, never followed)."""
-    tmp = tree / f".timestamp.tmp{os.getpid()}"
     try:
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{stamp}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(tree / "timestamp")
+        write_atomic(tree / "timestamp", f"{stamp}\n")
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {tree}/timestamp: {err.strerror}") from None
 
 

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from syncd.core.announce import Mail
+from syncd.core.errors import EXIT_FAILED, SyncdError
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,10 @@ class SmtpSettings:
     cafile: str | None = None
 
 
-class MailError(RuntimeError):
+class MailError(SyncdError, RuntimeError):
     """The mail server refused or could not be reached; the message never holds a password."""
+
+    exit_code = EXIT_FAILED
 
 
 def to_message(mail: Mail, sender: str) -> EmailMessage:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.adapters.sqlite import migrate
+from syncd.core.outcome import MirrorPushState
 
 MIGRATIONS = [
     """
@@ -192,11 +193,6 @@ class PublishStore:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def add_target(self, run_id: str, mirror: str) -> None:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO publish_targets (run_id, mirror) VALUES (?, ?)", (run_id, mirror)
-        )
-
     def finish_target(
         self,
         run_id: str,
@@ -287,9 +283,20 @@ class PublishStore:
         return [dict(r) for r in rows]
 
     # each mirror's current state
-    def mirror_states(self) -> list[dict[str, Any]]:
+    def mirror_states(self) -> list[MirrorPushState]:
         rows = self.conn.execute("SELECT * FROM publish_mirror_state ORDER BY mirror").fetchall()
-        return [{**dict(r), "versions": _load(r["versions"])} for r in rows]
+        return [
+            MirrorPushState(
+                r["mirror"],
+                r["run_id"],
+                r["outcome"],
+                r["at"],
+                r["last_ok_at"],
+                _load(r["versions"]),
+                r["duration_s"],
+            )
+            for r in rows
+        ]
 
     def last_durations(self) -> dict[str, float]:
         rows = self.conn.execute(

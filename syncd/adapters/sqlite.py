@@ -10,8 +10,10 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from syncd.core.errors import SyncdError
 
-class StoreError(RuntimeError):
+
+class StoreError(SyncdError, RuntimeError):
     """The record cannot be opened or is newer than this syncd; the message says what to do."""
 
 

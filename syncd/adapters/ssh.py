@@ -32,6 +32,7 @@ from syncd.core.errors import (
     HostKeyMismatch,
     ProtocolError,
     PushError,
+    SyncdError,
     Unreachable,
 )
 from syncd.core.inventory import Mirror
@@ -47,7 +48,7 @@ CHUNK = 64 * 1024
 STDERR_TAIL = 4096
 
 
-class SshSetupError(ValueError):
+class SshSetupError(SyncdError, ValueError):
     """The pusher key or a pinned host key cannot be used; the message says which and why."""
 
 

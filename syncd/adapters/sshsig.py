@@ -6,10 +6,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from syncd.core.errors import SyncdError
 from syncd.core.keyring import NAMESPACE
 
 
-class SignatureError(RuntimeError):
+class SignatureError(SyncdError, RuntimeError):
     """Signing or verification failed; the message is ssh-keygen's reason, one line."""
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from syncd.core.errors import SyncdError
 from syncd.core.monitorconfig import DnsConfig, MonitorConfig
 
 CONFIG_NAME = "syncd.toml"
@@ -18,7 +19,7 @@ CONFIG_NAME = "syncd.toml"
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 
 
-class ConfigError(ValueError):
+class ConfigError(SyncdError, ValueError):
     """The configuration cannot be used; the message names file and field and the fix."""
 
 

@@ -17,12 +17,14 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from syncd.core.errors import SyncdError
+
 RECORD_TYPES = ("A", "AAAA", "TXT")
 TXT_NAME = "current.cvd"
 LOCAL_POOL = "db.local"
 
 
-class DnsSafetyError(ValueError):
+class DnsSafetyError(SyncdError, ValueError):
     """An update that must not be sent; the message says why."""
 
 

@@ -1,13 +1,31 @@
-"""Our own error hierarchy for talking to a mirror.
+"""syncd's own errors.
 
-The ssh adapter translates asyncssh and OS exceptions into these once, at the boundary; the
-rest of syncd (and the retry classification) only ever sees these. Each class carries the final
-outcome it stands for and whether it is worth another attempt.
+`SyncdError` is the base of every error the operator reads: one line that says what is wrong
+and how to fix it, and the exit code syncd ends with (the command line maps it, in one place:
+``syncd.cli.common``). Most are configuration or usage errors (2).
+
+`PushError` and its subclasses are failures talking to a mirror. The ssh adapter translates
+asyncssh and OS exceptions into these once, at the boundary; the rest of syncd (and the retry
+classification) only ever sees these. Each class carries the final outcome it stands for and
+whether it is worth another attempt. They end as a mirror's outcome, not as syncd's exit.
 """
 
 from __future__ import annotations
 
 from syncd.core.outcome import Outcome
+
+EXIT_FAILED = 1  # the work ran and something failed (a mirror, the mail, the DNS update)
+EXIT_USAGE = 2  # configuration or usage: nothing was done
+
+
+class SyncdError(Exception):
+    """A problem for the operator, in one line; `exit_code` is what syncd exits with."""
+
+    exit_code: int = EXIT_USAGE
+
+
+class UsageError(SyncdError):
+    """A required option is missing, or names nothing there is (a run, a record)."""
 
 
 class PushError(Exception):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+
+from syncd.core.freshness import Check, State, keeps_rotation
+from syncd.core.outcome import MirrorPushState
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,62 @@ class GateVerdict:
     laggards: tuple[str, ...]
     empty_countries: tuple[str, ...]
     reason: str
+
+
+class ServedBy(StrEnum):
+    """Where the evidence that a mirror serves what it serves comes from."""
+
+    CHECK = "the monitor's newest good check"
+    PROOF = "the publish's HTTP proof"
+    NOTHING = "no evidence"
+
+
+# What counts as served, first row that holds wins: (the newest good check is at least as new
+# as the last push (or there was no push), the last push is ok, publish proves over HTTP).
+# None: does not matter.
+SERVED: Sequence[tuple[bool | None, bool | None, bool | None, ServedBy]] = (
+    (True, None, None, ServedBy.CHECK),
+    (None, True, True, ServedBy.PROOF),  # publish proved it over HTTP before calling it ok
+    (None, None, None, ServedBy.NOTHING),
+)
+
+
+def served_by(check_is_newer: bool, push_ok: bool, http_proof: bool) -> ServedBy:
+    """Given the facts, return the row of `SERVED` that decides."""
+    facts = (check_is_newer, push_ok, http_proof)
+    for *row, source in SERVED:
+        if all(want is None or want == got for want, got in zip(row, facts, strict=True)):
+            return source
+    return ServedBy.NOTHING
+
+
+def evidence(
+    name: str,
+    country: str,
+    *,
+    live: bool,
+    push: MirrorPushState | None,
+    latest_check: Check | None,
+    states: Sequence[State],
+    http_proof: bool,
+) -> MirrorEvidence:
+    """Given what the publish record (`push`) and the monitor (its newest good check and its
+    states per family) say of a mirror, return the gate's evidence. `http_proof`: publish
+    proves over HTTP before it calls a mirror ok (it has a URL, and [policy] http_check)."""
+    reported = push.versions if push is not None and push.outcome == "ok" else None
+    newer = latest_check is not None and (push is None or latest_check.at >= push.at)
+    source = served_by(newer, reported is not None, http_proof)
+    served = {
+        # a check that found part of the release not served whole (the current cdiff...)
+        # does not count as serving it
+        ServedBy.CHECK: dict(latest_check.versions or {})
+        if latest_check and not latest_check.incomplete
+        else None,
+        ServedBy.PROOF: reported,
+        ServedBy.NOTHING: None,
+    }[source]
+    fresh = all(keeps_rotation(s) for s in states)
+    return MirrorEvidence(name, country, live, reported, served, fresh)
 
 
 def carries(versions: Mapping[str, int] | None, release: Mapping[str, int]) -> bool:

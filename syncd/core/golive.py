@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from syncd.core.authorized_keys import AuthorizedKeysError, fingerprint
+from syncd.core.errors import EXIT_FAILED, SyncdError
 
 VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a literal wildcard
 
@@ -56,8 +57,10 @@ def judge_host_key(offered: str | None, error: str | None) -> Item:
     return Item("ssh: host key", True, f"{fingerprint(offered)} ({offered.split()[0]})")
 
 
-class TrustError(ValueError):
-    """The offered key is not the one the admin sent: nothing is pinned."""
+class TrustError(SyncdError, ValueError):
+    """The offered key is not the one the admin sent (or none was offered): nothing is pinned."""
+
+    exit_code = EXIT_FAILED
 
 
 def check_fingerprint(offered: str, expected: str) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from syncd.core.errors import SyncdError
+
 MAX_STAMP_BYTES = 64  # "1767225600\n" is 11; anything much longer is not a timestamp file
 
 
-class HeartbeatError(ValueError):
+class HeartbeatError(SyncdError, ValueError):
     """The heartbeat must not run as asked; the message says why and what to do."""
 
 

@@ -1,15 +1,18 @@
 """The inventory of mirrors (TOML, one ``[[mirrors]]`` table per mirror): model, parsing with
-errors that name the file, the mirror and the field with a fix, and rendering back to TOML so
-``syncd mirrors add|remove|enable|disable|pin`` can edit it. Pure: text in, values out.
+errors that name the file, the mirror and the field with a fix, and edits of the TOML text
+(tomlkit) that keep the operator's comments and layout, so ``syncd mirrors add|remove|enable|
+disable|pin`` change only what they are asked to. Pure: text in, values (or text) out.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 import tomllib
 from typing import Annotated, Any
 
+import tomlkit
+import tomlkit.items
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +23,7 @@ from pydantic import (
 )
 
 from syncd.core.authorized_keys import AuthorizedKeysError, parse_public_key
+from syncd.core.errors import SyncdError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
@@ -41,7 +45,7 @@ FIXES = {
 }
 
 
-class InventoryError(ValueError):
+class InventoryError(SyncdError, ValueError):
     """The inventory cannot be used; the message names file, mirror and field and the fix."""
 
 
@@ -120,6 +124,13 @@ class Inventory(BaseModel):
     def get(self, name: str) -> Mirror | None:
         return next((m for m in self.mirrors if m.name == name), None)
 
+    def named(self, name: str) -> Mirror:
+        """Return mirror `name`; raise InventoryError when there is none."""
+        mirror = self.get(name)
+        if mirror is None:
+            raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+        return mirror
+
     def active(self) -> list[Mirror]:
         """Mirrors to push to: enabled, with a pinned host key (pending ones included)."""
         return [m for m in self.mirrors if m.active and m.host_keys]
@@ -172,30 +183,9 @@ def parse_inventory(text: str, origin: str = "inventory.toml") -> Inventory:
     return inventory
 
 
-def _value(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        # a JSON string is a TOML basic string once non-ASCII text is written as itself (TOML
-        # forbids the surrogate-pair escapes JSON uses) and DEL is escaped (JSON leaves it)
-        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    raise TypeError(f"cannot render {type(v).__name__} as TOML")
-
-
 def render_inventory(inventory: Inventory, header: str = "") -> str:
     """Return TOML text that parses back to `inventory` (defaults written out, None omitted)."""
-    blocks = []
-    for mirror in inventory.mirrors:
-        lines = ["[[mirrors]]"]
-        for key, value in mirror.model_dump().items():
-            if value is not None:
-                lines.append(f"{key} = {_value(value)}")
-        blocks.append("\n".join(lines))
-    return header + "\n\n".join(blocks) + ("\n" if blocks else "")
+    return functools.reduce(text_with_mirror, inventory.mirrors, header)
 
 
 def with_mirror(inventory: Inventory, mirror: Mirror) -> Inventory:
@@ -210,8 +200,7 @@ def with_mirror(inventory: Inventory, mirror: Mirror) -> Inventory:
 
 def without_mirror(inventory: Inventory, name: str) -> Inventory:
     """Return `inventory` without the mirror `name`; raise InventoryError when absent."""
-    if inventory.get(name) is None:
-        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    inventory.named(name)
     return Inventory(mirrors=[m for m in inventory.mirrors if m.name != name])
 
 
@@ -231,7 +220,88 @@ def make_mirror(fields: dict[str, object]) -> Mirror:
 
 def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
     """Return `inventory` with the fields of mirror `name` changed, validated again."""
-    mirror = inventory.get(name)
-    if mirror is None:
-        raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+    mirror = inventory.named(name)
     return with_mirror(inventory, make_mirror({**mirror.model_dump(), **changes}))
+
+
+# Edits of the TOML text: each validates the result, and changes nothing else of the file.
+def _document(text: str, origin: str) -> tomlkit.TOMLDocument:
+    parse_inventory(text, origin)  # the same errors as reading it
+    return tomlkit.parse(text)
+
+
+def _tables(doc: tomlkit.TOMLDocument) -> Any:
+    """The document's list of mirror tables (``[[mirrors]]``, or an inline ``mirrors = [...]``)."""
+    if "mirrors" not in doc:
+        doc.append("mirrors", tomlkit.aot())
+    return doc["mirrors"]
+
+
+def _index(tables: Any, name: str) -> int:
+    return next(i for i, table in enumerate(tables) if table.get("name") == name)
+
+
+def _set(table: Any, key: str, value: object) -> None:
+    """Set `key` in `table`: in place when present, else after its last key (before the
+    comments and blank lines that lead to the next table)."""
+    if value is None:
+        if key in table:
+            del table[key]
+        return
+    if key in table or not isinstance(table, tomlkit.items.Table):
+        table[key] = value
+        return
+    keys = [k for k, _ in table.value.body if k is not None]
+    if keys:
+        table.value._insert_after(keys[-1], key, value)
+    else:
+        table.append(key, value)
+
+
+def text_with_mirror(text: str, mirror: Mirror, origin: str = "inventory.toml") -> str:
+    """Return `text` with `mirror` appended as a new table; raise InventoryError when a mirror
+    of that name exists."""
+    doc = _document(text, origin)
+    tables = _tables(doc)
+    if any(t.get("name") == mirror.name for t in tables):
+        raise InventoryError(
+            f"mirror {mirror.name!r} exists: remove it first or use enable/disable/pin"
+        )
+    fields = {k: v for k, v in mirror.model_dump().items() if v is not None}
+    if isinstance(tables, tomlkit.items.AoT):
+        table = tomlkit.table()
+        for key, value in fields.items():
+            table.append(key, value)
+        if tomlkit.dumps(doc).strip() and not tomlkit.dumps(doc).endswith("\n\n"):
+            table.trivia.indent = "\n"  # a blank line before the new table
+        tables.append(table)
+    else:
+        inline = tomlkit.inline_table()
+        inline.update(fields)
+        tables.append(inline)
+    out = tomlkit.dumps(doc)
+    parse_inventory(out, origin)
+    return out
+
+
+def text_without_mirror(text: str, name: str, origin: str = "inventory.toml") -> str:
+    """Return `text` without the table of mirror `name`; raise InventoryError when absent."""
+    parse_inventory(text, origin).named(name)
+    doc = tomlkit.parse(text)
+    tables = _tables(doc)
+    del tables[_index(tables, name)]
+    return tomlkit.dumps(doc)
+
+
+def text_updated(text: str, name: str, origin: str = "inventory.toml", **changes: object) -> str:
+    """Return `text` with the fields of mirror `name` changed (validated as `updated` does;
+    a field changed to None is removed); every other line stays as it was."""
+    mirror = updated(parse_inventory(text, origin), name, **changes).named(name)
+    doc = tomlkit.parse(text)
+    tables = _tables(doc)
+    table = tables[_index(tables, name)]
+    for key in changes:
+        _set(table, key, getattr(mirror, key))
+    out = tomlkit.dumps(doc)
+    parse_inventory(out, origin)
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -24,3 +26,16 @@ class Verdict(StrEnum):
     QUEUED = "queued"  # accepted, a sync is running: poll with ``status``
     RETRY = "retry"  # transient: try again after a backoff, if the deadline allows
     FAIL = "fail"  # permanent: stop and record the outcome
+
+
+@dataclass(frozen=True)
+class MirrorPushState:
+    """A mirror's current state in the publish record: its last push and its last ok one."""
+
+    mirror: str
+    run_id: str
+    outcome: str
+    at: float
+    last_ok_at: float | None
+    versions: Mapping[str, int] | None  # what its last ok report served
+    duration_s: float | None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from syncd.core.errors import SyncdError
 from syncd.core.inventory import Inventory, Mirror
 
 
-class PlanError(ValueError):
+class PlanError(SyncdError, ValueError):
     """Nothing sensible to push; the message says why."""
 
 

@@ -7,12 +7,16 @@ Pure: the mail's text in, registrations (or one clear error) out.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import ipaddress
 import re
 from dataclasses import dataclass
+from email.message import EmailMessage
 from email.utils import parseaddr
 
-import pycountry
+from syncd.core.countries import lookup
+from syncd.core.errors import SyncdError
 
 TEMPLATE = (
     "<mirror name> ip address: <ip> country: <country> admin: <Full Name> <email>"
@@ -30,7 +34,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63
 MAX_MAIL_BYTES = 256 * 1024
 
 
-class RegistrationError(ValueError):
+class RegistrationError(SyncdError, ValueError):
     """The mail does not hold a usable registration; the message says what and how to fix."""
 
 
@@ -51,18 +55,9 @@ class Registration:
 def country_code(text: str) -> str:
     """Return the ISO alpha-2 code for a country name or code; raise when unknown."""
     cleaned = text.strip().strip(".")
-    if cleaned.upper() == "UK":
-        return "GB"
-    try:
-        return str(pycountry.countries.lookup(cleaned).alpha_2)
-    except LookupError:
-        pass
-    try:
-        matches = pycountry.countries.search_fuzzy(cleaned) if len(cleaned) > 3 else []
-    except LookupError:
-        matches = []
-    if len(matches) == 1:
-        return str(matches[0].alpha_2)
+    code = lookup(cleaned)
+    if code is not None:
+        return code
     raise RegistrationError(
         f"country {cleaned!r} is not a country name or ISO code: write e.g. 'Poland' or 'PL'"
     )
@@ -98,12 +93,32 @@ def parse_line(line: str) -> Registration:
     return Registration(name, address, country_code(m["country"]), admin_name, admin_email, notify)
 
 
-def parse_mail(text: str) -> list[Registration]:
-    """Return every registration in a mail's text (other lines are ignored)."""
-    if len(text.encode(errors="replace")) > MAX_MAIL_BYTES:
+def _part_text(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError):  # an unknown charset, a broken transfer encoding
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return content if isinstance(content, str) else ""
+
+
+def mail_text(mail: bytes | str) -> str:
+    """Given a mail as it arrived (headers and body; or just the text, with no headers),
+    return the text of its plain-text parts, transfer encodings (quoted-printable, base64)
+    and charsets undone (Python's email package, default policy)."""
+    raw = mail.encode("utf-8", "surrogatepass") if isinstance(mail, str) else mail
+    if len(raw) > MAX_MAIL_BYTES:
         raise RegistrationError(
             f"mail larger than {MAX_MAIL_BYTES // 1024} KiB: send the line alone"
         )
+    message = email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)
+    parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
+    return "\n".join(_part_text(p) for p in parts)
+
+
+def parse_mail(mail: bytes | str) -> list[Registration]:
+    """Return every registration in a mail (see `mail_text`; other lines are ignored)."""
+    text = mail_text(mail)
     candidates = [ln for ln in text.splitlines() if re.search(r"ip\s+address:", ln, re.I)]
     if not candidates:
         raise RegistrationError(f"no registration line found: expected {TEMPLATE!r}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,11 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records, send_update
 from syncd.adapters.dnsstore import DnsStore
-from syncd.adapters.files import read_cvd_headers, read_inventory
+from syncd.adapters.files import read_inventory, read_release_headers
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.core.config import ConfigError, SyncdConfig
-from syncd.core.cvd import parse_header
 from syncd.core.dnsplan import (
     TXT_NAME,
     Change,
@@ -30,9 +30,48 @@ from syncd.core.dnsplan import (
     diff,
     plan_pools,
 )
-from syncd.core.freshness import keeps_rotation
-from syncd.core.gate import GateVerdict, MirrorEvidence, judge, serves_release
+from syncd.core.errors import SyncdError
+from syncd.core.gate import GateVerdict, MirrorEvidence, evidence, judge, serves_release
 from syncd.core.monitorconfig import DnsConfig
+
+
+@dataclass(frozen=True)
+class DnsUpdate:
+    """What an update did: the gate's verdict (None: it failed before judging), the changes
+    sent (or, on a dry run, that would be), and the error of a send that failed."""
+
+    gate: GateVerdict | None
+    changes: list[Change]
+    sent: bool
+    dry_run: bool
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document (and ``dns`` in ``syncd publish --json``)."""
+        gate = self.gate
+        return {
+            "gate": None
+            if gate is None
+            else {
+                "reached": gate.reached,
+                "share": round(gate.share, 4),
+                "reason": gate.reason,
+                "laggards": list(gate.laggards),
+            },
+            "changes": [
+                {
+                    "name": c.name,
+                    "type": c.rdtype,
+                    "add": list(c.add),
+                    "remove": list(c.remove),
+                    "reason": c.reason,
+                }
+                for c in self.changes
+            ],
+            "sent": self.sent,
+            "dry_run": self.dry_run,
+            "error": self.error,
+        }
 
 
 def _addresses(host: str) -> tuple[str, ...]:
@@ -47,31 +86,31 @@ def _addresses(host: str) -> tuple[str, ...]:
     return tuple(sorted({str(i[4][0]) for i in infos}))
 
 
-def evidence(
+def gather(
     cfg: SyncdConfig, inventory: Path, state: Path
 ) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]]]:
-    """Per mirror what the publish record and the monitor say, and its addresses."""
+    """Per mirror what the publish record and the monitor say (judged by the core's
+    `evidence`), and its addresses."""
     inv = read_inventory(inventory)
     conn = open_db(state)
     try:
-        published = {s["mirror"]: s for s in PublishStore(conn).mirror_states()}
+        published = {s.mirror: s for s in PublishStore(conn).mirror_states()}
         monitor = MonitorStore(conn)
         records = monitor.records()
         out, addrs = [], {}
         for m in inv.mirrors:
-            pub = published.get(m.name)
-            reported = pub["versions"] if pub and pub["outcome"] == "ok" else None
             checks = [c for c in monitor.checks(m.name, 0.0) if c.ok and c.versions]
-            served = None
-            if checks and (pub is None or checks[-1].at >= pub["at"]):
-                # not all of the release served whole (the current cdiff...): not serving it
-                served = None if checks[-1].incomplete else dict(checks[-1].versions or {})
-            elif reported and m.http and cfg.policy.http_check:
-                served = reported  # publish proved it over HTTP before calling it ok
-            states = [r.state for (name, _), r in records.items() if name == m.name]
-            fresh = all(keeps_rotation(s) for s in states)
-            live = m.active and not m.pending  # pending: not yet in rotation, not in the gate
-            out.append(MirrorEvidence(m.name, m.country, live, reported, served, fresh))
+            out.append(
+                evidence(
+                    m.name,
+                    m.country,
+                    live=m.active and not m.pending,  # pending: not in rotation nor the gate
+                    push=published.get(m.name),
+                    latest_check=checks[-1] if checks else None,
+                    states=[r.state for (name, _), r in records.items() if name == m.name],
+                    http_proof=bool(m.http) and cfg.policy.http_check,
+                )
+            )
             addrs[m.name] = _addresses(m.host)
     finally:
         conn.close()
@@ -81,9 +120,9 @@ def evidence(
 def plan(
     cfg: SyncdConfig, *, dns: DnsConfig, inventory: Path, state: Path, tree: Path, now: float
 ) -> tuple[GateVerdict, list[MirrorEntry], TxtRecord, dict[str, int]]:
-    heads = {db: parse_header(h) for db, h in read_cvd_headers(tree).items()}
+    heads = read_release_headers(tree)
     release = {db: h.version for db, h in heads.items()}
-    mirrors, addrs = evidence(cfg, inventory, state)
+    mirrors, addrs = gather(cfg, inventory, state)
     verdict = judge(mirrors, release, dns.gate_share)
     entries = [
         MirrorEntry(
@@ -156,9 +195,9 @@ def update(
     tree: Path,
     dry_run: bool,
     now: float,
-) -> dict[str, Any]:
+) -> DnsUpdate:
     """Judge the gate at `now` (unix seconds), send the difference unless `dry_run`; return
-    the JSON-ready result.
+    what it did.
 
     Raise ConfigError, InventoryError, StoreError, DnsSafetyError or DnsUpdateError (reading
     the server) before anything is sent; a failed send is retried, then reported in the result.
@@ -193,27 +232,29 @@ def update(
                 DnsStore(conn).record(now, changes, f"failed: {error}")
         finally:
             conn.close()
-    return {
-        "gate": {
-            "reached": verdict.reached,
-            "share": round(verdict.share, 4),
-            "reason": verdict.reason,
-            "laggards": list(verdict.laggards),
-        },
-        "changes": [
-            {
-                "name": c.name,
-                "type": c.rdtype,
-                "add": list(c.add),
-                "remove": list(c.remove),
-                "reason": c.reason,
-            }
-            for c in changes
-        ],
-        "sent": bool(changes) and not dry_run and error is None,
-        "dry_run": dry_run,
-        "error": error,
-    }
+    return DnsUpdate(
+        verdict, changes, bool(changes) and not dry_run and error is None, dry_run, error
+    )
+
+
+def gate_after_publish(
+    cfg: SyncdConfig,
+    dns: DnsConfig,
+    *,
+    inventory: Path,
+    state: Path,
+    tree: Path,
+    dry_run: bool,
+    now: float,
+) -> DnsUpdate:
+    """The release gate after a publish: `update`, its errors included in the result (never
+    raised: the publish is done whatever DNS does)."""
+    try:
+        return update(
+            cfg, dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run, now=now
+        )
+    except SyncdError as err:
+        return DnsUpdate(None, [], False, dry_run, str(err))
 
 
 def render(

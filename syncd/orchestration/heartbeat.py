@@ -12,6 +12,7 @@ from syncd.adapters.dnsstore import DnsStore
 from syncd.adapters.files import read_stamp_file, write_stamp_file
 from syncd.adapters.sqlite import open_db
 from syncd.core.dnsplan import TXT_NAME, Change, TxtRecord, refreshed_txt
+from syncd.core.errors import SyncdError
 from syncd.core.heartbeat import MAX_STAMP_BYTES, next_stamp, parse_stamp
 from syncd.core.monitorconfig import DnsConfig
 from syncd.orchestration.publish import Progress
@@ -60,9 +61,19 @@ def refresh_txt(
 ) -> TxtRefresh:
     """Move the TXT record's time on to `now`, its versions untouched; record the change.
 
-    Nothing is sent when the zone has no record yet (the first publish announces one). Raise
-    DnsSafetyError when the time would go backwards or `source` (the tree's versions) no longer
-    backs what the record announces; DnsUpdateError when the server cannot be read."""
+    Nothing is sent when the zone has no record yet (the first publish announces one). It is
+    refused (said in the result, never raised: the push is done whatever DNS does) when the
+    time would go backwards, when `source` (the tree's versions) no longer backs what the
+    record announces, or when the server cannot be read."""
+    try:
+        return _refresh_txt(dns, state=state, source=source, now=now, dry_run=dry_run)
+    except SyncdError as err:  # DnsSafetyError, DnsUpdateError, ConfigError, StoreError
+        return TxtRefresh(None, None, False, "refused", str(err))
+
+
+def _refresh_txt(
+    dns: DnsConfig, *, state: Path, source: dict[str, int], now: float, dry_run: bool
+) -> TxtRefresh:
     from syncd.adapters.dns import DnsUpdateError, read_records, send_update
     from syncd.orchestration.dnsupdate import retrying, server_of
 

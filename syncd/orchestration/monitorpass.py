@@ -3,11 +3,13 @@ write the status page and the metrics. Used by ``syncd monitor``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncd.adapters.files import read_cvd_headers, read_inventory, read_manifest
+from syncd.adapters.files import read_inventory, read_manifest, read_release_headers, write_atomic
 from syncd.adapters.mail import MailError, SmtpSettings, send_all
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
@@ -20,8 +22,6 @@ from syncd.core.announce import (
     mirror_mail,
     worth_mailing,
 )
-from syncd.core.config import ConfigError
-from syncd.core.cvd import CvdError, parse_header
 from syncd.core.freshness import Release, State, figures
 from syncd.core.monitorconfig import MonitorConfig
 from syncd.core.statuspage import MirrorStatus, render_html, render_metrics
@@ -32,15 +32,73 @@ if TYPE_CHECKING:  # the checks need trio and httpx: loaded when a pass runs
 DAY = 86_400.0
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """One change of a mirror's state on one address family, with its reason."""
+
+    mirror: str
+    family: str
+    old: str
+    new: str
+    reason: str
+
+    @property
+    def first_fresh(self) -> bool:
+        """A mirror's first check that finds it fresh: no news."""
+        return self.old == "unknown" and self.new == "fresh"
+
+
+@dataclass(frozen=True)
+class MailTally:
+    sent: int
+    held: int  # held back by the rate limit
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PassSummary:
+    """What one monitor pass found and did."""
+
+    checked_at: float
+    release: dict[str, int]
+    mirrors: list[MirrorStatus]
+    changes: list[StateChange]
+    mail: MailTally
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``syncd monitor --json`` document, one per pass."""
+        return {
+            "checked_at": self.checked_at,
+            "release": self.release,
+            "mirrors": [
+                {
+                    "name": r.name,
+                    "state": r.state,
+                    "served": r.served,
+                    "age_s": r.age_s,
+                    "reason": r.reason,
+                }
+                for r in self.mirrors
+            ],
+            "transitions": [
+                {
+                    "mirror": c.mirror,
+                    "family": c.family,
+                    "from": c.old,
+                    "to": c.new,
+                    "reason": c.reason,
+                }
+                for c in self.changes
+            ],
+            "mail": {"sent": self.mail.sent, "held": self.mail.held, "error": self.mail.error},
+        }
+
+
 def release_of(tree: Path) -> Release:
     """The release the source tree holds: versions and build time from the CVD headers."""
     versions: dict[str, int] = {}
     built = 0.0
-    for db, head in read_cvd_headers(tree).items():
-        try:
-            h = parse_header(head)
-        except CvdError as err:
-            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
+    for db, h in read_release_headers(tree).items():
         versions[db] = h.version
         built = max(built, float(h.unix_time or 0))
     if not built:
@@ -48,11 +106,9 @@ def release_of(tree: Path) -> Release:
     return Release(versions, built)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _publish_file(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 def _mails(
@@ -103,7 +159,7 @@ def _status_rows(
     from syncd.orchestration.monitor import worst
 
     records = store.records()
-    last_push = {s["mirror"]: s["outcome"] for s in pstore.mirror_states()}
+    last_push = {s.mirror: s.outcome for s in pstore.mirror_states()}
     rows = []
     for name, f in facts.items():
         recs = [r for (m, _), r in records.items() if m == name]
@@ -146,9 +202,9 @@ def run_pass(
     cfg: MonitorConfig,
     send_mail: bool,
     clock: Callable[[], float],
-) -> dict[str, Any]:
+) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
-    clock in production, a pinned one in tests); return its JSON-ready summary."""
+    clock in production, a pinned one in tests); return its summary."""
     from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -199,39 +255,40 @@ def run_pass(
     finally:
         conn.close()
     if cfg.status_page:
-        _atomic_write(cfg.status_page, render_html(rows, dict(release.versions), now))
+        _publish_file(cfg.status_page, render_html(rows, dict(release.versions), now))
     if cfg.metrics:
-        _atomic_write(cfg.metrics, render_metrics(rows, now))
-    return {
-        "checked_at": now,
-        "release": dict(release.versions),
-        "mirrors": [
-            {
-                "name": r.name,
-                "state": r.state,
-                "served": r.served,
-                "age_s": r.age_s,
-                "reason": r.reason,
-            }
-            for r in rows
-        ],
-        "transitions": [
-            {
-                "mirror": o.mirror,
-                "family": o.family,
-                "from": o.transition.old.value,
-                "to": o.transition.label,
-                "reason": o.transition.reason,
-            }
-            for o in outcomes
-            if o.transition is not None
-        ],
-        "mail": {
-            "sent": len(mails) if send_mail and not mail_error else 0,
-            "held": held,
-            "error": mail_error,
-        },
-    }
+        _publish_file(cfg.metrics, render_metrics(rows, now))
+    changes = [
+        StateChange(
+            o.mirror, o.family, o.transition.old.value, o.transition.label, o.transition.reason
+        )
+        for o in outcomes
+        if o.transition is not None
+    ]
+    sent = len(mails) if send_mail and not mail_error else 0
+    return PassSummary(
+        now, dict(release.versions), rows, changes, MailTally(sent, held, mail_error)
+    )
+
+
+def repeat(
+    one_pass: Callable[[], PassSummary],
+    *,
+    interval_s: float,
+    passes: int | None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[PassSummary]:
+    """Run `one_pass` every `interval_s` seconds (from the start of one to the start of the
+    next), `passes` times or until interrupted; yield each pass's summary as it ends."""
+    done = 0
+    while True:
+        started = monotonic()
+        yield one_pass()
+        done += 1
+        if passes is not None and done >= passes:
+            return
+        sleep(max(0.0, interval_s - (monotonic() - started)))
 
 
 def _smtp(cfg: MonitorConfig) -> SmtpSettings:

@@ -4,8 +4,11 @@ record everything.
 
 One nursery owns the fan-out. Two CapacityLimiters: open sessions (cheap, may wait minutes on
 rsync) and, inside them, handshakes (CPU-bound). Each phase has its own deadline, and every mirror
-the run's deadline. Decisions are the core's (`judge_reply`, `judge_poll`); this module only
-moves data between the transport, the record and the display.
+the run's deadline. The record is written by its own thread (`syncd.adapters.recordwriter`):
+no task here ever blocks on SQLite, so a held write lock cannot stall a deadline. Decisions
+are the core's (`judge_reply`, `judge_poll`); this module only
+moves data between the transport, the record and the display; how a push ends when no reply
+decides it (deadlines, cancellation) is the core's too (`syncd.core.verdicts`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import functools
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import trio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
@@ -32,7 +36,9 @@ from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report, ReportError, clean, parse_report
 from syncd.core.request import render_request
 from syncd.core.summary import MirrorResult
+from syncd.core.verdicts import Ending, ended, final, interrupted
 
+T = TypeVar("T")
 Judge = Callable[[int | None, Report | None, str, Mapping[str, int]], Judgement]
 
 
@@ -42,6 +48,14 @@ class Transport(Protocol):
     async def open(self, mirror: Mirror) -> Any: ...
     async def run(self, session: Any, request: str) -> Reply: ...
     async def close(self, session: Any) -> None: ...
+
+
+class Record(Protocol):
+    """Where publish writes the record (syncd.adapters.recordwriter.RecordWriter): `submit`
+    hands a job over without waiting; `result` waits for one without blocking the loop."""
+
+    def submit(self, job: Callable[[PublishStore], T]) -> Future[T]: ...
+    async def result(self, future: Future[T]) -> T: ...
 
 
 class Progress(Protocol):
@@ -87,7 +101,7 @@ class _Exchange:
 @dataclass
 class Publisher:
     transport: Transport
-    store: PublishStore
+    record: Record
     run_id: str
     expected: dict[str, int]
     policy: Policy
@@ -131,7 +145,7 @@ class Publisher:
     # one mirror
     async def _push_one(self, mirror: Mirror, results: list[MirrorResult]) -> None:
         started = trio.current_time()
-        last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, ""))
+        last = _Exchange(ended(Ending.RUN_DEADLINE))
         try:
             with trio.fail_at(self._deadline):
                 last = await self._sync(mirror)
@@ -140,40 +154,43 @@ class Publisher:
                 if last.judgement.verdict is Verdict.OK and self.prover and mirror.http:
                     problem = await self.prover(mirror, self.expected)
                     if problem:
-                        last = _Exchange(
-                            Judgement(Verdict.FAIL, Outcome.FAILED, problem), last.report, last.raw
-                        )
+                        judgement = ended(Ending.NOT_SERVED, detail=problem)
+                        last = _Exchange(judgement, last.report, last.raw)
         except trio.TooSlowError:
             last = self._latest.get(mirror.name, last)
-            error = "run deadline passed" + (
-                f" (last: {last.judgement.error})"
-                if last.judgement.error and last.judgement.error != "run deadline passed"
-                else ""
-            )
-            last = _Exchange(Judgement(Verdict.FAIL, Outcome.TIMEOUT, error), last.report, last.raw)
+            judgement = ended(Ending.RUN_DEADLINE, last.judgement)
+            last = _Exchange(judgement, last.report, last.raw)
         except trio.Cancelled:
-            judgement = Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled (SIGINT/SIGTERM)")
-            self._finish(mirror, _Exchange(judgement, last.report, last.raw), started, results)
+            judgement = ended(Ending.CANCELLED)
+            with trio.CancelScope(shield=True):
+                await self._finish(
+                    mirror, _Exchange(judgement, last.report, last.raw), started, results
+                )
             raise
-        self._finish(mirror, last, started, results)
+        with trio.CancelScope(shield=True):  # recorded and reported, even if cancelled now
+            await self._finish(mirror, last, started, results)
 
-    def _finish(
+    async def _finish(
         self, mirror: Mirror, last: _Exchange, started: float, results: list[MirrorResult]
     ) -> None:
-        outcome = last.judgement.outcome if last.judgement.verdict is not Verdict.OK else Outcome.OK
-        error = None if outcome is Outcome.OK else last.judgement.error or outcome.value
+        outcome, error = final(last.judgement)
         versions = last.report.versions() if last.report else None
-        self.store.finish_target(
-            self.run_id,
-            mirror.name,
-            self.wall(),
-            outcome=outcome.value,
-            error=error,
-            report=last.raw,
-            versions=versions if outcome is Outcome.OK else None,
-            duration_s=trio.current_time() - started,
-        )
-        attempts = self.store.attempt_count(self.run_id, mirror.name)
+        now, duration = self.wall(), trio.current_time() - started
+
+        def record(store: PublishStore) -> int:
+            store.finish_target(
+                self.run_id,
+                mirror.name,
+                now,
+                outcome=outcome.value,
+                error=error,
+                report=last.raw,
+                versions=versions if outcome is Outcome.OK else None,
+                duration_s=duration,
+            )
+            return store.attempt_count(self.run_id, mirror.name)
+
+        attempts = await self.record.result(self.record.submit(record))
         result = MirrorResult(
             mirror.name,
             outcome,
@@ -228,11 +245,7 @@ class Publisher:
         )
         if result.judgement.verdict is Verdict.QUEUED:
             return _Exchange(
-                Judgement(
-                    Verdict.FAIL,
-                    Outcome.TIMEOUT,
-                    f"queued, and not done at the deadline: {result.judgement.error}",
-                ),
+                ended(Ending.STILL_QUEUED, result.judgement),
                 result.report or first.report,
                 result.raw or first.raw,
             )
@@ -240,32 +253,39 @@ class Publisher:
 
     async def _exchange(self, mirror: Mirror, verb: str, request: str, judge: Judge) -> _Exchange:
         """One attempt: connect, run `request`, judge the reply; recorded as it happens."""
-        attempt_id, number = self.store.start_attempt(self.run_id, mirror.name, verb, self.wall())
+        now = self.wall()
+        started = self.record.submit(
+            lambda store: store.start_attempt(self.run_id, mirror.name, verb, now)
+        )
         result: _Exchange | None = None
         try:
+            _, number = await self.record.result(started)
             result = await self._talk(mirror, request, judge)
         except PushError as err:
             result = _Exchange(judge_error(err))
         finally:
             if result is None:  # interrupted: by the run's deadline, or cancelled
-                result = _Exchange(
-                    Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed")
-                    if trio.current_time() >= self._deadline
-                    else Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled")
-                )
-            # Runs on cancellation too: the attempt is closed in the record either way.
-            self.store.finish_attempt(
-                attempt_id,
-                self.wall(),
-                verdict=result.judgement.verdict.value,
-                outcome=result.judgement.outcome.value,
-                exit_status=result.exit_status,
-                error=result.judgement.error or None,
-                report=result.raw,
-            )
+                result = _Exchange(interrupted(trio.current_time() >= self._deadline))
+            # Runs on cancellation too: the attempt is closed in the record either way (the
+            # job runs after the one that started it, so its id is known by then).
+            self._close_attempt(started, result)
         self._latest[mirror.name] = result
         self.progress.attempt(mirror.name, verb, number, result.judgement)
         return result
+
+    def _close_attempt(self, started: Future[tuple[int, int]], result: _Exchange) -> None:
+        now, j = self.wall(), result.judgement
+        self.record.submit(
+            lambda store: store.finish_attempt(
+                started.result()[0],
+                now,
+                verdict=j.verdict.value,
+                outcome=j.outcome.value,
+                exit_status=result.exit_status,
+                error=j.error or None,
+                report=result.raw,
+            )
+        )
 
     async def _talk(self, mirror: Mirror, request: str, judge: Judge) -> _Exchange:
         async with self._sessions:

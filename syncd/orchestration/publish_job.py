@@ -1,6 +1,6 @@
-"""One ``syncd publish`` end to end: open the record, create (or reopen, for ``--resume``) the
-run, load the pusher key and the pinned host keys, open the trio-asyncio loop and the HTTP
-client, run the fan-out (`syncd.orchestration.publish.Publisher`), close the run."""
+"""One ``syncd publish`` end to end: open the record (its writer thread), create (or reopen,
+for ``--resume``) the run, load the pusher key and the pinned host keys, open the asyncio loop
+and the HTTP client, run the fan-out (`syncd.orchestration.publish.Publisher`), close the run."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import httpx
 from syncd.adapters import mirrorhttp
 from syncd.adapters.aioloop import open_aio_loop
 from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
+from syncd.adapters.recordwriter import open_record
 from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
 from syncd.core.config import Policy
+from syncd.core.errors import SyncdError
 from syncd.core.inventory import Inventory, Mirror
 from syncd.core.manifest import ReleaseFile
 from syncd.core.outcome import Outcome
@@ -64,7 +65,7 @@ def http_prover(
     return prove
 
 
-class PublishSetupError(ValueError):
+class PublishSetupError(SyncdError, ValueError):
     """The publish cannot start (bad key, unknown run to resume...); one line for the user."""
 
 
@@ -171,11 +172,9 @@ async def publish_main(
 ) -> PublishOutcome:
     """Run one publish (or finish one with ``resume``) end to end; return its outcome.
     Raise PublishSetupError (or StoreError, SshSetupError) when it cannot start."""
-    conn = open_db(job.state)
-    try:
-        store = PublishStore(conn)
+    async with open_record(job.state) as record:
         ssh = PinnedSsh(job.key, job.policy)
-        run_id, expected, mirrors = _begin(job, store)
+        run_id, expected, mirrors = await record.call(lambda store: _begin(job, store))
         if job.files_for != expected:
             job.files = ()  # the tree holds another release (moved on, or --expect): no proof
         ssh.prepare(mirrors)
@@ -189,7 +188,7 @@ async def publish_main(
             ssh.aio = aio
             publisher = Publisher(
                 ssh,
-                store,
+                record,
                 run_id,
                 expected,
                 job.policy,
@@ -201,10 +200,9 @@ async def publish_main(
             )
             fresh = await publisher.run(mirrors)
         fresh_names = {r.name for r in fresh}
-        earlier = [
-            r for r in _recorded_ok(store, run_id, job.inventory) if r.name not in fresh_names
-        ]
-        store.finish_run(run_id, time.time(), "cancelled" if publisher.cancelled else "finished")
+        recorded = await record.call(lambda store: _recorded_ok(store, run_id, job.inventory))
+        earlier = [r for r in recorded if r.name not in fresh_names]
+        state = "cancelled" if publisher.cancelled else "finished"
+        finished = time.time()
+        await record.call(lambda store: store.finish_run(run_id, finished, state))
         return PublishOutcome(run_id, expected, earlier + fresh, publisher.cancelled)
-    finally:
-        conn.close()

@@ -10,9 +10,9 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
+from syncd.cli.keys import app as keys_app
 from syncd.core.authorized_keys import AuthorizedKeysError, parse_line, render
 from syncd.core.keyring import NOSHELL, SHELL, KeyringError, load_keyring, render_files
-from syncd.keys_cli import keys_app
 from tests.harness.binaries import require
 from tests.harness.sshd import Sshd
 from tests.harness.sshkeys import KeyPair, generate_keypair

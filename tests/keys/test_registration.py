@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,9 +50,19 @@ def test_notify_address_and_ipv6_and_code() -> None:
         ("Germany.", "DE"),
         ("Czechia", "CZ"),
         ("United States", "US"),
+        ("Russia", "RU"),
+        ("England", "GB"),
+        ("Holland", "NL"),
+        ("cote d'ivoire", "CI"),
+        ("CÔTE D'IVOIRE", "CI"),
+        ("Korea", None),  # two countries: which one?
     ],
 )
-def test_countries(given_: str, code: str) -> None:
+def test_countries(given_: str, code: str | None) -> None:
+    if code is None:
+        with pytest.raises(RegistrationError, match="not a country name or ISO code"):
+            country_code(given_)
+        return
     assert country_code(given_) == code
 
 
@@ -78,6 +90,36 @@ def test_mail_with_headers_and_quoting() -> None:
         parse_mail("Hello, please add my mirror\n")
     with pytest.raises(RegistrationError, match="larger than"):
         parse_mail(LINE + "\n" + "x" * 300_000)
+
+
+def _mail(body: str, cte: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Jó Admin <john@foo.com>"
+    msg["Subject"] = "new mirror"
+    msg.set_content(body, charset="utf-8", cte=cte)
+    return bytes(msg)
+
+
+NAMED = LINE.replace("John Doe", "Jóhn Dœ") + " || <alerts@foo.com>"
+
+
+@pytest.mark.parametrize("cte", ["quoted-printable", "base64"])
+def test_mail_bodies_in_transfer_encodings(cte: str) -> None:
+    """Mail clients send non-ASCII text quoted-printable (long lines broken with soft line
+    breaks, '=' written '=3D') or base64: the line is found only after decoding."""
+    raw = _mail(f"Hello,\n\n{NAMED}\n\nThanks\n", cte)
+    assert NAMED.encode() not in raw  # encoded: the raw text holds no registration line
+    (reg,) = parse_mail(raw)
+    assert (reg.name, reg.admin_name, reg.notify) == ("clamav.foo.com", "Jóhn Dœ", "alerts@foo.com")
+
+
+def test_multipart_mail_reads_its_plain_text_part() -> None:
+    msg = EmailMessage()
+    msg["Subject"] = "new mirror"
+    msg.set_content(f"{NAMED}\n", cte="quoted-printable")
+    msg.add_alternative(f"<p>{NAMED}</p>", subtype="html")
+    (reg,) = parse_mail(bytes(msg))
+    assert reg.admin_name == "Jóhn Dœ"
 
 
 @given(st.text(max_size=2000))

@@ -94,6 +94,57 @@ def test_mirrors_add_list_show_disable_enable_pin_remove(home: Path) -> None:
     assert parse_inventory(inv.read_text()).mirrors == []
 
 
+COMMENTED = f"""# pushsync mirror inventory: kept by hand and by syncd mirrors
+# Ask the DB team before adding a mirror.
+
+[[mirrors]]
+name = "a.example.org"   # the first volunteer
+host = "192.0.2.1"
+country   = "PL"
+host_keys = ["{KEY}"]  # confirmed by phone, 2026-01-05
+
+# b: slow link, be patient
+[[mirrors]]
+name = "b.example.org"
+host = "192.0.2.2"
+country = "DE"
+host_keys = ["{KEY}"]
+"""
+
+
+def test_inventory_edits_keep_comments_and_layout(home: Path) -> None:
+    inv = home / "mirrors.toml"
+    inv.write_text(COMMENTED)
+    other = KEY[:-4] + "AAAA"
+
+    def cli(*args: str) -> None:
+        result = runner.invoke(app, ["mirrors", *args, "--inventory", str(inv)])
+        assert result.exit_code == 0, result.output
+
+    cli("pin", "a.example.org", "--host-key", other)
+    cli("disable", "b.example.org")
+    cli("add", "c.example.org", "--host", "192.0.2.3", "--country", "FR", "--host-key", KEY)
+    text = inv.read_text()
+    # every line of the operator's file is still there, as it was, except the two edits
+    before = COMMENTED.replace(
+        f'["{KEY}"]  # confirmed by phone', f'["{other}"]  # confirmed by phone'
+    ).replace('country = "DE"\nhost_keys = ["KEY"]\n'.replace("KEY", KEY), "")
+    assert before != COMMENTED
+    assert text.startswith(
+        before + f'country = "DE"\nhost_keys = ["{KEY}"]\nactive = false\n'
+        '\n[[mirrors]]\nname = "c.example.org"\n'
+    )
+    mirrors = parse_inventory(text).mirrors
+    assert [(m.name, m.active) for m in mirrors] == [
+        ("a.example.org", True),
+        ("b.example.org", False),
+        ("c.example.org", True),
+    ]
+    assert mirrors[0].host_keys == [other]
+    cli("remove", "c.example.org")
+    assert inv.read_text().rstrip("\n") == text[: text.index('\n\n[[mirrors]]\nname = "c.')]
+
+
 def test_config_search_order_and_check(home: Path) -> None:
     user = home / "home" / ".config" / "syncd"
     user.mkdir(parents=True)
@@ -170,3 +221,15 @@ def test_publish_needs_key_and_a_release(home: Path) -> None:
     )
     assert bad_key.exit_code == 2
     assert f"cannot load the pusher key {key}" in bad_key.output
+
+
+def test_pending_promotion_keeps_comments(home: Path) -> None:
+    from syncd.orchestration.golive import promote_pending
+
+    inv = home / "mirrors.toml"
+    inv.write_text(COMMENTED.replace('country = "DE"\n', 'country = "DE"\npending = true  # new\n'))
+    assert promote_pending(inv, {"a.example.org", "b.example.org"}) == ["b.example.org"]
+    assert inv.read_text() == COMMENTED.replace(
+        'country = "DE"\n', 'country = "DE"\npending = false  # new\n'
+    )
+    assert promote_pending(inv, {"b.example.org"}) == []

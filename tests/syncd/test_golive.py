@@ -7,10 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from syncd.adapters.files import read_inventory, write_inventory
+from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli import app
 from syncd.core.authorized_keys import fingerprint
-from syncd.core.inventory import updated
+from syncd.core.inventory import text_updated
 from tests.harness.cvd import DEFAULT_VERSIONS
 from tests.harness.nginx import Nginx
 from tests.syncd.conftest import Syncd, by_name
@@ -70,7 +70,7 @@ def test_check_vhosts_and_host_key(
     _cli("mirrors", "register", "-", "--inventory", str(inv), stdin=MAIL)
     name = "clamav.mirror.example.org"
     server = fake_mirror("x.test", "ok").sshd
-    write_inventory(inv, updated(read_inventory(inv), name, port=server.port))
+    edit_inventory(inv, lambda t: text_updated(t, name, port=server.port))
     good = nginx_factory(
         _docroot(tmp_path, "good"), server_names=["database.clamav.net", "db.*.clamav.net", name]
     )
@@ -103,14 +103,10 @@ def test_trust_pins_only_the_fingerprint_the_admin_sent_then_publish_activates(
     inv = syncd.inventory
     _cli("mirrors", "register", "-", "--inventory", str(inv), stdin=MAIL)
     name = "clamav.mirror.example.org"
-    write_inventory(
+    edit_inventory(
         inv,
-        updated(
-            read_inventory(inv),
-            name,
-            port=mirror.sshd.port,
-            user=mirror.sshd.account.name,
-            http=None,
+        lambda t: text_updated(
+            t, name, port=mirror.sshd.port, user=mirror.sshd.account.name, http=None
         ),
     )
     other = "SHA256:" + "A" * 43

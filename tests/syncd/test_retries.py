@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import trio
@@ -22,6 +23,7 @@ from syncd.core.outcome import Outcome
 from syncd.orchestration.publish import Publisher
 from tests.syncd.fakes import report
 
+T = TypeVar("T")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 EXPECTED = {"daily": 28033, "main": 62, "bytecode": 335}
 OK = Reply(0, report().encode(), b"")
@@ -82,11 +84,29 @@ def upper_bound_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(random, "uniform", lambda low, high: high)
 
 
+class InlineRecord:
+    """The record written on the caller's thread, at once: under trio's mock clock, a task
+    waiting for a thread would let the clock jump to the next deadline."""
+
+    def __init__(self, store: PublishStore) -> None:
+        self.store = store
+
+    def submit(self, job: Callable[[PublishStore], T]) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(job(self.store))
+        return future
+
+    async def result(self, future: Future[T]) -> T:
+        return future.result()
+
+
 def publisher(
     store: PublishStore, transport: Scripted, names: list[str], **policy: Any
 ) -> Publisher:
     store.create_run("R", 0.0, expected=EXPECTED, request="sync", inventory=None, mirrors=names)
-    return Publisher(transport, store, "R", EXPECTED, Policy(**policy), handle_signals=False)
+    return Publisher(
+        transport, InlineRecord(store), "R", EXPECTED, Policy(**policy), handle_signals=False
+    )
 
 
 @pytest.mark.trio

@@ -8,14 +8,13 @@ from typing import Annotated
 import typer
 
 from syncd.adapters.files import find_config, read_inventory
+from syncd.cli.common import ConfigOpt, group, settings
 from syncd.core.config import ConfigError
-from syncd.core.inventory import InventoryError
-from syncd.publish_cli import ConfigOpt, fail, settings
 
-config_app = typer.Typer(help="syncd.toml and the inventory.", no_args_is_help=True)
+app = group(help="syncd.toml and the inventory.", no_args_is_help=True)
 
 
-@config_app.command("check")
+@app.command("check")
 def check_cmd(
     config: ConfigOpt = None,
     inventory: Annotated[
@@ -23,10 +22,7 @@ def check_cmd(
     ] = None,
 ) -> None:
     """Validate syncd.toml and the inventory; print what is in effect, exit 2 on an error."""
-    try:
-        path = find_config(config)
-    except ConfigError as err:
-        raise fail(str(err)) from None
+    path = find_config(config)
     cfg = settings(config)
     typer.echo(f"config: {path or 'none found (defaults)'}")
     for field in ("key", "inventory", "state", "source_tree", "source"):
@@ -37,14 +33,11 @@ def check_cmd(
         f"command {p.command_timeout:g} s, run {p.run_timeout:g} s, {p.max_attempts} attempts"
     )
     if cfg.key is not None and not cfg.key.is_file():
-        raise fail(f"key {cfg.key}: no such file: fix 'key' in {path}")
+        raise ConfigError(f"key {cfg.key}: no such file: fix 'key' in {path}")
     inv_path = inventory or cfg.inventory
     if inv_path is None:
         typer.echo("inventory: not configured (give --inventory or set 'inventory')")
         return
-    try:
-        inv = read_inventory(inv_path)
-    except (ConfigError, InventoryError) as err:
-        raise fail(str(err)) from None
+    inv = read_inventory(inv_path)
     active = len(inv.active())
     typer.echo(f"inventory: {inv_path}: {len(inv.mirrors)} mirrors, {active} active: ok")

@@ -6,31 +6,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from syncd.adapters.sqlite import StoreError
+from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, group, need, settings
 from syncd.core.config import ConfigError, SyncdConfig
-from syncd.core.dnsplan import DnsSafetyError
-from syncd.core.inventory import InventoryError
 from syncd.core.monitorconfig import DnsConfig
-from syncd.publish_cli import ConfigOpt, StateOpt, fail, need, settings
 
-dns_app = typer.Typer(
-    help="The db.XY rotation and the current.cvd TXT record.", no_args_is_help=True
-)
+if TYPE_CHECKING:  # dnspython is loaded only when DNS is used
+    from syncd.orchestration.dnsupdate import DnsUpdate
 
-
-def dns_errors() -> tuple[type[Exception], ...]:
-    """What a DNS update raises before sending (dnspython is loaded only when DNS is used)."""
-    from syncd.adapters.dns import DnsUpdateError
-
-    return (ConfigError, InventoryError, StoreError, DnsSafetyError, DnsUpdateError)
-
-
-InventoryOpt = Annotated[Path | None, typer.Option("--inventory", help="The inventory TOML.")]
-TreeOpt = Annotated[Path | None, typer.Option("--source-tree", help="The release's CVDs.")]
+app = group(help="The db.XY rotation and the current.cvd TXT record.", no_args_is_help=True)
 
 
 def _inputs(
@@ -38,7 +25,9 @@ def _inputs(
 ) -> tuple[SyncdConfig, DnsConfig, Path, Path, Path]:
     cfg = settings(config)
     if cfg.dns is None:
-        raise fail("no [dns] table in syncd.toml: add server, zone, key_name and key_secret_file")
+        raise ConfigError(
+            "no [dns] table in syncd.toml: add server, zone, key_name and key_secret_file"
+        )
     return (
         cfg,
         cfg.dns,
@@ -48,7 +37,7 @@ def _inputs(
     )
 
 
-@dns_app.command("render")
+@app.command("render")
 def render_cmd(
     *,
     config: ConfigOpt = None,
@@ -62,10 +51,7 @@ def render_cmd(
     from syncd.orchestration.dnsupdate import render
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
-    try:
-        verdict, pools, text = render(cfg, dns, inventory=inv, state=db, tree=tree, now=time.time())
-    except dns_errors() as err:
-        raise fail(str(err)) from None
+    verdict, pools, text = render(cfg, dns, inventory=inv, state=db, tree=tree, now=time.time())
     typer.echo(f"; zone {dns.zone}: rendered by syncd dns render")
     for pool in pools:
         if pool.note:
@@ -74,7 +60,7 @@ def render_cmd(
     typer.echo(text, nl=False)
 
 
-@dns_app.command("push")
+@app.command("push")
 def push_cmd(
     *,
     config: ConfigOpt = None,
@@ -94,28 +80,27 @@ def push_cmd(
     from syncd.orchestration.dnsupdate import update
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
-    try:
-        result = update(
-            cfg, dns, inventory=inv, state=db, tree=tree, dry_run=dry_run, now=time.time()
-        )
-    except dns_errors() as err:
-        raise fail(str(err)) from None
+    result = update(cfg, dns, inventory=inv, state=db, tree=tree, dry_run=dry_run, now=time.time())
     print_result(result, as_json=as_json)
-    raise typer.Exit(1 if result["error"] else 0)
+    raise typer.Exit(1 if result.error else 0)
 
 
-def print_result(result: dict[str, Any], *, as_json: bool) -> None:
+def print_result(result: DnsUpdate, *, as_json: bool) -> None:
+    """Print what a DNS update did: its JSON document, or the gate and each change."""
     if as_json:
-        typer.echo(json.dumps(result, sort_keys=True))
+        typer.echo(json.dumps(result.to_json(), sort_keys=True))
         return
-    gate = result["gate"]
-    typer.echo(f"gate {'open' if gate['reached'] else 'closed'}: {gate['reason']}")
-    if gate["laggards"] and not gate["reached"]:
-        typer.echo("held back by: " + ", ".join(gate["laggards"]))
-    verb = "would change" if result["dry_run"] else "change"
-    for c in result["changes"]:
-        typer.echo(f"{verb} {c['name']} {c['type']}: +{c['add']} -{c['remove']} ({c['reason']})")
-    if not result["changes"]:
+    gate = result.gate
+    if gate is None:
+        typer.echo(f"dns: not updated: {result.error}", err=True)
+        return
+    typer.echo(f"gate {'open' if gate.reached else 'closed'}: {gate.reason}")
+    if gate.laggards and not gate.reached:
+        typer.echo("held back by: " + ", ".join(gate.laggards))
+    verb = "would change" if result.dry_run else "change"
+    for c in result.changes:
+        typer.echo(f"{verb} {c.name} {c.rdtype}: +{list(c.add)} -{list(c.remove)} ({c.reason})")
+    if not result.changes:
         typer.echo("the server already holds what it should: nothing sent")
-    if result["error"]:
-        typer.echo(f"update failed: {result['error']}", err=True)
+    if result.error:
+        typer.echo(f"update failed: {result.error}", err=True)

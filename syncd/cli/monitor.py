@@ -6,41 +6,36 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from syncd.adapters.sqlite import StoreError
-from syncd.core.config import ConfigError
-from syncd.core.inventory import InventoryError
-from syncd.orchestration.monitorpass import run_pass
-from syncd.publish_cli import ConfigOpt, StateOpt, fail, need, settings
+from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
+from syncd.orchestration.monitorpass import PassSummary, repeat, run_pass
 
-monitor_app = typer.Typer()
+app = group()
 
 
-def _print(summary: dict[str, Any]) -> None:
+def _print(summary: PassSummary) -> None:
     counts: dict[str, int] = {}
-    for m in summary["mirrors"]:
-        counts[m["state"]] = counts.get(m["state"], 0) + 1
+    for m in summary.mirrors:
+        counts[m.state] = counts.get(m.state, 0) + 1
     typer.echo("mirrors: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     # a mirror's first check that finds it fresh is no news: counted, not listed
-    first_fresh = [
-        t for t in summary["transitions"] if t["from"] == "unknown" and t["to"] == "fresh"
-    ]
+    first_fresh = [c for c in summary.changes if c.first_fresh]
     if first_fresh:
         typer.echo(f"first checks: {len(first_fresh)} fresh")
-    for t in summary["transitions"]:
-        if t not in first_fresh:
-            typer.echo(f"{t['mirror']} [{t['family']}]: {t['from']} -> {t['to']}: {t['reason']}")
-    mail = summary["mail"]
-    if mail["error"]:
-        typer.echo(f"mail failed: {mail['error']}", err=True)
-    elif mail["sent"] or mail["held"]:
-        typer.echo(f"mail: {mail['sent']} sent, {mail['held']} held back by the rate limit")
+    for c in summary.changes:
+        if not c.first_fresh:
+            typer.echo(f"{c.mirror} [{c.family}]: {c.old} -> {c.new}: {c.reason}")
+    mail = summary.mail
+    if mail.error:
+        typer.echo(f"mail failed: {mail.error}", err=True)
+    elif mail.sent or mail.held:
+        typer.echo(f"mail: {mail.sent} sent, {mail.held} held back by the rate limit")
 
 
-@monitor_app.command("monitor")
+@app.command("monitor")
 def monitor_cmd(
     *,
     inventory: Annotated[
@@ -78,32 +73,29 @@ def monitor_cmd(
     inv = need(inventory or cfg.inventory, "--inventory", "inventory")
     db = need(state or cfg.state, "--state", "state")
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
-    interval = every if every is not None else cfg.monitor.interval_s
-    done = 0
+
+    def one_pass() -> PassSummary:
+        return run_pass(
+            inventory=inv,
+            state=db,
+            source_tree=tree,
+            cfg=cfg.monitor,
+            send_mail=not no_mail,
+            clock=time.time,
+        )
+
     failed = False
     try:
-        while True:
-            started = time.monotonic()
-            try:
-                summary = run_pass(
-                    inventory=inv,
-                    state=db,
-                    source_tree=tree,
-                    cfg=cfg.monitor,
-                    send_mail=not no_mail,
-                    clock=time.time,
-                )
-            except (ConfigError, InventoryError, StoreError) as err:
-                raise fail(str(err)) from None
+        for summary in repeat(
+            one_pass,
+            interval_s=every if every is not None else cfg.monitor.interval_s,
+            passes=1 if once else passes,
+        ):
             if as_json:
-                typer.echo(json.dumps(summary, sort_keys=True))
+                typer.echo(json.dumps(summary.to_json(), sort_keys=True))
             else:
                 _print(summary)
-            failed = bool(summary["mail"]["error"])
-            done += 1
-            if once or (passes is not None and done >= passes):
-                break
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+            failed = bool(summary.mail.error)
     except KeyboardInterrupt:
         typer.echo("monitor: interrupted", err=True)
     raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,36 @@
+"""The ``syncd`` command line: one module per command group, joined here. Each command reads
+its options, calls orchestration, and prints; errors become exit codes in one place
+(`syncd.cli.common.SyncdGroup`)."""
+
+import typer
+
+from syncd import __version__
+from syncd.cli import config, demo, dns, heartbeat, keys, mirrors, monitor, publish, runs
+from syncd.cli.common import group
+
+__all__ = ["app", "main"]
+
+app = group(
+    help="Push ClamAV database releases to every mirror and prove they arrived.",
+    no_args_is_help=True,
+)
+app.add_typer(publish.app)
+app.add_typer(runs.status_app)
+app.add_typer(heartbeat.app)
+app.add_typer(config.app, name="config")
+app.add_typer(mirrors.app, name="mirrors")
+app.add_typer(runs.app, name="runs")
+app.add_typer(keys.app, name="keys")
+app.add_typer(monitor.app)
+app.add_typer(dns.app, name="dns")
+app.add_typer(demo.app)
+
+
+@app.command()
+def version() -> None:
+    """Print the syncd version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,150 @@
+"""What the command groups share: the options, syncd.toml, the live display of a push, and the
+one place where an error becomes syncd's exit code (`SyncdGroup`)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import trio
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from syncd.adapters.files import load_config, read_inventory, read_manifest
+from syncd.cli.display import PlainProgress, RichProgress, print_summary
+from syncd.core.config import SyncdConfig
+from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
+from syncd.core.keyring import KeyringError
+from syncd.core.manifest import history_warning
+from syncd.core.request import RequestError
+from syncd.core.summary import MirrorResult
+from syncd.orchestration.publish import Progress
+from syncd.orchestration.publish_job import PublishJob
+
+T = TypeVar("T")
+
+# Errors of the wire code shared with the mirror client (which knows nothing of SyncdError),
+# and what syncd exits with when one reaches the operator.
+WIRE_ERRORS: dict[type[Exception], int] = {RequestError: EXIT_USAGE, KeyringError: EXIT_USAGE}
+
+
+def exit_code_of(err: Exception) -> int | None:
+    """The exit code for an error the operator is to read; None for a bug (a traceback)."""
+    if isinstance(err, SyncdError):
+        return err.exit_code
+    return next((code for cls, code in WIRE_ERRORS.items() if isinstance(err, cls)), None)
+
+
+class SyncdGroup(TyperGroup):
+    """A command group whose commands' errors end as one line on stderr and the error's exit
+    code (`exit_code_of`), never as a traceback."""
+
+    prefix = "syncd"
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            code = exit_code_of(err)
+            if code is None:
+                raise
+            typer.echo(f"{self.prefix}: {err}", err=True)
+            raise typer.Exit(code) from None
+
+
+def group(cls: type[SyncdGroup] = SyncdGroup, **kwargs: Any) -> typer.Typer:
+    """A Typer for one command group, its errors mapped by `cls` (a SyncdGroup)."""
+    return typer.Typer(cls=cls, **kwargs)
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="syncd.toml (default: ./etc, ~/.config/syncd, /etc/syncd, first found).",
+    ),
+]
+StateOpt = Annotated[
+    Path | None, typer.Option("--state", help="The SQLite record (default from syncd.toml).")
+]
+InventoryOpt = Annotated[
+    Path | None, typer.Option("--inventory", help="The inventory TOML (default from config).")
+]
+KeyOpt = Annotated[Path | None, typer.Option("--key", help="The pusher's private key.")]
+TreeOpt = Annotated[Path | None, typer.Option("--source-tree", help="The release's CVDs.")]
+MirrorOpt = Annotated[
+    list[str] | None, typer.Option("--mirror", help="Only this mirror (repeatable).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def settings(config: Path | None) -> SyncdConfig:
+    """The configuration in effect (`config`, else the first syncd.toml found)."""
+    return load_config(config)[0]
+
+
+def need(value: Path | None, option: str, key: str) -> Path:
+    """`value`, given on the command line or in syncd.toml; raise UsageError when neither."""
+    if value is None:
+        raise UsageError(f"{option} is required (or set {key!r} in syncd.toml)")
+    return value
+
+
+def push_job(
+    cfg: SyncdConfig,
+    inventory: Path | None,
+    key: Path | None,
+    state: Path | None,
+    only: list[str] | None,
+) -> PublishJob:
+    """The push to make (its release still to be set): the options, else syncd.toml's."""
+    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
+    return PublishJob(
+        key=need(key or cfg.key, "--key", "key"),
+        state=need(state or cfg.state, "--state", "state"),
+        inventory=read_inventory(inventory_path),
+        inventory_path=str(inventory_path),
+        policy=cfg.policy,
+        only=list(only or []),
+    )
+
+
+def prove_tree(job: PublishJob, tree: Path, cfg: SyncdConfig, *, warn: bool) -> None:
+    """Have `job` prove the files of the release in `tree` a mirror must serve whole (the
+    current cdiffs, the .sign files); with `warn`, say when the tree carries fewer cdiffs
+    than [policy] cdiff_history."""
+    release, job.files = read_manifest(tree)
+    job.files_for = dict(release.versions)
+    warning = history_warning(release, cfg.policy.cdiff_history)
+    if warn and warning:
+        typer.echo(f"syncd: warning: {warning}", err=True)
+
+
+def stamp(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def run_push(
+    main: Callable[..., Awaitable[T]],
+    *args: Any,
+    results: Callable[[T], tuple[list[MirrorResult], str]],
+) -> T:
+    """Run a push (`main(*args, progress)` under trio) with a live display on a terminal, plain
+    lines otherwise; print its summary (`results` of its outcome); return the outcome."""
+    console = Console(stderr=True) if sys.stderr.isatty() else None
+    progress: Progress = RichProgress(console) if console else PlainProgress()
+    try:
+        outcome: T = trio.run(functools.partial(main, *args, progress))
+    finally:
+        if isinstance(progress, RichProgress):
+            progress.stop()
+    mirrors, run_id = results(outcome)
+    print_summary(mirrors, run_id, console=console)
+    return outcome

@@ -1,0 +1,191 @@
+"""``syncd mirrors``: read and edit the inventory (in place: comments and layout kept), and
+onboard a new mirror: ``register`` its mail, ``check`` it, ``trust`` its host key."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syncd.adapters.files import edit_inventory, read_inventory
+from syncd.cli.common import ConfigOpt, InventoryOpt, group, need, settings
+from syncd.core.inventory import (
+    make_mirror,
+    text_updated,
+    text_with_mirror,
+    text_without_mirror,
+)
+
+app = group(help="Read and edit the inventory of mirrors.", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(help="The mirror's name in the inventory.")]
+
+
+def _path(inventory: Path | None, config: Path | None) -> Path:
+    return need(inventory or settings(config).inventory, "--inventory", "inventory")
+
+
+def _edit(path: Path, edit: Callable[[str], str], message: str, *, create: bool = False) -> None:
+    """Edit the inventory file in place (comments and layout kept), then say `message`."""
+    edit_inventory(path, edit, create=create)
+    typer.echo(message)
+
+
+@app.command("list")
+def list_cmd(inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
+    """List mirrors: name, state, address, country."""
+    for m in read_inventory(_path(inventory, config)).mirrors:
+        state = "pending" if m.pending else "active" if m.active else "disabled"
+        typer.echo(f"{m.name:30} {state:8} {m.user}@{m.host}:{m.port} {m.country}")
+
+
+@app.command("show")
+def show_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
+    """Show every field of one mirror."""
+    mirror = read_inventory(_path(inventory, config)).named(name)
+    for key, value in mirror.model_dump().items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command("add")
+def add_cmd(
+    name: NameArg,
+    *,
+    host: Annotated[str, typer.Option("--host", help="Host name or address of its sshd.")],
+    country: Annotated[str, typer.Option("--country", help="ISO 3166 code, e.g. PL.")],
+    host_key: Annotated[
+        list[str], typer.Option("--host-key", help="Pinned host key 'ssh-ed25519 AAAA...'.")
+    ],
+    port: Annotated[int, typer.Option("--port")] = 22,
+    user: Annotated[str, typer.Option("--user")] = "clamavdb",
+    admin: Annotated[list[str] | None, typer.Option("--admin")] = None,
+    notify: Annotated[list[str] | None, typer.Option("--notify")] = None,
+    http: Annotated[str | None, typer.Option("--http", help="Base URL for checks.")] = None,
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a mirror (the inventory file is created when missing)."""
+    path = _path(inventory, config)
+    mirror = make_mirror(
+        {
+            "name": name,
+            "host": host,
+            "port": port,
+            "user": user,
+            "country": country,
+            "admins": admin or [],
+            "notify": notify or [],
+            "host_keys": host_key,
+            "http": http,
+        }
+    )
+    _edit(path, lambda t: text_with_mirror(t, mirror, str(path)), f"added {name}", create=True)
+
+
+@app.command("remove")
+def remove_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
+    """Remove a mirror from the inventory."""
+    path = _path(inventory, config)
+    _edit(path, lambda t: text_without_mirror(t, name, str(path)), f"removed {name}")
+
+
+def _set(name: str, path: Path, message: str, **changes: object) -> None:
+    _edit(path, lambda t: text_updated(t, name, str(path), **changes), message)
+
+
+@app.command("enable")
+def enable_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
+    """Push to this mirror again."""
+    _set(name, _path(inventory, config), f"enabled {name}", active=True)
+
+
+@app.command("disable")
+def disable_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
+    """Stop pushing to this mirror (it stays in the inventory)."""
+    _set(name, _path(inventory, config), f"disabled {name}", active=False)
+
+
+@app.command("pin")
+def pin_cmd(
+    name: NameArg,
+    *,
+    host_key: Annotated[
+        list[str],
+        typer.Option("--host-key", help="The new host key, confirmed with the mirror's admin."),
+    ],
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Replace a mirror's pinned host keys (after its admin confirmed the new fingerprint)."""
+    _set(
+        name,
+        _path(inventory, config),
+        f"pinned {len(host_key)} host key(s) for {name}",
+        host_keys=host_key,
+    )
+
+
+@app.command("register")
+def register_cmd(
+    mail: Annotated[Path, typer.Argument(help="The registration mail ('-' reads standard input).")],
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Add the mirrors a registration mail announces, as pending: '<name> ip address: <ip>
+    country: <country> admin: <Name> <email> [|| <notify email>]'. Next: 'syncd mirrors check
+    NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint the
+    admin sent; the first successful publish makes the mirror active."""
+    from syncd.core.config import ConfigError
+    from syncd.orchestration.golive import register
+
+    path = _path(inventory, config)
+    try:
+        raw = sys.stdin.buffer.read() if str(mail) == "-" else mail.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{mail}: {err.strerror}") from None
+    names = ", ".join(r.name for r in register(path, raw))
+    typer.echo(f"registered {names} as pending: next, syncd mirrors check NAME")
+
+
+@app.command("check")
+def check_cmd(
+    name: NameArg,
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+    http_url: Annotated[
+        str | None, typer.Option("--http", help="Check this base URL instead of the inventory's.")
+    ] = None,
+) -> None:
+    """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
+    database.clamav.net, db.test.clamav.net and its own name, with no redirect; its sshd
+    answers on the inventory's port and offers a host key, shown with its fingerprint."""
+    from syncd.core.authorized_keys import fingerprint
+    from syncd.orchestration.golive import check
+
+    mirror, items = check(_path(inventory, config), name, http_url)
+    for item in items:
+        typer.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.what}: {item.detail}")
+    if mirror.host_keys:
+        pinned = ", ".join(fingerprint(k) for k in mirror.host_keys)
+        typer.echo(f"pinned: {pinned}")
+    raise typer.Exit(0 if all(i.ok for i in items) else 1)
+
+
+@app.command("trust")
+def trust_cmd(
+    name: NameArg,
+    fingerprint_: Annotated[
+        str, typer.Option("--fingerprint", help="SHA256:... as the mirror's admin sent it.")
+    ],
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Pin the host key the mirror offers now, only if its fingerprint is the one its admin
+    sent (out of band). A mismatch pins nothing (exit 1)."""
+    from syncd.orchestration.golive import trust
+
+    trust(_path(inventory, config), name, fingerprint_)
+    typer.echo(f"pinned {fingerprint_} for {name}")

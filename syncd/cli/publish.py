@@ -1,0 +1,108 @@
+"""``syncd publish``: push a release to every mirror, prove it arrived, then let the release
+gate update DNS."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syncd.adapters.files import read_cvd_headers
+from syncd.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    KeyOpt,
+    MirrorOpt,
+    StateOpt,
+    group,
+    prove_tree,
+    push_job,
+    run_push,
+    settings,
+)
+from syncd.cli.dns import print_result
+from syncd.core.outcome import Outcome
+from syncd.core.request import expected_from_headers, parse_expect
+from syncd.core.summary import exit_code, to_json
+from syncd.orchestration.golive import promote_pending
+from syncd.orchestration.publish_job import PublishOutcome, publish_main
+
+app = group()
+
+
+@app.command("publish")
+def publish_cmd(
+    *,
+    inventory: Annotated[
+        Path | None, typer.Option("--inventory", help="The mirrors' inventory TOML.")
+    ] = None,
+    key: KeyOpt = None,
+    state: StateOpt = None,
+    source_tree: Annotated[
+        Path | None,
+        typer.Option("--source-tree", help="Read the release's versions from these CVDs."),
+    ] = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option("--expect", help="DB=VERSION, e.g. daily=28034 (overrides the tree)."),
+    ] = None,
+    json_out: JsonOpt = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Finish run RUN_ID: only mirrors not ok.")
+    ] = None,
+    mirror: MirrorOpt = None,
+    no_dns: Annotated[
+        bool, typer.Option("--no-dns", help="Leave DNS alone even when [dns] is configured.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the DNS changes the gate would make.")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Push the release to every active mirror, prove it arrived, print the summary; then,
+    when syncd.toml has [dns], update the rotation and announce the release in the TXT record
+    once the gate opens (see 'syncd dns push').
+
+    Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed), 2 on a
+    configuration error."""
+    from syncd.orchestration.dnsupdate import gate_after_publish
+
+    cfg = settings(config)
+    job = push_job(cfg, inventory, key, state, mirror)
+    tree = source_tree or cfg.source_tree
+    if tree is not None:
+        prove_tree(job, tree, cfg, warn=resume is None)
+    if resume is None and tree is not None:
+        job.expected = expected_from_headers(read_cvd_headers(tree))
+    job.expected.update(parse_expect(expect or []))
+    job.resume = resume
+    outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
+    inventory_path = Path(job.inventory_path)
+    promoted = promote_pending(
+        inventory_path, {r.name for r in outcome.results if r.outcome is Outcome.OK}
+    )
+    if promoted:
+        typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
+    dns = None
+    if cfg.dns is not None and not no_dns and tree is not None:
+        dns = gate_after_publish(
+            cfg,
+            cfg.dns,
+            inventory=inventory_path,
+            state=job.state,
+            tree=tree,
+            dry_run=dry_run,
+            now=time.time(),
+        )
+        if not json_out:
+            print_result(dns, as_json=False)
+    if json_out:
+        doc = to_json(outcome.run_id, outcome.expected, outcome.results)
+        if dns is not None:
+            doc["dns"] = dns.to_json()
+        typer.echo(json.dumps(doc))
+    failed_dns = dns is not None and bool(dns.error)
+    raise typer.Exit(exit_code(outcome.results) or int(failed_dns))

@@ -1,0 +1,96 @@
+"""``syncd status`` and ``syncd runs show``: read past publish runs from the record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import open_db
+from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
+from syncd.core.errors import UsageError
+
+status_app = group()
+app = group(help="Read past publish runs from the record.", no_args_is_help=True)
+
+
+def _store(state: Path | None, config: Path | None) -> PublishStore:
+    path = need(state or settings(config).state, "--state", "state")
+    if not path.exists():
+        raise UsageError(f"{path}: no record yet (run 'syncd publish' first)")
+    return PublishStore(open_db(path))
+
+
+@status_app.command("status")
+def status_cmd(state: StateOpt = None, config: ConfigOpt = None) -> None:
+    """Show recent runs and each mirror's current state from the record."""
+    store = _store(state, config)
+    runs = store.runs(5)
+    typer.echo("recent runs:" if runs else "no runs recorded")
+    for run in runs:
+        outcomes: dict[str, int] = {}
+        for t in store.targets(run.run_id):
+            outcomes[t.outcome or "pending"] = outcomes.get(t.outcome or "pending", 0) + 1
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
+        release = " ".join(f"{db}={v}" for db, v in sorted(run.expected.items()))
+        typer.echo(
+            f"  {run.run_id}  {stamp(run.started_at)}  {run.kind:9}  {run.state:9}  {release}  "
+            f"{counts}"
+        )
+    states = store.mirror_states()
+    if states:
+        typer.echo("mirrors:")
+    for s in states:
+        versions = " ".join(f"{db}={v}" for db, v in sorted((s.versions or {}).items()))
+        typer.echo(f"  {s.mirror}  {s.outcome:17}  last ok {stamp(s.last_ok_at)}  {versions}")
+
+
+@app.command("show")
+def show_cmd(
+    run_id: Annotated[str, typer.Argument(help="The run id printed by syncd publish.")],
+    state: StateOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one run: each mirror's outcome and every attempt."""
+    store = _store(state, config)
+    run = store.run(run_id)
+    if run is None:
+        raise UsageError(f"no run {run_id!r}: see 'syncd status'")
+    targets = store.targets(run_id)
+    if json_out:
+        doc = {
+            "run_id": run.run_id,
+            "state": run.state,
+            "expected": run.expected,
+            "invocations": run.invocations,
+            "mirrors": [
+                {
+                    "name": t.mirror,
+                    "outcome": t.outcome,
+                    "attempts": t.attempts,
+                    "error": t.error,
+                    "report": t.report,
+                }
+                for t in targets
+            ],
+        }
+        typer.echo(json.dumps(doc))
+        return
+    typer.echo(
+        f"run {run.run_id}: {run.state}, started {stamp(run.started_at)}, "
+        f"finished {stamp(run.finished_at)}, {run.invocations} invocation(s)"
+    )
+    typer.echo(f"request: {run.request}")
+    for t in targets:
+        typer.echo(f"{t.mirror}: {t.outcome or 'pending'}" + (f": {t.error}" if t.error else ""))
+        for a in store.attempts(run_id, t.mirror):
+            exit_text = "-" if a["exit_status"] is None else a["exit_status"]
+            typer.echo(
+                f"  #{a['number']} {a['verb']:6} {stamp(a['started_at'])} "
+                f"{a['verdict'] or 'unfinished'} exit {exit_text}"
+                + (f": {a['error']}" if a["error"] else "")
+            )
