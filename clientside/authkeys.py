@@ -1,23 +1,17 @@
-"""authorized_keys lines for ``clam-clientsync setup``: the signed pusher file and the merge.
+"""authorized_keys for ``clam-clientsync setup``: which signed pusher lines we install, and the
+merge with what the account has. Pure: bytes in, bytes out.
 
-Pure: bytes in, bytes out. A line is ``[options] keytype base64 [comment]`` as sshd(8) reads it;
-options are comma separated, ``name`` or ``name="value"`` (``\\"`` stands for a quote).
+The line grammar is sshd's (``pushwire.authorized_keys``); the forced command's shape is the key
+file's (``pushwire.keyfile``). Setup is stricter than the grammar: a pusher line carries only
+restrictions, and its forced command runs the client, nothing else.
 """
 
 import re
 from typing import FrozenSet, List, NamedTuple, Optional, Tuple
 
-KEY_TYPES = frozenset(
-    {
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    }
-)
+from pushwire.authorized_keys import AuthorizedKey, parse_line, render
+from pushwire.keyfile import CLIENT_NAME, forced_command, parse_forced_command
+
 # What a pusher line may carry besides restrict/command: only further restrictions.
 ALLOWED_OPTIONS = frozenset(
     {
@@ -32,108 +26,19 @@ ALLOWED_OPTIONS = frozenset(
     }
 )
 MARKER = b"# pushsync: the lines below are managed by 'clam-clientsync setup'\n"
-CLIENT_NAME = "clam-clientsync"
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}\Z")
-_OPTION_NAME = re.compile(r"[A-Za-z0-9-]+")
-_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
-_PROGRAM = re.compile(r"/[A-Za-z0-9._/+-]+\Z")
 _LINES = re.compile(rb"[^\n]*\n|[^\n]+\Z")
-
-Options = Tuple[Tuple[str, Optional[str]], ...]
 
 
 class KeyFileError(ValueError):
     """The pusher key file is not one we install; the message names the line and the reason."""
 
 
-class Line(NamedTuple):
-    options: Options
-    key_type: str
-    blob: str
-    comment: str
-
-    def option(self, name: str) -> Optional[str]:
-        """Return the value of option ``name`` ("" for a flag); None when absent."""
-        for key, value in self.options:
-            if key.lower() == name.lower():
-                return "" if value is None else value
-        return None
-
-
 class PusherLine(NamedTuple):
     """One line of the signed key file, validated: a key allowed to run the client only."""
 
-    line: Line
+    line: AuthorizedKey
     program: str  # the client path the signed file names
     source: str  # the one argument of the forced command
-
-
-def _value(text: str, i: int, name: str) -> Tuple[str, int]:
-    chars: List[str] = []
-    while True:
-        if i >= len(text):
-            raise ValueError(f"option {name} has an unterminated quote")
-        c = text[i]
-        if c == "\\" and i + 1 < len(text) and text[i + 1] == '"':
-            chars.append('"')
-            i += 2
-        elif c == '"':
-            return "".join(chars), i + 1
-        else:
-            chars.append(c)
-            i += 1
-
-
-def _options(text: str) -> Tuple[Options, str]:
-    options: List[Tuple[str, Optional[str]]] = []
-    i = 0
-    while True:
-        m = _OPTION_NAME.match(text, i)
-        if not m:
-            raise ValueError(f"bad option at column {i + 1}")
-        name, i = m.group(0), m.end()
-        value: Optional[str] = None
-        if text[i : i + 2] == '="':
-            value, i = _value(text, i + 2, name)
-        elif text[i : i + 1] == "=":
-            raise ValueError(f"option {name}= needs a double-quoted value")
-        options.append((name, value))
-        if text[i : i + 1] == ",":
-            i += 1
-        elif text[i : i + 1] in (" ", "\t"):
-            return tuple(options), text[i:].lstrip(" \t")
-        else:
-            raise ValueError("options must be followed by a key")
-
-
-def parse_line(text: str) -> Optional[Line]:
-    """Given one line of text, return it parsed; None for blank or comment; raise ValueError."""
-    text = text.rstrip("\r\n").strip(" \t")
-    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in text):
-        raise ValueError("control characters inside the line")
-    if not text or text.startswith("#"):
-        return None
-    options: Options = ()
-    if text.split(None, 1)[0] not in KEY_TYPES:
-        options, text = _options(text)
-    fields = text.split(None, 2)
-    if len(fields) < 2 or fields[0] not in KEY_TYPES:
-        raise ValueError("no known key type (ssh-ed25519, ssh-rsa, ecdsa-...) found")
-    if not _BASE64.match(fields[1]):
-        raise ValueError(f"the {fields[0]} key is not base64")
-    return Line(options, fields[0], fields[1], fields[2] if len(fields) > 2 else "")
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace('"', '\\"') + '"'
-
-
-def render(line: Line) -> str:
-    """Return ``line`` as one authorized_keys line (without the newline)."""
-    opts = ",".join(n if v is None else f"{n}={_quote(v)}" for n, v in line.options)
-    parts = [opts] if opts else []
-    parts += [line.key_type, line.blob] + ([line.comment] if line.comment else [])
-    return " ".join(parts)
 
 
 def parse_key_file(data: bytes) -> List[PusherLine]:
@@ -156,7 +61,7 @@ def parse_key_file(data: bytes) -> List[PusherLine]:
     return found
 
 
-def _pusher(line: Line, number: int) -> PusherLine:
+def _pusher(line: AuthorizedKey, number: int) -> PusherLine:
     names = [n.lower() for n, _ in line.options]
     where = f"line {number} ({line.comment or line.key_type})"
     if len(set(names)) != len(names):
@@ -169,26 +74,21 @@ def _pusher(line: Line, number: int) -> PusherLine:
         raise KeyFileError(f"{where}: no forced command: it would allow a shell")
     if line.option("restrict") != "":
         raise KeyFileError(f"{where}: not restricted (no 'restrict' option)")
-    words = command.split(" ")
-    if (
-        len(words) != 2
-        or not _PROGRAM.match(words[0])
-        or not words[0].rsplit("/", 1)[-1].startswith(CLIENT_NAME)
-        or "/../" in words[0] + "/"
-        or not _SOURCE.match(words[1])
-    ):
+    forced = parse_forced_command(command)
+    if forced is None or not forced[0].rsplit("/", 1)[-1].startswith(CLIENT_NAME):
         raise KeyFileError(
             f"{where}: forced command {command[:120]!r} "
             f"is not '/ABSOLUTE/PATH/{CLIENT_NAME} SOURCE'"
         )
-    return PusherLine(line, words[0], words[1])
+    return PusherLine(line, *forced)
 
 
-def with_client(pusher: PusherLine, client: str) -> Line:
+def with_client(pusher: PusherLine, client: str) -> AuthorizedKey:
     """Return the pusher's line with its forced command running ``client`` (absolute path)."""
-    if not _PROGRAM.match(client) or "/../" in client + "/":
-        raise KeyFileError(f"client path {client!r}: absolute, without spaces or quotes")
-    command = f"{client} {pusher.source}"
+    try:
+        command = forced_command(client, pusher.source)
+    except ValueError:
+        raise KeyFileError(f"client path {client!r}: absolute, without spaces or quotes") from None
     opts = tuple((n, command if n.lower() == "command" else v) for n, v in pusher.line.options)
     return pusher.line._replace(options=opts)
 
@@ -210,7 +110,7 @@ def is_ours(raw: bytes, pusher_blobs: FrozenSet[str]) -> bool:
     return any(w.rsplit("/", 1)[-1].startswith(CLIENT_NAME) for w in command.split())
 
 
-def merge(existing: Optional[bytes], ours: List[Line]) -> Tuple[bytes, int, int]:
+def merge(existing: Optional[bytes], ours: List[AuthorizedKey]) -> Tuple[bytes, int, int]:
     """Given the current authorized_keys (None: absent) and our lines, return the new content,
     how many foreign lines were kept (byte for byte, in order) and how many of ours replaced."""
     blobs = frozenset(line.blob for line in ours)

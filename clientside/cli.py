@@ -9,9 +9,9 @@ import shutil
 import signal
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
-from clientside import __version__, logsetup, report, rsyncplan
+from clientside import __version__, logsetup, rsyncplan
 from clientside.config import Config, ConfigError, build_config, order_sources, parse_config_text
 from clientside.fsutil import atomic_write, read_small
 from clientside.paths import (
@@ -21,7 +21,9 @@ from clientside.paths import (
     ensure_state_dir,
     fs_type,
 )
-from clientside.request import Request, RequestRejected, parse_request
+from pushwire import report
+from pushwire.report import Report
+from pushwire.request import Request, RequestError, parse_request
 
 USAGE = (
     "usage: clam-clientsync [--config PATH] SOURCE | clam-clientsync --doctor [--config PATH]"
@@ -154,7 +156,7 @@ def rsync_version(rsync: Optional[str], state_dir: Optional[str]) -> Optional[st
     return version
 
 
-def emit(rep: Dict[str, Any], now: Callable[[], datetime], started: datetime) -> int:
+def emit(rep: Report, now: Callable[[], datetime], started: datetime) -> int:
     if rep.get("finished_at") is None:
         report.finish(rep, rep["status"], started, now())
     try:
@@ -240,16 +242,16 @@ def _main(
     )
 
 
-def _fail(logger: logging.Logger, rep: Dict[str, Any], stop: _Stop) -> None:
+def _fail(logger: logging.Logger, rep: Report, stop: _Stop) -> None:
     logger.error("%s: %s", stop.kind, stop)
     rep["status"] = stop.status
     report.set_error(rep, stop.kind, str(stop))
 
 
-def _request(command: Optional[str], rep: Dict[str, Any]) -> Request:
+def _request(command: Optional[str], rep: Report) -> Request:
     try:
         request = parse_request(command)
-    except RequestRejected as exc:
+    except RequestError as exc:
         rep["verb"] = None
         raise _Stop("rejected", "rejected", f"request rejected: {exc}") from None
     rep["verb"] = request.verb
@@ -271,7 +273,7 @@ def _config(args: Args, path: str, home: str, logger: logging.Logger) -> Config:
 
 
 def _run_verb(
-    rep: Dict[str, Any],
+    rep: Report,
     *,
     request: Request,
     config: Config,
@@ -325,9 +327,7 @@ def _run_verb(
     return emit(rep, now, started)
 
 
-def _status(
-    rep: Dict[str, Any], config: Config, now: Callable[[], datetime], started: datetime
-) -> int:
+def _status(rep: Report, config: Config, now: Callable[[], datetime], started: datetime) -> int:
     raw = read_small(os.path.join(config.state_dir, LAST_REPORT))
     if raw:
         try:

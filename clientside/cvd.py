@@ -1,69 +1,11 @@
-"""CVD/CUD headers: parse the 512-byte header and judge a file against it. Pure."""
+"""What the client makes of a CVD header (``pushwire.cvd``): whether a staged database may be
+published, and which file names are databases. Pure."""
 
-import re
-from datetime import datetime, timezone
 from typing import NamedTuple, Optional
 
-HEADER_SIZE = 512
-_MD5_RE = re.compile(r"[0-9a-fA-F]{32}\Z")
+from pushwire.cvd import CvdHeader
+
 VERIFIED_SUFFIXES = (".cvd", ".cud")
-
-
-class CvdError(ValueError):
-    """The header is not a CVD header."""
-
-
-class CvdHeader(NamedTuple):
-    build_time: str  # as written, "%d %b %Y %H-%M %z"
-    version: int
-    signatures: int
-    functionality: int
-    md5: str
-    builder: str
-    unix_time: Optional[int]
-
-    def build_time_rfc3339(self) -> Optional[str]:
-        """Return the build time as RFC 3339 UTC, or None when it cannot be read."""
-        if self.unix_time is not None:
-            return datetime.fromtimestamp(self.unix_time, tz=timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            )
-        try:
-            parsed = datetime.strptime(self.build_time, "%d %b %Y %H-%M %z")
-        except ValueError:
-            return None
-        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_header(data: bytes) -> CvdHeader:
-    """Given at least the first 512 bytes of a file, return its CVD header; raise CvdError."""
-    if len(data) < HEADER_SIZE:
-        raise CvdError("shorter than a CVD header")
-    try:
-        text = data[:HEADER_SIZE].decode("ascii")
-    except UnicodeDecodeError:
-        raise CvdError("header is not ASCII") from None
-    fields = text.rstrip(" \0\n").split(":")
-    if fields[0] != "ClamAV-VDB" or len(fields) < 8:
-        raise CvdError("not a ClamAV-VDB header")
-    try:
-        version, signatures, functionality = int(fields[2]), int(fields[3]), int(fields[4])
-    except ValueError:
-        raise CvdError("version, signatures or functionality level is not a number") from None
-    if not _MD5_RE.match(fields[5]):
-        raise CvdError("header MD5 is not 32 hex digits")
-    unix_time: Optional[int] = None
-    if len(fields) >= 9 and fields[8].strip().isdigit():
-        unix_time = int(fields[8].strip())
-    return CvdHeader(
-        build_time=fields[1],
-        version=version,
-        signatures=signatures,
-        functionality=functionality,
-        md5=fields[5].lower(),
-        builder=fields[7],
-        unix_time=unix_time,
-    )
 
 
 class Verdict(NamedTuple):

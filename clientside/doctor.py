@@ -122,7 +122,8 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
 
 def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
     """Each forced command that runs the client names a program that exists."""
-    from clientside.authkeys import CLIENT_NAME, parse_line
+    from pushwire.authorized_keys import parse_line
+    from pushwire.keyfile import CLIENT_NAME
 
     for text in lines:
         try:

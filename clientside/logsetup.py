@@ -26,6 +26,14 @@ def escape_controls(text: str) -> str:
     return "".join(out)
 
 
+def redact(text: str, secrets: List[str]) -> str:
+    """Return ``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, secrets: List[str]) -> None:
         super().__init__()
@@ -33,10 +41,7 @@ class _Formatter(logging.Formatter):
         self.host = socket.gethostname()
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        for secret in self.secrets:
-            if secret:
-                message = message.replace(secret, "***")
+        message = redact(record.getMessage(), self.secrets)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
         return f"{stamp} {self.host} clam-clientsync[{os.getpid()}]: {escape_controls(message)}"
 

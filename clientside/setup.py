@@ -28,11 +28,14 @@ from clientside.setupplan import (
     make_layout,
     plan_setup,
 )
+from pushwire.keyfile import (
+    ALLOWED_SIGNERS,
+    DEFAULT_PRINCIPAL,
+    NAMESPACE,
+    NOSHELL,
+    SIGNATURE_SUFFIX,
+)
 
-NAMESPACE = "pushsync-keys"
-DEFAULT_PRINCIPAL = "db-team@clamav.net"
-NOSHELL = "authorized_keys_noshell"
-ALLOWED_SIGNERS = "allowed_signers"
 MAX_KEYS = 4 << 20  # bytes of an existing authorized_keys we read whole
 USAGE = (
     "usage: clam-clientsync setup [--dry-run] [--config PATH] [--client PATH]\n"
@@ -160,7 +163,8 @@ def load_pushers(args: SetupArgs) -> Optional[List[authkeys.PusherLine]]:
             data = fh.read(1 << 20)  # what is verified is exactly what is installed
     except OSError as exc:
         raise SetupRefused(f"key file {keys}: {exc.strerror}") from None
-    verify_signature(data, keys + ".sig", signers, values.get("--principal", DEFAULT_PRINCIPAL))
+    principal = values.get("--principal", DEFAULT_PRINCIPAL)
+    verify_signature(data, keys + SIGNATURE_SUFFIX, signers, principal)
     try:
         return authkeys.parse_key_file(data)
     except authkeys.KeyFileError as exc:

@@ -4,17 +4,18 @@ import errno
 import logging
 import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
 from clientside import cvd, rsyncplan, tree
 from clientside.config import Config, Source, order_sources
 from clientside.cvd import database_name
 from clientside.locking import SyncLock
+from clientside.logsetup import redact
 from clientside.publishplan import Entry
-from clientside.report import attempt, redact, set_error
-from clientside.request import Request
 from clientside.rsyncplan import classify, parse_stats
 from clientside.runner import run
+from pushwire.report import Report, attempt, set_error
+from pushwire.request import Request
 
 log = logging.getLogger("clam-clientsync")
 
@@ -32,7 +33,7 @@ class RoundResult(NamedTuple):
     error: Optional[Tuple[str, str]]
 
 
-def sync(ctx: SyncContext, report: Dict[str, Any]) -> None:
+def sync(ctx: SyncContext, report: Report) -> None:
     """Run the sync verb, filling ``report`` (status, attempts, databases, error)."""
     lock = SyncLock(ctx.config.state_dir)
     if not lock.try_acquire():
@@ -63,7 +64,7 @@ def sync(ctx: SyncContext, report: Dict[str, Any]) -> None:
         report["warnings"].append(f"pushes still queued after {rounds} rounds (MAX_ROUNDS)")
 
 
-def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
+def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
     cfg = ctx.config
     report["error"] = None
     report["source_used"] = None
@@ -121,7 +122,7 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
         )
 
 
-def _describe_anyway(ctx: SyncContext, report: Dict[str, Any]) -> None:
+def _describe_anyway(ctx: SyncContext, report: Report) -> None:
     """After a failure, still tell what TO serves (best effort)."""
     try:
         report["databases"] = tree.served_databases(
@@ -134,7 +135,7 @@ def _describe_anyway(ctx: SyncContext, report: Dict[str, Any]) -> None:
 def _transfer(
     ctx: SyncContext,
     *,
-    report: Dict[str, Any],
+    report: Report,
     lock: SyncLock,
     staging: str,
     verifier: tree.Verifier,
@@ -218,7 +219,7 @@ def _transfer(
     return RoundResult(rsync_ok, None if rsync_ok else last_error)
 
 
-def _record_stats(report: Dict[str, Any], output: str) -> None:
+def _record_stats(report: Report, output: str) -> None:
     stats = parse_stats(output)
     report["files_transferred"] = stats.files_transferred or 0
     report["bytes_transferred"] = stats.bytes_received or 0
@@ -246,7 +247,7 @@ def _verify(
 
 def _publish(
     ctx: SyncContext,
-    report: Dict[str, Any],
+    report: Report,
     staging: str,
     verifier: tree.Verifier,
     quarantined: Set[str],

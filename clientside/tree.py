@@ -19,6 +19,8 @@ from clientside.publishplan import (
     plan_publish,
     seed_paths,
 )
+from pushwire.cvd import HEADER_SIZE, CvdError, CvdHeader, parse_header
+from pushwire.report import Database
 
 log = logging.getLogger("clam-clientsync")
 CHUNK = 1 << 20
@@ -89,7 +91,7 @@ def prepare_staging(to: str, patterns: Sequence[str]) -> str:
 
 
 class FileFacts(NamedTuple):
-    header: Optional[cvd.CvdHeader]
+    header: Optional[CvdHeader]
     header_error: Optional[str]
     body_md5: Optional[str]
 
@@ -125,11 +127,11 @@ class Verifier:
             if isinstance(hit, dict):
                 self.used[key] = hit
                 return _facts_from_json(hit)
-            head = fh.read(cvd.HEADER_SIZE)
+            head = fh.read(HEADER_SIZE)
             try:
-                header: Optional[cvd.CvdHeader] = cvd.parse_header(head)
+                header: Optional[CvdHeader] = parse_header(head)
                 error = None
-            except cvd.CvdError as exc:
+            except CvdError as exc:
                 header, error = None, str(exc)
             digest = hashlib.md5(usedforsecurity=False)
             while True:
@@ -154,7 +156,7 @@ class Verifier:
 
 def _facts_from_json(data: Dict[str, Any]) -> FileFacts:
     raw = data.get("header")
-    header = cvd.CvdHeader(*raw) if isinstance(raw, list) and len(raw) == 7 else None
+    header = CvdHeader(*raw) if isinstance(raw, list) and len(raw) == 7 else None
     return FileFacts(header, data.get("header_error"), data.get("body_md5"))
 
 
@@ -218,9 +220,9 @@ def _served_version(verifier: Verifier, path: str) -> Optional[int]:
     return facts.header.version
 
 
-def served_databases(verifier: Verifier, to: str) -> Dict[str, Any]:
+def served_databases(verifier: Verifier, to: str) -> Dict[str, Database]:
     """Return the report's ``databases``: the top-level CVDs that TO serves now."""
-    dbs: Dict[str, Any] = {}
+    dbs: Dict[str, Database] = {}
     for name in sorted(os.listdir(to)):
         db = cvd.database_name(name)
         if db is None or db in dbs:

@@ -1,4 +1,5 @@
-"""Build ``clam-clientsync.pyz``: the mirror client as one file, with ``filelock`` inside.
+"""Build ``clam-clientsync.pyz``: the mirror client as one file, with ``pushwire`` (the wire
+formats it shares with syncd) and ``filelock`` inside.
 
 Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT]   (default build/clam-clientsync.pyz)
 
@@ -31,7 +32,11 @@ def _package_files(package_dir: Path) -> list[tuple[str, Path]]:
 def build(output: Path) -> Path:
     """Write the zipapp to `output` and return it."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    entries = _package_files(ROOT / "clientside") + _package_files(Path(filelock.__file__).parent)
+    entries = [
+        *_package_files(ROOT / "clientside"),
+        *_package_files(ROOT / "pushwire"),
+        *_package_files(Path(filelock.__file__).parent),
+    ]
     tmp = output.with_name(output.name + ".tmp")
     with tmp.open("wb") as raw:
         raw.write(b"#!/usr/bin/env python3\n")

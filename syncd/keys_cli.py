@@ -8,15 +8,9 @@ from typing import Annotated
 
 import typer
 
+from pushwire.keyfile import ALLOWED_SIGNERS, NOSHELL, SHELL
 from syncd.adapters.sshsig import SignatureError, sign, verify
-from syncd.core.keyring import (
-    ALLOWED_SIGNERS,
-    NOSHELL,
-    SHELL,
-    KeyringError,
-    load_keyring,
-    render_files,
-)
+from syncd.core.keyring import KeyringError, load_keyring, render_files
 
 keys_app = typer.Typer(
     help="The pusher keys: render keys/pushers.toml into signed authorized_keys files.",

@@ -245,7 +245,7 @@ def check_cmd(
     for item in items:
         typer.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.what}: {item.detail}")
     if mirror.host_keys:
-        from syncd.core.authorized_keys import fingerprint
+        from pushwire.authorized_keys import fingerprint
 
         pinned = ", ".join(fingerprint(k) for k in mirror.host_keys)
         typer.echo(f"pinned: {pinned}")

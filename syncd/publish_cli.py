@@ -12,13 +12,14 @@ import trio
 import typer
 from rich.console import Console
 
+from pushwire.request import RequestError
 from syncd.adapters.files import load_config, read_cvd_headers, read_inventory
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import StoreError, open_db
 from syncd.adapters.ssh import SshSetupError
 from syncd.core.config import ConfigError, SyncdConfig
 from syncd.core.inventory import InventoryError
-from syncd.core.request import RequestError, expected_from_headers, parse_expect
+from syncd.core.request import expected_from_headers, parse_expect
 from syncd.core.summary import exit_code, to_json
 from syncd.display import PlainProgress, RichProgress, print_summary
 from syncd.orchestration.publish_job import PublishJob, PublishSetupError, publish_main

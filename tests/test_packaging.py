@@ -29,14 +29,21 @@ def _imports(package: str) -> dict[str, set[str]]:
 
 
 def test_clientside_imports_only_stdlib_and_filelock() -> None:
-    allowed = set(sys.stdlib_module_names) | {"filelock", "clientside", "__future__"}
+    allowed = set(sys.stdlib_module_names) | {"filelock", "clientside", "pushwire", "__future__"}
     bad = {f: names - allowed for f, names in _imports("clientside").items() if names - allowed}
     assert not bad, f"clientside must run on a bare mirror host: {bad}"
+
+
+def test_pushwire_imports_only_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"pushwire"}
+    bad = {f: names - allowed for f, names in _imports("pushwire").items() if names - allowed}
+    assert not bad, f"pushwire is shared by syncd and the mirror client: {bad}"
 
 
 def test_syncd_and_clientside_never_import_each_other() -> None:
     assert not [f for f, n in _imports("syncd").items() if "clientside" in n]
     assert not [f for f, n in _imports("clientside").items() if "syncd" in n]
+    assert not [f for f, n in _imports("pushwire").items() if n & {"syncd", "clientside"}]
 
 
 def _build(tmp_path: Path, name: str) -> Path:
@@ -71,8 +78,8 @@ def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
                 python,
                 "-I",
                 "-c",
-                "import sys; sys.path.insert(0, sys.argv[1]); import filelock, clientside; "
-                "print(filelock.__file__)",
+                "import sys; sys.path.insert(0, sys.argv[1]); import filelock, clientside, "
+                "pushwire; print(filelock.__file__); print(pushwire.__file__)",
                 str(first),
             ],
             capture_output=True,
@@ -81,13 +88,13 @@ def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert probe.returncode == 0, probe.stderr
-        assert probe.stdout.startswith(str(first))
+        assert all(line.startswith(str(first)) for line in probe.stdout.splitlines())
 
 
 @pytest.mark.skipif(not PY39.exists(), reason="Python 3.9 is only on machines with pyenv's 3.9")
 def test_clientside_compiles_on_python39() -> None:
     out = subprocess.run(
-        [str(PY39), "-m", "compileall", "-q", str(ROOT / "clientside")],
+        [str(PY39), "-m", "compileall", "-q", str(ROOT / "clientside"), str(ROOT / "pushwire")],
         capture_output=True,
         text=True,
         timeout=120,

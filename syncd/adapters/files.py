@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pushwire.cvd import DATABASES, HEADER_SIZE
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
-from syncd.core.cvd import DATABASES, HEADER_SIZE
 from syncd.core.inventory import Inventory, parse_inventory, render_inventory
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import trio
 
-from syncd.core.cvd import HEADER_SIZE, CvdError, parse_header
+from pushwire.cvd import HEADER_SIZE, CvdError, parse_header
 
 USER_AGENT = "ClamAV-MirrorCheck"
 MAX_TIMESTAMP_BYTES = 64

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from syncd.core.keyring import NAMESPACE
+from pushwire.keyfile import NAMESPACE
 
 
 class SignatureError(RuntimeError):

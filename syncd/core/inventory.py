@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from syncd.core.authorized_keys import AuthorizedKeysError, parse_public_key
+from pushwire.authorized_keys import AuthorizedKeysError, parse_public_key
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")

@@ -12,6 +12,7 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from pushwire.cvd import parse_header
 from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records, send_update
 from syncd.adapters.dnsstore import DnsStore
 from syncd.adapters.files import read_cvd_headers, read_inventory
@@ -19,7 +20,6 @@ from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.core.config import ConfigError, SyncdConfig
-from syncd.core.cvd import parse_header
 from syncd.core.dnsplan import (
     TXT_NAME,
     Change,

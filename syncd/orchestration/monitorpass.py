@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pushwire.cvd import CvdError, parse_header
 from syncd.adapters.files import read_cvd_headers, read_inventory
 from syncd.adapters.mail import MailError, SmtpSettings, send_all
 from syncd.adapters.monitorstore import MonitorStore
@@ -14,7 +15,6 @@ from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.core.announce import Mail, MirrorChange, digest, may_send, mirror_mail
 from syncd.core.config import ConfigError
-from syncd.core.cvd import CvdError, parse_header
 from syncd.core.freshness import Release, figures
 from syncd.core.monitorconfig import MonitorConfig
 from syncd.core.statuspage import MirrorStatus, render_html, render_metrics
