@@ -1,14 +1,22 @@
-"""Running rsync: a new session, our own wall-clock deadline, output captured and bounded."""
+"""Running rsync: finding it and its version, then a new session, our own wall-clock deadline,
+output captured and bounded."""
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from typing import BinaryIO, Dict, List, NamedTuple, Optional, Sequence
 
+from clientside.core import rsyncplan
+from clientside.core.config import Config
+from clientside.fsutil import atomic_write, read_small
+
 OUTPUT_LIMIT = 256 * 1024
 KILL_GRACE_S = 2.0
+RSYNC_VERSION_CACHE = "rsync-version.json"
 
 
 class RunResult(NamedTuple):
@@ -48,6 +56,18 @@ def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
         return
 
 
+def _unnamed_file(directory: str) -> BinaryIO:
+    """Return a new file in ``directory`` that has no name, as tempfile.TemporaryFile makes it on
+    Linux (``O_TMPFILE``), without importing tempfile (and random) on every push."""
+    try:
+        fd = os.open(directory, os.O_RDWR | os.O_TMPFILE | os.O_CLOEXEC, 0o600)
+    except (AttributeError, OSError):  # no O_TMPFILE on this system or filesystem
+        import tempfile
+
+        return tempfile.TemporaryFile(dir=directory, prefix="rsync-out.")
+    return os.fdopen(fd, "w+b")
+
+
 def run(
     argv: Sequence[str],
     env: Dict[str, str],
@@ -62,7 +82,7 @@ def run(
     not die of a broken pipe if we are killed; the last part is returned.
     """
     started = time.monotonic()
-    with tempfile.TemporaryFile(dir=work_dir, prefix="rsync-out.") as out:
+    with _unnamed_file(work_dir) as out:
         proc = subprocess.Popen(
             list(argv),
             env=env,
@@ -103,3 +123,40 @@ def capture(argv: List[str], env: Dict[str, str], timeout_s: float = 5.0) -> Opt
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.decode("utf-8", "replace")
+
+
+def find_rsync(config: Optional[Config]) -> Optional[str]:
+    """Return the rsync to run (``RSYNC=``, else the first on the safe PATH), or None."""
+    if config is not None and config.rsync:
+        return config.rsync if os.access(config.rsync, os.X_OK) else None
+    return shutil.which("rsync", path=rsyncplan.SAFE_PATH)
+
+
+def rsync_version(rsync: Optional[str], state_dir: Optional[str]) -> Optional[str]:
+    """Return the installed rsync's version, cached per binary in the state directory."""
+    if rsync is None:
+        return None
+    try:
+        st = os.stat(rsync)
+    except OSError:
+        return None
+    key = f"{rsync}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    cache = os.path.join(state_dir, RSYNC_VERSION_CACHE) if state_dir else None
+    if cache:
+        raw = read_small(cache)
+        try:
+            cached = json.loads(raw) if raw else None
+        except ValueError:
+            cached = None
+        if isinstance(cached, dict) and cached.get("key") == key:
+            version = cached.get("version")
+            return version if isinstance(version, str) else None
+    version = rsyncplan.parse_version(
+        capture([rsync, "--version"], rsyncplan.build_env("/", None)) or ""
+    )
+    if cache and version:
+        with contextlib.suppress(OSError):
+            atomic_write(
+                cache, json.dumps({"key": key, "version": version}).encode(), durable=False
+            )
+    return version

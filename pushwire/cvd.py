@@ -15,7 +15,6 @@ MAGIC = "ClamAV-VDB"
 DATABASES = ("main", "daily", "bytecode")
 _NUMBER = re.compile(r"[0-9]{1,10}\Z")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}\Z")
-_MD5_LOWER = re.compile(r"[0-9a-f]{32}\Z")
 _UNIX = re.compile(r"[0-9]{1,12}\Z")
 _PADDING = " \0\n"
 
@@ -83,7 +82,7 @@ def render_header(header: CvdHeader, dsig: str = "") -> bytes:
     numbers = (header.version, header.signatures, header.functionality)
     if not all(_NUMBER.match(str(n)) for n in numbers):
         raise CvdError("version, signatures and functionality level are unsigned numbers")
-    if not _MD5_LOWER.match(header.md5):
+    if not _MD5.match(header.md5) or header.md5 != header.md5.lower():
         raise CvdError("the MD5 is 32 lower-case hex digits")
     if header.unix_time is not None and not _UNIX.match(str(header.unix_time)):
         raise CvdError("the unix time is an unsigned number of at most 12 digits")

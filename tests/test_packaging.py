@@ -100,3 +100,42 @@ def test_clientside_compiles_on_python39() -> None:
         timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _module_graph(packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Return module -> the modules of `packages` it imports (at any depth of its code)."""
+    files = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for package in packages
+        for p in (ROOT / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets.update(f"{node.module}.{a.name}" for a in node.names)
+                targets.add(node.module)
+        graph[module] = {t for t in targets if t in files and t != module}
+    for module in graph:  # a package's __init__ is imported first: not an edge of its own
+        graph[module] -= {m for m in graph if module.startswith(m + ".")}
+    return graph
+
+
+def test_the_client_has_no_import_circles() -> None:
+    graph = _module_graph(("clientside", "pushwire"))
+    assert "clientside.push" in graph and "clientside.core.args" in graph
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path[path.index(module) :], module))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())

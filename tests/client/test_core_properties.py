@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clientside.config import ConfigError, parse_config_text
+from clientside.core.config import ConfigError, parse_config_text
 from pushwire.request import RequestError, parse_request
 
 printable = st.text(

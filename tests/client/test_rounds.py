@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from clientside import sync as sync_mod
-from clientside.config import build_config, parse_config_text
+from clientside.core.config import build_config, parse_config_text
 from clientside.locking import SyncLock
+from clientside.verbs import sync as sync_mod
 from pushwire.request import Request
 
 

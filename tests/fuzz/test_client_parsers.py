@@ -7,7 +7,7 @@ import contextlib
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from clientside import config, cvd, rsyncplan
+from clientside.core import config, cvd, rsyncplan
 from pushwire import cvd as wire_cvd
 from pushwire import request
 from tests.fuzz.profiles import FUZZ

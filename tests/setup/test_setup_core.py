@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clientside import authkeys
-from clientside.setupplan import (
+from clientside.core import authkeys
+from clientside.core.setupplan import (
     DIR,
     FILE,
     LINK,
@@ -182,7 +182,7 @@ def test_unsafe_states_are_refused(nodes: dict[str, Node | None], words: str) ->
 @pytest.mark.parametrize("name", ["authkeys", "setupplan"])
 def test_setup_core_is_pure(name: str) -> None:
     forbidden = {"subprocess", "socket", "time", "os", "shutil", "filelock", "signal", "pathlib"}
-    tree = ast.parse((ROOT / "clientside" / f"{name}.py").read_text())
+    tree = ast.parse((ROOT / "clientside" / "core" / f"{name}.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             assert not {a.name.split(".")[0] for a in node.names} & forbidden

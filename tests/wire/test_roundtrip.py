@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clientside import authkeys
+from clientside.core import authkeys
 from pushwire import report as wire_report
 from pushwire.authorized_keys import (
     KEY_TYPES,
