@@ -4,6 +4,7 @@ output captured and bounded."""
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -68,6 +69,25 @@ def _unnamed_file(directory: str) -> BinaryIO:
     return os.fdopen(fd, "w+b")
 
 
+def wait_exit(proc: "subprocess.Popen[bytes]", timeout: float) -> int:
+    """Return ``proc``'s exit code once it exits; raise subprocess.TimeoutExpired at ``timeout``.
+
+    ``Popen.wait(timeout)`` polls, sleeping up to 50 ms between looks: every push would notice
+    rsync's exit that much late. A pidfd (Linux 5.3+, Python 3.9+) wakes us when it exits."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux, or an older kernel: Popen's polling
+        return proc.wait(timeout=timeout)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(pidfd)
+    return proc.wait()
+
+
 def run(
     argv: Sequence[str],
     env: Dict[str, str],
@@ -97,7 +117,7 @@ def run(
         deadline_hit = False
         exit_code: Optional[int]
         try:
-            exit_code = proc.wait(timeout=max(deadline_s, 0.001))
+            exit_code = wait_exit(proc, max(deadline_s, 0.001))
         except subprocess.TimeoutExpired:
             deadline_hit = True
             _kill_group(proc)
