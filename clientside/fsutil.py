@@ -5,7 +5,7 @@ import os
 import stat
 from typing import Dict, Optional
 
-from clientside.publishplan import PRIVATE_DIR, Entry
+from clientside.core.publishplan import PRIVATE_DIR, Entry
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:

@@ -1,12 +1,57 @@
-"""Checks of the filesystem the config points at (the I/O half of config validation)."""
+"""The mirror account as this process finds it: its home, the config file (read, then parsed by
+``core.config``), the program's own paths, and checks of the filesystem the config points at
+(the I/O half of config validation)."""
 
 import os
+import pwd
 import shlex
 import stat
+import sys
 from typing import List, Optional
 
-from clientside.config import Config, ConfigError
-from clientside.fsutil import is_within
+from clientside.core.config import Config, ConfigError, build_config, parse_config_text
+from clientside.fsutil import is_within, read_small
+
+DEFAULT_CONFIG = "~/etc/clam-clientsync.conf"
+
+
+def home_dir() -> str:
+    """Return this user's home as the password database says (never ``$HOME`` first)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_dir
+    except KeyError:
+        return os.environ.get("HOME", "/")
+
+
+def config_path(config: Optional[str], home: str) -> str:
+    """Return the absolute path of the config file (``--config``, else the default)."""
+    path = config or DEFAULT_CONFIG
+    if path.startswith("~/"):
+        path = home.rstrip("/") + path[1:]
+    return os.path.abspath(path)
+
+
+def load_config(path: str, home: str, source: Optional[str]) -> Config:
+    """Read, parse and check the config at ``path``; raise ConfigError with one clear line."""
+    data = read_small(path, 64 * 1024)
+    if data is None:
+        raise ConfigError(f"config {path} not found")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text") from None
+    config = build_config(parse_config_text(text), home=home, requested_source=source)
+    check_config_file_mode(path, config.rsync_password is not None)
+    return config
+
+
+def program_paths() -> List[str]:
+    """Return where this program lives: what TO must never contain."""
+    paths = [os.path.realpath(sys.argv[0])] if sys.argv and sys.argv[0] else []
+    package = os.path.dirname(os.path.realpath(__file__))
+    # inside a zipapp, __file__ is ARCHIVE/clientside/paths.py
+    paths.append(os.path.dirname(package) if package.endswith(".pyz/clientside") else package)
+    return paths
 
 
 def check_config_file_mode(path: str, has_password: bool) -> None:

@@ -1,10 +1,12 @@
-"""Build ``clam-clientsync.pyz``: the mirror client as one file, with ``filelock`` inside.
+"""Build ``clam-clientsync.pyz``: the mirror client as one file, with ``pushwire`` (the wire
+formats it shares with syncd) and ``filelock`` inside.
 
 Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT]   (default build/clam-clientsync.pyz)
 
 The archive runs on any Python 3.9+ (``python3 -I clam-clientsync.pyz --help``) and needs
 nothing installed on the mirror. Its contents are sorted and time-stamped from the source so
-two builds of the same tree are byte-identical.
+two builds of the same tree are byte-identical. Members are stored, not deflated: every push
+reads them all, and inflating them cost more than the ~110 KB it saves (benchmarks/CLIENT.md).
 """
 
 from __future__ import annotations
@@ -31,14 +33,18 @@ def _package_files(package_dir: Path) -> list[tuple[str, Path]]:
 def build(output: Path) -> Path:
     """Write the zipapp to `output` and return it."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    entries = _package_files(ROOT / "clientside") + _package_files(Path(filelock.__file__).parent)
+    entries = [
+        *_package_files(ROOT / "clientside"),
+        *_package_files(ROOT / "pushwire"),
+        *_package_files(Path(filelock.__file__).parent),
+    ]
     tmp = output.with_name(output.name + ".tmp")
     with tmp.open("wb") as raw:
         raw.write(b"#!/usr/bin/env python3\n")
-        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
             for name, path in [("__main__.py", None), *entries]:
                 info = zipfile.ZipInfo(name, FIXED_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
+                info.compress_type = zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, MAIN if path is None else path.read_bytes())
     tmp.chmod(0o755)

@@ -29,14 +29,21 @@ def _imports(package: str) -> dict[str, set[str]]:
 
 
 def test_clientside_imports_only_stdlib_and_filelock() -> None:
-    allowed = set(sys.stdlib_module_names) | {"filelock", "clientside", "__future__"}
+    allowed = set(sys.stdlib_module_names) | {"filelock", "clientside", "pushwire", "__future__"}
     bad = {f: names - allowed for f, names in _imports("clientside").items() if names - allowed}
     assert not bad, f"clientside must run on a bare mirror host: {bad}"
+
+
+def test_pushwire_imports_only_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"pushwire"}
+    bad = {f: names - allowed for f, names in _imports("pushwire").items() if names - allowed}
+    assert not bad, f"pushwire is shared by syncd and the mirror client: {bad}"
 
 
 def test_syncd_and_clientside_never_import_each_other() -> None:
     assert not [f for f, n in _imports("syncd").items() if "clientside" in n]
     assert not [f for f, n in _imports("clientside").items() if "syncd" in n]
+    assert not [f for f, n in _imports("pushwire").items() if n & {"syncd", "clientside"}]
 
 
 def _build(tmp_path: Path, name: str) -> Path:
@@ -71,8 +78,8 @@ def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
                 python,
                 "-I",
                 "-c",
-                "import sys; sys.path.insert(0, sys.argv[1]); import filelock, clientside; "
-                "print(filelock.__file__)",
+                "import sys; sys.path.insert(0, sys.argv[1]); import filelock, clientside, "
+                "pushwire; print(filelock.__file__); print(pushwire.__file__)",
                 str(first),
             ],
             capture_output=True,
@@ -81,15 +88,54 @@ def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert probe.returncode == 0, probe.stderr
-        assert probe.stdout.startswith(str(first))
+        assert all(line.startswith(str(first)) for line in probe.stdout.splitlines())
 
 
 @pytest.mark.skipif(not PY39.exists(), reason="Python 3.9 is only on machines with pyenv's 3.9")
 def test_clientside_compiles_on_python39() -> None:
     out = subprocess.run(
-        [str(PY39), "-m", "compileall", "-q", str(ROOT / "clientside")],
+        [str(PY39), "-m", "compileall", "-q", str(ROOT / "clientside"), str(ROOT / "pushwire")],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _module_graph(packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Return module -> the modules of `packages` it imports (at any depth of its code)."""
+    files = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for package in packages
+        for p in (ROOT / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets.update(f"{node.module}.{a.name}" for a in node.names)
+                targets.add(node.module)
+        graph[module] = {t for t in targets if t in files and t != module}
+    for module in graph:  # a package's __init__ is imported first: not an edge of its own
+        graph[module] -= {m for m in graph if module.startswith(m + ".")}
+    return graph
+
+
+def test_the_client_has_no_import_circles() -> None:
+    graph = _module_graph(("clientside", "pushwire"))
+    assert "clientside.push" in graph and "clientside.core.args" in graph
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path[path.index(module) :], module))
+        if module in done:
+            return
+        for target in sorted(graph[module]):
+            visit(target, (*path, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
-from syncd.core.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
 from syncd.core.inventory import Inventory, parse_inventory
 from syncd.core.manifest import MAX_PROOF_BYTES, Manifest, ReleaseFile, manifest
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import trio
 
-from syncd.core.cvd import HEADER_SIZE, CvdError, parse_header
+from pushwire.cvd import HEADER_SIZE, CvdError, parse_header
 from syncd.core.manifest import ReleaseFile, whole
 
 USER_AGENT = "ClamAV-MirrorCheck"

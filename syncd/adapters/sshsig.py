@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from pushwire.keyfile import NAMESPACE
 from syncd.core.errors import SyncdError
-from syncd.core.keyring import NAMESPACE
 
 
 class SignatureError(SyncdError, RuntimeError):

@@ -15,13 +15,13 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from pushwire.request import RequestError
 from syncd.adapters.files import load_config, read_inventory, read_manifest
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.core.config import SyncdConfig
 from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
 from syncd.core.keyring import KeyringError
 from syncd.core.manifest import history_warning
-from syncd.core.request import RequestError
 from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import Progress
 from syncd.orchestration.publish_job import PublishJob

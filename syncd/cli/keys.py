@@ -7,18 +7,12 @@ from typing import Annotated
 
 import typer
 
+from pushwire.keyfile import ALLOWED_SIGNERS, NOSHELL, SHELL
 from syncd.adapters.files import write_atomic
 from syncd.adapters.sshsig import SignatureError, sign, verify
 from syncd.cli.common import SyncdGroup, group
 from syncd.core.config import ConfigError
-from syncd.core.keyring import (
-    ALLOWED_SIGNERS,
-    NOSHELL,
-    SHELL,
-    Keyring,
-    load_keyring,
-    render_files,
-)
+from syncd.core.keyring import Keyring, load_keyring, render_files
 
 
 class KeysGroup(SyncdGroup):

@@ -162,7 +162,7 @@ def check_cmd(
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
     database.clamav.net, db.test.clamav.net and its own name, with no redirect; its sshd
     answers on the inventory's port and offers a host key, shown with its fingerprint."""
-    from syncd.core.authorized_keys import fingerprint
+    from pushwire.authorized_keys import fingerprint
     from syncd.orchestration.golive import check
 
     mirror, items = check(_path(inventory, config), name, http_url)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pushwire.report import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 from syncd.core.errors import PushError
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report
@@ -22,11 +23,17 @@ class Judgement:
 
 # The client's exit codes (the contract): what each means when no report says otherwise.
 EXIT_CODES: Mapping[int, tuple[Verdict, str]] = {
-    0: (Verdict.OK, ""),
-    64: (Verdict.FAIL, "the mirror rejected the request (exit 64): upgrade its clam-clientsync"),
-    75: (Verdict.RETRY, "temporary failure on the mirror (exit 75)"),
-    78: (Verdict.FAIL, "configuration error on the mirror (exit 78): ask its admin to run doctor"),
-    1: (Verdict.FAIL, "the mirror's sync failed (exit 1)"),
+    EXIT_OK: (Verdict.OK, ""),
+    EXIT_USAGE: (
+        Verdict.FAIL,
+        "the mirror rejected the request (exit 64): upgrade its clam-clientsync",
+    ),
+    EXIT_TEMPFAIL: (Verdict.RETRY, "temporary failure on the mirror (exit 75)"),
+    EXIT_CONFIG: (
+        Verdict.FAIL,
+        "configuration error on the mirror (exit 78): ask its admin to run doctor",
+    ),
+    EXIT_FAILURE: (Verdict.FAIL, "the mirror's sync failed (exit 1)"),
     126: (Verdict.FAIL, "the forced command is not executable on the mirror (exit 126)"),
     127: (Verdict.FAIL, "the forced command is not installed on the mirror (exit 127)"),
 }
@@ -65,7 +72,7 @@ def judge_reply(  # noqa: PLR0911 - a decision table reads best as early returns
     if report.status == "rejected":
         return Judgement(Verdict.FAIL, Outcome.FAILED, f"request rejected: {detail or meaning}")
     if report.status == "failed":
-        retry = exit_status == 75
+        retry = exit_status == EXIT_TEMPFAIL
         text = detail or meaning or "the mirror reported failure"
         return Judgement(Verdict.RETRY if retry else Verdict.FAIL, Outcome.FAILED, text)
     if exit_status != 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from syncd.core.authorized_keys import AuthorizedKeysError, fingerprint
+from pushwire.authorized_keys import AuthorizedKeysError, fingerprint
 from syncd.core.errors import EXIT_FAILED, SyncdError
 
 VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a literal wildcard

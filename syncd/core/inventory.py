@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from syncd.core.authorized_keys import AuthorizedKeysError, parse_public_key
+from pushwire.authorized_keys import AuthorizedKeysError, parse_public_key
 from syncd.core.errors import SyncdError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")

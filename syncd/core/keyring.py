@@ -14,14 +14,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from syncd.core.authorized_keys import AuthorizedKey, parse_public_key, render
+from pushwire.authorized_keys import AuthorizedKey, parse_public_key, render
+from pushwire.keyfile import (
+    ALLOWED_SIGNERS,
+    NAMESPACE,
+    NOSHELL,
+    SHELL,
+    forced_command,
+    is_client_path,
+    is_source,
+)
 
-NAMESPACE = "pushsync-keys"
-NOSHELL = "authorized_keys_noshell"
-SHELL = "authorized_keys_shell"
-ALLOWED_SIGNERS = "allowed_signers"
-_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
-_CLIENT = re.compile(r"/[A-Za-z0-9._/+-]+\Z")
 _PRINCIPAL = re.compile(r"[A-Za-z0-9._+@-]{1,128}\Z")
 _HEADER = (
     "# pushsync pusher keys: rendered by 'syncd keys render' from keys/pushers.toml, signed.\n"
@@ -46,7 +49,7 @@ class PusherKey(BaseModel):
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        if not _SOURCE.match(v):
+        if not is_source(v):
             raise ValueError("a host name such as rsync1.clamav.net")
         return v
 
@@ -84,7 +87,7 @@ class Keyring(BaseModel):
     @field_validator("client")
     @classmethod
     def _client(cls, v: str) -> str:
-        if not _CLIENT.match(v) or "/../" in v or v.endswith("/.."):
+        if not is_client_path(v):
             raise ValueError(
                 "an absolute path without spaces or quotes, "
                 "such as /home/clamavdb/bin/clam-clientsync"
@@ -128,7 +131,10 @@ def noshell_lines(ring: Keyring) -> list[AuthorizedKey]:
     """The restricted lines: each key may only run the client for its own source."""
     src = ",".join(ring.from_)
     return [
-        _line((("restrict", None), ("from", src), ("command", f"{ring.client} {k.source}")), k)
+        _line(
+            (("restrict", None), ("from", src), ("command", forced_command(ring.client, k.source))),
+            k,
+        )
         for k in ring.keys
     ]
 

@@ -1,6 +1,6 @@
-"""The mirror client's report (one JSON object on stdout), parsed as the untrusted input it is:
-bounded, validated, tolerant of keys a newer client adds, control characters stripped from every
-string before anything is logged or shown. Pure.
+"""The mirror client's report (one JSON object on stdout, ``pushwire.report``), parsed as the
+untrusted input it is: bounded, validated, tolerant of keys a newer client adds, control
+characters stripped from every string before anything is logged or shown. Pure.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-REPORT_VERSION = 1
+from pushwire.report import REPORT_VERSION
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_STRING = 2000
 
@@ -57,7 +58,7 @@ class ReportErrorInfo(_Tolerant):
 
 class Report(_Tolerant):
     report_version: int
-    status: Literal["ok", "queued", "failed", "rejected"]
+    status: Literal["ok", "queued", "failed", "rejected"]  # pushwire.report.STATUSES
     verb: str | None = None
     source_requested: str | None = None
     source_used: str | None = None

@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
+from pushwire.request import render_request
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.ssh import Reply
 from syncd.core.classify import Judgement, judge_error, judge_poll, judge_reply
@@ -34,7 +35,6 @@ from syncd.core.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.core.inventory import Mirror
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report, ReportError, clean, parse_report
-from syncd.core.request import render_request
 from syncd.core.summary import MirrorResult
 from syncd.core.verdicts import Ending, ended, final, interrupted
 

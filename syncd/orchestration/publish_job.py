@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from pushwire.request import RequestError, render_request
 from syncd.adapters import mirrorhttp
 from syncd.adapters.aioloop import open_aio_loop
 from syncd.adapters.publishstore import PublishStore
@@ -25,7 +26,7 @@ from syncd.core.manifest import ReleaseFile
 from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import clean
-from syncd.core.request import RequestError, new_run_id, render_request
+from syncd.core.request import new_run_id
 from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from clientside import report
+from pushwire import report
 from tests.harness.rsyncd import RsyncDaemon
 
 ROOT = Path(__file__).resolve().parent.parent.parent

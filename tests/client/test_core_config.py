@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clientside.config import (
+from clientside.core.config import (
     ConfigError,
     Source,
     build_config,

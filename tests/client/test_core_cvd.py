@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from clientside.cvd import CvdError, database_name, judge, parse_header
+from clientside.core.cvd import database_name, judge
+from pushwire.cvd import CvdError, parse_header
 from tests.harness.cvd import build_cvd, write_cvd
 
 

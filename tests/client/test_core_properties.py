@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clientside.config import ConfigError, parse_config_text
-from clientside.request import RequestRejected, parse_request
+from clientside.core.config import ConfigError, parse_config_text
+from pushwire.request import RequestError, parse_request
 
 printable = st.text(
     st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="'").filter(
@@ -37,7 +37,7 @@ def test_config_parser_only_ever_returns_pairs_or_config_error(text: str) -> Non
 def test_request_parser_only_ever_returns_a_request_or_rejects(text: str) -> None:
     try:
         req = parse_request(text)
-    except RequestRejected:
+    except RequestError:
         return
     assert req.verb in ("sync", "status", "version")
     assert all(c.isprintable() and c.isascii() for c in text)

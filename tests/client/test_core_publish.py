@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clientside.publishplan import Entry, is_protected, plan_publish, seed_paths
+from clientside.core.publishplan import Entry, is_protected, plan_publish, seed_paths
 
 P = ("/local_*", "local_*")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from clientside import report
+from clientside.logsetup import redact
+from pushwire import report
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 
@@ -68,4 +69,4 @@ def test_exit_codes() -> None:
 
 
 def test_redact() -> None:
-    assert report.redact("pw=s3cret s3cret", ["s3cret", ""]) == "pw=*** ***"
+    assert redact("pw=s3cret s3cret", ["s3cret", ""]) == "pw=*** ***"

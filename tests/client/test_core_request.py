@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clientside.request import Request, RequestRejected, parse_request
+from pushwire.request import Request, RequestError, parse_request
 
 
 @pytest.mark.parametrize(
@@ -60,11 +60,11 @@ HOSTILE = [
 
 @pytest.mark.parametrize("command", HOSTILE, ids=lambda c: repr(c[:30]))
 def test_hostile_requests_are_rejected(command: str) -> None:
-    with pytest.raises(RequestRejected):
+    with pytest.raises(RequestError):
         parse_request(command)
 
 
 def test_rejection_message_is_bounded_and_printable() -> None:
-    with pytest.raises(RequestRejected) as info:
+    with pytest.raises(RequestError) as info:
         parse_request("a" * 500)
     assert len(str(info.value)) < 120

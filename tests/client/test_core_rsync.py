@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clientside.config import Source
-from clientside.rsyncplan import (
+from clientside.core.config import Source
+from clientside.core.rsyncplan import (
     build_argv,
     build_env,
     classify,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from clientside.doctor import doctor
+from clientside.verbs.doctor import doctor
 from tests.client.conftest import R1, Mirror, fresh_mtime
 from tests.harness.cvd import write_release
 from tests.harness.rsyncd import RsyncDaemon

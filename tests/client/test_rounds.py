@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from clientside import sync as sync_mod
-from clientside.config import build_config, parse_config_text
+from clientside.core.config import build_config, parse_config_text
 from clientside.locking import SyncLock
-from clientside.request import Request
+from clientside.verbs import sync as sync_mod
+from pushwire.request import Request
 
 
 def _ctx(tmp_path: Path, max_rounds: int = 3) -> sync_mod.SyncContext:

@@ -9,7 +9,8 @@ import json
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from syncd.core import authorized_keys, cvd, inventory, registration, report
+from pushwire import authorized_keys, cvd
+from syncd.core import inventory, registration, report
 from syncd.core.dnsplan import DnsSafetyError, TxtRecord
 from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text

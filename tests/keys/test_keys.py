@@ -10,9 +10,10 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
+from pushwire.authorized_keys import AuthorizedKey, AuthorizedKeysError, parse_line, render
+from pushwire.keyfile import NOSHELL, SHELL
 from syncd.cli.keys import app as keys_app
-from syncd.core.authorized_keys import AuthorizedKeysError, parse_line, render
-from syncd.core.keyring import NOSHELL, SHELL, KeyringError, load_keyring, render_files
+from syncd.core.keyring import KeyringError, load_keyring, render_files
 from tests.harness.binaries import require
 from tests.harness.sshd import Sshd
 from tests.harness.sshkeys import KeyPair, generate_keypair
@@ -149,6 +150,19 @@ def test_sshd_honours_rendered_lines(
     )
     refused = _ssh(server, keypair, known)
     assert refused.returncode == 255
+
+
+def test_sshd_reads_backslashes_and_quotes_as_rendered(
+    sshd_factory: Callable[..., Sshd], keypair: KeyPair, tmp_path: Path
+) -> None:
+    """sshd unescapes only \\" inside command="...": a backslash reaches the command as is."""
+    kind, blob, _ = keypair.public_line.split(" ", 2)
+    command = "/bin/echo 'say \"hi\" /a\\b'"
+    line = render(AuthorizedKey((("restrict", None), ("command", command)), kind, blob))
+    assert 'command="/bin/echo \'say \\"hi\\" /a\\b\'"' in line
+    out = _ssh(sshd_factory(authorized_keys=[line]), keypair, tmp_path / "known_hosts")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == 'say "hi" /a\\b\n'
 
 
 def _cli(app: Typer, *args: str) -> tuple[int, str]:

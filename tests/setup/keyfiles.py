@@ -6,7 +6,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncd.core.keyring import ALLOWED_SIGNERS, NAMESPACE, NOSHELL, load_keyring, render_files
+from pushwire.keyfile import ALLOWED_SIGNERS, NAMESPACE, NOSHELL
+from syncd.core.keyring import load_keyring, render_files
 from tests.harness.binaries import require
 from tests.harness.sshkeys import KeyPair, generate_keypair
 

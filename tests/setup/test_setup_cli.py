@@ -150,7 +150,7 @@ def test_setup_option_spelling_and_explicit_files(
             sys.executable,
             "-m",
             "clientside",
-            "--setup",
+            "setup",
             "--home",
             str(home),
             "--keys",
@@ -168,6 +168,24 @@ def test_setup_option_spelling_and_explicit_files(
     )
     assert done.returncode == 0, done.stderr
     assert (home / ".ssh" / "authorized_keys").read_text().count("restrict,") == 2
+
+
+def test_the_old_hidden_setup_switch_is_a_usage_error(
+    tmp_path: Path, keys: SignedKeys, client_zipapp: Path
+) -> None:
+    home = fresh_home(tmp_path, client_zipapp)
+    done = subprocess.run(
+        [sys.executable, "-m", "clientside", "--setup", "--home", str(home)],
+        cwd=ROOT,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 64, done.stderr
+    assert json.loads(done.stdout)["error"]["kind"] == "usage"
+    assert sorted(p.name for p in home.iterdir()) == ["bin"]
 
 
 def test_foreign_lines_survive_byte_for_byte(

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clientside import authkeys
-from clientside.setupplan import (
+from clientside.core import authkeys
+from clientside.core.setupplan import (
     DIR,
     FILE,
     LINK,
@@ -21,6 +21,7 @@ from clientside.setupplan import (
     make_layout,
     plan_setup,
 )
+from pushwire.authorized_keys import AuthorizedKey, render
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2zX9Fj5h3u+QmRpusher"
@@ -38,7 +39,7 @@ def test_key_file_parses_to_pusher_lines() -> None:
     assert p.program == "/home/clamavdb/bin/clam-clientsync"
     assert p.source == "rsync1.clamav.net"
     line = authkeys.with_client(p, "/srv/m/bin/clam-clientsync")
-    assert authkeys.render(line) == GOOD.strip().replace("/home/clamavdb", "/srv/m")
+    assert render(line) == GOOD.strip().replace("/home/clamavdb", "/srv/m")
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_key_file_that_is_not_restricted_forced_commands_is_refused(bad: bytes) 
         authkeys.parse_key_file(bad)
 
 
-def _lines() -> list[authkeys.Line]:
+def _lines() -> list[AuthorizedKey]:
     return [
         authkeys.with_client(p, "/home/m/bin/clam-clientsync")
         for p in authkeys.parse_key_file(GOOD.encode())
@@ -94,7 +95,7 @@ def test_merge_keeps_any_foreign_bytes_in_order(foreign: list[bytes]) -> None:
     existing = b"".join(f + b"\n" for f in foreign)
     new, _, _ = authkeys.merge(existing, lines)
     expected = b"".join(f + b"\n" for f in foreign if not authkeys.is_ours(f + b"\n", blobs))
-    assert new == expected + authkeys.MARKER + authkeys.render(lines[0]).encode() + b"\n"
+    assert new == expected + authkeys.MARKER + render(lines[0]).encode() + b"\n"
 
 
 def _state(nodes: dict[str, Node | None] | None = None) -> State:
@@ -181,7 +182,7 @@ def test_unsafe_states_are_refused(nodes: dict[str, Node | None], words: str) ->
 @pytest.mark.parametrize("name", ["authkeys", "setupplan"])
 def test_setup_core_is_pure(name: str) -> None:
     forbidden = {"subprocess", "socket", "time", "os", "shutil", "filelock", "signal", "pathlib"}
-    tree = ast.parse((ROOT / "clientside" / f"{name}.py").read_text())
+    tree = ast.parse((ROOT / "clientside" / "core" / f"{name}.py").read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             assert not {a.name.split(".")[0] for a in node.names} & forbidden

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pushwire.request import RequestError, render_request
 from syncd.core.classify import EXIT_CODES, judge_error, judge_poll, judge_reply
 from syncd.core.config import ConfigError, candidates, parse_config
 from syncd.core.errors import (
@@ -30,12 +31,7 @@ from syncd.core.inventory import (
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import ReportError, parse_report
-from syncd.core.request import (
-    RequestError,
-    expected_from_headers,
-    parse_expect,
-    render_request,
-)
+from syncd.core.request import expected_from_headers, parse_expect
 from syncd.core.summary import MirrorResult, exit_code, group, summary_lines, to_json
 from tests.harness.cvd import build_cvd
 from tests.syncd.fakes import report

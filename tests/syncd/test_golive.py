@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from pushwire.authorized_keys import fingerprint
 from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli import app
-from syncd.core.authorized_keys import fingerprint
 from syncd.core.inventory import text_updated
 from tests.harness.cvd import DEFAULT_VERSIONS
 from tests.harness.nginx import Nginx

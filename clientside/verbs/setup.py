@@ -1,4 +1,4 @@
-"""``clam-clientsync setup``: prepare the mirror account (the I/O shell of ``setupplan``).
+"""``clam-clientsync setup``: prepare the mirror account (the I/O shell of ``core.setupplan``).
 
 Reads what exists (``lstat``), verifies the signed key file with ``ssh-keygen -Y verify``, lets
 ``setupplan.plan_setup`` decide, then applies the plan (or prints it with ``--dry-run``).
@@ -9,12 +9,13 @@ import shutil
 import stat
 import subprocess
 import sys
-from typing import Dict, List, NamedTuple, Optional
+from typing import List, Optional
 
-from clientside import authkeys, rsyncplan
-from clientside.config import ConfigError, build_config, parse_config_text
-from clientside.fsutil import atomic_write, read_small
-from clientside.setupplan import (
+from clientside.core import authkeys, rsyncplan
+from clientside.core.args import UsageError
+from clientside.core.config import ConfigError, build_config, parse_config_text
+from clientside.core.setupargs import SETUP_USAGE, SetupArgs, parse_setup_args
+from clientside.core.setupplan import (
     DIR,
     FILE,
     LINK,
@@ -28,64 +29,16 @@ from clientside.setupplan import (
     make_layout,
     plan_setup,
 )
-
-NAMESPACE = "pushsync-keys"
-DEFAULT_PRINCIPAL = "db-team@clamav.net"
-NOSHELL = "authorized_keys_noshell"
-ALLOWED_SIGNERS = "allowed_signers"
-MAX_KEYS = 4 << 20  # bytes of an existing authorized_keys we read whole
-USAGE = (
-    "usage: clam-clientsync setup [--dry-run] [--config PATH] [--client PATH]\n"
-    "           [--keys-dir DIR | --keys FILE --signers ALLOWED_SIGNERS] [--principal NAME]\n"
-    "  --keys-dir DIR  DIR/authorized_keys_noshell, its .sig and DIR/allowed_signers\n"
-    "  --keys FILE     a signed key file (FILE.sig beside it); needs --signers\n"
-    f"  --principal     who must have signed it (default {DEFAULT_PRINCIPAL})\n"
-    "  --client PATH   the installed client the forced commands run\n"
-    "                  (default ~/bin/clam-clientsync)\n"
-    "  --home DIR      the account's home (default: the home of the user running setup;\n"
-    "                  for packaging and tests)\n"
-    "  --dry-run       print what would change, change nothing"
+from clientside.fsutil import atomic_write, read_small
+from pushwire.keyfile import (
+    ALLOWED_SIGNERS,
+    DEFAULT_PRINCIPAL,
+    NAMESPACE,
+    NOSHELL,
+    SIGNATURE_SUFFIX,
 )
-_VALUED = ("--home", "--config", "--client", "--keys", "--signers", "--principal", "--keys-dir")
 
-
-class SetupUsage(Exception):
-    pass
-
-
-class SetupArgs(NamedTuple):
-    values: Dict[str, str]  # option -> value
-    dry_run: bool
-    help: bool
-
-
-def parse_setup_args(argv: List[str]) -> SetupArgs:
-    """Given the arguments after ``setup``, return them; raise SetupUsage."""
-    values: Dict[str, str] = {}
-    dry_run = helps = False
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        name, eq, value = arg.partition("=")
-        if name in _VALUED:
-            if not eq:
-                if i + 1 >= len(argv):
-                    raise SetupUsage(f"{name} needs a value")
-                value = argv[i + 1]
-                i += 1
-            values[name] = value
-        elif arg == "--dry-run":
-            dry_run = True
-        elif arg in ("-h", "--help"):
-            helps = True
-        else:
-            raise SetupUsage(f"unknown argument {arg[:40]!r}")
-        i += 1
-    if "--keys" in values and "--keys-dir" in values:
-        raise SetupUsage("give --keys FILE or --keys-dir DIR, not both")
-    if "--keys" in values and "--signers" not in values:
-        raise SetupUsage("--keys FILE needs --signers ALLOWED_SIGNERS (whose signature to trust)")
-    return SetupArgs(values, dry_run, helps)
+MAX_KEYS = 4 << 20  # bytes of an existing authorized_keys we read whole
 
 
 def _abs(path: str, home: str) -> str:
@@ -160,7 +113,8 @@ def load_pushers(args: SetupArgs) -> Optional[List[authkeys.PusherLine]]:
             data = fh.read(1 << 20)  # what is verified is exactly what is installed
     except OSError as exc:
         raise SetupRefused(f"key file {keys}: {exc.strerror}") from None
-    verify_signature(data, keys + ".sig", signers, values.get("--principal", DEFAULT_PRINCIPAL))
+    principal = values.get("--principal", DEFAULT_PRINCIPAL)
+    verify_signature(data, keys + SIGNATURE_SUFFIX, signers, principal)
     try:
         return authkeys.parse_key_file(data)
     except authkeys.KeyFileError as exc:
@@ -199,11 +153,11 @@ def run_setup(argv: List[str], default_home: str) -> int:
         return 64
     try:
         args = parse_setup_args(argv)
-    except SetupUsage as exc:
-        print(f"clam-clientsync setup: {exc}\n{USAGE}", file=sys.stderr)
+    except UsageError as exc:
+        print(f"clam-clientsync setup: {exc}\n{SETUP_USAGE}", file=sys.stderr)
         return 64
     if args.help:
-        print(USAGE)
+        print(SETUP_USAGE)
         return 0
     home = _abs(args.values.get("--home", default_home), "/")
     try:

@@ -3,7 +3,7 @@
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from clientside.config import Source
+from clientside.core.config import Source
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 MIN_RSYNC = (3, 4, 0)

@@ -1,19 +1,26 @@
-"""The JSON report: the contract between clam-clientsync and the publisher. Pure."""
+"""The client's JSON report: the contract between clam-clientsync and syncd. Pure.
+
+The client prints exactly one report on stdout and exits with the code its status and error
+call for. Clients and syncd are upgraded at different times: keys are only ever added, and
+``REPORT_VERSION`` changes when a key's meaning does. syncd reads reports tolerantly (unknown
+keys are kept, missing optional keys are defaults).
+"""
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional, Tuple, TypedDict
 
 REPORT_VERSION = 1
+STATUSES = ("ok", "queued", "failed", "rejected")
 
-EXIT_OK = 0
+EXIT_OK = 0  # ok or queued
 EXIT_FAILURE = 1
-EXIT_USAGE = 64
-EXIT_TEMPFAIL = 75
-EXIT_CONFIG = 78
+EXIT_USAGE = 64  # EX_USAGE: a rejected request, a bad command line
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: worth another attempt
+EXIT_CONFIG = 78  # EX_CONFIG
 
 # error kind -> (exit code, worth a retry by the publisher)
-ERROR_KINDS: Dict[str, Any] = {
+ERROR_KINDS: Dict[str, Tuple[int, bool]] = {
     "usage": (EXIT_USAGE, False),
     "rejected": (EXIT_USAGE, False),
     "config": (EXIT_CONFIG, False),
@@ -34,28 +41,57 @@ ERROR_KINDS: Dict[str, Any] = {
     "no_report": (EXIT_FAILURE, False),
     "internal": (EXIT_FAILURE, False),
 }
+_UNKNOWN_KIND = (EXIT_FAILURE, False)
 
-KEYS = (
-    "report_version",
-    "status",
-    "verb",
-    "run_id",
-    "source_requested",
-    "source_used",
-    "attempts",
-    "started_at",
-    "finished_at",
-    "duration_s",
-    "files_transferred",
-    "bytes_transferred",
-    "files_deleted",
-    "changes",
-    "databases",
-    "error",
-    "warnings",
-    "client_version",
-    "rsync_version",
-)
+
+class Attempt(TypedDict):
+    source: str
+    exit_code: Optional[int]  # None when the client killed rsync at its deadline
+    duration_s: float
+    error: Optional[str]
+
+
+class Database(TypedDict):
+    file: str
+    version: Optional[int]
+    build_time: Optional[str]  # RFC 3339 UTC
+    signatures: Optional[int]
+    md5_ok: bool
+
+
+class ErrorInfo(TypedDict):
+    kind: str  # one of ERROR_KINDS
+    message: str
+    retryable: bool
+
+
+class _Keys(TypedDict):
+    report_version: int
+    status: str  # one of STATUSES
+    verb: Optional[str]  # None when the request was rejected before its verb was known
+    run_id: Optional[str]
+    source_requested: Optional[str]
+    source_used: Optional[str]
+    attempts: List[Attempt]
+    started_at: str  # RFC 3339 UTC, milliseconds
+    finished_at: Optional[str]
+    duration_s: Optional[float]
+    files_transferred: int
+    bytes_transferred: int
+    files_deleted: int
+    changes: List[str]  # at most 50 itemized rsync lines
+    databases: Dict[str, Database]
+    error: Optional[ErrorInfo]
+    warnings: List[str]
+    client_version: str
+    rsync_version: Optional[str]
+
+
+class Report(_Keys, total=False):
+    rounds: int  # sync only: how many rounds the queued pushes took
+
+
+KEYS = tuple(_Keys.__annotations__)  # every report has these, in this order
 
 
 def rfc3339(moment: datetime) -> str:
@@ -65,7 +101,7 @@ def rfc3339(moment: datetime) -> str:
 
 def new_report(
     verb: str, started_at: datetime, client_version: str, source_requested: Optional[str]
-) -> Dict[str, Any]:
+) -> Report:
     """Return a report with every contract key, as for a run that has not done anything yet."""
     return {
         "report_version": REPORT_VERSION,
@@ -90,15 +126,13 @@ def new_report(
     }
 
 
-def set_error(report: Dict[str, Any], kind: str, message: str) -> None:
-    """Record the run's error (the first one recorded wins for ``kind``)."""
-    retryable = ERROR_KINDS.get(kind, (EXIT_FAILURE, False))[1]
+def set_error(report: Report, kind: str, message: str) -> None:
+    """Record the run's error, with whether the publisher may retry it."""
+    retryable = ERROR_KINDS.get(kind, _UNKNOWN_KIND)[1]
     report["error"] = {"kind": kind, "message": message, "retryable": retryable}
 
 
-def finish(
-    report: Dict[str, Any], status: str, started_at: datetime, finished_at: datetime
-) -> Dict[str, Any]:
+def finish(report: Report, status: str, started_at: datetime, finished_at: datetime) -> Report:
     """Set the status and the end time; return the report."""
     report["status"] = status
     report["finished_at"] = rfc3339(finished_at)
@@ -106,24 +140,24 @@ def finish(
     return report
 
 
-def exit_code(report: Dict[str, Any]) -> int:
+def exit_code(report: Report) -> int:
     """Return the process exit code the report's status and error call for."""
     if report["status"] in ("ok", "queued"):
         return EXIT_OK
     if report["status"] == "rejected":
         return EXIT_USAGE
-    error = report.get("error") or {}
-    return int(ERROR_KINDS.get(error.get("kind", "internal"), (EXIT_FAILURE, False))[0])
+    error = report.get("error")
+    return ERROR_KINDS.get(error["kind"] if error else "internal", _UNKNOWN_KIND)[0]
 
 
-def render(report: Dict[str, Any]) -> str:
-    """Return the report as one line of JSON."""
-    return json.dumps(report, sort_keys=False, separators=(",", ":"), ensure_ascii=True)
+def render(report: Report) -> str:
+    """Return the report as one line of JSON (ASCII)."""
+    return json.dumps(report, separators=(",", ":"), ensure_ascii=True)
 
 
 def attempt(
     source: str, exit_code_: Optional[int], duration_s: float, error: Optional[str]
-) -> Dict[str, Any]:
+) -> Attempt:
     """Return one entry of ``attempts``."""
     return {
         "source": source,
@@ -131,11 +165,3 @@ def attempt(
         "duration_s": round(duration_s, 3),
         "error": error,
     }
-
-
-def redact(text: str, secrets: List[str]) -> str:
-    """Return ``text`` with every non-empty secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

@@ -4,17 +4,20 @@ import errno
 import logging
 import os
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
 
-from clientside import cvd, rsyncplan, tree
-from clientside.config import Config, Source, order_sources
-from clientside.cvd import database_name
+from clientside import publish, verification
+from clientside.core import cvd, rsyncplan
+from clientside.core.config import Config, Source, order_sources
+from clientside.core.cvd import database_name
+from clientside.core.publishplan import Entry
+from clientside.core.rsyncplan import classify, parse_stats
 from clientside.locking import SyncLock
-from clientside.publishplan import Entry
-from clientside.report import attempt, redact, set_error
-from clientside.request import Request
-from clientside.rsyncplan import classify, parse_stats
+from clientside.logsetup import redact
 from clientside.runner import run
+from clientside.staging import TreeError, clean_stray_temps, prepare_staging
+from pushwire.report import Report, attempt, set_error
+from pushwire.request import Request
 
 log = logging.getLogger("clam-clientsync")
 
@@ -32,7 +35,7 @@ class RoundResult(NamedTuple):
     error: Optional[Tuple[str, str]]
 
 
-def sync(ctx: SyncContext, report: Dict[str, Any]) -> None:
+def sync(ctx: SyncContext, report: Report) -> None:
     """Run the sync verb, filling ``report`` (status, attempts, databases, error)."""
     lock = SyncLock(ctx.config.state_dir)
     if not lock.try_acquire():
@@ -63,7 +66,7 @@ def sync(ctx: SyncContext, report: Dict[str, Any]) -> None:
         report["warnings"].append(f"pushes still queued after {rounds} rounds (MAX_ROUNDS)")
 
 
-def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
+def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
     cfg = ctx.config
     report["error"] = None
     report["source_used"] = None
@@ -74,11 +77,11 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
     budget = float(min(cfg.deadline, ctx.request.deadline or cfg.deadline))
     started = time.monotonic()
     try:
-        staging = tree.prepare_staging(cfg.to, cfg.protect_patterns)
-        stray = tree.clean_stray_temps(cfg.to)
+        staging = prepare_staging(cfg.to, cfg.protect_patterns)
+        stray = clean_stray_temps(cfg.to)
         if stray:
             log.info("removed %d temporary files of an interrupted publish", stray)
-        verifier = tree.Verifier(cfg.state_dir)
+        verifier = verification.Verifier(cfg.state_dir)
         quarantined: Set[str] = set()
         result = _transfer(
             ctx,
@@ -96,9 +99,9 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
             errors.extend(_publish(ctx, report, staging, verifier, quarantined))
         if result.error:
             errors.append(result.error)
-        report["databases"] = tree.served_databases(verifier, cfg.to)
+        report["databases"] = verification.served_databases(verifier, cfg.to)
         verifier.save()
-    except tree.TreeError as exc:
+    except TreeError as exc:
         errors = [(exc.kind, str(exc))]
     except OSError as exc:
         kind = "disk_full" if exc.errno == errno.ENOSPC else "publish_failed"
@@ -121,11 +124,11 @@ def _round(ctx: SyncContext, report: Dict[str, Any], lock: SyncLock) -> None:
         )
 
 
-def _describe_anyway(ctx: SyncContext, report: Dict[str, Any]) -> None:
+def _describe_anyway(ctx: SyncContext, report: Report) -> None:
     """After a failure, still tell what TO serves (best effort)."""
     try:
-        report["databases"] = tree.served_databases(
-            tree.Verifier(ctx.config.state_dir), ctx.config.to
+        report["databases"] = verification.served_databases(
+            verification.Verifier(ctx.config.state_dir), ctx.config.to
         )
     except OSError as exc:
         report["warnings"].append(f"cannot read TO: {exc.strerror}")
@@ -134,10 +137,10 @@ def _describe_anyway(ctx: SyncContext, report: Dict[str, Any]) -> None:
 def _transfer(
     ctx: SyncContext,
     *,
-    report: Dict[str, Any],
+    report: Report,
     lock: SyncLock,
     staging: str,
-    verifier: tree.Verifier,
+    verifier: verification.Verifier,
     budget: float,
     started: float,
     quarantined: Set[str],
@@ -218,7 +221,7 @@ def _transfer(
     return RoundResult(rsync_ok, None if rsync_ok else last_error)
 
 
-def _record_stats(report: Dict[str, Any], output: str) -> None:
+def _record_stats(report: Report, output: str) -> None:
     stats = parse_stats(output)
     report["files_transferred"] = stats.files_transferred or 0
     report["bytes_transferred"] = stats.bytes_received or 0
@@ -228,12 +231,12 @@ def _record_stats(report: Dict[str, Any], output: str) -> None:
 
 
 def _verify(
-    ctx: SyncContext, staging: str, verifier: tree.Verifier
-) -> Tuple[Dict[str, Entry], Dict[str, Entry], List[tree.Finding]]:
+    ctx: SyncContext, staging: str, verifier: verification.Verifier
+) -> Tuple[Dict[str, Entry], Dict[str, Entry], List[verification.Finding]]:
     """Return what is staged, what is served, and the staged CVDs that may not be published."""
     cfg = ctx.config
-    _plan, staged, served = tree.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
-    findings = tree.verify_staging(
+    _plan, staged, served = publish.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
+    findings = verification.verify_staging(
         verifier,
         staging=staging,
         to=cfg.to,
@@ -246,15 +249,15 @@ def _verify(
 
 def _publish(
     ctx: SyncContext,
-    report: Dict[str, Any],
+    report: Report,
     staging: str,
-    verifier: tree.Verifier,
+    verifier: verification.Verifier,
     quarantined: Set[str],
 ) -> List[Tuple[str, str]]:
     cfg = ctx.config
     staged, served, bad = _verify(ctx, staging, verifier)
     bad += [
-        tree.Finding(p, cvd.Verdict(False, "corrupt_cvd", f"{p}: corrupt at the source"))
+        verification.Finding(p, cvd.Verdict(False, "corrupt_cvd", f"{p}: corrupt at the source"))
         for p in sorted(quarantined)
         if p not in staged
     ]
@@ -266,8 +269,8 @@ def _publish(
     if not staged_dbs and served_dbs:
         errors.insert(0, ("empty_source", "the source has no databases; nothing published"))
         return errors
-    plan_ = tree.plan_publish_from(staged, served, cfg.protect_patterns, bad)
-    published, deleted, problems = tree.execute(plan_, cfg.to, staging, cfg.max_delete)
+    plan_ = publish.plan_publish_from(staged, served, cfg.protect_patterns, bad)
+    published, deleted, problems = publish.execute(plan_, cfg.to, staging, cfg.max_delete)
     report["files_deleted"] = deleted
     log.info("published %d files, deleted %d", published, deleted)
     for path in plan_.held_back:
@@ -281,7 +284,7 @@ def _display(source: Source) -> str:
     return f"rsync://{source.host}{port}"
 
 
-def quarantine(staging: str, bad: List[tree.Finding], quarantined: Set[str]) -> None:
+def quarantine(staging: str, bad: List[verification.Finding], quarantined: Set[str]) -> None:
     """Remove corrupt files from staging, so that the next source (or run) sends them whole:
     rsync's quick check (size and time) would otherwise keep a corrupt copy forever."""
     for finding in bad:

@@ -1,13 +1,13 @@
 """What ``clam-clientsync setup`` changes, decided from a description of the account's files.
 
-Pure: the I/O shell (``setup.py``) describes what exists (:class:`State`, from ``lstat``), this
-module returns the :class:`Plan` (directories to create, modes to set, files to write, and what is
-left as it is), or raises :class:`SetupRefused` naming the path and the fix.
+Pure: the I/O shell (``verbs/setup.py``) describes what exists (:class:`State`, from ``lstat``),
+this module returns the :class:`Plan` (directories to create, modes to set, files to write, and
+what is left as it is), or raises :class:`SetupRefused` naming the path and the fix.
 """
 
 from typing import Dict, List, NamedTuple, Optional
 
-from clientside import authkeys
+from clientside.core import authkeys
 
 DIR, FILE, LINK, OTHER = "dir", "file", "link", "other"
 

@@ -7,9 +7,12 @@ import socket
 import stat
 from typing import List, Optional, Tuple
 
-from clientside import rsyncplan
-from clientside.config import Config, ConfigError
-from clientside.paths import REMOTE_FS, fs_type
+from clientside.core import rsyncplan
+from clientside.core.config import Config, ConfigError
+from clientside.paths import REMOTE_FS, check_to, fs_type, load_config
+from clientside.runner import find_rsync, rsync_version
+from pushwire.authorized_keys import parse_line
+from pushwire.keyfile import CLIENT_NAME
 
 GOOD_SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash")
 
@@ -69,8 +72,6 @@ def reachable(host: str, port: int, timeout: float = 5.0) -> Tuple[bool, str]:
 
 def doctor(config_path: str, home: str, source: Optional[str], programs: List[str]) -> int:
     """Print each check and the fix for each problem; return 0 when all is well, else 1."""
-    from clientside.cli import load_config
-
     d = Doctor()
     _check_account(d, home, programs)
     config: Optional[Config] = None
@@ -122,8 +123,6 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
 
 def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
     """Each forced command that runs the client names a program that exists."""
-    from clientside.authkeys import CLIENT_NAME, parse_line
-
     for text in lines:
         try:
             line = parse_line(text)
@@ -153,9 +152,6 @@ def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
 def _check_config(
     d: Doctor, config: Config, config_path: str, home: str, programs: List[str]
 ) -> None:
-    from clientside.cli import find_rsync, rsync_version
-    from clientside.paths import check_to
-
     _check_mode(d, config_path, 0o600, "config")
     for warning in config.warnings:
         d.check(False, warning, "remove the line")

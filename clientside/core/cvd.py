@@ -1,0 +1,51 @@
+"""What the client makes of a CVD header (``pushwire.cvd``): whether a staged database may be
+published, and which file names are databases. Pure."""
+
+from typing import NamedTuple, Optional
+
+from pushwire.cvd import CvdHeader
+
+VERIFIED_SUFFIXES = (".cvd", ".cud")
+
+
+class Verdict(NamedTuple):
+    ok: bool
+    kind: Optional[str]  # corrupt_cvd, downgrade, expectation_unmet
+    message: str
+
+
+def judge(
+    name: str,
+    *,
+    header: Optional[CvdHeader],
+    header_error: Optional[str],
+    body_md5: Optional[str],
+    served_version: Optional[int],
+    expected_version: Optional[int],
+) -> Verdict:
+    """Given what was read of a staged CVD, return whether it may be published and why not."""
+    if header is None:
+        return Verdict(False, "corrupt_cvd", f"{name}: bad header: {header_error}")
+    if body_md5 is None or body_md5.lower() != header.md5:
+        return Verdict(False, "corrupt_cvd", f"{name}: MD5 of body does not match the header")
+    if served_version is not None and header.version < served_version:
+        return Verdict(
+            False,
+            "downgrade",
+            f"{name}: version {header.version} is older than served {served_version}",
+        )
+    if expected_version is not None and header.version < expected_version:
+        return Verdict(
+            False,
+            "expectation_unmet",
+            f"{name}: version {header.version} is older than expected {expected_version}",
+        )
+    return Verdict(True, None, f"{name}: version {header.version} verified")
+
+
+def database_name(filename: str) -> Optional[str]:
+    """Given a file name, return the database name of a ``*.cvd``/``*.cud``, else None."""
+    for suffix in VERIFIED_SUFFIXES:
+        if filename.endswith(suffix) and len(filename) > len(suffix):
+            return filename[: -len(suffix)]
+    return None

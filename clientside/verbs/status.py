@@ -1,0 +1,30 @@
+"""The ``status`` verb: the last saved report, or (before any sync) what ``TO`` serves now."""
+
+import os
+from typing import Optional
+
+from clientside.core.config import Config
+from clientside.fsutil import atomic_write, read_small
+from clientside.verification import Verifier, served_databases
+from pushwire import report
+from pushwire.report import Report
+
+LAST_REPORT = "last-report.json"
+
+
+def save_report(state_dir: str, rep: Report) -> None:
+    """Keep ``rep`` as the last report, for ``status``; raise OSError."""
+    atomic_write(os.path.join(state_dir, LAST_REPORT), report.render(rep).encode())
+
+
+def last_report(state_dir: str) -> Optional[str]:
+    """Return the last saved report, verbatim, or None before any sync has completed."""
+    raw = read_small(os.path.join(state_dir, LAST_REPORT))
+    return raw.decode("utf-8").strip() if raw else None
+
+
+def describe_served(rep: Report, config: Config) -> None:
+    """Fill ``rep`` with what TO serves, for a status asked before any sync completed."""
+    rep["status"] = "ok"
+    rep["warnings"].append("no sync has completed yet")
+    rep["databases"] = served_databases(Verifier(config.state_dir), config.to)

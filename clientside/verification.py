@@ -1,0 +1,171 @@
+"""CVD verification of the staged tree and of what ``TO`` serves: header and body MD5 read once
+per file (cached by inode), judged by ``core.cvd``."""
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from typing import Any, Dict, List, NamedTuple, Optional
+
+from clientside.core import cvd
+from clientside.core.publishplan import Entry
+from clientside.fsutil import atomic_write
+from pushwire.cvd import HEADER_SIZE, CvdError, CvdHeader, parse_header
+from pushwire.report import Database
+
+log = logging.getLogger("clam-clientsync")
+CHUNK = 1 << 20
+CACHE_NAME = "verified.json"
+
+
+class FileFacts(NamedTuple):
+    header: Optional[CvdHeader]
+    header_error: Optional[str]
+    body_md5: Optional[str]
+
+
+def _key(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+class Verifier:
+    """Reads CVD headers and body MD5s, remembering results per inode (files are never changed
+    in place: rsync and our publish both write new inodes)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = os.path.join(state_dir, CACHE_NAME)
+        self.cache: Dict[str, Any] = {}
+        self.used: Dict[str, Any] = {}
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                loaded = json.load(fh)
+            if isinstance(loaded, dict):
+                self.cache = loaded
+        except (OSError, ValueError):
+            pass
+
+    def facts(self, path: str) -> FileFacts:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return FileFacts(None, "not a regular file", None)
+            key = _key(st)
+            hit = self.used.get(key) or self.cache.get(key)
+            if isinstance(hit, dict):
+                self.used[key] = hit
+                return _facts_from_json(hit)
+            head = fh.read(HEADER_SIZE)
+            try:
+                header: Optional[CvdHeader] = parse_header(head)
+                error = None
+            except CvdError as exc:
+                header, error = None, str(exc)
+            digest = hashlib.md5(usedforsecurity=False)
+            while True:
+                chunk = fh.read(CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+            facts = FileFacts(header, error, digest.hexdigest() if header else None)
+        self.used[key] = {
+            "header": list(facts.header) if facts.header else None,
+            "header_error": facts.header_error,
+            "body_md5": facts.body_md5,
+        }
+        return facts
+
+    def save(self) -> None:
+        try:
+            atomic_write(self.path, json.dumps(self.used).encode(), durable=False)
+        except OSError as exc:
+            log.warning("cannot save verification cache: %s", exc)
+
+
+def _facts_from_json(data: Dict[str, Any]) -> FileFacts:
+    raw = data.get("header")
+    header = CvdHeader(*raw) if isinstance(raw, list) and len(raw) == 7 else None
+    return FileFacts(header, data.get("header_error"), data.get("body_md5"))
+
+
+class Finding(NamedTuple):
+    path: str
+    verdict: cvd.Verdict
+
+
+def verify_staging(
+    verifier: Verifier,
+    *,
+    staging: str,
+    to: str,
+    staged: Dict[str, Entry],
+    served: Dict[str, Entry],
+    expect: Dict[str, int],
+) -> List[Finding]:
+    """Judge every staged ``*.cvd``/``*.cud``; return one finding per file (and per missing
+    expected database)."""
+    findings: List[Finding] = []
+    seen_dbs = set()
+    for path in sorted(staged):
+        base = path.rsplit("/", 1)[-1]
+        name = cvd.database_name(base)
+        if name is None or staged[path].kind != "file":
+            continue
+        top_level = "/" not in path
+        if top_level:
+            seen_dbs.add(name)
+        facts = verifier.facts(os.path.join(staging, path))
+        served_version = None
+        current = served.get(path)
+        if current is not None and (current.dev, current.ino) != (
+            staged[path].dev,
+            staged[path].ino,
+        ):
+            served_version = _served_version(verifier, os.path.join(to, path))
+        verdict = cvd.judge(
+            path,
+            header=facts.header,
+            header_error=facts.header_error,
+            body_md5=facts.body_md5,
+            served_version=served_version,
+            expected_version=expect.get(name) if top_level else None,
+        )
+        findings.append(Finding(path, verdict))
+    for name, version in sorted(expect.items()):
+        if name not in seen_dbs:
+            msg = f"{name}: expected version {version} but the source has no {name}.cvd"
+            findings.append(Finding(name + ".cvd", cvd.Verdict(False, "expectation_unmet", msg)))
+    return findings
+
+
+def _served_version(verifier: Verifier, path: str) -> Optional[int]:
+    try:
+        facts = verifier.facts(path)
+    except OSError:
+        return None
+    if facts.header is None or facts.body_md5 != facts.header.md5:
+        return None  # a broken served file never blocks its replacement
+    return facts.header.version
+
+
+def served_databases(verifier: Verifier, to: str) -> Dict[str, Database]:
+    """Return the report's ``databases``: the top-level CVDs that TO serves now."""
+    dbs: Dict[str, Database] = {}
+    for name in sorted(os.listdir(to)):
+        db = cvd.database_name(name)
+        if db is None or db in dbs:
+            continue
+        try:
+            facts = verifier.facts(os.path.join(to, name))
+        except OSError:
+            continue
+        header = facts.header
+        dbs[db] = {
+            "file": name,
+            "version": header.version if header else None,
+            "build_time": header.build_time_rfc3339() if header else None,
+            "signatures": header.signatures if header else None,
+            "md5_ok": bool(header and facts.body_md5 == header.md5),
+        }
+    return dbs
