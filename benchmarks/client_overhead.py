@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.cvd import write_release  # noqa: E402
+from devtools.harness.cvd import write_release  # noqa: E402
 
 STUB = """#!/bin/sh
 if [ "$1" = "--version" ]; then echo "rsync  version 3.4.1  protocol version 32"; exit 0; fi

@@ -6,7 +6,7 @@ starts a fleet of mirrors that are real OpenSSH sshd instances forcing the real
 DocumentRoots served by nginx, then runs ``syncd publish`` against them and shows the record.
 Everything it started is stopped on the way out, also on Ctrl-C.
 
-The fleet is assembled from the test harness (``tests/harness``), so the demo runs from a source
+The fleet is assembled from the test harness (``devtools/harness``), so the demo runs from a source
 checkout of pushsync.
 """
 
@@ -37,9 +37,9 @@ class DemoError(RuntimeError):
 def repo_root() -> Path:
     """Return the source checkout holding this package; raise when not run from one."""
     root = Path(__file__).resolve().parent.parent
-    if not (root / "tests" / "harness" / "__init__.py").exists():
+    if not (root / "devtools" / "harness" / "__init__.py").exists():
         raise DemoError(
-            "syncd demo runs from a source checkout of pushsync (tests/harness is missing): "
+            "syncd demo runs from a source checkout of pushsync (devtools/harness is missing): "
             "clone the repository and run scripts/demo"
         )
     return root
@@ -51,7 +51,7 @@ def _harness() -> types.SimpleNamespace:
         sys.path.insert(0, root)
     names = ("account", "client", "cvd", "nginx", "rsyncd", "sshd", "sshkeys")
     return types.SimpleNamespace(
-        **{n: importlib.import_module(f"tests.harness.{n}") for n in names}
+        **{n: importlib.import_module(f"devtools.harness.{n}") for n in names}
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clientside.cvd import CvdError, database_name, judge, parse_header
-from tests.harness.cvd import build_cvd, write_cvd
+from devtools.harness.cvd import build_cvd, write_cvd
 
 
 def test_header_fields() -> None:

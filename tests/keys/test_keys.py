@@ -10,12 +10,12 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
+from devtools.harness.binaries import require
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 from syncd.core.authorized_keys import AuthorizedKeysError, parse_line, render
 from syncd.core.keyring import NOSHELL, SHELL, KeyringError, load_keyring, render_files
 from syncd.keys_cli import keys_app
-from tests.harness.binaries import require
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair, generate_keypair
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 

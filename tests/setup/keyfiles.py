@@ -6,9 +6,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.harness.binaries import require
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 from syncd.core.keyring import ALLOWED_SIGNERS, NAMESPACE, NOSHELL, load_keyring, render_files
-from tests.harness.binaries import require
-from tests.harness.sshkeys import KeyPair, generate_keypair
 
 PRINCIPAL = "db-team@clamav.net"
 DEFAULT_CLIENT = "/home/clamavdb/bin/clam-clientsync"

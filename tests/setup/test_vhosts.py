@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.account import make_traversable
-from tests.harness.binaries import require
-from tests.harness.ports import free_port, stop_process, wait_listening
+from devtools.harness.account import make_traversable
+from devtools.harness.binaries import require
+from devtools.harness.ports import free_port, stop_process, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 VHOSTS = ROOT / "docs" / "vhosts"

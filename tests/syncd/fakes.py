@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.harness.account import MirrorAccount, give_to, make_traversable
-from tests.harness.cvd import DEFAULT_VERSIONS
-from tests.harness.sshd import Sshd, forced_command_line
+from devtools.harness.account import MirrorAccount, give_to, make_traversable
+from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.sshd import Sshd, forced_command_line
 
 
 def report(status: str = "ok", versions: dict[str, int] | None = None, **extra: Any) -> str:

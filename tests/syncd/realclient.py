@@ -15,11 +15,11 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.harness.account import MirrorAccount, give_to, make_traversable
-from tests.harness.client import client_command
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd, forced_command_line
+from devtools.harness.account import MirrorAccount, give_to, make_traversable
+from devtools.harness.client import client_command
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd, forced_command_line
 
 SOURCE_NAMES = ("rsync1.clamav.net", "rsync2.clamav.net")
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness.account import make_traversable
+from devtools.harness.account import make_traversable
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -30,11 +30,11 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.harness.account import MirrorAccount, give_to, make_traversable, mirror_account
-from tests.harness.client import build_client_zipapp, client_command
-from tests.harness.cvd import build_cvd, write_timestamp
-from tests.harness.faultproxy import FaultProxy
-from tests.harness.faults import (
+from devtools.harness.account import MirrorAccount, give_to, make_traversable, mirror_account
+from devtools.harness.client import build_client_zipapp, client_command
+from devtools.harness.cvd import build_cvd, write_timestamp
+from devtools.harness.faultproxy import FaultProxy
+from devtools.harness.faults import (
     ChurningFile,
     CvdReaders,
     ProcessTrigger,
@@ -48,10 +48,10 @@ from tests.harness.faults import (
     tiny_tmpfs,
     wait_no_leaks,
 )
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd, forced_command_line
-from tests.harness.sshkeys import generate_keypair
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd, forced_command_line
+from devtools.harness.sshkeys import generate_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_NAMES = ("rsync1.clamav.net", "rsync2.clamav.net")

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from types import TracebackType
 
-from tests.harness.ports import free_port
+from devtools.harness.ports import free_port
 
 MODES = ("pass", "stall", "drop", "refuse")
 
