@@ -177,9 +177,9 @@ def _monitor(config: Path, expected: int) -> int:
 
 
 def _simulated(base: Path, n: int) -> int:
-    """Publish to `n` simulated mirrors (benchmarks/fleet.py) with a fault mix."""
+    """Publish to `n` simulated mirrors (devtools/harness/simfleet.py) with a fault mix."""
     sys.path.insert(0, str(repo_root()))
-    fleet = importlib.import_module("benchmarks.fleet")
+    fleet = importlib.import_module("devtools.harness.simfleet")
     sim = base / "simulated"
     fleet.make(sim, n, 7, 0.15, (5.0, 60.0), (0.05, 0.5))
     config = sim / "syncd.toml"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.client import build_zipapp
+
 ROOT = Path(__file__).resolve().parent.parent
 PY39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
 
@@ -39,19 +41,8 @@ def test_syncd_and_clientside_never_import_each_other() -> None:
     assert not [f for f, n in _imports("clientside").items() if "syncd" in n]
 
 
-def _build(tmp_path: Path, name: str) -> Path:
-    out = tmp_path / name
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_zipapp.py"), str(out)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return out
-
-
 def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
-    first, second = _build(tmp_path, "a.pyz"), _build(tmp_path, "b.pyz")
+    first, second = build_zipapp(tmp_path / "a.pyz"), build_zipapp(tmp_path / "b.pyz")
     assert first.read_bytes() == second.read_bytes()
     assert os.access(first, os.X_OK)
     interpreters = [sys.executable] + ([str(PY39)] if PY39.exists() else [])

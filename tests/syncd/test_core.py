@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import build_cvd
+from devtools.harness.documents import report
 from syncd.core.classify import EXIT_CODES, judge_error, judge_poll, judge_reply
 from syncd.core.config import ConfigError, candidates, parse_config
 from syncd.core.errors import (
@@ -38,7 +39,6 @@ from syncd.core.request import (
     render_request,
 )
 from syncd.core.summary import MirrorResult, exit_code, group, summary_lines, to_json
-from tests.syncd.fakes import report
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 GOOD = f"""
