@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 
-from devtools.harness.soakfleet import FAULTS, RoundResult, SoakFleet, soak_root
+from devtools.harness.soak import FAULTS, RoundResult, SoakFleet, soak_root
 
 
 def summary(
