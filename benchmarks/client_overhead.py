@@ -44,7 +44,9 @@ exit 0
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.client_overhead", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--zipapp", help="PATH of clam-clientsync.pyz, or 'build' to build one")
     ap.add_argument(

@@ -80,7 +80,9 @@ def measure_cli(workdir: Path, key: Path, inventory_text: str) -> tuple[float, i
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.publish_cpu", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--mirrors", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="write benchmarks/PUBLISH.md")

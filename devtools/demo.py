@@ -266,7 +266,7 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="scripts/demo",
+        prog="python -m devtools.demo",
         description="A real publish on this machine, loopback only (from a source checkout): "
         "two rsync daemons serve a release of synthetic CVDs; each mirror is a real sshd "
         "forcing the real clam-clientsync into its own tree, served by nginx; then syncd "
