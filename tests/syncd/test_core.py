@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -58,22 +57,6 @@ country = "DE"
 host_keys = ["{KEY}"]
 active = false
 """
-
-
-def test_import_direction_core_is_pure() -> None:
-    forbidden = {"trio", "asyncssh", "httpx", "rich", "tenacity", "sqlite3", "subprocess"}
-    core = Path(__file__).resolve().parents[2] / "syncd" / "core"
-    for path in core.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
-                assert not name.startswith(("syncd.adapters", "syncd.orchestration")), path
 
 
 def test_inventory_parses_with_defaults_and_round_trips() -> None:
