@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devtools.harness.simfleet import EXPECTED, Fleet, make
+from devtools.harness.simfleet import EXPECTED, Fleet, expect_args, make
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("ssh-loop", "xargs", "asyncio", "pssh", "syncd")
@@ -82,12 +82,7 @@ def _command(
             key,
             "--state",
             str(state),
-            "--expect",
-            "daily=28034",
-            "--expect",
-            "main=62",
-            "--expect",
-            "bytecode=335",
+            *expect_args(),
             "--json",
         ]
     return [

@@ -168,12 +168,7 @@ def _simulated(base: Path, n: int) -> int:
             str(sim / "pusher_ed25519"),
             "--state",
             str(sim / "state.sqlite"),
-            "--expect",
-            "daily=28034",
-            "--expect",
-            "main=62",
-            "--expect",
-            "bytecode=335",
+            *simfleet.expect_args(),
         )
         _say("$ syncd publish (simulated fleet)")
         return subprocess.run(argv, check=False).returncode

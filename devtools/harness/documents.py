@@ -4,9 +4,12 @@ version 1) and an inventory block, shared by every fake and real mirror the harn
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
+
+if TYPE_CHECKING:
+    from devtools.harness.sshd import Sshd
 
 FIXED_TIME = "2026-11-25T14:00:00Z"
 
@@ -55,3 +58,16 @@ def inventory_block(fields: dict[str, Any]) -> str:
     """Return one ``[[mirrors]]`` table of an inventory, a TOML value per field."""
     lines = ["[[mirrors]]"] + [f"{k} = {json.dumps(v)}" for k, v in fields.items()]
     return "\n".join(lines) + "\n"
+
+
+def sshd_mirror(name: str, sshd: Sshd) -> dict[str, Any]:
+    """Return the inventory fields of mirror `name` served by `sshd` directly."""
+    return {
+        "name": name,
+        "host": sshd.host,
+        "port": sshd.port,
+        "user": sshd.account.name,
+        "country": "PL",
+        "admins": [f"Admin <admin@{name}>"],
+        "host_keys": [sshd.host_key_line],
+    }

@@ -59,6 +59,11 @@ RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 RELEASE_BEFORE = {"daily": 28033, "main": 62, "bytecode": 335}  # what a queued mirror serves
 
 
+def expect_args() -> list[str]:
+    """The ``syncd publish`` options that announce the simulated release."""
+    return [arg for db, v in RELEASE.items() for arg in ("--expect", f"{db}={v}")]
+
+
 @dataclass(frozen=True)
 class Mirror:
     name: str

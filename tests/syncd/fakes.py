@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.harness.account import MirrorAccount, give_to, make_traversable
-from devtools.harness.documents import inventory_block, report
+from devtools.harness.documents import inventory_block, report, sshd_mirror
 from devtools.harness.sshd import Sshd, forced_command_line
 
 
@@ -72,16 +72,7 @@ class FakeMirror:
         return log.read_text().splitlines() if log.exists() else []
 
     def inventory_block(self, **override: Any) -> str:
-        fields: dict[str, Any] = {
-            "name": self.name,
-            "host": self.sshd.host,
-            "port": self.sshd.port,
-            "user": self.sshd.account.name,
-            "country": "PL",
-            "admins": [f"Admin <admin@{self.name}>"],
-            "host_keys": [self.sshd.host_key_line],
-        }
-        return inventory_block({**fields, **override})
+        return inventory_block({**sshd_mirror(self.name, self.sshd), **override})
 
 
 def write_script(directory: Path, account: MirrorAccount, behaviour: str) -> tuple[Path, Path]:

@@ -16,7 +16,7 @@ import pytest
 
 from devtools.harness.account import MirrorAccount
 from devtools.harness.client import SOURCE_NAMES, client_command, client_config, mirror_home
-from devtools.harness.documents import inventory_block
+from devtools.harness.documents import inventory_block, sshd_mirror
 from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd, forced_command_line
@@ -41,17 +41,9 @@ class RealMirror:
     web: Nginx
 
     def inventory_block(self, **override: Any) -> str:
-        fields: dict[str, Any] = {
-            "name": self.name,
-            "host": self.sshd.host,
-            "port": self.sshd.port,
-            "user": self.sshd.account.name,
-            "country": "PL",
-            "admins": [f"Admin <admin@{self.name}>"],
-            "host_keys": [self.sshd.host_key_line],
-            "http": self.web.base_url,
-        }
-        return inventory_block({**fields, **override})
+        return inventory_block(
+            {**sshd_mirror(self.name, self.sshd), "http": self.web.base_url, **override}
+        )
 
 
 MirrorMaker = Callable[..., RealMirror]
