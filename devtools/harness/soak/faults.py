@@ -17,20 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import psutil
 
 from devtools.harness.cvd import build_cvd
 from devtools.harness.faults import ChurningFile, ProcessTrigger, cmdline, fill_disk
 from devtools.harness.soak import record
+from devtools.harness.soak.fleet import PAYLOAD, Fleet, Mirror
 from devtools.harness.soak.invariants import targets_violations
 from devtools.harness.soak.record import parse_json, summary_outcomes
-
-if TYPE_CHECKING:
-    from devtools.harness.soak.fleet import Mirror, SoakFleet
-
-PAYLOAD = 48 * 1024  # each CVD ~50 KB: the 2 MB tmpfs holds a few releases, not a filler
 
 
 @dataclass
@@ -54,7 +50,7 @@ class Fault:
 
     name: ClassVar[str] = "none"
 
-    def __init__(self, fleet: SoakFleet) -> None:
+    def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
 
     def unavailable(self) -> str | None:
@@ -73,7 +69,7 @@ class Fault:
     def heal(self, r: Round) -> None:
         """Stop and undo what this fault started; a second call does nothing."""
 
-    def disturb_resume(self, r: Round, run_id: str) -> tuple[str, str]:
+    def disturb_resume(self, r: Round, run_id: str, rng: random.Random) -> tuple[str, str]:
         """Act on the resume of `run_id`; return the output (stdout, stderr) it caused."""
         return "", ""
 
@@ -236,8 +232,7 @@ class KillSyncd(ProcessFault):
     def delay_s(self, r: Round) -> float:
         return r.delay / 8
 
-    def disturb_resume(self, r: Round, run_id: str) -> tuple[str, str]:
-        rng = self.fleet.rng
+    def disturb_resume(self, r: Round, run_id: str, rng: random.Random) -> tuple[str, str]:
         if rng.random() >= 0.5:
             return "", ""
         doomed = self.fleet.syncd("--resume", run_id)
@@ -257,7 +252,7 @@ class StopSyncd(KillSyncd):
     def draw(self, rng: random.Random) -> None:
         self.done = 0
 
-    def disturb_resume(self, r: Round, run_id: str) -> tuple[str, str]:
+    def disturb_resume(self, r: Round, run_id: str, rng: random.Random) -> tuple[str, str]:
         return "", ""
 
 
@@ -278,7 +273,7 @@ class StopClient(KillClient):
     stop_s = 2.0
 
 
-def _mirror_rsync(fleet: SoakFleet) -> Callable[[psutil.Process], bool]:
+def _mirror_rsync(fleet: Fleet) -> Callable[[psutil.Process], bool]:
     mirrors = str(fleet.root / "mirrors")
     return lambda p: p.name() == "rsync" and mirrors in cmdline(p)
 

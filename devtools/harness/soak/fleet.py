@@ -1,28 +1,23 @@
-"""A seeded soak: repeated ``syncd publish`` runs to a small fleet of real mirrors (sshd forcing
-the client zipapp, nginx serving its tree, two rsync daemons) with one random fault per round,
-and every invariant checked by code after each round.
+"""The soak's fleet: a small fleet of real mirrors (sshd forcing the client zipapp, nginx
+serving its tree), two rsync daemons, and the ``syncd publish`` that pushes to them.
 
 Topology (all loopback): syncd -> FaultProxy -> sshd -> clam-clientsync -> FaultProxy -> rsyncd.
 Mirror 0's DocumentRoot sits on a 2 MB tmpfs when mounting is permitted (the disk-full fault).
-The faults are in ``faults.py`` (one class each, in a registry), the invariants in
-``invariants.py``; this module starts the fleet and runs a round.
-
-Used by ``tests/faults`` (a few rounds) and ``python -m benchmarks.soak`` (many).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import random
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import psutil
 
@@ -37,21 +32,13 @@ from devtools.harness.client import (
 from devtools.harness.cvd import build_cvd, write_timestamp
 from devtools.harness.documents import inventory_block
 from devtools.harness.faultproxy import FaultProxy
-from devtools.harness.faults import (
-    CvdReaders,
-    RsyncOverlap,
-    cmdline,
-    descendants,
-    open_fds,
-    tiny_tmpfs,
-)
+from devtools.harness.faults import cmdline, descendants, tiny_tmpfs
 from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
-from devtools.harness.soak import invariants, record
-from devtools.harness.soak.faults import PAYLOAD, REGISTRY, Round
 from devtools.harness.sshd import Sshd, forced_command_line
 from devtools.harness.sshkeys import generate_keypair
 
+PAYLOAD = 48 * 1024  # each CVD ~50 KB: the 2 MB tmpfs holds a few releases, not a filler
 CLIENT_LIMITS = {"TIMEOUT": "4", "CONTIMEOUT": "3", "DEADLINE": "10", "MAX_ROUNDS": "3"}
 POLICY = """
 [policy]
@@ -81,26 +68,11 @@ class Mirror:
     keep_token: str
 
 
-@dataclass
-class RoundResult:
-    number: int
-    fault: str
-    seconds: float
-    run_id: str
-    outcomes: dict[str, str]
-    resumed: bool
-    fired: str | None
-    cvds_checked: int
-    rsyncs_seen: int
-    violations: list[str] = field(default_factory=list)
-
-
-class SoakFleet:
+class Fleet:
     """Start `mirrors` real mirrors and the sources under `root`; ``close()`` stops all."""
 
-    def __init__(self, root: Path, mirrors: int, seed: int, *, log: Callable[[str], None] = print):
-        self.root, self.seed, self.log = root, seed, log
-        self.rng = random.Random(seed)
+    def __init__(self, root: Path, mirrors: int, *, log: Callable[[str], None] = print):
+        self.root, self.log = root, log
         self.stack = contextlib.ExitStack()
         self.mirrors: list[Mirror] = []
         self.size = mirrors
@@ -108,11 +80,10 @@ class SoakFleet:
         self.stamp = 0  # the source tree's last timestamp (unix seconds)
         self.tmpfs: Path | None = None
         self.tmpfs_error: str | None = None
-        self.rounds: list[RoundResult] = []
 
     # -- setup ----------------------------------------------------------------------------
 
-    def start(self) -> SoakFleet:
+    def start(self) -> Self:
         try:
             self._start()
         except BaseException:
@@ -240,7 +211,7 @@ class SoakFleet:
                             child.kill()
                     proc.kill()
 
-    # -- one round ------------------------------------------------------------------------
+    # -- what a round acts on -------------------------------------------------------------
 
     @property
     def names(self) -> list[str]:
@@ -282,104 +253,7 @@ class SoakFleet:
             env=env,
         )
 
-    def pick_fault(self, number: int, faults: tuple[str, ...]) -> str:
-        if number < len(faults):  # the first pass covers every fault once, in seeded order
-            if number == 0:
-                self._order = list(faults)
-                self.rng.shuffle(self._order)
-            return self._order[number]
-        return self.rng.choice(faults)
-
-    def run_round(self, number: int, name: str) -> RoundResult:
-        started = time.monotonic()
-        fds_before = open_fds()
-        self.daily += 1
-        self._write_release(atomic=True)
-        r = Round(
-            victim=self.rng.choice(self.mirrors),
-            delay=round(self.rng.uniform(0.0, 0.8), 2),
-            runs_before=record.run_ids(self.state_db),
-        )
-        fault = REGISTRY[name](self)
-        unavailable = fault.unavailable()
-        if unavailable is not None:
-            fault = REGISTRY["none"](self)  # labelled in the report
-        fault.draw(self.rng)
-        try:
-            with (
-                CvdReaders([m.web.base_url for m in self.mirrors]) as readers,
-                RsyncOverlap(self.root / "mirrors") as overlap,
-            ):
-                fault.arm(r)
-                proc = self.syncd("--source-tree", str(self.tree))
-                r.procs.append(proc)
-                fault.trigger(r)
-                try:
-                    out, err = proc.communicate(timeout=90)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    out, err = proc.communicate(timeout=10)
-                    err += "\n[soak] syncd killed after 90 s"
-                fault.heal(r)
-        finally:
-            for p in r.procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(10)
-            fault.heal(r)
-            self._restore()
-        first = record.parse_json(out)
-        run_id = first.get("run_id") or record.new_run_id(self.state_db, r.runs_before)
-        violations = list(r.violations)
-        resumed = False
-        final = first
-        if run_id and (proc.returncode != 0 or not first):
-            resumed = True
-            done_before = record.attempts(self.state_db, run_id, only_ok=True)
-            dout, derr = fault.disturb_resume(r, run_id)
-            out, err = out + dout, err + derr
-            rproc = self.syncd("--resume", run_id)
-            rout, rerr = rproc.communicate(timeout=90)
-            out, err = out + rout, err + rerr
-            final = record.parse_json(rout)
-            after = record.attempts(self.state_db, run_id, only_ok=False)
-            violations += invariants.resume_redid(run_id, done_before, after)
-            if rproc.returncode != 0:
-                violations.append(
-                    f"resumed run {run_id} did not finish ok (exit {rproc.returncode}): "
-                    f"{record.summary_outcomes(final)} {rerr[-400:]}"
-                )
-        elif not run_id and proc.returncode < 0:
-            # killed before it recorded anything: nothing to resume, so publish afresh
-            resumed = True
-            rproc = self.syncd("--source-tree", str(self.tree))
-            rout, rerr = rproc.communicate(timeout=90)
-            out, err, final = out + rout, err + rerr, record.parse_json(rout)
-            run_id = final.get("run_id")
-            if rproc.returncode != 0:
-                violations.append(
-                    f"fresh run after an early kill failed: {record.summary_outcomes(final)}"
-                )
-        elif not run_id:
-            violations.append(f"no run recorded; syncd exit {proc.returncode}: {err[-400:]}")
-        violations += invariants.after_round(self, run_id, final, out + err, fds_before)
-        violations += invariants.observed(readers, overlap)
-        result = RoundResult(
-            number,
-            name if unavailable is None else f"{name} (unavailable: {unavailable})",
-            round(time.monotonic() - started, 2),
-            run_id or "",
-            record.summary_outcomes(first),
-            resumed,
-            fault.evidence(r),
-            readers.checked,
-            len(overlap.seen),
-            violations,
-        )
-        self.rounds.append(result)
-        return result
-
-    def _restore(self) -> None:
+    def restore(self) -> None:
         """Every proxy back to passing, every daemon a fault killed started again."""
         for m in self.mirrors:
             m.proxy.set("pass", delay_s=0, drop_after=0, rate_bps=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -18,16 +18,14 @@ from devtools.harness.faults import (
     wait_no_leaks,
 )
 from devtools.harness.soak import record
-
-if TYPE_CHECKING:
-    from devtools.harness.soak.fleet import SoakFleet
+from devtools.harness.soak.fleet import Fleet
 
 OUTCOMES = {"ok", "failed", "unreachable", "timeout", "auth_failed", "host_key_mismatch"}
 OUTCOMES |= {"cancelled"}
 
 
 def after_round(
-    fleet: SoakFleet, run_id: str | None, doc: dict[str, Any], output: str, fds_before: int
+    fleet: Fleet, run_id: str | None, doc: dict[str, Any], output: str, fds_before: int
 ) -> list[str]:
     """Every invariant that must hold once the round's (resumed) run has ended."""
     v: list[str] = []
@@ -63,7 +61,7 @@ def after_round(
     return v
 
 
-def targets_violations(fleet: SoakFleet, run_id: str) -> list[str]:
+def targets_violations(fleet: Fleet, run_id: str) -> list[str]:
     """The run is recorded whole: one final outcome per mirror, and not left running."""
     names = sorted(fleet.names)
     rows, state = record.targets(fleet.state_db, run_id)
@@ -97,7 +95,7 @@ def observed(readers: CvdReaders, overlap: RsyncOverlap) -> list[str]:
     ]
 
 
-def secrets(fleet: SoakFleet, output: str) -> list[str]:
+def secrets(fleet: Fleet, output: str) -> list[str]:
     """No secret (the rsync password, the pusher's private key) outside the files meant for it."""
     # the body's first lines are the same for every ed25519 key (magic, public key): the
     # lines after them carry the private half
@@ -111,7 +109,7 @@ def secrets(fleet: SoakFleet, output: str) -> list[str]:
     ]
 
 
-def served(fleet: SoakFleet) -> list[str]:
+def served(fleet: Fleet) -> list[str]:
     """After the (resumed) run, every mirror serves at least this round's daily."""
     v = []
     with httpx.Client(trust_env=False, timeout=5) as client:
