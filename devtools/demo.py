@@ -213,7 +213,7 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
         with ExitStack() as stack:
             _say(f"working in {base}")
             source = base / "source"
-            cvd.write_release(source, **RELEASE)
+            cvd.write_release(source, RELEASE["daily"], RELEASE["main"], RELEASE["bytecode"])
             rsync1 = stack.enter_context(RsyncDaemon(base / "rsyncd", source, name="rsync1"))
             rsync2 = stack.enter_context(RsyncDaemon(base / "rsyncd", source, name="rsync2"))
             _say(f"rsync1 {rsync1.url} and rsync2 {rsync2.url} serve daily {RELEASE['daily']}")
