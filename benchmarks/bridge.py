@@ -32,7 +32,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fleet import Fleet, make
+from devtools.harness.simfleet import Fleet, make
 
 COMMAND = "sync run-id=bridge expect-daily=28034 expect-main=62 expect-bytecode=335"
 VARIANTS = ("asyncio", "trio-asyncio", "trio-asyncio-3x", "trio+thread")

@@ -1,6 +1,6 @@
 """Measure clam-clientsync's own overhead per push, with a stub rsync that stamps its exec.
 
-    .venv/bin/python benchmarks/client_overhead.py [--runs N] [--zipapp PATH|build]
+    .venv/bin/python -m benchmarks.client_overhead [--runs N] [--zipapp PATH|build]
         [--daily-mb MB] [--python PYTHON]
 
 Two figures per run, both on the wall clock (CLOCK_REALTIME, as `date` reads it):
@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from devtools.harness.client import build_zipapp
+from devtools.harness.cvd import write_release
 
-from tests.harness.cvd import write_release  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 STUB = """#!/bin/sh
 if [ "$1" = "--version" ]; then echo "rsync  version 3.4.1  protocol version 32"; exit 0; fi
@@ -43,18 +43,10 @@ exit 0
 """
 
 
-def build_zipapp(directory: Path) -> Path:
-    out = directory / "clam-clientsync.pyz"
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_zipapp.py"), str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.client_overhead", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--zipapp", help="PATH of clam-clientsync.pyz, or 'build' to build one")
     ap.add_argument(
@@ -82,7 +74,11 @@ def main() -> int:
         )
         conf.chmod(0o600)
         if args.zipapp:
-            pyz = build_zipapp(work) if args.zipapp == "build" else Path(args.zipapp)
+            pyz = (
+                build_zipapp(work / "clam-clientsync.pyz")
+                if args.zipapp == "build"
+                else Path(args.zipapp)
+            )
             cmd = [args.python, "-I", str(pyz)]
             label = f"zipapp ({args.python} -I {pyz.name})"
         else:

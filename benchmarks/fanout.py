@@ -2,12 +2,12 @@
 
     .venv/bin/python -m benchmarks.fanout --n 100 500 1000 --reps 3 [--fault-rate 0.3]
 
-For each N it builds a simulated fleet (``benchmarks/fleet.py``), then runs every contender on
-it in alternating order, ``--reps`` times, and reports medians: wall time to the last outcome,
-time until 50/95/99 % of mirrors are ok (from the fleet's own event log), client CPU seconds
-per mirror and peak RSS (``wait4`` of the contender's process, its children included), and
-whether every outcome was right. Ratios are against the pure-asyncio floor (c) and the
-sequential ssh loop (a), measured in the same run on the same fleet.
+For each N it builds a simulated fleet (``devtools/harness/simfleet.py``), then runs every
+contender on it in alternating order, ``--reps`` times, and reports medians: wall time to the
+last outcome, time until 50/95/99 % of mirrors are ok (from the fleet's own event log), client
+CPU seconds per mirror and peak RSS (``wait4`` of the contender's process, its children
+included), and whether every outcome was right. Ratios are against the pure-asyncio floor (c)
+and the sequential ssh loop (a), measured in the same run on the same fleet.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fleet import EXPECTED, Fleet, make
+from devtools.harness.simfleet import EXPECTED, Fleet, expect_args, make
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("ssh-loop", "xargs", "asyncio", "pssh", "syncd")
@@ -82,12 +82,7 @@ def _command(
             key,
             "--state",
             str(state),
-            "--expect",
-            "daily=28034",
-            "--expect",
-            "main=62",
-            "--expect",
-            "bytecode=335",
+            *expect_args(),
             "--json",
         ]
     return [

@@ -1,10 +1,11 @@
 """Measure syncd's CPU time per mirror for one publish to N fast simulated mirrors.
 
-    .venv/bin/python benchmarks/publish_cpu.py [--mirrors 100] [--runs 3] [--write]
+    .venv/bin/python -m benchmarks.publish_cpu [--mirrors 100] [--runs 3] [--write]
 
-The mirrors are asyncssh servers in a separate process on loopback, each on its own port with
-its own ed25519 host key, authorizing the pusher key and answering any command at once with a
-valid report showing the release. syncd runs in this process exactly as ``syncd publish`` does
+The mirrors are the simulated fleet (``devtools/harness/simfleet.py``: no latency, no faults,
+no rsync time) served by one separate process on loopback, each on its own address with its
+own ed25519 host key, authorizing the pusher key and answering at once with a valid report
+showing the release. syncd runs in this process exactly as ``syncd publish`` does
 (``publish_main``: the record in SQLite, pinned host keys, trio with asyncssh on its
 worker-thread loop, the fan-out);
 its CPU time (user + system, all threads) is read with ``time.process_time()`` around that call,
@@ -15,8 +16,6 @@ benchmarks/PUBLISH.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import platform
 import statistics
@@ -26,85 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncssh
+import trio
+
+from devtools.harness import simfleet
+from syncd.core.config import Policy
+from syncd.core.inventory import parse_inventory
+from syncd.core.outcome import Outcome
+from syncd.orchestration.publish_job import PublishJob, publish_main
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import asyncssh  # noqa: E402
-import trio  # noqa: E402
-
-from syncd.core.config import Policy  # noqa: E402
-from syncd.core.inventory import parse_inventory  # noqa: E402
-from syncd.core.outcome import Outcome  # noqa: E402
-from syncd.orchestration.publish_job import PublishJob, publish_main  # noqa: E402
-
-RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
-REPORT = json.dumps(
-    {
-        "report_version": 1,
-        "status": "ok",
-        "verb": "sync",
-        "source_requested": "rsync1.clamav.net",
-        "source_used": "rsync1.clamav.net",
-        "attempts": [{"source": "rsync1.clamav.net", "exit_code": 0, "duration_s": 0.1}],
-        "started_at": "2026-11-25T14:00:00Z",
-        "finished_at": "2026-11-25T14:00:01Z",
-        "duration_s": 1.0,
-        "files_transferred": 1,
-        "bytes_transferred": 1234,
-        "files_deleted": 0,
-        "databases": {
-            db: {"version": v, "build_time": "x", "signatures": 1, "md5_ok": True}
-            for db, v in RELEASE.items()
-        },
-        "error": None,
-        "client_version": "bench",
-    }
-)
-
-
-# --- the simulated fleet (runs in its own process) -------------------------------------------
-
-
-async def _serve(count: int, authorized: str) -> None:
-    def answer(process: asyncssh.SSHServerProcess[str]) -> None:
-        process.stdout.write(REPORT + "\n")
-        process.exit(0)
-
-    keys = asyncssh.import_authorized_keys(authorized)
-    listing = []
-    servers = []
-    for _ in range(count):
-        host_key = asyncssh.generate_private_key("ssh-ed25519")
-        server = await asyncssh.listen(
-            "127.0.0.1",
-            0,
-            server_host_keys=[host_key],
-            authorized_client_keys=keys,
-            process_factory=answer,
-            encryption_algs=["aes256-gcm@openssh.com"],
-            kex_algs=["curve25519-sha256"],
-            allow_scp=False,
-            line_editor=False,
-        )
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        listing.append({"port": port, "host_key": host_key.export_public_key().decode().strip()})
-    print(json.dumps(listing), flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
-
-
-# --- the measurement ---------------------------------------------------------------------------
-
-
-def _inventory(listing: list[dict[str, object]]) -> str:
-    blocks = []
-    for i, entry in enumerate(listing):
-        blocks.append(
-            "[[mirrors]]\n"
-            f'name = "bench{i:04d}.test"\nhost = "127.0.0.1"\nport = {entry["port"]}\n'
-            f'user = "clamavdb"\ncountry = "PL"\nhost_keys = ["{entry["host_key"]}"]\n'
-        )
-    return "\n".join(blocks)
+RELEASE = dict(simfleet.RELEASE)
 
 
 def measure_once(workdir: Path, key: Path, inventory_text: str) -> tuple[float, float, int]:
@@ -148,41 +80,23 @@ def measure_cli(workdir: Path, key: Path, inventory_text: str) -> tuple[float, i
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.publish_cpu", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--mirrors", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--write", action="store_true", help="write benchmarks/PUBLISH.md")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--authorized", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve(args.serve, args.authorized))
-        return 0
 
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         work = Path(tmp)
-        pusher = asyncssh.generate_private_key("ssh-ed25519", comment="bench-pusher")
-        key = work / "pusher"
-        pusher.write_private_key(key)
-        key.chmod(0o600)
-        authorized = pusher.export_public_key().decode()
-        fleet = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(args.mirrors), "--authorized", authorized],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert fleet.stdout is not None
-            listing = json.loads(fleet.stdout.readline())
-            inventory_text = _inventory(listing)
+        inventory = simfleet.make(work / "fleet", args.mirrors, 1, 0.0, (0.0, 0.0), (0.0, 0.0))
+        inventory_text = inventory.read_text()
+        key = work / "fleet" / "pusher_ed25519"
+        with simfleet.Fleet(work / "fleet", 1):
             measure_once(work, key, inventory_text)  # warm-up: caches, first-run costs
             runs = [measure_once(work, key, inventory_text) for _ in range(args.runs)]
             cli_cpu, cli_code = measure_cli(work, key, inventory_text)
-        finally:
-            if fleet.stdin:
-                fleet.stdin.close()
-            fleet.wait(10)
     for cpu, wall, ok in runs:
         print(
             f"{args.mirrors} mirrors: {ok} ok, CPU {cpu * 1000:.0f} ms "
@@ -214,13 +128,14 @@ def write_report(
     lines = [
         "# syncd publish: CPU per mirror",
         "",
-        "Written by `benchmarks/publish_cpu.py --write`; rerun it after changes to the fan-out.",
+        "Written by `python -m benchmarks.publish_cpu --write`; rerun it after changes to the"
+        " fan-out.",
         "",
-        f"One publish to {mirrors} simulated mirrors (asyncssh servers in a separate process on"
-        " loopback, each on its own port with its own ed25519 host key, answering at once with a"
-        " valid report). syncd runs in-process as `syncd publish` does: record in SQLite (WAL),"
-        " pinned host keys, trio with asyncssh on its worker-thread loop, handshake bound 100,"
-        " no HTTP proof. CPU is"
+        f"One publish to {mirrors} simulated mirrors (`devtools/harness/simfleet.py`: asyncssh"
+        " servers in a separate process on loopback, each on its own address with its own"
+        " ed25519 host key, answering at once with a valid report). syncd runs in-process as"
+        " `syncd publish` does: record in SQLite (WAL), pinned host keys, trio with asyncssh on"
+        " its worker-thread loop, handshake bound 100, no HTTP proof. CPU is"
         " `time.process_time()` (user + system, all threads) around `publish_main`; interpreter"
         " start-up and imports are excluded. One warm-up run, then the median of"
         f" {count}.",

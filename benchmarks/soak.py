@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 
-from tests.harness.soakfleet import FAULTS, RoundResult, SoakFleet, soak_root
+from devtools.harness.soak import FAULTS, RoundResult, SoakFleet, soak_root
 
 
 def summary(
@@ -61,7 +61,9 @@ def summary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--mirrors", type=int, default=4)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.account import MirrorAccount, mirror_account
-from tests.harness.client import build_client_zipapp
-from tests.harness.cvd import DEFAULT_VERSIONS, write_release
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.smtp import SmtpSink
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair, generate_keypair
+from devtools.harness.account import MirrorAccount, mirror_account
+from devtools.harness.client import build_client_zipapp
+from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.smtp import SmtpSink
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 
 # The suites whose meaning depends on the date (freshness, DNS record times, the demo, the soak):
 # scripts/test runs them again under libfaketime at +400 days and at -1 day (-m date_sensitive).
@@ -135,6 +135,6 @@ def tmp_path(request: pytest.FixtureRequest, mirror_tmp_root: Path) -> Path:
 def client_zipapp(mirror_tmp_root: Path) -> Path:
     """``clam-clientsync.pyz`` built once per session, reachable by the mirror account.
 
-    Run it with ``tests.harness.client.client_command(pyz)`` (the system python3, ``-I``).
+    Run it with ``devtools.harness.client.client_command(pyz)`` (the system python3, ``-I``).
     """
     return build_client_zipapp(mirror_tmp_root / "client")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.harness.clockshift import env_without_libfaketime, shift_s
+from devtools.harness.clockshift import env_without_libfaketime, shift_s
 
 SLACK_S = 3600  # the real epoch was read when scripts/test started the pass
 

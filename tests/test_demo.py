@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_ends_with_every_mirror_fresh(tmp_path: Path) -> None:
     work = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "syncd", "demo", "--mirrors", "2", "--workdir", str(work)],
+        [sys.executable, "-m", "devtools.demo", "--mirrors", "2", "--workdir", str(work)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

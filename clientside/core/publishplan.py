@@ -6,7 +6,7 @@ one, never a partial one.
 """
 
 import fnmatch
-from typing import Dict, FrozenSet, List, NamedTuple, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Sequence, Tuple
 
 PRIVATE_DIR = ".clam-clientsync"
 TEMP_PREFIX = ".clam-clientsync-tmp."
@@ -113,8 +113,3 @@ def seed_paths(served: Dict[str, Entry], patterns: Sequence[str]) -> Tuple[List[
             continue
         (dirs if served[path].kind == "dir" else files).append(path)
     return dirs, [p for p in files if served[p].kind == "file"]
-
-
-def stale_temp_names(names: Set[str]) -> List[str]:
-    """Return the names left by an interrupted publish or rsync run (``.~tmp~`` dirs)."""
-    return sorted(n for n in names if n.rsplit("/", 1)[-1].startswith(TEMP_PREFIX))

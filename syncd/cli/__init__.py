@@ -5,7 +5,7 @@ its options, calls orchestration, and prints; errors become exit codes in one pl
 import typer
 
 from syncd import __version__
-from syncd.cli import config, demo, dns, heartbeat, keys, mirrors, monitor, publish, runs
+from syncd.cli import config, dns, heartbeat, keys, mirrors, monitor, publish, runs
 from syncd.cli.common import group
 
 __all__ = ["app", "main"]
@@ -23,7 +23,6 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(monitor.app)
 app.add_typer(dns.app, name="dns")
-app.add_typer(demo.app)
 
 
 @app.command()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.fleet import EXPECTED, FAULTS, Fleet, address, draw, make
+from devtools.harness.simfleet import EXPECTED, FAULTS, Fleet, address, draw, make
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from devtools.harness.rsyncd import RsyncDaemon
 from pushwire import report
-from tests.harness.rsyncd import RsyncDaemon
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PY39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")

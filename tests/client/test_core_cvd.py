@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from clientside.core.cvd import database_name, judge
+from devtools.harness.cvd import build_cvd, write_cvd
 from pushwire.cvd import CvdError, parse_header
-from tests.harness.cvd import build_cvd, write_cvd
 
 
 def test_header_fields() -> None:

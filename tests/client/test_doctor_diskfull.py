@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from clientside.verbs.doctor import doctor
+from devtools.harness.cvd import write_release
+from devtools.harness.rsyncd import RsyncDaemon
 from tests.client.conftest import R1, Mirror, fresh_mtime
-from tests.harness.cvd import write_release
-from tests.harness.rsyncd import RsyncDaemon
 
 
 def _home(tmp_path: Path, *, good: bool) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.cvd import write_release
 from tests.client.conftest import PY39, R1, Mirror, fresh_mtime
-from tests.harness.cvd import write_release
 
 INTERPRETERS = [pytest.param(sys.executable, id="current")] + (
     [pytest.param(str(PY39), id="python3.9")] if PY39.exists() else []

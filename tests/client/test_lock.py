@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from devtools.harness.cvd import write_release
 from tests.client.conftest import Mirror, fresh_mtime
-from tests.harness.cvd import write_release
 
 REAL_RSYNC = "/usr/bin/rsync"
 

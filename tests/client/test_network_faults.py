@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.cvd import write_release
+from devtools.harness.faultproxy import FaultProxy
+from devtools.harness.rsyncd import RsyncDaemon
 from tests.client.conftest import R1, R2, Mirror, fresh_mtime
-from tests.harness.cvd import write_release
-from tests.harness.faultproxy import FaultProxy
-from tests.harness.rsyncd import RsyncDaemon
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from devtools.harness.cvd import HEADER_SIZE, write_release
+from devtools.harness.nginx import Nginx
 from tests.client.conftest import Mirror, fresh_mtime
-from tests.harness.cvd import HEADER_SIZE, write_release
-from tests.harness.nginx import Nginx
 
 
 def _check(body: bytes) -> str | None:

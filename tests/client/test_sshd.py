@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.account import MirrorAccount, give_to, make_traversable
+from devtools.harness.client import client_command
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd, forced_command_line
+from devtools.harness.sshkeys import KeyPair
 from tests.client.conftest import R1, R2
-from tests.harness.account import MirrorAccount, give_to, make_traversable
-from tests.harness.client import client_command
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd, forced_command_line
-from tests.harness.sshkeys import KeyPair
 
 
 def _ssh(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.cvd import corrupt_body, release_time, write_cvd, write_release
+from devtools.harness.ports import free_port
+from devtools.harness.rsyncd import RsyncDaemon
 from tests.client.conftest import R1, R2, Mirror, fresh_mtime
-from tests.harness.cvd import corrupt_body, release_time, write_cvd, write_release
-from tests.harness.ports import free_port
-from tests.harness.rsyncd import RsyncDaemon
 
 
 def test_happy_path_reports_versions_and_keeps_local_files(

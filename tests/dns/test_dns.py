@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.named import Named
 from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records, send_update
 from syncd.core.dnsplan import (
     LOCAL_POOL,
@@ -20,7 +21,6 @@ from syncd.core.dnsplan import (
     diff,
     plan_pools,
 )
-from tests.harness.named import Named
 
 MIRRORS = [
     MirrorEntry("pl1.example", "PL", ("127.0.1.1", "fd00::1"), True, score=1.0),

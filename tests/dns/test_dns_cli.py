@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devtools.harness.cvd import write_release
+from devtools.harness.named import Named
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.cli import app
 from syncd.core.freshness import Check, Record
-from tests.harness.cvd import write_release
-from tests.harness.named import Named
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness.soakfleet import SoakFleet, soak_root
+from devtools.harness.soak import SoakFleet, soak_root
 
 CI_SEED = int(os.environ.get("SOAK_SEED", "20261125"))
 

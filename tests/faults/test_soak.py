@@ -1,13 +1,13 @@
 """The short, CI form of the soak: every fault once, in an order drawn from the seed, against
 three real mirrors; every invariant checked by code after each round (see
-tests/harness/soakfleet.py). The long form is ``python -m benchmarks.soak``."""
+devtools/harness/soak/). The long form is ``python -m benchmarks.soak``."""
 
 from __future__ import annotations
 
 import time
 
-from tests.harness.faults import is_mounted
-from tests.harness.soakfleet import FAULTS, SoakFleet
+from devtools.harness.faults import is_mounted
+from devtools.harness.soak import FAULTS, SoakFleet
 
 # kill_rsync's violations are reported here but judged only by the long soak
 # (benchmarks/soak.py): twice in about eight runs of this pass, the round killing a client's

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.cvd import build_cvd
-from tests.harness.faults import (
+from devtools.harness.cvd import build_cvd
+from devtools.harness.faults import (
     ChurningFile,
     CvdReaders,
     ProcessTrigger,
@@ -25,7 +25,7 @@ from tests.harness.faults import (
     secret_hits,
     tiny_tmpfs,
 )
-from tests.harness.nginx import Nginx
+from devtools.harness.nginx import Nginx
 
 
 def test_cvd_problem_sees_truncation_and_bit_flips() -> None:

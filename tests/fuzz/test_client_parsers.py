@@ -8,11 +8,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from clientside.core import config, cvd, rsyncplan
+from devtools.harness.cvd import build_cvd
 from pushwire import cvd as wire_cvd
 from pushwire import request
 from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text
-from tests.harness.cvd import build_cvd
 
 VALID_CONFIG = (
     "TO=/srv/clamav\nRSYNC_USER=clamsync\nRSYNC_PASSWORD='s3cret'\nMODULE=\"clamavdb\"\n"

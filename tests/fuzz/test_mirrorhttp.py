@@ -9,10 +9,10 @@ import trio
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from devtools.harness.cvd import build_cvd
 from syncd.adapters import mirrorhttp
 from tests.fuzz.hostilehttp import HostileHttp
 from tests.fuzz.profiles import FUZZ
-from tests.harness.cvd import build_cvd
 
 HEADER = build_cvd("daily", 28033, payload_size=64)[:512]
 

@@ -9,12 +9,12 @@ import json
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from devtools.harness.cvd import build_cvd
 from pushwire import authorized_keys, cvd
 from syncd.core import inventory, registration, report
 from syncd.core.dnsplan import DnsSafetyError, TxtRecord
 from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text
-from tests.harness.cvd import build_cvd
 
 REPORT = {
     "report_version": 1,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.binaries import require
-from tests.harness.faultproxy import FaultProxy, closed_port
-from tests.harness.rsyncd import RsyncDaemon
+from devtools.harness.binaries import require
+from devtools.harness.faultproxy import FaultProxy, closed_port
+from devtools.harness.rsyncd import RsyncDaemon
 
 
 def _pull(

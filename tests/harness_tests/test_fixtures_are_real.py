@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.account import MirrorAccount, give_to
-from tests.harness.binaries import MissingBinary, require
-from tests.harness.cvd import (
+from devtools.harness.account import MirrorAccount, give_to
+from devtools.harness.binaries import MissingBinary, require
+from devtools.harness.cvd import (
     HEADER_SIZE,
     build_cvd,
     corrupt_body,
@@ -25,11 +25,11 @@ from tests.harness.cvd import (
     release_time,
     write_cvd,
 )
-from tests.harness.nginx import DEFAULT_BODY, Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.smtp import SmtpSink
-from tests.harness.sshd import Sshd, forced_command_line
-from tests.harness.sshkeys import KeyPair, generate_keypair
+from devtools.harness.nginx import DEFAULT_BODY, Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.smtp import SmtpSink
+from devtools.harness.sshd import Sshd, forced_command_line
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 
 
 def _rsync_pull(
@@ -179,7 +179,7 @@ def test_missing_binary_names_the_package() -> None:
 def test_mirror_account_runs_the_client_zipapp_through_sshd(
     sshd_factory: Callable[..., Sshd], keypair: KeyPair, tmp_path: Path, client_zipapp: Path
 ) -> None:
-    from tests.harness.client import client_command
+    from devtools.harness.client import client_command
 
     command = " ".join([*client_command(client_zipapp), "--version"])
     server = sshd_factory(authorized_keys=[forced_command_line(keypair.public_line, command)])

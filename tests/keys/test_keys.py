@@ -10,13 +10,13 @@ import pytest
 from typer import Typer
 from typer.testing import CliRunner
 
+from devtools.harness.binaries import require
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 from pushwire.authorized_keys import AuthorizedKey, AuthorizedKeysError, parse_line, render
 from pushwire.keyfile import NOSHELL, SHELL
 from syncd.cli.keys import app as keys_app
 from syncd.core.keyring import KeyringError, load_keyring, render_files
-from tests.harness.binaries import require
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair, generate_keypair
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 

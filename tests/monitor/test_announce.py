@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.smtp import SmtpSink, self_signed_context
 from syncd.adapters.mail import MailError, SmtpSettings, send_all
 from syncd.core.announce import (
     MirrorChange,
@@ -16,7 +17,6 @@ from syncd.core.announce import (
     worth_mailing,
 )
 from syncd.core.freshness import State, Transition
-from tests.harness.smtp import SmtpSink, self_signed_context
 
 AT = 1_800_000_000.0
 

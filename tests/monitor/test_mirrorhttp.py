@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.cvd import write_release
+from devtools.harness.nginx import Nginx
 from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
-from tests.harness.cvd import write_release
-from tests.harness.nginx import Nginx
 
 
 def _docroot(tmp_path: Path, daily: int = 28034) -> Path:
@@ -82,7 +82,7 @@ async def test_missing_and_corrupt_files(
 
 @pytest.mark.trio
 async def test_unreachable(tmp_path: Path) -> None:
-    from tests.harness.faultproxy import closed_port
+    from devtools.harness.faultproxy import closed_port
 
     [target] = await targets(f"http://127.0.0.1:{closed_port()}", "db.pl.clamav.net")
     async with new_client(2.0, 1) as client:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from devtools.harness.cvd import release_time, write_release
+from devtools.harness.faultproxy import closed_port
+from devtools.harness.nginx import Nginx
+from devtools.harness.smtp import SmtpSink
 from syncd.cli import app
-from tests.harness.cvd import release_time, write_release
-from tests.harness.faultproxy import closed_port
-from tests.harness.nginx import Nginx
-from tests.harness.smtp import SmtpSink
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 

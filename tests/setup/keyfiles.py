@@ -6,10 +6,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.harness.binaries import require
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 from pushwire.keyfile import ALLOWED_SIGNERS, NAMESPACE, NOSHELL
 from syncd.core.keyring import load_keyring, render_files
-from tests.harness.binaries import require
-from tests.harness.sshkeys import KeyPair, generate_keypair
 
 PRINCIPAL = "db-team@clamav.net"
 DEFAULT_CLIENT = "/home/clamavdb/bin/clam-clientsync"

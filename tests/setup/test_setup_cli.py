@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.account import MirrorAccount, give_to
-from tests.harness.client import system_python
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import generate_keypair
+from devtools.harness.account import MirrorAccount, give_to
+from devtools.harness.client import system_python
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import generate_keypair
 from tests.setup.keyfiles import PRINCIPAL, SignedKeys, make_signed_keys, sign
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -30,10 +30,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.harness.account import make_traversable
-from tests.harness.binaries import require
-from tests.harness.cvd import HEADER_SIZE, build_cvd
-from tests.harness.ports import free_port, stop_process, wait_listening
+from devtools.harness.account import make_traversable
+from devtools.harness.binaries import require
+from devtools.harness.cvd import HEADER_SIZE, build_cvd
+from devtools.harness.ports import free_port, stop_process, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 VHOSTS = ROOT / "docs" / "vhosts"

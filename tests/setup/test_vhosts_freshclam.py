@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.cvd import HEADER_SIZE
+from devtools.harness.cvd import HEADER_SIZE
 from tests.setup.test_vhosts import DAILY, MIRROR, Served, Tls, make_tls, nginx_with_snippet
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.harness.account import MirrorAccount
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair
+from devtools.harness.account import MirrorAccount
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair
 from tests.syncd.fakes import MirrorFactory, fake_fleet
 
 FAST_POLICY = """

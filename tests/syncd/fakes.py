@@ -1,10 +1,11 @@
 """Fake mirror clients: small sh scripts forced by a real sshd, each producing a fault the real
-clam-clientsync cannot (garbage, 10 MB, hanging, queued-then-ok via a state file)."""
+clam-clientsync cannot (garbage, 10 MB, hanging, queued-then-ok via a state file). The
+simulated fleet at scale is ``devtools/harness/simfleet.py``; both write their reports and
+inventories with ``devtools/harness/documents.py``."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -12,36 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.harness.account import MirrorAccount, give_to, make_traversable
-from tests.harness.cvd import DEFAULT_VERSIONS
-from tests.harness.sshd import Sshd, forced_command_line
-
-
-def report(status: str = "ok", versions: dict[str, int] | None = None, **extra: Any) -> str:
-    """A valid client report (contract keys), as JSON text."""
-    versions = DEFAULT_VERSIONS if versions is None else versions
-    doc: dict[str, Any] = {
-        "report_version": 1,
-        "status": status,
-        "verb": "sync",
-        "source_requested": "rsync1.clamav.net",
-        "source_used": "rsync1.clamav.net",
-        "attempts": [],
-        "started_at": "2026-11-25T14:00:00Z",
-        "finished_at": "2026-11-25T14:00:01Z",
-        "duration_s": 1.0,
-        "files_transferred": 3,
-        "bytes_transferred": 6000,
-        "files_deleted": 0,
-        "databases": {
-            db: {"version": v, "build_time": "x", "signatures": 1000, "md5_ok": True}
-            for db, v in versions.items()
-        },
-        "error": None,
-        "client_version": "fake-1",
-    }
-    doc.update(extra)
-    return json.dumps(doc)
+from devtools.harness.account import MirrorAccount, give_to, make_traversable
+from devtools.harness.documents import inventory_block, report, sshd_mirror
+from devtools.harness.sshd import Sshd, forced_command_line
 
 
 def _heredoc(text: str) -> str:
@@ -98,18 +72,7 @@ class FakeMirror:
         return log.read_text().splitlines() if log.exists() else []
 
     def inventory_block(self, **override: Any) -> str:
-        fields: dict[str, Any] = {
-            "name": self.name,
-            "host": self.sshd.host,
-            "port": self.sshd.port,
-            "user": self.sshd.account.name,
-            "country": "PL",
-            "admins": [f"Admin <admin@{self.name}>"],
-            "host_keys": [self.sshd.host_key_line],
-        }
-        fields.update(override)
-        lines = ["[[mirrors]]"] + [f"{k} = {json.dumps(v)}" for k, v in fields.items()]
-        return "\n".join(lines) + "\n"
+        return inventory_block({**sshd_mirror(self.name, self.sshd), **override})
 
 
 def write_script(directory: Path, account: MirrorAccount, behaviour: str) -> tuple[Path, Path]:

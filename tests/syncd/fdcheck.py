@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import trio
 
+from devtools.harness.cvd import DEFAULT_VERSIONS
 from syncd.adapters.files import load_config, read_inventory
 from syncd.orchestration.publish_job import PublishJob, publish_main
-from tests.harness.cvd import DEFAULT_VERSIONS
 
 
 def main() -> None:

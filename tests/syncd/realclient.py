@@ -5,7 +5,6 @@ real rsync daemons (directly, or through a fault proxy)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,13 +14,12 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.harness.account import MirrorAccount, give_to, make_traversable
-from tests.harness.client import client_command
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd, forced_command_line
-
-SOURCE_NAMES = ("rsync1.clamav.net", "rsync2.clamav.net")
+from devtools.harness.account import MirrorAccount
+from devtools.harness.client import SOURCE_NAMES, client_command, client_config, mirror_home
+from devtools.harness.documents import inventory_block, sshd_mirror
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd, forced_command_line
 
 
 def client_pyz(request: pytest.FixtureRequest) -> Path:
@@ -43,36 +41,9 @@ class RealMirror:
     web: Nginx
 
     def inventory_block(self, **override: Any) -> str:
-        fields: dict[str, Any] = {
-            "name": self.name,
-            "host": self.sshd.host,
-            "port": self.sshd.port,
-            "user": self.sshd.account.name,
-            "country": "PL",
-            "admins": [f"Admin <admin@{self.name}>"],
-            "host_keys": [self.sshd.host_key_line],
-            "http": self.web.base_url,
-        }
-        fields.update(override)
-        lines = ["[[mirrors]]"] + [f"{k} = {json.dumps(v)}" for k, v in fields.items()]
-        return "\n".join(lines) + "\n"
-
-
-def client_config(
-    docroot: Path, state: Path, urls: tuple[str, str], rsync: RsyncDaemon, extra: dict[str, str]
-) -> str:
-    sources = f"{SOURCE_NAMES[0]}={urls[0]} {SOURCE_NAMES[1]}={urls[1]}"
-    lines = [
-        f"TO={docroot}",
-        f"RSYNC_USER={rsync.user}",
-        f"RSYNC_PASSWORD={rsync.password}",
-        'MODULE="clamavdb"',
-        'EXCLUDE="--exclude local_*"',
-        f'SOURCES="{sources}"',
-        f"STATE_DIR={state}",
-        *(f"{k}={v}" for k, v in extra.items()),
-    ]
-    return "\n".join(lines) + "\n"
+        return inventory_block(
+            {**sshd_mirror(self.name, self.sshd), "http": self.web.base_url, **override}
+        )
 
 
 MirrorMaker = Callable[..., RealMirror]
@@ -96,24 +67,25 @@ def real_fleet(
         source: int = 0,
         extra: dict[str, str] | None = None,
     ) -> RealMirror:
-        home = tmp_path / "mirrors" / name
-        docroot, state, etc = home / "htdocs", home / "state", home / "etc"
-        for d in (docroot, state, etc):
-            d.mkdir(parents=True, exist_ok=True)
-        (docroot / "local_test").write_text("Success")
-        conf = etc / "clam-clientsync.conf"
-        conf.write_text(
-            client_config(
-                docroot, state, urls or (rsyncs[0].url, rsyncs[1].url), rsyncs[0], extra or {}
-            )
+        rsync = rsyncs[0]
+        laid = mirror_home(
+            tmp_path / "mirrors" / name,
+            account,
+            client_command(pyz),
+            SOURCE_NAMES[source],
+            lambda docroot, state: client_config(
+                docroot,
+                state,
+                urls or (rsyncs[0].url, rsyncs[1].url),
+                rsync.user,
+                rsync.password,
+                extra,
+            ),
         )
-        conf.chmod(0o600)
-        give_to(account, home)
-        make_traversable(docroot)
-        forced = " ".join([*client_command(pyz), "--config", str(conf), SOURCE_NAMES[source]])
-        server = sshd_factory(authorized_keys=[forced_command_line(pusher_public, forced)])
-        web = nginx_factory(docroot)
-        mirror = RealMirror(name, home, docroot, conf, server, web)
+        line = forced_command_line(pusher_public, laid.forced_command)
+        server = sshd_factory(authorized_keys=[line])
+        web = nginx_factory(laid.docroot)
+        mirror = RealMirror(name, laid.home, laid.docroot, laid.conf, server, web)
         made.append(mirror)
         return mirror
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.nginx import Nginx
 from pushwire.authorized_keys import fingerprint
 from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli import app
 from syncd.core.inventory import text_updated
-from tests.harness.cvd import DEFAULT_VERSIONS
-from tests.harness.nginx import Nginx
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 

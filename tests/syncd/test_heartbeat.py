@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness.account import MirrorAccount
-from tests.harness.cvd import DEFAULT_VERSIONS, write_timestamp
-from tests.harness.named import Named
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair
+from devtools.harness.account import MirrorAccount
+from devtools.harness.cvd import DEFAULT_VERSIONS, write_timestamp
+from devtools.harness.named import Named
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
 

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.harness.cvd import DEFAULT_VERSIONS, write_release
-from tests.harness.nginx import Nginx
-from tests.harness.ports import free_port
+from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.nginx import Nginx
+from devtools.harness.ports import free_port
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.harness.cvd import DEFAULT_VERSIONS, write_release
-from tests.harness.named import Named
-from tests.harness.nginx import Nginx
+from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.named import Named
+from devtools.harness.nginx import Nginx
 from tests.syncd.conftest import FAST_POLICY, Syncd
 from tests.syncd.fakes import MirrorFactory
 

@@ -3,7 +3,7 @@ every other publish test)."""
 
 from __future__ import annotations
 
-from tests.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.cvd import DEFAULT_VERSIONS
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness.account import MirrorAccount
-from tests.harness.cvd import DEFAULT_VERSIONS, read_header
-from tests.harness.faultproxy import FaultProxy, closed_port
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair, generate_keypair
+from devtools.harness.account import MirrorAccount
+from devtools.harness.cvd import DEFAULT_VERSIONS, read_header
+from devtools.harness.faultproxy import FaultProxy, closed_port
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair, generate_keypair
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.cvd import DEFAULT_VERSIONS
-from tests.harness.sshkeys import generate_keypair
+from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.sshkeys import generate_keypair
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import trio
 
+from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.sshkeys import KeyPair
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.core.classify import Judgement
@@ -18,8 +20,6 @@ from syncd.core.config import Policy
 from syncd.core.inventory import parse_inventory
 from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish_job import PublishJob, publish_main
-from tests.harness.cvd import DEFAULT_VERSIONS
-from tests.harness.sshkeys import KeyPair
 from tests.syncd.fakes import FakeMirror, MirrorFactory
 
 HOLD_S = 6.0  # longer than the command timeout, shorter than SQLite's busy timeout (30 s)

@@ -18,14 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.account import MirrorAccount
-from tests.harness.cvd import release_time, write_release_tree
-from tests.harness.freshclam import Freshclam, dns_on_port_53, freshclam_requests, usable, write_cld
-from tests.harness.named import Named
-from tests.harness.nginx import Nginx
-from tests.harness.rsyncd import RsyncDaemon
-from tests.harness.sshd import Sshd
-from tests.harness.sshkeys import KeyPair
+from devtools.harness.account import MirrorAccount
+from devtools.harness.cvd import release_time, write_release_tree
+from devtools.harness.freshclam import (
+    Freshclam,
+    dns_on_port_53,
+    freshclam_requests,
+    usable,
+    write_cld,
+)
+from devtools.harness.named import Named
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd
+from devtools.harness.sshkeys import KeyPair
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
 

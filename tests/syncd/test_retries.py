@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
+from devtools.harness.documents import report
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.adapters.ssh import Reply
@@ -21,7 +22,6 @@ from syncd.core.errors import ConnectionDropped, HostKeyMismatch, PushError, Unr
 from syncd.core.inventory import Mirror
 from syncd.core.outcome import Outcome
 from syncd.orchestration.publish import Publisher
-from tests.syncd.fakes import report
 
 T = TypeVar("T")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clientside.core import authkeys
+from devtools.harness.cvd import FAKE_DSIG, build_cvd, build_header
 from pushwire import report as wire_report
 from pushwire.authorized_keys import (
     KEY_TYPES,
@@ -36,7 +37,6 @@ from pushwire.request import (
 from syncd.core import report as syncd_report
 from syncd.core.keyring import Keyring, noshell_lines, render_files
 from tests.fuzz.strategies import tricky_text
-from tests.harness.cvd import FAKE_DSIG, build_cvd, build_header
 
 # -- requests: syncd renders, the client parses ---------------------------------------------
 

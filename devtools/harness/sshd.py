@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from tests.harness.account import MirrorAccount, make_traversable
-from tests.harness.binaries import require
-from tests.harness.ports import free_port, stop_process, wait_listening
-from tests.harness.sshkeys import generate_keypair
+from devtools.harness.account import MirrorAccount, make_traversable
+from devtools.harness.binaries import require
+from devtools.harness.ports import free_port, stop_process, wait_listening
+from devtools.harness.sshkeys import generate_keypair
 
 
 def forced_command_line(public_line: str, command: str, *, options: str = "restrict") -> str:

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from types import TracebackType
 
-from tests.harness.ports import free_port
+from devtools.harness.ports import free_port
 
 MODES = ("pass", "stall", "drop", "refuse")
 
@@ -103,7 +103,7 @@ class FaultProxy:
         self.stats.accepted += 1
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)  # type: ignore[arg-type]
+            self._tasks.add(task)
         try:
             s_reader, s_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -117,7 +117,7 @@ class FaultProxy:
             )
         finally:
             if task is not None:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
             for w in (c_writer, s_writer):
                 self._writers.discard(w)
                 w.close()

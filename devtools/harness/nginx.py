@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from tests.harness.account import make_traversable
-from tests.harness.binaries import require
-from tests.harness.ports import free_port, stop_process, wait_listening
+from devtools.harness.account import make_traversable
+from devtools.harness.binaries import require
+from devtools.harness.ports import free_port, stop_process, wait_listening
 
 MIRROR_NAMES = ("database.clamav.net", "db.*.clamav.net", "mirror.example.org")
 DEFAULT_BODY = "default vhost: not a ClamAV mirror\n"

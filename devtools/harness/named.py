@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 
-from tests.harness.binaries import require
-from tests.harness.clockshift import env_without_libfaketime
-from tests.harness.ports import free_port, stop_process, wait_listening
+from devtools.harness.binaries import require
+from devtools.harness.clockshift import env_without_libfaketime
+from devtools.harness.ports import free_port, stop_process, wait_listening
 
 ZONE_TEMPLATE = """$ORIGIN {zone}.
 $TTL 300

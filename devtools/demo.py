@@ -1,4 +1,4 @@
-"""``syncd demo``: a real publish on this machine, on loopback only.
+"""The demo: a real publish on this machine, on loopback only (``scripts/demo``).
 
 It builds a release of synthetic CVDs, serves it from two real rsync daemons (rsync1, rsync2),
 starts a fleet of mirrors that are real OpenSSH sshd instances forcing the real
@@ -6,55 +6,44 @@ starts a fleet of mirrors that are real OpenSSH sshd instances forcing the real
 DocumentRoots served by nginx, then runs ``syncd publish`` against them and shows the record.
 Everything it started is stopped on the way out, also on Ctrl-C.
 
-The fleet is assembled from the test harness (``tests/harness``), so the demo runs from a source
-checkout of pushsync.
+    python -m devtools.demo [--workdir DIR] [--mirrors N] [--simulated N] [--keep]
+
+The fleet is assembled from the development harness (``devtools/harness``), so the demo runs
+from a source checkout of pushsync (``scripts/demo``), not from the installed wheel.
 """
 
 from __future__ import annotations
 
-import importlib
+import argparse
 import json
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import types
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from syncd.core.errors import SyncdError
+from devtools.harness import account, cvd, simfleet, sshkeys
+from devtools.harness.client import (
+    SOURCE_NAMES,
+    build_client_zipapp,
+    client_command,
+    client_config,
+    mirror_home,
+)
+from devtools.harness.documents import inventory_block
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.sshd import Sshd, forced_command_line
 
-SOURCE_NAMES = ("rsync1.clamav.net", "rsync2.clamav.net")
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 COUNTRIES = ("PL", "DE", "FR", "NL", "US", "BR", "JP", "ZA")
 
 
-class DemoError(SyncdError, RuntimeError):
+class DemoError(RuntimeError):
     """The demo cannot run here; the message says why and what to do."""
-
-
-def repo_root() -> Path:
-    """Return the source checkout holding this package; raise when not run from one."""
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "tests" / "harness" / "__init__.py").exists():
-        raise DemoError(
-            "syncd demo runs from a source checkout of pushsync (tests/harness is missing): "
-            "clone the repository and run scripts/demo"
-        )
-    return root
-
-
-def _harness() -> types.SimpleNamespace:
-    root = str(repo_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    names = ("account", "client", "cvd", "nginx", "rsyncd", "sshd", "sshkeys")
-    return types.SimpleNamespace(
-        **{n: importlib.import_module(f"tests.harness.{n}") for n in names}
-    )
 
 
 @dataclass
@@ -62,79 +51,59 @@ class DemoMirror:
     name: str
     country: str
     docroot: Path
-    sshd: Any
-    web: Any
-
-
-def client_config(docroot: Path, state: Path, rsync1: Any, rsync2: Any) -> str:
-    """Return a mirror's ``clam-clientsync.conf`` in the legacy KEY=VALUE form."""
-    sources = f"{SOURCE_NAMES[0]}={rsync1.url} {SOURCE_NAMES[1]}={rsync2.url}"
-    return "\n".join(
-        [
-            "# clam-clientsync configuration (written by syncd demo)",
-            f"TO={docroot}",
-            f"RSYNC_USER={rsync1.user}",
-            f"RSYNC_PASSWORD={rsync1.password}",
-            'MODULE="clamavdb"',
-            'EXCLUDE="--exclude local_*"',
-            f'SOURCES="{sources}"',
-            f"STATE_DIR={state}",
-            "",
-        ]
-    )
+    sshd: Sshd
+    web: Nginx
 
 
 def inventory_toml(mirrors: list[DemoMirror]) -> str:
     """Return the inventory TOML for the demo fleet."""
-    blocks = []
-    for m in mirrors:
-        blocks.append(
-            "\n".join(
-                [
-                    "[[mirrors]]",
-                    f'name = "{m.name}"',
-                    f'host = "{m.sshd.host}"',
-                    f"port = {m.sshd.port}",
-                    f'user = "{m.sshd.account.name}"',
-                    f'country = "{m.country}"',
-                    f'admins = ["Demo Admin <admin@{m.name}>"]',
-                    f'host_keys = ["{m.sshd.host_key_line}"]',
-                    f'http = "{m.web.base_url}"',
-                ]
-            )
+    return "\n".join(
+        inventory_block(
+            {
+                "name": m.name,
+                "host": m.sshd.host,
+                "port": m.sshd.port,
+                "user": m.sshd.account.name,
+                "country": m.country,
+                "admins": [f"Demo Admin <admin@{m.name}>"],
+                "host_keys": [m.sshd.host_key_line],
+                "http": m.web.base_url,
+            }
         )
-    return "\n\n".join(blocks) + "\n"
+        for m in mirrors
+    )
 
 
 def _start_mirror(
-    h: types.SimpleNamespace,
     stack: ExitStack,
     base: Path,
     index: int,
     *,
     command: list[str],
     pusher_public: str,
-    sources: tuple[Any, Any],
+    sources: tuple[RsyncDaemon, RsyncDaemon],
 ) -> DemoMirror:
     name = f"mirror{index + 1}.demo.test"
-    home = base / "mirrors" / name
-    docroot, state, etc = home / "htdocs", home / "state", home / "etc"
-    for d in (docroot, state, etc):
-        d.mkdir(parents=True, exist_ok=True)
-    (docroot / "local_test").write_text("Success")
-    conf = etc / "clam-clientsync.conf"
-    conf.write_text(client_config(docroot, state, *sources))
-    conf.chmod(0o600)
-    account = h.account.mirror_account()
-    h.account.give_to(account, home)
-    h.account.make_traversable(docroot)
-    forced = " ".join([*command, "--config", str(conf), SOURCE_NAMES[index % 2]])
-    line = h.sshd.forced_command_line(pusher_public, forced)
-    server = stack.enter_context(
-        h.sshd.Sshd(home / "sshd", authorized_keys=[line], account=account)
+    rsync1, rsync2 = sources
+    owner = account.mirror_account()
+    laid = mirror_home(
+        base / "mirrors" / name,
+        owner,
+        command,
+        SOURCE_NAMES[index % 2],
+        lambda docroot, state: client_config(
+            docroot,
+            state,
+            (rsync1.url, rsync2.url),
+            rsync1.user,
+            rsync1.password,
+            comment="# clam-clientsync configuration (written by the pushsync demo)",
+        ),
     )
-    web = stack.enter_context(h.nginx.Nginx(home / "nginx", docroot))
-    return DemoMirror(name, COUNTRIES[index % len(COUNTRIES)], docroot, server, web)
+    line = forced_command_line(pusher_public, laid.forced_command)
+    server = stack.enter_context(Sshd(laid.home / "sshd", authorized_keys=[line], account=owner))
+    web = stack.enter_context(Nginx(laid.home / "nginx", laid.docroot))
+    return DemoMirror(name, COUNTRIES[index % len(COUNTRIES)], laid.docroot, server, web)
 
 
 def _syncd(*args: str) -> list[str]:
@@ -179,18 +148,16 @@ def _monitor(config: Path, expected: int) -> int:
 
 
 def _simulated(base: Path, n: int) -> int:
-    """Publish to `n` simulated mirrors (benchmarks/fleet.py) with a fault mix."""
-    sys.path.insert(0, str(repo_root()))
-    fleet = importlib.import_module("benchmarks.fleet")
+    """Publish to `n` simulated mirrors (devtools/harness/simfleet.py) with a fault mix."""
     sim = base / "simulated"
-    fleet.make(sim, n, 7, 0.15, (5.0, 60.0), (0.05, 0.5))
+    simfleet.make(sim, n, 7, 0.15, (5.0, 60.0), (0.05, 0.5))
     config = sim / "syncd.toml"
     config.write_text(
         "[policy]\nconnect_timeout = 3\nlogin_timeout = 3\ncommand_timeout = 5\n"
         "run_timeout = 60\nhttp_check = false\n"
     )
     _say(f"{n} simulated mirrors (asyncssh servers with latency and a 15 % fault mix)")
-    with fleet.Fleet(sim, 2):
+    with simfleet.Fleet(sim, 2):
         argv = _syncd(
             "publish",
             "--config",
@@ -201,24 +168,19 @@ def _simulated(base: Path, n: int) -> int:
             str(sim / "pusher_ed25519"),
             "--state",
             str(sim / "state.sqlite"),
-            "--expect",
-            "daily=28034",
-            "--expect",
-            "main=62",
-            "--expect",
-            "bytecode=335",
+            *simfleet.expect_args(),
         )
         _say("$ syncd publish (simulated fleet)")
         return subprocess.run(argv, check=False).returncode
 
 
-def _after_publish(h: types.SimpleNamespace, fleet: list[DemoMirror], config: Path) -> int:
+def _after_publish(fleet: list[DemoMirror], config: Path) -> int:
     """What each mirror serves, one monitor pass, a heartbeat and the record; return 1 when
     the monitor does not find every mirror fresh or the heartbeat fails."""
     code = 0
     for m in fleet:
         daily = m.docroot / "daily.cvd"
-        served = h.cvd.read_header(daily)["version"] if daily.exists() else "-"
+        served = cvd.read_header(daily)["version"] if daily.exists() else "-"
         _say(f"{m.name} serves daily {served} at {m.web.base_url}/daily.cvd")
     _say("$ syncd monitor --once --no-mail --json")
     code = max(code, _monitor(config, len(fleet)))
@@ -240,31 +202,25 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
         raise DemoError(f"--mirrors must be between 1 and 64, not {mirrors}")
     if not 0 <= simulated <= 1000:
         raise DemoError(f"--simulated must be between 0 and 1000, not {simulated}")
-    h = _harness()
     temporary = workdir is None
     base = (workdir or Path(tempfile.mkdtemp(prefix="pushsync-demo-"))).resolve()
     if not temporary and base.exists():
         shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
-    h.account.make_traversable(base)
+    account.make_traversable(base)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with ExitStack() as stack:
             _say(f"working in {base}")
             source = base / "source"
-            h.cvd.write_release(source, **RELEASE)
-            rsync1 = stack.enter_context(
-                h.rsyncd.RsyncDaemon(base / "rsyncd", source, name="rsync1")
-            )
-            rsync2 = stack.enter_context(
-                h.rsyncd.RsyncDaemon(base / "rsyncd", source, name="rsync2")
-            )
+            cvd.write_release(source, RELEASE["daily"], RELEASE["main"], RELEASE["bytecode"])
+            rsync1 = stack.enter_context(RsyncDaemon(base / "rsyncd", source, name="rsync1"))
+            rsync2 = stack.enter_context(RsyncDaemon(base / "rsyncd", source, name="rsync2"))
             _say(f"rsync1 {rsync1.url} and rsync2 {rsync2.url} serve daily {RELEASE['daily']}")
-            pusher = h.sshkeys.generate_keypair(base / "pusher" / "id_ed25519", "pushsync-demo")
-            command = h.client.client_command(h.client.build_client_zipapp(base / "bin"))
+            pusher = sshkeys.generate_keypair(base / "pusher" / "id_ed25519", "pushsync-demo")
+            command = client_command(build_client_zipapp(base / "bin"))
             fleet = [
                 _start_mirror(
-                    h,
                     stack,
                     base,
                     i,
@@ -274,9 +230,9 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
                 )
                 for i in range(mirrors)
             ]
-            account = fleet[0].sshd.account.name
+            user = fleet[0].sshd.account.name
             _say(
-                f"{mirrors} mirrors: each a real sshd forcing clam-clientsync as {account!r}, "
+                f"{mirrors} mirrors: each a real sshd forcing clam-clientsync as {user!r}, "
                 "and nginx serving its tree"
             )
             inventory = base / "inventory.toml"
@@ -286,7 +242,7 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
             code = subprocess.run(
                 _syncd("publish", "--config", str(config)), check=False
             ).returncode
-            code = max(code, _after_publish(h, fleet, config))
+            code = max(code, _after_publish(fleet, config))
             if simulated:
                 code = max(code, _simulated(base, simulated))
             _say(
@@ -301,3 +257,38 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
         signal.signal(signal.SIGTERM, previous)
         if temporary and not keep:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m devtools.demo",
+        description="A real publish on this machine, loopback only (from a source checkout): "
+        "two rsync daemons serve a release of synthetic CVDs; each mirror is a real sshd "
+        "forcing the real clam-clientsync into its own tree, served by nginx; then syncd "
+        "publish, the monitor's check and status page, and the record. Everything started is "
+        "stopped at the end.",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="Where to build the fleet; emptied first, kept after "
+        "(default: a temporary directory, removed after).",
+    )
+    ap.add_argument("--mirrors", type=int, default=8, help="How many real mirrors (1-64).")
+    ap.add_argument(
+        "--simulated",
+        type=int,
+        default=0,
+        help="Then also publish to this many simulated mirrors with latency and faults (0-1000).",
+    )
+    ap.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
+    args = ap.parse_args(argv)
+    try:
+        return run_demo(args.workdir, args.mirrors, args.keep, args.simulated)
+    except (DemoError, RuntimeError, OSError) as err:  # a server that would not start, a disk
+        print(f"demo: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

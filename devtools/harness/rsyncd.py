@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 
-from tests.harness.binaries import require
-from tests.harness.ports import free_port, stop_process, wait_listening
+from devtools.harness.binaries import require
+from devtools.harness.ports import free_port, stop_process, wait_listening
 
 
 class RsyncDaemon:

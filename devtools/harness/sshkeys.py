@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.binaries import require
+from devtools.harness.binaries import require
 
 
 @dataclass(frozen=True)

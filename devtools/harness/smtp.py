@@ -13,7 +13,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.harness.ports import free_port
+from devtools.harness.ports import free_port
 
 
 class _Collect:

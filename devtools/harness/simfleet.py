@@ -6,8 +6,8 @@ from a seeded profile:
 round-trip latency (applied per exchange by a delaying pump in front of the SSH server), the
 time its "rsync" takes, and a fault. The reply is a valid ``clam-clientsync`` report.
 
-    python -m benchmarks.fleet make --n 100 --seed 1 --out DIR      # keys, profiles, inventory
-    python -m benchmarks.fleet serve --dir DIR --shard 0/2           # one serving process
+    python -m devtools.harness.simfleet make --n 100 --seed 1 --out DIR  # keys, profiles, inventory
+    python -m devtools.harness.simfleet serve --dir DIR --shard 0/2       # one serving process
 
 Faults: ``refuse`` (nothing listens), ``hang_connect`` (accepts, never speaks), ``hang_after_auth``
 (session never answers), ``reject_key``, ``fail_first`` (first sync fails with exit 75),
@@ -33,6 +33,8 @@ from typing import Any
 
 import asyncssh
 
+from devtools.harness.documents import inventory_block, report_doc
+
 FAULTS = (
     "refuse",
     "hang_connect",
@@ -55,6 +57,11 @@ EXPECTED = {
 }
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 RELEASE_BEFORE = {"daily": 28033, "main": 62, "bytecode": 335}  # what a queued mirror serves
+
+
+def expect_args() -> list[str]:
+    """The ``syncd publish`` options that announce the simulated release."""
+    return [arg for db, v in RELEASE.items() for arg in ("--expect", f"{db}={v}")]
 
 
 @dataclass(frozen=True)
@@ -127,21 +134,20 @@ def make(
         key.write_private_key(keys_dir / m.name)
         public = key.export_public_key("openssh").decode().strip()
         blocks.append(
-            "\n".join(
-                [
-                    "[[mirrors]]",
-                    f'name = "{m.name}"',
-                    f'host = "{m.host}"',
-                    f"port = {m.port}",
-                    f'user = "{user}"',
-                    'country = "PL"',
-                    f'host_keys = ["{public}"]',
-                ]
+            inventory_block(
+                {
+                    "name": m.name,
+                    "host": m.host,
+                    "port": m.port,
+                    "user": user,
+                    "country": "PL",
+                    "host_keys": [public],
+                }
             )
         )
     (out / "profiles.json").write_text(json.dumps([asdict(m) for m in mirrors], indent=1))
     inventory = out / "inventory.toml"
-    inventory.write_text("\n\n".join(blocks) + "\n")
+    inventory.write_text("\n".join(blocks))
     return inventory
 
 
@@ -164,42 +170,38 @@ def report(
     duration: float = 0.0,
 ) -> str:
     """A report in the clam-clientsync contract (report_version 1)."""
-    dbs = {
-        db: {
-            "version": expect.get(db, v),
-            "build_time": _now(),  # the simulated release is built as it is published
-            "signatures": 1000,
-            "md5_ok": True,
-        }
-        for db, v in RELEASE.items()
-    }
-    body = {
-        "report_version": 1,
-        "status": status,
-        "verb": verb,
-        "source_requested": "rsync1.clamav.net",
-        "source_used": "rsync1.clamav.net" if status == "ok" else None,
-        "attempts": [
-            {
-                "source": "rsync1.clamav.net",
-                "exit_code": 0 if status == "ok" else 10,
-                "duration_s": duration,
-                "error": None if status == "ok" else "simulated",
-            }
-        ],
-        "started_at": _now(),
-        "finished_at": _now(),
-        "duration_s": duration,
-        "files_transferred": 1,
-        "bytes_transferred": 4096,
-        "files_deleted": 0,
-        "databases": dbs if status in ("ok", "queued") else {},
-        "error": error,
-        "client_version": "sim",
-        "run_id": None,
-        "warnings": [],
-    }
-    return json.dumps(body) + "\n"
+    now = _now()  # the simulated release is built as it is published
+    ok = status == "ok"
+    return (
+        json.dumps(
+            report_doc(
+                status,
+                {db: expect.get(db, v) for db, v in RELEASE.items()}
+                if status in ("ok", "queued")
+                else {},
+                verb=verb,
+                at=now,
+                build_time=now,
+                source_used="rsync1.clamav.net" if ok else None,
+                attempts=[
+                    {
+                        "source": "rsync1.clamav.net",
+                        "exit_code": 0 if ok else 10,
+                        "duration_s": duration,
+                        "error": None if ok else "simulated",
+                    }
+                ],
+                duration_s=duration,
+                files_transferred=1,
+                bytes_transferred=4096,
+                error=error,
+                client_version="sim",
+                run_id=None,
+                warnings=[],
+            )
+        )
+        + "\n"
+    )
 
 
 class _Mirror:
@@ -348,7 +350,7 @@ async def serve(directory: Path, shard: int, shards: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.fleet")
+    ap = argparse.ArgumentParser(prog="python -m devtools.harness.simfleet")
     sub = ap.add_subparsers(dest="cmd", required=True)
     mk = sub.add_parser("make")
     mk.add_argument("--n", type=int, default=100)
@@ -380,10 +382,6 @@ def main() -> None:
             sys.exit(0)
 
 
-if __name__ == "__main__":
-    main()
-
-
 class Fleet:
     """Start the fleet's serving processes (one shard each) and stop them on exit."""
 
@@ -399,7 +397,7 @@ class Fleet:
                 [
                     sys.executable,
                     "-m",
-                    "benchmarks.fleet",
+                    "devtools.harness.simfleet",
                     "serve",
                     "--dir",
                     str(self.directory),
@@ -409,7 +407,7 @@ class Fleet:
                 stdout=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
                 text=True,
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=Path(__file__).resolve().parents[2],
             )
             self._procs.append(proc)
         for proc in self._procs:
@@ -431,3 +429,7 @@ class Fleet:
                 proc.kill()
                 proc.wait(10)
         self._procs.clear()
+
+
+if __name__ == "__main__":
+    main()

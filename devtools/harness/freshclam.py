@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.binaries import MissingBinary
-from tests.harness.cvd import HEADER_SIZE, build_cvd
-from tests.harness.named import Named
+from devtools.harness.binaries import MissingBinary
+from devtools.harness.cvd import HEADER_SIZE, build_cvd
+from devtools.harness.named import Named
 
 DNS_ADDRESS = "127.53.0.1"
 # combined log format: "GET /daily-28034.cdiff HTTP/1.1" 200 1234 "-" "ClamAV/1.4.6 (...)"

@@ -1,4 +1,4 @@
-/* Two small preloads for the shifted-clock passes of scripts/test (tests/harness/clockshift.py).
+/* Two small preloads for the shifted-clock passes of scripts/test (devtools/harness/clockshift.py).
  *
  * Built as timeshift.so: a shifted wall clock for servers that libfaketime cannot run
  * (jemalloc-linked BIND hangs in libfaketime's initialisation: libfaketime issue #130).

@@ -1,0 +1,73 @@
+"""The documents the fakes write: a client report (the ``clam-clientsync`` contract, report
+version 1) and an inventory block, shared by every fake and real mirror the harness starts."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from devtools.harness.cvd import DEFAULT_VERSIONS
+
+if TYPE_CHECKING:
+    from devtools.harness.sshd import Sshd
+
+FIXED_TIME = "2026-11-25T14:00:00Z"
+
+
+def report_doc(
+    status: str = "ok",
+    versions: dict[str, int] | None = None,
+    *,
+    verb: str = "sync",
+    at: str = FIXED_TIME,
+    build_time: str = "x",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Return a valid client report with every contract key; `extra` replaces or adds keys."""
+    versions = DEFAULT_VERSIONS if versions is None else versions
+    doc: dict[str, Any] = {
+        "report_version": 1,
+        "status": status,
+        "verb": verb,
+        "source_requested": "rsync1.clamav.net",
+        "source_used": "rsync1.clamav.net",
+        "attempts": [],
+        "started_at": at,
+        "finished_at": "2026-11-25T14:00:01Z" if at == FIXED_TIME else at,
+        "duration_s": 1.0,
+        "files_transferred": 3,
+        "bytes_transferred": 6000,
+        "files_deleted": 0,
+        "databases": {
+            db: {"version": v, "build_time": build_time, "signatures": 1000, "md5_ok": True}
+            for db, v in versions.items()
+        },
+        "error": None,
+        "client_version": "fake-1",
+    }
+    doc.update(extra)
+    return doc
+
+
+def report(status: str = "ok", versions: dict[str, int] | None = None, **extra: Any) -> str:
+    """A valid client report (contract keys), as JSON text."""
+    return json.dumps(report_doc(status, versions, **extra))
+
+
+def inventory_block(fields: dict[str, Any]) -> str:
+    """Return one ``[[mirrors]]`` table of an inventory, a TOML value per field."""
+    lines = ["[[mirrors]]"] + [f"{k} = {json.dumps(v)}" for k, v in fields.items()]
+    return "\n".join(lines) + "\n"
+
+
+def sshd_mirror(name: str, sshd: Sshd) -> dict[str, Any]:
+    """Return the inventory fields of mirror `name` served by `sshd` directly."""
+    return {
+        "name": name,
+        "host": sshd.host,
+        "port": sshd.port,
+        "user": sshd.account.name,
+        "country": "PL",
+        "admins": [f"Admin <admin@{name}>"],
+        "host_keys": [sshd.host_key_line],
+    }

@@ -1,0 +1,420 @@
+"""The soak's faults: one class per fault, registered under its name (the CLI's and the
+record's name; the registry's order is the order the seed shuffles, so it never changes).
+
+A round makes one instance of its fault and calls, in this order:
+``draw(rng)`` (every random choice, right after the round drew its victim and delay),
+``arm(r)`` (before syncd starts), ``trigger(r)`` (once syncd runs), ``heal(r)`` (when syncd
+has ended, and again on the way out: it may run twice), ``disturb_resume(r, run_id)`` (when the
+round resumes the run) and ``evidence(r)`` (what the fault did, for the report).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import psutil
+
+from devtools.harness.cvd import build_cvd
+from devtools.harness.faults import ChurningFile, ProcessTrigger, cmdline, fill_disk
+from devtools.harness.soak import record
+from devtools.harness.soak.fleet import PAYLOAD, Fleet, Mirror
+from devtools.harness.soak.invariants import targets_violations
+from devtools.harness.soak.record import parse_json, summary_outcomes
+
+
+@dataclass
+class Round:
+    """What one round's fault acts on: the victim, the delay, the syncd processes (killed on
+    the way out), the runs recorded before it, and violations the fault itself saw."""
+
+    victim: Mirror
+    delay: float
+    runs_before: set[str]
+    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def syncd(self) -> subprocess.Popen[str]:
+        return self.procs[0]
+
+
+class Fault:
+    """No fault: a clean round. Subclasses override the steps they need."""
+
+    name: ClassVar[str] = "none"
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def unavailable(self) -> str | None:
+        """Why this fault cannot run here (the round then runs clean), or None."""
+        return None
+
+    def draw(self, rng: random.Random) -> None:
+        """Draw this round's random choices."""
+
+    def arm(self, r: Round) -> None:
+        """Set the fault up before syncd starts."""
+
+    def trigger(self, r: Round) -> None:
+        """Set the fault going once syncd runs."""
+
+    def heal(self, r: Round) -> None:
+        """Stop and undo what this fault started; a second call does nothing."""
+
+    def disturb_resume(self, r: Round, run_id: str, rng: random.Random) -> tuple[str, str]:
+        """Act on the resume of `run_id`; return the output (stdout, stderr) it caused."""
+        return "", ""
+
+    def evidence(self, r: Round) -> str | None:
+        """What the fault did this round, or None when it did nothing."""
+        return None
+
+
+REGISTRY: dict[str, type[Fault]] = {}
+
+
+def register(cls: type[Fault]) -> type[Fault]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+register(Fault)
+
+
+# -- network faults, through the fault proxies in front of sshd and rsyncd ----------------------
+
+
+class SshFault(Fault):
+    """A fault on the proxy in front of the victim's sshd."""
+
+    def evidence(self, r: Round) -> str | None:
+        st = r.victim.proxy.stats
+        return f"{self.name} on {r.victim.name}: accepted {st.accepted}, dropped {st.dropped}"
+
+
+@register
+class SshStall(SshFault):
+    name = "ssh_stall"
+
+    def arm(self, r: Round) -> None:
+        r.victim.proxy.set("stall")
+
+
+@register
+class SshDrop(SshFault):
+    name = "ssh_drop"
+
+    def draw(self, rng: random.Random) -> None:
+        self.drop_after = rng.choice([0, 200, 2000, 6000])
+
+    def arm(self, r: Round) -> None:
+        r.victim.proxy.set("drop", drop_after=self.drop_after)
+
+
+@register
+class SshDelay(SshFault):
+    name = "ssh_delay"
+
+    def arm(self, r: Round) -> None:
+        r.victim.proxy.set("pass", delay_s=0.08)
+
+
+class RsyncFault(Fault):
+    """A fault on the proxies in front of the rsync daemons."""
+
+    def evidence(self, r: Round) -> str | None:
+        st0, st1 = self.fleet.rproxy[0].stats, self.fleet.rproxy[1].stats
+        return (
+            f"{self.name}: rsync1 proxy accepted {st0.accepted} dropped {st0.dropped} refused "
+            f"{st0.refused}; rsync2 refused {st1.refused}"
+        )
+
+
+@register
+class RsyncStall(RsyncFault):
+    name = "rsync_stall"
+
+    def arm(self, r: Round) -> None:
+        self.fleet.rproxy[0].set("stall")
+
+
+@register
+class RsyncDrop(RsyncFault):
+    name = "rsync_drop"
+
+    def draw(self, rng: random.Random) -> None:
+        self.drop_after = rng.choice([0, 100, 20000])
+
+    def arm(self, r: Round) -> None:
+        self.fleet.rproxy[0].set("drop", drop_after=self.drop_after)
+
+
+@register
+class RsyncRefuse(RsyncFault):
+    name = "rsync_refuse"
+
+    def draw(self, rng: random.Random) -> None:
+        self.source = rng.randrange(2)
+
+    def arm(self, r: Round) -> None:
+        self.fleet.rproxy[self.source].set("refuse")
+
+
+# -- process faults: a signal at a chosen moment ------------------------------------------------
+
+
+class ProcessFault(Fault):
+    """Signal the first process `matches` finds, `delay_s(r)` after it appears (SIGSTOP: for
+    `stop_s`, then SIGCONT). With `slow_transfer`, the rsync proxies are throttled first so a
+    transfer lasts and the signal lands mid-stream."""
+
+    slow_transfer: ClassVar[bool] = True
+    sig: ClassVar[int] = signal.SIGKILL
+    stop_s: ClassVar[float] = 1.5
+    process_trigger: ProcessTrigger | None = None
+
+    def arm(self, r: Round) -> None:
+        if self.slow_transfer:
+            for proxy in self.fleet.rproxy:
+                proxy.set("pass", rate_bps=250_000)
+
+    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
+        raise NotImplementedError
+
+    def delay_s(self, r: Round) -> float:
+        return r.delay / 4
+
+    def start(self, r: Round) -> ProcessTrigger:
+        return ProcessTrigger(
+            self.matches(r), sig=self.sig, delay_s=self.delay_s(r), stop_s=self.stop_s
+        )
+
+    def trigger(self, r: Round) -> None:
+        self.process_trigger = self.start(r).start()
+
+    def heal(self, r: Round) -> None:
+        if self.process_trigger is not None:
+            self.process_trigger.stop()
+
+    def evidence(self, r: Round) -> str | None:
+        return self.process_trigger.fired if self.process_trigger is not None else None
+
+
+def _client_of(victim: Mirror) -> Callable[[psutil.Process], bool]:
+    conf = str(victim.conf)
+    return lambda p: p.name().startswith("python") and conf in cmdline(p)
+
+
+@register
+class KillSyncd(ProcessFault):
+    """SIGKILL syncd once `done` mirrors have a recorded outcome (0: once the run is recorded);
+    the resume is killed too half of the time, and a third invocation finishes."""
+
+    name = "kill_syncd"
+
+    def draw(self, rng: random.Random) -> None:
+        self.done = rng.randrange(len(self.fleet.mirrors) - 1)
+
+    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
+        state = self.fleet.state_db
+        known = record.run_ids(state)
+        pid, done = r.syncd.pid, self.done
+        return lambda p: p.pid == pid and record.progress(state, known) >= done
+
+    def delay_s(self, r: Round) -> float:
+        return r.delay / 8
+
+    def disturb_resume(self, r: Round, run_id: str, rng: random.Random) -> tuple[str, str]:
+        if rng.random() >= 0.5:
+            return "", ""
+        doomed = self.fleet.syncd("--resume", run_id)
+        time.sleep(rng.uniform(0.3, 1.2))
+        doomed.kill()
+        return doomed.communicate(timeout=10)
+
+
+@register
+class StopSyncd(KillSyncd):
+    """SIGSTOP syncd for 1.5 s once the run is recorded."""
+
+    name = "stop_syncd"
+    slow_transfer = False
+    sig = signal.SIGSTOP
+
+    def draw(self, rng: random.Random) -> None:
+        self.done = 0
+
+    def disturb_resume(self, r: Round, run_id: str, rng: random.Random) -> tuple[str, str]:
+        return "", ""
+
+
+@register
+class KillClient(ProcessFault):
+    name = "kill_client"  # a client lives about a second
+
+    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
+        return _client_of(r.victim)
+
+
+@register
+class StopClient(KillClient):
+    """A client frozen for 2 s, well within syncd's deadline."""
+
+    name = "stop_client"
+    sig = signal.SIGSTOP
+    stop_s = 2.0
+
+
+def _mirror_rsync(fleet: Fleet) -> Callable[[psutil.Process], bool]:
+    mirrors = str(fleet.root / "mirrors")
+    return lambda p: p.name() == "rsync" and mirrors in cmdline(p)
+
+
+@register
+class KillRsync(ProcessFault):
+    """SIGKILL a client's rsync mid-transfer."""
+
+    name = "kill_rsync"
+
+    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
+        return _mirror_rsync(self.fleet)
+
+
+@register
+class KillSshd(ProcessFault):
+    """SIGKILL the victim's sshd: the listener or the session serving this push."""
+
+    name = "kill_sshd"
+    slow_transfer = False
+
+    def draw(self, rng: random.Random) -> None:
+        self.listener = rng.random() < 0.5
+
+    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
+        sshd_pid = r.victim.sshd.pid
+        if self.listener:
+            pid = sshd_pid or -1
+            return lambda p: p.pid == pid
+        return lambda p: p.name() == "sshd" and p.ppid() == sshd_pid
+
+    def delay_s(self, r: Round) -> float:
+        return r.delay
+
+
+@register
+class KillRsyncd(ProcessFault):
+    """SIGKILL rsync1's daemon at the moment a client starts pulling."""
+
+    name = "kill_rsyncd"
+
+    def start(self, r: Round) -> ProcessTrigger:
+        r1 = self.fleet.rsyncd_pid(0)
+        return ProcessTrigger(_mirror_rsync(self.fleet), victim=r1, delay_s=r.delay / 4)
+
+
+@register
+class StopRsyncd(ProcessFault):
+    """rsync1's daemon frozen for 2.5 s: new pulls wait or fail over."""
+
+    name = "stop_rsyncd"
+
+    def start(self, r: Round) -> ProcessTrigger:
+        r1 = self.fleet.rsyncd_pid(0)
+        return ProcessTrigger(_mirror_rsync(self.fleet), sig=signal.SIGSTOP, victim=r1, stop_s=2.5)
+
+
+# -- the source tree, the disk, a second operator -----------------------------------------------
+
+
+@register
+class ChurnSource(Fault):
+    """The source's daily.cvd rewritten in place, slowly, while the mirrors pull it."""
+
+    name = "churn_source"
+    churn: ChurningFile | None = None
+    churned: str | None = None
+
+    def arm(self, r: Round) -> None:
+        final = build_cvd("daily", self.fleet.daily, payload_size=PAYLOAD + 4096)
+        self.churn = ChurningFile(self.fleet.tree / "daily.cvd", final).__enter__()
+
+    def heal(self, r: Round) -> None:
+        if self.churn is not None:
+            self.churn.__exit__(None, None, None)
+            self.churned = f"source daily.cvd rewritten in place {self.churn.rewrites} times"
+            self.churn = None
+
+    def evidence(self, r: Round) -> str | None:
+        return self.churned
+
+
+@register
+class DiskFull(Fault):
+    """Mirror 0's DocumentRoot, on its 2 MB tmpfs, filled up before the push."""
+
+    name = "disk_full"
+    filler: Path | None = None
+    filled: str | None = None
+
+    def unavailable(self) -> str | None:
+        return f"{self.fleet.tmpfs_error}" if self.fleet.tmpfs is None else None
+
+    def draw(self, rng: random.Random) -> None:
+        self.leave = rng.choice([0, 4096, 60000])
+
+    def arm(self, r: Round) -> None:
+        assert self.fleet.tmpfs is not None
+        self.filler = fill_disk(self.fleet.tmpfs, leave=self.leave)
+        self.filled = f"filled {self.filler}"
+
+    def heal(self, r: Round) -> None:
+        if self.filler is not None:
+            self.filler.unlink(missing_ok=True)
+            self.filler = None
+
+    def evidence(self, r: Round) -> str | None:
+        return self.filled
+
+
+@register
+class DoublePublish(Fault):
+    """A second ``syncd publish`` of the same release, `delay` later: a second operator, a cron
+    overlap. Its run must be recorded whole too."""
+
+    name = "double_publish"
+    twin: subprocess.Popen[str] | None = None
+    collected = False
+
+    def trigger(self, r: Round) -> None:
+        time.sleep(r.delay)
+        self.twin = self.fleet.syncd("--source-tree", str(self.fleet.tree))
+        r.procs.append(self.twin)
+
+    def heal(self, r: Round) -> None:
+        if self.twin is None or self.collected:
+            return
+        self.collected = True
+        tout, terr = self.twin.communicate(timeout=90)
+        tdoc = parse_json(tout)
+        if self.twin.returncode != 0 or not tdoc.get("run_id"):
+            r.violations.append(
+                f"concurrent publish exit {self.twin.returncode}: {summary_outcomes(tdoc)}"
+                f" {terr[-600:]}"
+            )
+        else:
+            r.runs_before.add(tdoc["run_id"])
+            r.violations += targets_violations(self.fleet, tdoc["run_id"])
+
+    def evidence(self, r: Round) -> str | None:
+        return f"second syncd publish, pid {self.twin.pid}" if self.twin is not None else None
+
+
+FAULTS = tuple(REGISTRY)

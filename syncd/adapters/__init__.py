@@ -1,0 +1,1 @@
+"""The I/O shell of syncd: ssh, HTTP, DNS, mail, files and the SQLite record."""

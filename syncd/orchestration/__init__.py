@@ -1,0 +1,1 @@
+"""syncd's use cases: the core's decisions driven through the adapters."""
