@@ -100,6 +100,7 @@ def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
         if result.error:
             errors.append(result.error)
         report["databases"] = verification.served_databases(verifier, cfg.to)
+        report["cdiffs"], report["signs"] = verification.served_release_files(cfg.to)
         verifier.save()
     except TreeError as exc:
         errors = [(exc.kind, str(exc))]
@@ -130,6 +131,7 @@ def _describe_anyway(ctx: SyncContext, report: Report) -> None:
         report["databases"] = verification.served_databases(
             verification.Verifier(ctx.config.state_dir), ctx.config.to
         )
+        report["cdiffs"], report["signs"] = verification.served_release_files(ctx.config.to)
     except OSError as exc:
         report["warnings"].append(f"cannot read TO: {exc.strerror}")
 
@@ -286,9 +288,10 @@ def _display(source: Source) -> str:
 
 def quarantine(staging: str, bad: List[verification.Finding], quarantined: Set[str]) -> None:
     """Remove corrupt files from staging, so that the next source (or run) sends them whole:
-    rsync's quick check (size and time) would otherwise keep a corrupt copy forever."""
+    rsync's quick check (size and time) would otherwise keep a corrupt copy forever. A file held
+    back as incoherent (a version past its CVD) stays: it is whole, only early."""
     for finding in bad:
-        if finding.verdict.kind == "corrupt_cvd":
+        if finding.verdict.kind in ("corrupt_cvd", "corrupt_file"):
             path = os.path.join(staging, finding.path)
             if os.path.lexists(path):
                 os.unlink(path)
