@@ -4,7 +4,7 @@ import errno
 import logging
 import os
 import time
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from clientside import publish, verification
 from clientside.core import cvd, rsyncplan
@@ -82,7 +82,7 @@ def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
         if stray:
             log.info("removed %d temporary files of an interrupted publish", stray)
         verifier = verification.Verifier(cfg.state_dir)
-        quarantined: Set[str] = set()
+        quarantined: Dict[str, verification.Finding] = {}
         result = _transfer(
             ctx,
             report=report,
@@ -145,7 +145,7 @@ def _transfer(
     verifier: verification.Verifier,
     budget: float,
     started: float,
-    quarantined: Set[str],
+    quarantined: Dict[str, verification.Finding],
 ) -> RoundResult:
     cfg = ctx.config
     env = rsyncplan.build_env(ctx.home, cfg.rsync_password)
@@ -254,13 +254,16 @@ def _publish(
     report: Report,
     staging: str,
     verifier: verification.Verifier,
-    quarantined: Set[str],
+    quarantined: Dict[str, verification.Finding],
 ) -> List[Tuple[str, str]]:
     cfg = ctx.config
     staged, served, bad = _verify(ctx, staging, verifier)
     bad += [
-        verification.Finding(p, cvd.Verdict(False, "corrupt_cvd", f"{p}: corrupt at the source"))
-        for p in sorted(quarantined)
+        verification.Finding(
+            p,
+            cvd.Verdict(False, f.verdict.kind, f"{f.verdict.message} (corrupt at the source)"),
+        )
+        for p, f in sorted(quarantined.items())
         if p not in staged
     ]
     errors: List[Tuple[str, str]] = [
@@ -286,7 +289,9 @@ def _display(source: Source) -> str:
     return f"rsync://{source.host}{port}"
 
 
-def quarantine(staging: str, bad: List[verification.Finding], quarantined: Set[str]) -> None:
+def quarantine(
+    staging: str, bad: List[verification.Finding], quarantined: Dict[str, verification.Finding]
+) -> None:
     """Remove corrupt files from staging, so that the next source (or run) sends them whole:
     rsync's quick check (size and time) would otherwise keep a corrupt copy forever. A file held
     back as incoherent (a version past its CVD) stays: it is whole, only early."""
@@ -295,4 +300,4 @@ def quarantine(staging: str, bad: List[verification.Finding], quarantined: Set[s
             path = os.path.join(staging, finding.path)
             if os.path.lexists(path):
                 os.unlink(path)
-                quarantined.add(finding.path)
+                quarantined[finding.path] = finding
