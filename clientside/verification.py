@@ -1,18 +1,19 @@
-"""CVD verification of the staged tree and of what ``TO`` serves: header and body MD5 read once
-per file (cached by inode), judged by ``core.cvd``."""
+"""Verification of the staged tree and of what ``TO`` serves: CVD headers and body MD5s, cdiffs
+(a whole gzip stream) and sign files (small text), read once per file (cached by inode), judged
+by ``core.cvd`` and ``core.patches``."""
 
 import hashlib
 import json
 import logging
 import os
 import stat
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from clientside.core import cvd
+from clientside.core import cvd, patches
 from clientside.core.publishplan import Entry
 from clientside.fsutil import atomic_write
 from pushwire.cvd import HEADER_SIZE, CvdError, CvdHeader, parse_header
-from pushwire.report import Database
+from pushwire.report import CdiffSpan, Database
 
 log = logging.getLogger("clam-clientsync")
 CHUNK = 1 << 20
@@ -76,6 +77,37 @@ class Verifier:
         }
         return facts
 
+    def content_problem(self, path: str) -> Optional[str]:
+        """Return what is wrong with the bytes of the cdiff or sign file at ``path``, or None.
+
+        Raise OSError (a symlink: ELOOP)."""
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return "not a regular file"
+            key = "release:" + _key(st)
+            hit = self.used.get(key) or self.cache.get(key)
+            if isinstance(hit, dict) and "problem" in hit:
+                self.used[key] = hit
+                problem = hit["problem"]
+                return problem if isinstance(problem, str) else None
+            name = patches.release_name(os.path.basename(path))
+            if name is not None and name.kind == "cdiff":
+                check = patches.GzipCheck()
+                while True:
+                    chunk = fh.read(CHUNK)
+                    if not chunk:
+                        break
+                    check.feed(chunk)
+                    if check.result() not in (None, "truncated gzip stream"):
+                        break  # already hopeless: do not read the rest
+                problem = check.result()
+            else:
+                problem = patches.sign_problem(st.st_size, fh.read(patches.MAX_SIGN_SIZE))
+        self.used[key] = {"problem": problem}
+        return problem
+
     def save(self) -> None:
         try:
             atomic_write(self.path, json.dumps(self.used).encode(), durable=False)
@@ -107,10 +139,17 @@ def verify_staging(
     expected database)."""
     findings: List[Finding] = []
     seen_dbs = set()
+    cvd_versions: Dict[str, int] = {}
     for path in sorted(staged):
         base = path.rsplit("/", 1)[-1]
         name = cvd.database_name(base)
-        if name is None or staged[path].kind != "file":
+        if name is None:
+            continue
+        if staged[path].kind != "file":
+            # every database name is a regular file: a link is never published
+            if staged[path].kind == "link":
+                msg = f"{path}: not a regular file"
+                findings.append(Finding(path, cvd.Verdict(False, "corrupt_file", msg)))
             continue
         top_level = "/" not in path
         if top_level:
@@ -130,6 +169,17 @@ def verify_staging(
             body_md5=facts.body_md5,
             served_version=served_version,
             expected_version=expect.get(name) if top_level else None,
+        )
+        findings.append(Finding(path, verdict))
+        if top_level and facts.header is not None and base.endswith(".cvd"):
+            cvd_versions[name] = facts.header.version
+    for path in sorted(staged):
+        if not patches.is_release_file(path.rsplit("/", 1)[-1]) or staged[path].kind == "dir":
+            continue
+        regular = staged[path].kind == "file"
+        problem = verifier.content_problem(os.path.join(staging, path)) if regular else None
+        verdict = patches.judge_release_file(
+            path, regular=regular, content_problem=problem, cvd_versions=cvd_versions
         )
         findings.append(Finding(path, verdict))
     for name, version in sorted(expect.items()):
@@ -169,3 +219,18 @@ def served_databases(verifier: Verifier, to: str) -> Dict[str, Database]:
             "md5_ok": bool(header and facts.body_md5 == header.md5),
         }
     return dbs
+
+
+def served_release_files(to: str) -> Tuple[Dict[str, CdiffSpan], List[str]]:
+    """Return the report's ``cdiffs`` and ``signs``: the top-level cdiffs (range per database)
+    and sign files that TO serves now, regular files only."""
+    names = []
+    with os.scandir(to) as it:
+        for de in it:
+            if de.is_file(follow_symlinks=False) and patches.is_release_file(de.name):
+                names.append(de.name)
+    ranges, signs = patches.served_release_files(names)
+    spans: Dict[str, CdiffSpan] = {
+        db: {"first": r.first, "last": r.last, "count": r.files} for db, r in ranges.items()
+    }
+    return spans, signs

@@ -36,6 +36,8 @@ ERROR_KINDS: Dict[str, Tuple[int, bool]] = {
     "max_delete": (EXIT_FAILURE, False),
     "empty_source": (EXIT_FAILURE, False),
     "corrupt_cvd": (EXIT_FAILURE, True),
+    "corrupt_file": (EXIT_FAILURE, True),  # a cdiff or sign file that is not whole
+    "incoherent": (EXIT_TEMPFAIL, True),  # a cdiff or sign file past the CVD beside it
     "downgrade": (EXIT_FAILURE, False),
     "publish_failed": (EXIT_FAILURE, False),
     "no_report": (EXIT_FAILURE, False),
@@ -57,6 +59,12 @@ class Database(TypedDict):
     build_time: Optional[str]  # RFC 3339 UTC
     signatures: Optional[int]
     md5_ok: bool
+
+
+class CdiffSpan(TypedDict):
+    first: int  # lowest version of ``NAME-N.cdiff`` served
+    last: int  # highest
+    count: int  # how many: fewer than last - first + 1 means gaps
 
 
 class ErrorInfo(TypedDict):
@@ -89,6 +97,10 @@ class _Keys(TypedDict):
 
 class Report(_Keys, total=False):
     rounds: int  # sync only: how many rounds the queued pushes took
+    # optional keys (report_version stays 1; older clients omit them): what TO serves beside
+    # the CVDs
+    cdiffs: Dict[str, CdiffSpan]  # per database, the served cdiff range
+    signs: List[str]  # the served sign files, sorted
 
 
 KEYS = tuple(_Keys.__annotations__)  # every report has these, in this order

@@ -5,7 +5,7 @@ from typing import Optional
 
 from clientside.core.config import Config
 from clientside.fsutil import atomic_write, read_small
-from clientside.verification import Verifier, served_databases
+from clientside.verification import Verifier, served_databases, served_release_files
 from pushwire import report
 from pushwire.report import Report
 
@@ -28,3 +28,4 @@ def describe_served(rep: Report, config: Config) -> None:
     rep["status"] = "ok"
     rep["warnings"].append("no sync has completed yet")
     rep["databases"] = served_databases(Verifier(config.state_dir), config.to)
+    rep["cdiffs"], rep["signs"] = served_release_files(config.to)

@@ -4,7 +4,7 @@ import errno
 import logging
 import os
 import time
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from clientside import publish, verification
 from clientside.core import cvd, rsyncplan
@@ -82,7 +82,7 @@ def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
         if stray:
             log.info("removed %d temporary files of an interrupted publish", stray)
         verifier = verification.Verifier(cfg.state_dir)
-        quarantined: Set[str] = set()
+        quarantined: Dict[str, verification.Finding] = {}
         result = _transfer(
             ctx,
             report=report,
@@ -100,6 +100,7 @@ def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
         if result.error:
             errors.append(result.error)
         report["databases"] = verification.served_databases(verifier, cfg.to)
+        report["cdiffs"], report["signs"] = verification.served_release_files(cfg.to)
         verifier.save()
     except TreeError as exc:
         errors = [(exc.kind, str(exc))]
@@ -130,6 +131,7 @@ def _describe_anyway(ctx: SyncContext, report: Report) -> None:
         report["databases"] = verification.served_databases(
             verification.Verifier(ctx.config.state_dir), ctx.config.to
         )
+        report["cdiffs"], report["signs"] = verification.served_release_files(ctx.config.to)
     except OSError as exc:
         report["warnings"].append(f"cannot read TO: {exc.strerror}")
 
@@ -143,7 +145,7 @@ def _transfer(
     verifier: verification.Verifier,
     budget: float,
     started: float,
-    quarantined: Set[str],
+    quarantined: Dict[str, verification.Finding],
 ) -> RoundResult:
     cfg = ctx.config
     env = rsyncplan.build_env(ctx.home, cfg.rsync_password)
@@ -252,13 +254,16 @@ def _publish(
     report: Report,
     staging: str,
     verifier: verification.Verifier,
-    quarantined: Set[str],
+    quarantined: Dict[str, verification.Finding],
 ) -> List[Tuple[str, str]]:
     cfg = ctx.config
     staged, served, bad = _verify(ctx, staging, verifier)
     bad += [
-        verification.Finding(p, cvd.Verdict(False, "corrupt_cvd", f"{p}: corrupt at the source"))
-        for p in sorted(quarantined)
+        verification.Finding(
+            p,
+            cvd.Verdict(False, f.verdict.kind, f"{f.verdict.message} (corrupt at the source)"),
+        )
+        for p, f in sorted(quarantined.items())
         if p not in staged
     ]
     errors: List[Tuple[str, str]] = [
@@ -284,12 +289,15 @@ def _display(source: Source) -> str:
     return f"rsync://{source.host}{port}"
 
 
-def quarantine(staging: str, bad: List[verification.Finding], quarantined: Set[str]) -> None:
+def quarantine(
+    staging: str, bad: List[verification.Finding], quarantined: Dict[str, verification.Finding]
+) -> None:
     """Remove corrupt files from staging, so that the next source (or run) sends them whole:
-    rsync's quick check (size and time) would otherwise keep a corrupt copy forever."""
+    rsync's quick check (size and time) would otherwise keep a corrupt copy forever. A file held
+    back as incoherent (a version past its CVD) stays: it is whole, only early."""
     for finding in bad:
-        if finding.verdict.kind == "corrupt_cvd":
+        if finding.verdict.kind in ("corrupt_cvd", "corrupt_file"):
             path = os.path.join(staging, finding.path)
             if os.path.lexists(path):
                 os.unlink(path)
-                quarantined.add(finding.path)
+                quarantined[finding.path] = finding

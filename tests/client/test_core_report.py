@@ -37,6 +37,22 @@ def test_report_keys_are_pinned() -> None:
     assert rep["report_version"] == 1
 
 
+def test_optional_keys_are_not_contract_keys() -> None:
+    """``rounds``, ``cdiffs`` and ``signs`` are optional: old clients omit them, so a report
+    without them is still version 1, and one with them still parses in syncd."""
+    from syncd.core import report as syncd_report
+
+    optional = set(report.Report.__annotations__) - set(report.KEYS)
+    assert optional == {"rounds", "cdiffs", "signs"}
+    rep = report.new_report("sync", T0, "0.1.0", None)
+    assert not optional & set(rep)
+    rep["cdiffs"] = {"daily": {"first": 28005, "last": 28034, "count": 30}}
+    rep["signs"] = ["daily-28034.cvd.sign"]
+    parsed, doc = syncd_report.parse_report(report.render(rep).encode())
+    assert parsed.report_version == 1 and doc["cdiffs"] == rep["cdiffs"]
+    assert doc["signs"] == rep["signs"]
+
+
 def test_finish_and_render() -> None:
     rep = report.new_report("sync", T0, "0.1.0", None)
     report.finish(rep, "ok", T0, T0 + timedelta(seconds=1.5))

@@ -299,6 +299,17 @@ databases = st.dictionaries(
     ),
 )
 
+cdiff_spans = st.dictionaries(
+    st.sampled_from(["daily", "main", "bytecode"]),
+    st.fixed_dictionaries(
+        {
+            "first": st.integers(0, MAX_VERSION),
+            "last": st.integers(0, MAX_VERSION),
+            "count": st.integers(0, 1000),
+        }
+    ),
+)
+
 
 @st.composite
 def reports(draw: st.DrawFn) -> wire_report.Report:
@@ -320,6 +331,9 @@ def reports(draw: st.DrawFn) -> wire_report.Report:
         )
     if draw(st.booleans()):
         rep["rounds"] = draw(st.integers(1, 20))
+    if draw(st.booleans()):  # optional keys of newer clients: old ones omit them
+        rep["cdiffs"] = draw(cdiff_spans)
+        rep["signs"] = draw(st.lists(text, max_size=3))
     finished = T0 + timedelta(milliseconds=draw(st.integers(0, 10**8)))
     return wire_report.finish(rep, draw(st.sampled_from(wire_report.STATUSES)), T0, finished)
 
@@ -345,7 +359,11 @@ def test_report_render_then_syncd_parse_is_identity(rep: wire_report.Report) -> 
 
 
 def test_every_report_key_is_typed_and_the_statuses_agree() -> None:
-    assert set(wire_report.KEYS) == set(typing.get_type_hints(wire_report.Report)) - {"rounds"}
+    assert set(wire_report.KEYS) == set(typing.get_type_hints(wire_report.Report)) - {
+        "rounds",
+        "cdiffs",
+        "signs",
+    }
     status = syncd_report.Report.model_fields["status"].annotation
     assert typing.get_args(status) == wire_report.STATUSES
 
