@@ -125,19 +125,14 @@ def judge_release_file(
     if content_problem:
         return Verdict(False, "corrupt_file", f"{path}: {content_problem}")
     cvd_version = cvd_versions.get(name.database) if "/" not in path else None
-    if cvd_version is not None:
-        if name.kind == "cvd.sign" and name.version != cvd_version:
-            return Verdict(
-                False,
-                "incoherent",
-                f"{path}: names version {name.version} but {name.database}.cvd is {cvd_version}",
-            )
-        if name.kind != "cvd.sign" and name.version > cvd_version:
-            return Verdict(
-                False,
-                "incoherent",
-                f"{path}: version {name.version} is past {name.database}.cvd's {cvd_version}",
-            )
+    # a file for a version past the CVD beside it: the source is half updated, or lies. An
+    # older one (a signature or patch of an earlier release the source still keeps) is fine.
+    if cvd_version is not None and name.version > cvd_version:
+        return Verdict(
+            False,
+            "incoherent",
+            f"{path}: version {name.version} is past {name.database}.cvd's {cvd_version}",
+        )
     return Verdict(True, None, f"{path}: checked")
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.cvd import build_cdiff, build_sign, write_release_tree
 from pushwire import report as wire_report
 from syncd.core import report as syncd_report
 from tests.client.conftest import Mirror, fresh_mtime
-from tests.harness.cvd import build_cdiff, build_sign, write_release_tree
 
 KEEP = 5  # cdiffs the source keeps (cvdupdate keeps 30; small here)
 
@@ -95,8 +95,8 @@ def _symlink(p: Path) -> None:
 
 
 def _other_version(p: Path) -> None:
-    p.unlink()
-    (p.parent / "daily-28033.cvd.sign").write_bytes(build_sign("daily-28033.cvd"))
+    p.unlink()  # a signature of a release the CVD beside it is not: a half-updated source
+    (p.parent / "daily-28036.cvd.sign").write_bytes(build_sign("daily-28036.cvd"))
 
 
 def _oversize(p: Path) -> None:
@@ -121,7 +121,7 @@ def test_a_hostile_release_file_is_held_back(mirror: Mirror, source_tree: Path, 
     release(source_tree, 28035)
     name, spoil, kind = HOSTILE[case]
     spoil(source_tree / name)
-    bad = "daily-28033.cvd.sign" if case == "sign-of-another-version" else name
+    bad = "daily-28036.cvd.sign" if case == "sign-of-another-version" else name
     if not (source_tree / bad).is_symlink():
         fresh_mtime(source_tree / bad)
     res = mirror.run()

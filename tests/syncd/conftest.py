@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 
 from devtools.harness.account import MirrorAccount
+from devtools.harness.nginx import Nginx
+from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd
 from devtools.harness.sshkeys import KeyPair
 from tests.syncd.fakes import MirrorFactory, fake_fleet
+from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
 
 FAST_POLICY = """
 [policy]
@@ -42,6 +45,29 @@ def fake_mirror(
 ) -> Iterator[MirrorFactory]:
     """``fake_mirror(name, behaviour)``: a real sshd forcing a fake client script."""
     yield from fake_fleet(tmp_path, sshd_factory, account, keypair.public_line)
+
+
+@pytest.fixture
+def real_mirror(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sshd_factory: Callable[..., Sshd],
+    nginx_factory: Callable[..., Nginx],
+    account: MirrorAccount,
+    keypair: KeyPair,
+    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
+) -> Iterator[MirrorMaker]:
+    """``real_mirror(name, ...)``: a real sshd forcing the real client (the zipapp) into its own
+    tree, served by nginx, pulling from `rsync_pair`."""
+    yield from real_fleet(
+        tmp_path,
+        sshd_factory,
+        nginx_factory,
+        account,
+        keypair.public_line,
+        client_pyz(request),
+        rsync_pair,
+    )
 
 
 @dataclass

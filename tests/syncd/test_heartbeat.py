@@ -13,34 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devtools.harness.account import MirrorAccount
 from devtools.harness.cvd import DEFAULT_VERSIONS, write_timestamp
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
-from devtools.harness.rsyncd import RsyncDaemon
-from devtools.harness.sshd import Sshd
-from devtools.harness.sshkeys import KeyPair
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
+from tests.syncd.realclient import MirrorMaker
 
 pytestmark = pytest.mark.slow
 H = 3600
-
-
-@pytest.fixture
-def real_mirror(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sshd_factory: Callable[..., Sshd],
-    nginx_factory: Callable[..., Nginx],
-    account: MirrorAccount,
-    keypair: KeyPair,
-    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
-) -> Iterator[MirrorMaker]:
-    pyz = client_pyz(request)
-    yield from real_fleet(
-        tmp_path, sshd_factory, nginx_factory, account, keypair.public_line, pyz, rsync_pair
-    )
 
 
 @pytest.fixture

@@ -6,40 +6,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devtools.harness.account import MirrorAccount
 from devtools.harness.cvd import DEFAULT_VERSIONS, read_header
 from devtools.harness.faultproxy import FaultProxy, closed_port
-from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
-from devtools.harness.sshd import Sshd
-from devtools.harness.sshkeys import KeyPair, generate_keypair
+from devtools.harness.sshkeys import generate_keypair
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
-from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
+from tests.syncd.realclient import MirrorMaker
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def real_mirror(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sshd_factory: Callable[..., Sshd],
-    nginx_factory: Callable[..., Nginx],
-    account: MirrorAccount,
-    keypair: KeyPair,
-    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
-) -> Iterator[MirrorMaker]:
-    pyz = client_pyz(request)
-    yield from real_fleet(
-        tmp_path, sshd_factory, nginx_factory, account, keypair.public_line, pyz, rsync_pair
-    )
 
 
 def served_version(base_url: str, db: str) -> int:

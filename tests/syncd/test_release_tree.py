@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from devtools.harness.account import MirrorAccount
 from devtools.harness.cvd import release_time, write_release_tree
 from devtools.harness.freshclam import (
     Freshclam,
@@ -29,11 +28,8 @@ from devtools.harness.freshclam import (
 )
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
-from devtools.harness.rsyncd import RsyncDaemon
-from devtools.harness.sshd import Sshd
-from devtools.harness.sshkeys import KeyPair
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
+from tests.syncd.realclient import MirrorMaker
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,27 +48,6 @@ def source_tree(tmp_path: Path) -> Path:
         tree, DAILY, cdiffs=3, signs=True, build_time=release_time() - timedelta(hours=2)
     )
     return tree
-
-
-@pytest.fixture
-def real_mirror(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    sshd_factory: Callable[..., Sshd],
-    nginx_factory: Callable[..., Nginx],
-    account: MirrorAccount,
-    keypair: KeyPair,
-    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
-) -> Iterator[MirrorMaker]:
-    yield from real_fleet(
-        tmp_path,
-        sshd_factory,
-        nginx_factory,
-        account,
-        keypair.public_line,
-        client_pyz(request),
-        rsync_pair,
-    )
 
 
 @pytest.fixture
