@@ -16,7 +16,7 @@ from pushwire.cvd import CvdError, parse_header
 
 
 def test_header_fields() -> None:
-    when = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    when = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # rendered only (noqa: date)
     data = build_cvd("daily", 28033, signatures=123, functionality=90, build_time=when)
     h = parse_header(data)
     assert (h.version, h.signatures, h.functionality, h.builder) == (28033, 123, 90, "pushsync")

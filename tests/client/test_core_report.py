@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from clientside.logsetup import redact
 from pushwire import report
 
-T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+T0 = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # rendered only, never aged (noqa: date)
 
 CONTRACT_KEYS = {
     "report_version",

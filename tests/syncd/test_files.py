@@ -30,8 +30,9 @@ def test_a_symlink_in_its_place_is_replaced_never_followed(tmp_path: Path) -> No
     victim.write_text("keep me")
     link = tmp_path / "timestamp"
     link.symlink_to(victim)
-    write_atomic(link, "1767225600\n")
-    assert not link.is_symlink() and link.read_text() == "1767225600\n"
+    stamp = "1767225600\n"  # file contents only (noqa: date)
+    write_atomic(link, stamp)
+    assert not link.is_symlink() and link.read_text() == stamp
     assert victim.read_text() == "keep me"
 
 

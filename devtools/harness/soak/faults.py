@@ -187,7 +187,8 @@ class ProcessFault(Fault):
                 proxy.set("pass", rate_bps=250_000)
 
     def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
-        raise NotImplementedError
+        """The process to signal; a fault that does not override start() must say which."""
+        raise NotImplementedError(f"{type(self).__name__}: define matches() or start()")
 
     def delay_s(self, r: Round) -> float:
         return r.delay / 4
