@@ -1,4 +1,5 @@
-"""BIND 9 ``named`` on a loopback port: one primary zone that accepts TSIG-signed updates."""
+"""BIND 9 ``named`` on a loopback port: one primary zone that accepts TSIG-signed updates, or
+the views a named.conf fragment declares (db.local by region, with a GeoIP2 directory)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ class Named:
         algorithm: str = "hmac-sha256",
         host: str = "127.0.0.1",
         port: int | None = None,
+        views_conf: Path | None = None,
+        geoip_directory: Path | None = None,
     ) -> None:
+        """`views_conf`: a named.conf fragment (``syncd dns render --named-conf``) that declares
+        the zone in views, included instead of the single zone statement; the main zone's file
+        is still written here, as ``<zone>.zone``. `geoip_directory`: where BIND opens its
+        GeoIP2 databases."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.zone, self.key_name, self.algorithm = zone, key_name, algorithm
@@ -40,12 +47,23 @@ class Named:
         self.port = port or free_port()
         self.log_path = self.workdir / "named.log"
         self.conf_path = self.workdir / "named.conf"
+        self.views_conf, self.geoip_directory = views_conf, geoip_directory
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _write(self) -> None:
         zone_file = self.workdir / f"{self.zone}.zone"
         zone_file.write_text(ZONE_TEMPLATE.format(zone=self.zone))
         d = self.workdir
+        geoip = f'geoip-directory "{self.geoip_directory}";' if self.geoip_directory else ""
+        zones = (
+            f'include "{self.views_conf}";'
+            if self.views_conf
+            else f"""zone "{self.zone}" {{
+    type primary;
+    file "{zone_file}";
+    allow-update {{ key "{self.key_name}"; }};
+}};"""
+        )
         self.conf_path.write_text(f"""
 options {{
     directory "{d}";
@@ -57,14 +75,11 @@ options {{
     recursion no;
     notify no;
     dnssec-validation no;
+    {geoip}
 }};
 controls {{ }};
 key "{self.key_name}" {{ algorithm {self.algorithm}; secret "{self.secret}"; }};
-zone "{self.zone}" {{
-    type primary;
-    file "{zone_file}";
-    allow-update {{ key "{self.key_name}"; }};
-}};
+{zones}
 """)
 
     def start(self) -> Named:
@@ -91,9 +106,10 @@ zone "{self.zone}" {{
             stop_process(self._proc)
             self._proc = None
 
-    def dig(self, name: str, rdtype: str) -> list[str]:
-        """Ask this server (over TCP, with the real ``dig``) for `name` relative to the zone;
-        return the answers' rdata texts, sorted."""
+    def dig(self, name: str, rdtype: str, *, source: str | None = None) -> list[str]:
+        """Ask this server (over TCP, with the real ``dig``) for `name` relative to the zone,
+        from the loopback address `source` if given (all of 127/8 is on lo); return the
+        answers' rdata texts, sorted."""
         out = subprocess.run(
             [
                 require("dig"),
@@ -102,6 +118,7 @@ zone "{self.zone}" {{
                 str(self.port),
                 "+short",
                 "+tcp",
+                *(["-b", source] if source else []),
                 *(
                     f"{name}.{self.zone}",
                     rdtype,

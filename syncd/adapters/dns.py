@@ -38,6 +38,10 @@ class DnsServer:
     key_algorithm: str = "hmac-sha256"
     timeout_s: float = 5.0
     ttl: int = 300
+    # db.local by region: names stay relative to `zone`, updates go to this zone (the view's
+    # db.local zone), and reads are signed too, since the key is what selects the view
+    update_zone: str | None = None
+    sign_queries: bool = False
 
     def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
         return dns.tsigkeyring.from_text({self.key_name: (self.key_algorithm, self.key_secret)})
@@ -54,8 +58,20 @@ def read_records(
     held: dict[tuple[str, str], tuple[str, ...]] = {}
     for name, rdtype in keys:
         query = dns.message.make_query(_absolute(server, name), rdtype)
+        if server.sign_queries:
+            query.use_tsig(
+                server.keyring(),
+                keyname=dns.name.from_text(server.key_name),
+                algorithm=server.key_algorithm,
+            )
         try:
             answer = dns.query.tcp(query, server.host, port=server.port, timeout=server.timeout_s)
+        except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime) as err:
+            raise DnsUpdateError(
+                f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}) on a "
+                "read: check the view keys named.conf includes (syncd dns render --named-conf)",
+                retryable=False,
+            ) from None
         except (OSError, dns.exception.DNSException) as err:
             raise DnsUpdateError(
                 f"cannot query {server.host}:{server.port}: {err}", retryable=True
@@ -73,7 +89,7 @@ def send_update(server: DnsServer, changes: Sequence[Change]) -> int:
     if not changes:
         return 0
     update = dns.update.UpdateMessage(
-        server.zone,
+        server.update_zone or server.zone,
         keyring=server.keyring(),
         keyname=dns.name.from_text(server.key_name),
         keyalgorithm=server.key_algorithm,

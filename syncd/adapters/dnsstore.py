@@ -21,6 +21,8 @@ MIGRATIONS = [
         outcome TEXT NOT NULL
     )
     """,
+    # db.local by region: the BIND view whose db.local zone the change is for (NULL: the zone)
+    "ALTER TABLE dns_changes ADD COLUMN view TEXT",
 ]
 
 
@@ -31,10 +33,19 @@ class DnsStore:
 
     def record(self, at: float, changes: Sequence[Change], outcome: str) -> None:
         self.conn.executemany(
-            "INSERT INTO dns_changes (at, name, rdtype, added, removed, reason, outcome) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO dns_changes (at, name, rdtype, added, removed, reason, outcome, view) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (at, c.name, c.rdtype, " ".join(c.add), " ".join(c.remove), c.reason, outcome)
+                (
+                    at,
+                    c.name,
+                    c.rdtype,
+                    " ".join(c.add),
+                    " ".join(c.remove),
+                    c.reason,
+                    outcome,
+                    c.view,
+                )
                 for c in changes
             ],
         )

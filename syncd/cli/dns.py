@@ -12,6 +12,7 @@ import typer
 
 from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, group, need, settings
 from syncd.core.config import ConfigError, SyncdConfig
+from syncd.core.dnsplan import LOCAL_POOL
 from syncd.core.monitorconfig import DnsConfig
 
 if TYPE_CHECKING:  # dnspython is loaded only when DNS is used
@@ -44,20 +45,55 @@ def render_cmd(
     inventory: InventoryOpt = None,
     state: StateOpt = None,
     source_tree: TreeOpt = None,
+    named_conf: Annotated[
+        Path | None,
+        typer.Option(
+            "--named-conf",
+            help="With [dns.local]: write the views' named.conf fragment, the view keys "
+            "(mode 0600) and each view's db.local zone file not yet there into this directory.",
+        ),
+    ] = None,
 ) -> None:
     """Print the zone fragment (BIND syntax) the rotation should hold now: per country the
     A/AAAA records of db.XY for mirrors that are enabled, fresh and serve the current release
-    (falling back when a country has none, and saying so), db.local, and current.cvd's TXT."""
-    from syncd.orchestration.dnsupdate import render
+    (falling back when a country has none, and saying so), db.local, and current.cvd's TXT.
+    With [dns.local], db.local is by region: one BIND view per country and continent (GeoIP2
+    ACLs) and a default view, each pool listed as comments; without a GeoIP2 country database
+    in geoip_directory only the default view, with a warning."""
+    from syncd.orchestration.dnsupdate import render, write_named_conf
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
-    verdict, pools, text = render(cfg, dns, inventory=inv, state=db, tree=tree, now=time.time())
+    out = render(cfg, dns, inventory=inv, state=db, tree=tree, now=time.time())
+    if out.warning:
+        typer.echo(f"warning: {out.warning}", err=True)
     typer.echo(f"; zone {dns.zone}: rendered by syncd dns render")
-    for pool in pools:
+    for pool in out.pools:
         if pool.note:
             typer.echo(f"; {pool.name}: {pool.note}")
-    typer.echo(f"; gate: {'open' if verdict.reached else 'closed'}: {verdict.reason}")
-    typer.echo(text, nl=False)
+    typer.echo(f"; gate: {'open' if out.gate.reached else 'closed'}: {out.gate.reason}")
+    typer.echo(out.text, nl=False)
+    if out.local is not None:
+        typer.echo(f"; db.local by region: {len(out.local)} views, first match wins")
+        if out.warning:
+            typer.echo(f"; warning: {out.warning}")
+        for rp in out.local:
+            region, pool = rp.region, rp.pool
+            typer.echo(
+                f'; view "{region.view}" ({region.match}): '
+                + (", ".join(pool.members) or "default pool")
+            )
+            if pool.note:
+                typer.echo(f";   {pool.note}")
+            for address in pool.addresses:
+                rdtype = "AAAA" if ":" in address else "A"
+                typer.echo(f";   {LOCAL_POOL}.{dns.zone}. {dns.ttl} IN {rdtype} {address}")
+        if named_conf is not None:
+            for path in write_named_conf(dns, out.local, named_conf):
+                typer.echo(f"; wrote {path}")
+    elif named_conf is not None:
+        raise ConfigError(
+            "--named-conf needs db.local by region: add a [dns.local] table to syncd.toml"
+        )
 
 
 @app.command("push")

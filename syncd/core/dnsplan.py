@@ -95,6 +95,7 @@ class Change:
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     reason: str = ""
+    view: str | None = None  # db.local by region: the BIND view whose db.local zone changes
 
 
 def _split(addresses: Iterable[str]) -> tuple[list[str], list[str]]:

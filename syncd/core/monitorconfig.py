@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncd.core.freshness import Thresholds
+from syncd.core.geopools import LocalPolicy
 
 Hours = Annotated[float, Field(gt=0, le=24 * 365)]
 
@@ -73,3 +74,4 @@ class DnsConfig(BaseModel):
     default_pool: list[str] = []
     fallback_count: Annotated[int, Field(ge=1, le=50)] = 3
     gate_share: Annotated[float, Field(gt=0, le=1)] = 0.9
+    local: LocalPolicy | None = None  # [dns.local]: db.local by region (BIND views)

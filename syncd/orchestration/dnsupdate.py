@@ -5,8 +5,9 @@ server only the difference (retried, recorded). Used by ``syncd dns`` and ``sync
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
 from syncd.core.config import ConfigError, SyncdConfig
 from syncd.core.dnsplan import (
+    LOCAL_POOL,
     TXT_NAME,
     Change,
     MirrorEntry,
@@ -32,6 +34,18 @@ from syncd.core.dnsplan import (
 )
 from syncd.core.errors import SyncdError
 from syncd.core.gate import GateVerdict, MirrorEvidence, evidence, judge, serves_release
+from syncd.core.geopools import (
+    COUNTRY_DATABASES,
+    LocalPolicy,
+    Region,
+    RegionPool,
+    initial_zone_text,
+    key_statements,
+    local_zone,
+    named_conf,
+    plan_local,
+    view_zone_file,
+)
 from syncd.core.monitorconfig import DnsConfig
 
 
@@ -65,6 +79,7 @@ class DnsUpdate:
                     "add": list(c.add),
                     "remove": list(c.remove),
                     "reason": c.reason,
+                    "view": c.view,
                 }
                 for c in self.changes
             ],
@@ -205,7 +220,7 @@ def update(
     verdict, entries, txt, release = plan(
         cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now
     )
-    pools = plan_pools(entries, fallback_count=dns.fallback_count, default_pool=dns.default_pool)
+    pools = zone_pools(dns, entries)
     server = server_of(dns)
     want = desired_records(pools, txt if verdict.reached else None)
     held = read_records(server, sorted({*want, (TXT_NAME, "TXT")}))
@@ -218,22 +233,89 @@ def update(
         Change(c.name, c.rdtype, c.add, c.remove, _reason(c, verdict, pools))
         for c in diff(want, {k: v for k, v in held.items() if k in want})
     ]
+    # db.local by region: each view's zone is read (signed: the key selects the view) before
+    # anything is sent, then updated with the view's key, apart from the rest
+    batches: list[tuple[DnsServer, list[Change]]] = [(server, changes)]
+    for rp in local_pools(dns, entries) or []:
+        vserver = view_server(server, rp.region)
+        vwant = desired_records([rp.pool], None)
+        vheld = read_records(vserver, sorted(vwant))
+        reason = rp.pool.note or "rotation follows the mirrors that serve the release"
+        batches.append(
+            (
+                vserver,
+                [
+                    Change(c.name, c.rdtype, c.add, c.remove, reason, rp.region.view)
+                    for c in diff(vwant, vheld)
+                ],
+            )
+        )
+    batches = [(srv, cs) for srv, cs in batches if cs]
+    every = [c for _, cs in batches for c in cs]
     error = None
-    if changes and not dry_run:
+    if every and not dry_run:
         conn = open_db(state)
         try:
-            try:
-                for attempt in retrying():
-                    with attempt:
-                        send_update(server, changes)
-                DnsStore(conn).record(now, changes, "sent")
-            except DnsUpdateError as err:
-                error = str(err)
-                DnsStore(conn).record(now, changes, f"failed: {error}")
+            for srv, batch in batches:
+                try:
+                    for attempt in retrying():
+                        with attempt:
+                            send_update(srv, batch)
+                    DnsStore(conn).record(now, batch, "sent")
+                except DnsUpdateError as err:
+                    error = error or str(err)
+                    DnsStore(conn).record(now, batch, f"failed: {err}")
         finally:
             conn.close()
-    return DnsUpdate(
-        verdict, changes, bool(changes) and not dry_run and error is None, dry_run, error
+    return DnsUpdate(verdict, every, bool(every) and not dry_run and error is None, dry_run, error)
+
+
+def zone_pools(dns: DnsConfig, entries: list[MirrorEntry]) -> list[Pool]:
+    """The pools the zone itself holds: every db.XY, and db.local unless it is by region."""
+    pools = plan_pools(entries, fallback_count=dns.fallback_count, default_pool=dns.default_pool)
+    if dns.local is not None:
+        pools = [p for p in pools if p.name != LOCAL_POOL]
+    return pools
+
+
+def geoip_database(policy: LocalPolicy) -> Path | None:
+    """The country database BIND would open in geoip_directory, or None when there is none."""
+    for name in COUNTRY_DATABASES:
+        path = Path(policy.geoip_directory) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def geoip_warning(policy: LocalPolicy) -> str | None:
+    if geoip_database(policy) is not None:
+        return None
+    return (
+        f"no GeoIP2 country database in {policy.geoip_directory} "
+        f"({' or '.join(COUNTRY_DATABASES)}): db.local is the default view only, the same "
+        "pool for every client; install GeoLite2 or DB-IP lite there (docs/monitoring.md)"
+    )
+
+
+def local_pools(dns: DnsConfig, entries: list[MirrorEntry]) -> list[RegionPool] | None:
+    """db.local per view, or None when db.local is not by region."""
+    if dns.local is None:
+        return None
+    return plan_local(
+        entries,
+        dns.local,
+        default_pool=dns.default_pool,
+        geoip=geoip_database(dns.local) is not None,
+    )
+
+
+def view_server(server: DnsServer, region: Region) -> DnsServer:
+    """The same server as reached through `region`'s view: its key, its db.local zone."""
+    return replace(
+        server,
+        key_name=region.key_name(server.key_name),
+        update_zone=local_zone(server.zone),
+        sign_queries=True,
     )
 
 
@@ -257,16 +339,73 @@ def gate_after_publish(
         return DnsUpdate(None, [], False, dry_run, str(err))
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What `render` found: the gate, the zone's pools and its fragment, and db.local by
+    region (None: not by region) with the warning of a missing GeoIP database."""
+
+    gate: GateVerdict
+    pools: list[Pool]
+    text: str
+    local: list[RegionPool] | None
+    warning: str | None
+
+
 def render(
     cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path, now: float
-) -> tuple[GateVerdict, list[Pool], str]:
+) -> Rendered:
     """The gate, the pools, and the zone fragment the server should hold at `now`."""
     verdict, entries, txt, _ = plan(
         cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now
     )
-    pools = plan_pools(entries, fallback_count=dns.fallback_count, default_pool=dns.default_pool)
-    return (
+    pools = zone_pools(dns, entries)
+    return Rendered(
         verdict,
         pools,
         zone_text(desired_records(pools, txt if verdict.reached else None), dns.ttl),
+        local_pools(dns, entries),
+        None if dns.local is None else geoip_warning(dns.local),
     )
+
+
+def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -> list[Path]:
+    """Write the views' named.conf fragment, the view keys (mode 0600: they hold the update
+    key's secret) and each view's db.local zone file that does not exist yet (an existing one
+    is BIND's, with its journal: never rewritten) into `directory`; return what was written."""
+    if dns.local is None:
+        raise ConfigError("no [dns.local] table in syncd.toml: db.local is not by region")
+    directory.mkdir(parents=True, exist_ok=True)
+    regions = [rp.region for rp in local]
+    keys = directory / "pushsync-view-keys.conf"
+    conf = directory / "pushsync-views.conf"
+    secret = server_of(dns).key_secret
+    text = key_statements([r.key_name(dns.key_name) for r in regions], dns.key_algorithm, secret)
+    try:  # never through a symlink: the secret goes only where it is meant to
+        fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write the view keys to {keys}: {err.strerror}: remove it if it is a "
+            "symlink, or choose another --named-conf directory"
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+    conf.write_text(
+        named_conf(
+            regions,
+            zone=dns.zone,
+            key_name=dns.key_name,
+            policy=dns.local,
+            keys_file=str(keys),
+            zone_dir=str(directory),
+        )
+    )
+    written = [conf, keys]
+    for rp in local:
+        path = directory / view_zone_file(rp.region, dns.zone)
+        if path.exists():
+            continue
+        apex = {("@", t): v for (_, t), v in desired_records([rp.pool], None).items()}
+        path.write_text(initial_zone_text(dns.zone, dns.local, dns.ttl) + zone_text(apex, dns.ttl))
+        written.append(path)
+    return written

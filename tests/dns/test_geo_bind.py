@@ -1,0 +1,220 @@
+"""db.local by region against the real BIND 9: the views syncd renders, a GeoIP2 country
+database the test writes itself (mmdb-writer) mapping loopback sources to countries, ``dig -b``
+from those sources, and ``syncd dns push`` keeping every view's pool to the fresh mirrors."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+from typer.testing import CliRunner
+
+from devtools.harness.cvd import write_release
+from devtools.harness.named import Named
+from syncd.cli import app
+from tests.dns.test_dns_cli import KEY, RELEASE, _published, checked
+
+MIRRORS = [  # name, address, country
+    ("pl1.example", "127.0.1.1", "PL"),
+    ("de1.example", "127.0.2.1", "DE"),
+    ("de2.example", "127.0.2.2", "DE"),
+    ("us1.example", "127.0.3.1", "US"),
+    ("fr1.example", "127.0.4.1", "FR"),
+]
+# the asker's source address -> (country, continent) in the test's GeoIP2 database
+CLIENTS = {
+    "127.60.0.1": ("PL", "EU"),
+    "127.60.1.1": ("DE", "EU"),
+    "127.60.2.1": ("US", "NA"),
+    "127.60.3.1": ("FR", "EU"),
+    "127.60.4.1": ("CZ", "EU"),  # no mirror; a neighbour of DE and PL
+    "127.60.5.1": ("NO", "EU"),  # no mirror, nor a neighbour with one: its continent
+    "127.60.6.1": ("JP", "AS"),  # no mirror on its continent: the world
+}
+A = {name: address for name, address, _ in MIRRORS}
+
+
+def ips(*names: str) -> list[str]:
+    return sorted(A[f"{n}.example"] for n in names)
+
+
+def write_country_mmdb(path: Path, clients: dict[str, tuple[str, str]]) -> Path:
+    """A GeoIP2-Country-shaped database: each address (a /32) with its country's ISO code and
+    its continent's code, the two fields BIND's `geoip country` and `geoip continent` read."""
+    writer = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type="GeoLite2-Country",
+        languages=["en"],
+        description="pushsync test countries",
+    )
+    for address, (country, continent) in clients.items():
+        writer.insert_network(
+            IPSet([f"{address}/32"]),
+            {"country": {"iso_code": country}, "continent": {"code": continent}},
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer.to_db_file(str(path))
+    return path
+
+
+@dataclass
+class Geo:
+    config: Path
+    named: Named
+    state: Path
+    tmp: Path
+
+
+def _config(tmp: Path, named: Named, geoip: Path, inventory: Path, source: Path) -> Path:
+    secret = tmp / "tsig.secret"
+    secret.write_text(named.secret + "\n")
+    config = tmp / "syncd.toml"
+    config.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp / "state.sqlite"}"
+source_tree = "{source}"
+[dns]
+server = "{named.host}"
+port = {named.port}
+key_name = "{named.key_name}"
+key_secret_file = "{secret}"
+gate_share = 0.5
+[dns.local]
+geoip_directory = "{geoip}"
+min_pool = 2
+""")
+    return config
+
+
+@pytest.fixture
+def geo(tmp_path: Path) -> Iterator[Geo]:
+    source = tmp_path / "source"
+    write_release(source, RELEASE["daily"])
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        "".join(
+            f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\nhost_keys = ["{KEY}"]\n\n'
+            for n, h, c in MIRRORS
+        )
+    )
+    geoip = tmp_path / "geoip"
+    write_country_mmdb(geoip / "GeoLite2-Country.mmdb", CLIENTS)
+    work = tmp_path / "named"
+    named = Named(work, views_conf=work / "pushsync-views.conf", geoip_directory=geoip)
+    config = _config(tmp_path, named, geoip, inventory, source)
+    try:
+        yield Geo(config, named, tmp_path / "state.sqlite", tmp_path)
+    finally:
+        named.stop()
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _local(named: Named) -> dict[str, list[str]]:
+    """db.local as each client sees it."""
+    return {src: named.dig("db.local", "A", source=src) for src in CLIENTS}
+
+
+def _fresh(state: Path, ok: dict[str, bool]) -> None:
+    _published(state, ok)
+    checked(state, [n for n, good in ok.items() if good])
+
+
+def test_db_local_answers_by_the_askers_country_and_falls_back(geo: Geo) -> None:
+    # only pl1 serves the release when named.conf is rendered
+    _fresh(geo.state, {"pl1.example": True})
+    code, out, err = _run(
+        "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
+    )
+    assert code == 0, out + err
+    assert 'view "cc-pl" (geoip country PL): pl1.example' in out
+    assert 'view "continent-eu" (geoip continent EU)' in out
+    assert 'view "world" (any): pl1.example' in out
+    assert "warning" not in err
+    keys = geo.named.workdir / "pushsync-view-keys.conf"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    assert geo.named.secret not in out + err  # the secret is written, never printed
+
+    with geo.named:
+        # the zone files render wrote already hold the pools of that moment
+        assert geo.named.dig("db.local", "A", source="127.60.1.1") == ips("pl1")
+        # every mirror but fr1 serves the release now; push brings each view in line
+        _fresh(
+            geo.state,
+            {"de1.example": True, "de2.example": True, "us1.example": True, "fr1.example": False},
+        )
+        code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0, out + err
+        result = json.loads(out)
+        assert result["error"] is None and result["sent"]
+        assert {c["view"] for c in result["changes"]} >= {"cc-de", "cc-us", "world"}
+        seen = _local(geo.named)
+        assert seen["127.60.0.1"] == ips("de1", "pl1")  # PL + neighbour
+        assert seen["127.60.1.1"] == ips("de1", "de2")  # DE: its own two
+        assert seen["127.60.2.1"] == ips("de1", "us1")  # US + the world
+        assert seen["127.60.3.1"] == ips("de1", "de2")  # FR stale: neighbours
+        assert seen["127.60.4.1"] == ips("de1", "de2")  # CZ: neighbours
+        assert seen["127.60.5.1"] == ips("pl1", "de1", "de2")
+        everyone = ips("pl1", "de1", "de2", "us1")
+        assert seen["127.60.6.1"] == everyone  # JP: no Asian view, the world
+        assert geo.named.dig("db.local", "A", source="127.0.0.1") == everyone  # not in the db
+        # the rest of the zone is one zone for every view
+        assert geo.named.dig("db.de", "A", source="127.60.2.1") == ips("de1", "de2")
+        assert geo.named.dig("db.de", "A", source="127.60.0.1") == ips("de1", "de2")
+
+        code, out, _ = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0 and json.loads(out)["changes"] == []  # idempotent, every view
+
+        # Germany's mirrors stop serving the release: DE falls back as the policy says
+        _fresh(geo.state, {"de1.example": False, "de2.example": False})
+        code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0, out + err
+        seen = _local(geo.named)
+        assert seen["127.60.1.1"] == ips("pl1", "us1")  # neighbour, world
+        assert seen["127.60.0.1"] == ips("pl1", "us1")  # PL: own + world
+        assert seen["127.60.2.1"] == ips("pl1", "us1")
+
+
+def test_without_a_geoip_database_only_the_default_view(geo: Geo) -> None:
+    (geo.tmp / "geoip" / "GeoLite2-Country.mmdb").unlink()
+    _fresh(geo.state, {n: n != "fr1.example" for n, _, _ in MIRRORS})
+    code, out, err = _run(
+        "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
+    )
+    assert code == 0, out + err
+    assert "warning: no GeoIP2 country database in" in err
+    assert "db.local is the default view only" in err
+    assert "; db.local by region: 1 views" in out and 'view "world" (any)' in out
+    assert "geoip country" not in (geo.named.workdir / "pushsync-views.conf").read_text()
+    with geo.named:  # BIND refuses geoip ACLs without a database: this config loads
+        code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0, out + err
+        everyone = ips("pl1", "de1", "de2", "us1")
+        assert geo.named.dig("db.local", "A", source="127.60.0.1") == everyone
+        assert geo.named.dig("db.local", "A", source="127.60.2.1") == everyone
+
+
+def test_view_keys_file_is_not_followed_through_a_symlink(geo: Geo) -> None:
+    target = geo.tmp / "elsewhere"
+    target.write_text("keep\n")
+    geo.named.workdir.mkdir(parents=True, exist_ok=True)
+    os.symlink(target, geo.named.workdir / "pushsync-view-keys.conf")
+    _fresh(geo.state, {"pl1.example": True})
+    code, out, err = _run(
+        "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
+    )
+    assert code == 2
+    assert "cannot write the view keys to" in out + err and "symlink" in out + err
+    assert target.read_text() == "keep\n"
+    assert geo.named.secret not in out + err
