@@ -112,7 +112,8 @@ def push_cmd(
     pools always follow the mirrors; the TXT record moves to the new release only when the gate
     is open (gate_share of active mirrors serve it, verified by report and HTTP, and no country
     left without one). A TXT record never goes backwards nor announces what the source tree
-    does not have. Failed updates are retried, then reported; every change is recorded."""
+    does not have. With [dns.local], each view's db.local follows its region's pool, updated
+    with the view's own key. Failed updates are retried, then reported; every change is recorded."""
     from syncd.orchestration.dnsupdate import update
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
@@ -135,7 +136,8 @@ def print_result(result: DnsUpdate, *, as_json: bool) -> None:
         typer.echo("held back by: " + ", ".join(gate.laggards))
     verb = "would change" if result.dry_run else "change"
     for c in result.changes:
-        typer.echo(f"{verb} {c.name} {c.rdtype}: +{list(c.add)} -{list(c.remove)} ({c.reason})")
+        where = f"{c.name} [view {c.view}]" if c.view else c.name
+        typer.echo(f"{verb} {where} {c.rdtype}: +{list(c.add)} -{list(c.remove)} ({c.reason})")
     if not result.changes:
         typer.echo("the server already holds what it should: nothing sent")
     if result.error:

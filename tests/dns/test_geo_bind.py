@@ -178,6 +178,10 @@ def test_db_local_answers_by_the_askers_country_and_falls_back(geo: Geo) -> None
 
         # Germany's mirrors stop serving the release: DE falls back as the policy says
         _fresh(geo.state, {"de1.example": False, "de2.example": False})
+        code, out, _ = _run("dns", "push", "--dry-run", "--config", str(geo.config))
+        assert code == 0, out
+        assert "would change db.local [view cc-de] A: +['127.0.1.1', '127.0.3.1']" in out
+        assert "1 eligible in PL (min_pool 2): filled from world (us1.example)" in out
         code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
         assert code == 0, out + err
         seen = _local(geo.named)
