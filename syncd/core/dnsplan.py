@@ -4,7 +4,8 @@ Pure: mirrors with their eligibility in, the records the zone should hold out; t
 difference against what the server holds, and the safety checks every update must pass.
 
 - A pool ``db.<country>`` lists the A/AAAA addresses of that country's eligible mirrors
-  (enabled, fresh, serving the current release). ``db.local`` lists every eligible mirror.
+  (enabled, fresh, serving the current release). ``db.local`` lists every eligible mirror
+  (by region instead, in BIND views, with ``[dns.local]``: see ``syncd.core.geopools``).
 - A pool never becomes empty: with no eligible mirror of its own, a country falls back to the
   best-scored eligible mirrors elsewhere, then to a configured default pool, and says so.
 - The TXT record announces ``<clamav>:<main>:<daily>:<time>:<warning>:<flevel>:<safebrowsing>:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from devtools.harness.cvd import write_release
 from devtools.harness.named import Named
+from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records
 from syncd.cli import app
 from tests.dns.test_dns_cli import KEY, RELEASE, _published, checked
 
@@ -175,6 +176,18 @@ def test_db_local_answers_by_the_askers_country_and_falls_back(geo: Geo) -> None
 
         code, out, _ = _run("dns", "push", "--json", "--config", str(geo.config))
         assert code == 0 and json.loads(out)["changes"] == []  # idempotent, every view
+        # a view key named.conf does not have: a clear, permanent error on the signed read
+        stranger = DnsServer(
+            geo.named.host,
+            geo.named.port,
+            geo.named.zone,
+            "pushsync-update-cc-xx",
+            geo.named.secret,
+            sign_queries=True,
+        )
+        with pytest.raises(DnsUpdateError, match="rejected TSIG key 'pushsync-update-cc-xx'") as e:
+            read_records(stranger, [("db.local", "A")])
+        assert not e.value.retryable
 
         # Germany's mirrors stop serving the release: DE falls back as the policy says
         _fresh(geo.state, {"de1.example": False, "de2.example": False})
