@@ -73,7 +73,8 @@ def render_cmd(
     typer.echo(f"; gate: {'open' if out.gate.reached else 'closed'}: {out.gate.reason}")
     typer.echo(out.text, nl=False)
     if out.local is not None:
-        typer.echo(f"; db.local by region: {len(out.local)} views, first match wins")
+        count = f"{len(out.local)} view" + ("s" if len(out.local) != 1 else "")
+        typer.echo(f"; db.local by region: {count}, first match wins")
         if out.warning:
             typer.echo(f"; warning: {out.warning}")
         for rp in out.local:

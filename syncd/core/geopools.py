@@ -248,7 +248,7 @@ def named_conf(
     prefix = f"{zone_dir.rstrip('/')}/" if zone_dir else ""
     names = [r.key_name(key_name) for r in regions_]
     out = [
-        f"// db.local by region: {len(regions_)} views, rendered by syncd dns render --named-conf",
+        f"// db.local by region: {len(regions_)} view(s), from syncd dns render --named-conf",
         f'// add to options {{ }}: geoip-directory "{policy.geoip_directory}";',
         f'include "{keys_file}";',
         'acl "pushsync-view-keys" { ' + " ".join(f'key "{n}";' for n in names) + " };",
