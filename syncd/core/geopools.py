@@ -101,12 +101,9 @@ class RegionPool:
     pool: Pool
 
 
-def regions(countries: Iterable[str], policy: LocalPolicy, *, geoip: bool = True) -> list[Region]:
-    """Return the views, most specific first, the world last. Without a GeoIP database
-    (`geoip` false) only the world."""
+def regions(countries: Iterable[str], policy: LocalPolicy) -> list[Region]:
+    """Return the views, most specific first, the world last."""
     world = Region("world", "")
-    if not geoip:
-        return [world]
     own = {c.upper() for c in countries if c.upper() in CONTINENTS}
     wanted = set(own)
     if "neighbours" in policy.fallback:
@@ -197,12 +194,11 @@ def plan_local(
     policy: LocalPolicy,
     *,
     default_pool: Sequence[str] = (),
-    geoip: bool = True,
 ) -> list[RegionPool]:
     """Return every view's db.local pool, in the views' order."""
     return [
         region_pool(r, mirrors, policy, default_pool)
-        for r in regions((m.country for m in mirrors), policy, geoip=geoip)
+        for r in regions((m.country for m in mirrors), policy)
     ]
 
 
@@ -233,13 +229,18 @@ def named_conf(
     policy: LocalPolicy,
     keys_file: str,
     zone_dir: str = "",
+    geoip: bool = True,
 ) -> str:
     """Return the named.conf fragment: the view keys' include, the geoip-directory option to
     add, a first view that no client matches and that defines the main zone (updated with
     `key_name` as before), and one view per region sharing it with in-view (BIND delivers
     queries and updates to the one zone from every view). Each view holds its own db.local
     zone (own file and journal), updated with the view's own key, which also selects the view:
-    every geo view refuses the other views' keys so that an update reaches only its view."""
+    every geo view refuses the other views' keys so that an update reaches only its view.
+
+    Without a GeoIP2 database (`geoip` false; BIND refuses geoip ACLs it cannot answer) the
+    views stay, matched by their keys alone: every client gets the default view, and syncd
+    keeps every view's pool fresh all the same, ready for when the database is back."""
     check_conf_text(zone, "[dns] zone")
     check_conf_text(key_name, "[dns] key_name")
     check_conf_text(keys_file, "the keys file", path=True)
@@ -263,8 +264,12 @@ def named_conf(
     for region in regions_:
         own = region.key_name(key_name)
         match = f'key "{own}";'
-        if region.kind != "world":
+        if region.kind != "world" and geoip:
             match += f' !"pushsync-view-keys"; {region.match};'
+        elif region.kind != "world":
+            out.append(
+                f"// no GeoIP2 database: {region.view} answers syncd only, not {region.match}"
+            )
         else:
             match += " any;"
         out += [

@@ -293,7 +293,8 @@ def geoip_warning(policy: LocalPolicy) -> str | None:
     return (
         f"no GeoIP2 country database in {policy.geoip_directory} "
         f"({' or '.join(COUNTRY_DATABASES)}): db.local is the default view only, the same "
-        "pool for every client; install GeoLite2 or DB-IP lite there (docs/monitoring.md)"
+        "pool for every client (the other views are kept fresh, matched by syncd's keys "
+        "alone); install GeoLite2 or DB-IP lite there (docs/monitoring.md)"
     )
 
 
@@ -301,12 +302,7 @@ def local_pools(dns: DnsConfig, entries: list[MirrorEntry]) -> list[RegionPool] 
     """db.local per view, or None when db.local is not by region."""
     if dns.local is None:
         return None
-    return plan_local(
-        entries,
-        dns.local,
-        default_pool=dns.default_pool,
-        geoip=geoip_database(dns.local) is not None,
-    )
+    return plan_local(entries, dns.local, default_pool=dns.default_pool)
 
 
 def view_server(server: DnsServer, region: Region) -> DnsServer:
@@ -398,6 +394,7 @@ def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -
             policy=dns.local,
             keys_file=str(keys),
             zone_dir=str(directory),
+            geoip=geoip_database(dns.local) is not None,
         )
     )
     written = [conf, keys]

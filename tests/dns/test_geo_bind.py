@@ -205,21 +205,34 @@ def test_db_local_answers_by_the_askers_country_and_falls_back(geo: Geo) -> None
 
 def test_without_a_geoip_database_only_the_default_view(geo: Geo) -> None:
     (geo.tmp / "geoip" / "GeoLite2-Country.mmdb").unlink()
-    _fresh(geo.state, {n: n != "fr1.example" for n, _, _ in MIRRORS})
+    _fresh(geo.state, {"pl1.example": True})
     code, out, err = _run(
         "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
     )
     assert code == 0, out + err
     assert "warning: no GeoIP2 country database in" in err
     assert "db.local is the default view only" in err
-    assert "; db.local by region: 1 view," in out and 'view "world" (any)' in out
-    assert "geoip country" not in (geo.named.workdir / "pushsync-views.conf").read_text()
+    assert "; warning: no GeoIP2 country database" in out
+    conf = (geo.named.workdir / "pushsync-views.conf").read_text()
+    assert 'match-clients { key "pushsync-update-cc-pl"; };' in conf
     with geo.named:  # BIND refuses geoip ACLs without a database: this config loads
+        _fresh(geo.state, {n: n != "fr1.example" for n, _, _ in MIRRORS})
         code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
         assert code == 0, out + err
         everyone = ips("pl1", "de1", "de2", "us1")
-        assert geo.named.dig("db.local", "A", source="127.60.0.1") == everyone
-        assert geo.named.dig("db.local", "A", source="127.60.2.1") == everyone
+        for source in CLIENTS:  # every client: the default view
+            assert geo.named.dig("db.local", "A", source=source) == everyone
+        # the other views are kept fresh all the same, ready for the database's return
+        assert {c["view"] for c in json.loads(out)["changes"]} >= {"cc-de", "cc-pl", "world"}
+        pl = DnsServer(
+            geo.named.host,
+            geo.named.port,
+            geo.named.zone,
+            "pushsync-update-cc-pl",
+            geo.named.secret,
+            sign_queries=True,
+        )
+        assert read_records(pl, [("db.local", "A")])[("db.local", "A")] == tuple(ips("de1", "pl1"))
 
 
 def test_view_keys_file_is_not_followed_through_a_symlink(geo: Geo) -> None:

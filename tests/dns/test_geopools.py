@@ -55,7 +55,6 @@ def test_regions_follow_the_inventory_not_eligibility():
     assert views.index("cc-pl") < views.index("continent-eu") < views.index("world")
     only = LocalPolicy(fallback=["continent", "world"])
     assert [r.view for r in regions(["PL"], only)] == ["cc-pl", "continent-eu", "world"]
-    assert [r.view for r in regions(["PL"], POLICY, geoip=False)] == ["world"]
     assert Region("country", "PL").match == "geoip country PL"
     assert Region("continent", "EU").match == "geoip continent EU"
 
@@ -133,6 +132,18 @@ def test_named_conf_views_and_keys():
     assert text.count('in-view "pushsync-zone"') == 2
     assert 'file "/var/lib/bind/db.local.clamav.net.cc-pl.zone"' in text
     assert "secret" not in text
+    # without a GeoIP2 database BIND refuses geoip ACLs: the views stay, matched by key alone
+    bare = named_conf(
+        regions(["PL"], LocalPolicy(fallback=["world"])),
+        zone="clamav.net",
+        key_name="up",
+        policy=POLICY,
+        keys_file="/k",
+        geoip=False,
+    )
+    assert not [line for line in bare.splitlines() if "geoip" in line and "//" not in line]
+    assert 'match-clients { key "up-cc-pl"; };' in bare
+    assert 'match-clients { key "up-world"; any; };' in bare
 
 
 # --- properties over generated fleets -------------------------------------------------------
