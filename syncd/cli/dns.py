@@ -49,7 +49,7 @@ def render_cmd(
         Path | None,
         typer.Option(
             "--named-conf",
-            help="With [dns.local]: write the views' named.conf fragment, the view keys "
+            help="With a dns.local table: write the views' named.conf fragment, the view keys "
             "(mode 0600) and each view's db.local zone file not yet there into this directory.",
         ),
     ] = None,
@@ -57,9 +57,9 @@ def render_cmd(
     """Print the zone fragment (BIND syntax) the rotation should hold now: per country the
     A/AAAA records of db.XY for mirrors that are enabled, fresh and serve the current release
     (falling back when a country has none, and saying so), db.local, and current.cvd's TXT.
-    With [dns.local], db.local is by region: one BIND view per country and continent (GeoIP2
-    ACLs) and a default view, each pool listed as comments; without a GeoIP2 country database
-    in geoip_directory only the default view, with a warning."""
+    With a dns.local table in syncd.toml, db.local is by region: one BIND view per country and
+    continent (GeoIP2 ACLs) and a default view, each pool listed as comments; without a GeoIP2
+    country database in geoip_directory every client gets the default view, with a warning."""
     from syncd.orchestration.dnsupdate import render, write_named_conf
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
@@ -113,7 +113,7 @@ def push_cmd(
     pools always follow the mirrors; the TXT record moves to the new release only when the gate
     is open (gate_share of active mirrors serve it, verified by report and HTTP, and no country
     left without one). A TXT record never goes backwards nor announces what the source tree
-    does not have. With [dns.local], each view's db.local follows its region's pool, updated
+    does not have. With a dns.local table, each view's db.local follows its region's pool, updated
     with the view's own key. Failed updates are retried, then reported; every change is recorded."""
     from syncd.orchestration.dnsupdate import update
 
