@@ -286,14 +286,19 @@ def _head(title: str) -> list[str]:
     ]
 
 
-def _table(cls: str, headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]]) -> str:
+def _table(
+    cls: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[tuple[str, str]]],
+    row_classes: Sequence[str] = (),
+) -> str:
     """A table whose cells are (class, HTML already escaped); the header names each cell on a
-    phone (``data-label``), where every row becomes a card."""
+    phone (``data-label``), where every row becomes a card. `row_classes`: a class per row."""
     out = [f'<div class="wide"><table class="rows {cls}"><thead><tr>']
     out += [f"<th>{esc(h)}</th>" for h in headers]
     out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>")
+    for i, row in enumerate(rows):
+        out.append(f'<tr class="{esc(row_classes[i])}">' if i < len(row_classes) else "<tr>")
         for (klass, cell), h in zip(row, headers, strict=True):
             attr = f' class="{klass}"' if klass else ""
             out.append(f'<td{attr} data-label="{esc(h)}">{cell}</td>')
@@ -387,9 +392,9 @@ def render_overview(site: Site) -> str:
                 ("text why", esc(s.reason or "-")),
             ]
         )
-    out.append(_table("mirrors", headers, rows))
+    out.append(_legend())
+    out.append(_table("mirrors", headers, rows, [m.status.state for m in mirrors]))
     out += [
-        _legend(),
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',
         "</body></html>",

@@ -15,7 +15,7 @@ from syncd.core.statussite import (
     state_spans,
 )
 
-NOW = 1_800_000_000.0  # an instant the data is laid around, never compared to the clock
+NOW = 1_800_000_000.0  # the data is laid around it, never compared to the clock (noqa: date)
 HOUR, DAY = 3600.0, 86_400.0
 RELEASE = {"bytecode": 339, "daily": 28034, "main": 62}
 

@@ -125,7 +125,7 @@ def test_history_is_per_family_and_starts_in_the_state_the_window_opens_in(
 ) -> None:
     conn = open_db(tmp_path / "s.sqlite")
     store = MonitorStore(conn)
-    t0 = 1_000_000.0  # a point on the record's own time line, never compared to now
+    t0 = 1_000_000.0  # on the record's own time line, never compared to now (noqa: date)
     items = []
     for k, (fam, ok) in enumerate(
         [("IPv4", True), ("IPv6", False), ("IPv4", True), ("IPv6", True)]
