@@ -130,7 +130,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_overview_and_mirror_page_read_well_on_a_laptop_and_a_phone(
-    browser: str, tmp_path: Path
+    browser: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     site = sample_site()
     files = render_site(site)
@@ -144,7 +144,8 @@ def test_overview_and_mirror_page_read_well_on_a_laptop_and_a_phone(
             shot.unlink(missing_ok=True)
             _run(browser, tmp_path, width, height, f"--screenshot={shot}", page.as_uri())
             assert _png_size(shot) == (width, height)
-            print(f"screenshot: {shot}")
+            with capsys.disabled():  # into the log whatever pytest captures
+                print(f"\nscreenshot: {shot}")
             m = _measure(browser, tmp_path, page, width)
             assert m["inner"] == width, m
             assert m["scroll"] <= m["inner"], f"{name} at {width} px overflows: {m}"

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
+from typer.testing import CliRunner
 
 from devtools.harness.cvd import release_time, write_release
 from devtools.harness.faultproxy import closed_port
@@ -18,6 +19,7 @@ from devtools.harness.nginx import Nginx
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
+from syncd.cli import app
 from syncd.core.freshness import Check, Record, State, Transition
 from syncd.core.monitorconfig import MonitorConfig
 from syncd.core.statussite import page_name
@@ -118,6 +120,19 @@ def test_a_monitor_pass_publishes_the_site_with_history_runs_and_the_gate(
         "no answer in 900 s" in lag_page and "serves daily 28033 instead of daily 28034" in lag_page
     )
     assert not stale.exists()
+
+    # the same site from the command line, elsewhere: --status-page
+    config = tmp_path / "syncd.toml"
+    config.write_text(f'inventory = "{inventory}"\nstate = "{state}"\nsource_tree = "{source}"\n')
+    other = tmp_path / "elsewhere" / "index.html"
+    result = CliRunner().invoke(
+        app,
+        ["monitor", "--once", "--no-mail", "--config", str(config), "--status-page", str(other)],
+    )
+    assert result.exit_code == 0, result.output
+    again = json.loads((other.parent / "status.json").read_text())
+    assert again["gate"] is None  # no [dns]: no gate
+    assert (other.parent / page_name("gone.example")).exists()
 
 
 def test_history_is_per_family_and_starts_in_the_state_the_window_opens_in(
