@@ -54,6 +54,10 @@ MIGRATIONS = [
     """
     ALTER TABLE monitor_checks ADD COLUMN incomplete TEXT
     """,
+    # the status page reads each mirror's transitions over the last 30 days
+    """
+    CREATE INDEX monitor_transitions_mirror_at ON monitor_transitions (mirror, at)
+    """,
 ]
 
 
@@ -147,6 +151,41 @@ class MonitorStore:
             )
             for r in rows
         ]
+
+    def history(self, mirror: str, since: float) -> dict[str, list[Check]]:
+        """The mirror's checks made at or after `since`, per address family, oldest first."""
+        rows = self.conn.execute(
+            "SELECT family, at, ok, timestamp, versions, error, incomplete FROM monitor_checks "
+            "WHERE mirror = ? AND at >= ? ORDER BY at, id",
+            (mirror, since),
+        )
+        out: dict[str, list[Check]] = {}
+        for r in rows:
+            out.setdefault(r["family"], []).append(
+                Check(
+                    r["at"],
+                    bool(r["ok"]),
+                    r["timestamp"],
+                    json.loads(r["versions"]) if r["versions"] else None,
+                    r["error"],
+                    tuple(json.loads(r["incomplete"])) if r["incomplete"] else (),
+                )
+            )
+        return out
+
+    def state_history(self, mirror: str, since: float) -> dict[str, list[tuple[float, str, str]]]:
+        """The mirror's transitions as (at, old, new) per address family, oldest first: those at
+        or after `since`, and the last one before it (the state the window starts in)."""
+        rows = self.conn.execute(
+            "SELECT family, at, old, new FROM monitor_transitions WHERE mirror = ? AND "
+            "(at >= ? OR id IN (SELECT max(id) FROM monitor_transitions "
+            "WHERE mirror = ? AND at < ? GROUP BY family)) ORDER BY at, id",
+            (mirror, since, mirror, since),
+        )
+        out: dict[str, list[tuple[float, str, str]]] = {}
+        for r in rows:
+            out.setdefault(r["family"], []).append((r["at"], r["old"], r["new"]))
+        return out
 
     def transitions(self, mirror: str | None = None, limit: int = 100) -> list[sqlite3.Row]:
         query = "SELECT * FROM monitor_transitions"

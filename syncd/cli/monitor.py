@@ -62,6 +62,14 @@ def monitor_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per pass on stdout.")
     ] = False,
+    status_page: Annotated[
+        Path | None,
+        typer.Option(
+            "--status-page",
+            help="Write the status site here: this index.html, status.json and mirrors/ beside "
+            "it (default [monitor] status_page).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Check every enabled mirror over HTTP as freshclam sees it (timestamp and CVD headers, on
@@ -73,15 +81,20 @@ def monitor_cmd(
     inv = need(inventory or cfg.inventory, "--inventory", "inventory")
     db = need(state or cfg.state, "--state", "state")
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
+    monitor = cfg.monitor
+    if status_page is not None:
+        monitor = monitor.model_copy(update={"status_page": status_page})
 
     def one_pass() -> PassSummary:
         return run_pass(
             inventory=inv,
             state=db,
             source_tree=tree,
-            cfg=cfg.monitor,
+            cfg=monitor,
             send_mail=not no_mail,
             clock=time.time,
+            gate_share=cfg.dns.gate_share if cfg.dns else None,
+            http_check=cfg.policy.http_check,
         )
 
     failed = False

@@ -23,8 +23,20 @@ from syncd.core.announce import (
     worth_mailing,
 )
 from syncd.core.freshness import Release, State, figures
+from syncd.core.gate import evidence, judge
+from syncd.core.inventory import Inventory
 from syncd.core.monitorconfig import MonitorConfig
-from syncd.core.statuspage import MirrorStatus, render_html, render_metrics
+from syncd.core.statuspage import MirrorStatus, render_metrics
+from syncd.core.statussite import (
+    ChangeView,
+    FamilyView,
+    GateView,
+    MirrorView,
+    RunView,
+    Site,
+    render_site,
+    state_spans,
+)
 
 if TYPE_CHECKING:  # the checks need trio and httpx: loaded when a pass runs
     from syncd.orchestration.monitor import MirrorFacts, Outcome
@@ -194,6 +206,112 @@ def _status_rows(
     return rows
 
 
+HISTORY_DAYS = 30
+RUNS_SHOWN = 30
+CHANGES_SHOWN = 20
+
+
+def _site(
+    inv: Inventory,
+    rows: list[MirrorStatus],
+    store: MonitorStore,
+    pstore: PublishStore,
+    *,
+    release: Release,
+    now: float,
+    gate_share: float | None,
+    http_check: bool,
+) -> Site:
+    """What the status site shows: the rows, each mirror's history, the gate."""
+    since = now - HISTORY_DAYS * DAY
+    records = store.records()
+    runs: dict[str, list[RunView]] = {}
+    for run in pstore.runs(limit=RUNS_SHOWN):
+        for t in pstore.targets(run.run_id):
+            runs.setdefault(t.mirror, []).append(
+                RunView(
+                    run.run_id,
+                    run.kind,
+                    run.started_at,
+                    t.finished_at,
+                    t.outcome,
+                    t.attempts,
+                    t.error,
+                )
+            )
+    by_name = {m.name: m for m in inv.mirrors}
+    views = []
+    for row in rows:
+        m = by_name.get(row.name)
+        checks, states = store.history(row.name, since), store.state_history(row.name, since)
+        families = []
+        for (name, fam), rec in sorted(records.items()):
+            if name != row.name:
+                continue
+            known = rec.state is not State.UNKNOWN
+            spans = state_spans(states.get(fam, []), rec.state.value, now)
+            families.append(
+                FamilyView(
+                    fam,
+                    rec.state.value,
+                    rec.since if known else None,
+                    tuple(checks.get(fam, [])),
+                    spans,
+                )
+            )
+        changes = tuple(
+            ChangeView(t["family"], t["at"], t["old"], t["new"], t["reason"])
+            for t in store.transitions(row.name, limit=CHANGES_SHOWN)
+        )
+        views.append(
+            MirrorView(
+                row,
+                host=m.host if m else "",
+                http=(m.http or "") if m else "",
+                admins=tuple(m.admins) if m else (),
+                families=tuple(families),
+                runs=tuple(runs.get(row.name, [])),
+                changes=changes,
+            )
+        )
+    gate = None
+    if gate_share is not None:
+        pushes = {s.mirror: s for s in pstore.mirror_states()}
+        proofs = []
+        for m in inv.mirrors:
+            good = [c for c in store.checks(m.name, 0.0) if c.ok and c.versions]
+            proofs.append(
+                evidence(
+                    m.name,
+                    m.country,
+                    live=m.active and not m.pending,
+                    push=pushes.get(m.name),
+                    latest_check=good[-1] if good else None,
+                    states=[r.state for (name, _), r in records.items() if name == m.name],
+                    http_proof=bool(m.http) and http_check,
+                )
+            )
+        verdict = judge(proofs, release.versions, gate_share)
+        gate = GateView(
+            verdict.reached, verdict.share, gate_share, verdict.reason, verdict.laggards
+        )
+    return Site(now, dict(release.versions), release.released_at or None, gate, tuple(views))
+
+
+def _publish_site(index: Path, site: Site) -> None:
+    """Write every file of the site beside `index` (each atomically); drop the pages of
+    mirrors no longer listed."""
+    base = index.parent
+    files = render_site(site)
+    for rel, text in files.items():
+        _publish_file(index if rel == "index.html" else base / rel, text)
+    pages = base / "mirrors"
+    wanted = {base / rel for rel in files}
+    for old in pages.glob("*.html"):
+        if old not in wanted:
+            old.unlink(missing_ok=True)
+
+
 def run_pass(
     *,
     inventory: Path,
@@ -202,9 +320,13 @@ def run_pass(
     cfg: MonitorConfig,
     send_mail: bool,
     clock: Callable[[], float],
+    gate_share: float | None = None,
+    http_check: bool = True,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
-    clock in production, a pinned one in tests); return its summary."""
+    clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
+    gate_share, None without [dns]) and `http_check` ([policy]) judge the release gate the
+    status page shows."""
     from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -252,10 +374,22 @@ def run_pass(
                 mail_error = str(err)
         store.prune(now - cfg.retention_days * DAY)
         rows = _status_rows(facts, store, pstore, now, skipped)
+        site = None
+        if cfg.status_page:
+            site = _site(
+                inv,
+                rows,
+                store,
+                pstore,
+                release=release,
+                now=now,
+                gate_share=gate_share,
+                http_check=http_check,
+            )
     finally:
         conn.close()
-    if cfg.status_page:
-        _publish_file(cfg.status_page, render_html(rows, dict(release.versions), now))
+    if cfg.status_page and site is not None:
+        _publish_site(cfg.status_page, site)
     if cfg.metrics:
         _publish_file(cfg.metrics, render_metrics(rows, now))
     changes = [
