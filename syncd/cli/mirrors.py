@@ -57,13 +57,22 @@ def add_cmd(
     host: Annotated[str, typer.Option("--host", help="Host name or address of its sshd.")],
     country: Annotated[str, typer.Option("--country", help="ISO 3166 code, e.g. PL.")],
     host_key: Annotated[
-        list[str], typer.Option("--host-key", help="Pinned host key 'ssh-ed25519 AAAA...'.")
+        list[str],
+        typer.Option("--host-key", metavar="KEY", help="Pinned host key 'ssh-ed25519 AAAA...'."),
     ],
-    port: Annotated[int, typer.Option("--port")] = 22,
-    user: Annotated[str, typer.Option("--user")] = "clamavdb",
-    admin: Annotated[list[str] | None, typer.Option("--admin")] = None,
-    notify: Annotated[list[str] | None, typer.Option("--notify")] = None,
-    http: Annotated[str | None, typer.Option("--http", help="Base URL for checks.")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port of its sshd.")] = 22,
+    user: Annotated[str, typer.Option("--user", help="The mirror's account.")] = "clamavdb",
+    admin: Annotated[
+        list[str] | None,
+        typer.Option("--admin", metavar="'NAME <EMAIL>'", help="An admin (repeatable)."),
+    ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option("--notify", metavar="EMAIL", help="Where its alerts go (repeatable)."),
+    ] = None,
+    http: Annotated[
+        str | None, typer.Option("--http", metavar="URL", help="Base URL for checks.")
+    ] = None,
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -114,7 +123,9 @@ def pin_cmd(
     *,
     host_key: Annotated[
         list[str],
-        typer.Option("--host-key", help="The new host key, confirmed with the mirror's admin."),
+        typer.Option(
+            "--host-key", metavar="KEY", help="The new host key, confirmed with the mirror's admin."
+        ),
     ],
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
@@ -156,7 +167,10 @@ def check_cmd(
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
     http_url: Annotated[
-        str | None, typer.Option("--http", help="Check this base URL instead of the inventory's.")
+        str | None,
+        typer.Option(
+            "--http", metavar="URL", help="Check this base URL instead of the inventory's."
+        ),
     ] = None,
 ) -> None:
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
@@ -178,7 +192,10 @@ def check_cmd(
 def trust_cmd(
     name: NameArg,
     fingerprint_: Annotated[
-        str, typer.Option("--fingerprint", help="SHA256:... as the mirror's admin sent it.")
+        str,
+        typer.Option(
+            "--fingerprint", metavar="SHA256:...", help="SHA256:... as the mirror's admin sent it."
+        ),
     ],
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
