@@ -91,6 +91,8 @@ def monitor_cmd(
             cfg=cfg.monitor,
             send_mail=not no_mail,
             clock=time.time,
+            gate_share=cfg.dns.gate_share if cfg.dns else None,
+            http_check=cfg.policy.http_check,
         )
 
     failed = False

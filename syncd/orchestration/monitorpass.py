@@ -23,8 +23,11 @@ from syncd.core.announce import (
     worth_mailing,
 )
 from syncd.core.freshness import Release, State, figures
+from syncd.core.gate import evidence, judge
+from syncd.core.inventory import Inventory
+from syncd.core.metrics import GateFacts, MetricsSnapshot, RunFacts, render_metrics
 from syncd.core.monitorconfig import MonitorConfig
-from syncd.core.statuspage import MirrorStatus, render_html, render_metrics
+from syncd.core.statuspage import MirrorStatus, render_html
 
 if TYPE_CHECKING:  # the checks need trio and httpx: loaded when a pass runs
     from syncd.orchestration.monitor import MirrorFacts, Outcome
@@ -194,6 +197,60 @@ def _status_rows(
     return rows
 
 
+def _run_facts(pstore: PublishStore, limit: int = 200) -> list[RunFacts]:
+    """The newest runs of each kind the metrics need: the newest, the newest ended, and the
+    newest in which every mirror ended ok (searched among the last `limit` runs)."""
+    out: list[RunFacts] = []
+    wanted = {(k, w) for k in ("release", "heartbeat") for w in ("any", "ended", "ok")}
+    for run in pstore.runs(limit):
+        if not wanted:
+            break
+        counts: dict[str, int] = {}
+        for t in pstore.targets(run.run_id):
+            counts[t.outcome or "none"] = counts.get(t.outcome or "none", 0) + 1
+        facts = RunFacts(run.kind, run.state, run.started_at, run.finished_at, counts)
+        now_wanted = {(run.kind, "any")}
+        if run.finished_at is not None:
+            now_wanted.add((run.kind, "ended"))
+            if facts.all_ok:
+                now_wanted.add((run.kind, "ok"))
+        if now_wanted & wanted:
+            out.append(facts)
+            wanted -= now_wanted
+    return out
+
+
+def _gate_facts(
+    inv: Inventory,
+    store: MonitorStore,
+    pstore: PublishStore,
+    release: dict[str, int],
+    *,
+    share: float,
+    http_check: bool,
+) -> GateFacts:
+    """The release gate as ``syncd dns`` judges it, from the same record (see
+    syncd.orchestration.dnsupdate.gather), without resolving the mirrors' addresses."""
+    published = {s.mirror: s for s in pstore.mirror_states()}
+    records = store.records()
+    mirrors = []
+    for m in inv.mirrors:
+        checks = [c for c in store.checks(m.name, 0.0) if c.ok and c.versions]
+        mirrors.append(
+            evidence(
+                m.name,
+                m.country,
+                live=m.active and not m.pending,
+                push=published.get(m.name),
+                latest_check=checks[-1] if checks else None,
+                states=[r.state for (name, _), r in records.items() if name == m.name],
+                http_proof=bool(m.http) and http_check,
+            )
+        )
+    verdict = judge(mirrors, release, share)
+    return GateFacts(verdict.reached, verdict.share, share)
+
+
 def run_pass(
     *,
     inventory: Path,
@@ -202,9 +259,12 @@ def run_pass(
     cfg: MonitorConfig,
     send_mail: bool,
     clock: Callable[[], float],
+    gate_share: float | None = None,
+    http_check: bool = True,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
-    clock in production, a pinned one in tests); return its summary."""
+    clock in production, a pinned one in tests); return its summary. With `gate_share` ([dns]
+    gate_share; `http_check`: [policy] http_check) the metrics carry the release gate."""
     from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -252,12 +312,30 @@ def run_pass(
                 mail_error = str(err)
         store.prune(now - cfg.retention_days * DAY)
         rows = _status_rows(facts, store, pstore, now, skipped)
+        if cfg.metrics:
+            snapshot = MetricsSnapshot(
+                now,
+                dict(release.versions),
+                rows,
+                {k: r.state.value for k, r in store.records().items() if k[0] in facts},
+                _run_facts(pstore),
+                None
+                if gate_share is None
+                else _gate_facts(
+                    inv,
+                    store,
+                    pstore,
+                    dict(release.versions),
+                    share=gate_share,
+                    http_check=http_check,
+                ),
+            )
     finally:
         conn.close()
     if cfg.status_page:
         _publish_file(cfg.status_page, render_html(rows, dict(release.versions), now))
     if cfg.metrics:
-        _publish_file(cfg.metrics, render_metrics(rows, now))
+        _publish_file(cfg.metrics, render_metrics(snapshot))
     changes = [
         StateChange(
             o.mirror, o.family, o.transition.old.value, o.transition.label, o.transition.reason
