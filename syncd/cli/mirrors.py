@@ -139,6 +139,31 @@ def pin_cmd(
     )
 
 
+@app.command("set")
+def set_cmd(
+    name: NameArg,
+    settings_: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="KEY=VALUE...",
+            help="port=2222, user=clamav, http=https://clamav.example.org, host=..., "
+            "country=PL, admins='Jane Doe <jane@example.org>', notify=a@b.org,c@d.org "
+            "(lists comma-separated; http= removes the URL).",
+        ),
+    ],
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change fields of one mirror, validated as the inventory is: what a registration mail
+    cannot say (its sshd's port, its account, its base URL), or what changed since. Every
+    other line of the inventory stays as it was."""
+    from syncd.core.registration import parse_settings
+
+    changes = parse_settings(settings_)
+    shown = ", ".join(f"{k}={v}" for k, v in changes.items())
+    _set(name, _path(inventory, config), f"{name}: set {shown}", **changes)
+
+
 @app.command("register")
 def register_cmd(
     mail: Annotated[Path, typer.Argument(help="The registration mail ('-' reads standard input).")],
@@ -146,9 +171,11 @@ def register_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Add the mirrors a registration mail announces, as pending: '<name> ip address: <ip>
-    country: <country> admin: <Name> <email> [|| <notify email>]'. Next: 'syncd mirrors check
-    NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint the
-    admin sent; the first successful publish makes the mirror active."""
+    country: <country> admin: <Name> <email> [|| <notify email>]', on port 22 with user
+    clamavdb and http://NAME as its base URL: change those with 'syncd mirrors set NAME port=... user=...
+    http=...'. Next: 'syncd mirrors check NAME', then 'syncd mirrors trust NAME --fingerprint
+    SHA256:...' with the fingerprint the admin sent; the first successful publish makes the
+    mirror active."""
     from syncd.core.config import ConfigError
     from syncd.orchestration.golive import register
 
@@ -158,7 +185,10 @@ def register_cmd(
     except OSError as err:
         raise ConfigError(f"{mail}: {err.strerror}") from None
     names = ", ".join(r.name for r in register(path, raw))
-    typer.echo(f"registered {names} as pending: next, syncd mirrors check NAME")
+    typer.echo(
+        f"registered {names} as pending (port 22, user clamavdb, http://NAME: change them with"
+        " syncd mirrors set NAME port=... user=... http=...): next, syncd mirrors check NAME"
+    )
 
 
 @app.command("check")
