@@ -172,10 +172,10 @@ def register_cmd(
 ) -> None:
     """Add the mirrors a registration mail announces, as pending: '<name> ip address: <ip>
     country: <country> admin: <Name> <email> [|| <notify email>]', on port 22 with user
-    clamavdb and http://NAME as its base URL: change those with 'syncd mirrors set NAME port=... user=...
-    http=...'. Next: 'syncd mirrors check NAME', then 'syncd mirrors trust NAME --fingerprint
-    SHA256:...' with the fingerprint the admin sent; the first successful publish makes the
-    mirror active."""
+    clamavdb and http://NAME as its base URL: change those with 'syncd mirrors set NAME
+    port=... user=... http=...'. Next: 'syncd mirrors check NAME', then 'syncd mirrors trust
+    NAME --fingerprint SHA256:...' with the fingerprint the admin sent; the first successful
+    publish makes the mirror active."""
     from syncd.core.config import ConfigError
     from syncd.orchestration.golive import register
 
