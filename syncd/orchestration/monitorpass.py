@@ -197,7 +197,7 @@ def _status_rows(
     return rows
 
 
-def _run_facts(pstore: PublishStore, limit: int = 200) -> list[RunFacts]:
+def run_facts(pstore: PublishStore, limit: int = 200) -> list[RunFacts]:
     """The newest runs of each kind the metrics need: the newest, the newest ended, and the
     newest in which every mirror ended ok (searched among the last `limit` runs)."""
     out: list[RunFacts] = []
@@ -220,7 +220,7 @@ def _run_facts(pstore: PublishStore, limit: int = 200) -> list[RunFacts]:
     return out
 
 
-def _gate_facts(
+def gate_facts(
     inv: Inventory,
     store: MonitorStore,
     pstore: PublishStore,
@@ -318,10 +318,10 @@ def run_pass(
                 dict(release.versions),
                 rows,
                 {k: r.state.value for k, r in store.records().items() if k[0] in facts},
-                _run_facts(pstore),
+                run_facts(pstore),
                 None
                 if gate_share is None
-                else _gate_facts(
+                else gate_facts(
                     inv,
                     store,
                     pstore,

@@ -7,12 +7,18 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from devtools.harness.cvd import release_time, write_release
+from devtools.harness.nginx import Nginx
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
+from syncd.cli import app
 from syncd.core.metrics import (
     FAMILY_STATES,
     MIRROR_STATES,
@@ -23,7 +29,8 @@ from syncd.core.metrics import (
     render_metrics,
 )
 from syncd.core.statuspage import MirrorStatus
-from syncd.orchestration.monitorpass import _run_facts
+from syncd.orchestration.monitorpass import run_facts
+from tests.monitor.test_monitor_e2e import _docroot, _mirror
 
 NOW = 2_000_000_000.0  # a pinned clock; rendered only
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -222,7 +229,7 @@ def test_run_facts_from_the_record(pstore: PublishStore) -> None:
     run("r3", NOW - 300, "release", {"m1": "", "m2": ""}, None)  # running
     run("h1", NOW - 200, "heartbeat", {"m1": "ok"}, "finished")
     run("r0", NOW - 900, "release", {"m1": "ok"}, "finished")  # older than needed
-    facts = {(f.kind, f.started_at): f for f in _run_facts(pstore)}
+    facts = {(f.kind, f.started_at): f for f in run_facts(pstore)}
     assert sorted(facts) == [
         ("heartbeat", NOW - 200),
         ("release", NOW - 500),
@@ -235,3 +242,48 @@ def test_run_facts_from_the_record(pstore: PublishStore) -> None:
     assert got['pushsync_publish_last_run_state{kind="release",state="running"}'] == 1
     assert got['pushsync_publish_last_success_timestamp_seconds{kind="release"}'] == NOW - 490
     assert got['pushsync_publish_last_run_mirrors{kind="release",outcome="timeout"}'] == 1
+
+
+def test_a_real_monitor_pass_writes_metrics_promtool_accepts(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx]
+) -> None:
+    """`syncd monitor --once` against real nginx mirrors, with [dns]: the file it writes."""
+    source = tmp_path / "source"
+    write_release(source, 28034, build_time=release_time() - timedelta(hours=2))
+    fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
+    lagging = nginx_factory(_docroot(tmp_path, "lag", 28033, 0.5))
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        _mirror("fresh.example", fresh.base_url, "A <a@example.org>")
+        + _mirror("lag.example", lagging.base_url, "B <b@example.org>")
+    )
+    metrics = tmp_path / "metrics" / "pushsync.prom"
+    config = tmp_path / "syncd.toml"
+    config.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[monitor]
+lagging_grace_h = 1
+metrics = "{metrics}"
+[dns]
+key_name = "pushsync-update"
+key_secret_file = "{tmp_path / "tsig.secret"}"
+gate_share = 0.5
+""")
+    done = CliRunner().invoke(app, ["monitor", "--once", "--no-mail", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    text = metrics.read_text()
+    check = subprocess.run(
+        [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0 and not check.stdout + check.stderr, check.stdout + check.stderr
+    got = samples(text)
+    assert got['pushsync_mirror_state{mirror="lag.example",state="lagging"}'] == 1
+    assert got['pushsync_mirror_state{mirror="lag.example",state="fresh"}'] == 0
+    family = 'pushsync_mirror_family_state{mirror="fresh.example",family="IPv4",state="fresh"}'
+    assert got[family] == 1
+    assert got['pushsync_release_version{database="daily"}'] == 28034
+    # nothing was published: no mirror serves the release as the gate counts it
+    assert got["pushsync_gate_open"] == 0 and got["pushsync_gate_required_ratio"] == 0.5
+    assert not any(k.startswith("pushsync_publish_") for k in got)
