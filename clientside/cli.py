@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import List, Optional
 
 from clientside import __version__, logsetup, push
-from clientside.core.args import USAGE, UsageError, parse_args
+from clientside.core.args import HELP, UsageError, parse_args
 from clientside.paths import config_path, home_dir, program_paths
 
 
@@ -41,7 +41,7 @@ def _main(argv: List[str], logger: logging.Logger, started: datetime) -> int:
     except UsageError as exc:
         return push.reject_usage(str(exc), logger, _now, started)
     if args.help:
-        print(USAGE)
+        print(HELP)
         return 0
     if args.version and command is None:
         print(__version__)

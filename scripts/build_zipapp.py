@@ -1,50 +1,82 @@
 """Build ``clam-clientsync.pyz``: the mirror client as one file, with ``pushwire`` (the wire
-formats it shares with syncd) and ``filelock`` inside.
+formats it shares with syncd) and ``filelock`` inside; with ``--sign-key``, its OpenSSH
+signature beside it, the release artifact mirrors download.
 
-Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT]   (default build/clam-clientsync.pyz)
+Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT] [--sign-key KEY]
+       (default OUTPUT build/clam-clientsync.pyz; with --sign-key also OUTPUT.sig)
 
 The archive runs on any Python 3.9+ (``python3 -I clam-clientsync.pyz --help``) and needs
-nothing installed on the mirror. Its contents are sorted and time-stamped from the source so
-two builds of the same tree are byte-identical. Members are stored, not deflated: every push
-reads them all, and inflating them cost more than the ~110 KB it saves (benchmarks/CLIENT.md).
+nothing installed on the mirror. It is reproducible: members sorted by name, every member
+dated ``SOURCE_DATE_EPOCH`` (https://reproducible-builds.org/specs/source-date-epoch/; a fixed
+date when unset), fixed modes, so two builds of the same tree with the same filelock are
+byte-identical. Members are stored, not deflated: every push reads them all, and inflating them
+cost more than the ~110 KB it saves (benchmarks/CLIENT.md).
+
+The signature is made as the key files' are (``ssh-keygen -Y sign``, namespace
+``pushsync-keys``, by a signer of keys/pushers.toml), so the ``allowed_signers`` a mirror
+already trusts verifies it; a signed key file passed off as the zipapp would not run, and the
+zipapp passed off as a key file is refused by setup line by line. A mirror admin checks it with::
+
+    ssh-keygen -Y verify -f allowed_signers -I db-team@clamav.net -n pushsync-keys \\
+        -s clam-clientsync.pyz.sig < clam-clientsync.pyz
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+import time
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import filelock
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = b"import sys\nfrom clientside.cli import main\nsys.exit(main())\n"
-FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+DEFAULT_EPOCH = 1577836800  # 2020-01-01 00:00 UTC, when SOURCE_DATE_EPOCH is unset
+ZIP_EPOCH_MIN = 315532800  # 1980-01-01: zip cannot date anything earlier
 
 
 def _package_files(package_dir: Path) -> list[tuple[str, Path]]:
     files = []
-    for path in sorted(package_dir.rglob("*")):
+    for path in package_dir.rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix in {".py", ".typed"}:
             files.append((f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}", path))
     return files
 
 
+def source_date(environ: Mapping[str, str] = os.environ) -> tuple[int, int, int, int, int, int]:
+    """The members' date: ``SOURCE_DATE_EPOCH`` (unix seconds, UTC), else a fixed one; raise
+    SystemExit with one line when it is not a number."""
+    raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if raw and not raw.isdigit():
+        raise SystemExit(f"build_zipapp: SOURCE_DATE_EPOCH={raw[:20]!r} is not unix seconds")
+    epoch = max(int(raw) if raw else DEFAULT_EPOCH, ZIP_EPOCH_MIN)
+    t = time.gmtime(epoch)
+    return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
 def build(output: Path) -> Path:
     """Write the zipapp to `output` and return it."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    entries = [
-        *_package_files(ROOT / "clientside"),
-        *_package_files(ROOT / "pushwire"),
-        *_package_files(Path(filelock.__file__).parent),
-    ]
+    entries = sorted(
+        [
+            *_package_files(ROOT / "clientside"),
+            *_package_files(ROOT / "pushwire"),
+            *_package_files(Path(filelock.__file__).parent),
+        ]
+    )
+    date = source_date()
     tmp = output.with_name(output.name + ".tmp")
     with tmp.open("wb") as raw:
         raw.write(b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED) as zf:
             for name, path in [("__main__.py", None), *entries]:
-                info = zipfile.ZipInfo(name, FIXED_TIME)
+                info = zipfile.ZipInfo(name, date)
                 info.compress_type = zipfile.ZIP_STORED
+                info.create_system = 3  # unix, whatever builds it
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, MAIN if path is None else path.read_bytes())
     tmp.chmod(0o755)
@@ -52,6 +84,25 @@ def build(output: Path) -> Path:
     return output
 
 
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="build_zipapp.py", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "output", nargs="?", type=Path, default=ROOT / "build" / "clam-clientsync.pyz"
+    )
+    parser.add_argument("--sign-key", type=Path, help="sign with this private key (OUTPUT.sig)")
+    args = parser.parse_args(argv)
+    out = build(args.output)
+    print(out)
+    if args.sign_key is not None:
+        from syncd.adapters.sshsig import SignatureError, sign
+
+        try:
+            print(sign(out, args.sign_key))
+        except SignatureError as err:
+            print(f"build_zipapp: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "clam-clientsync.pyz"
-    print(build(target))
+    sys.exit(main(sys.argv[1:]))

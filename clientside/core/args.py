@@ -10,6 +10,28 @@ USAGE = (
     " | clam-clientsync setup --help"
 )
 
+HELP = (
+    USAGE + "\n\n"
+    "The mirror's side of pushsync. sshd runs it as the forced command of the pusher keys in\n"
+    "~/.ssh/authorized_keys; it rsyncs the ClamAV databases from SOURCE (falling back to the\n"
+    "other source), publishes them atomically into TO, verifies every CVD it serves, and\n"
+    "prints one JSON report.\n"
+    "\n"
+    "  SOURCE          the source to sync from, e.g. rsync1.clamav.net (one of the config's\n"
+    "                  sources)\n"
+    "  --config PATH   the config file (default ~/etc/clam-clientsync.conf: TO=,\n"
+    "                  RSYNC_USER=, RSYNC_PASSWORD=, MODULE=, EXCLUDE=, SOURCES=)\n"
+    "  --doctor        check the account, the config and the served tree; print what to fix\n"
+    "  setup --help    install the signed key file and check the account's permissions\n"
+    "  --version       print the version\n"
+    "  -h, --help      print this help\n"
+    "\n"
+    "Exit codes: 0 ok or queued, 64 usage or rejected request, 75 temporary failure (a sync\n"
+    "is running: the push is remembered), 78 configuration error, 1 other failure.\n"
+    "Log: ~/var/clam-clientsync/clam-clientsync.log (LOG_FILE=). Guide: the pushsync\n"
+    "operators' guide (docs/operators-guide.md)."
+)
+
 
 class UsageError(Exception):
     """The command line is not one we accept: exit 64 (EX_USAGE)."""

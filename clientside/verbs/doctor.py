@@ -79,9 +79,20 @@ def doctor(config_path: str, home: str, source: Optional[str], programs: List[st
         config = load_config(config_path, home, source)
         d.check(True, f"config {config_path} parses", "")
     except ConfigError as exc:
-        d.check(False, f"config {config_path} is usable: {exc}", "fix the config line named")
+        d.check(
+            False,
+            f"config {config_path} is usable: {exc}",
+            f"edit {shlex.quote(config_path)} at the line or key named above (no file yet:"
+            " 'clam-clientsync setup' writes one to fill in; every key: the operators' guide,"
+            " Config), then run --doctor again",
+        )
     except OSError as exc:
-        d.check(False, f"config {config_path} is readable: {exc.strerror}", "check its mode")
+        d.check(
+            False,
+            f"config {config_path} is readable: {exc.strerror}",
+            f"make it this user's and private: chown {pwd.getpwuid(os.geteuid()).pw_name}"
+            f" {shlex.quote(config_path)} && chmod 600 {shlex.quote(config_path)}",
+        )
     if config is not None:
         _check_config(d, config, config_path, home, programs)
     for what in d.ok:
@@ -154,7 +165,7 @@ def _check_config(
 ) -> None:
     _check_mode(d, config_path, 0o600, "config")
     for warning in config.warnings:
-        d.check(False, warning, "remove the line")
+        d.check(False, warning, f"remove or correct that line in {shlex.quote(config_path)}")
     try:
         check_to(config, home=home, config_path=config_path, program_paths=programs)
         d.check(True, f"TO {config.to} is a safe directory", "")
@@ -164,7 +175,13 @@ def _check_config(
             f"chown -R {pwd.getpwuid(os.geteuid()).pw_name} {shlex.quote(config.to)}",
         )
     except ConfigError as exc:
-        d.check(False, str(exc), "point TO at the web server's document root for ClamAV")
+        d.check(
+            False,
+            str(exc),
+            f"set TO= in {shlex.quote(config_path)} to the web server's document root for"
+            " ClamAV: a directory of its own, owned by this user (create it with"
+            f" install -d -m 755 {shlex.quote(config.to)})",
+        )
     kind = fs_type(config.state_dir if os.path.exists(config.state_dir) else home)
     d.check(
         kind not in REMOTE_FS,
@@ -175,7 +192,12 @@ def _check_config(
     found = rsync_version(rsync, None)
     d.check(rsync is not None, "rsync is installed", "apt-get install rsync")
     too_old = rsyncplan.version_warning(found) if rsync else None
-    d.check(too_old is None, f"rsync is 3.4.0 or newer (is {found})", "upgrade rsync")
+    d.check(
+        too_old is None,
+        f"rsync is 3.4.0 or newer (is {found})",
+        "upgrade rsync (apt-get install rsync from a current release), or set RSYNC= to a newer"
+        " build",
+    )
     for src in config.sources:
         port = src.port or 873
         good, seen = reachable(src.host, port)

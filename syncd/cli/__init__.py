@@ -2,6 +2,8 @@
 its options, calls orchestration, and prints; errors become exit codes in one place
 (`syncd.cli.common.SyncdGroup`)."""
 
+from typing import Annotated
+
 import typer
 
 from syncd import __version__
@@ -23,6 +25,27 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(keys.app, name="keys")
 app.add_typer(monitor.app)
 app.add_typer(dns.app, name="dns")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the syncd version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Push ClamAV database releases to every mirror and prove they arrived."""
 
 
 @app.command()

@@ -13,12 +13,12 @@ from typing import Annotated, Any, TypeVar
 import trio
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from pushwire.request import RequestError
 from syncd.adapters.files import load_config, read_inventory, read_manifest
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
-from syncd.core.config import SyncdConfig
+from syncd.core.config import SyncdConfig, candidates
 from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
 from syncd.core.keyring import KeyringError
 from syncd.core.manifest import history_warning
@@ -46,6 +46,11 @@ class SyncdGroup(TyperGroup):
 
     prefix = "syncd"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            name_metavars(command)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -57,41 +62,86 @@ class SyncdGroup(TyperGroup):
             raise typer.Exit(code) from None
 
 
+def name_metavars(command: Any) -> None:
+    """Give every option and argument of `command` that takes a value and names no metavar
+    its own name in capitals, as argparse does (``--source-tree SOURCE_TREE``), instead of
+    Typer's type (``<path>``)."""
+    for param in getattr(command, "params", ()):
+        if param.metavar is None and not getattr(param, "is_flag", False):
+            param.metavar = (param.name or "value").upper()
+        if isinstance(param, TyperArgument):
+            param.__class__ = PlainArgument
+
+
+class PlainArgument(TyperArgument):
+    """An argument shown as argparse shows it: ``NAME`` in the usage line and the list, not
+    Typer's ``{NAME}`` and ``NAME <str>``."""
+
+    def get_usage_pieces(self, ctx: Any) -> list[str]:
+        return [str(self.metavar) if self.required else f"[{self.metavar}]"]
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
 def group(cls: type[SyncdGroup] = SyncdGroup, **kwargs: Any) -> typer.Typer:
-    """A Typer for one command group, its errors mapped by `cls` (a SyncdGroup)."""
-    return typer.Typer(cls=cls, **kwargs)
+    """A Typer for one command group, its errors mapped by `cls` (a SyncdGroup). Help is
+    plain text (no Rich markup): ``[dns]`` in a help text is a table of syncd.toml, shown as
+    written."""
+    return typer.Typer(cls=cls, rich_markup_mode=None, **kwargs)
 
 
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="syncd.toml (default: ./etc, ~/.config/syncd, /etc/syncd, first found).",
     ),
 ]
 StateOpt = Annotated[
-    Path | None, typer.Option("--state", help="The SQLite record (default from syncd.toml).")
+    Path | None,
+    typer.Option("--state", metavar="FILE", help="The SQLite record (default from syncd.toml)."),
 ]
 InventoryOpt = Annotated[
-    Path | None, typer.Option("--inventory", help="The inventory TOML (default from config).")
+    Path | None,
+    typer.Option("--inventory", metavar="FILE", help="The inventory TOML (default from config)."),
 ]
-KeyOpt = Annotated[Path | None, typer.Option("--key", help="The pusher's private key.")]
-TreeOpt = Annotated[Path | None, typer.Option("--source-tree", help="The release's CVDs.")]
+KeyOpt = Annotated[
+    Path | None, typer.Option("--key", metavar="FILE", help="The pusher's private key.")
+]
+TreeOpt = Annotated[
+    Path | None, typer.Option("--source-tree", metavar="DIR", help="The release's CVDs.")
+]
 MirrorOpt = Annotated[
-    list[str] | None, typer.Option("--mirror", help="Only this mirror (repeatable).")
+    list[str] | None,
+    typer.Option("--mirror", metavar="NAME", help="Only this mirror (repeatable)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+# the syncd.toml the command in progress read (None: none found), for `need`'s message
+_CONFIG_FILE: list[Path | None] = [None]
+
+
 def settings(config: Path | None) -> SyncdConfig:
     """The configuration in effect (`config`, else the first syncd.toml found)."""
-    return load_config(config)[0]
+    cfg, path = load_config(config)
+    _CONFIG_FILE[0] = path
+    return cfg
 
 
 def need(value: Path | None, option: str, key: str) -> Path:
-    """`value`, given on the command line or in syncd.toml; raise UsageError when neither."""
+    """`value`, given on the command line or in syncd.toml; raise UsageError when neither,
+    naming the syncd.toml read, or where none was found."""
     if value is None:
-        raise UsageError(f"{option} is required (or set {key!r} in syncd.toml)")
+        path = _CONFIG_FILE[0]
+        if path is not None:
+            where = f"{path} sets none"
+        else:
+            looked = ", ".join(str(p) for p in candidates(Path.cwd(), Path.home()))
+            where = f"no syncd.toml found: looked for {looked}"
+        raise UsageError(f"{option} is required (or set {key!r} in syncd.toml): {where}")
     return value
 
 

@@ -18,7 +18,10 @@ app = group(help="syncd.toml and the inventory.", no_args_is_help=True)
 def check_cmd(
     config: ConfigOpt = None,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", help="Inventory to check (default from config).")
+        Path | None,
+        typer.Option(
+            "--inventory", metavar="FILE", help="Inventory to check (default from config)."
+        ),
     ] = None,
 ) -> None:
     """Validate syncd.toml and the inventory; print what is in effect, exit 2 on an error."""

@@ -34,7 +34,8 @@ app = group()
 def heartbeat_cmd(
     *,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", help="The mirrors' inventory TOML.")
+        Path | None,
+        typer.Option("--inventory", metavar="FILE", help="The mirrors' inventory TOML."),
     ] = None,
     key: KeyOpt = None,
     state: StateOpt = None,
@@ -42,6 +43,7 @@ def heartbeat_cmd(
         Path | None,
         typer.Option(
             "--source-tree",
+            metavar="DIR",
             help="The tree rsync1 and rsync2 serve: its timestamp is moved on to now.",
         ),
     ] = None,

@@ -26,7 +26,10 @@ app = group(
 )
 
 KeysDir = Annotated[
-    Path, typer.Option("--keys-dir", help="Directory holding pushers.toml; output goes beside it.")
+    Path,
+    typer.Option(
+        "--keys-dir", metavar="DIR", help="Directory holding pushers.toml; output goes beside it."
+    ),
 ]
 
 
@@ -52,7 +55,9 @@ def render_cmd(
     keys_dir: KeysDir = Path("keys"),
     sign_key: Annotated[
         Path | None,
-        typer.Option("--sign-key", help="Private key of a signer listed in pushers.toml."),
+        typer.Option(
+            "--sign-key", metavar="FILE", help="Private key of a signer listed in pushers.toml."
+        ),
     ] = None,
 ) -> None:
     """Write authorized_keys_noshell, authorized_keys_shell and allowed_signers from

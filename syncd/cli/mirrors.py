@@ -57,13 +57,22 @@ def add_cmd(
     host: Annotated[str, typer.Option("--host", help="Host name or address of its sshd.")],
     country: Annotated[str, typer.Option("--country", help="ISO 3166 code, e.g. PL.")],
     host_key: Annotated[
-        list[str], typer.Option("--host-key", help="Pinned host key 'ssh-ed25519 AAAA...'.")
+        list[str],
+        typer.Option("--host-key", metavar="KEY", help="Pinned host key 'ssh-ed25519 AAAA...'."),
     ],
-    port: Annotated[int, typer.Option("--port")] = 22,
-    user: Annotated[str, typer.Option("--user")] = "clamavdb",
-    admin: Annotated[list[str] | None, typer.Option("--admin")] = None,
-    notify: Annotated[list[str] | None, typer.Option("--notify")] = None,
-    http: Annotated[str | None, typer.Option("--http", help="Base URL for checks.")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port of its sshd.")] = 22,
+    user: Annotated[str, typer.Option("--user", help="The mirror's account.")] = "clamavdb",
+    admin: Annotated[
+        list[str] | None,
+        typer.Option("--admin", metavar="'NAME <EMAIL>'", help="An admin (repeatable)."),
+    ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option("--notify", metavar="EMAIL", help="Where its alerts go (repeatable)."),
+    ] = None,
+    http: Annotated[
+        str | None, typer.Option("--http", metavar="URL", help="Base URL for checks.")
+    ] = None,
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -114,7 +123,9 @@ def pin_cmd(
     *,
     host_key: Annotated[
         list[str],
-        typer.Option("--host-key", help="The new host key, confirmed with the mirror's admin."),
+        typer.Option(
+            "--host-key", metavar="KEY", help="The new host key, confirmed with the mirror's admin."
+        ),
     ],
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
@@ -128,6 +139,31 @@ def pin_cmd(
     )
 
 
+@app.command("set")
+def set_cmd(
+    name: NameArg,
+    settings_: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="KEY=VALUE...",
+            help="port=2222, user=clamav, http=https://clamav.example.org, host=..., "
+            "country=PL, admins='Jane Doe <jane@example.org>', notify=a@b.org,c@d.org "
+            "(lists comma-separated; http= removes the URL).",
+        ),
+    ],
+    inventory: InventoryOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change fields of one mirror, validated as the inventory is: what a registration mail
+    cannot say (its sshd's port, its account, its base URL), or what changed since. Every
+    other line of the inventory stays as it was."""
+    from syncd.core.registration import parse_settings
+
+    changes = parse_settings(settings_)
+    shown = ", ".join(f"{k}={v}" for k, v in changes.items())
+    _set(name, _path(inventory, config), f"{name}: set {shown}", **changes)
+
+
 @app.command("register")
 def register_cmd(
     mail: Annotated[Path, typer.Argument(help="The registration mail ('-' reads standard input).")],
@@ -135,9 +171,11 @@ def register_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Add the mirrors a registration mail announces, as pending: '<name> ip address: <ip>
-    country: <country> admin: <Name> <email> [|| <notify email>]'. Next: 'syncd mirrors check
-    NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint the
-    admin sent; the first successful publish makes the mirror active."""
+    country: <country> admin: <Name> <email> [|| <notify email>]', on port 22 with user
+    clamavdb and http://NAME as its base URL: change those with 'syncd mirrors set NAME
+    port=... user=... http=...'. Next: 'syncd mirrors check NAME', then 'syncd mirrors trust
+    NAME --fingerprint SHA256:...' with the fingerprint the admin sent; the first successful
+    publish makes the mirror active."""
     from syncd.core.config import ConfigError
     from syncd.orchestration.golive import register
 
@@ -147,7 +185,10 @@ def register_cmd(
     except OSError as err:
         raise ConfigError(f"{mail}: {err.strerror}") from None
     names = ", ".join(r.name for r in register(path, raw))
-    typer.echo(f"registered {names} as pending: next, syncd mirrors check NAME")
+    typer.echo(
+        f"registered {names} as pending (port 22, user clamavdb, http://NAME: change them with"
+        " syncd mirrors set NAME port=... user=... http=...): next, syncd mirrors check NAME"
+    )
 
 
 @app.command("check")
@@ -156,7 +197,10 @@ def check_cmd(
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
     http_url: Annotated[
-        str | None, typer.Option("--http", help="Check this base URL instead of the inventory's.")
+        str | None,
+        typer.Option(
+            "--http", metavar="URL", help="Check this base URL instead of the inventory's."
+        ),
     ] = None,
 ) -> None:
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
@@ -178,7 +222,10 @@ def check_cmd(
 def trust_cmd(
     name: NameArg,
     fingerprint_: Annotated[
-        str, typer.Option("--fingerprint", help="SHA256:... as the mirror's admin sent it.")
+        str,
+        typer.Option(
+            "--fingerprint", metavar="SHA256:...", help="SHA256:... as the mirror's admin sent it."
+        ),
     ],
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,

@@ -39,22 +39,31 @@ def _print(summary: PassSummary) -> None:
 def monitor_cmd(
     *,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", help="The inventory TOML.")
+        Path | None, typer.Option("--inventory", metavar="FILE", help="The inventory TOML.")
     ] = None,
     state: StateOpt = None,
     source_tree: Annotated[
-        Path | None, typer.Option("--source-tree", help="The release's CVDs: what current means.")
+        Path | None,
+        typer.Option(
+            "--source-tree", metavar="DIR", help="The release's CVDs: what current means."
+        ),
     ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="One pass, then exit (cron, systemd timer).")
     ] = False,
     every: Annotated[
         float | None,
-        typer.Option("--every", help="Seconds between passes (default [monitor] interval_s)."),
+        typer.Option(
+            "--every",
+            metavar="SECONDS",
+            help="Seconds between passes (default [monitor] interval_s).",
+        ),
     ] = None,
     passes: Annotated[
         int | None,
-        typer.Option("--passes", help="Stop after this many passes (long-running mode)."),
+        typer.Option(
+            "--passes", metavar="N", help="Stop after this many passes (long-running mode)."
+        ),
     ] = None,
     no_mail: Annotated[
         bool, typer.Option("--no-mail", help="Record and print, send no mail.")

@@ -37,21 +37,29 @@ app = group()
 def publish_cmd(
     *,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", help="The mirrors' inventory TOML.")
+        Path | None,
+        typer.Option("--inventory", metavar="FILE", help="The mirrors' inventory TOML."),
     ] = None,
     key: KeyOpt = None,
     state: StateOpt = None,
     source_tree: Annotated[
         Path | None,
-        typer.Option("--source-tree", help="Read the release's versions from these CVDs."),
+        typer.Option(
+            "--source-tree", metavar="DIR", help="Read the release's versions from these CVDs."
+        ),
     ] = None,
     expect: Annotated[
         list[str] | None,
-        typer.Option("--expect", help="DB=VERSION, e.g. daily=28034 (overrides the tree)."),
+        typer.Option(
+            "--expect",
+            metavar="DB=VERSION",
+            help="DB=VERSION, e.g. daily=28034 (overrides the tree).",
+        ),
     ] = None,
     json_out: JsonOpt = False,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="Finish run RUN_ID: only mirrors not ok.")
+        str | None,
+        typer.Option("--resume", metavar="RUN_ID", help="Finish run RUN_ID: only mirrors not ok."),
     ] = None,
     mirror: MirrorOpt = None,
     no_dns: Annotated[

@@ -123,3 +123,58 @@ def parse_mail(mail: bytes | str) -> list[Registration]:
     if not candidates:
         raise RegistrationError(f"no registration line found: expected {TEMPLATE!r}")
     return [parse_line(ln) for ln in candidates]
+
+
+# `syncd mirrors set NAME KEY=VALUE ...`: what registration cannot know (the mirror's sshd port,
+# its account, its base URL) and what may change later. Host keys, active and pending have
+# their own commands (pin / trust, enable / disable, the first ok publish).
+SETTABLE = ("host", "port", "user", "http", "country", "admins", "notify")
+_LISTS = ("admins", "notify")
+
+
+class SettingError(SyncdError, ValueError):
+    """A ``KEY=VALUE`` that cannot be applied; the message names it and the fix."""
+
+
+def parse_settings(pairs: list[str]) -> dict[str, object]:
+    """Given ``KEY=VALUE`` words, return the inventory fields they set (still to be validated
+    with the mirror: see syncd.core.inventory.text_updated); raise SettingError.
+
+    ``port`` is a number, ``country`` a name or an ISO code, ``admins`` and ``notify`` are
+    comma-separated lists, and an empty ``http`` removes the URL."""
+    if not pairs:
+        raise SettingError(f"nothing to set: give KEY=VALUE, KEY one of {', '.join(SETTABLE)}")
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise SettingError(f"{pair[:40]!r} is not KEY=VALUE: write e.g. port=2222")
+        if key not in SETTABLE:
+            raise SettingError(
+                f"{key[:40]!r} cannot be set: use one of {', '.join(SETTABLE)} "
+                "(host keys: 'syncd mirrors pin' or 'trust'; active: 'enable' or 'disable')"
+            )
+        if key in out:
+            raise SettingError(f"{key} given twice: give it once")
+        if any(c in value for c in "\r\n\x00"):
+            raise SettingError(f"{key}: the value holds a line break or NUL: give one line")
+        out[key] = _value(key, value.strip())
+    return out
+
+
+def _value(key: str, value: str) -> object:
+    if key == "port":
+        if not value.isascii() or not value.isdigit():
+            raise SettingError(f"port {value[:20]!r} is not a number: write e.g. port=2222")
+        return int(value)
+    if key == "country":
+        try:
+            return country_code(value)
+        except RegistrationError as err:
+            raise SettingError(str(err)) from None
+    if key in _LISTS:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if key == "http":
+        return value or None
+    return value

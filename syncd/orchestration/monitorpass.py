@@ -23,10 +23,11 @@ from syncd.core.announce import (
     worth_mailing,
 )
 from syncd.core.freshness import Release, State, figures
-from syncd.core.gate import evidence, judge
+from syncd.core.gate import GateVerdict, evidence, judge
 from syncd.core.inventory import Inventory
+from syncd.core.metrics import GateFacts, MetricsSnapshot, RunFacts, render_metrics
 from syncd.core.monitorconfig import MonitorConfig
-from syncd.core.statuspage import MirrorStatus, render_metrics
+from syncd.core.statuspage import MirrorStatus
 from syncd.core.statussite import (
     ChangeView,
     FamilyView,
@@ -220,7 +221,7 @@ def _site(
     release: Release,
     now: float,
     gate_share: float | None,
-    http_check: bool,
+    verdict: GateVerdict | None,
 ) -> Site:
     """What the status site shows: the rows, each mirror's history, the gate."""
     since = now - HISTORY_DAYS * DAY
@@ -275,23 +276,7 @@ def _site(
             )
         )
     gate = None
-    if gate_share is not None:
-        pushes = {s.mirror: s for s in pstore.mirror_states()}
-        proofs = []
-        for m in inv.mirrors:
-            good = [c for c in store.checks(m.name, 0.0) if c.ok and c.versions]
-            proofs.append(
-                evidence(
-                    m.name,
-                    m.country,
-                    live=m.active and not m.pending,
-                    push=pushes.get(m.name),
-                    latest_check=good[-1] if good else None,
-                    states=[r.state for (name, _), r in records.items() if name == m.name],
-                    http_proof=bool(m.http) and http_check,
-                )
-            )
-        verdict = judge(proofs, release.versions, gate_share)
+    if gate_share is not None and verdict is not None:
         gate = GateView(
             verdict.reached, verdict.share, gate_share, verdict.reason, verdict.laggards
         )
@@ -312,6 +297,108 @@ def _publish_site(index: Path, site: Site) -> None:
             old.unlink(missing_ok=True)
 
 
+def run_facts(pstore: PublishStore, limit: int = 200) -> list[RunFacts]:
+    """The newest runs of each kind the metrics need: the newest, the newest ended, and the
+    newest in which every mirror ended ok (searched among the last `limit` runs)."""
+    out: list[RunFacts] = []
+    wanted = {(k, w) for k in ("release", "heartbeat") for w in ("any", "ended", "ok")}
+    for run in pstore.runs(limit):
+        if not wanted:
+            break
+        counts: dict[str, int] = {}
+        for t in pstore.targets(run.run_id):
+            counts[t.outcome or "none"] = counts.get(t.outcome or "none", 0) + 1
+        facts = RunFacts(run.kind, run.state, run.started_at, run.finished_at, counts)
+        now_wanted = {(run.kind, "any")}
+        if run.finished_at is not None:
+            now_wanted.add((run.kind, "ended"))
+            if facts.all_ok:
+                now_wanted.add((run.kind, "ok"))
+        if now_wanted & wanted:
+            out.append(facts)
+            wanted -= now_wanted
+    return out
+
+
+def gate_verdict(
+    inv: Inventory,
+    store: MonitorStore,
+    pstore: PublishStore,
+    release: dict[str, int],
+    *,
+    share: float,
+    http_check: bool,
+) -> GateVerdict:
+    """The release gate as ``syncd dns`` judges it, from the same record (see
+    syncd.orchestration.dnsupdate.gather), without resolving the mirrors' addresses: the
+    metrics and the status page show this one verdict."""
+    published = {s.mirror: s for s in pstore.mirror_states()}
+    records = store.records()
+    mirrors = []
+    for m in inv.mirrors:
+        checks = [c for c in store.checks(m.name, 0.0) if c.ok and c.versions]
+        mirrors.append(
+            evidence(
+                m.name,
+                m.country,
+                live=m.active and not m.pending,
+                push=published.get(m.name),
+                latest_check=checks[-1] if checks else None,
+                states=[r.state for (name, _), r in records.items() if name == m.name],
+                http_proof=bool(m.http) and http_check,
+            )
+        )
+    return judge(mirrors, release, share)
+
+
+def _outputs(
+    cfg: MonitorConfig,
+    inv: Inventory,
+    rows: list[MirrorStatus],
+    store: MonitorStore,
+    pstore: PublishStore,
+    *,
+    checked: set[str],
+    release: Release,
+    now: float,
+    gate_share: float | None,
+    http_check: bool,
+) -> tuple[Site | None, str | None]:
+    """The status site and the metrics text this pass writes (each None when not configured),
+    both showing one gate verdict."""
+    verdict = (
+        None
+        if gate_share is None
+        else gate_verdict(
+            inv, store, pstore, dict(release.versions), share=gate_share, http_check=http_check
+        )
+    )
+    site = None
+    if cfg.status_page:
+        site = _site(
+            inv,
+            rows,
+            store,
+            pstore,
+            release=release,
+            now=now,
+            gate_share=gate_share,
+            verdict=verdict,
+        )
+    metrics = None
+    if cfg.metrics:
+        gate = (
+            None
+            if gate_share is None or verdict is None
+            else GateFacts(verdict.reached, verdict.share, gate_share)
+        )
+        states = {k: r.state.value for k, r in store.records().items() if k[0] in checked}
+        metrics = render_metrics(
+            MetricsSnapshot(now, dict(release.versions), rows, states, run_facts(pstore), gate)
+        )
+    return site, metrics
+
+
 def run_pass(
     *,
     inventory: Path,
@@ -325,8 +412,8 @@ def run_pass(
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
-    gate_share, None without [dns]) and `http_check` ([policy]) judge the release gate the
-    status page shows."""
+    gate_share, None without [dns]) and `http_check` ([policy]) judge the release gate that
+    the status page and the metrics show."""
     from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -374,24 +461,24 @@ def run_pass(
                 mail_error = str(err)
         store.prune(now - cfg.retention_days * DAY)
         rows = _status_rows(facts, store, pstore, now, skipped)
-        site = None
-        if cfg.status_page:
-            site = _site(
-                inv,
-                rows,
-                store,
-                pstore,
-                release=release,
-                now=now,
-                gate_share=gate_share,
-                http_check=http_check,
-            )
+        site, metrics = _outputs(
+            cfg,
+            inv,
+            rows,
+            store,
+            pstore,
+            checked=set(facts),
+            release=release,
+            now=now,
+            gate_share=gate_share,
+            http_check=http_check,
+        )
     finally:
         conn.close()
     if cfg.status_page and site is not None:
         _publish_site(cfg.status_page, site)
-    if cfg.metrics:
-        _publish_file(cfg.metrics, render_metrics(rows, now))
+    if cfg.metrics and metrics is not None:
+        _publish_file(cfg.metrics, metrics)
     changes = [
         StateChange(
             o.mirror, o.family, o.transition.old.value, o.transition.label, o.transition.reason

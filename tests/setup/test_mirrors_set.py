@@ -1,0 +1,112 @@
+"""`syncd mirrors set NAME KEY=VALUE...`: what registration fixes (port 22, user clamavdb,
+http://NAME) changed and validated, comments kept, and hostile values refused with the file
+left as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from syncd.cli import app
+from syncd.core.inventory import parse_inventory
+
+runner = CliRunner()
+MAIL = (
+    "clamav.example.org ip address: 192.0.2.7 country: Poland admin: Jane Doe <jane@example.org>\n"
+)
+
+
+@pytest.fixture
+def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "mirrors.toml"
+    path.write_text("# the team's notes stay\n")
+    done = runner.invoke(app, ["mirrors", "register", "-", "--inventory", str(path)], input=MAIL)
+    assert done.exit_code == 0, done.output
+    assert "syncd mirrors set NAME port=" in done.output
+    return path
+
+
+def mirror(path: Path) -> dict[str, object]:
+    return parse_inventory(path.read_text()).named("clamav.example.org").model_dump()
+
+
+def test_register_then_set_port_user_http(inv: Path) -> None:
+    assert mirror(inv)["port"] == 22 and mirror(inv)["user"] == "clamavdb"
+    done = runner.invoke(
+        app,
+        [
+            "mirrors",
+            "set",
+            "clamav.example.org",
+            "port=2222",
+            "user=clamav",
+            "http=https://mirror.example.org/clamav/",
+            "country=Germany",
+            "notify=alerts@example.org, ops@example.org",
+            "--inventory",
+            str(inv),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("clamav.example.org: set port=2222, user=clamav")
+    m = mirror(inv)
+    assert (m["port"], m["user"], m["http"], m["country"]) == (
+        2222,
+        "clamav",
+        "https://mirror.example.org/clamav",
+        "DE",
+    )
+    assert m["notify"] == ["alerts@example.org", "ops@example.org"]
+    assert m["pending"] is True and m["admins"] == ["Jane Doe <jane@example.org>"]
+    assert inv.read_text().startswith("# the team's notes stay\n")
+    removed = runner.invoke(
+        app, ["mirrors", "set", "clamav.example.org", "http=", "--inventory", str(inv)]
+    )
+    assert removed.exit_code == 0, removed.output
+    assert mirror(inv)["http"] is None and "http" not in inv.read_text().split("[[mirrors]]")[1]
+
+
+@pytest.mark.parametrize(
+    ("words", "says"),
+    [
+        (["port=0"], "field 'port': Input should be greater than or equal to 1"),
+        (["port=65536"], "field 'port'"),
+        (["port=22x"], "port '22x' is not a number: write e.g. port=2222"),
+        (["port=²"], "is not a number"),
+        (["user=root; rm -rf /"], "field 'user': not a Unix account name"),
+        (['user=x"\n[[mirrors]]\nname = "evil.example"'], "holds a line break"),
+        (["host=-oProxyCommand=touch /tmp/pwned"], "field 'host': not a host name or address"),
+        (["host=a b"], "field 'host'"),
+        (["http=javascript:alert(1)"], "field 'http': not an http(s) URL"),
+        (["http=http://x.example/\x00"], "holds a line break or NUL"),
+        (["country=Atlantis"], "country 'Atlantis' is not a country name or ISO code"),
+        (["pending=false"], "'pending' cannot be set: use one of host, port"),
+        (["host_keys=ssh-ed25519 AAAA"], "'host_keys' cannot be set"),
+        (["name=other.example"], "'name' cannot be set"),
+        (["port=2222", "port=2223"], "port given twice"),
+        (["port"], "'port' is not KEY=VALUE"),
+        ([], "Missing argument"),
+    ],
+)
+def test_bad_settings_change_nothing(inv: Path, words: list[str], says: str) -> None:
+    before = inv.read_bytes()
+    done = runner.invoke(
+        app, ["mirrors", "set", "clamav.example.org", *words, "--inventory", str(inv)]
+    )
+    assert done.exit_code == 2, done.output
+    assert says in done.output
+    # one line, naming the problem and the fix (click's own usage errors come with a usage line)
+    assert done.output.count("\n") == 1 or done.output.startswith("Usage:"), done.output
+    assert inv.read_bytes() == before
+
+
+def test_unknown_mirror(inv: Path) -> None:
+    done = runner.invoke(
+        app, ["mirrors", "set", "nope.example", "port=2222", "--inventory", str(inv)]
+    )
+    assert done.exit_code == 2
+    assert "no mirror named 'nope.example': see 'syncd mirrors list'" in done.output
