@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from syncd.cli.common import (
     run_push,
     settings,
 )
+from syncd.core.report import dumps_strict
 from syncd.core.request import expected_from_headers
 from syncd.core.summary import exit_code, to_json
 
@@ -95,5 +95,5 @@ def heartbeat_cmd(
         doc["timestamp"] = outcome.stamp
         if txt is not None:
             doc["dns"] = {"txt": asdict(txt)}
-        typer.echo(json.dumps(doc))
+        typer.echo(dumps_strict(doc))
     raise typer.Exit(exit_code(run.results) or int(txt is not None and txt.error is not None))
