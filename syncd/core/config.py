@@ -92,6 +92,10 @@ FIXES = {
     "state": "the path of the SQLite record",
     "source_tree": "the directory holding the release's daily.cvd, main.cvd and bytecode.cvd",
     "source": "a source name such as rsync1.clamav.net",
+    "monitor.team": 'a list of addresses such as ["mirrors-team@example.org"]',
+    "monitor.smtp.sender": "one address such as mirror-monitor@example.org",
+    "monitor.smtp.host": "the mail server's host name or address",
+    "policy.proof_timeout": "seconds (default 60) for one mirror's whole HTTP proof",
 }
 
 
