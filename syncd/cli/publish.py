@@ -66,8 +66,9 @@ def publish_cmd(
     when syncd.toml has [dns], update the rotation and announce the release in the TXT record
     once the gate opens (see 'syncd dns push').
 
-    Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed), 2 on a
-    configuration error."""
+    Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed, or the
+    record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
+    run given to --resume."""
     from syncd.orchestration.dnsupdate import gate_after_publish
 
     cfg = settings(config)

@@ -133,7 +133,7 @@ def test_each_hostile_mirror_fails_alone_and_the_run_ends_with_summary_dns_and_p
         assert mirrors["slow.test"]["outcome"] == "failed" and "proof_timeout" in slow_error
         # the slow mirror held nobody: the run ended soon after its proof's deadline, long
         # before the run's deadline (20 s)
-        assert took < 15, (took, proc.stderr)
+        assert took < 17, (took, proc.stderr)
         assert "dns" in doc and doc["dns"]["gate"] is not None, doc.get("dns")
         assert f"run {doc['run_id']}: 2 of 8 mirrors serve the release" in proc.stderr
 
