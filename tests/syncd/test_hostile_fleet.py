@@ -6,6 +6,7 @@ step, and ``syncd monitor`` still writes its page."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -13,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
 from devtools.harness.documents import report
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
+from devtools.harness.sshkeys import KeyPair
+from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import open_db
+from syncd.core.config import Policy
+from syncd.core.inventory import Mirror, parse_inventory
+from syncd.orchestration import publish_job
+from syncd.orchestration.publish_job import PublishJob, publish_main
 from tests.fuzz.hostilehttp import HostileHttp
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
@@ -161,3 +170,40 @@ def test_each_hostile_mirror_fails_alone_and_the_run_ends_with_summary_dns_and_p
         assert page.exists() and "good.test" in page.read_text()
         for m in [*redirecting, slow_mirror]:
             assert states[m.name] != "fresh", (m.name, summary)
+
+
+def test_an_error_no_adapter_translated_fails_that_mirror_only(
+    tmp_path: Path, fake_mirror: MirrorFactory, keypair: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault no real server produces on demand: the proof of one mirror raises a bug's
+    exception. That mirror fails with the reason; the other ends ok and the run finishes."""
+    fleet = [fake_mirror("good.test", "ok"), fake_mirror("buggy.test", "ok")]
+
+    def prover(*args: Any, **kw: Any) -> Any:
+        async def prove(mirror: Mirror, expected: Any) -> str | None:
+            if mirror.name == "buggy.test":
+                raise KeyError("daily")
+            return None
+
+        return prove
+
+    monkeypatch.setattr(publish_job, "http_prover", prover)
+    db = tmp_path / "state.sqlite"
+    job = PublishJob(
+        key=keypair.private,
+        state=db,
+        inventory=parse_inventory(
+            "".join(m.inventory_block(http="http://127.0.0.1:9") for m in fleet)
+        ),
+        inventory_path="inventory.toml",
+        policy=Policy(connect_timeout=3, login_timeout=3, command_timeout=4, run_timeout=20),
+        expected=dict(DEFAULT_VERSIONS),
+    )
+    outcome = trio.run(functools.partial(publish_main, job, None, handle_signals=False))
+    results = {r.name: r for r in outcome.results}
+    assert results["good.test"].outcome.value == "ok"
+    assert results["good.test"].proof is not None and results["good.test"].proof.value == "http"
+    assert results["buggy.test"].outcome.value == "failed"
+    assert results["buggy.test"].error == "failed unexpectedly: KeyError: 'daily'"
+    run = PublishStore(open_db(db)).run(outcome.run_id)
+    assert run is not None and run.state == "finished"
