@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from syncd.core.errors import EXIT_TEMPFAIL, SyncdError
+from pushwire.request import RUN_ID_PATTERN
+from syncd.core.errors import EXIT_TEMPFAIL, SyncdError, UsageError
 
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 _TRIES = 5  # a holder that unlinks its file as we open it: take the new one (bounded)
 
 
@@ -26,6 +29,10 @@ class RunBusy(SyncdError, RuntimeError):
 
 
 def lock_path(record: Path, run_id: str) -> Path:
+    """Where run `run_id`'s lock lives; raise UsageError for an id no run can have (one that
+    would name a path elsewhere, say)."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise UsageError(f"run id {run_id[:80]!r} must match {RUN_ID_PATTERN}: see 'syncd status'")
     return record.with_name(f"{record.name}.runs") / f"{run_id}.lock"
 
 
@@ -83,6 +90,8 @@ def hold_run(record: Path, run_id: str) -> Iterator[None]:
 
 def run_alive(record: Path, run_id: str) -> bool:
     """Return whether a process holds run `run_id`'s lock now (it is being published)."""
+    if not _RUN_ID.fullmatch(run_id):
+        return False
     try:
         fd = os.open(lock_path(record, run_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:

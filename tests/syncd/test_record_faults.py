@@ -25,6 +25,7 @@ from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.runlock import RunBusy, hold_run, shown_state
 from syncd.adapters.sqlite import open_db
 from syncd.core.config import Policy
+from syncd.core.errors import UsageError
 from syncd.core.inventory import parse_inventory
 from syncd.orchestration.publish_job import PublishJob, publish_main
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
@@ -221,3 +222,12 @@ def test_two_resumes_of_one_run_never_push_at_once(
     # the first ended: its lock is gone, the run can be resumed again
     with hold_run(syncd.state, run_id), pytest.raises(RunBusy), hold_run(syncd.state, run_id):
         pass
+
+
+def test_a_run_id_that_names_a_path_elsewhere_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "deep" / "state.sqlite"
+    db.parent.mkdir()
+    with pytest.raises(UsageError, match="must match"), hold_run(db, "../../evil"):
+        pass
+    assert not (tmp_path / "evil.lock").exists() and not list(tmp_path.glob("*.lock"))
+    assert shown_state(db, "../../evil", "running") == "interrupted"
