@@ -205,6 +205,14 @@ def test_two_resumes_of_one_run_never_push_at_once(
     assert code == 1 and by_name(doc)["hang.test"]["outcome"] == "timeout", err
     run_id = doc["run_id"]
 
+    # the resumes wait up to 60 s for the hanging mirror: the first is alive throughout
+    syncd.write(
+        hang.inventory_block(),
+        FAST_POLICY.replace("max_attempts = 3", "max_attempts = 1")
+        .replace("command_timeout = 4", "command_timeout = 60")
+        .replace("run_timeout = 20", "run_timeout = 90")
+        + "http_check = false\n",
+    )
     first = syncd.popen("publish", "--config", str(syncd.config), "--resume", run_id)
     try:
         _wait(lambda: len(hang.requests) == 2)  # the first resume is pushing
@@ -217,8 +225,12 @@ def test_two_resumes_of_one_run_never_push_at_once(
         assert len(hang.requests) == 2  # the second pushed nothing
         shown = syncd.run("runs", "show", run_id, "--config", str(syncd.config))
         assert f"run {run_id}: running" in shown.stdout, shown.stdout
+        assert first.poll() is None
     finally:
+        first.terminate()  # SIGTERM: the first cancels cleanly and closes the run
         first.communicate(timeout=60)
+    shown = syncd.run("runs", "show", run_id, "--config", str(syncd.config))
+    assert f"run {run_id}: cancelled" in shown.stdout, shown.stdout
     # the first ended: its lock is gone, the run can be resumed again
     with hold_run(syncd.state, run_id), pytest.raises(RunBusy), hold_run(syncd.state, run_id):
         pass
