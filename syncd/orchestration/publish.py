@@ -9,6 +9,10 @@ no task here ever blocks on SQLite, so a held write lock cannot stall a deadline
 are the core's (`judge_reply`, `judge_poll`); this module only
 moves data between the transport, the record and the display; how a push ends when no reply
 decides it (deadlines, cancellation) is the core's too (`syncd.core.verdicts`).
+
+One mirror's fault is its own: whatever its push or its proof raises that no adapter translated
+ends that mirror ``failed`` with the reason, never the fan-out; its HTTP proof has its own
+deadline (``proof_timeout``); and a record write that fails (StoreError) loses that write only.
 """
 
 from __future__ import annotations
