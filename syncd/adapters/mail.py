@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -44,10 +44,34 @@ def to_message(mail: Mail, sender: str) -> EmailMessage:
 
 
 def send_all(mails: Iterable[Mail], settings: SmtpSettings) -> int:
-    """Send `mails` over one SMTP session; return how many went out."""
+    """Send `mails` over one SMTP session; return how many went out; raise MailError when
+    any did not (the others are sent all the same)."""
+    errors = send_each(mails, settings)
+    failed = [e for e in errors if e is not None]
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise MailError(failed[0] + more)
+    return len(errors)
+
+
+def send_each(mails: Iterable[Mail], settings: SmtpSettings) -> list[str | None]:
+    """Send `mails` over one SMTP session; return, for each, None when it went out or why it
+    did not. A mail that cannot be written (a recipient with a newline, say) is not sent and
+    stops no other; a server that cannot be reached fails them all."""
     batch = list(mails)
     if not batch:
-        return 0
+        return []
+    errors: list[str | None] = []
+    messages: list[EmailMessage | None] = []
+    for mail in batch:
+        try:
+            messages.append(to_message(mail, settings.sender))
+            errors.append(None)
+        except (ValueError, TypeError) as err:  # email refuses a header holding a newline
+            messages.append(None)
+            errors.append(f"mail to {_shown(mail.to)} not sent: {err}")
+    if not any(messages):
+        return errors
     try:
         with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s) as smtp:
             smtp.ehlo()
@@ -56,11 +80,25 @@ def send_all(mails: Iterable[Mail], settings: SmtpSettings) -> int:
                 smtp.ehlo()
             if settings.username:
                 smtp.login(settings.username, settings.password or "")
-            for mail in batch:
-                smtp.send_message(to_message(mail, settings.sender))
+            for i, msg in enumerate(messages):
+                if msg is None:
+                    continue
+                try:
+                    smtp.send_message(msg)
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as err:
+                    errors[i] = f"mail to {_shown(batch[i].to)} refused: {_hidden(err, settings)}"
     except (OSError, smtplib.SMTPException) as err:
-        detail = str(err)
-        if settings.password:
-            detail = detail.replace(settings.password, "***")
+        detail = _hidden(err, settings)
         raise MailError(f"mail via {settings.host}:{settings.port} failed: {detail}") from None
-    return len(batch)
+    return errors
+
+
+def _shown(to: Sequence[str]) -> str:
+    return repr(", ".join(to))[:120]
+
+
+def _hidden(err: BaseException, settings: SmtpSettings) -> str:
+    detail = str(err)
+    if settings.password:
+        detail = detail.replace(settings.password, "***")
+    return detail

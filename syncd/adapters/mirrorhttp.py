@@ -21,6 +21,7 @@ import httpx
 import trio
 
 from pushwire.cvd import HEADER_SIZE, CvdError, parse_header
+from syncd.core.inventory import host_problem
 from syncd.core.manifest import ReleaseFile, whole
 
 USER_AGENT = "ClamAV-MirrorCheck"
@@ -59,9 +60,12 @@ async def targets(base_url: str, host_header: str) -> list[Target]:
         ip = None
     if ip is not None:
         return [Target(f"IPv{ip.version}", base_url.rstrip("/"), host_header)]
+    problem = host_problem(host)
+    if problem:
+        raise CheckFailed(f"cannot resolve {host[:60]!r}: {problem}")
     try:
         infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as err:
+    except (OSError, UnicodeError) as err:
         raise CheckFailed(f"cannot resolve {host}: {err}") from None
     found: dict[str, Target] = {}
     for family, _, _, _, sockaddr in infos:
@@ -102,7 +106,11 @@ async def _get(
             return await resp.aread()  # exactly Content-Length bytes (the framing enforces it)
     except httpx.TimeoutException:
         raise CheckFailed(f"/{path} timed out ({target.family})") from None
-    except httpx.HTTPError as err:
+    except httpx.InvalidURL as err:  # a redirect to javascript:, mailto:, data: ...
+        raise CheckFailed(
+            f"/{path} answered with an unusable URL ({target.family}): {str(err)[:200]}"
+        ) from None
+    except (httpx.HTTPError, httpx.StreamError) as err:
         raise CheckFailed(
             f"/{path} failed ({target.family}): {type(err).__name__}: {err}"
         ) from None

@@ -6,7 +6,15 @@ SQLite calls block: a write waits up to the busy timeout (30 s) while another pr
 the whole loop and every deadline with it. Here only this thread waits; a task that needs a
 job's result awaits it (and can be cancelled meanwhile: the job still runs), a task that does
 not (an attempt closed as it is cancelled) only hands it over. Nothing handed over is lost:
-`open_record` waits for every job before it closes, and reports a job that failed.
+`open_record` waits for every job before it closes.
+
+A write can fail (a full disk: SQLITE_FULL; ``database is locked`` after the busy timeout).
+The job's future then holds a StoreError, the writer keeps the first one (`failure`) and
+counts them (`lost`), and it serves the jobs that follow: each is tried, since a lock may be
+released and a disk freed, but without waiting for a lock (a record already incomplete must
+not hold the run for a busy timeout per write), except a job handed over with a `patience_s`
+of its own (the run's last write). Whoever runs the writer decides what a
+failure means (``syncd publish`` ends the run failed, its JSON says so).
 """
 
 from __future__ import annotations
@@ -27,14 +35,20 @@ from syncd.adapters.sqlite import StoreError, open_db
 
 T = TypeVar("T")
 Job = Callable[[PublishStore], Any]
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write lock
+PATIENCE_S = 2.0  # how long the run's last write waits once a write has failed
 
 
 class RecordWriter:
     """Jobs on the publish record (`PublishStore` methods), run by one thread, in order."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = path
-        self._jobs: queue.SimpleQueue[tuple[Job, Future[Any]] | None] = queue.SimpleQueue()
+        self.busy_timeout_s = busy_timeout_s
+        self.lost = 0  # jobs that failed
+        self._jobs: queue.SimpleQueue[tuple[Job, Future[Any], float | None] | None] = (
+            queue.SimpleQueue()
+        )
         self._opened: Future[None] = Future()
         self._closed: Future[None] = Future()
         self._failure: BaseException | None = None
@@ -43,7 +57,7 @@ class RecordWriter:
     # the writer's thread
     def _serve(self) -> None:
         try:
-            conn = open_db(self.path)
+            conn = open_db(self.path, timeout=self.busy_timeout_s)
             store = PublishStore(conn)
         except BaseException as err:  # StoreError, or sqlite3's own: handed to the opener
             self._opened.set_exception(_translated(err, self.path))
@@ -52,25 +66,35 @@ class RecordWriter:
         self._opened.set_result(None)
         try:
             while (item := self._jobs.get()) is not None:
-                job, future = item
+                job, future, patience_s = item
                 try:
+                    if patience_s is not None and self._failure is not None:
+                        _wait_for_locks(conn, patience_s)
                     future.set_result(job(store))
                 except BaseException as err:  # handed to whoever waits for this job
                     failure = _translated(err, self.path)
+                    self.lost += 1
                     self._failure = self._failure or failure
                     future.set_exception(failure)
+                if self._failure is not None:
+                    _degrade(conn)
         finally:
             conn.close()
-            if self._failure is not None:
-                self._closed.set_exception(self._failure)
-            else:
-                self._closed.set_result(None)
+            self._closed.set_result(None)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The first job that failed (a StoreError for SQLite's errors), or None."""
+        return self._failure
 
     # trio's side: never blocks
-    def submit(self, job: Callable[[PublishStore], T]) -> Future[T]:
-        """Hand `job` over; return its future (see `result`)."""
+    def submit(
+        self, job: Callable[[PublishStore], T], patience_s: float | None = None
+    ) -> Future[T]:
+        """Hand `job` over; return its future (see `result`). Once a job has failed, `job`
+        waits up to `patience_s` for another process's lock (given), else not at all."""
         future: Future[T] = Future()
-        self._jobs.put((job, future))
+        self._jobs.put((job, future, patience_s))
         return future
 
     async def result(self, future: Future[T]) -> T:
@@ -87,9 +111,9 @@ class RecordWriter:
             await done.wait()
         return future.result()
 
-    async def call(self, job: Callable[[PublishStore], T]) -> T:
+    async def call(self, job: Callable[[PublishStore], T], patience_s: float | None = None) -> T:
         """Hand `job` over and wait for its result."""
-        return await self.result(self.submit(job))
+        return await self.result(self.submit(job, patience_s))
 
 
 def _translated(err: BaseException, path: Path) -> BaseException:
@@ -98,12 +122,27 @@ def _translated(err: BaseException, path: Path) -> BaseException:
     return err
 
 
+def _degrade(conn: sqlite3.Connection) -> None:
+    """After a failure: nothing left half done, and no more waiting for locks."""
+    _wait_for_locks(conn, 0.0)
+
+
+def _wait_for_locks(conn: sqlite3.Connection, seconds: float) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        if conn.in_transaction:
+            conn.rollback()
+        conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
+
 @contextlib.asynccontextmanager
-async def open_record(path: Path) -> AsyncIterator[RecordWriter]:
-    """Start the writer of the record at `path` (opened and migrated in its thread); on the
-    way out, wait for every job handed over (shielded from cancellation: the record is
-    written either way), stop it, and raise the first job that failed as StoreError."""
-    writer = RecordWriter(path)
+async def open_record(
+    path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> AsyncIterator[RecordWriter]:
+    """Start the writer of the record at `path` (opened and migrated in its thread; raise
+    StoreError when it cannot be); on the way out, wait for every job handed over (shielded
+    from cancellation: the record is written either way) and stop it. Jobs that failed are
+    the caller's to look at (`RecordWriter.failure`)."""
+    writer = RecordWriter(path, busy_timeout_s)
     writer._thread.start()
     try:
         await writer.result(writer._opened)

@@ -17,20 +17,21 @@ class StoreError(SyncdError, RuntimeError):
     """The record cannot be opened or is newer than this syncd; the message says what to do."""
 
 
-def open_db(path: Path | str) -> sqlite3.Connection:
-    """Open (creating) the record at `path`: WAL, foreign keys, a busy timeout."""
+def open_db(path: Path | str, timeout: float = 30.0) -> sqlite3.Connection:
+    """Open (creating) the record at `path`: WAL, foreign keys, a busy timeout of `timeout`
+    seconds; raise StoreError when it cannot be opened or its schema made."""
     try:
-        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.row_factory = sqlite3.Row
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_versions "
+            "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        )
     except sqlite3.Error as err:
         raise StoreError(f"cannot open the state database {path}: {err}") from None
-    conn.row_factory = sqlite3.Row
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_versions "
-        "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-    )
     return conn
 
 

@@ -35,7 +35,7 @@ from syncd.core.errors import (
     SyncdError,
     Unreachable,
 )
-from syncd.core.inventory import Mirror
+from syncd.core.inventory import Mirror, host_problem
 
 KEX_ALGS = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256"]
 ENCRYPTION_ALGS = [
@@ -95,6 +95,7 @@ _HANDSHAKE: list[tuple[type[BaseException] | tuple[type[BaseException], ...], An
     (TimeoutError, lambda e: HandshakeTimeout("connect or login timed out")),
     (ConnectionRefusedError, lambda e: Unreachable("connection refused")),
     (socket.gaierror, lambda e: Unreachable(f"cannot resolve the host: {e}")),
+    (UnicodeError, lambda e: Unreachable(f"cannot resolve the host: {e}")),
     (OSError, lambda e: Unreachable(f"cannot connect: {e}")),
 ]
 
@@ -176,6 +177,9 @@ class PinnedSsh:
 
     async def open(self, mirror: Mirror) -> Session:
         """Connect and log in to `mirror`; raise a PushError when that fails."""
+        problem = host_problem(mirror.host)
+        if problem:
+            raise Unreachable(f"cannot resolve the host {mirror.host[:60]!r}: {problem}")
         options = self._options.get(mirror.name)
         if options is None:
             self.prepare([mirror])
@@ -184,7 +188,7 @@ class PinnedSsh:
             conn = await self._loop().call(
                 _connect, mirror.host, mirror.port, options, orphan=_close
             )
-        except (asyncssh.Error, OSError) as err:
+        except (asyncssh.Error, OSError, UnicodeError) as err:
             raise _translate_handshake(err) from None
         return Session(mirror, conn)
 

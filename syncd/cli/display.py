@@ -20,7 +20,7 @@ from rich.progress import (
 
 from syncd.core.classify import Judgement
 from syncd.core.outcome import Outcome, Verdict
-from syncd.core.summary import MirrorResult, group, summary_lines
+from syncd.core.summary import MirrorResult, group, summary_lines, unproven_lines
 
 
 class PlainProgress:
@@ -125,6 +125,8 @@ def print_summary(results: Sequence[MirrorResult], run_id: str, *, console: Cons
         style = STYLE[g.outcome]
         if g.outcome is Outcome.OK:
             console.print(f"[{style}]{g.title}[/]: {len(g.mirrors)}")
+            for line in unproven_lines(g.mirrors):
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
             continue
         console.print(f"[{style}]{g.title}[/] ({len(g.mirrors)}):")
         for r in g.mirrors:

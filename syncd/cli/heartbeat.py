@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from syncd.cli.common import (
     run_push,
     settings,
 )
+from syncd.core.report import dumps_strict
 from syncd.core.request import expected_from_headers
 from syncd.core.summary import exit_code, to_json
 
@@ -91,11 +91,16 @@ def heartbeat_cmd(
         if not json_out:
             shown = f"{txt.note}: {txt.value}" if txt.value else txt.note
             typer.echo(f"dns: {shown}" + (f" ({txt.error})" if txt.error else ""), err=True)
+    if run.record_error:
+        typer.echo(f"syncd: error: {run.record_error}", err=True)
     if json_out:
         doc = to_json(run.run_id, run.expected, run.results)
+        if run.record_error:
+            doc["record_error"] = run.record_error
         doc["kind"] = "heartbeat"
         doc["timestamp"] = outcome.stamp
         if txt is not None:
             doc["dns"] = {"txt": asdict(txt)}
-        typer.echo(json.dumps(doc))
-    raise typer.Exit(exit_code(run.results) or int(txt is not None and txt.error is not None))
+        typer.echo(dumps_strict(doc))
+    failed_txt = txt is not None and txt.error is not None
+    raise typer.Exit(exit_code(run.results) or int(failed_txt) or int(bool(run.record_error)))

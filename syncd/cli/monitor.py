@@ -3,7 +3,6 @@ write the status page and the Prometheus metrics."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
+from syncd.core.report import dumps_strict
 from syncd.orchestration.monitorpass import PassSummary, repeat, run_pass
 
 app = group()
@@ -114,7 +114,7 @@ def monitor_cmd(
             passes=1 if once else passes,
         ):
             if as_json:
-                typer.echo(json.dumps(summary.to_json(), sort_keys=True))
+                typer.echo(dumps_strict(summary.to_json(), sort_keys=True))
             else:
                 _print(summary)
             failed = bool(summary.mail.error)

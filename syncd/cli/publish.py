@@ -3,7 +3,6 @@ gate update DNS."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +24,7 @@ from syncd.cli.common import (
 )
 from syncd.cli.dns import print_result
 from syncd.core.outcome import Outcome
+from syncd.core.report import dumps_strict
 from syncd.core.request import expected_from_headers, parse_expect
 from syncd.core.summary import exit_code, to_json
 from syncd.orchestration.golive import promote_pending
@@ -74,8 +74,9 @@ def publish_cmd(
     when syncd.toml has [dns], update the rotation and announce the release in the TXT record
     once the gate opens (see 'syncd dns push').
 
-    Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed), 2 on a
-    configuration error."""
+    Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed, or the
+    record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
+    run given to --resume."""
     from syncd.orchestration.dnsupdate import gate_after_publish
 
     cfg = settings(config)
@@ -107,10 +108,16 @@ def publish_cmd(
         )
         if not json_out:
             print_result(dns, as_json=False)
+    if outcome.record_error:
+        typer.echo(f"syncd: error: {outcome.record_error}", err=True)
     if json_out:
         doc = to_json(outcome.run_id, outcome.expected, outcome.results)
         if dns is not None:
             doc["dns"] = dns.to_json()
-        typer.echo(json.dumps(doc))
+        if outcome.record_error:
+            doc["record_error"] = outcome.record_error
+        typer.echo(dumps_strict(doc))
     failed_dns = dns is not None and bool(dns.error)
-    raise typer.Exit(exit_code(outcome.results) or int(failed_dns))
+    raise typer.Exit(
+        exit_code(outcome.results) or int(failed_dns) or int(bool(outcome.record_error))
+    )

@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.runlock import shown_state
 from syncd.adapters.sqlite import open_db
 from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
 from syncd.core.errors import UsageError
+from syncd.core.report import dumps_strict
 
 status_app = group()
 app = group(help="Read past publish runs from the record.", no_args_is_help=True)
 
 
-def _store(state: Path | None, config: Path | None) -> PublishStore:
+def _path(state: Path | None, config: Path | None) -> Path:
     path = need(state or settings(config).state, "--state", "state")
     if not path.exists():
         raise UsageError(f"{path}: no record yet (run 'syncd publish' first)")
-    return PublishStore(open_db(path))
+    return path
 
 
 @status_app.command("status")
 def status_cmd(state: StateOpt = None, config: ConfigOpt = None) -> None:
     """Show recent runs and each mirror's current state from the record."""
-    store = _store(state, config)
+    path = _path(state, config)
+    store = PublishStore(open_db(path))
     runs = store.runs(5)
     typer.echo("recent runs:" if runs else "no runs recorded")
     for run in runs:
@@ -37,7 +39,8 @@ def status_cmd(state: StateOpt = None, config: ConfigOpt = None) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
         release = " ".join(f"{db}={v}" for db, v in sorted(run.expected.items()))
         typer.echo(
-            f"  {run.run_id}  {stamp(run.started_at)}  {run.kind:9}  {run.state:9}  {release}  "
+            f"  {run.run_id}  {stamp(run.started_at)}  {run.kind:9}  "
+            f"{shown_state(path, run.run_id, run.state):11}  {release}  "
             f"{counts}"
         )
     states = store.mirror_states()
@@ -56,15 +59,17 @@ def show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one run: each mirror's outcome and every attempt."""
-    store = _store(state, config)
+    path = _path(state, config)
+    store = PublishStore(open_db(path))
     run = store.run(run_id)
     if run is None:
         raise UsageError(f"no run {run_id!r}: see 'syncd status'")
+    run_state = shown_state(path, run.run_id, run.state)
     targets = store.targets(run_id)
     if json_out:
         doc = {
             "run_id": run.run_id,
-            "state": run.state,
+            "state": run_state,
             "expected": run.expected,
             "invocations": run.invocations,
             "mirrors": [
@@ -78,10 +83,10 @@ def show_cmd(
                 for t in targets
             ],
         }
-        typer.echo(json.dumps(doc))
+        typer.echo(dumps_strict(doc))
         return
     typer.echo(
-        f"run {run.run_id}: {run.state}, started {stamp(run.started_at)}, "
+        f"run {run.run_id}: {run_state}, started {stamp(run.started_at)}, "
         f"finished {stamp(run.finished_at)}, {run.invocations} invocation(s)"
     )
     typer.echo(f"request: {run.request}")

@@ -42,7 +42,10 @@ class Policy(BaseModel):
     poll_initial: Seconds = 1.0
     poll_max: Seconds = 60.0
     output_limit: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
-    http_timeout: Seconds = 20.0
+    http_timeout: Seconds = 20.0  # each HTTP read, connect or write
+    # the whole HTTP proof of one mirror (every request, every address family): a mirror that
+    # trickles its answer fails its proof then, and never holds the summary or DNS longer
+    proof_timeout: Seconds = 60.0
     http_check: bool = True
     # the daily cdiffs a release carries (Cisco's cvdupdate keeps 30): fewer in the source tree
     # is warned about, since users further behind then download the whole daily.cvd
@@ -89,6 +92,10 @@ FIXES = {
     "state": "the path of the SQLite record",
     "source_tree": "the directory holding the release's daily.cvd, main.cvd and bytecode.cvd",
     "source": "a source name such as rsync1.clamav.net",
+    "monitor.team": 'a list of addresses such as ["mirrors-team@example.org"]',
+    "monitor.smtp.sender": "one address such as mirror-monitor@example.org",
+    "monitor.smtp.host": "the mail server's host name or address",
+    "policy.proof_timeout": "seconds (default 60) for one mirror's whole HTTP proof",
 }
 
 

@@ -16,6 +16,7 @@ from syncd.core.outcome import Outcome
 
 EXIT_FAILED = 1  # the work ran and something failed (a mirror, the mail, the DNS update)
 EXIT_USAGE = 2  # configuration or usage: nothing was done
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: busy (another syncd works on the run); try again later
 
 
 class SyncdError(Exception):

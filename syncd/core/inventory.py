@@ -7,9 +7,11 @@ disable|pin`` change only what they are asked to. Pure: text in, values (or text
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import tomllib
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import tomlkit
 import tomlkit.items
@@ -45,6 +47,53 @@ FIXES = {
 }
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def host_problem(host: str) -> str | None:
+    """Given a host name or address, return why a connection to it cannot be made, or None.
+    The ssh and HTTP adapters call this before they resolve, and the inventory before it
+    accepts a host: a name must survive the IDNA encoding that ``socket.getaddrinfo`` (and so
+    asyncssh and trio) applies, which refuses an empty label such as ``mirror..example.org``."""
+    if not host:
+        return "empty"
+    if _CONTROL.search(host) or any(c.isspace() for c in host):
+        return "holds a control character or a space"
+    if host.startswith("-"):
+        return "starts with '-'"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")
+    except UnicodeError as err:
+        reason = str(err.__cause__ or err).split("(")[-1].rstrip(")")
+        return f"not a valid host name ({reason})"
+    return None
+
+
+def address_problem(address: str) -> str | None:
+    """Given a mail address (``Name <a@b>`` or ``a@b``), return why it cannot head a mail
+    (a control character such as a newline would inject a header), or None."""
+    if not address.strip():
+        return "empty"
+    if _CONTROL.search(address):
+        return "holds a control character (a newline, say)"
+    if "@" not in address:
+        return "has no '@'"
+    return None
+
+
+def _addresses(v: list[str]) -> list[str]:
+    for address in v:
+        problem = address_problem(address)
+        if problem:
+            raise ValueError(f"{address[:60]!r} {problem}")
+    return v
+
+
 class InventoryError(SyncdError, ValueError):
     """The inventory cannot be used; the message names file, mirror and field and the fix."""
 
@@ -76,9 +125,15 @@ class Mirror(BaseModel):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        if not v or any(c.isspace() for c in v) or v.startswith("-"):
-            raise ValueError("not a host name or address")
+        problem = host_problem(v)
+        if problem:
+            raise ValueError(f"not a host name or address: {v[:60]!r} {problem}")
         return v
+
+    @field_validator("admins", "notify")
+    @classmethod
+    def _mail(cls, v: list[str]) -> list[str]:
+        return _addresses(v)
 
     @field_validator("user")
     @classmethod
@@ -111,8 +166,16 @@ class Mirror(BaseModel):
     @field_validator("http")
     @classmethod
     def _http(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"https?://[^\s/]+(/\S*)?\Z", v):
+        if v is not None and (_CONTROL.search(v) or not re.match(r"https?://[^\s/]+(/\S*)?\Z", v)):
             raise ValueError("not an http(s) URL")
+        if v is not None:
+            try:
+                host = urlsplit(v).hostname or ""
+            except ValueError as err:
+                raise ValueError(f"not an http(s) URL ({err})") from None
+            problem = host_problem(host)
+            if problem:
+                raise ValueError(f"its host {host[:60]!r} {problem}")
         return v.rstrip("/") if v else v
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from syncd.core.freshness import Thresholds
 from syncd.core.geopools import LocalPolicy
+from syncd.core.inventory import address_problem, host_problem
 
 Hours = Annotated[float, Field(gt=0, le=24 * 365)]
 
@@ -23,6 +24,22 @@ class SmtpConfig(BaseModel):
     username: str | None = None
     password_file: Path | None = None  # the password stays out of syncd.toml
     cafile: Path | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        problem = host_problem(v)
+        if problem:
+            raise ValueError(f"not a host name or address: {v[:60]!r} {problem}")
+        return v
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, v: str) -> str:
+        problem = address_problem(v)
+        if problem:
+            raise ValueError(f"{v[:60]!r} {problem}")
+        return v
 
 
 class MonitorConfig(BaseModel):
@@ -45,6 +62,15 @@ class MonitorConfig(BaseModel):
     status_page: Path | None = None
     metrics: Path | None = None
     smtp: SmtpConfig | None = None
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, v: list[str]) -> list[str]:
+        for address in v:
+            problem = address_problem(address)
+            if problem:
+                raise ValueError(f"{address[:60]!r} {problem}")
+        return v
 
     def thresholds(self) -> Thresholds:
         return Thresholds(

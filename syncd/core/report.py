@@ -6,6 +6,7 @@ characters stripped from every string before anything is logged or shown. Pure.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -83,17 +84,39 @@ class Report(_Tolerant):
         return f"{self.error.kind}: {self.error.message}" if self.error.message else self.error.kind
 
 
+def _no_constant(name: str) -> Any:
+    raise ReportError(f"stdout JSON holds {name}, which is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ReportError(f"stdout JSON holds the number {clean(text, 40)}, too large for a float")
+    return value
+
+
+def loads_strict(text: str) -> Any:
+    """Given JSON text, return its value; raise ReportError for what strict JSON has no room
+    for (NaN, Infinity, a float that overflows), an integer past Python's digit limit, or
+    JSON that is not valid or nested too deeply."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except ReportError:
+        raise
+    except json.JSONDecodeError:
+        raise ReportError(f"stdout is not one JSON object: {clean(text, 120)!r}") from None
+    except RecursionError:
+        raise ReportError("stdout JSON is nested too deeply") from None
+    except ValueError as err:  # an integer of more digits than sys.get_int_max_str_digits()
+        raise ReportError(f"stdout JSON holds an unusable number: {clean(str(err), 120)}") from None
+
+
 def parse_report(stdout: bytes) -> tuple[Report, dict[str, Any]]:
     """Given the client's stdout, return the report and its cleaned JSON; raise ReportError."""
     text = stdout.decode("utf-8", errors="replace").strip()
     if not text:
         raise ReportError("no report on stdout")
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError:
-        raise ReportError(f"stdout is not one JSON object: {clean(text, 120)!r}") from None
-    except RecursionError:
-        raise ReportError("stdout JSON is nested too deeply") from None
+    raw = loads_strict(text)
     if not isinstance(raw, dict):
         raise ReportError("stdout JSON is not an object")
     scrubbed = _scrub(raw)
@@ -110,3 +133,20 @@ def parse_report(stdout: bytes) -> tuple[Report, dict[str, Any]]:
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise ReportError(f"report field {where}: {clean(first['msg'], 200)}") from None
     return report, scrubbed
+
+
+def dumps_strict(value: Any, *, sort_keys: bool = False) -> str:
+    """Return `value` as strict JSON: a float that JSON cannot carry (NaN, an infinity, from a
+    record written before reports were parsed strictly) becomes null, and anything else that
+    is not JSON raises ValueError rather than being written."""
+    return json.dumps(_finite_only(value), allow_nan=False, sort_keys=sort_keys)
+
+
+def _finite_only(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_only(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_only(v) for v in value]
+    return value

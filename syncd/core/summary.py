@@ -7,9 +7,17 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from syncd.core.outcome import Outcome
+
+
+class Proof(StrEnum):
+    """What an ok rests on (the ``--json`` contract's ``proof``)."""
+
+    HTTP = "http"  # the mirror was seen serving the release over HTTP
+    UNPROVEN = "unproven"  # the mirror's own report alone: no http URL, or the check is off
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class MirrorResult:
     host: str = ""
     port: int = 22
     admins: tuple[str, ...] = ()
+    proof: Proof | None = None  # for an ok: how it is known; None otherwise
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,17 @@ def group(results: Sequence[MirrorResult], run_id: str) -> list[Group]:
     return groups
 
 
+def unproven_lines(results: Sequence[MirrorResult]) -> list[str]:
+    """The line naming the ok mirrors that only their own report vouches for (none if none)."""
+    unproven = sorted(r.name for r in results if r.proof is Proof.UNPROVEN)
+    if not unproven:
+        return []
+    return [
+        f"  unproven ({len(unproven)}, ok on their own report, not checked over HTTP): "
+        + ", ".join(unproven)
+    ]
+
+
 def summary_lines(results: Sequence[MirrorResult], run_id: str) -> list[str]:
     """Return the plain-text summary: a headline, then each group with its mirrors and actions."""
     ok = sum(r.outcome is Outcome.OK for r in results)
@@ -100,6 +120,7 @@ def summary_lines(results: Sequence[MirrorResult], run_id: str) -> list[str]:
     for g in group(results, run_id):
         if g.outcome is Outcome.OK:
             lines.append(f"{g.title}: {len(g.mirrors)}")
+            lines.extend(unproven_lines(g.mirrors))
             continue
         lines.append(f"{g.title} ({len(g.mirrors)}):")
         for r in g.mirrors:
@@ -122,6 +143,7 @@ def to_json(
                 "attempts": r.attempts,
                 "error": r.error,
                 "report": r.report,
+                "proof": r.proof.value if r.proof else None,
             }
             for r in sorted(results, key=lambda r: r.name)
         ],

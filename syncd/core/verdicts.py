@@ -20,6 +20,7 @@ class Ending(StrEnum):
     INTERRUPTED = "cancelled"  # one attempt was cut short by the cancellation
     STILL_QUEUED = "queued, and not done at the deadline"
     NOT_SERVED = "not served over HTTP"  # the HTTP proof found a problem (it says which)
+    BROKEN = "failed unexpectedly"  # an error no adapter translated (the mirror's own fault)
 
 
 ENDINGS: Mapping[Ending, tuple[Outcome, str]] = {
@@ -28,6 +29,7 @@ ENDINGS: Mapping[Ending, tuple[Outcome, str]] = {
     Ending.INTERRUPTED: (Outcome.CANCELLED, "cancelled"),
     Ending.STILL_QUEUED: (Outcome.TIMEOUT, "queued, and not done at the deadline"),
     Ending.NOT_SERVED: (Outcome.FAILED, ""),
+    Ending.BROKEN: (Outcome.FAILED, "failed unexpectedly"),
 }
 
 
@@ -42,6 +44,8 @@ def ended(ending: Ending, last: Judgement | None = None, detail: str = "") -> Ju
         text = f"{text}: {said}"
     elif ending is Ending.NOT_SERVED:
         text = detail
+    elif ending is Ending.BROKEN and detail:
+        text = f"{text}: {detail}"
     return Judgement(Verdict.FAIL, outcome, text)
 
 

@@ -14,6 +14,7 @@ import trio
 from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
 from syncd.core.freshness import Check, Record, Release, Thresholds, Transition, step
 from syncd.core.manifest import ReleaseFile
+from syncd.core.report import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -64,6 +65,10 @@ async def observe(
             except (CheckFailed, trio.TooSlowError) as err:
                 found.append(Observation(m.name, "any", Check(clock(), False, error=str(err))))
                 return
+            except Exception as err:  # one mirror's fault stays that mirror's failure
+                c = Check(clock(), False, error=unexpected(err))
+                found.append(Observation(m.name, "any", c))
+                return
         for target in fams:
             async with limiter:
                 at = clock()
@@ -75,6 +80,8 @@ async def observe(
                     c = Check(at, False, error=str(err))
                 except trio.TooSlowError:
                     c = Check(at, False, error="the whole check took too long")
+                except Exception as err:  # one mirror's fault stays that mirror's failure
+                    c = Check(at, False, error=unexpected(err))
                 found.append(Observation(m.name, target.family, c))
 
     with trio.move_on_after(deadline_s):
@@ -87,6 +94,11 @@ async def observe(
         if m.name not in seen:
             found.append(Observation(m.name, "any", Check(at, False, error="monitor run deadline")))
     return sorted(found, key=lambda o: (o.mirror, o.family))
+
+
+def unexpected(err: BaseException) -> str:
+    """The reason recorded for a mirror whose check raised what no adapter translated."""
+    return clean(f"check failed: {type(err).__name__}: {err}", 300)
 
 
 def apply_policy(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncd.adapters.files import read_inventory, read_manifest, read_release_headers, write_atomic
-from syncd.adapters.mail import MailError, SmtpSettings, send_all
+from syncd.adapters.mail import MailError, SmtpSettings, send_each
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
@@ -132,8 +132,9 @@ def _mails(
     cfg: MonitorConfig,
     now: float,
     ids: list[int],
-) -> tuple[list[Mail], list[tuple[str, list[int]]], int]:
-    """Return the mails to send, which mirrors they mark as mailed, and how many were held."""
+) -> tuple[list[Mail], list[tuple[str, list[int], range]], int]:
+    """Return the mails to send, which mirrors (and transitions) they mark as mailed with the
+    indices of their mails, and how many were held."""
     changes: list[MirrorChange] = []
     per_mirror: dict[str, list[tuple[MirrorChange, int]]] = {}
     changed = [o for o in outcomes if o.transition is not None]
@@ -145,7 +146,7 @@ def _mails(
         changes.append(change)
         per_mirror.setdefault(o.mirror, []).append((change, tid))
     mails: list[Mail] = []
-    marks: list[tuple[str, list[int]]] = []
+    marks: list[tuple[str, list[int], range]] = []
     held = 0
     for mirror, all_items in per_mirror.items():
         items = [(c, tid) for c, tid in all_items if worth_mailing(c)]
@@ -154,8 +155,9 @@ def _mails(
         if not may_send(store.last_mailed(mirror), now, cfg.mail_interval_h * 3600):
             held += len(items)
             continue
+        first = len(mails)
         mails.extend(mirror_mail(c) for c, _ in items)
-        marks.append((mirror, [tid for _, tid in items]))
+        marks.append((mirror, [tid for _, tid in items], range(first, len(mails))))
     team = digest(changes, cfg.team, now)
     if team is not None:
         mails.append(team)
@@ -452,13 +454,18 @@ def run_pass(
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
         mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
         mail_error = None
+        sent = 0
         if mails and send_mail:
             try:
-                send_all(mails, _smtp(cfg))
-                for mirror, tids in marks:
-                    store.mark_mailed(mirror, now, tids)
+                errors = send_each(mails, _smtp(cfg))
             except MailError as err:
-                mail_error = str(err)
+                errors, mail_error = [str(err)] * len(mails), str(err)
+            sent = errors.count(None)
+            failed = {i for i, e in enumerate(errors) if e is not None}
+            for mirror, tids, which in marks:
+                if not failed & set(which):  # a mail not sent stays due: the next pass retries
+                    store.mark_mailed(mirror, now, tids)
+            mail_error = mail_error or next((e for e in errors if e is not None), None)
         store.prune(now - cfg.retention_days * DAY)
         rows = _status_rows(facts, store, pstore, now, skipped)
         site, metrics = _outputs(
@@ -486,7 +493,6 @@ def run_pass(
         for o in outcomes
         if o.transition is not None
     ]
-    sent = len(mails) if send_mail and not mail_error else 0
     return PassSummary(
         now, dict(release.versions), rows, changes, MailTally(sent, held, mail_error)
     )

@@ -9,10 +9,15 @@ no task here ever blocks on SQLite, so a held write lock cannot stall a deadline
 are the core's (`judge_reply`, `judge_poll`); this module only
 moves data between the transport, the record and the display; how a push ends when no reply
 decides it (deadlines, cancellation) is the core's too (`syncd.core.verdicts`).
+
+One mirror's fault is its own: whatever its push or its proof raises that no adapter translated
+ends that mirror ``failed`` with the reason, never the fan-out; its HTTP proof has its own
+deadline (``proof_timeout``); and a record write that fails (StoreError) loses that write only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import time
@@ -28,6 +33,7 @@ from tenacity.wait import wait_random_exponential
 
 from pushwire.request import render_request
 from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import StoreError
 from syncd.adapters.ssh import Reply
 from syncd.core.classify import Judgement, judge_error, judge_poll, judge_reply
 from syncd.core.config import Policy
@@ -35,7 +41,7 @@ from syncd.core.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.core.inventory import Mirror
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report, ReportError, clean, parse_report
-from syncd.core.summary import MirrorResult
+from syncd.core.summary import MirrorResult, Proof
 from syncd.core.verdicts import Ending, ended, final, interrupted
 
 T = TypeVar("T")
@@ -119,6 +125,7 @@ class Publisher:
             "sync", self.run_id, self.expected, deadline=self.policy.command_timeout
         )
         self._latest: dict[str, _Exchange] = {}
+        self._tries: dict[str, int] = {}  # attempts made by this run, should the record fail
 
     # the whole run
     async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
@@ -146,13 +153,15 @@ class Publisher:
     async def _push_one(self, mirror: Mirror, results: list[MirrorResult]) -> None:
         started = trio.current_time()
         last = _Exchange(ended(Ending.RUN_DEADLINE))
+        proven = False
         try:
             with trio.fail_at(self._deadline):
                 last = await self._sync(mirror)
                 if last.judgement.verdict is Verdict.QUEUED:
                     last = await self._poll(mirror, last)
                 if last.judgement.verdict is Verdict.OK and self.prover and mirror.http:
-                    problem = await self.prover(mirror, self.expected)
+                    problem = await self._prove(mirror)
+                    proven = not problem
                     if problem:
                         judgement = ended(Ending.NOT_SERVED, detail=problem)
                         last = _Exchange(judgement, last.report, last.raw)
@@ -167,11 +176,32 @@ class Publisher:
                     mirror, _Exchange(judgement, last.report, last.raw), started, results
                 )
             raise
+        except Exception as err:  # what no adapter translated: this mirror's failure alone
+            judgement = ended(Ending.BROKEN, detail=clean(f"{type(err).__name__}: {err}", 300))
+            last = _Exchange(judgement, last.report, last.raw)
         with trio.CancelScope(shield=True):  # recorded and reported, even if cancelled now
-            await self._finish(mirror, last, started, results)
+            await self._finish(mirror, last, started, results, proven=proven)
+
+    async def _prove(self, mirror: Mirror) -> str | None:
+        """The HTTP proof of `mirror` (the prover's problem, or None), within proof_timeout:
+        one slow mirror's proof ends then, and never holds the run's end."""
+        assert self.prover is not None
+        limit = self.policy.proof_timeout
+        with trio.move_on_after(limit):
+            return await self.prover(mirror, self.expected)
+        return (
+            f"http: the proof did not finish within {limit:g} s (proof_timeout): "
+            "the mirror answers too slowly"
+        )
 
     async def _finish(
-        self, mirror: Mirror, last: _Exchange, started: float, results: list[MirrorResult]
+        self,
+        mirror: Mirror,
+        last: _Exchange,
+        started: float,
+        results: list[MirrorResult],
+        *,
+        proven: bool = False,
     ) -> None:
         outcome, error = final(last.judgement)
         versions = last.report.versions() if last.report else None
@@ -190,7 +220,10 @@ class Publisher:
             )
             return store.attempt_count(self.run_id, mirror.name)
 
-        attempts = await self.record.result(self.record.submit(record))
+        try:
+            attempts = await self.record.result(self.record.submit(record))
+        except StoreError:  # not recorded (publish_main says so): the result stands
+            attempts = self._tries.get(mirror.name, 0)
         result = MirrorResult(
             mirror.name,
             outcome,
@@ -200,6 +233,7 @@ class Publisher:
             mirror.host,
             mirror.port,
             tuple(mirror.admins),
+            proof=(Proof.HTTP if proven else Proof.UNPROVEN) if outcome is Outcome.OK else None,
         )
         results.append(result)
         self.progress.finished(result)
@@ -258,8 +292,10 @@ class Publisher:
             lambda store: store.start_attempt(self.run_id, mirror.name, verb, now)
         )
         result: _Exchange | None = None
+        number = self._tries[mirror.name] = self._tries.get(mirror.name, 0) + 1
         try:
-            _, number = await self.record.result(started)
+            with contextlib.suppress(StoreError):  # its start not recorded: push all the same
+                _, number = await self.record.result(started)
             result = await self._talk(mirror, request, judge)
         except PushError as err:
             result = _Exchange(judge_error(err))
@@ -275,8 +311,11 @@ class Publisher:
 
     def _close_attempt(self, started: Future[tuple[int, int]], result: _Exchange) -> None:
         now, j = self.wall(), result.judgement
-        self.record.submit(
-            lambda store: store.finish_attempt(
+
+        def close(store: PublishStore) -> None:
+            if started.exception() is not None:  # its start was not recorded: nothing to close
+                return
+            store.finish_attempt(
                 started.result()[0],
                 now,
                 verdict=j.verdict.value,
@@ -285,7 +324,8 @@ class Publisher:
                 error=j.error or None,
                 report=result.raw,
             )
-        )
+
+        self.record.submit(close)
 
     async def _talk(self, mirror: Mirror, request: str, judge: Judge) -> _Exchange:
         async with self._sessions:

@@ -1,9 +1,16 @@
-"""One ``syncd publish`` end to end: open the record (its writer thread), create (or reopen,
-for ``--resume``) the run, load the pusher key and the pinned host keys, open the asyncio loop
-and the HTTP client, run the fan-out (`syncd.orchestration.publish.Publisher`), close the run."""
+"""One ``syncd publish`` end to end: open the record (its writer thread), take the run's lock
+(`syncd.adapters.runlock`: one publisher per run), create (or reopen, for ``--resume``) the
+run, load the pusher key and the pinned host keys, open the asyncio loop and the HTTP client,
+run the fan-out (`syncd.orchestration.publish.Publisher`), close the run.
+
+A write to the record that fails once the run is under way (a full disk, a lock held past the
+busy timeout) stops no push: every mirror ends, the run is closed ``failed`` if that write
+can still be made (else it stays ``running`` with its lock free, which ``syncd status`` shows
+as ``interrupted``), and the outcome carries the error for the summary and the JSON."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -12,12 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import trio
 
 from pushwire.request import RequestError, render_request
 from syncd.adapters import mirrorhttp
 from syncd.adapters.aioloop import open_aio_loop
 from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.recordwriter import open_record
+from syncd.adapters.recordwriter import BUSY_TIMEOUT_S, PATIENCE_S, RecordWriter, open_record
+from syncd.adapters.runlock import hold_run
+from syncd.adapters.sqlite import StoreError
 from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
 from syncd.core.config import Policy
 from syncd.core.errors import SyncdError
@@ -27,7 +37,7 @@ from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import clean
 from syncd.core.request import new_run_id
-from syncd.core.summary import MirrorResult
+from syncd.core.summary import MirrorResult, Proof
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
 
@@ -84,6 +94,7 @@ class PublishJob:
     files_for: dict[str, int] = field(default_factory=dict)  # the release `files` belong to
     kind: str = "release"  # "heartbeat": the same release, a newer timestamp
     heartbeat_stamp: int | None = None  # the timestamp a heartbeat pushes (and proves served)
+    record_timeout: float = BUSY_TIMEOUT_S  # how long a write waits for SQLite's write lock
 
 
 @dataclass
@@ -92,10 +103,13 @@ class PublishOutcome:
     expected: dict[str, int]
     results: list[MirrorResult]
     cancelled: bool
+    record_error: str | None = None  # the record lost writes: the first error, and how many
 
 
-def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], list[Mirror]]:
-    """Create the run (or reopen the one to resume); return its id, release and mirrors."""
+def _begin(
+    job: PublishJob, run_id: str, store: PublishStore
+) -> tuple[str, dict[str, int], list[Mirror]]:
+    """Create run `run_id` (or reopen the one to resume); return its id, release and mirrors."""
     try:
         if job.resume is None:
             if not job.expected:
@@ -105,7 +119,6 @@ def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], l
             mirrors = plan(job.inventory, only=job.only, last_duration=store.last_durations())
             if not mirrors:
                 raise PublishSetupError("no active mirror to publish to")
-            run_id = new_run_id(datetime.now(UTC), secrets.token_hex(3))
             store.create_run(
                 run_id,
                 time.time(),
@@ -148,7 +161,9 @@ def _begin(job: PublishJob, store: PublishStore) -> tuple[str, dict[str, int], l
         raise PublishSetupError(str(err)) from None
 
 
-def _recorded_ok(store: PublishStore, run_id: str, inventory: Inventory) -> list[MirrorResult]:
+def _recorded_ok(
+    store: PublishStore, run_id: str, inventory: Inventory, proving: bool
+) -> list[MirrorResult]:
     out = []
     for t in store.targets(run_id):
         if t.outcome == Outcome.OK.value:
@@ -163,6 +178,7 @@ def _recorded_ok(store: PublishStore, run_id: str, inventory: Inventory) -> list
                     m.host if m else "",
                     m.port if m else 22,
                     tuple(m.admins) if m else (),
+                    Proof.HTTP if proving and m and m.http else Proof.UNPROVEN,
                 )
             )
     return out
@@ -172,38 +188,69 @@ async def publish_main(
     job: PublishJob, progress: Progress | None = None, *, handle_signals: bool = True
 ) -> PublishOutcome:
     """Run one publish (or finish one with ``resume``) end to end; return its outcome.
-    Raise PublishSetupError (or StoreError, SshSetupError) when it cannot start."""
-    async with open_record(job.state) as record:
-        ssh = PinnedSsh(job.key, job.policy)
-        run_id, expected, mirrors = await record.call(lambda store: _begin(job, store))
-        if job.files_for != expected:
-            job.files = ()  # the tree holds another release (moved on, or --expect): no proof
-        ssh.prepare(mirrors)
-        raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
-        async with (
-            open_aio_loop(job.policy.ssh_loop) as aio,
-            mirrorhttp.new_client(
-                job.policy.http_timeout, job.policy.handshake_concurrency
-            ) as client,
-        ):
-            ssh.aio = aio
-            publisher = Publisher(
-                ssh,
-                record,
-                run_id,
-                expected,
-                job.policy,
-                progress or NoProgress(),
-                http_prover(client, job.heartbeat_stamp, job.files)
-                if job.policy.http_check
-                else None,
-                handle_signals=handle_signals,
+    Raise PublishSetupError (or StoreError, SshSetupError, RunBusy) when it cannot start."""
+    run_id = job.resume or new_run_id(datetime.now(UTC), secrets.token_hex(3))
+    async with open_record(job.state, job.record_timeout) as record:
+        with hold_run(job.state, run_id):
+            return await _publish(job, run_id, record, progress, handle_signals)
+
+
+async def _publish(
+    job: PublishJob,
+    run_id: str,
+    record: RecordWriter,
+    progress: Progress | None,
+    handle_signals: bool,
+) -> PublishOutcome:
+    ssh = PinnedSsh(job.key, job.policy)
+    run_id, expected, mirrors = await record.call(lambda store: _begin(job, run_id, store))
+    if job.files_for != expected:
+        job.files = ()  # the tree holds another release (moved on, or --expect): no proof
+    ssh.prepare(mirrors)
+    raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
+    async with (
+        open_aio_loop(job.policy.ssh_loop) as aio,
+        mirrorhttp.new_client(job.policy.http_timeout, job.policy.handshake_concurrency) as client,
+    ):
+        ssh.aio = aio
+        publisher = Publisher(
+            ssh,
+            record,
+            run_id,
+            expected,
+            job.policy,
+            progress or NoProgress(),
+            http_prover(client, job.heartbeat_stamp, job.files) if job.policy.http_check else None,
+            handle_signals=handle_signals,
+        )
+        fresh = await publisher.run(mirrors)
+    fresh_names = {r.name for r in fresh}
+    with trio.CancelScope(shield=True):  # the run is closed, even when cancelled now
+        try:
+            recorded = await record.call(
+                lambda store: _recorded_ok(store, run_id, job.inventory, job.policy.http_check)
             )
-            fresh = await publisher.run(mirrors)
-        fresh_names = {r.name for r in fresh}
-        recorded = await record.call(lambda store: _recorded_ok(store, run_id, job.inventory))
+        except StoreError:  # the summary holds this invocation's mirrors only
+            recorded = []
         earlier = [r for r in recorded if r.name not in fresh_names]
-        state = "cancelled" if publisher.cancelled else "finished"
+        failed = record.failure is not None
+        state = "cancelled" if publisher.cancelled else "failed" if failed else "finished"
         finished = time.time()
-        await record.call(lambda store: store.finish_run(run_id, finished, state))
-        return PublishOutcome(run_id, expected, earlier + fresh, publisher.cancelled)
+        with contextlib.suppress(StoreError):  # then it stays running, its lock free
+            await record.call(
+                lambda store: store.finish_run(run_id, finished, state), patience_s=PATIENCE_S
+            )
+    return PublishOutcome(
+        run_id, expected, earlier + fresh, publisher.cancelled, _record_error(record, run_id)
+    )
+
+
+def _record_error(record: RecordWriter, run_id: str) -> str | None:
+    """The line that says the record is incomplete, and what to do, or None."""
+    if record.failure is None:
+        return None
+    return (
+        f"{record.failure} ({record.lost} write(s) to the record lost): the run's record is "
+        f"incomplete; fix the cause (free disk space, find what holds the database), then "
+        f"'syncd publish --resume {run_id}' pushes to every mirror not recorded ok"
+    )

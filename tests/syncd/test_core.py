@@ -292,7 +292,7 @@ def test_summary_groups_problems_first_with_actions() -> None:
     assert any("syncd publish --resume R1" in line for line in lines)
     doc = to_json("R1", {"daily": 1}, results)
     assert set(doc) == {"run_id", "expected", "mirrors"}
-    assert set(doc["mirrors"][0]) == {"name", "outcome", "attempts", "error", "report"}
+    assert set(doc["mirrors"][0]) == {"name", "outcome", "attempts", "error", "report", "proof"}
     assert exit_code(results) == 1 and exit_code(results[:1]) == 0
 
 

@@ -1,0 +1,209 @@
+"""One hostile mirror never ends the run for the others: a fleet behind real sshd, real nginx
+and a real BIND 9, where each bad mirror is bad in its own way (a report no int() can read,
+NaN in its report, a redirect to a URL httpx cannot even build, an answer that trickles). Every
+good mirror still ends ok, the run finishes with its summary, its JSON (strict) and its DNS
+step, and ``syncd monitor`` still writes its page."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.documents import report
+from devtools.harness.named import Named
+from devtools.harness.nginx import Nginx
+from devtools.harness.sshkeys import KeyPair
+from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import open_db
+from syncd.core.config import Policy
+from syncd.core.inventory import Mirror, parse_inventory
+from syncd.orchestration import publish_job
+from syncd.orchestration.publish_job import PublishJob, publish_main
+from tests.fuzz.hostilehttp import HostileHttp
+from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
+from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
+from tests.syncd.slowhttp import SlowHttp
+
+HUGE = "9" * 5000  # past Python's int max str digits (4300): int() raises ValueError
+REDIRECTS = ("javascript:x", "mailto:x", "data:,x")  # httpx.InvalidURL, not an HTTPError
+PROOF_TIMEOUT = 3
+
+
+def _strict(text: str) -> Any:
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} in --json output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture
+def hostile_behaviours(monkeypatch: pytest.MonkeyPatch) -> None:
+    ok = report()
+    huge = ok.replace('"signatures": 1000', f'"signatures": {HUGE}', 1)
+    nan = ok.replace('"duration_s": 1.0', '"duration_s": NaN', 1)
+    assert huge != ok and nan != ok
+    monkeypatch.setitem(BEHAVIOURS, "huge_int", _heredoc(huge) + "exit 0\n")
+    monkeypatch.setitem(BEHAVIOURS, "nan", _heredoc(nan) + "exit 0\n")
+
+
+@pytest.fixture
+def redirectors() -> Iterator[list[HostileHttp]]:
+    servers = [HostileHttp() for _ in REDIRECTS]
+    for server, where in zip(servers, REDIRECTS, strict=True):
+        answer = f"HTTP/1.1 302 Found\r\nLocation: {where}\r\nContent-Length: 0\r\n\r\n"
+        server.queue(*[answer.encode()] * 20)
+        server.__enter__()
+    yield servers
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def test_each_hostile_mirror_fails_alone_and_the_run_ends_with_summary_dns_and_page(
+    tmp_path: Path,
+    fake_mirror: MirrorFactory,
+    nginx_factory: Callable[..., Nginx],
+    syncd: Syncd,
+    hostile_behaviours: None,
+    redirectors: list[HostileHttp],
+) -> None:
+    source = tmp_path / "source"
+    write_release(source, **DEFAULT_VERSIONS)
+    served = tmp_path / "served"
+    write_release(served, **DEFAULT_VERSIONS)
+    web = nginx_factory(served)
+    good = fake_mirror("good.test", "ok")
+    bare = fake_mirror("bare.test", "ok")  # no http: ok on its report alone, "unproven"
+    huge = fake_mirror("huge.test", "huge_int")
+    nan = fake_mirror("nan.test", "nan")
+    redirecting = [fake_mirror(f"redirect{i}.test", "ok") for i in range(len(REDIRECTS))]
+    slow_mirror = fake_mirror("slow.test", "ok")
+    page = tmp_path / "status.html"
+    with SlowHttp(interval_s=4.0) as slow, Named(tmp_path / "named") as named:
+        secret = tmp_path / "tsig.secret"
+        secret.write_text(named.secret)
+        policy = (
+            FAST_POLICY.replace("http_timeout = 3", "http_timeout = 10")
+            + f"proof_timeout = {PROOF_TIMEOUT}\n"
+            + f'\n[monitor]\nrequest_timeout_s = 2\nrun_deadline_s = 60\nstatus_page = "{page}"\n'
+            + f'\n[dns]\nserver = "{named.host}"\nport = {named.port}\n'
+            f'key_name = "{named.key_name}"\nkey_secret_file = "{secret}"\ngate_share = 0.5\n'
+        )
+        syncd.write(
+            good.inventory_block(http=web.base_url, country="PL")
+            + bare.inventory_block(country="PL")
+            + huge.inventory_block(http=web.base_url, country="DE")
+            + nan.inventory_block(http=web.base_url, country="DE")
+            + "".join(
+                m.inventory_block(http=s.base_url, country="FR")
+                for m, s in zip(redirecting, redirectors, strict=True)
+            )
+            + slow_mirror.inventory_block(http=slow.base_url, country="FR"),
+            policy=policy,
+        )
+        started = time.monotonic()
+        proc = syncd.run(
+            "publish",
+            "--config",
+            str(syncd.config),
+            "--json",
+            "--source-tree",
+            str(source),
+            timeout=60,
+        )
+        took = time.monotonic() - started
+
+        assert "Traceback" not in proc.stderr, proc.stderr
+        doc = _strict(proc.stdout)  # strict JSON: no NaN re-emitted
+        assert proc.returncode == 1, proc.stderr
+        mirrors = by_name(doc)
+        assert mirrors["good.test"]["outcome"] == "ok"
+        assert mirrors["good.test"]["proof"] == "http"
+        assert mirrors["bare.test"]["outcome"] == "ok"
+        assert mirrors["bare.test"]["proof"] == "unproven"
+        assert "unproven (1, ok on their own report, not checked over HTTP): bare.test" in (
+            proc.stderr
+        )
+        assert mirrors["huge.test"]["outcome"] == "failed"
+        assert "number" in mirrors["huge.test"]["error"], mirrors["huge.test"]
+        assert mirrors["nan.test"]["outcome"] == "failed"
+        assert "NaN" in mirrors["nan.test"]["error"], mirrors["nan.test"]
+        for m, where in zip(redirecting, REDIRECTS, strict=True):
+            assert mirrors[m.name]["outcome"] == "failed", mirrors[m.name]
+            assert "unusable URL" in mirrors[m.name]["error"], (where, mirrors[m.name])
+        slow_error = mirrors["slow.test"]["error"]
+        assert mirrors["slow.test"]["outcome"] == "failed" and "proof_timeout" in slow_error
+        # the slow mirror held nobody: the run ended soon after its proof's deadline, long
+        # before the run's deadline (20 s)
+        assert took < 17, (took, proc.stderr)
+        assert "dns" in doc and doc["dns"]["gate"] is not None, doc.get("dns")
+        assert f"run {doc['run_id']}: 2 of 8 mirrors serve the release" in proc.stderr
+
+        # the record closed the run
+        shown = syncd.run("runs", "show", doc["run_id"], "--config", str(syncd.config), "--json")
+        assert _strict(shown.stdout)["state"] == "finished"
+
+        # the monitor checks the same fleet: every hostile mirror is its own failed check
+        mon = syncd.run(
+            "monitor",
+            "--once",
+            "--no-mail",
+            "--json",
+            "--config",
+            str(syncd.config),
+            "--source-tree",
+            str(source),
+            timeout=90,
+        )
+        assert "Traceback" not in mon.stderr, mon.stderr
+        assert mon.returncode == 0, mon.stderr
+        summary = _strict(mon.stdout.strip().splitlines()[-1])
+        states = {m["name"]: m["state"] for m in summary["mirrors"]}
+        assert states["good.test"] == "fresh", summary
+        assert page.exists() and "good.test" in page.read_text()
+        for m in [*redirecting, slow_mirror]:
+            assert states[m.name] != "fresh", (m.name, summary)
+
+
+def test_an_error_no_adapter_translated_fails_that_mirror_only(
+    tmp_path: Path, fake_mirror: MirrorFactory, keypair: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault no real server produces on demand: the proof of one mirror raises a bug's
+    exception. That mirror fails with the reason; the other ends ok and the run finishes."""
+    fleet = [fake_mirror("good.test", "ok"), fake_mirror("buggy.test", "ok")]
+
+    def prover(*args: Any, **kw: Any) -> Any:
+        async def prove(mirror: Mirror, expected: Any) -> str | None:
+            if mirror.name == "buggy.test":
+                raise KeyError("daily")
+            return None
+
+        return prove
+
+    monkeypatch.setattr(publish_job, "http_prover", prover)
+    db = tmp_path / "state.sqlite"
+    job = PublishJob(
+        key=keypair.private,
+        state=db,
+        inventory=parse_inventory(
+            "".join(m.inventory_block(http="http://127.0.0.1:9") for m in fleet)
+        ),
+        inventory_path="inventory.toml",
+        policy=Policy(connect_timeout=3, login_timeout=3, command_timeout=4, run_timeout=20),
+        expected=dict(DEFAULT_VERSIONS),
+    )
+    outcome = trio.run(functools.partial(publish_main, job, None, handle_signals=False))
+    results = {r.name: r for r in outcome.results}
+    assert results["good.test"].outcome.value == "ok"
+    assert results["good.test"].proof is not None and results["good.test"].proof.value == "http"
+    assert results["buggy.test"].outcome.value == "failed"
+    assert results["buggy.test"].error == "failed unexpectedly: KeyError: 'daily'"
+    run = PublishStore(open_db(db)).run(outcome.run_id)
+    assert run is not None and run.state == "finished"

@@ -1,0 +1,58 @@
+"""A mirror's report is read as strict JSON: numbers JSON has no room for, or that no int()
+can read, make it an invalid report (a ReportError naming the problem), never an exception
+that ends the run; and what syncd writes is strict JSON whatever its record holds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devtools.harness.documents import report
+from syncd.core.outcome import Outcome
+from syncd.core.report import ReportError, dumps_strict, parse_report
+from syncd.core.summary import MirrorResult, Proof, summary_lines, to_json
+
+OK = report()
+
+
+def test_a_valid_report_still_parses_to_its_values() -> None:
+    parsed, raw = parse_report(OK.encode())
+    assert parsed.status == "ok" and parsed.duration_s == 1.0
+    assert parsed.versions()["main"] == 62 and raw["client_version"] == "fake-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (OK.replace('"signatures": 1000', '"signatures": ' + "9" * 5000, 1), "unusable number"),
+        (OK.replace('"duration_s": 1.0', '"duration_s": NaN'), "NaN"),
+        (OK.replace('"duration_s": 1.0', '"duration_s": Infinity'), "Infinity"),
+        (OK.replace('"duration_s": 1.0', '"duration_s": -Infinity'), "-Infinity"),
+        (OK.replace('"duration_s": 1.0', '"duration_s": 1e999'), "too large for a float"),
+        (OK.replace('"error": null', '"error": null, "x": [NaN]'), "NaN"),
+    ],
+)
+def test_numbers_strict_json_cannot_carry_make_an_invalid_report(text: str, says: str) -> None:
+    with pytest.raises(ReportError, match=says) as err:
+        parse_report(text.encode())
+    assert len(str(err.value)) < 300
+
+
+def test_output_is_strict_json_whatever_the_record_holds() -> None:
+    doc = to_json("R1", {"daily": 1}, [MirrorResult("m", Outcome.OK, 1, None, {"d": float("nan")})])
+    text = dumps_strict({**doc, "inf": [float("inf"), -float("inf")]})
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["mirrors"][0]["report"] == {"d": None}
+
+
+def test_an_ok_without_http_proof_says_unproven() -> None:
+    results = [
+        MirrorResult("proven", Outcome.OK, 1, None, proof=Proof.HTTP),
+        MirrorResult("bare", Outcome.OK, 1, None, proof=Proof.UNPROVEN),
+    ]
+    lines = summary_lines(results, "R1")
+    assert lines[:2] == ["run R1: 2 of 2 mirrors serve the release", "serve the release: 2"]
+    assert lines[2] == "  unproven (1, ok on their own report, not checked over HTTP): bare"
+    proofs = {m["name"]: m["proof"] for m in to_json("R1", {}, results)["mirrors"]}
+    assert proofs == {"proven": "http", "bare": "unproven"}
