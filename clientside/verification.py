@@ -200,13 +200,16 @@ def verify_staging(
 
 
 def _aliases(staged: Dict[str, Entry], served: Dict[str, Entry]) -> List[Finding]:
-    """Return a finding for each served database file the source no longer has while it ships
+    """Return a finding for each served ``NAME.cvd`` the source no longer has while it ships
     the same database under another name (``daily.cud`` for ``daily.cvd``): freshclam fetches
-    the served name, so it is never removed for the alias."""
+    ``NAME.cvd``, so it is never removed for the alias."""
     found: List[Finding] = []
     for path in sorted(served):
-        name = cvd.database_name(path.rsplit("/", 1)[-1])
-        if name is None or path in staged or served[path].kind != "file":
+        base = path.rsplit("/", 1)[-1]
+        name = cvd.database_name(base)
+        if name is None or not base.endswith(cvd.SERVED_SUFFIX):
+            continue  # an alias the source no longer ships beside its NAME.cvd goes
+        if path in staged or served[path].kind != "file":
             continue
         directory = path[: -len(path.rsplit("/", 1)[-1])]
         aliases = sorted(

@@ -326,3 +326,17 @@ def test_a_served_symlinked_database_is_reported_not_dropped(
     assert rep["status"] == "ok", rep["error"]
     assert not (mirror.to / "daily.cvd").is_symlink()
     assert rep["databases"]["daily"]["version"] == 28034 and rep["databases"]["daily"]["md5_ok"]
+
+
+def test_an_alias_the_source_retires_goes_quietly(mirror: Mirror, source_tree: Path) -> None:
+    """The reverse is no attack: a served ``daily.cud`` the source stops shipping beside its
+    ``daily.cvd`` is pruned as any file the source dropped."""
+    settle(mirror)
+    alias = source_tree / "daily.cud"
+    alias.write_bytes((source_tree / "daily.cvd").read_bytes())
+    assert mirror.run().report["status"] == "ok"
+    assert (mirror.to / "daily.cud").exists()
+    alias.unlink()
+    rep = mirror.run().report
+    assert rep["status"] == "ok", rep["error"]
+    assert not (mirror.to / "daily.cud").exists() and rep["files_deleted"] == 1
