@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from clientside import publish
 from devtools.harness.account import MirrorAccount, give_to, make_traversable
 from devtools.harness.client import client_command
 from devtools.harness.cvd import build_cvd, corrupt_body, write_cvd
@@ -340,3 +341,23 @@ def test_an_alias_the_source_retires_goes_quietly(mirror: Mirror, source_tree: P
     rep = mirror.run().report
     assert rep["status"] == "ok", rep["error"]
     assert not (mirror.to / "daily.cud").exists() and rep["files_deleted"] == 1
+
+
+def test_a_directory_swapped_for_a_link_after_the_plan_is_not_written_through(
+    tmp_path: Path,
+) -> None:
+    """The race the plan cannot see: TO's ``sub`` is a directory when listed and a symlink
+    when written. The descriptor walk stops at it; nothing lands outside TO."""
+    to, staging, outside = tmp_path / "to", tmp_path / "staging", tmp_path / "outside"
+    for d in (to / "sub", staging / "sub", outside):
+        d.mkdir(parents=True)
+    (staging / "sub" / "daily.cvd").write_bytes(build_cvd("daily", 28034))
+    (staging / "top.txt").write_text("top\n")
+    plan_, _staged, _served = publish.plan(str(to), str(staging), ("/local_*",), frozenset())
+    assert plan_.publish == ["top.txt", "sub/daily.cvd"]
+    (to / "sub").rmdir()
+    (to / "sub").symlink_to(outside)
+    done = publish.execute(plan_, str(to), str(staging), 10)
+    assert list(outside.iterdir()) == []
+    assert done.published == 1 and (to / "top.txt").read_text() == "top\n"
+    assert done.problems == ["sub/daily.cvd: sub is not a real directory; not published"]
