@@ -1,14 +1,28 @@
 """The atomic publish into ``TO``: each file by a hard link to a temporary name and a rename
-over its target, then the deletions; what to do is ``core.publishplan``'s plan."""
+over its target, then the deletions; what to do is ``core.publishplan``'s plan.
+
+Every name is reached from a descriptor of TO (and of the staging tree) one component at a
+time with ``O_NOFOLLOW``: a parent that is a symlink (placed by a source in an earlier round,
+or by anyone) stops that path before anything is written, so nothing is ever written, renamed
+or deleted outside TO, nor anywhere in TO but where the plan says."""
 
 import contextlib
 import os
 import stat
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from clientside.core.publishplan import TEMP_PREFIX, Entry, Plan, plan_publish
+from clientside.core.publishplan import TEMP_PREFIX, Entry, Plan, link_problem, plan_publish
 from clientside.fsutil import listing
 from clientside.verification import Finding
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class Outcome(NamedTuple):
+    published: int
+    deleted: int
+    problems: List[str]  # failures: the round is not ok
+    warnings: List[str]  # names never published, deletions postponed
 
 
 def plan(
@@ -19,77 +33,161 @@ def plan(
     return plan_publish(staged, served, patterns=patterns, failed=failed), staged, served
 
 
-def _safe_link_target(target: str) -> bool:
-    return not target.startswith("/") and ".." not in target.split("/")
+class NotADirectory(OSError):
+    """A parent of a path to publish is not a real directory (a symlink, a file)."""
 
 
-def _publish_one(src: str, tmp: str, dst: str) -> Optional[str]:
-    """Make ``dst`` the staged ``src`` in one rename; return a problem or None."""
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    if stat.S_ISLNK(os.lstat(src).st_mode):
-        target = os.readlink(src)
-        if not _safe_link_target(target):
-            return f"symlink to {target!r} not published"
-        os.symlink(target, tmp)
-    else:
-        # rsync does not fsync: make the data durable before a name in TO points at it, so a
-        # crash cannot leave a served name on an empty or partial file
-        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            os.fsync(fd)
-        finally:
+@contextlib.contextmanager
+def _parent(root_fd: int, relpath: str) -> Iterator[Tuple[int, str]]:
+    """Yield a descriptor of ``relpath``'s parent, walked from ``root_fd`` without following a
+    symlink, and the last component; raise NotADirectory naming the parent that is not one."""
+    parts = relpath.split("/")
+    fd = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts[:-1]):
+            try:
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                where = "/".join(parts[: i + 1])
+                raise NotADirectory(exc.errno, f"{where} is not a real directory") from exc
             os.close(fd)
-        os.link(src, tmp, follow_symlinks=False)
-    os.rename(tmp, dst)
+            fd = nxt
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+class _Failed(OSError):
+    """The staged file cannot be published as it is."""
+
+
+def _publish_one(
+    to_fd: int, staging_fd: int, path: str, patterns: Sequence[str], pid: int
+) -> Optional[str]:
+    """Make TO's ``path`` the staged one in one rename; return why a link is not published
+    (a warning), None when done; raise OSError when it cannot be (a failure)."""
+    with _parent(staging_fd, path) as (src_dir, name), _parent(to_fd, path) as (dst_dir, _):
+        tmp = f"{TEMP_PREFIX}{name}.{pid}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dst_dir)
+        st = os.lstat(name, dir_fd=src_dir)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(name, dir_fd=src_dir)
+            problem = link_problem(path, target, patterns)
+            if problem:
+                return f"symlink not published: {problem}"
+            os.symlink(target, tmp, dir_fd=dst_dir)
+        elif stat.S_ISREG(st.st_mode):
+            # rsync does not fsync: make the data durable before a name in TO points at it, so
+            # a crash cannot leave a served name on an empty or partial file
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src_dir)
+            try:
+                now = os.fstat(fd)
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                    raise _Failed(0, "changed while publishing")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(name, tmp, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
+        else:
+            raise _Failed(0, "not a regular file")
+        os.rename(tmp, name, src_dir_fd=dst_dir, dst_dir_fd=dst_dir)
     return None
 
 
-def execute(plan_: Plan, to: str, staging: str, max_delete: int) -> Tuple[int, int, List[str]]:
-    """Apply the plan: link+rename each file, then deletions (bounded by ``max_delete``).
+def _mkdir(to_fd: int, path: str) -> None:
+    with _parent(to_fd, path) as (dir_fd, name):
+        try:
+            os.mkdir(name, 0o755, dir_fd=dir_fd)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
+                raise NotADirectory(0, f"{path} is not a real directory") from None
 
-    Return (files published, files deleted, problems).
-    """
+
+def execute(
+    plan_: Plan, to: str, staging: str, max_delete: int, patterns: Sequence[str] = ()
+) -> Outcome:
+    """Apply the plan: link+rename each file, then deletions (bounded by ``max_delete``), none
+    when anything was held back or failed to publish."""
     problems: List[str] = []
+    warnings: List[str] = [f"{p}: not published: {why}" for p, why in plan_.refused]
+    problems += [
+        f"{p}: {parent} in TO is not a real directory (a symlink?); not published"
+        for p, parent in plan_.unsafe
+    ]
+    problems += [
+        f"{p}: TO and the source disagree on whether it is a directory; left as is"
+        for p in plan_.conflicts
+    ]
+    to_fd = os.open(to, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        staging_fd = os.open(staging, _DIR_FLAGS)
+        try:
+            published = _publish_all(plan_, (to_fd, staging_fd), patterns, problems, warnings)
+        finally:
+            os.close(staging_fd)
+        deleted = 0
+        wanted = len(plan_.deletes)
+        if plan_.kept or (problems and wanted):
+            count = len(plan_.kept) or wanted
+            warnings.append(f"{count} deletions postponed: this round held something back")
+        elif wanted > max_delete:
+            problems.append(
+                f"{wanted} files to delete exceed MAX_DELETE={max_delete}; none deleted"
+            )
+        else:
+            deleted = _delete_all(plan_, to_fd, problems)
+        os.fsync(to_fd)
+    finally:
+        os.close(to_fd)
+    return Outcome(published, deleted, problems, warnings)
+
+
+def _publish_all(
+    plan_: Plan,
+    fds: Tuple[int, int],
+    patterns: Sequence[str],
+    problems: List[str],
+    warnings: List[str],
+) -> int:
+    to_fd, staging_fd = fds
+    blocked: List[str] = []
     for d in plan_.mkdirs:
-        os.makedirs(os.path.join(to, d), mode=0o755, exist_ok=True)
+        try:
+            _mkdir(to_fd, d)
+        except OSError as exc:
+            problems.append(f"{d}: {exc.strerror}; not published")
+            blocked.append(d)
     published = 0
     pid = os.getpid()
     for path in plan_.publish:
-        src = os.path.join(staging, path)
-        dst = os.path.join(to, path)
-        tmp = os.path.join(os.path.dirname(dst), f"{TEMP_PREFIX}{os.path.basename(dst)}.{pid}")
+        if any(path.startswith(d + "/") for d in blocked):
+            continue  # its directory was not made: told once, above
         try:
-            problem = _publish_one(src, tmp, dst)
+            why = _publish_one(to_fd, staging_fd, path, patterns, pid)
         except OSError as exc:
-            problem = f"{exc.strerror}"
-        if problem:
-            problems.append(f"{path}: {problem}")
-        else:
+            problems.append(f"{path}: {exc.strerror}; not published")
+            continue
+        if why is None:
             published += 1
+        else:
+            warnings.append(f"{path}: {why}")
+    return published
+
+
+def _delete_all(plan_: Plan, to_fd: int, problems: List[str]) -> int:
     deleted = 0
-    if len(plan_.deletes) > max_delete:
-        problems.append(
-            f"{len(plan_.deletes)} files to delete exceed MAX_DELETE={max_delete}; none deleted"
-        )
-    else:
-        for path in plan_.deletes:
-            try:
-                os.unlink(os.path.join(to, path))
-                deleted += 1
-            except OSError as exc:
-                problems.append(f"{path}: {exc.strerror}")
-        for path in plan_.rmdirs:
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(to, path))
-    for path in plan_.conflicts:
-        problems.append(f"{path}: a file and a directory of the same name; left as is")
-    fd = os.open(to, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return published, deleted, problems
+    for path in plan_.deletes:
+        try:
+            with _parent(to_fd, path) as (dir_fd, name):
+                os.unlink(name, dir_fd=dir_fd)
+            deleted += 1
+        except OSError as exc:
+            problems.append(f"{path}: {exc.strerror}")
+    for path in plan_.rmdirs:
+        with contextlib.suppress(OSError), _parent(to_fd, path) as (dir_fd, name):
+            os.rmdir(name, dir_fd=dir_fd)
+    return deleted
 
 
 def plan_publish_from(

@@ -4,8 +4,10 @@ Created on first use and seeded from ``TO`` by hard links, so that rsync's delta
 from what is served; left-overs of an interrupted run are removed before each round.
 """
 
+import contextlib
 import logging
 import os
+import re
 import shutil
 import stat
 from typing import Sequence
@@ -64,16 +66,33 @@ def prepare_staging(to: str, patterns: Sequence[str]) -> str:
                 log.info("not seeding %s: %s (rsync will fetch it)", f, exc.strerror)
         os.rename(seeding, staging)
         log.info("staging tree created with %d files linked from TO", linked)
+    removed = remove_partials(staging)
+    if removed:
+        log.info("removed %d stale rsync temporary files and directories", removed)
+    return staging
+
+
+# rsync's temporary names: ``.NAME.XXXXXX`` beside the file (``mkstemp``), and the
+# ``.~tmp~`` directory ``--delay-updates`` gathers finished files in until the end
+_RSYNC_TEMP = re.compile(r"\A\..+\.[A-Za-z0-9]{6}\Z")
+
+
+def remove_partials(staging: str) -> int:
+    """Remove what an rsync that did not finish (a full disk, a timeout, a kill) left in
+    staging: ``.~tmp~`` directories and rsync's temporary files. Return how many."""
     removed = 0
-    for root, dirnames, _files in os.walk(staging):
+    for root, dirnames, files in os.walk(staging):
         for name in list(dirnames):
             if name == ".~tmp~":
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
                 dirnames.remove(name)
                 removed += 1
-    if removed:
-        log.info("removed %d stale rsync temporary directories", removed)
-    return staging
+        for name in files:
+            if _RSYNC_TEMP.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
 
 
 def clean_stray_temps(to: str) -> int:

@@ -1,6 +1,7 @@
-"""Verification of the staged tree and of what ``TO`` serves: CVD headers and body MD5s, cdiffs
-(a whole gzip stream) and sign files (small text), read once per file (cached by inode), judged
-by ``core.cvd`` and ``core.patches``."""
+"""Verification of the staged tree and of what ``TO`` serves: CVD headers and body MD5s (under
+every database name: ``.cvd``, ``.cld``, ``.cud``), cdiffs (a whole gzip stream) and sign files
+(small text), read once per file (cached by inode), judged by ``core.cvd`` and
+``core.patches``."""
 
 import hashlib
 import json
@@ -10,7 +11,7 @@ import stat
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from clientside.core import cvd, patches
-from clientside.core.publishplan import Entry
+from clientside.core.publishplan import Entry, server_interpretable
 from clientside.fsutil import atomic_write
 from pushwire.cvd import HEADER_SIZE, CvdError, CvdHeader, parse_header
 from pushwire.report import CdiffSpan, Database
@@ -135,24 +136,27 @@ def verify_staging(
     served: Dict[str, Entry],
     expect: Dict[str, int],
 ) -> List[Finding]:
-    """Judge every staged ``*.cvd``/``*.cud``; return one finding per file (and per missing
-    expected database)."""
+    """Judge every staged name that must be verified (``*.cvd *.cld *.cud *.cdiff *.sign``):
+    a regular file whose bytes are whole and not older than what it replaces, whatever the
+    request names; return one finding per file, per missing expected ``NAME.cvd`` and per
+    served database the source replaces by an alias."""
     findings: List[Finding] = []
     seen_dbs = set()
     cvd_versions: Dict[str, int] = {}
+    # a name never published (a dot name, a server script) is never judged either
+    staged = {p: e for p, e in staged.items() if not server_interpretable(p)}
     for path in sorted(staged):
         base = path.rsplit("/", 1)[-1]
+        if cvd.is_checked_name(base) and staged[path].kind != "file":
+            # every name that is verified is a regular file: a link or directory never is
+            msg = f"{path}: not a regular file"
+            findings.append(Finding(path, cvd.Verdict(False, "corrupt_file", msg)))
+            continue
         name = cvd.database_name(base)
         if name is None:
             continue
-        if staged[path].kind != "file":
-            # every database name is a regular file: a link is never published
-            if staged[path].kind == "link":
-                msg = f"{path}: not a regular file"
-                findings.append(Finding(path, cvd.Verdict(False, "corrupt_file", msg)))
-            continue
         top_level = "/" not in path
-        if top_level:
+        if top_level and base.endswith(cvd.SERVED_SUFFIX):
             seen_dbs.add(name)
         facts = verifier.facts(os.path.join(staging, path))
         served_version = None
@@ -171,22 +175,54 @@ def verify_staging(
             expected_version=expect.get(name) if top_level else None,
         )
         findings.append(Finding(path, verdict))
-        if top_level and facts.header is not None and base.endswith(".cvd"):
+        if top_level and facts.header is not None and base.endswith(cvd.SERVED_SUFFIX):
             cvd_versions[name] = facts.header.version
     for path in sorted(staged):
-        if not patches.is_release_file(path.rsplit("/", 1)[-1]) or staged[path].kind == "dir":
+        base = path.rsplit("/", 1)[-1]
+        if staged[path].kind != "file" or cvd.database_name(base) is not None:
             continue
-        regular = staged[path].kind == "file"
-        problem = verifier.content_problem(os.path.join(staging, path)) if regular else None
+        if not patches.is_release_file(base):
+            if cvd.is_checked_name(base):
+                msg = f"{path}: not the name of a cdiff or sign file (NAME-N.cdiff[.sign])"
+                findings.append(Finding(path, cvd.Verdict(False, "corrupt_file", msg)))
+            continue
+        problem = verifier.content_problem(os.path.join(staging, path))
         verdict = patches.judge_release_file(
-            path, regular=regular, content_problem=problem, cvd_versions=cvd_versions
+            path, regular=True, content_problem=problem, cvd_versions=cvd_versions
         )
         findings.append(Finding(path, verdict))
+    findings.extend(_aliases(staged, served))
     for name, version in sorted(expect.items()):
         if name not in seen_dbs:
             msg = f"{name}: expected version {version} but the source has no {name}.cvd"
             findings.append(Finding(name + ".cvd", cvd.Verdict(False, "expectation_unmet", msg)))
     return findings
+
+
+def _aliases(staged: Dict[str, Entry], served: Dict[str, Entry]) -> List[Finding]:
+    """Return a finding for each served ``NAME.cvd`` the source no longer has while it ships
+    the same database under another name (``daily.cud`` for ``daily.cvd``): freshclam fetches
+    ``NAME.cvd``, so it is never removed for the alias."""
+    found: List[Finding] = []
+    for path in sorted(served):
+        base = path.rsplit("/", 1)[-1]
+        name = cvd.database_name(base)
+        if name is None or not base.endswith(cvd.SERVED_SUFFIX):
+            continue  # an alias the source no longer ships beside its NAME.cvd goes
+        if path in staged or served[path].kind != "file":
+            continue
+        directory = path[: -len(path.rsplit("/", 1)[-1])]
+        aliases = sorted(
+            p
+            for p in staged
+            if p.startswith(directory)
+            and "/" not in p[len(directory) :]
+            and cvd.database_name(p[len(directory) :]) == name
+        )
+        if aliases:
+            msg = f"{path}: the source ships {aliases[0]} instead; {path} stays served"
+            found.append(Finding(path, cvd.Verdict(False, "incoherent", msg)))
+    return found
 
 
 def _served_version(verifier: Verifier, path: str) -> Optional[int]:
@@ -200,23 +236,25 @@ def _served_version(verifier: Verifier, path: str) -> Optional[int]:
 
 
 def served_databases(verifier: Verifier, to: str) -> Dict[str, Database]:
-    """Return the report's ``databases``: the top-level CVDs that TO serves now."""
+    """Return the report's ``databases``: the top-level ``NAME.cvd`` files TO serves now (what
+    freshclam fetches; an alias such as ``NAME.cud`` beside it is not described). A served
+    name that is not a verified regular file is described as such (``md5_ok`` false)."""
     dbs: Dict[str, Database] = {}
     for name in sorted(os.listdir(to)):
         db = cvd.database_name(name)
-        if db is None or db in dbs:
+        if db is None or not name.endswith(cvd.SERVED_SUFFIX):
             continue
         try:
-            facts = verifier.facts(os.path.join(to, name))
+            facts: Optional[FileFacts] = verifier.facts(os.path.join(to, name))
         except OSError:
-            continue
-        header = facts.header
+            facts = None  # a symlink (ELOOP), unreadable: served, but not verified
+        header = facts.header if facts else None
         dbs[db] = {
             "file": name,
             "version": header.version if header else None,
             "build_time": header.build_time_rfc3339() if header else None,
             "signatures": header.signatures if header else None,
-            "md5_ok": bool(header and facts.body_md5 == header.md5),
+            "md5_ok": bool(facts and header and facts.body_md5 == header.md5),
         }
     return dbs
 

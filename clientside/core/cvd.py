@@ -5,7 +5,12 @@ from typing import NamedTuple, Optional
 
 from pushwire.cvd import CvdHeader
 
-VERIFIED_SUFFIXES = (".cvd", ".cud")
+# a database under any of its names: ``.cvd`` (what freshclam fetches from a mirror), ``.cld``
+# (what freshclam without DNS asks for first) and ``.cud`` (unsigned): each is verified as a CVD
+VERIFIED_SUFFIXES = (".cvd", ".cld", ".cud")
+SERVED_SUFFIX = ".cvd"
+# every name that is verified before it is served: databases, cdiffs and sign files
+CHECKED_SUFFIXES = (*VERIFIED_SUFFIXES, ".cdiff", ".sign")
 
 
 class Verdict(NamedTuple):
@@ -44,8 +49,15 @@ def judge(
 
 
 def database_name(filename: str) -> Optional[str]:
-    """Given a file name, return the database name of a ``*.cvd``/``*.cud``, else None."""
+    """Given a file name, return the database name of a ``*.cvd``/``*.cld``/``*.cud``, else
+    None."""
     for suffix in VERIFIED_SUFFIXES:
         if filename.endswith(suffix) and len(filename) > len(suffix):
             return filename[: -len(suffix)]
     return None
+
+
+def is_checked_name(filename: str) -> bool:
+    """Return whether ``filename`` is a name that must be a verified regular file to be served
+    (``*.cvd *.cld *.cud *.cdiff *.sign``)."""
+    return filename.endswith(CHECKED_SUFFIXES)

@@ -3,6 +3,7 @@
 import errno
 import logging
 import os
+import shutil
 import time
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
@@ -15,7 +16,7 @@ from clientside.core.rsyncplan import classify, parse_stats
 from clientside.locking import SyncLock
 from clientside.logsetup import redact
 from clientside.runner import run
-from clientside.staging import TreeError, clean_stray_temps, prepare_staging
+from clientside.staging import TreeError, clean_stray_temps, prepare_staging, remove_partials
 from pushwire.report import Report, attempt, set_error
 from pushwire.request import Request
 
@@ -178,6 +179,7 @@ def _transfer(
             work_dir=cfg.state_dir,
             pass_fds=[lock_fd] if lock_fd is not None else [],
         )
+        remove_partials(staging)  # a failed or killed rsync leaves them (a full disk stays full)
         output = redact(res.output, secrets)
         for line in rsyncplan.error_lines(output):
             log.warning("rsync: %s", line)
@@ -275,12 +277,15 @@ def _publish(
         errors.insert(0, ("empty_source", "the source has no databases; nothing published"))
         return errors
     plan_ = publish.plan_publish_from(staged, served, cfg.protect_patterns, bad)
-    published, deleted, problems = publish.execute(plan_, cfg.to, staging, cfg.max_delete)
-    report["files_deleted"] = deleted
-    log.info("published %d files, deleted %d", published, deleted)
+    done = publish.execute(plan_, cfg.to, staging, cfg.max_delete, cfg.protect_patterns)
+    report["files_deleted"] = done.deleted
+    log.info("published %d files, deleted %d", done.published, done.deleted)
     for path in plan_.held_back:
         log.warning("held back (failed verification): %s", path)
-    errors.extend(("publish_failed", p) for p in problems)
+    for warning in done.warnings:
+        log.warning("held back: %s", warning)
+    report["warnings"].extend(done.warnings)
+    errors.extend(("publish_failed", p) for p in done.problems)
     return errors
 
 
@@ -298,6 +303,9 @@ def quarantine(
     for finding in bad:
         if finding.verdict.kind in ("corrupt_cvd", "corrupt_file"):
             path = os.path.join(staging, finding.path)
-            if os.path.lexists(path):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)  # a directory under a database name
+                quarantined[finding.path] = finding
+            elif os.path.lexists(path):
                 os.unlink(path)
                 quarantined[finding.path] = finding

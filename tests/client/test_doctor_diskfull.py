@@ -93,6 +93,10 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def served_names(to: Path) -> list[str]:
+    return [p.name for p in to.iterdir() if p.name != ".clam-clientsync"]
+
+
 def test_disk_full_keeps_serving_the_old_release(
     small_fs: Path,
     tmp_path: Path,
@@ -113,6 +117,9 @@ def test_disk_full_keeps_serving_the_old_release(
     assert [a["exit_code"] for a in rep["attempts"]] == [11]  # local: no fail over
     assert (mirror.to / "daily.cvd").read_bytes() == served
     assert rep["databases"]["daily"]["version"] == 28033
+    # the partial file rsync left is not kept: the disk is not left full
+    staging = mirror.to / ".clam-clientsync" / "staging"
+    assert sorted(p.name for p in staging.iterdir()) == sorted(served_names(mirror.to))
     # space comes back: the next run cleans up and publishes
     fresh_mtime(*write_release(source_tree, 28035).values())
     again = mirror.run().report

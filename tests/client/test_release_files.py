@@ -138,8 +138,12 @@ def test_a_hostile_release_file_is_held_back(mirror: Mirror, source_tree: Path, 
         if p.name != bad:
             assert (mirror.to / p.name).read_bytes() == p.read_bytes(), p.name
     assert bad not in rep["signs"]
+    # a round that holds something back deletes nothing: daily-28030 goes in the next good one
+    assert rep["files_deleted"] == 0
+    assert any("deletions postponed" in w for w in rep["warnings"]), rep["warnings"]
+    assert (mirror.to / "daily-28030.cdiff").exists()
     if bad.endswith(".cdiff"):
-        assert rep["cdiffs"]["daily"] == {"first": 28031, "last": 28034, "count": 4}
+        assert rep["cdiffs"]["daily"] == {"first": 28030, "last": 28034, "count": 5}
 
 
 def test_a_served_cdiff_corrupted_at_the_source_stays_as_served(
