@@ -179,6 +179,8 @@ def _transfer(
             pass_fds=[lock_fd] if lock_fd is not None else [],
         )
         output = redact(res.output, secrets)
+        if res.group_survived:
+            report["warnings"].append(f"{source.name}: a process of rsync's group outlived it")
         for line in rsyncplan.error_lines(output):
             log.warning("rsync: %s", line)
         if res.deadline_hit:
