@@ -7,6 +7,7 @@ before it goes on, and the lock must stay held until no process of that group ru
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -64,6 +65,22 @@ def _can_lock(path: Path) -> bool:
     return True
 
 
+def _probe(directory: Path, receivers: list[int], marker: Path) -> Path:
+    """An 'rsync' that records any of `receivers` still running when it starts."""
+    script = directory / "probe-rsync"
+    checks = "".join(
+        f'if [ -r /proc/{pid}/stat ] && [ "$(cut -d" " -f3 /proc/{pid}/stat)" != Z ]; then '
+        f'echo "receiver {pid} runs beside a second rsync" >> "{marker}"; fi\n'
+        for pid in receivers
+    )
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--version" ]; then exec {REAL_RSYNC} "$@"; fi\n' + checks + "exit 0\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
 def test_leader_killed_alone_leaves_no_receiver_and_holds_the_lock_until_all_are_gone(
     mirror: Mirror, source_tree: Path, tmp_path: Path
 ) -> None:
@@ -77,6 +94,8 @@ def test_leader_killed_alone_leaves_no_receiver_and_holds_the_lock_until_all_are
     one_source = mirror.keys["SOURCES"].split()[0]
     assert one_source.startswith(R1 + "=")
     mirror.write_config(RSYNC=str(slow), SOURCES=one_source)
+    overlap = tmp_path / "overlap"
+    second_sync = dataclasses.replace(mirror, config=mirror.root / "second.conf", keys={})
     first = mirror.popen(command="sync run-id=first")
     try:
         deadline = time.monotonic() + 20
@@ -89,8 +108,13 @@ def test_leader_killed_alone_leaves_no_receiver_and_holds_the_lock_until_all_are
         ((pgid, members),) = groups.items()
         assert pgid in members and len(members) >= 2, groups
         receivers = [p for p in members if p != pgid]
+        second_sync.write_config(
+            **{**mirror.keys, "RSYNC": str(_probe(tmp_path, receivers, overlap))}
+        )
         time.sleep(0.3)  # some of the file is on its way
         os.kill(pgid, signal.SIGKILL)  # the leader only, not the group
+        # a second sync of the same tree, at once: its rsync must never run beside a receiver
+        second = second_sync.popen(command="sync run-id=second")
         lock = mirror.state / "lock"
         probes = taken_while_alive = 0
         deadline = time.monotonic() + 30
@@ -100,16 +124,20 @@ def test_leader_killed_alone_leaves_no_receiver_and_holds_the_lock_until_all_are
                 taken_while_alive += 1
             time.sleep(0.002)
         out, err = first.communicate(timeout=30)
+        second_out, _ = second.communicate(timeout=60)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert probes > 0
     assert taken_while_alive == 0, "the lock was free while the first sync's receiver still ran"
     assert not [p for p in receivers if _alive(p, pgid)], "a receiver outlived its sync"
     assert not _rsync_group(mirror.to)
     rep = json.loads(out)
     assert rep["status"] == "failed", err
+    assert json.loads(second_out)["status"] in ("ok", "queued", "failed")
+    assert not overlap.exists(), overlap.read_text()
     # the lock is free, and a second sync publishes the release whole
     assert _can_lock(mirror.state / "lock")
     mirror.write_config(RSYNC=REAL_RSYNC)
