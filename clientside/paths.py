@@ -223,6 +223,12 @@ def check_state_dir(state_dir: str) -> None:
                 f"remove it: rm {shlex.quote(path)}",
             )
         _check_entry(path, st, "STATE_DIR entry", parent=False)
+        if entry.name == "lock" and st.st_uid != os.geteuid():
+            raise UnsafePath(
+                f"the lock {path} is owned by {_user_name(st.st_uid)}, not by "
+                f"{_user_name(os.geteuid())} (a run as another user left it)",
+                f"run: rm {shlex.quote(path)} (when no sync runs)",
+            )
         if entry.name == "lock" and st.st_mode & 0o077:
             raise UnsafePath(
                 f"the lock {path} can be opened by others (mode {stat.S_IMODE(st.st_mode):04o}), "

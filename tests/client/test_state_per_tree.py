@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from clientside.verbs.doctor import doctor
 from devtools.harness.rsyncd import RsyncDaemon
-from tests.client.conftest import Mirror, make_mirror
+from tests.client.conftest import R1, Mirror, make_mirror
 from tests.client.test_lock import slow_rsync, wait_for
 
 
@@ -85,3 +88,18 @@ def test_a_report_found_before_the_state_dir_is_bound_is_not_served(bare_mirror:
     assert res.rc == 0 and "other-tree" not in res.stdout
     assert res.report["warnings"] == ["no sync has completed yet"]
     assert (bare_mirror.state / "tree").read_text().strip() == str(bare_mirror.to.resolve())
+
+
+def test_doctor_flags_a_state_dir_of_another_tree(
+    mirror: Mirror,
+    rsync_pair: tuple[RsyncDaemon, RsyncDaemon],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert mirror.run(command="sync run-id=a").report["status"] == "ok"
+    other = _second(tmp_path, rsync_pair, STATE_DIR=str(mirror.state))
+    doctor(str(other.config), str(tmp_path), R1, [])
+    out = capsys.readouterr().out
+    assert f"FAIL  STATE_DIR {mirror.state} holds the state of this TO {other.to}" in out
+    assert f"(bound to {mirror.to.resolve()})" in out
+    assert "fix: give this config a STATE_DIR= of its own" in out
