@@ -89,7 +89,7 @@ def test_leader_killed_alone_leaves_no_receiver_and_holds_the_lock_until_all_are
     # the daemon sends slowly (--bwlimit is passed to the sender), so the receiver is caught
     # mid-file; exec keeps the pid: the leader is rsync itself
     slow = tmp_path / "bwlimit-rsync"
-    slow.write_text(f'#!/bin/sh\nexec {REAL_RSYNC} --bwlimit=1000 "$@"\n')
+    slow.write_text(f'#!/bin/sh\nexec {REAL_RSYNC} --bwlimit=3000 "$@"\n')
     slow.chmod(0o755)
     one_source = mirror.keys["SOURCES"].split()[0]
     assert one_source.startswith(R1 + "=")
@@ -135,7 +135,9 @@ def test_leader_killed_alone_leaves_no_receiver_and_holds_the_lock_until_all_are
     assert not [p for p in receivers if _alive(p, pgid)], "a receiver outlived its sync"
     assert not _rsync_group(mirror.to)
     rep = json.loads(out)
-    assert rep["status"] == "failed", err
+    # the killed round failed; the second push, when it came in time to be queued, made the
+    # first sync go round once more (and that round transferred the release)
+    assert rep["status"] == "failed" or (rep["status"] == "ok" and rep["rounds"] == 2), err
     assert json.loads(second_out)["status"] in ("ok", "queued", "failed")
     assert not overlap.exists(), overlap.read_text()
     # the lock is free, and a second sync publishes the release whole
