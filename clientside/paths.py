@@ -162,8 +162,9 @@ def _check_entry(path: str, st: os.stat_result, what: str, *, parent: bool) -> N
 
 
 def _check_parents(path: str, what: str) -> None:
-    """Check every existing directory above ``path`` (resolved), up to ``/``."""
-    directory = os.path.dirname(os.path.realpath(path))
+    """Check every existing directory above the entry ``path`` (the directory holding it,
+    resolved: for a link, where the link itself lives), up to ``/``."""
+    directory = os.path.realpath(os.path.dirname(os.path.abspath(path)))
     while True:
         try:
             st = os.stat(directory)

@@ -186,6 +186,20 @@ def test_a_config_symlink_of_ours_is_followed_and_one_of_another_user_refused(
         assert f"config (link) {link} is owned by nobody" in res.report["error"]["message"]
 
 
+def test_a_config_symlink_others_could_replace_is_refused(bare_mirror: Mirror) -> None:
+    shared = bare_mirror.root / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    link = shared / "clam-clientsync.conf"
+    link.symlink_to(bare_mirror.config)
+    res = bare_mirror.run(argv=["--config", str(link), R1], command="version")
+    assert res.rc == 78, res.stdout
+    assert (
+        f"config: directory {shared} is writable by group or others"
+        in (res.report["error"]["message"])
+    )
+
+
 def test_a_dangling_config_symlink_is_a_config_error(bare_mirror: Mirror) -> None:
     link = bare_mirror.root / "dangling.conf"
     link.symlink_to(bare_mirror.root / "missing.conf")
