@@ -1,9 +1,9 @@
-"""The sync lock (``filelock``, never blocking) and the "update required" mark."""
+"""The sync lock (``flock``, never blocking) and the "update required" mark."""
 
+import fcntl
 import os
+import stat
 from typing import Optional
-
-import filelock
 
 from clientside.fsutil import atomic_write
 
@@ -11,36 +11,68 @@ LOCK_NAME = "lock"
 MARK_NAME = "update-required"
 
 
+class LockFileError(OSError):
+    """The lock file is not a private regular file of this user: it is not used."""
+
+
+def _check_private(fd: int, path: str) -> None:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise LockFileError(0, "the lock is not a private (600) file of this user", path)
+
+
 class SyncLock:
     """A non-blocking ``flock`` on ``STATE_DIR/lock``.
 
-    The locked file description is handed to rsync (``fd``) so the lock stays held for as long
-    as any rsync we started runs, even when this process is killed.
+    The locked file description is handed to rsync (``fd``, the only descriptor it inherits) so
+    that the lock stays held for as long as any rsync we started runs, even when this process is
+    killed. It is released only by closing our descriptor, never by ``LOCK_UN``: an unlock would
+    end the lock for every holder of the description, a still running rsync included; a close
+    ends it once no process holds the description any more. The runner kills and waits for
+    rsync's whole process group before a round ends, so a close after a round is the release.
     """
 
     def __init__(self, state_dir: str) -> None:
         self.path = os.path.join(state_dir, LOCK_NAME)
         self.mark_path = os.path.join(state_dir, MARK_NAME)
-        self._lock = filelock.FileLock(self.path, mode=0o600, thread_local=False)
+        self._fd: Optional[int] = None
 
     def try_acquire(self) -> bool:
-        """Return True when we now hold the lock, False when another run holds it."""
+        """Return True when we now hold the lock, False when another run holds it.
+
+        Raise LockFileError when the lock file is a link, not a regular file, not ours, or
+        open to others (who could hold it and so make every push answer ``queued``)."""
+        if self._fd is not None:
+            return True
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            self._lock.acquire(timeout=0, blocking=False)
-        except filelock.Timeout:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise LockFileError(
+                exc.errno, f"cannot open the lock: {exc.strerror}", self.path
+            ) from None
+        try:
+            _check_private(fd, self.path)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
             return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
         return True
 
     def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release(force=True)
+        """Close our descriptor (see the class)."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     @property
     def fd(self) -> Optional[int]:
-        """The locked file descriptor (to pass to children), or None when not held."""
-        # filelock keeps the descriptor in its context; there is no public accessor (3.19).
-        fd = getattr(self._lock._context, "lock_file_fd", None)
-        return fd if isinstance(fd, int) else None
+        """The locked file descriptor (to pass to rsync), or None when not held."""
+        return self._fd
 
     def set_mark(self, run_id: Optional[str]) -> None:
         """Leave the "update required" mark for the run holding the lock."""
@@ -55,4 +87,4 @@ class SyncLock:
         return True
 
     def mark_set(self) -> bool:
-        return os.path.exists(self.mark_path)
+        return os.path.lexists(self.mark_path)

@@ -1,9 +1,12 @@
 """Logs in the archvsync shape ``date host clam-clientsync[pid]: message``, to stderr and a file."""
 
+import errno
 import logging
 import os
 import socket
+import stat
 import time
+from io import TextIOWrapper
 from typing import List, Optional
 
 LOGGER_NAME = "clam-clientsync"
@@ -53,6 +56,17 @@ class _RotatingFile(logging.FileHandler):
         super().__init__(path, encoding="utf-8")
         self.max_bytes = max_bytes
         self.backups = backups
+
+    def _open(self) -> "TextIOWrapper":
+        """Open the log for appending, never through a symbolic link, and only when it is a
+        regular file of this user (a planted link or file is refused, not written)."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.baseFilename, flags, 0o600)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            os.close(fd)
+            raise PermissionError(errno.EPERM, "not a regular file of this user", self.baseFilename)
+        return os.fdopen(fd, "a", encoding="utf-8")
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -2,6 +2,7 @@
 ``core.config``), the program's own paths, and checks of the filesystem the config points at
 (the I/O half of config validation)."""
 
+import contextlib
 import os
 import pwd
 import shlex
@@ -10,7 +11,7 @@ import sys
 from typing import List, Optional
 
 from clientside.core.config import Config, ConfigError, build_config, parse_config_text
-from clientside.fsutil import is_within, read_small
+from clientside.fsutil import atomic_write, is_within, read_small
 
 DEFAULT_CONFIG = "~/etc/clam-clientsync.conf"
 
@@ -31,9 +32,22 @@ def config_path(config: Optional[str], home: str) -> str:
     return os.path.abspath(path)
 
 
-def load_config(path: str, home: str, source: Optional[str]) -> Config:
-    """Read, parse and check the config at ``path``; raise ConfigError with one clear line."""
-    data = read_small(path, 64 * 1024)
+def load_config(path: str, home: str, source: Optional[str], *, strict: bool = True) -> Config:
+    """Read, parse and check the config at ``path``; raise ConfigError with one clear line.
+
+    ``strict`` (the default) first refuses a config another user could change (``check_trusted``);
+    ``doctor`` checks that on its own and still reads the config."""
+    if strict:
+        check_trusted(path, "config", link_ok=True)
+    try:
+        if os.path.isdir(path):
+            raise ConfigError(f"config {path} is a directory; --config must name a file")
+        # a link was found safe above: read what it names
+        data = read_small(os.path.realpath(path), 64 * 1024)
+    except OSError as exc:
+        raise ConfigError(
+            f"config {path} cannot be read ({exc.strerror}); it must be a file this user can read"
+        ) from None
     if data is None:
         raise ConfigError(f"config {path} not found")
     try:
@@ -94,13 +108,184 @@ def check_to(config: Config, *, home: str, config_path: str, program_paths: List
 
 
 def ensure_state_dir(path: str) -> None:
-    """Create the state directory (0700) if needed; raise ConfigError when unusable."""
+    """Create the state directory (0700) if needed; raise ConfigError when unusable, or when
+    another user could change it or what it holds (``check_state_dir``)."""
+    check_trusted(path, "STATE_DIR", link_ok=True)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"STATE_DIR {path}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"STATE_DIR {path} is not writable")
+    check_state_dir(path)
+
+
+# -- another local user (sshd's StrictModes) ------------------------------------------------
+
+
+class UnsafePath(ConfigError):
+    """A path another local user could change; ``problem`` and ``fix`` are one line each."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}; {fix}")
+        self.problem = problem
+        self.fix = fix
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _check_entry(path: str, st: os.stat_result, what: str, *, parent: bool) -> None:
+    """Refuse ``path`` when it is owned by another user than root or us, or (not being a link)
+    writable by group or others; a sticky directory above the path is fine: others cannot
+    rename or remove what is ours in it (``/tmp``)."""
+    q = shlex.quote(path)
+    me = os.geteuid()
+    if st.st_uid not in (0, me):
+        raise UnsafePath(
+            f"{what} {path} is owned by {_user_name(st.st_uid)} (uid {st.st_uid}), "
+            f"not by {_user_name(me) + ' or root' if me else 'root'}",
+            f"run: chown {shlex.quote(_user_name(me))} {q} (after checking what it holds)",
+        )
+    if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o022:
+        return
+    if parent and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
+        return
+    raise UnsafePath(
+        f"{what} {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})",
+        f"run: chmod go-w {q}",
+    )
+
+
+def _check_parents(path: str, what: str) -> None:
+    """Check every existing directory above the entry ``path`` (the directory holding it,
+    resolved: for a link, where the link itself lives), up to ``/``."""
+    directory = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    while True:
+        try:
+            st = os.stat(directory)
+        except OSError:
+            st = None  # not there (yet): what is above it decides who could create it
+        if st is not None:
+            _check_entry(directory, st, f"{what}: directory", parent=True)
+        if directory == "/":
+            return
+        directory = os.path.dirname(directory)
+
+
+def check_trusted(path: str, what: str, *, link_ok: bool = False) -> None:
+    """Raise UnsafePath unless no other local user can change ``path``: it (when it exists)
+    and every directory above it are owned by root or this user and not writable by group or
+    others, as sshd's StrictModes checks ``authorized_keys``.
+
+    A symbolic link at ``path`` is refused unless ``link_ok``; then the link must be ours (or
+    root's) and what it names passes the same checks."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        _check_parents(path, what)
+        return
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        if not link_ok:
+            raise UnsafePath(
+                f"{what} {path} is a symbolic link, which is never followed there",
+                f"remove it (rm {shlex.quote(path)}) or point the config at a real file",
+            )
+        _check_entry(path, st, f"{what} (link)", parent=False)
+        _check_parents(path, what)  # where the link lives: who could replace it
+        path = os.path.realpath(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return  # a dangling link: reading it fails with its own error
+    _check_entry(path, st, what, parent=False)
+    _check_parents(path, what)
+
+
+def check_state_dir(state_dir: str) -> None:
+    """Raise UnsafePath when an entry of the state directory is a link, or another user's, or
+    writable by others, or when the lock could be opened (and so held) by another user."""
+    try:
+        entries = list(os.scandir(state_dir))
+    except OSError as exc:
+        raise ConfigError(f"STATE_DIR {state_dir}: {exc.strerror}") from None
+    for entry in entries:
+        path = entry.path
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePath(
+                f"STATE_DIR holds a symbolic link {path}, which is never followed",
+                f"remove it: rm {shlex.quote(path)}",
+            )
+        _check_entry(path, st, "STATE_DIR entry", parent=False)
+        if entry.name == "lock" and st.st_uid != os.geteuid():
+            raise UnsafePath(
+                f"the lock {path} is owned by {_user_name(st.st_uid)}, not by "
+                f"{_user_name(os.geteuid())} (a run as another user left it)",
+                f"run: rm {shlex.quote(path)} (when no sync runs)",
+            )
+        if entry.name == "lock" and st.st_mode & 0o077:
+            raise UnsafePath(
+                f"the lock {path} can be opened by others (mode {stat.S_IMODE(st.st_mode):04o}), "
+                "who could hold it",
+                f"run: chmod 600 {shlex.quote(path)}",
+            )
+
+
+def check_program(path: str, what: str) -> None:
+    """Raise UnsafePath when the program at ``path`` (or a directory above it) is one another
+    user could change: it would run as this account."""
+    check_trusted(path, what, link_ok=True)
+
+
+# -- one state directory, one tree ------------------------------------------------------------
+
+TREE_NAME = "tree"
+LAST_REPORT_NAME = "last-report.json"
+
+
+def bound_tree(state_dir: str) -> Optional[str]:
+    """Return the tree ``state_dir`` is bound to, or None before its first use."""
+    try:
+        data = read_small(os.path.join(state_dir, TREE_NAME), 4096)
+    except OSError:
+        return None
+    return data.decode("utf-8", "replace").strip() if data is not None else None
+
+
+def bind_state_dir(state_dir: str, to: str) -> None:
+    """Tie ``state_dir`` to the tree ``to``: its lock, queue mark and last report describe that
+    tree only. The first use writes ``STATE_DIR/tree`` (a report already there, of no known
+    tree, is removed); raise ConfigError when the directory is bound to another tree."""
+    path = os.path.join(state_dir, TREE_NAME)
+    real_to = os.path.realpath(to)
+    data = read_small(path, 4096)
+    if data is None:
+        tmp = os.path.join(state_dir, f".{TREE_NAME}.tmp.{os.getpid()}")
+        atomic_write(tmp, (real_to + "\n").encode())
+        try:
+            os.link(tmp, path)  # creates the binding whole, or fails if another run was first
+        except FileExistsError:
+            data = read_small(path, 4096)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(state_dir, LAST_REPORT_NAME))
+            return
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    bound = (data or b"").decode("utf-8", "replace").strip()
+    if bound != real_to:
+        raise ConfigError(
+            f"STATE_DIR {state_dir} holds the state of TO {bound}, not of TO {to}; "
+            f"give this config a STATE_DIR= of its own (or, if TO has moved, remove {path})"
+        )
 
 
 REMOTE_FS = ("nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "ceph", "glusterfs", "9p")

@@ -14,7 +14,10 @@ from clientside.core.args import USAGE, Args
 from clientside.core.config import Config, ConfigError, order_sources
 from clientside.paths import (
     REMOTE_FS,
+    bind_state_dir,
+    check_program,
     check_to,
+    check_trusted,
     ensure_state_dir,
     fs_type,
     load_config,
@@ -81,6 +84,7 @@ def serve(
     try:
         request = _request(command, rep)
         config = _config(args.source, config_path, home, logger)
+        rsync = _find_rsync(config)
     except _Stop as stop:
         _fail(logger, rep, stop)
         return emit(rep, now, started)
@@ -89,7 +93,6 @@ def serve(
         rep["warnings"].append(f"STATE_DIR {config.state_dir} is not on a local filesystem")
     for line in config.warnings:
         logger.warning("%s", line)
-    rsync = find_rsync(config)
     rep["rsync_version"] = rsync_version(rsync, config.state_dir)
     warning = rsyncplan.version_warning(rep["rsync_version"])
     if warning:
@@ -146,16 +149,43 @@ def _request(command: Optional[str], rep: Report) -> Request:
 
 
 def _config(source: Optional[str], path: str, home: str, logger: logging.Logger) -> Config:
+    """Load the config and check what it points at: nothing another local user could change
+    (config, state directory, log, rsync), a state directory of this TO only."""
     try:
         config = load_config(path, home, source)
         logsetup.set_secrets(logger, [config.rsync_password or ""])
         order_sources(config.sources, source or "")
         check_to(config, home=home, config_path=path, program_paths=program_paths())
         ensure_state_dir(config.state_dir)
-        logsetup.add_file(logger, config.log_file, [config.rsync_password or ""])
+        _bind(config)
+        if config.rsync:
+            check_program(config.rsync, "RSYNC")
+        check_trusted(config.log_file, "LOG_FILE")
+        try:
+            logsetup.add_file(logger, config.log_file, [config.rsync_password or ""])
+        except OSError as exc:
+            raise ConfigError(f"LOG_FILE {config.log_file}: {exc.strerror}") from None
     except ConfigError as exc:
         raise _Stop("failed", "config", str(exc)) from None
     return config
+
+
+def _find_rsync(config: Config) -> Optional[str]:
+    """Return the rsync to run, or None; an rsync another user could change is not run."""
+    rsync = find_rsync(config)
+    if rsync is not None and not config.rsync:  # RSYNC= was checked with the config
+        try:
+            check_program(rsync, "rsync")
+        except ConfigError as exc:
+            raise _Stop("failed", "config", str(exc)) from None
+    return rsync
+
+
+def _bind(config: Config) -> None:
+    try:
+        bind_state_dir(config.state_dir, config.to)
+    except OSError as exc:
+        raise ConfigError(f"STATE_DIR {config.state_dir}: {exc.strerror}") from None
 
 
 def _sync(
@@ -169,7 +199,7 @@ def _sync(
     logger: logging.Logger,
 ) -> None:
     """Run the sync verb; a SIGTERM or a bug still leaves a report to print."""
-    from clientside.verbs.sync import SyncContext, sync  # filelock: only a sync pays for it
+    from clientside.verbs.sync import SyncContext, sync  # only a sync pays for its imports
 
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:

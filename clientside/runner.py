@@ -1,5 +1,7 @@
 """Running rsync: finding it and its version, then a new session, our own wall-clock deadline,
-output captured and bounded."""
+output captured and bounded. Whenever rsync's leader ends (by itself, by a signal, or by us), what
+is left of its process group is killed and waited for before the caller goes on: a receiver that
+outlived its leader would otherwise keep writing into staging."""
 
 import contextlib
 import json
@@ -17,6 +19,8 @@ from clientside.fsutil import atomic_write, read_small
 
 OUTPUT_LIMIT = 256 * 1024
 KILL_GRACE_S = 2.0
+GROUP_TERM_S = 1.0  # a leftover receiver may remove its temporary file on SIGTERM
+GROUP_KILL_S = 5.0
 RSYNC_VERSION_CACHE = "rsync-version.json"
 
 
@@ -25,6 +29,7 @@ class RunResult(NamedTuple):
     output: str
     duration_s: float
     deadline_hit: bool
+    group_survived: bool = False  # some process of rsync's group still ran when we gave up
 
 
 def _tail(fh: BinaryIO, limit: int) -> str:
@@ -41,20 +46,64 @@ def _tail(fh: BinaryIO, limit: int) -> str:
 
 
 def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+    """Stop rsync's leader (SIGTERM, then SIGKILL) through its group, and reap it."""
     for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
             proc.wait(timeout=grace)
-            # the leader is gone; make sure nothing else of its group survives
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
         except subprocess.TimeoutExpired:
             continue
         return
+    proc.wait()
+
+
+def group_alive(pgid: int) -> bool:
+    """Return whether a process of group ``pgid`` still runs.
+
+    Zombies do not count: they hold no files and no lock, and an init that does not reap (as in
+    some containers) may keep them for ever."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        names = os.listdir("/proc")
+    except OSError:  # no /proc: the group exists, that is all we know
+        return True
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+        fields = data[data.rfind(b")") + 2 :].split()
+        if len(fields) >= 3 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
+
+
+def end_group(pgid: int) -> bool:
+    """Kill what is left of process group ``pgid`` (SIGTERM, then SIGKILL) and wait, bounded,
+    until none of it runs; return False when something still runs at the end."""
+    for sig, wait_s in ((signal.SIGTERM, GROUP_TERM_S), (signal.SIGKILL, GROUP_KILL_S)):
+        if not group_alive(pgid):
+            return True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+        until = time.monotonic() + wait_s
+        while time.monotonic() < until:
+            if not group_alive(pgid):
+                return True
+            time.sleep(0.01)
+    return not group_alive(pgid)
 
 
 def _unnamed_file(directory: str) -> BinaryIO:
@@ -98,6 +147,8 @@ def run(
 ) -> RunResult:
     """Run ``argv`` in its own session with ``env`` only; kill its process group at the deadline.
 
+    Whenever the leader ends, its group is killed and waited for (``end_group``) before this
+    returns, so that nothing we started still writes. Only ``pass_fds`` are inherited.
     Output (stdout and stderr) goes to an unnamed file in ``work_dir``, not a pipe, so rsync does
     not die of a broken pipe if we are killed; the last part is returned.
     """
@@ -124,9 +175,13 @@ def run(
             exit_code = None
         except BaseException:
             _kill_group(proc)
+            end_group(proc.pid)
             raise
+        # the leader is reaped; its group (the receiver) may live on, e.g. after a SIGKILL of
+        # the leader alone. While a member lives the group id cannot be reused.
+        survived = not end_group(proc.pid)
         output = _tail(out, OUTPUT_LIMIT)
-    return RunResult(exit_code, output, time.monotonic() - started, deadline_hit)
+    return RunResult(exit_code, output, time.monotonic() - started, deadline_hit, survived)
 
 
 def capture(argv: List[str], env: Dict[str, str], timeout_s: float = 5.0) -> Optional[str]:

@@ -1,15 +1,26 @@
 """``clam-clientsync --doctor``: check what the old mirror guide asked admins to do by hand."""
 
+import functools
 import os
 import pwd
 import shlex
 import socket
 import stat
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from clientside.core import rsyncplan
 from clientside.core.config import Config, ConfigError
-from clientside.paths import REMOTE_FS, check_to, fs_type, load_config
+from clientside.paths import (
+    REMOTE_FS,
+    UnsafePath,
+    bound_tree,
+    check_program,
+    check_state_dir,
+    check_to,
+    check_trusted,
+    fs_type,
+    load_config,
+)
 from clientside.runner import find_rsync, rsync_version
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
@@ -27,6 +38,20 @@ class Doctor:
             self.ok.append(what)
         else:
             self.problems.append((what, fix))
+
+    def trusted(self, what: str, check: Callable[[], None]) -> bool:
+        """Run a StrictModes check (as a push runs it); return whether it passed."""
+        try:
+            check()
+        except UnsafePath as exc:
+            fix = exc.fix
+            self.check(False, exc.problem, fix[len("run: ") :] if fix.startswith("run: ") else fix)
+            return False
+        except ConfigError as exc:
+            self.check(False, str(exc), "fix the path named")
+            return False
+        self.check(True, f"{what} cannot be changed by another user", "")
+        return True
 
 
 def _mode(path: str) -> Optional[os.stat_result]:
@@ -75,8 +100,9 @@ def doctor(config_path: str, home: str, source: Optional[str], programs: List[st
     d = Doctor()
     _check_account(d, home, programs)
     config: Optional[Config] = None
+    d.trusted(f"config {config_path}", lambda: check_trusted(config_path, "config", link_ok=True))
     try:
-        config = load_config(config_path, home, source)
+        config = load_config(config_path, home, source, strict=False)
         d.check(True, f"config {config_path} parses", "")
     except ConfigError as exc:
         d.check(
@@ -123,13 +149,8 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
     shell = pwd.getpwuid(os.geteuid()).pw_shell
     d.check(shell in GOOD_SHELLS, f"login shell is sh or bash (is {shell})", "chsh -s /bin/sh")
     for program in sorted(set(programs)):
-        if os.path.isfile(program):
-            st = os.stat(program)
-            d.check(
-                not st.st_mode & 0o022,
-                f"program {program} is not writable by group or others",
-                f"chmod 755 {shlex.quote(program)}",
-            )
+        if os.path.exists(program):
+            d.trusted(f"program {program}", functools.partial(check_program, program, "program"))
 
 
 def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
@@ -182,6 +203,7 @@ def _check_config(
             " ClamAV: a directory of its own, owned by this user (create it with"
             f" install -d -m 755 {shlex.quote(config.to)})",
         )
+    _check_state(d, config)
     kind = fs_type(config.state_dir if os.path.exists(config.state_dir) else home)
     d.check(
         kind not in REMOTE_FS,
@@ -189,8 +211,10 @@ def _check_config(
         "set STATE_DIR= to a directory on a local disk",
     )
     rsync = find_rsync(config)
-    found = rsync_version(rsync, None)
     d.check(rsync is not None, "rsync is installed", "apt-get install rsync")
+    if rsync is not None and not d.trusted(f"rsync {rsync}", lambda: check_program(rsync, "rsync")):
+        return  # not run, not even for its version
+    found = rsync_version(rsync, None)
     too_old = rsyncplan.version_warning(found) if rsync else None
     d.check(
         too_old is None,
@@ -206,3 +230,20 @@ def _check_config(
             f"source {src.name} ({src.host}:{port}) answers: {seen}",
             f"allow outgoing TCP to {src.host} port {port}",
         )
+
+
+def _check_state(d: Doctor, config: Config) -> None:
+    """The state directory, what it holds and the log: as a push checks them, and bound to
+    this config's TO."""
+    state = config.state_dir
+    safe = d.trusted(f"STATE_DIR {state}", lambda: check_trusted(state, "STATE_DIR", link_ok=True))
+    if safe and os.path.isdir(state):
+        d.trusted(f"what STATE_DIR {state} holds", lambda: check_state_dir(state))
+    bound = bound_tree(state)
+    d.check(
+        bound is None or bound == os.path.realpath(config.to),
+        f"STATE_DIR {state} holds the state of this TO {config.to} "
+        f"(bound to {bound or 'none yet'})",
+        "give this config a STATE_DIR= of its own",
+    )
+    d.trusted(f"LOG_FILE {config.log_file}", lambda: check_trusted(config.log_file, "LOG_FILE"))

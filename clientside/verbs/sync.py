@@ -15,7 +15,7 @@ from clientside.core.publishplan import Entry
 from clientside.core.rsyncplan import classify, parse_stats
 from clientside.locking import SyncLock
 from clientside.logsetup import redact
-from clientside.runner import run
+from clientside.runner import RunResult, run
 from clientside.staging import TreeError, clean_stray_temps, prepare_staging, remove_partials
 from pushwire.report import Report, attempt, set_error
 from pushwire.request import Request
@@ -137,6 +137,46 @@ def _describe_anyway(ctx: SyncContext, report: Report) -> None:
         report["warnings"].append(f"cannot read TO: {exc.strerror}")
 
 
+def _rsync_once(
+    ctx: SyncContext,
+    source: Source,
+    staging: str,
+    *,
+    env: Dict[str, str],
+    secrets: List[str],
+    deadline_s: float,
+    lock_fd: Optional[int],
+    report: Report,
+) -> Tuple[RunResult, str]:
+    """One rsync from `source` into staging; what it leaves half-written is removed. Return
+    its result and its redacted output."""
+    cfg = ctx.config
+    argv = rsyncplan.build_argv(
+        ctx.rsync,
+        rsyncplan.source_url(source, cfg.module, cfg.rsync_user),
+        staging,
+        patterns=cfg.protect_patterns,
+        max_delete=cfg.max_delete,
+        timeout=cfg.timeout,
+        contimeout=cfg.contimeout,
+    )
+    log.info("rsync from %s (%s)", source.name, _display(source))
+    res = run(
+        argv,
+        env,
+        deadline_s=deadline_s,
+        work_dir=cfg.state_dir,
+        pass_fds=[lock_fd] if lock_fd is not None else [],
+    )
+    remove_partials(staging)  # a failed or killed rsync leaves them (a full disk stays full)
+    output = redact(res.output, secrets)
+    if res.group_survived:
+        report["warnings"].append(f"{source.name}: a process of rsync's group outlived it")
+    for line in rsyncplan.error_lines(output):
+        log.warning("rsync: %s", line)
+    return res, output
+
+
 def _transfer(
     ctx: SyncContext,
     *,
@@ -160,29 +200,18 @@ def _transfer(
         remaining = budget - (time.monotonic() - started)
         if remaining <= 0:
             return RoundResult(rsync_ok, ("deadline", f"deadline of {budget:.0f}s reached"))
-        argv = rsyncplan.build_argv(
-            ctx.rsync,
-            rsyncplan.source_url(source, cfg.module, cfg.rsync_user),
-            staging,
-            patterns=cfg.protect_patterns,
-            max_delete=cfg.max_delete,
-            timeout=cfg.timeout,
-            contimeout=cfg.contimeout,
-        )
-        log.info("rsync from %s (%s)", source.name, _display(source))
         # rsync's own --timeout is known to hang; a source that is not the last may use half of
         # what is left, so that a hung rsync1 still leaves time for rsync2
-        res = run(
-            argv,
-            env,
+        res, output = _rsync_once(
+            ctx,
+            source,
+            staging,
+            env=env,
+            secrets=secrets,
             deadline_s=remaining / 2 if more else remaining,
-            work_dir=cfg.state_dir,
-            pass_fds=[lock_fd] if lock_fd is not None else [],
+            lock_fd=lock_fd,
+            report=report,
         )
-        remove_partials(staging)  # a failed or killed rsync leaves them (a full disk stays full)
-        output = redact(res.output, secrets)
-        for line in rsyncplan.error_lines(output):
-            log.warning("rsync: %s", line)
         if res.deadline_hit:
             message = f"rsync killed at our deadline after {res.duration_s:.1f}s"
             report["attempts"].append(attempt(source.name, None, res.duration_s, message))

@@ -108,6 +108,9 @@ def mirror_home(
     state, etc = home / "state", home / "etc"
     for d in (docroot, state, etc):
         d.mkdir(parents=True, exist_ok=True)
+    # whatever the umask: the client refuses what another user could change (StrictModes)
+    for d, mode in ((home, 0o755), (docroot, 0o755), (etc, 0o755), (state, 0o700)):
+        d.chmod(mode)
     (docroot / "local_test").write_text("Success")
     conf = etc / "clam-clientsync.conf"
     conf.write_text(config(docroot, state))
