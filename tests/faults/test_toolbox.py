@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from devtools.harness.faults import (
     tiny_tmpfs,
 )
 from devtools.harness.nginx import Nginx
+from tests.fuzz.hostilehttp import HostileHttp
 
 
 def test_cvd_problem_sees_truncation_and_bit_flips() -> None:
@@ -51,6 +53,129 @@ def test_readers_catch_a_half_written_cvd_served_by_nginx(tmp_path: Path) -> Non
         assert churn.rewrites >= 1
     assert r.bad, "an in-place rewrite must be caught by the readers"
     assert cvd_problem((docroot / "daily.cvd").read_bytes()) is None  # left whole
+
+
+TRIALS = 100
+
+
+class Window:
+    """A planted faulty publisher's bad window, held open until the readers have read the file
+    at least once from start to end inside it (bounded): so detection does not depend on luck."""
+
+    def __init__(self, readers: CvdReaders, url: str) -> None:
+        self.readers, self.url = readers, url
+
+    def __call__(self) -> None:
+        assert self.readers.wait_fresh_read(self.url, 5.0)
+
+
+def rewrite_in_place(path: Path, data: bytes, window: Window) -> None:
+    with path.open("r+b") as f:
+        f.write(data[: len(data) // 2])
+        f.flush()
+        window()
+        f.write(data[len(data) // 2 :])
+        f.truncate(len(data))
+
+
+def unlink_then_rename(path: Path, data: bytes, window: Window) -> None:
+    tmp = path.with_name(".new")
+    tmp.write_bytes(data)
+    path.unlink()
+    window()
+    tmp.rename(path)
+
+
+def truncate_and_write(path: Path, data: bytes, window: Window) -> None:
+    with path.open("wb") as f:
+        f.write(data[: len(data) // 3])
+        f.flush()
+        window()
+        f.write(data[len(data) // 3 :])
+
+
+@pytest.fixture(scope="module")
+def served_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    root = tmp_path_factory.mktemp("served")
+    docroot = root / "htdocs"
+    docroot.mkdir()
+    root.chmod(0o755)
+    (docroot / "timestamp").write_text("1\n")
+    with Nginx(root / "nginx", docroot) as web:
+        yield docroot, web.base_url
+
+
+@pytest.mark.parametrize(
+    ("publish", "expect"),
+    [
+        (rewrite_in_place, ("MD5 mismatch", "body cut short")),
+        (unlink_then_rename, ("HTTP 404 for a file served whole before",)),
+        (truncate_and_write, ("MD5 mismatch", "shorter than a header", "body cut short")),
+    ],
+)
+def test_readers_catch_every_faulty_publish_every_time(
+    served_tree: tuple[Path, str],
+    publish: Callable[[Path, bytes, Window], None],
+    expect: tuple[str, ...],
+) -> None:
+    docroot, base = served_tree
+    path, url = docroot / "daily.cvd", f"{base}/daily.cvd"
+    caught = 0
+    with CvdReaders([base], ["daily"]) as readers:
+        for trial in range(TRIALS):
+            good = build_cvd("daily", 100 + 2 * trial, payload_size=48 * 1024)
+            tmp = docroot / ".good"
+            tmp.write_bytes(good)
+            tmp.replace(path)  # published atomically: never a violation
+            Window(readers, url)()  # and read whole at least once
+            before = len(readers.bad)
+            publish(
+                path,
+                build_cvd("daily", 101 + 2 * trial, payload_size=48 * 1024),
+                Window(readers, url),
+            )
+            Window(readers, url)()
+            new = readers.bad[before:]
+            caught += bool(new)
+            assert all(any(e in b for e in expect) for b in new), new
+    assert caught == TRIALS
+    assert readers.checked > TRIALS
+
+
+def test_readers_catch_a_cut_body_a_bad_timestamp_and_versions_going_back(
+    served_tree: tuple[Path, str],
+) -> None:
+    docroot, base = served_tree
+    with HostileHttp() as srv:
+        body = build_cvd("daily", 7, payload_size=4096)
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        srv.queue(head + body[:1000])  # the length announced, then the connection closes
+        with CvdReaders([srv.base_url], ["daily"], timestamp=False) as readers:
+            assert readers.wait_reads(f"{srv.base_url}/daily.cvd", 1)
+        assert readers.bad and "body cut short" in readers.bad[0], readers.bad
+        assert "RemoteProtocolError" in readers.bad[0]
+    stamp = docroot / "timestamp"
+    with CvdReaders([base], ["daily"]) as readers:
+        for db_version, text, expect in [
+            (300, "1000\n", None),
+            (299, "1000\n", "version went back: 299 after 300"),
+            (301, "999\n", "version went back: 999 after 1000"),
+            (302, "10x\n", "is not a number"),
+        ]:
+            before = len(readers.bad)
+            (docroot / ".new").write_bytes(build_cvd("daily", db_version, payload_size=1024))
+            (docroot / ".new").replace(docroot / "daily.cvd")
+            (docroot / ".ts").write_text(text)
+            (docroot / ".ts").replace(stamp)
+            for url in (f"{base}/daily.cvd", f"{base}/timestamp"):
+                Window(readers, url)()
+            new = readers.bad[before:]
+            assert (expect is None and not new) or any(expect in b for b in new), (expect, new)
+    # a file never served whole may be missing: main.cvd is not there, and that is no violation
+    with CvdReaders([base], ["main"], timestamp=False) as readers:
+        assert readers.wait_reads(f"{base}/main.cvd", 3)
+    assert readers.bad == []
+    stamp.write_text("1\n")
 
 
 def test_rsync_overlap_is_detected(tmp_path: Path) -> None:
