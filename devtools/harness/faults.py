@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -416,6 +417,45 @@ def wait_no_leaks(root: Path, servers: Iterable[int], timeout_s: float) -> list[
         if not leaks or time.monotonic() > deadline:
             return leaks
         time.sleep(0.1)
+
+
+REAP_WAIT_S = 1.0  # long enough to reap what is already exiting, too short to outlive a sync
+
+
+def tree_holders(tree: Path, exclude: Iterable[int] = ()) -> list[str]:
+    """Return the processes (other than `exclude` and this one) whose working directory or an
+    open file lies under `tree`."""
+    skip = {*exclude, os.getpid()}
+    prefix = str(tree.resolve()) + os.sep
+    out = []
+    for proc in psutil.process_iter():
+        if proc.pid in skip:
+            continue
+        with contextlib.suppress(psutil.Error):
+            paths = [proc.cwd(), *(f.path for f in proc.open_files())]
+            held = [p for p in paths if (p + os.sep).startswith(prefix)]
+            if held and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(f"{proc.pid} {cmdline(proc)[:120]} holds {held[0]}")
+    return out
+
+
+RSYNC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")  # rsync's mkstemp name: .NAME.XXXXXX
+
+
+def staging_leftovers(to: Path) -> list[str]:
+    """Return what an rsync or the client left half done under `to` (the served tree, staging
+    inside it): ``.~tmp~`` directories (``--delay-updates``), rsync's ``.NAME.XXXXXX`` temp files
+    and the client's ``.clam-clientsync-tmp.*`` files."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(to):
+        for name in [*dirnames, *filenames]:
+            if (
+                name == ".~tmp~"
+                or RSYNC_TEMP.match(name)
+                or name.startswith(".clam-clientsync-tmp.")
+            ):
+                found.append(os.path.join(dirpath, name))
+    return sorted(found)
 
 
 def held_locks(paths: Iterable[Path]) -> list[str]:
