@@ -31,8 +31,8 @@ LONG_MIRRORS = 4
 def replay_range(text: str) -> tuple[int, range]:
     """Given ``SEED:N`` or ``SEED:N-M``, return the seed and the rounds; raise ValueError."""
     seed, _, rounds = text.partition(":")
-    first, _, last = rounds.partition("-")
-    if not (seed.isdigit() and first.isdigit() and (last.isdigit() or not last)):
+    first, dash, last = rounds.partition("-")
+    if not (seed.isdigit() and first.isdigit() and (last.isdigit() or not dash)):
         raise ValueError(f"--replay {text!r}: expected SEED:ROUND or SEED:FIRST-LAST, e.g. 7:3-5")
     end = int(last) if last else int(first)
     if end < int(first):

@@ -9,11 +9,14 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from devtools.harness.cvd import build_cvd
 from devtools.harness.faults import (
+    REAP_WAIT_S,
     ChurningFile,
     CvdReaders,
     ProcessTrigger,
@@ -24,9 +27,13 @@ from devtools.harness.faults import (
     is_mounted,
     leaked_processes,
     secret_hits,
+    staging_leftovers,
     tiny_tmpfs,
+    tree_holders,
 )
 from devtools.harness.nginx import Nginx
+from devtools.harness.soak import invariants
+from devtools.harness.soak.fleet import Fleet
 from tests.fuzz.hostilehttp import HostileHttp
 
 
@@ -228,6 +235,48 @@ def test_leaks_locks_and_secrets_are_counted(tmp_path: Path) -> None:
     (tmp_path / "client.log").write_text("rsync: auth with pw-abc123 failed\n")
     hits = secret_hits(["pw-abc123"], [tmp_path], {"stdout": "ok"}, set())
     assert len(hits) == 1 and "client.log" in hits[0]
+
+
+def test_staging_leftovers_are_found_and_a_finished_tree_is_clean(tmp_path: Path) -> None:
+    to = tmp_path / "htdocs"
+    staging = to / ".clam-clientsync" / "staging"
+    staging.mkdir(parents=True)
+    for clean in (to / "daily.cvd", to / "local_keep.txt", staging / "daily.cvd"):
+        clean.write_bytes(b"x")
+    assert staging_leftovers(to) == []
+    planted = [
+        staging / ".~tmp~",  # --delay-updates' directory of a killed rsync
+        to / ".daily.cvd.Xy3k9Q",  # rsync's temp file, had it written into TO
+        staging / ".main.cvd.a1B2c3",
+        to / ".clam-clientsync-tmp.4711",
+    ]
+    planted[0].mkdir()
+    for path in planted[1:]:
+        path.write_bytes(b"half")
+    assert staging_leftovers(to) == sorted(str(p) for p in planted)
+
+
+def test_a_short_lived_orphan_holding_a_tree_is_caught_at_once(tmp_path: Path) -> None:
+    tree = tmp_path / "mirrors" / "m0"
+    tree.mkdir(parents=True)
+    # lives 4 s: a 15 s grace would have waited for it to end and seen nothing
+    orphan = subprocess.Popen(["sleep", "4"], cwd=tree, start_new_session=True)
+    try:
+        started = time.monotonic()
+        fleet = SimpleNamespace(root=tmp_path, server_pids=[], foreign=set())
+        found = invariants.leftover_processes(cast("Fleet", fleet))
+        assert time.monotonic() - started < REAP_WAIT_S + 2
+        assert any(f"leaked process: {orphan.pid}" in v for v in found), found
+        assert any(f"holding a mirror's tree: {orphan.pid}" in v for v in found), found
+        assert any(str(orphan.pid) in h for h in tree_holders(tmp_path / "mirrors"))
+    finally:
+        orphan.kill()
+        orphan.wait()
+    exited = subprocess.Popen(["true"], cwd=tree)  # ended, not yet reaped: not a leak
+    time.sleep(0.3)
+    fleet = SimpleNamespace(root=tmp_path, server_pids=[], foreign=set())
+    assert invariants.leftover_processes(cast("Fleet", fleet)) == []
+    exited.wait()
 
 
 def test_tiny_tmpfs_fills_and_is_unmounted_even_on_failure(tmp_path: Path) -> None:

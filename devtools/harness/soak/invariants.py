@@ -62,6 +62,13 @@ def after_round(
     return v
 
 
+def fault_fired(name: str, evidence: str | None) -> list[str]:
+    """A round whose fault did not fire proved nothing: that is a failure of the suite."""
+    if evidence is None and name != "none":
+        return [f"{name} did not fire this round: the round proved nothing"]
+    return []
+
+
 def leftover_processes(fleet: Fleet) -> list[str]:
     """Once the round's runs have ended, nothing of theirs lives on: no session, client or rsync
     (only a short wait for what is being reaped), and nothing holds a mirror's tree."""

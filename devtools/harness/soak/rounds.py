@@ -140,8 +140,7 @@ class SoakFleet(Fleet):
         violations += invariants.after_round(self, run_id, final, out + err, fds_before)
         violations += invariants.observed(readers, overlap)
         evidence = fault.evidence(r)
-        if evidence is None and fault.name != "none":
-            violations.append(f"{name} did not fire this round: the round proved nothing")
+        violations += invariants.fault_fired(fault.name, evidence)
         if violations:  # each says why, from the record: a CI log is enough to diagnose it
             why = record.diagnosis(self.state_db, run_id)
             violations = [f"{v}\n{why}" for v in violations]
