@@ -50,7 +50,7 @@ def summary(
         f"Seed {seed}, {mirrors} mirrors x {len(rounds)} rounds = "
         f"{mirrors * len(rounds)} mirror-publishes, {wall:.0f} s wall.",
         "",
-        "| fault | rounds | applied | first-run outcomes (not ok) | resumed | CVDs read "
+        "| fault | rounds | applied | first-run outcomes (not ok) | resumed | files read whole "
         "| violations |",
         "|---|---|---|---|---|---|---|",
     ]
