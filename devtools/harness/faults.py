@@ -5,9 +5,11 @@ under a sync, and the observers that check invariants while faults happen.
   (SIGKILL, or SIGSTOP for a while then SIGCONT).
 - ``tiny_tmpfs``: a small tmpfs mounted for a test and always unmounted (root only).
 - ``fill_disk`` / ``ChurningFile``: make a filesystem full; rewrite a file in place, slowly.
-- ``CvdReaders``: HTTP readers polling nginx that validate every CVD they receive.
+- ``CvdReaders``: HTTP readers polling nginx that validate every CVD and timestamp they
+  receive, and count a body cut short, a file gone after it was served, a version going back.
 - ``RsyncOverlap``: samples rsync processes and records two writing one tree at once.
-- ``leaked_processes``, ``held_locks``, ``secret_hits``: the after-scenario counts.
+- ``leaked_processes``, ``tree_holders``, ``staging_leftovers``, ``held_locks``,
+  ``secret_hits``: the after-scenario counts.
 
 The network faults (delay, throttle, stall, drop, refuse) are ``faultproxy.FaultProxy``.
 """

@@ -22,6 +22,7 @@ from devtools.harness.faults import (
     ProcessTrigger,
     RsyncOverlap,
     cvd_problem,
+    descendants,
     fill_disk,
     held_locks,
     is_mounted,
@@ -259,11 +260,12 @@ def test_staging_leftovers_are_found_and_a_finished_tree_is_clean(tmp_path: Path
 def test_a_short_lived_orphan_holding_a_tree_is_caught_at_once(tmp_path: Path) -> None:
     tree = tmp_path / "mirrors" / "m0"
     tree.mkdir(parents=True)
+    # as the fleet does: children from before (another test's servers) are not ours to count
+    fleet = SimpleNamespace(root=tmp_path, server_pids=[], foreign=descendants([os.getpid()]))
     # lives 4 s: a 15 s grace would have waited for it to end and seen nothing
     orphan = subprocess.Popen(["sleep", "4"], cwd=tree, start_new_session=True)
     try:
         started = time.monotonic()
-        fleet = SimpleNamespace(root=tmp_path, server_pids=[], foreign=set())
         found = invariants.leftover_processes(cast("Fleet", fleet))
         assert time.monotonic() - started < REAP_WAIT_S + 2
         assert any(f"leaked process: {orphan.pid}" in v for v in found), found
@@ -274,7 +276,6 @@ def test_a_short_lived_orphan_holding_a_tree_is_caught_at_once(tmp_path: Path) -
         orphan.wait()
     exited = subprocess.Popen(["true"], cwd=tree)  # ended, not yet reaped: not a leak
     time.sleep(0.3)
-    fleet = SimpleNamespace(root=tmp_path, server_pids=[], foreign=set())
     assert invariants.leftover_processes(cast("Fleet", fleet)) == []
     exited.wait()
 
