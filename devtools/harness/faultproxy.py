@@ -20,7 +20,7 @@ import contextlib
 import socket
 import struct
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from types import TracebackType
 
 from devtools.harness.ports import free_port
@@ -30,11 +30,31 @@ MODES = ("pass", "stall", "drop", "refuse")
 
 @dataclass
 class ProxyStats:
+    """What the proxy did, counted by the proxy itself: connections accepted and refused, bytes
+    forwarded, connections dropped, chunks held back by a stall, delayed, throttled; and the
+    bytes the server sent on the last connection that ended by itself (the size of a session)."""
+
     accepted: int = 0
     refused: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
     dropped: int = 0
+    stalled: int = 0
+    delayed: int = 0
+    throttled: int = 0
+    last_session_down: int = 0
+
+    def since(self, mark: ProxyStats) -> ProxyStats:
+        """Return the counts since `mark` (an earlier ``copy()``); the last session as is."""
+        counts = {
+            f.name: getattr(self, f.name) - getattr(mark, f.name)
+            for f in fields(self)
+            if f.name != "last_session_down"
+        }
+        return ProxyStats(**counts, last_session_down=self.last_session_down)
+
+    def copy(self) -> ProxyStats:
+        return replace(self)
 
 
 class FaultProxy:
@@ -72,11 +92,15 @@ class FaultProxy:
                 data = await reader.read(16384)
                 if not data:
                     break
+                if self.mode == "stall":
+                    self.stats.stalled += 1
                 while self.mode == "stall":  # noqa: ASYNC110 - mode is set from another thread
                     await asyncio.sleep(0.05)
                 if self.delay_s:
+                    self.stats.delayed += 1
                     await asyncio.sleep(self.delay_s)
                 if self.rate_bps:
+                    self.stats.throttled += 1
                     await asyncio.sleep(len(data) / self.rate_bps)
                 if down and self.mode == "drop" and sent + len(data) > self.drop_after:
                     writer.write(data[: max(0, int(self.drop_after) - sent)])
@@ -90,6 +114,8 @@ class FaultProxy:
                     self.stats.bytes_down += len(data)
                 else:
                     self.stats.bytes_up += len(data)
+            if down:
+                self.stats.last_session_down = sent
             if writer.can_write_eof():
                 writer.write_eof()
         except (ConnectionError, OSError):

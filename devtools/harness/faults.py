@@ -5,9 +5,11 @@ under a sync, and the observers that check invariants while faults happen.
   (SIGKILL, or SIGSTOP for a while then SIGCONT).
 - ``tiny_tmpfs``: a small tmpfs mounted for a test and always unmounted (root only).
 - ``fill_disk`` / ``ChurningFile``: make a filesystem full; rewrite a file in place, slowly.
-- ``CvdReaders``: HTTP readers polling nginx that validate every CVD they receive.
+- ``CvdReaders``: HTTP readers polling nginx that validate every CVD and timestamp they
+  receive, and count a body cut short, a file gone after it was served, a version going back.
 - ``RsyncOverlap``: samples rsync processes and records two writing one tree at once.
-- ``leaked_processes``, ``held_locks``, ``secret_hits``: the after-scenario counts.
+- ``leaked_processes``, ``tree_holders``, ``staging_leftovers``, ``held_locks``,
+  ``secret_hits``: the after-scenario counts.
 
 The network faults (delay, throttle, stall, drop, refuse) are ``faultproxy.FaultProxy``.
 """
@@ -18,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -195,39 +198,143 @@ def cvd_problem(data: bytes) -> str | None:
     return None
 
 
+DATABASES = ("daily", "main", "bytecode")
+
+
+@dataclass
+class _Url:
+    """What the readers know of one URL: reads begun and ended, the latest-begun read that has
+    ended, the newest version a read that ended had seen, and whether one ever got it whole."""
+
+    begun: int = 0
+    reads: int = 0
+    latest_ended: int = -1
+    newest: int = -1
+    served: bool = False
+
+
 class CvdReaders:
-    """Poll every `urls` base for every database in a loop (one thread), as freshclam would,
-    and validate every CVD received in full. ``bad`` lists what was wrong, ``checked`` counts."""
+    """`threads` HTTP readers polling every `urls` base, as freshclam would: each database's CVD
+    (validated whole: header and MD5) and ``timestamp`` (one decimal number).
 
-    def __init__(self, urls: Iterable[str], databases: Iterable[str] = ("daily", "main")):
-        self.urls, self.databases = list(urls), list(databases)
+    A violation (in ``bad``) is a body that is not a whole CVD (or not a number), a body cut
+    short (an ``httpx`` protocol or read error once the answer began), a 404 or other status for
+    a file a read that ended earlier got whole, and a version (or timestamp) older than one a
+    read that ended before this one began had seen. Connection and timeout errors are counted in
+    ``errors`` (no fault here stops nginx). ``checked`` counts whole files read."""
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        databases: Iterable[str] = DATABASES,
+        *,
+        timestamp: bool = True,
+        threads: int = 2,
+    ):
+        bases = list(urls)
+        self.urls = [f"{base}/{db}.cvd" for base in bases for db in databases]
+        self.urls += [f"{base}/timestamp" for base in bases if timestamp]
         self.checked = 0
+        self.errors = 0
         self.bad: list[str] = []
+        self._state = {url: _Url() for url in self.urls}
+        self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)
+        ]
 
-    def _run(self) -> None:
+    def reads(self, url: str) -> int:
+        """How many reads of `url` have ended (whatever they got)."""
+        with self._cond:
+            return self._state[url].reads
+
+    def wait_reads(self, url: str, count: int, timeout_s: float = 5.0) -> bool:
+        """Wait until `count` reads of `url` have ended; return whether they did in time."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._state[url].reads >= count, timeout_s)
+
+    def wait_fresh_read(self, url: str, timeout_s: float = 5.0) -> bool:
+        """Wait until a read of `url` that began after this call has ended; return whether one
+        did in time (a test holds a planted bad state open this long)."""
+        with self._cond:
+            state = self._state[url]
+            first = state.begun
+            return self._cond.wait_for(lambda: state.latest_ended >= first, timeout_s)
+
+    def _run(self, index: int) -> None:
         headers = {"Host": "db.test.clamav.net", "User-Agent": "ClamAV/1.0.9"}
+        urls = self.urls[index:] + self.urls[:index]  # the threads start apart
         with httpx.Client(trust_env=False, timeout=5, headers=headers) as client:
             while not self._stop.is_set():
-                for base in self.urls:
-                    for db in self.databases:
-                        with contextlib.suppress(httpx.HTTPError):
-                            resp = client.get(f"{base}/{db}.cvd")
-                            if resp.status_code == 200:
-                                self.checked += 1
-                                problem = cvd_problem(resp.content)
-                                if problem:
-                                    self.bad.append(f"{base}/{db}.cvd: {problem}")
-                time.sleep(0.005)
+                for url in urls:
+                    self._read(client, url)
+                self._stop.wait(0.002)
+
+    def _read(self, client: httpx.Client, url: str) -> None:
+        with self._cond:
+            state = self._state[url]
+            floor, served_before = state.newest, state.served
+            seq = state.begun
+            state.begun += 1
+        version: int | None = None
+        problem: str | None = None
+        whole = error = False
+        try:
+            with client.stream("GET", url) as resp:  # the answer has begun
+                try:
+                    body = resp.read()
+                except httpx.HTTPError as err:
+                    problem = (
+                        f"body cut short (HTTP {resp.status_code}, {type(err).__name__}: {err})"
+                    )
+                else:
+                    if resp.status_code == 200:
+                        whole = True
+                        version, problem = _served_version(url, body)
+                    elif served_before:
+                        problem = f"HTTP {resp.status_code} for a file served whole before"
+        except httpx.HTTPError:  # no answer at all (connect, timeout, closed before a byte)
+            error = True
+        with self._cond:
+            state.reads += 1
+            state.latest_ended = max(state.latest_ended, seq)
+            self.checked += whole
+            self.errors += error
+            if problem is None and version is not None:
+                if version < floor:
+                    problem = f"version went back: {version} after {floor}"
+                state.newest = max(state.newest, version)
+                state.served = True
+            if problem is not None:
+                self.bad.append(f"{url}: {problem}")
+            self._cond.notify_all()
 
     def __enter__(self) -> CvdReaders:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(10)
+        for t in self._threads:
+            t.join(10)
+
+
+def _served_version(url: str, body: bytes) -> tuple[int | None, str | None]:
+    """Given a whole body served at `url`, return (its version, None) or (None, the problem)."""
+    if url.endswith("/timestamp"):
+        text = body.decode("ascii", "replace").strip()
+        if not text.isdigit() or len(text) > 12:
+            return None, f"timestamp {body[:40]!r} is not a number"
+        return int(text), None
+    problem = cvd_problem(body)
+    if problem is not None:
+        return None, problem
+    version = body[:HEADER_SIZE].decode("ascii").split(":")[2]
+    if not version.isdigit():
+        return None, f"version field {version!r} is not a number"
+    return int(version), None
 
 
 def _rsync_writers(under: str) -> dict[str, list[int]]:
@@ -312,6 +419,45 @@ def wait_no_leaks(root: Path, servers: Iterable[int], timeout_s: float) -> list[
         if not leaks or time.monotonic() > deadline:
             return leaks
         time.sleep(0.1)
+
+
+REAP_WAIT_S = 1.0  # long enough to reap what is already exiting, too short to outlive a sync
+
+
+def tree_holders(tree: Path, exclude: Iterable[int] = ()) -> list[str]:
+    """Return the processes (other than `exclude` and this one) whose working directory or an
+    open file lies under `tree`."""
+    skip = {*exclude, os.getpid()}
+    prefix = str(tree.resolve()) + os.sep
+    out = []
+    for proc in psutil.process_iter():
+        if proc.pid in skip:
+            continue
+        with contextlib.suppress(psutil.Error):
+            paths = [proc.cwd(), *(f.path for f in proc.open_files())]
+            held = [p for p in paths if (p + os.sep).startswith(prefix)]
+            if held and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(f"{proc.pid} {cmdline(proc)[:120]} holds {held[0]}")
+    return out
+
+
+RSYNC_TEMP = re.compile(r"^\..+\.[A-Za-z0-9]{6}$")  # rsync's mkstemp name: .NAME.XXXXXX
+
+
+def staging_leftovers(to: Path) -> list[str]:
+    """Return what an rsync or the client left half done under `to` (the served tree, staging
+    inside it): ``.~tmp~`` directories (``--delay-updates``), rsync's ``.NAME.XXXXXX`` temp files
+    and the client's ``.clam-clientsync-tmp.*`` files."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(to):
+        for name in [*dirnames, *filenames]:
+            if (
+                name == ".~tmp~"
+                or RSYNC_TEMP.match(name)
+                or name.startswith(".clam-clientsync-tmp.")
+            ):
+                found.append(os.path.join(dirpath, name))
+    return sorted(found)
 
 
 def held_locks(paths: Iterable[Path]) -> list[str]:

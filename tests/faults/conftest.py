@@ -8,16 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.harness.soak import SoakFleet, soak_root
+from devtools.harness.soak import CI_MIRRORS, CI_SEED, SoakFleet, soak_root
 
-CI_SEED = int(os.environ.get("SOAK_SEED", "20261125"))
+SEED = int(os.environ.get("SOAK_SEED", str(CI_SEED)))
 
 
 @pytest.fixture
 def soak_fleet() -> Iterator[SoakFleet]:
     root = soak_root()
-    fleet = SoakFleet(root, 3, CI_SEED)
-    print(f"soak seed {CI_SEED} (SOAK_SEED=... to replay), root {root}")
+    fleet = SoakFleet(root, CI_MIRRORS, SEED)
+    print(
+        f"soak seed {SEED}, root {root}; replay round N alone: "
+        f"python -m benchmarks.soak --replay {SEED}:N"
+    )
     try:
         yield fleet.start()
     finally:

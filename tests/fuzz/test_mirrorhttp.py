@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import gc
+import tomllib
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import trio
 from hypothesis import example, given
@@ -111,3 +118,63 @@ def test_http_check_ends_in_served_or_check_failed(
         return
     assert isinstance(served, mirrorhttp.Served)
     assert served.versions["daily"] >= 0
+
+
+async def _check_quietly(base_url: str) -> None:
+    with contextlib.suppress(mirrorhttp.CheckFailed):
+        await _check(base_url)
+
+
+async def _read_half(base_url: str) -> None:
+    """The bug the pyproject filter once hid: a body left half read inside `aiter_bytes()`."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        with contextlib.suppress(mirrorhttp.CheckFailed):
+            async with client.stream("GET", f"{base_url}/daily.cvd") as resp:
+                async for _chunk in resp.aiter_bytes():
+                    raise mirrorhttp.CheckFailed("sends more than the bytes asked for")
+
+
+def _resource_warnings(server: HostileHttp, answer: bytes, read: Callable[[str], Any]) -> set[str]:
+    server.queue(answer)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        trio.run(read, server.base_url)
+        gc.collect()
+    return {str(w.message) for w in seen if issubclass(w.category, ResourceWarning)}
+
+
+def _verdict(message: str, entries: list[str]) -> str:
+    """Return what pytest does with a ResourceWarning `message` under `entries` (pyproject's
+    ``filterwarnings``, applied as pytest applies them: a later entry wins)."""
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        for entry in entries:
+            action, text, category = [*entry.split(":"), "", ""][:3]
+            cls = ResourceWarning if category == "ResourceWarning" else Warning
+            warnings.filterwarnings(action, text, cls)  # type: ignore[arg-type]
+        try:
+            warnings.warn(message, ResourceWarning, stacklevel=1)
+        except ResourceWarning:
+            return "error"
+        return "ignore"
+
+
+def test_the_resource_warning_filter_hides_only_httpx_own_decoder_failure(
+    server: HostileHttp,
+) -> None:
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    entries = tomllib.loads(pyproject.read_text())["tool"]["pytest"]["ini_options"]
+    entries = entries["filterwarnings"]
+    # httpx's own DecodingError mid-body (not gzip under Content-Encoding: gzip): tolerated
+    decoder = _resource_warnings(
+        server, ok(b"x" * 20, extra=b"Content-Encoding: gzip\r\n"), _check_quietly
+    )
+    assert decoder, "the tolerated case must still produce the warnings it tolerates"
+    assert {_verdict(m, entries) for m in decoder} == {"ignore"}, decoder
+    # our own code leaving a body half read: an error, as it was before the filter came
+    half = _resource_warnings(server, ok(b"x" * 5000), _read_half)
+    assert any("Response.aiter_bytes" in m for m in half), half
+    assert "error" in {_verdict(m, entries) for m in half}, half
+    # the filter as it was ("Async generator 'httpx\\.") hid it
+    old = ["error", "ignore:Async generator 'httpx\\.:ResourceWarning"]
+    assert {_verdict(m, old) for m in half} == {"ignore"}

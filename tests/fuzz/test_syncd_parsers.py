@@ -1,12 +1,15 @@
 """Fuzz syncd's parsers of outside input: client reports, CVD headers, registration mails,
-inventory files, authorized_keys lines and the current.cvd TXT record."""
+inventory files, authorized_keys lines and the current.cvd TXT record.
+
+Each parser must end in a value or its own error, and more: the valid example parses to its
+value, what is rendered parses back to itself, and an error names the field it is about."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from devtools.harness.cvd import build_cvd
@@ -57,6 +60,35 @@ def reports(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
+def test_the_valid_report_parses_to_its_values() -> None:
+    rep, cleaned = report.parse_report(json.dumps(REPORT).encode())
+    assert (rep.status, rep.verb, rep.source_used, rep.duration_s) == (
+        "ok",
+        "sync",
+        "rsync1.clamav.net",
+        2.0,
+    )
+    assert rep.versions() == {"daily": 28033} and rep.serves({"daily": 28033})
+    assert not rep.serves({"daily": 28034}) and rep.error_text() == ""
+    assert cleaned == REPORT
+
+
+TYPED = {"report_version": 1, "status": "ok", "duration_s": 1.0, "databases": {}, "error": None}
+
+
+@FUZZ
+@given(st.sampled_from(sorted(TYPED)), json_values)
+def test_a_report_field_of_the_wrong_kind_is_an_error_naming_it(key: str, value: object) -> None:
+    doc = {**REPORT, key: value}
+    try:
+        rep, _ = report.parse_report(json.dumps(doc).encode("utf-8", "surrogatepass"))
+    except report.ReportError as err:
+        assert str(err).startswith(f"report field {key}") or "report_version" in str(err), err
+        return
+    got = getattr(rep, key)
+    assert got == value or key in ("databases", "error")  # nested models: parsed, not equal
+
+
 @FUZZ
 @given(st.one_of(reports(), st.binary(max_size=300)))
 @example(b"[" * 100_000)
@@ -87,12 +119,21 @@ def test_syncd_cvd_header_ends_in_header_or_cvd_error(text: str) -> None:
     except cvd.CvdError:
         return
     assert head.version >= 0
+    assert data[:512].decode("ascii").split(":")[2] == str(head.version)
 
 
 MAIL = (
     "Hello,\n\nclamav.foo.com ip address: 1.2.3.4 country: Poland admin: John Doe "
-    "<[email protected]> || <[email protected]>\n\nthanks\n"
+    "<john@foo.com> || <mirrors@foo.com>\n\nthanks\n"
 )
+
+
+def test_the_valid_mail_parses_to_its_registration() -> None:
+    assert registration.parse_mail(MAIL) == [
+        registration.Registration(
+            "clamav.foo.com", "1.2.3.4", "PL", "John Doe", "john@foo.com", "mirrors@foo.com"
+        )
+    ]
 
 
 @FUZZ
@@ -129,6 +170,42 @@ http = "http://127.0.0.1:8080"
 """
 
 
+def test_the_valid_inventory_parses_to_its_values() -> None:
+    (m,) = inventory.parse_inventory(INVENTORY).mirrors
+    assert (m.name, m.host, m.port, m.user, m.country) == (
+        "m1.example.org",
+        "127.0.0.1",
+        2222,
+        "clamavdb",
+        "PL",
+    )
+    assert (m.admins, m.notify, m.http) == (["A <a@b.org>"], ["n@b.org"], "http://127.0.0.1:8080")
+    assert len(m.host_keys) == 1 and m.active and not m.pending
+
+
+FIELDS = ("name", "host", "port", "user", "country", "admins", "notify", "host_keys", "http")
+
+
+@FUZZ
+@given(st.sampled_from(FIELDS), tricky_text(20))
+def test_a_bad_inventory_field_is_an_error_naming_it(field: str, value: str) -> None:
+    assume(all(not 0xD800 <= ord(c) <= 0xDFFF for c in value))
+    literal = json.dumps(value, ensure_ascii=True)  # a TOML basic string: the value, exactly
+    if field in ("admins", "notify", "host_keys"):
+        literal = f"[{literal}]"
+    lines = [
+        f"{field} = {literal}" if line.startswith(f"{field} = ") else line
+        for line in INVENTORY.splitlines()
+    ]
+    try:
+        inv = inventory.parse_inventory("\n".join(lines))
+    except inventory.InventoryError as err:
+        assert f"field {field!r}" in str(err) or "not valid TOML" in str(err), str(err)
+        return
+    got = getattr(inv.mirrors[0], field)  # read as written, or refused above
+    assert got == ([value] if literal.startswith("[") else int(value) if field == "port" else value)
+
+
 @FUZZ
 @given(mutate(INVENTORY, 700))
 @example('[[mirrors]]\nname = "a"\nhost = "h"\nport = 1e400\ncountry = "PL"\n')
@@ -161,10 +238,35 @@ def test_authorized_keys_line_ends_in_key_or_authorized_keys_error(line: str) ->
     except authorized_keys.AuthorizedKeysError:
         return
     if key is not None:
-        authorized_keys.parse_line(authorized_keys.render(key))
+        try:
+            rendered = authorized_keys.render(key)
+        except authorized_keys.AuthorizedKeysError as err:  # read, but not ours to write
+            assert str(err), key
+            return
+        assert authorized_keys.parse_line(rendered) == key
+
+
+def test_the_valid_authorized_keys_line_parses_to_its_values() -> None:
+    key = authorized_keys.parse_line(KEYLINE)
+    assert key is not None
+    assert authorized_keys.parse_line(authorized_keys.render(key)) == key
+    assert key.comment == "pusher" and key.key_type == "ssh-ed25519"
 
 
 TXT = "1.0.9:63:28033:1781596800:1:90:49192:339"  # parsed only (noqa: date)
+
+
+def test_the_valid_txt_record_parses_to_its_values() -> None:
+    rec = TxtRecord.parse(TXT)
+    assert (rec.clamav, rec.main, rec.daily, rec.bytecode, rec.flevel) == (
+        "1.0.9",
+        63,
+        28033,
+        339,
+        90,
+    )
+    assert rec.versions == {"main": 63, "daily": 28033, "bytecode": 339}
+    assert rec.render() == TXT
 
 
 @FUZZ

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,17 @@ def test_pass_and_delay(proxied, tmp_path: Path) -> None:  # type: ignore[no-unt
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "a" / "daily.cvd").exists()
     assert proxy.stats.accepted == 1 and proxy.stats.bytes_down > 2000
+    assert proxy.stats.delayed > 0 and proxy.stats.stalled == proxy.stats.dropped == 0
+    for _ in range(100):  # the proxy notes a session's size once the server's side ends
+        if proxy.stats.last_session_down:
+            break
+        time.sleep(0.02)
+    assert proxy.stats.last_session_down == proxy.stats.bytes_down  # one whole session
+    mark = proxy.stats.copy()
+    proxy.set("pass", delay_s=0)
+    assert _pull(proxy.port, daemon, tmp_path / "a2").returncode == 0
+    since = proxy.stats.since(mark)  # what this second pull did, and only that
+    assert since.accepted == 1 and since.delayed == 0 and since.bytes_down > 0
 
 
 def test_stall_forwards_nothing(proxied) -> None:  # type: ignore[no-untyped-def]
@@ -60,6 +72,7 @@ def test_stall_forwards_nothing(proxied) -> None:  # type: ignore[no-untyped-def
         s.settimeout(0.5)
         with pytest.raises(TimeoutError):
             s.recv(100)  # the daemon's greeting is held back
+        assert proxy.stats.stalled == 1  # counted by the proxy: the stall fired
     proxy.set("pass")
     with socket.create_connection((proxy.host, proxy.port), timeout=5) as s:
         assert s.recv(100).startswith(b"@RSYNCD:")

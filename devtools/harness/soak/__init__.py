@@ -10,6 +10,6 @@
 
 from devtools.harness.soak.faults import FAULTS, REGISTRY
 from devtools.harness.soak.fleet import soak_root
-from devtools.harness.soak.rounds import RoundResult, SoakFleet
+from devtools.harness.soak.rounds import CI_MIRRORS, CI_SEED, RoundResult, SoakFleet
 
-__all__ = ["FAULTS", "REGISTRY", "RoundResult", "SoakFleet", "soak_root"]
+__all__ = ["CI_MIRRORS", "CI_SEED", "FAULTS", "REGISTRY", "RoundResult", "SoakFleet", "soak_root"]

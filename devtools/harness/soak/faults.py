@@ -5,11 +5,14 @@ A round makes one instance of its fault and calls, in this order:
 ``draw(rng)`` (every random choice, right after the round drew its victim and delay),
 ``arm(r)`` (before syncd starts), ``trigger(r)`` (once syncd runs), ``heal(r)`` (when syncd
 has ended, and again on the way out: it may run twice), ``disturb_resume(r, run_id)`` (when the
-round resumes the run) and ``evidence(r)`` (what the fault did, for the report).
+round resumes the run) and ``evidence(r)`` (what the fault did this round, from the proxies'
+counters since the round began, the signal sent or the fault's own record; None when it did not
+fire, which fails the round).
 """
 
 from __future__ import annotations
 
+import abc
 import random
 import signal
 import subprocess
@@ -22,6 +25,7 @@ from typing import ClassVar
 import psutil
 
 from devtools.harness.cvd import build_cvd
+from devtools.harness.faultproxy import FaultProxy, ProxyStats
 from devtools.harness.faults import ChurningFile, ProcessTrigger, cmdline, fill_disk
 from devtools.harness.soak import record
 from devtools.harness.soak.fleet import PAYLOAD, Fleet, Mirror
@@ -39,10 +43,19 @@ class Round:
     runs_before: set[str]
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    marks: dict[int, ProxyStats] = field(default_factory=dict)
 
     @property
     def syncd(self) -> subprocess.Popen[str]:
         return self.procs[0]
+
+    def mark(self, proxies: list[FaultProxy]) -> None:
+        """Note every proxy's counters as the round begins."""
+        self.marks = {id(p): p.stats.copy() for p in proxies}
+
+    def delta(self, proxy: FaultProxy) -> ProxyStats:
+        """What `proxy` counted since the round began."""
+        return proxy.stats.since(self.marks.get(id(proxy), ProxyStats()))
 
 
 class Fault:
@@ -92,17 +105,41 @@ register(Fault)
 # -- network faults, through the fault proxies in front of sshd and rsyncd ----------------------
 
 
-class SshFault(Fault):
-    """A fault on the proxy in front of the victim's sshd."""
+class ProxyFault(Fault, abc.ABC):
+    """A fault set on one proxy; it fired when that proxy's `counter` (a ``ProxyStats`` field)
+    went up this round."""
+
+    counter: ClassVar[str]
+
+    @abc.abstractmethod
+    def proxy(self, r: Round) -> FaultProxy:
+        """The proxy this fault is set on."""
 
     def evidence(self, r: Round) -> str | None:
-        st = r.victim.proxy.stats
-        return f"{self.name} on {r.victim.name}: accepted {st.accepted}, dropped {st.dropped}"
+        d = self.delta = r.delta(self.proxy(r))
+        if getattr(d, self.counter) <= 0:
+            return None
+        return (
+            f"{self.name}: {self.counter} {getattr(d, self.counter)} this round "
+            f"(accepted {d.accepted}, refused {d.refused}, {d.bytes_down} bytes down)"
+        )
+
+
+class SshFault(ProxyFault):
+    """A fault on the proxy in front of the victim's sshd."""
+
+    def proxy(self, r: Round) -> FaultProxy:
+        return r.victim.proxy
+
+    def evidence(self, r: Round) -> str | None:
+        found = super().evidence(r)
+        return found and f"{found} on {r.victim.name}"
 
 
 @register
 class SshStall(SshFault):
     name = "ssh_stall"
+    counter = "stalled"
 
     def arm(self, r: Round) -> None:
         r.victim.proxy.set("stall")
@@ -110,37 +147,48 @@ class SshStall(SshFault):
 
 @register
 class SshDrop(SshFault):
+    """The ssh link reset after a share of a session's bytes from the server: a share, not a
+    count, because a whole session is only a few KB (a count of 6000 never fired)."""
+
     name = "ssh_drop"
+    counter = "dropped"
+    FALLBACK_SESSION = 3000  # bytes down, when no session to the victim has ended yet
 
     def draw(self, rng: random.Random) -> None:
-        self.drop_after = rng.choice([0, 200, 2000, 6000])
+        self.share = rng.choice([0.0, 0.05, 0.4, 0.8])
 
     def arm(self, r: Round) -> None:
+        session = r.victim.proxy.stats.last_session_down or self.FALLBACK_SESSION
+        self.drop_after = int(session * self.share)
         r.victim.proxy.set("drop", drop_after=self.drop_after)
+
+    def evidence(self, r: Round) -> str | None:
+        found = super().evidence(r)
+        return found and f"{found}, after {self.drop_after} bytes"
 
 
 @register
 class SshDelay(SshFault):
     name = "ssh_delay"
+    counter = "delayed"
 
     def arm(self, r: Round) -> None:
         r.victim.proxy.set("pass", delay_s=0.08)
 
 
-class RsyncFault(Fault):
-    """A fault on the proxies in front of the rsync daemons."""
+class RsyncFault(ProxyFault):
+    """A fault on the proxy in front of an rsync daemon (rsync1 unless `source` says)."""
 
-    def evidence(self, r: Round) -> str | None:
-        st0, st1 = self.fleet.rproxy[0].stats, self.fleet.rproxy[1].stats
-        return (
-            f"{self.name}: rsync1 proxy accepted {st0.accepted} dropped {st0.dropped} refused "
-            f"{st0.refused}; rsync2 refused {st1.refused}"
-        )
+    source = 0
+
+    def proxy(self, r: Round) -> FaultProxy:
+        return self.fleet.rproxy[self.source]
 
 
 @register
 class RsyncStall(RsyncFault):
     name = "rsync_stall"
+    counter = "stalled"
 
     def arm(self, r: Round) -> None:
         self.fleet.rproxy[0].set("stall")
@@ -149,6 +197,7 @@ class RsyncStall(RsyncFault):
 @register
 class RsyncDrop(RsyncFault):
     name = "rsync_drop"
+    counter = "dropped"
 
     def draw(self, rng: random.Random) -> None:
         self.drop_after = rng.choice([0, 100, 20000])
@@ -160,6 +209,7 @@ class RsyncDrop(RsyncFault):
 @register
 class RsyncRefuse(RsyncFault):
     name = "rsync_refuse"
+    counter = "refused"
 
     def draw(self, rng: random.Random) -> None:
         self.source = rng.randrange(2)

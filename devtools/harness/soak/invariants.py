@@ -10,11 +10,14 @@ from typing import Any
 import httpx
 
 from devtools.harness.faults import (
+    REAP_WAIT_S,
     CvdReaders,
     RsyncOverlap,
     held_locks,
     open_fds,
     secret_hits,
+    staging_leftovers,
+    tree_holders,
     wait_no_leaks,
 )
 from devtools.harness.soak import record
@@ -42,10 +45,8 @@ def after_round(
         keep = m.docroot / "local_keep.txt"
         if not keep.exists() or keep.read_text() != m.keep_token:
             v.append(f"{m.name}: local_keep.txt lost or changed")
-        for path in m.docroot.rglob(".clam-clientsync-tmp.*"):
-            v.append(f"{m.name}: temp file left: {path}")
-    leaks = wait_no_leaks(fleet.root, [*fleet.server_pids, *fleet.foreign], timeout_s=15)
-    v += [f"leaked process: {p}" for p in leaks]
+        v += [f"{m.name}: left half done: {path}" for path in staging_leftovers(m.docroot)]
+    v += leftover_processes(fleet)
     v += [f"lock still held: {p}" for p in held_locks(m.state / "lock" for m in fleet.mirrors)]
     v += [f"temp left by syncd: {p}" for p in (fleet.syncd_dir / "tmp").iterdir()]
     fds = open_fds()
@@ -59,6 +60,22 @@ def after_round(
     v += secrets(fleet, output)
     v += served(fleet)
     return v
+
+
+def fault_fired(name: str, evidence: str | None) -> list[str]:
+    """A round whose fault did not fire proved nothing: that is a failure of the suite."""
+    if evidence is None and name != "none":
+        return [f"{name} did not fire this round: the round proved nothing"]
+    return []
+
+
+def leftover_processes(fleet: Fleet) -> list[str]:
+    """Once the round's runs have ended, nothing of theirs lives on: no session, client or rsync
+    (only a short wait for what is being reaped), and nothing holds a mirror's tree."""
+    servers = [*fleet.server_pids, *fleet.foreign]
+    v = [f"leaked process: {p}" for p in wait_no_leaks(fleet.root, servers, REAP_WAIT_S)]
+    holders = tree_holders(fleet.root / "mirrors", exclude=fleet.server_pids)
+    return v + [f"process holding a mirror's tree: {p}" for p in holders]
 
 
 def targets_violations(fleet: Fleet, run_id: str) -> list[str]:

@@ -90,3 +90,37 @@ def parse_json(text: str) -> dict[str, Any]:
 def summary_outcomes(doc: dict[str, Any]) -> dict[str, str]:
     """Return mirror -> outcome from a summary."""
     return {m.get("name", "?"): m.get("outcome", "?") for m in doc.get("mirrors", [])}
+
+
+def diagnosis(db: Path, run_id: str | None, limit: int = 700) -> str:
+    """Return every attempt of `run_id` as recorded: mirror, number, outcome, exit status,
+    syncd's error and the client's report (its status, error and rsync attempts), one a line."""
+    if not run_id or not db.exists():
+        return "no run recorded"
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
+        rows = c.execute(
+            "SELECT mirror, number, verb, outcome, exit_status, error, report FROM "
+            "publish_attempts WHERE run_id = ? ORDER BY mirror, id",
+            (run_id,),
+        ).fetchall()
+    lines = [f"attempts of run {run_id}:"]
+    for mirror, number, verb, outcome, status, error, report in rows:
+        lines.append(
+            f"  {mirror} #{number} {verb}: {outcome} exit {status} error {error!r} "
+            f"report {client_report(report)[:limit]}"
+        )
+    return "\n".join(lines if rows else [*lines, "  none"])
+
+
+def client_report(text: str | None) -> str:
+    """The part of a client's report that says why: status, error and each rsync attempt."""
+    if not text:
+        return "none"
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return repr(text[:200])
+    if not isinstance(doc, dict):
+        return repr(text[:200])
+    keep = {k: doc.get(k) for k in ("status", "error", "source_used", "attempts") if k in doc}
+    return json.dumps(keep, separators=(",", ":"))

@@ -2,6 +2,10 @@
 round (``faults.py``), and every invariant (``invariants.py``) checked by code after each round.
 
 Used by ``tests/faults`` (a few rounds) and ``python -m benchmarks.soak`` (many).
+
+Every draw of round N comes from its own stream, ``random.Random(f"{seed}:{N}")``: the fault, the
+victim, the delay and the fault's own choices of round N do not depend on the rounds before it,
+so any round of any pass (the CI pass: ``CI_SEED``, ``CI_MIRRORS``) can be replayed alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from devtools.harness.faults import CvdReaders, RsyncOverlap, open_fds
 from devtools.harness.soak import invariants, record
 from devtools.harness.soak.faults import REGISTRY, Round
 from devtools.harness.soak.fleet import Fleet
+
+CI_SEED = 20261125
+CI_MIRRORS = 3
+FIRST_DAILY = 30000  # the release the fleet starts with; round N publishes FIRST_DAILY + N + 1
 
 
 @dataclass
@@ -40,32 +48,38 @@ class SoakFleet(Fleet):
     def __init__(self, root: Path, mirrors: int, seed: int, *, log: Callable[[str], None] = print):
         super().__init__(root, mirrors, log=log)
         self.seed = seed
-        self.rng = random.Random(seed)
         self.rounds: list[RoundResult] = []
 
+    def round_rng(self, number: int) -> random.Random:
+        """Round `number`'s own stream of draws (victim, delay, the fault's choices)."""
+        return random.Random(f"{self.seed}:{number}")
+
     def pick_fault(self, number: int, faults: tuple[str, ...]) -> str:
-        if number < len(faults):  # the first pass covers every fault once, in seeded order
-            if number == 0:
-                self._order = list(faults)
-                self.rng.shuffle(self._order)
-            return self._order[number]
-        return self.rng.choice(faults)
+        """The fault of round `number`: the first pass covers every fault once, in an order
+        shuffled by the seed; later rounds draw one from their own stream."""
+        if number < len(faults):
+            order = list(faults)
+            random.Random(self.seed).shuffle(order)
+            return order[number]
+        return random.Random(f"{self.seed}:{number}:fault").choice(faults)
 
     def run_round(self, number: int, name: str) -> RoundResult:
         started = time.monotonic()
         fds_before = open_fds()
-        self.daily += 1
+        rng = self.round_rng(number)
+        self.daily = FIRST_DAILY + number + 1
         self._write_release(atomic=True)
         r = Round(
-            victim=self.rng.choice(self.mirrors),
-            delay=round(self.rng.uniform(0.0, 0.8), 2),
+            victim=rng.choice(self.mirrors),
+            delay=round(rng.uniform(0.0, 0.8), 2),
             runs_before=record.run_ids(self.state_db),
         )
         fault = REGISTRY[name](self)
         unavailable = fault.unavailable()
         if unavailable is not None:
             fault = REGISTRY["none"](self)  # labelled in the report
-        fault.draw(self.rng)
+        fault.draw(rng)
+        r.mark([m.proxy for m in self.mirrors] + self.rproxy)
         try:
             with (
                 CvdReaders([m.web.base_url for m in self.mirrors]) as readers,
@@ -97,7 +111,7 @@ class SoakFleet(Fleet):
         if run_id and (proc.returncode != 0 or not first):
             resumed = True
             done_before = record.attempts(self.state_db, run_id, only_ok=True)
-            dout, derr = fault.disturb_resume(r, run_id, self.rng)
+            dout, derr = fault.disturb_resume(r, run_id, rng)
             out, err = out + dout, err + derr
             rproc = self.syncd("--resume", run_id)
             rout, rerr = rproc.communicate(timeout=90)
@@ -125,6 +139,11 @@ class SoakFleet(Fleet):
             violations.append(f"no run recorded; syncd exit {proc.returncode}: {err[-400:]}")
         violations += invariants.after_round(self, run_id, final, out + err, fds_before)
         violations += invariants.observed(readers, overlap)
+        evidence = fault.evidence(r)
+        violations += invariants.fault_fired(fault.name, evidence)
+        if violations:  # each says why, from the record: a CI log is enough to diagnose it
+            why = record.diagnosis(self.state_db, run_id)
+            violations = [f"{v}\n{why}" for v in violations]
         result = RoundResult(
             number,
             name if unavailable is None else f"{name} (unavailable: {unavailable})",
@@ -132,7 +151,7 @@ class SoakFleet(Fleet):
             run_id or "",
             record.summary_outcomes(first),
             resumed,
-            fault.evidence(r),
+            evidence,
             readers.checked,
             len(overlap.seen),
             violations,
