@@ -203,7 +203,7 @@ def default_source(name: str) -> Source:
 
 def _int_value(key: str, value: str) -> int:
     _, lo, hi = INT_LIMITS[key]
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise ConfigError(f"{key}: expected a whole number, got {value!r}")
     number = int(value)
     if not lo <= number <= hi:

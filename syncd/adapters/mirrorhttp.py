@@ -97,7 +97,7 @@ async def _get(
             if resp.status_code not in (200, 206):
                 raise CheckFailed(f"/{path} answered HTTP {resp.status_code}")
             size = resp.headers.get("content-length", "")
-            if not size.isdigit():
+            if not (size.isascii() and size.isdigit()):
                 # static files always carry a length; without one the body could be endless,
                 # and reading part of it would leave the stream half consumed
                 raise CheckFailed(f"/{path} answered without a Content-Length")
@@ -135,7 +135,7 @@ async def check(
     ``incomplete``; raise CheckFailed with the first problem of the timestamp or a header."""
     raw = await _get(client, target, "timestamp", {}, MAX_TIMESTAMP_BYTES)
     text = raw.decode("ascii", errors="replace").strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise CheckFailed(f"/timestamp is not a unix time: {text[:40]!r}")
     versions: dict[str, int] = {}
     for db in databases:

@@ -32,7 +32,7 @@ def parse_expect(items: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in items:
         db, sep, version = item.partition("=")
-        if not sep or db not in DATABASES or not version.isdigit():
+        if not sep or db not in DATABASES or not (version.isascii() and version.isdigit()):
             raise RequestError(
                 f"--expect {item!r}: use DB=VERSION with DB one of {', '.join(DATABASES)}"
             )

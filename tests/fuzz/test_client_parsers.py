@@ -96,11 +96,6 @@ def test_a_number_setting_is_its_value_or_an_error_naming_it(key: str, value: st
     assert lo <= int(value) <= hi and value.isascii()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="open client bug: _int_value checks str.isdigit(), true for '\u00b2', then int() raises",
-)
 @pytest.mark.parametrize(
     "value", ["\u00b2", "1\u00b3", "\u2460"]
 )  # a digit to isdigit(), not int()
