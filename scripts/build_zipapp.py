@@ -1,5 +1,5 @@
 """Build ``clam-clientsync.pyz``: the mirror client as one file, with ``pushwire`` (the wire
-formats it shares with syncd) and ``filelock`` inside; with ``--sign-key``, its OpenSSH
+formats it shares with syncd) inside; with ``--sign-key``, its OpenSSH
 signature beside it, the release artifact mirrors download.
 
 Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT] [--sign-key KEY]
@@ -8,7 +8,7 @@ Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT] [--sign-key KEY]
 The archive runs on any Python 3.9+ (``python3 -I clam-clientsync.pyz --help``) and needs
 nothing installed on the mirror. It is reproducible: members sorted by name, every member
 dated ``SOURCE_DATE_EPOCH`` (https://reproducible-builds.org/specs/source-date-epoch/; a fixed
-date when unset), fixed modes, so two builds of the same tree with the same filelock are
+date when unset), fixed modes, so two builds of the same tree are
 byte-identical. Members are stored, not deflated: every push reads them all, and inflating them
 cost more than the ~110 KB it saves (benchmarks/CLIENT.md).
 
@@ -31,8 +31,6 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import filelock
-
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = b"import sys\nfrom clientside.cli import main\nsys.exit(main())\n"
 DEFAULT_EPOCH = 1577836800  # 2020-01-01 00:00 UTC, when SOURCE_DATE_EPOCH is unset
@@ -51,7 +49,7 @@ def source_date(environ: Mapping[str, str] = os.environ) -> tuple[int, int, int,
     """The members' date: ``SOURCE_DATE_EPOCH`` (unix seconds, UTC), else a fixed one; raise
     SystemExit with one line when it is not a number."""
     raw = environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if raw and not raw.isdigit():
+    if raw and not (raw.isascii() and raw.isdigit()):
         raise SystemExit(f"build_zipapp: SOURCE_DATE_EPOCH={raw[:20]!r} is not unix seconds")
     epoch = max(int(raw) if raw else DEFAULT_EPOCH, ZIP_EPOCH_MIN)
     t = time.gmtime(epoch)
@@ -65,7 +63,6 @@ def build(output: Path) -> Path:
         [
             *_package_files(ROOT / "clientside"),
             *_package_files(ROOT / "pushwire"),
-            *_package_files(Path(filelock.__file__).parent),
         ]
     )
     date = source_date()
