@@ -55,7 +55,7 @@ def measured_rates(reports: Iterable[Mapping[str, Any]]) -> dict[str, list[float
         durations = [
             _positive(a.get("duration_s"))
             for a in attempts
-            if isinstance(a, Mapping) and a.get("source") == used and a.get("exit_code") == 0
+            if isinstance(a, Mapping) and a.get("source") == used and _worked(a)
         ]
         seconds = next((d for d in durations if d is not None), None)
         if seconds is not None:
@@ -154,20 +154,34 @@ def other(source: str, sources: Sequence[SourceSpec], avoid: Iterable[str] = ())
     return None
 
 
-def failed_sources(report: Mapping[str, Any] | None) -> tuple[set[str], set[str]]:
-    """Given one client report (raw), return (the sources its attempts show failing, those
-    they show working)."""
+BUSY = "rsync_busy"  # the client's error kind for a daemon at its ``max connections``
+_OK_EXITS = (0, 24)  # 24: files vanished on the source meanwhile, not a failure
+
+
+def _worked(attempt: Mapping[str, Any]) -> bool:
+    return attempt.get("exit_code") in _OK_EXITS and attempt.get("error") is None
+
+
+def failed_sources(report: Mapping[str, Any] | None) -> tuple[set[str], set[str], set[str]]:
+    """Given one client report (raw), return the sources its attempts show failing, those
+    they show working, and those that answered busy (``rsync_busy``: a signal to send fewer
+    transfers there, not a failure). Data that failed verification (exit 0 with an error)
+    is a failure of its source."""
     failed: set[str] = set()
     worked: set[str] = set()
+    busy: set[str] = set()
     if not isinstance(report, Mapping):
-        return failed, worked
+        return failed, worked, busy
     attempts = report.get("attempts")
     for a in attempts if isinstance(attempts, list) else ():
         if not isinstance(a, Mapping) or not isinstance(a.get("source"), str):
             continue
-        code = a.get("exit_code")
-        (worked if code == 0 else failed).add(a["source"])
-    return failed - worked, worked
+        error = a.get("error")
+        if isinstance(error, str) and error.startswith(BUSY):
+            busy.add(a["source"])
+        else:
+            (worked if _worked(a) else failed).add(a["source"])
+    return failed - worked, worked, busy - worked - failed
 
 
 @dataclass
@@ -177,16 +191,37 @@ class SourceBoard:
 
     sources: Sequence[SourceSpec]
     failing: dict[str, str] = field(default_factory=dict)  # source -> the mirror that showed it
+    capacity: dict[str, int] = field(default_factory=dict)  # transfers at once, now
+    _served: dict[str, int] = field(default_factory=dict)  # since the capacity last grew
 
-    def observe(self, mirror: str, report: Mapping[str, Any] | None) -> None:
-        """Learn from `mirror`'s report. Only configured sources count: a report naming
-        others (a hostile or confused mirror) leaves the board as it was."""
+    def __post_init__(self) -> None:
+        for s in self.sources:
+            self.capacity.setdefault(s.name, s.max_transfers)
+
+    def observe(
+        self, mirror: str, report: Mapping[str, Any] | None, in_flight: Mapping[str, int] = {}
+    ) -> None:
+        """Learn from `mirror`'s report, pushed while `in_flight` transfers (this one too) were
+        running per source. A busy answer halves what was in flight there as the source's
+        capacity (never under 1); each `capacity` transfers it serves since add one slot
+        back, up to its ``max_transfers`` (TCP's additive increase, multiplicative
+        decrease). Only configured
+        sources count: a report naming others (a hostile or confused mirror) leaves the
+        board as it was."""
         known = {s.name for s in self.sources}
-        failed, worked = (names & known for names in failed_sources(report))
+        failed, worked, busy = (names & known for names in failed_sources(report))
+        most = {s.name: s.max_transfers for s in self.sources}
         for name in worked:
             self.failing.pop(name, None)
+            self._served[name] = self._served.get(name, 0) + 1
+            if self._served[name] >= self.capacity[name]:
+                self.capacity[name] = min(most[name], self.capacity[name] + 1)
+                self._served[name] = 0
         for name in failed:
             self.failing.setdefault(name, mirror)
+        for name in busy:
+            self.capacity[name] = max(1, min(self.capacity[name], in_flight.get(name, 1) // 2))
+            self._served[name] = 0
 
     def route(self, planned: Decision) -> Decision:
         """Where a mirror planned for `planned.source` goes now: there, unless that source is
@@ -209,8 +244,8 @@ class SourceBoard:
     ) -> Decision:
         """Where the next attempt of `mirror` goes after a failed one on `current.source`:
         the other source when its report shows `current.source` failing, else the same."""
-        failed, _ = failed_sources(report)
-        if current.source not in failed:
+        failed, _, _ = failed_sources(report)
+        if current.source not in failed:  # it worked, or was busy: the same source, later
             return self.route(current)
         target = other(current.source, self.sources, avoid=set(self.failing) - {current.source})
         if target is None:

@@ -279,17 +279,25 @@ class Publisher:
             async with self._transfers[decision.source]:
                 now = self._board.route(decision)  # learnt while waiting: it failed meanwhile
                 if now.source == decision.source or turn == len(self.sources):
+                    # what ran when this one connected: a busy answer is about that moment
+                    in_flight = {n: int(lim.borrowed_tokens) for n, lim in self._transfers.items()}
                     result = await self._exchange(
                         mirror, "sync", self._request, judge_reply, decision
                     )
                     # learnt before the slot is free: who waits for it sees the news
-                    self._board.observe(mirror.name, result.raw)
+                    self._learn(mirror, result, in_flight)
             if result is not None:
                 break
             decision = now
         assert result is not None  # the last turn always pushes
         self._chosen[mirror.name] = (decision, result.raw)
         return result
+
+    def _learn(self, mirror: Mirror, result: _Exchange, in_flight: dict[str, int]) -> None:
+        """Feed the board one report; a source that answered busy gets fewer slots."""
+        self._board.observe(mirror.name, result.raw, in_flight)
+        for name, limiter in self._transfers.items():
+            limiter.total_tokens = self._board.capacity[name]
 
     async def _poll(self, mirror: Mirror, first: _Exchange) -> _Exchange:
         """Ask a queued mirror for ``status`` (backoff) until it serves the release."""

@@ -169,6 +169,24 @@ def test_both_sources_failing_keeps_the_plan() -> None:
     assert board.route(planned) == planned
 
 
+def test_busy_lowers_capacity_and_is_no_failure_while_bad_data_is() -> None:
+    board = SourceBoard([SourceSpec(R1, 1, 10), SourceSpec(R2, 1, 10)])
+    busy = {"source": R1, "exit_code": 5, "error": "rsync_busy: @ERROR: max connections (3)"}
+    fell_back = {"attempts": [busy, {"source": R2, "exit_code": 0, "error": None}]}
+    board.observe("a", fell_back, {R1: 6, R2: 2})
+    assert board.capacity == {R1: 3, R2: 10} and board.failing == {}
+    assert board.route(Decision(R1, WEIGHT, "w")).source == R1  # still pushed there
+    assert board.retry_on("a", Decision(R1, WEIGHT, "w"), fell_back).source == R1
+    board.observe("b", fell_back, {R1: 1})
+    assert board.capacity[R1] == 1  # never below one
+    for _ in range(100):  # what it serves gives slots back, up to max_transfers
+        board.observe("d", {"attempts": [{"source": R1, "exit_code": 0, "error": None}]})
+    assert board.capacity[R1] == 10
+    corrupt = {"source": R2, "exit_code": 0, "error": "corrupt_cvd: daily.cvd: MD5 mismatch"}
+    board.observe("c", {"attempts": [corrupt]})
+    assert board.failing == {R2: "c"}
+
+
 def test_a_report_naming_unknown_sources_changes_nothing() -> None:
     """A mirror's report is untrusted: sources it names that syncd does not push to are not
     remembered (the board stays bounded by the configuration)."""
@@ -214,6 +232,8 @@ class SourceScripted:
     name: str
     fallback: str | None = None
     down: bool = False
+    limit: int = 0  # > 0: a daemon with this `max connections`, busy beyond it
+    busy_answers: int = 0
     seconds: float = 1.0
     busy: int = 0
     max_busy: int = 0
@@ -233,6 +253,13 @@ class SourceScripted:
             await trio.sleep(self.seconds)
         finally:
             self.busy -= 1
+        if self.limit and self.busy > self.limit:
+            self.busy_answers += 1
+            busy = {"source": self.name, "exit_code": 5, "duration_s": 0.1}
+            busy["error"] = "rsync_busy: @ERROR: max connections reached"
+            doc = _client_report(self.fallback or "", [(self.fallback or "", 0, 1.0)])
+            doc["attempts"].insert(0, busy)
+            return _reply(doc)
         if not self.down:
             return _reply(_client_report(self.name, [(self.name, 0, self.seconds)]))
         if self.fallback is None:
@@ -333,3 +360,23 @@ async def test_a_mirror_failing_on_its_source_is_retried_on_the_other(
     rows = store.attempts("R", first)
     assert [(a["source"], a["verdict"]) for a in rows] == [(R1, "retry"), (R2, "ok")]
     assert rows[1]["source_reason"] == f"{FAILOVER}: {R1} failed for {first}, so {R2}"
+
+
+@pytest.mark.trio
+async def test_a_busy_source_gets_fewer_transfers_not_fewer_mirrors(
+    autojump_clock: trio.testing.MockClock, store: PublishStore
+) -> None:
+    """rsync1 holds 2 connections, syncd was told 6: the busy answers (the client fell back
+    by itself) lower rsync1's slots; mirrors planned for rsync1 are still pushed there, and
+    none fails."""
+    sources = [SourceSpec(R1, 1, 6), SourceSpec(R2, 1, 6)]
+    transports = {R1: SourceScripted(R1, fallback=R2, limit=2), R2: SourceScripted(R2)}
+    p, names = _run(store, transports, sources, 24)
+    results = await p.run([_mirror(n) for n in names])
+    assert {r.outcome for r in results} == {Outcome.OK} and len(results) == 24
+    assert p._transfers[R1].total_tokens == p._board.capacity[R1] < 6
+    assert p._board.capacity[R2] == 6
+    # 6 busy answers when rsync1 keeps its 6 slots (its second round is refused alike)
+    assert transports[R1].busy_answers <= 4
+    assert p._board.failing == {}
+    assert len(transports[R1].pushed) == 12  # its whole share, no failover for busy
