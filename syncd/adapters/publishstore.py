@@ -66,6 +66,11 @@ MIGRATIONS = [
     ALTER TABLE publish_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'release';
     ALTER TABLE publish_runs ADD COLUMN heartbeat_stamp INTEGER
     """,
+    # with [[sources]]: the source an attempt was pushed to, and why (syncd.core.sources)
+    """
+    ALTER TABLE publish_attempts ADD COLUMN source TEXT;
+    ALTER TABLE publish_attempts ADD COLUMN source_reason TEXT
+    """,
 ]
 
 
@@ -235,8 +240,18 @@ class PublishStore:
             )
 
     # attempts, recorded as they start and as they end
-    def start_attempt(self, run_id: str, mirror: str, verb: str, now: float) -> tuple[int, int]:
-        """Record that an attempt starts; return its row id and its number for this mirror."""
+    def start_attempt(
+        self,
+        run_id: str,
+        mirror: str,
+        verb: str,
+        now: float,
+        *,
+        source: str | None = None,
+        source_reason: str | None = None,
+    ) -> tuple[int, int]:
+        """Record that an attempt starts (pushed to `source`, for `source_reason`, when the
+        run schedules sources); return its row id and its number for this mirror."""
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(
@@ -250,9 +265,9 @@ class PublishStore:
             ).fetchone()
             number = int(row[0]) if row else 1
             cur = self.conn.execute(
-                "INSERT INTO publish_attempts (run_id, mirror, number, verb, started_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (run_id, mirror, number, verb, now),
+                "INSERT INTO publish_attempts (run_id, mirror, number, verb, started_at, "
+                "source, source_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, mirror, number, verb, now, source, source_reason),
             )
         return int(cur.lastrowid or 0), number
 
@@ -303,3 +318,13 @@ class PublishStore:
             "SELECT mirror, duration_s FROM publish_mirror_state WHERE duration_s IS NOT NULL"
         ).fetchall()
         return {r[0]: float(r[1]) for r in rows}
+
+    def recent_reports(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The reports of the last `limit` ok sync attempts, newest first (the measured
+        transfers `syncd.core.sources` learns each source's rate from)."""
+        rows = self.conn.execute(
+            "SELECT report FROM publish_attempts WHERE verb = 'sync' AND verdict = 'ok' "
+            "AND report IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [r for r in (_load(row[0]) for row in rows) if isinstance(r, dict)]

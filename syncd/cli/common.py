@@ -152,15 +152,19 @@ def push_job(
     state: Path | None,
     only: list[str] | None,
 ) -> PublishJob:
-    """The push to make (its release still to be set): the options, else syncd.toml's."""
+    """The push to make (its release still to be set): the options, else syncd.toml's. With
+    [[sources]], each source's key pushes its share of the mirrors, unless `key` is given
+    (then that one key pushes to all, as without [[sources]])."""
     inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
+    first = cfg.sources[0].key if cfg.sources else None
     return PublishJob(
-        key=need(key or cfg.key, "--key", "key"),
+        key=need(key or cfg.key or first, "--key", "key"),
         state=need(state or cfg.state, "--state", "state"),
         inventory=read_inventory(inventory_path),
         inventory_path=str(inventory_path),
         policy=cfg.policy,
         only=list(only or []),
+        sources=list(cfg.sources) if key is None else [],
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -58,7 +58,8 @@ def show_cmd(
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show one run: each mirror's outcome and every attempt."""
+    """Show one run: each mirror's outcome and every attempt, and, when syncd.toml has
+    [[sources]], the source each sync was pushed to and why."""
     path = _path(state, config)
     store = PublishStore(open_db(path))
     run = store.run(run_id)
@@ -66,8 +67,9 @@ def show_cmd(
         raise UsageError(f"no run {run_id!r}: see 'syncd status'")
     run_state = shown_state(path, run.run_id, run.state)
     targets = store.targets(run_id)
+    attempts = {t.mirror: store.attempts(run_id, t.mirror) for t in targets}
     if json_out:
-        doc = {
+        doc: dict[str, Any] = {
             "run_id": run.run_id,
             "state": run_state,
             "expected": run.expected,
@@ -79,6 +81,7 @@ def show_cmd(
                     "attempts": t.attempts,
                     "error": t.error,
                     "report": t.report,
+                    **_source(attempts[t.mirror]),
                 }
                 for t in targets
             ],
@@ -92,10 +95,21 @@ def show_cmd(
     typer.echo(f"request: {run.request}")
     for t in targets:
         typer.echo(f"{t.mirror}: {t.outcome or 'pending'}" + (f": {t.error}" if t.error else ""))
-        for a in store.attempts(run_id, t.mirror):
+        for a in attempts[t.mirror]:
             exit_text = "-" if a["exit_status"] is None else a["exit_status"]
             typer.echo(
                 f"  #{a['number']} {a['verb']:6} {stamp(a['started_at'])} "
                 f"{a['verdict'] or 'unfinished'} exit {exit_text}"
                 + (f": {a['error']}" if a["error"] else "")
             )
+            if a["source"] and a["verb"] == "sync":
+                typer.echo(f"     source {a['source']}: {a['source_reason']}")
+
+
+def _source(attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The source the last sync of a mirror was pushed to and why, when the run scheduled
+    sources ([[sources]] in syncd.toml); else nothing, as before."""
+    chosen = [a for a in attempts if a["verb"] == "sync" and a["source"]]
+    if not chosen:
+        return {}
+    return {"source": chosen[-1]["source"], "source_reason": chosen[-1]["source_reason"]}

@@ -9,10 +9,19 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from pushwire.keyfile import is_source
 from syncd.core.errors import SyncdError
 from syncd.core.monitorconfig import DnsConfig, MonitorConfig
+from syncd.core.sources import SourceSpec
 
 CONFIG_NAME = "syncd.toml"
 
@@ -53,6 +62,9 @@ class Policy(BaseModel):
     # where asyncssh's asyncio code runs: a worker thread (measured 1.16x plain asyncio's CPU)
     # or trio-asyncio (2.0x); see benchmarks/README.md
     ssh_loop: Literal["thread", "trio-asyncio"] = "thread"
+    # with [[sources]]: measured transfers per source in the record before their rates, not
+    # the configured weights, split the mirrors (0: weights only)
+    source_learn_after: Annotated[int, Field(ge=0, le=100_000)] = 20
 
     @model_validator(mode="after")
     def _order(self) -> Policy:
@@ -61,6 +73,28 @@ class Policy(BaseModel):
         if self.poll_max < self.poll_initial:
             raise ValueError("poll_max must not be smaller than poll_initial")
         return self
+
+
+class SourceConfig(BaseModel):
+    """One ``[[sources]]`` entry: a source, the pusher key whose forced command syncs from it,
+    its share of the mirrors and how many transfers it serves at once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    key: Path
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    max_transfers: Annotated[int, Field(ge=1, le=20000)] = 50
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not is_source(v):
+            raise ValueError("a host name such as rsync1.clamav.net")
+        return v
+
+    def spec(self) -> SourceSpec:
+        return SourceSpec(self.name, self.weight, self.max_transfers)
 
 
 class SyncdConfig(BaseModel):
@@ -74,6 +108,15 @@ class SyncdConfig(BaseModel):
     policy: Policy = Policy()
     monitor: MonitorConfig = MonitorConfig()
     dns: DnsConfig | None = None
+    sources: list[SourceConfig] = []  # empty: the one `key`, as before
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> SyncdConfig:
+        names = [s.name for s in self.sources]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"source {twice[0]} is listed twice in [[sources]]")
+        return self
 
     def resolved(self, base: Path) -> SyncdConfig:
         """Return a copy with relative paths taken relative to `base` (the file's directory)."""
@@ -83,7 +126,13 @@ class SyncdConfig(BaseModel):
             if value is not None:
                 value = value.expanduser()
                 changes[field] = value if value.is_absolute() else base / value
-        return self.model_copy(update=changes)
+        sources = [s.model_copy(update={"key": _under(base, s.key)}) for s in self.sources]
+        return self.model_copy(update={**changes, "sources": sources})
+
+
+def _under(base: Path, path: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
 
 
 FIXES = {
@@ -114,7 +163,8 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> SyncdConfig:
             raise ConfigError(f"{origin}: unknown key {field!r}: remove it") from None
         message = first["msg"].removeprefix("Value error, ")
         fix = FIXES.get(field)
-        hint = f"use {fix}" if fix else "see the [policy] table in docs/publishing.md"
+        table = "[[sources]]" if field.startswith("sources") else "the [policy] table"
+        hint = f"use {fix}" if fix else f"see {table} in docs/publishing.md"
         raise ConfigError(f"{origin}: field {field!r}: {message}: {hint}") from None
     return config.resolved(Path(origin).parent)
 

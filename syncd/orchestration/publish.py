@@ -41,6 +41,7 @@ from syncd.core.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.core.inventory import Mirror
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report, ReportError, clean, parse_report
+from syncd.core.sources import Decision, SourceBoard, SourceSpec
 from syncd.core.summary import MirrorResult, Proof
 from syncd.core.verdicts import Ending, ended, final, interrupted
 
@@ -116,6 +117,11 @@ class Publisher:
     wall: Callable[[], float] = time.time
     handle_signals: bool = True
     cancelled: bool = False
+    # with [[sources]]: each source's transport (its pusher key), and the core's plan of
+    # which mirror goes to which source (syncd.core.sources.assign); empty: `transport` only
+    sources: Sequence[SourceSpec] = ()
+    transports: Mapping[str, Transport] = field(default_factory=dict)
+    planned: Mapping[str, Decision] = field(default_factory=dict)
     _deadline: float = 0.0
 
     def __post_init__(self) -> None:
@@ -126,6 +132,10 @@ class Publisher:
         )
         self._latest: dict[str, _Exchange] = {}
         self._tries: dict[str, int] = {}  # attempts made by this run, should the record fail
+        self._board = SourceBoard(self.sources)
+        # one limiter per source: the transfers it serves at once (a sync holds its slot)
+        self._transfers = {s.name: trio.CapacityLimiter(s.max_transfers) for s in self.sources}
+        self._chosen: dict[str, tuple[Decision, dict[str, Any] | None]] = {}
 
     # the whole run
     async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
@@ -250,10 +260,44 @@ class Publisher:
             retry=retry_if_result(lambda ex: ex.judgement.verdict is Verdict.RETRY),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
-        result: _Exchange = await retrying(
-            self._exchange, mirror, "sync", self._request, judge_reply
-        )
+        result: _Exchange = await retrying(self._sync_attempt, mirror)
         return result
+
+    async def _sync_attempt(self, mirror: Mirror) -> _Exchange:
+        """One ``sync``; with sources, pushed to the source the core chooses now, holding one
+        of its transfer slots (waiting for one is the pace a source's capacity sets)."""
+        if not self.sources:
+            return await self._exchange(mirror, "sync", self._request, judge_reply)
+        before = self._chosen.get(mirror.name)
+        decision = (
+            self._board.retry_on(mirror.name, *before)
+            if before
+            else self._board.route(self.planned[mirror.name])
+        )
+        result: _Exchange | None = None
+        for turn in range(len(self.sources) + 1):  # bounded: a turn moves to another source
+            async with self._transfers[decision.source]:
+                now = self._board.route(decision)  # learnt while waiting: it failed meanwhile
+                if now.source == decision.source or turn == len(self.sources):
+                    # what ran when this one connected: a busy answer is about that moment
+                    in_flight = {n: int(lim.borrowed_tokens) for n, lim in self._transfers.items()}
+                    result = await self._exchange(
+                        mirror, "sync", self._request, judge_reply, decision
+                    )
+                    # learnt before the slot is free: who waits for it sees the news
+                    self._learn(mirror, result, in_flight)
+            if result is not None:
+                break
+            decision = now
+        assert result is not None  # the last turn always pushes
+        self._chosen[mirror.name] = (decision, result.raw)
+        return result
+
+    def _learn(self, mirror: Mirror, result: _Exchange, in_flight: dict[str, int]) -> None:
+        """Feed the board one report; a source that answered busy gets fewer slots."""
+        self._board.observe(mirror.name, result.raw, in_flight)
+        for name, limiter in self._transfers.items():
+            limiter.total_tokens = self._board.capacity[name]
 
     async def _poll(self, mirror: Mirror, first: _Exchange) -> _Exchange:
         """Ask a queued mirror for ``status`` (backoff) until it serves the release."""
@@ -270,12 +314,14 @@ class Publisher:
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
         since = first.report.started_at if first.report else None
+        chosen = self._chosen.get(mirror.name)
         result: _Exchange = await retrying(
             self._exchange,
             mirror,
             "status",
             render_request("status"),
             functools.partial(judge_poll, since=since),
+            chosen[0] if chosen else None,
         )
         if result.judgement.verdict is Verdict.QUEUED:
             return _Exchange(
@@ -285,18 +331,30 @@ class Publisher:
             )
         return result
 
-    async def _exchange(self, mirror: Mirror, verb: str, request: str, judge: Judge) -> _Exchange:
-        """One attempt: connect, run `request`, judge the reply; recorded as it happens."""
+    async def _exchange(
+        self,
+        mirror: Mirror,
+        verb: str,
+        request: str,
+        judge: Judge,
+        decision: Decision | None = None,
+    ) -> _Exchange:
+        """One attempt: connect (with `decision`'s source's key, when given), run `request`,
+        judge the reply; recorded as it happens."""
         now = self.wall()
+        source, reason = (decision.source, decision.reason) if decision else (None, None)
+        transport = self.transports[source] if source else self.transport
         started = self.record.submit(
-            lambda store: store.start_attempt(self.run_id, mirror.name, verb, now)
+            lambda store: store.start_attempt(
+                self.run_id, mirror.name, verb, now, source=source, source_reason=reason
+            )
         )
         result: _Exchange | None = None
         number = self._tries[mirror.name] = self._tries.get(mirror.name, 0) + 1
         try:
             with contextlib.suppress(StoreError):  # its start not recorded: push all the same
                 _, number = await self.record.result(started)
-            result = await self._talk(mirror, request, judge)
+            result = await self._talk(mirror, request, judge, transport)
         except PushError as err:
             result = _Exchange(judge_error(err))
         finally:
@@ -327,25 +385,27 @@ class Publisher:
 
         self.record.submit(close)
 
-    async def _talk(self, mirror: Mirror, request: str, judge: Judge) -> _Exchange:
+    async def _talk(
+        self, mirror: Mirror, request: str, judge: Judge, transport: Transport
+    ) -> _Exchange:
         async with self._sessions:
             async with self._handshakes:
                 handshake = self.policy.connect_timeout + self.policy.login_timeout
                 try:
                     with trio.fail_after(handshake):
-                        session = await self.transport.open(mirror)
+                        session = await transport.open(mirror)
                 except trio.TooSlowError:
                     raise HandshakeTimeout(f"no login within {handshake:g} s") from None
             try:
                 with trio.fail_after(self.policy.command_timeout):
-                    reply = await self.transport.run(session, request)
+                    reply = await transport.run(session, request)
             except trio.TooSlowError:
                 raise CommandTimeout(
                     f"no report within {self.policy.command_timeout:g} s "
                     "(the mirror's client keeps its own deadline)"
                 ) from None
             finally:
-                await self.transport.close(session)
+                await transport.close(session)
         report: Report | None = None
         raw: dict[str, Any] | None = None
         problem = ""

@@ -29,7 +29,7 @@ from syncd.adapters.recordwriter import BUSY_TIMEOUT_S, PATIENCE_S, RecordWriter
 from syncd.adapters.runlock import hold_run
 from syncd.adapters.sqlite import StoreError
 from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
-from syncd.core.config import Policy
+from syncd.core.config import Policy, SourceConfig
 from syncd.core.errors import SyncdError
 from syncd.core.inventory import Inventory, Mirror
 from syncd.core.manifest import ReleaseFile
@@ -37,6 +37,7 @@ from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import clean
 from syncd.core.request import new_run_id
+from syncd.core.sources import Decision, assign, measured_rates
 from syncd.core.summary import MirrorResult, Proof
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
@@ -95,6 +96,7 @@ class PublishJob:
     kind: str = "release"  # "heartbeat": the same release, a newer timestamp
     heartbeat_stamp: int | None = None  # the timestamp a heartbeat pushes (and proves served)
     record_timeout: float = BUSY_TIMEOUT_S  # how long a write waits for SQLite's write lock
+    sources: list[SourceConfig] = field(default_factory=list)  # [[sources]]; empty: `key` only
 
 
 @dataclass
@@ -203,16 +205,28 @@ async def _publish(
     handle_signals: bool,
 ) -> PublishOutcome:
     ssh = PinnedSsh(job.key, job.policy)
+    transports = {s.name: PinnedSsh(s.key, job.policy) for s in job.sources}
     run_id, expected, mirrors = await record.call(lambda store: _begin(job, run_id, store))
     if job.files_for != expected:
         job.files = ()  # the tree holds another release (moved on, or --expect): no proof
-    ssh.prepare(mirrors)
+    for transport in (ssh, *transports.values()):
+        transport.prepare(mirrors)
+    planned: dict[str, Decision] = {}
+    if job.sources:
+        reports = await record.call(lambda store: store.recent_reports())
+        planned = assign(
+            [m.name for m in mirrors],
+            [s.spec() for s in job.sources],
+            measured_rates(reports),
+            job.policy.source_learn_after,
+        )
     raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
     async with (
         open_aio_loop(job.policy.ssh_loop) as aio,
         mirrorhttp.new_client(job.policy.http_timeout, job.policy.handshake_concurrency) as client,
     ):
-        ssh.aio = aio
+        for transport in (ssh, *transports.values()):
+            transport.aio = aio
         publisher = Publisher(
             ssh,
             record,
@@ -222,6 +236,9 @@ async def _publish(
             progress or NoProgress(),
             http_prover(client, job.heartbeat_stamp, job.files) if job.policy.http_check else None,
             handle_signals=handle_signals,
+            sources=[s.spec() for s in job.sources],
+            transports=dict(transports),
+            planned=planned,
         )
         fresh = await publisher.run(mirrors)
     fresh_names = {r.name for r in fresh}
