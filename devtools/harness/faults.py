@@ -92,7 +92,10 @@ class ProcessTrigger:
                     if self.sig == signal.SIGSTOP:
                         self._stop.wait(self.stop_s)
                         target.send_signal(signal.SIGCONT)
-                return
+                if self.fired is not None or self.victim is not None:
+                    return
+                # the match ended before its delay ran out: wait for the next one (a retry, a
+                # status poll) rather than leave the fault unfired
             time.sleep(0.01)
 
     def stop(self) -> None:

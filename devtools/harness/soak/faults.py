@@ -221,10 +221,10 @@ class RsyncRefuse(RsyncFault):
 # -- process faults: a signal at a chosen moment ------------------------------------------------
 
 
-class ProcessFault(Fault):
-    """Signal the first process `matches` finds, `delay_s(r)` after it appears (SIGSTOP: for
-    `stop_s`, then SIGCONT). With `slow_transfer`, the rsync proxies are throttled first so a
-    transfer lasts and the signal lands mid-stream."""
+class ProcessFault(Fault, abc.ABC):
+    """Signal a process that `start` finds (SIGSTOP: for `stop_s`, then SIGCONT). With
+    `slow_transfer`, the rsync proxies are throttled first so a transfer lasts and the signal
+    lands mid-stream."""
 
     slow_transfer: ClassVar[bool] = True
     sig: ClassVar[int] = signal.SIGKILL
@@ -236,17 +236,12 @@ class ProcessFault(Fault):
             for proxy in self.fleet.rproxy:
                 proxy.set("pass", rate_bps=250_000)
 
-    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
-        """The process to signal; a fault that does not override start() must say which."""
-        raise NotImplementedError(f"{type(self).__name__}: define matches() or start()")
-
     def delay_s(self, r: Round) -> float:
         return r.delay / 4
 
+    @abc.abstractmethod
     def start(self, r: Round) -> ProcessTrigger:
-        return ProcessTrigger(
-            self.matches(r), sig=self.sig, delay_s=self.delay_s(r), stop_s=self.stop_s
-        )
+        """The trigger that finds and signals this fault's process."""
 
     def trigger(self, r: Round) -> None:
         self.process_trigger = self.start(r).start()
@@ -259,13 +254,26 @@ class ProcessFault(Fault):
         return self.process_trigger.fired if self.process_trigger is not None else None
 
 
+class MatchedProcessFault(ProcessFault):
+    """Signal the first process `matches` finds, `delay_s(r)` after it appears."""
+
+    @abc.abstractmethod
+    def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
+        """The process to signal."""
+
+    def start(self, r: Round) -> ProcessTrigger:
+        return ProcessTrigger(
+            self.matches(r), sig=self.sig, delay_s=self.delay_s(r), stop_s=self.stop_s
+        )
+
+
 def _client_of(victim: Mirror) -> Callable[[psutil.Process], bool]:
     conf = str(victim.conf)
     return lambda p: p.name().startswith("python") and conf in cmdline(p)
 
 
 @register
-class KillSyncd(ProcessFault):
+class KillSyncd(MatchedProcessFault):
     """SIGKILL syncd once `done` mirrors have a recorded outcome (0: once the run is recorded);
     the resume is killed too half of the time, and a third invocation finishes."""
 
@@ -308,7 +316,7 @@ class StopSyncd(KillSyncd):
 
 
 @register
-class KillClient(ProcessFault):
+class KillClient(MatchedProcessFault):
     name = "kill_client"  # a client lives about a second
 
     def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
@@ -330,7 +338,7 @@ def _mirror_rsync(fleet: Fleet) -> Callable[[psutil.Process], bool]:
 
 
 @register
-class KillRsync(ProcessFault):
+class KillRsync(MatchedProcessFault):
     """SIGKILL a client's rsync mid-transfer."""
 
     name = "kill_rsync"
@@ -340,7 +348,7 @@ class KillRsync(ProcessFault):
 
 
 @register
-class KillSshd(ProcessFault):
+class KillSshd(MatchedProcessFault):
     """SIGKILL the victim's sshd: the listener or the session serving this push."""
 
     name = "kill_sshd"
@@ -348,6 +356,13 @@ class KillSshd(ProcessFault):
 
     def draw(self, rng: random.Random) -> None:
         self.listener = rng.random() < 0.5
+
+    def arm(self, r: Round) -> None:
+        # a session lives only as long as its push: with the transfer throttled it outlives the
+        # delay (up to 0.8 s) instead of ending first, which left the fault unfired
+        if not self.listener:
+            for proxy in self.fleet.rproxy:
+                proxy.set("pass", rate_bps=250_000)
 
     def matches(self, r: Round) -> Callable[[psutil.Process], bool]:
         sshd_pid = r.victim.sshd.pid
