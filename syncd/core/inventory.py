@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import tomlkit
 import tomlkit.items
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -86,11 +87,33 @@ def address_problem(address: str) -> str | None:
     return None
 
 
-def _addresses(v: list[str]) -> list[str]:
+def _checked_host(v: str) -> str:
+    problem = host_problem(v)
+    if problem:
+        raise ValueError(f"not a host name or address: {v[:60]!r} {problem}")
+    return v
+
+
+HostName = Annotated[str, AfterValidator(_checked_host)]
+"""A host name or address a connection can be made to (see host_problem)."""
+
+
+def _checked_address(v: str) -> str:
+    problem = address_problem(v)
+    if problem:
+        raise ValueError(f"{v[:60]!r} {problem}")
+    return v
+
+
+MailAddress = Annotated[str, AfterValidator(_checked_address)]
+"""A mail address that can head a mail (see address_problem)."""
+
+
+def checked_addresses(v: list[str]) -> list[str]:
+    """Return `v` when every address in it can head a mail; raise ValueError naming the first
+    that cannot."""
     for address in v:
-        problem = address_problem(address)
-        if problem:
-            raise ValueError(f"{address[:60]!r} {problem}")
+        _checked_address(address)
     return v
 
 
@@ -102,7 +125,7 @@ class Mirror(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    host: str
+    host: HostName
     port: Annotated[int, Field(ge=1, le=65535)] = 22
     user: str = "clamavdb"
     country: str
@@ -122,18 +145,10 @@ class Mirror(BaseModel):
             raise ValueError("not a host-like name")
         return v
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, v: str) -> str:
-        problem = host_problem(v)
-        if problem:
-            raise ValueError(f"not a host name or address: {v[:60]!r} {problem}")
-        return v
-
     @field_validator("admins", "notify")
     @classmethod
     def _mail(cls, v: list[str]) -> list[str]:
-        return _addresses(v)
+        return checked_addresses(v)
 
     @field_validator("user")
     @classmethod

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from syncd.core.freshness import Thresholds
 from syncd.core.geopools import LocalPolicy
-from syncd.core.inventory import address_problem, host_problem
+from syncd.core.inventory import HostName, MailAddress, checked_addresses
 
 Hours = Annotated[float, Field(gt=0, le=24 * 365)]
 
@@ -17,29 +17,13 @@ Hours = Annotated[float, Field(gt=0, le=24 * 365)]
 class SmtpConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    host: str = "127.0.0.1"
+    host: HostName = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 25
-    sender: str = "mirror-monitor@localhost"
+    sender: MailAddress = "mirror-monitor@localhost"
     starttls: bool = False
     username: str | None = None
     password_file: Path | None = None  # the password stays out of syncd.toml
     cafile: Path | None = None
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, v: str) -> str:
-        problem = host_problem(v)
-        if problem:
-            raise ValueError(f"not a host name or address: {v[:60]!r} {problem}")
-        return v
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, v: str) -> str:
-        problem = address_problem(v)
-        if problem:
-            raise ValueError(f"{v[:60]!r} {problem}")
-        return v
 
 
 class MonitorConfig(BaseModel):
@@ -66,11 +50,7 @@ class MonitorConfig(BaseModel):
     @field_validator("team")
     @classmethod
     def _team(cls, v: list[str]) -> list[str]:
-        for address in v:
-            problem = address_problem(address)
-            if problem:
-                raise ValueError(f"{address[:60]!r} {problem}")
-        return v
+        return checked_addresses(v)
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
