@@ -358,8 +358,9 @@ class KillSshd(MatchedProcessFault):
         self.listener = rng.random() < 0.5
 
     def arm(self, r: Round) -> None:
-        # a session lives only as long as its push: with the transfer throttled it outlives the
-        # delay (up to 0.8 s) instead of ending first, which left the fault unfired
+        # a session lives only as long as its push (0.5 s when nothing changed): the transfer
+        # throttled, and the signal sent within 0.2 s of the session's start (delay_s), so the
+        # session cannot end first and leave the fault unfired
         if not self.listener:
             for proxy in self.fleet.rproxy:
                 proxy.set("pass", rate_bps=250_000)
@@ -372,7 +373,7 @@ class KillSshd(MatchedProcessFault):
         return lambda p: p.name() == "sshd" and p.ppid() == sshd_pid
 
     def delay_s(self, r: Round) -> float:
-        return r.delay
+        return r.delay if self.listener else r.delay / 4
 
 
 @register
