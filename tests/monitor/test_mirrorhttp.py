@@ -15,7 +15,7 @@ from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
 def _docroot(tmp_path: Path, daily: int = 28034) -> Path:
     root = tmp_path / "htdocs"
     write_release(root, daily)
-    (root / "timestamp").write_text("1800000000\n")
+    (root / "timestamp").write_text("1800000000\n")  # read back, never aged (noqa: date)
     return root
 
 
