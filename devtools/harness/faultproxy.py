@@ -4,7 +4,11 @@ Put it between syncd and an sshd, or between the mirror client and an rsync daem
 its mode at any moment (it applies to new data on open connections too):
 
 - ``pass``: forward as is; ``delay_s`` adds latency to every chunk in both directions,
-  ``rate_bps`` throttles each direction.
+  ``rate_bps`` throttles each direction of each connection, ``aggregate_bps`` caps the bytes
+  from the server summed over all connections (a source's egress: one token bucket, served in
+  the order the chunks arrive). ``add_listener(host, rate_bps=...)`` accepts on one more
+  loopback address (same port), each of its connections capped at its own rate from the
+  server (a mirror's own downlink), all of them under the one ``aggregate_bps``.
 - ``stall``: keep connections open and forward nothing (a hung peer).
 - ``drop``: forward ``drop_after`` bytes from the server, then reset the connection.
 - ``refuse``: new connections are reset at once, without a byte (for a real ECONNREFUSED,
@@ -65,7 +69,10 @@ class FaultProxy:
         self.mode = "pass"
         self.delay_s = 0.0
         self.rate_bps: float | None = None
+        self.aggregate_bps: float | None = None
         self.drop_after = 0
+        self._bucket_free_at = 0.0  # when the aggregate bucket has sent what it was given
+        self._listeners: list[asyncio.base_events.Server] = []
         self.stats = ProxyStats()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -74,17 +81,31 @@ class FaultProxy:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def set(self, mode: str, **knobs: float) -> None:
-        """Switch to `mode` (one of MODES), optionally setting delay_s, rate_bps, drop_after."""
+        """Switch to `mode` (one of MODES), optionally setting delay_s, rate_bps, aggregate_bps,
+        drop_after."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         for name, value in knobs.items():
-            if name not in {"delay_s", "rate_bps", "drop_after"}:
+            if name not in {"delay_s", "rate_bps", "aggregate_bps", "drop_after"}:
                 raise ValueError(f"unknown knob {name}")
             setattr(self, name, value)
         self.mode = mode
 
+    async def _aggregate(self, size: int) -> None:
+        """Wait for `size` bytes' turn in the shared egress bucket (virtual finish time)."""
+        rate = self.aggregate_bps
+        if not rate:
+            return
+        now = self._loop.time()
+        self._bucket_free_at = max(now, self._bucket_free_at) + size / rate
+        await asyncio.sleep(self._bucket_free_at - now)
+
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, down: bool
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        down: bool,
+        down_bps: float | None = None,
     ) -> None:
         sent = 0
         try:
@@ -102,6 +123,14 @@ class FaultProxy:
                 if self.rate_bps:
                     self.stats.throttled += 1
                     await asyncio.sleep(len(data) / self.rate_bps)
+                if down and (down_bps or self.aggregate_bps):
+                    self.stats.throttled += 1
+                    started = self._loop.time()
+                    await self._aggregate(len(data))
+                    if down_bps:  # the connection's own cap, overlapping the bucket's wait
+                        own = len(data) / down_bps - (self._loop.time() - started)
+                        if own > 0:
+                            await asyncio.sleep(own)
                 if down and self.mode == "drop" and sent + len(data) > self.drop_after:
                     writer.write(data[: max(0, int(self.drop_after) - sent)])
                     self.stats.dropped += 1
@@ -121,7 +150,12 @@ class FaultProxy:
         except (ConnectionError, OSError):
             _reset(writer)
 
-    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
+    async def _handle(
+        self,
+        c_reader: asyncio.StreamReader,
+        c_writer: asyncio.StreamWriter,
+        down_bps: float | None = None,
+    ) -> None:
         if self.mode == "refuse":
             self.stats.refused += 1
             _reset(c_writer)
@@ -139,7 +173,7 @@ class FaultProxy:
         try:
             await asyncio.gather(
                 self._pipe(c_reader, s_writer, down=False),
-                self._pipe(s_reader, c_writer, down=True),
+                self._pipe(s_reader, c_writer, down=True, down_bps=down_bps),
             )
         finally:
             if task is not None:
@@ -151,14 +185,29 @@ class FaultProxy:
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
 
+    async def _listen(self, host: str, rate_bps: float | None) -> None:
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await self._handle(r, w, rate_bps)
+
+        self._listeners.append(await asyncio.start_server(handle, host, self.port, backlog=512))
+
+    def add_listener(self, host: str, *, rate_bps: float | None = None) -> None:
+        """Also accept on `host` (a loopback address) at this proxy's port, capping each of its
+        connections at `rate_bps` from the server (None: only the aggregate cap). Call after
+        ``start()``."""
+        if not host.startswith("127."):
+            raise ValueError("the proxy listens on loopback (127.0.0.0/8) only")
+        asyncio.run_coroutine_threadsafe(self._listen(host, rate_bps), self._loop).result(10)
+
     def start(self) -> FaultProxy:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
 
     async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in [self._server, *self._listeners]:
+            if server is not None:
+                server.close()
         for w in list(self._writers):
             _reset(w)
         for task in list(self._tasks):

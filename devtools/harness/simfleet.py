@@ -13,6 +13,13 @@ Faults: ``refuse`` (nothing listens), ``hang_connect`` (accepts, never speaks), 
 (session never answers), ``reject_key``, ``fail_first`` (first sync fails with exit 75),
 ``queued`` (answers queued; ``status`` shows the release once its rsync time has passed),
 ``garbage`` (prints non-JSON).
+
+Real clients (``exec.json`` in the fleet's directory, see ``write_exec``): the mirrors it lists
+run the real ``clam-clientsync`` instead of a simulated reply, as sshd's forced command would:
+each pusher key it names maps to the source given as the command's last argument, the pushed
+command arrives in ``SSH_ORIGINAL_COMMAND``, the client runs as the mirror account (when we are
+root) and its stdout and exit code are the session's. This is the client's forced-command path
+without OpenSSH, for fleets too large for one sshd per mirror.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import shlex
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -273,6 +282,94 @@ class _Mirror:
             self.events.write(f"{time.time():.6f} {run_id} {self.m.name}\n")
 
 
+def write_exec(
+    directory: Path,
+    argv: dict[str, list[str]],
+    keys: dict[str, str],
+    *,
+    uid: int | None = None,
+    gid: int | None = None,
+    homes: dict[str, str] | None = None,
+) -> Path:
+    """Make the fleet in `directory` run real clients: `argv` maps a mirror's name to its forced
+    command (the source is appended), `keys` a source's name to the public key (OpenSSH line)
+    that selects it; the client runs as `uid`/`gid` (default: ours) with HOME from `homes`."""
+    path = directory / "exec.json"
+    doc = {"argv": argv, "keys": keys, "uid": uid, "gid": gid, "homes": homes or {}}
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+class _ExecMirror:
+    """A mirror whose session runs the real client (see ``write_exec``)."""
+
+    def __init__(self, m: Mirror, spec: dict[str, Any], events: Any) -> None:
+        self.m, self.events = m, events
+        self.argv: list[str] = spec["argv"][m.name]
+        self.home: str = spec["homes"].get(m.name, "/")
+        self.uid: int | None = spec["uid"]
+        self.gid: int | None = spec["gid"]
+        self.keys = {
+            asyncssh.import_public_key(line).public_data: source
+            for source, line in spec["keys"].items()
+        }
+        self.sources: dict[object, str] = {}  # connection -> the source its key selects
+
+    def server_factory(self) -> asyncssh.SSHServer:
+        mirror = self
+
+        class Server(asyncssh.SSHServer):
+            conn: object = None
+
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                self.conn = conn
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                mirror.sources.pop(self.conn, None)
+
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def public_key_auth_supported(self) -> bool:
+                return True
+
+            def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+                source = mirror.keys.get(key.public_data)
+                if source is None:
+                    return False
+                mirror.sources[self.conn] = source
+                return True
+
+        return Server()
+
+    async def session(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        source = self.sources.get(process.channel.get_connection(), "")
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": self.home,
+            "LANG": "C.UTF-8",
+            "SSH_ORIGINAL_COMMAND": process.command or "",
+        }
+        as_user: dict[str, Any] = {}
+        if os.geteuid() == 0 and self.uid is not None:
+            as_user = {"user": self.uid, "group": self.gid, "extra_groups": []}
+        proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            source,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=self.home,
+            **as_user,
+        )
+        out, _ = await proc.communicate()
+        process.stdout.write(out.decode(errors="replace"))
+        process.exit(proc.returncode or 0)
+        if proc.returncode == 0:
+            self.events.write(f"{time.time():.6f} exec {self.m.name}\n")
+
+
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     """Forward with a one-way `delay` per chunk, keeping order and overlapping chunks."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
@@ -298,7 +395,12 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 
 
 async def _serve_one(
-    m: Mirror, pusher: asyncssh.SSHKey, key_path: Path, holders: list[Any], events: Any
+    m: Mirror,
+    pusher: asyncssh.SSHKey,
+    key_path: Path,
+    holders: list[Any],
+    events: Any,
+    spec: dict[str, Any] | None = None,
 ) -> None:
     if m.fault == "refuse":
         return
@@ -309,7 +411,11 @@ async def _serve_one(
 
         holders.append(await asyncio.start_server(hold, m.host, m.port))
         return
-    mirror = _Mirror(m, pusher, events)
+    mirror: _Mirror | _ExecMirror = (
+        _ExecMirror(m, spec, events)
+        if spec is not None and m.name in spec["argv"]
+        else _Mirror(m, pusher, events)
+    )
     options = asyncssh.SSHServerConnectionOptions(
         server_host_keys=[asyncssh.read_private_key(key_path)],
         server_factory=mirror.server_factory,
@@ -343,8 +449,10 @@ async def serve(directory: Path, shard: int, shards: int) -> None:
     mine = [m for i, m in enumerate(mirrors) if i % shards == shard]
     # one line per mirror that ends a run ok: "<unix time> <run id> <name>" (time to 50/95/99 %)
     events = (directory / f"events-{shard}.log").open("a", buffering=1)
+    exec_path = directory / "exec.json"
+    spec = json.loads(exec_path.read_text()) if exec_path.exists() else None
     for m in mine:
-        await _serve_one(m, pusher, directory / "hostkeys" / m.name, holders, events)
+        await _serve_one(m, pusher, directory / "hostkeys" / m.name, holders, events, spec)
     print(f"ready {len(mine)}", flush=True)
     await asyncio.Event().wait()
 
