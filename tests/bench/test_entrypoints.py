@@ -16,6 +16,7 @@ MODULES = [
     "benchmarks.contenders",
     "benchmarks.fanout",
     "benchmarks.publish_cpu",
+    "benchmarks.served",
     "benchmarks.soak",
     "devtools.demo",
     "devtools.harness.simfleet",

@@ -1,0 +1,518 @@
+"""Release-to-served on real data: real rsync daemons behind egress caps, real clients.
+
+    .venv/bin/python -m benchmarks.served --n 50 200 --scale 0.005 --out results/served.json
+
+For each N, on loopback:
+
+- the release's tree (``devtools.harness.cvd.write_release_tree`` at ``--scale`` times the real
+  sizes, built at the harness clock): daily.cvd changes (its body is new gzip'd bytes, so rsync's
+  delta gains nothing), main.cvd and bytecode.cvd do not (same bytes and mtimes as the tree the
+  mirrors already serve); served by two real ``rsync --daemon`` (rsync1, rsync2);
+- each source behind a throttling proxy (``devtools.harness.faultproxy``): one token bucket caps
+  the source's egress summed over all its connections (``--source-mbps``), and each mirror
+  reaches the proxy at its own loopback address, whose connections are capped at that mirror's
+  downlink (drawn from a seeded log-normal profile, ``--mirror-mbps``). The client's config has
+  no bandwidth knob (no ``--bwlimit`` in RSYNC options), so the proxy is the real cap here;
+- N mirrors, each running the real ``clam-clientsync`` zipapp (under the system python3, as
+  the mirror account) through its forced-command path: the pushed command in
+  ``SSH_ORIGINAL_COMMAND``, the source chosen by the pusher key that logged in, the report on
+  stdout. With ``--via sshd`` (the default up to N=10) each mirror is a real OpenSSH sshd whose
+  authorized_keys force the client, one line per source's key, as ``syncd keys render`` writes
+  them; with ``--via fleet`` (the default above) the SSH servers are the simulated fleet's
+  asyncssh servers running the same forced command (``devtools/harness/simfleet.py``,
+  ``exec.json``): one sshd per mirror does not scale to N=200 on two cores.
+
+Contenders, in the same run, on the same fleet, each from the previous release on every mirror:
+``old`` (one OpenSSH ``ssh`` per mirror started at once with the rsync1 key, not waited for:
+the ``&`` of a shell loop), ``syncd-single`` (``syncd publish`` with one key, no ``[[sources]]``:
+every mirror pulls from rsync1), ``syncd-balanced`` (``[[sources]]`` rsync1 and rsync2,
+weight 1:1). Tiers (mirrors as sources for a second wave) are not built, so there is no tiered
+contender.
+
+Served: the moment a mirror's DocumentRoot holds the new daily.cvd (its header's version),
+polled on disk every 50 ms. The physical limit of a run is ``max(bytes per mirror / slowest
+mirror's cap, total bytes / total source egress)``, from the bytes the proxies forwarded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from benchmarks import contenders
+from devtools.harness.account import MirrorAccount, give_to, mirror_account
+from devtools.harness.client import (
+    SOURCE_NAMES,
+    build_client_zipapp,
+    client_command,
+    client_config,
+    mirror_home,
+)
+from devtools.harness.cvd import read_header, write_release_tree
+from devtools.harness.documents import inventory_block, sshd_mirror
+from devtools.harness.faultproxy import FaultProxy
+from devtools.harness.rsyncd import RsyncDaemon
+from devtools.harness.simfleet import Fleet, address, make, write_exec
+from devtools.harness.sshd import Sshd, forced_command_line
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENDERS = ("old", "syncd-single", "syncd-balanced")
+NEW = {"daily": 28034, "main": 62, "bytecode": 335}  # what benchmarks.contenders announces
+MB = 1_000_000
+
+
+@dataclass
+class Result:
+    contender: str
+    n: int
+    t50_s: float | None
+    t95_s: float | None
+    t100_s: float | None
+    served: int
+    failures: int
+    failed_examples: list[str]
+    bytes_by_source: dict[str, int]
+    wall_s: float
+    limit_s: float
+    limit_slowest_mirror_s: float
+    limit_egress_s: float
+    t100_over_limit: float | None
+
+
+def _same_stat(prev: Path, new: Path) -> None:
+    """Give every file of `new` with the same bytes as in `prev` the mtime of `prev`'s copy (a
+    release leaves unchanged databases as they were on the sources)."""
+    for f in new.iterdir():
+        old = prev / f.name
+        if old.is_file() and old.read_bytes() == f.read_bytes():
+            shutil.copystat(old, f)
+
+
+def build_trees(work: Path, scale: float) -> tuple[Path, Path]:
+    prev, new = work / "prev", work / "new"
+    for d in (prev, new):
+        d.mkdir(parents=True)
+    write_release_tree(prev, NEW["daily"] - 1, NEW["main"], NEW["bytecode"], scale=scale)
+    write_release_tree(new, NEW["daily"], NEW["main"], NEW["bytecode"], scale=scale)
+    _same_stat(prev, new)
+    return prev, new
+
+
+def proxy_address(source: int, i: int) -> str:
+    """Mirror i's own address at source's proxy: 127.2.x.y (rsync1), 127.3.x.y (rsync2)."""
+    return "127." + str(2 + source) + address(i)[len("127.1") :]
+
+
+def draw_caps(n: int, seed: int, median_mbps: float, sigma: float) -> list[float]:
+    """Each mirror's downlink in bytes/s, log-normal around `median_mbps` (MB/s), seeded."""
+    rng = random.Random(seed)
+    return [median_mbps * MB * rng.lognormvariate(0, sigma) for _ in range(n)]
+
+
+@dataclass
+class Layout:
+    fleet: Path
+    inventory: Path
+    keys: dict[str, Path]  # source name -> pusher private key
+    docroots: dict[str, Path]
+    states: dict[str, Path]
+    homes: dict[str, Path]
+    caps: dict[str, float]
+
+
+def lay_out(
+    work: Path,
+    n: int,
+    seed: int,
+    caps: list[float],
+    proxies: list[FaultProxy],
+    rsync: RsyncDaemon,
+    account: MirrorAccount,
+    sshds: ExitStack | None,
+) -> Layout:
+    """Lay out N mirror homes and their SSH servers: the simulated fleet's (started by the
+    caller), or with `sshds` one real sshd each, started into that stack."""
+    fleet = work / "fleet"
+    inventory = make(fleet, n, seed, 0.0, (0.0, 0.0), (0.0, 0.0), user=account.name)
+    blocks = []
+    keys: dict[str, Path] = {}
+    publics: dict[str, str] = {}
+    for source in SOURCE_NAMES:
+        key = asyncssh.generate_private_key("ssh-ed25519", comment=f"pushsync-{source}")
+        path = work / "keys" / f"{source}_ed25519"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key.write_private_key(path)
+        path.chmod(0o600)
+        keys[source] = path
+        publics[source] = key.export_public_key("openssh").decode().strip()
+    pyz = build_client_zipapp(work / "client")
+    profiles = json.loads((fleet / "profiles.json").read_text())
+    argv: dict[str, list[str]] = {}
+    docroots, states, homes, by_name = {}, {}, {}, {}
+    for i, m in enumerate(profiles):
+        name = m["name"]
+        for s, proxy in enumerate(proxies):
+            proxy.add_listener(proxy_address(s, i), rate_bps=caps[i])
+        urls = (
+            f"rsync://{proxy_address(0, i)}:{proxies[0].port}",
+            f"rsync://{proxy_address(1, i)}:{proxies[1].port}",
+        )
+        laid = mirror_home(
+            work / "mirrors" / name,
+            account,
+            client_command(pyz),
+            SOURCE_NAMES[0],
+            lambda docroot, state, urls=urls: client_config(  # type: ignore[misc]
+                docroot, state, urls, rsync.user, rsync.password
+            ),
+        )
+        argv[name] = [*client_command(pyz), "--config", str(laid.conf)]
+        if sshds is not None:
+            base = laid.forced_command.rsplit(" ", 1)[0]
+            lines = [forced_command_line(publics[src], f"{base} {src}") for src in SOURCE_NAMES]
+            sshd = sshds.enter_context(
+                Sshd(work / "sshd" / name, authorized_keys=lines, account=account)
+            )
+            blocks.append(inventory_block(sshd_mirror(name, sshd)))
+        docroots[name], states[name], homes[name] = laid.docroot, laid.state, laid.home
+        by_name[name] = caps[i]
+    if sshds is not None:
+        inventory.write_text("\n".join(blocks))
+    write_exec(
+        fleet,
+        argv,
+        publics,
+        uid=account.uid,
+        gid=account.gid,
+        homes={k: str(v) for k, v in homes.items()},
+    )
+    return Layout(fleet, inventory, keys, docroots, states, homes, by_name)
+
+
+def reset(layout: Layout, prev: Path, account: MirrorAccount) -> None:
+    """Every mirror back at the previous release, its client state empty."""
+    for name, docroot in layout.docroots.items():
+        for d in (docroot, layout.states[name]):
+            for f in d.iterdir():
+                if f.is_dir() and not f.is_symlink():
+                    shutil.rmtree(f)
+                else:
+                    f.unlink()
+        for f in prev.iterdir():
+            shutil.copy2(f, docroot / f.name)
+        (docroot / "local_test").write_text("Success")
+        give_to(account, layout.homes[name])
+
+
+def _served(docroot: Path) -> bool:
+    try:
+        return int(read_header(docroot / "daily.cvd")["version"]) == NEW["daily"]
+    except (OSError, ValueError, KeyError, UnicodeDecodeError):
+        return False
+
+
+def _syncd_config(work: Path, layout: Layout, balanced: bool, max_transfers: int) -> Path:
+    policy = {
+        "connect_timeout": 10,
+        "login_timeout": 10,
+        "command_timeout": 600,
+        "run_timeout": 1800,
+        "http_check": "false",
+    }
+    text = "[policy]\n" + "".join(f"{k} = {v}\n" for k, v in policy.items())
+    if balanced:
+        for source in SOURCE_NAMES:
+            text += (
+                f'[[sources]]\nname = "{source}"\nkey = "{layout.keys[source]}"\n'
+                f"weight = 1\nmax_transfers = {max_transfers}\n"
+            )
+    path = work / ("syncd-balanced.toml" if balanced else "syncd-single.toml")
+    path.write_text(text)
+    return path
+
+
+def _start(
+    contender: str, work: Path, layout: Layout, new: Path, max_transfers: int
+) -> list[subprocess.Popen[bytes]]:
+    run_dir = work / contender
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir()
+    if contender == "old":
+        contenders.RUN["command"] = contenders.COMMAND.format(run_id="old")
+        mirrors = contenders.load(layout.inventory)
+        known = contenders._known_hosts(mirrors, run_dir)
+        return [
+            subprocess.Popen(
+                contenders._ssh_argv(m, layout.keys[SOURCE_NAMES[0]], known),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for m in mirrors
+        ]
+    config = _syncd_config(run_dir, layout, contender == "syncd-balanced", max_transfers)
+    argv = [
+        str(ROOT / ".venv" / "bin" / "syncd"),
+        "publish",
+        "--config",
+        str(config),
+        "--inventory",
+        str(layout.inventory),
+        "--state",
+        str(run_dir / "state.db"),
+        "--source-tree",
+        str(new),
+        "--json",
+    ]
+    if contender == "syncd-single":
+        argv += ["--key", str(layout.keys[SOURCE_NAMES[0]])]
+    out = (run_dir / "publish.json").open("wb")
+    err = (run_dir / "publish.err").open("wb")
+    return [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=run_dir)]
+
+
+def _quantile(times: list[float], q: float, n: int) -> float | None:
+    k = max(1, round(q * n))
+    return round(times[k - 1], 3) if len(times) >= k else None
+
+
+def run_one(
+    contender: str,
+    work: Path,
+    layout: Layout,
+    prev: Path,
+    new: Path,
+    proxies: list[FaultProxy],
+    egress_bps: float,
+    account: MirrorAccount,
+    timeout_s: float,
+    max_transfers: int,
+) -> Result:
+    reset(layout, prev, account)
+    marks = [p.stats.copy() for p in proxies]
+    t0 = time.monotonic()
+    procs = _start(contender, work, layout, new, max_transfers)
+    pending = dict(layout.docroots)
+    done: dict[str, float] = {}
+    deadline = t0 + timeout_s
+    while time.monotonic() < deadline:
+        for name, docroot in list(pending.items()):
+            if _served(docroot):
+                done[name] = time.monotonic() - t0
+                del pending[name]
+        if not pending and all(p.poll() is not None for p in procs):
+            break
+        ended = all(p.poll() is not None for p in procs) and contender != "old"
+        if ended and time.monotonic() - t0 > max(done.values(), default=0) + 5:
+            break  # syncd has ended: whatever is not served now will not be (a failure)
+        time.sleep(0.05)
+    wall = time.monotonic() - t0
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+    failed = set(pending)
+    if contender == "old":
+        failed |= {m for m, p in zip(layout.docroots, procs, strict=True) if p.returncode != 0}
+    else:
+        try:
+            doc = json.loads((work / contender / "publish.json").read_text())
+            failed |= {m["name"] for m in doc["mirrors"] if m["outcome"] != "ok"}
+        except (OSError, ValueError, KeyError):
+            failed |= set(layout.docroots)
+    by_source = {
+        s: p.stats.since(mark).bytes_down
+        for s, p, mark in zip(SOURCE_NAMES, proxies, marks, strict=True)
+    }
+    n = len(layout.docroots)
+    total = sum(by_source.values())
+    per_mirror = total / n
+    slowest = per_mirror / min(layout.caps.values())
+    egress = total / egress_bps
+    limit = max(slowest, egress)
+    times = sorted(done.values())
+    t100 = round(times[-1], 3) if len(times) == n else None
+    return Result(
+        contender,
+        n,
+        _quantile(times, 0.50, n),
+        _quantile(times, 0.95, n),
+        t100,
+        len(times),
+        len(failed),
+        sorted(failed)[:5],
+        by_source,
+        round(wall, 3),
+        round(limit, 3),
+        round(slowest, 3),
+        round(egress, 3),
+        round(t100 / limit, 3) if t100 is not None and limit > 0 else None,
+    )
+
+
+def bench(
+    n: int, args: argparse.Namespace, account: MirrorAccount
+) -> tuple[list[Result], dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp:
+        work = Path(tmp)
+        os.chmod(work, 0o755)  # the mirror account reaches its home below
+        prev, new = build_trees(work, args.scale)
+        caps = draw_caps(n, args.seed, args.mirror_mbps, args.mirror_sigma)
+        egress = args.source_mbps * MB
+        with (
+            RsyncDaemon(work / "rsyncd", new, name="rsync1") as r1,
+            RsyncDaemon(work / "rsyncd", new, name="rsync2") as r2,
+            FaultProxy(r1.host, r1.port) as p1,
+            FaultProxy(r2.host, r2.port) as p2,
+        ):
+            for p in (p1, p2):
+                p.set("pass", aggregate_bps=egress)
+            via = args.via if args.via != "auto" else "sshd" if n <= 10 else "fleet"
+            results = []
+            with ExitStack() as servers:
+                sshds = servers.enter_context(ExitStack()) if via == "sshd" else None
+                layout = lay_out(work, n, args.seed, caps, [p1, p2], r1, account, sshds)
+                if via == "fleet":
+                    servers.enter_context(Fleet(layout.fleet))
+                for rep in range(args.reps):
+                    order = list(args.contenders)
+                    if rep % 2:
+                        order.reverse()
+                    for contender in order:
+                        r = run_one(
+                            contender,
+                            work,
+                            layout,
+                            prev,
+                            new,
+                            [p1, p2],
+                            2 * egress,
+                            account,
+                            args.timeout,
+                            args.max_transfers,
+                        )
+                        print(json.dumps(asdict(r)), flush=True)
+                        results.append(r)
+        changed = {
+            f.name: f.stat().st_size
+            for f in sorted(new.iterdir())
+            if not (prev / f.name).is_file() or (prev / f.name).read_bytes() != f.read_bytes()
+        }
+        tree_bytes = sum(f.stat().st_size for f in new.iterdir())
+    setup = {
+        "n": n,
+        "via": via,
+        "scale": args.scale,
+        "source_egress_MBps": args.source_mbps,
+        "mirror_downlink_MBps": {
+            "median": args.mirror_mbps,
+            "sigma": args.mirror_sigma,
+            "min": round(min(caps) / MB, 3),
+            "max": round(max(caps) / MB, 3),
+        },
+        "tree_bytes": tree_bytes,
+        "changed_bytes": sum(changed.values()),
+        "changed": sorted(changed),
+    }
+    return results, setup
+
+
+def summarize(results: list[Result]) -> list[dict[str, Any]]:
+    """Medians over the repetitions, per contender, and ratios against the same N's limit and
+    the single-source push."""
+    rows: list[dict[str, Any]] = []
+    for n in sorted({r.n for r in results}):
+        for c in CONTENDERS:
+            rs = [r for r in results if r.n == n and r.contender == c]
+            if not rs:
+                continue
+
+            def med(key: str, rs: list[Result] = rs) -> float | None:
+                vals = [getattr(r, key) for r in rs if getattr(r, key) is not None]
+                return round(statistics.median(vals), 3) if len(vals) == len(rs) else None
+
+            rows.append(
+                {
+                    "n": n,
+                    "contender": c,
+                    **{k: med(k) for k in ("t50_s", "t95_s", "t100_s", "limit_s")},
+                    "t100_over_limit": med("t100_over_limit"),
+                    "failures": sum(r.failures for r in rs),
+                    "bytes_by_source": {
+                        s: int(statistics.median(r.bytes_by_source[s] for r in rs))
+                        for s in SOURCE_NAMES
+                    },
+                }
+            )
+        single = next((r for r in rows if r["n"] == n and r["contender"] == "syncd-single"), None)
+        for row in rows:
+            if row["n"] == n and single and single["t100_s"] and row["t100_s"]:
+                row["single_over_t100"] = round(single["t100_s"] / row["t100_s"], 3)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.served",
+        description="Release-to-served with real rsync daemons behind egress caps, real clients.",
+    )
+    ap.add_argument("--n", type=int, nargs="+", default=[5])
+    ap.add_argument("--scale", type=float, default=0.005, help="fraction of the real file sizes")
+    ap.add_argument("--source-mbps", type=float, default=4.0, help="each source's egress, MB/s")
+    ap.add_argument("--mirror-mbps", type=float, default=0.5, help="median mirror downlink, MB/s")
+    ap.add_argument("--mirror-sigma", type=float, default=0.5, help="log-normal spread of it")
+    ap.add_argument("--max-transfers", type=int, default=50, help="per source, syncd-balanced")
+    ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument(
+        "--via",
+        choices=("auto", "sshd", "fleet"),
+        default="auto",
+        help="SSH servers: real sshd per mirror, or the asyncssh fleet (auto: sshd up to N=10)",
+    )
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=300.0, help="per contender run, seconds")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    if not 0 < args.scale <= 1:
+        sys.exit("--scale must be in (0, 1]: the fraction of the real sizes, e.g. 0.005")
+    if max(args.n) > 1000:
+        sys.exit("--n is bounded at 1000 mirrors (loopback addresses and descriptors)")
+    contenders.raise_nofile()
+    account = mirror_account()
+    results: list[Result] = []
+    setups = []
+    for n in args.n:
+        rs, setup = bench(n, args, account)
+        results += rs
+        setups.append(setup)
+    summary = summarize(results)
+    doc = {
+        "setup": setups,
+        "tiers": "not built: no tiered contender",
+        "summary": summary,
+        "runs": [asdict(r) for r in results],
+    }
+    for row in summary:
+        print(json.dumps(row))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
