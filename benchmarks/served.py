@@ -107,6 +107,9 @@ def build_trees(work: Path, scale: float) -> tuple[Path, Path]:
     for d in (prev, new):
         d.mkdir(parents=True)
     write_release_tree(prev, NEW["daily"] - 1, NEW["main"], NEW["bytecode"], scale=scale)
+    for f in prev.iterdir():  # written an hour before the new release (rsync's quick check
+        st = f.stat()  # compares size and mtime: a same-size daily.cvd must not look unchanged)
+        os.utime(f, (st.st_atime - 3600, st.st_mtime - 3600))
     write_release_tree(new, NEW["daily"], NEW["main"], NEW["bytecode"], scale=scale)
     _same_stat(prev, new)
     return prev, new
@@ -326,12 +329,15 @@ def run_one(
             p.kill()
         p.wait(10)
     failed = set(pending)
+    reasons: list[str] = [f"{m}: not served" for m in sorted(pending)[:5]]
     if contender == "old":
         failed |= {m for m, p in zip(layout.docroots, procs, strict=True) if p.returncode != 0}
     else:
         try:
             doc = json.loads((work / contender / "publish.json").read_text())
-            failed |= {m["name"] for m in doc["mirrors"] if m["outcome"] != "ok"}
+            bad = [m for m in doc["mirrors"] if m["outcome"] != "ok"]
+            failed |= {m["name"] for m in bad}
+            reasons += [f"{m['name']}: {m['outcome']} {m.get('error')}" for m in bad[:5]]
         except (OSError, ValueError, KeyError):
             failed |= set(layout.docroots)
     by_source = {
@@ -354,7 +360,7 @@ def run_one(
         t100,
         len(times),
         len(failed),
-        sorted(failed)[:5],
+        reasons[:5],
         by_source,
         round(wall, 3),
         round(limit, 3),
@@ -465,6 +471,23 @@ def summarize(results: list[Result]) -> list[dict[str, Any]]:
     return rows
 
 
+def table(rows: list[dict[str, Any]]) -> str:
+    """The summary as the Markdown table of benchmarks/README.md."""
+    head = (
+        "| N | contender | t50 s | t95 s | t100 s | limit s | t100 / limit "
+        "| single / t100 | rsync1 MB | rsync2 MB | failures |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['n']} | {r['contender']} | {r['t50_s']} | {r['t95_s']} | {r['t100_s']} "
+        f"| {r['limit_s']} | {r['t100_over_limit']} | {r.get('single_over_t100', '-')} "
+        + " | ".join(f"{r['bytes_by_source'][s] / MB:.1f}" for s in SOURCE_NAMES).join(["| ", " "])
+        + f"| {r['failures']} |"
+        for r in rows
+    ]
+    return head + "\n".join(lines) + "\n\nTiers: not built (no tiered contender)."
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.served",
@@ -472,8 +495,8 @@ def main() -> None:
     )
     ap.add_argument("--n", type=int, nargs="+", default=[5])
     ap.add_argument("--scale", type=float, default=0.005, help="fraction of the real file sizes")
-    ap.add_argument("--source-mbps", type=float, default=4.0, help="each source's egress, MB/s")
-    ap.add_argument("--mirror-mbps", type=float, default=0.5, help="median mirror downlink, MB/s")
+    ap.add_argument("--source-mbps", type=float, default=2.0, help="each source's egress, MB/s")
+    ap.add_argument("--mirror-mbps", type=float, default=0.2, help="median mirror downlink, MB/s")
     ap.add_argument("--mirror-sigma", type=float, default=0.5, help="log-normal spread of it")
     ap.add_argument("--max-transfers", type=int, default=50, help="per source, syncd-balanced")
     ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
@@ -507,8 +530,7 @@ def main() -> None:
         "summary": summary,
         "runs": [asdict(r) for r in results],
     }
-    for row in summary:
-        print(json.dumps(row))
+    print(table(summary))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
