@@ -82,6 +82,7 @@ class Result:
     t50_s: float | None
     t95_s: float | None
     t100_s: float | None
+    last_served_s: float | None  # the last mirror that did serve (t100 when none failed)
     served: int
     failures: int
     failed_examples: list[str]
@@ -358,6 +359,7 @@ def run_one(
         _quantile(times, 0.50, n),
         _quantile(times, 0.95, n),
         t100,
+        round(times[-1], 3) if times else None,
         len(times),
         len(failed),
         reasons[:5],
