@@ -1,6 +1,6 @@
 """Release-to-served on real data: real rsync daemons behind egress caps, real clients.
 
-    .venv/bin/python -m benchmarks.served --n 50 200 --scale 0.005 --out results/served.json
+    .venv/bin/python -m benchmarks.served --n 50 200 --reps 2 --out results/served-n50-n200.json
 
 For each N, on loopback:
 
