@@ -11,6 +11,7 @@ import socket
 import threading
 from collections import deque
 from types import TracebackType
+from typing import Self
 
 
 class HostileHttp:
@@ -42,20 +43,28 @@ class HostileHttp:
                 continue
             except OSError:
                 return
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(2)
-                head = b""
-                while b"\r\n\r\n" not in head and len(head) < 65536:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    head += chunk
-                answer = self.answers.popleft() if self.answers else b""
-                self.served += 1
-                conn.sendall(answer)
-                conn.shutdown(socket.SHUT_WR)
+            if not self.handle(conn):
+                conn.close()
+                return
 
-    def __enter__(self) -> HostileHttp:
+    def handle(self, conn: socket.socket) -> bool:
+        """Answer one connection (here: the next queued answer, then close); False stops the
+        server."""
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(2)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            answer = self.answers.popleft() if self.answers else b""
+            self.served += 1
+            conn.sendall(answer)
+            conn.shutdown(socket.SHUT_WR)
+        return True
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -1,6 +1,7 @@
 """A slow HTTP server on loopback: each connection gets a valid status line at once, then the
 rest of a valid answer one byte every `interval_s` seconds (a mirror on a dying link, or one
-that holds its clients on purpose). Every connection thread ends when the server stops."""
+that holds its clients on purpose). The listener is HostileHttp's; each connection trickles in
+a thread of its own, and every one ends when the server stops."""
 
 from __future__ import annotations
 
@@ -9,40 +10,30 @@ import socket
 import threading
 from types import TracebackType
 
+from tests.fuzz.hostilehttp import HostileHttp
+
 BODY = b"1700000000\n"  # a /timestamp body; never compared to now (noqa: date)
 
 
-class SlowHttp:
+class SlowHttp(HostileHttp):
     def __init__(self, interval_s: float = 4.0, body: bytes = BODY) -> None:
+        super().__init__()
         self.interval_s = interval_s
         self.body = body
-        self.connections = 0
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._accept = threading.Thread(target=self._serve, daemon=True)
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def connections(self) -> int:
+        return self.served
 
-    def _serve(self) -> None:
-        while not self._stop.is_set() and len(self._threads) < 64:
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            t = threading.Thread(target=self._trickle, args=(conn,), daemon=True)
-            self._threads.append(t)
-            t.start()
+    def handle(self, conn: socket.socket) -> bool:
+        if len(self._threads) >= 64:
+            return False
+        self.served += 1
+        t = threading.Thread(target=self._trickle, args=(conn,), daemon=True)
+        self._threads.append(t)
+        t.start()
+        return True
 
     def _trickle(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
@@ -55,15 +46,9 @@ class SlowHttp:
                     return
                 conn.sendall(rest[i : i + 1])
 
-    def __enter__(self) -> SlowHttp:
-        self._accept.start()
-        return self
-
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop.set()
-        self._sock.close()
-        self._accept.join(5)
+        super().__exit__(t, e, tb)
         for thread in self._threads:
             thread.join(5)
