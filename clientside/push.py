@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from clientside import __version__, logsetup
 from clientside.core import rsyncplan
 from clientside.core.args import USAGE, Args
-from clientside.core.config import Config, ConfigError, order_sources
+from clientside.core.config import Config, ConfigError, hub_first, order_sources
 from clientside.paths import (
     REMOTE_FS,
     bind_state_dir,
@@ -84,6 +84,7 @@ def serve(
     try:
         request = _request(command, rep)
         config = _config(args.source, config_path, home, logger)
+        _check_hub(config, args.source or "", request)
         rsync = _find_rsync(config)
     except _Stop as stop:
         _fail(logger, rep, stop)
@@ -168,6 +169,16 @@ def _config(source: Optional[str], path: str, home: str, logger: logging.Logger)
     except ConfigError as exc:
         raise _Stop("failed", "config", str(exc)) from None
     return config
+
+
+def _check_hub(config: Config, source: str, request: Request) -> None:
+    """A push naming a hub (``source=``) is refused unless the hub is one of HUBS."""
+    if request.source is None:
+        return
+    try:
+        hub_first(config, source, request.source)
+    except ConfigError as exc:
+        raise _Stop("rejected", "rejected", f"request rejected: {exc}") from None
 
 
 def _find_rsync(config: Config) -> Optional[str]:

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import stat
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from clientside.core import cvd, patches
 from clientside.core.publishplan import Entry, server_interpretable
@@ -135,11 +135,13 @@ def verify_staging(
     staged: Dict[str, Entry],
     served: Dict[str, Entry],
     expect: Dict[str, int],
+    pins: Mapping[str, str] = {},
 ) -> List[Finding]:
     """Judge every staged name that must be verified (``*.cvd *.cld *.cud *.cdiff *.sign``):
     a regular file whose bytes are whole and not older than what it replaces, whatever the
-    request names; return one finding per file, per missing expected ``NAME.cvd`` and per
-    served database the source replaces by an alias."""
+    request names, and, for a database in `pins` (a hub's tree), the pinned CVD itself; return
+    one finding per file, per missing expected ``NAME.cvd`` and per served database the
+    source replaces by an alias."""
     findings: List[Finding] = []
     seen_dbs = set()
     cvd_versions: Dict[str, int] = {}
@@ -173,6 +175,7 @@ def verify_staging(
             body_md5=facts.body_md5,
             served_version=served_version,
             expected_version=expect.get(name) if top_level else None,
+            pinned_md5=pins.get(name),
         )
         findings.append(Finding(path, verdict))
         if top_level and facts.header is not None and base.endswith(cvd.SERVED_SUFFIX):

@@ -39,6 +39,7 @@ ERROR_KINDS: Dict[str, Tuple[int, bool]] = {
     "corrupt_file": (EXIT_FAILURE, True),  # a cdiff or sign file that is not whole
     "incoherent": (EXIT_TEMPFAIL, True),  # a cdiff or sign file past the CVD beside it
     "downgrade": (EXIT_FAILURE, False),
+    "pin_mismatch": (EXIT_FAILURE, True),  # a hub handed over a CVD that is not the release's
     "publish_failed": (EXIT_FAILURE, False),
     "no_report": (EXIT_FAILURE, False),
     "internal": (EXIT_FAILURE, False),

@@ -15,6 +15,7 @@ KNOWN_KEYS = frozenset(
         "MODULE",
         "EXCLUDE",
         "SOURCES",
+        "HUBS",
         "STATE_DIR",
         "LOG_FILE",
         "MAX_DELETE",
@@ -32,6 +33,10 @@ _HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2
 _URL_RE = re.compile(
     r"rsync://(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])"
     r"(?::(?P<port>[0-9]{1,5}))?/?\Z"
+)
+_HUB_URL_RE = re.compile(
+    r"rsync://(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:/(?P<module>[A-Za-z0-9][A-Za-z0-9._-]{0,127}))?/?\Z"
 )
 _PATTERN_RE = re.compile(r"[A-Za-z0-9._*?/\[\]-]{1,200}\Z")
 _SHELL_UNSAFE_UNQUOTED = set(";&|<>()`$\\\"'{}!")
@@ -54,6 +59,10 @@ class Source(NamedTuple):
     name: str
     host: str
     port: Optional[int]
+    # a hub (HUBS): another mirror serving the release to a second wave; it gets no
+    # RSYNC_USER or RSYNC_PASSWORD, and its module is its own (default MODULE)
+    hub: bool = False
+    module: Optional[str] = None
 
 
 class Config(NamedTuple):
@@ -62,6 +71,7 @@ class Config(NamedTuple):
     rsync_user: Optional[str]
     rsync_password: Optional[str]
     sources: Tuple[Source, ...]
+    hubs: Tuple[Source, ...]
     protect_patterns: Tuple[str, ...]
     state_dir: str
     log_file: str
@@ -194,6 +204,26 @@ def parse_sources(value: str) -> List[Source]:
     return sources
 
 
+def parse_hubs(value: str, sources: List[Source]) -> List[Source]:
+    """Given ``HUBS`` (``name=rsync://host[:port][/module]`` tokens), return the hubs in order:
+    mirrors this one may pull from when a push names them (``source=NAME``), never otherwise."""
+    hubs: List[Source] = []
+    for tok in value.split():
+        name, sep, url = tok.partition("=")
+        if not sep or not _NAME_RE.match(name):
+            raise ConfigError(f"HUBS: expected name=rsync://host[:port][/module], got {tok!r}")
+        m = _HUB_URL_RE.match(url)
+        if not m:
+            raise ConfigError(f"HUBS: {name}: expected rsync://host[:port][/module], got {url!r}")
+        port = int(m.group("port")) if m.group("port") else None
+        if port is not None and not 0 < port < 65536:
+            raise ConfigError(f"HUBS: {name}: port out of range")
+        if any(s.name == name for s in hubs + sources):
+            raise ConfigError(f"HUBS: {name} given twice (a hub's name is not a source's)")
+        hubs.append(Source(name, m.group("host"), port, True, m.group("module")))
+    return hubs
+
+
 def default_source(name: str) -> Source:
     """Given a source name with no SOURCES entry, return ``rsync://NAME``; raise if unusable."""
     if not _NAME_RE.match(name) or not _HOST_RE.match(name):
@@ -257,6 +287,7 @@ def build_config(
     password = values.get("RSYNC_PASSWORD") or None
 
     sources = _sources(values, requested_source)
+    hubs = parse_hubs(values.get("HUBS", ""), sources)
     patterns = ["/local_*"]
     for pat in parse_exclude(values.get("EXCLUDE", "")):
         if pat not in patterns:
@@ -281,6 +312,7 @@ def build_config(
         rsync_user=user,
         rsync_password=password,
         sources=tuple(sources),
+        hubs=tuple(hubs),
         protect_patterns=tuple(patterns),
         state_dir=state_dir.rstrip("/") or "/",
         log_file=log_file,
@@ -304,3 +336,17 @@ def order_sources(sources: Tuple[Source, ...], requested: str) -> List[Source]:
         names = ", ".join(s.name for s in sources) or "none"
         raise ConfigError(f"source {requested!r} is not configured (configured: {names})")
     return first + [s for s in sources if s.name != requested]
+
+
+def hub_first(config: "Config", requested: str, hub: Optional[str]) -> List[Source]:
+    """The order of a sync's sources: the hub the push names (one of HUBS) first, then
+    ``order_sources``. Raise ConfigError when the hub is not configured: a push may only point
+    this mirror at a mirror its admin chose."""
+    ordered = order_sources(config.sources, requested)
+    if hub is None:
+        return ordered
+    chosen = [h for h in config.hubs if h.name == hub]
+    if not chosen:
+        names = ", ".join(h.name for h in config.hubs) or "none"
+        raise ConfigError(f"hub {hub!r} is not one of this mirror's HUBS (configured: {names})")
+    return chosen + ordered

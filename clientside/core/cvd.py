@@ -15,7 +15,7 @@ CHECKED_SUFFIXES = (*VERIFIED_SUFFIXES, ".cdiff", ".sign")
 
 class Verdict(NamedTuple):
     ok: bool
-    kind: Optional[str]  # corrupt_cvd, downgrade, expectation_unmet
+    kind: Optional[str]  # corrupt_cvd, downgrade, expectation_unmet, pin_mismatch
     message: str
 
 
@@ -27,8 +27,10 @@ def judge(
     body_md5: Optional[str],
     served_version: Optional[int],
     expected_version: Optional[int],
+    pinned_md5: Optional[str] = None,
 ) -> Verdict:
-    """Given what was read of a staged CVD, return whether it may be published and why not."""
+    """Given what was read of a staged CVD, return whether it may be published and why not.
+    With `pinned_md5` (a hub's file, pinned by the push), only that very CVD may be."""
     if header is None:
         return Verdict(False, "corrupt_cvd", f"{name}: bad header: {header_error}")
     if body_md5 is None or body_md5.lower() != header.md5:
@@ -44,6 +46,12 @@ def judge(
             False,
             "expectation_unmet",
             f"{name}: version {header.version} is older than expected {expected_version}",
+        )
+    if pinned_md5 is not None and header.md5 != pinned_md5:
+        return Verdict(
+            False,
+            "pin_mismatch",
+            f"{name}: md5 {header.md5} is not the release's {pinned_md5} (pinned by the push)",
         )
     return Verdict(True, None, f"{name}: version {header.version} verified")
 

@@ -10,10 +10,11 @@ MIN_RSYNC = (3, 4, 0)
 
 
 def source_url(source: Source, module: str, user: Optional[str]) -> str:
-    """Return ``rsync://[USER@]HOST[:PORT]/MODULE/``."""
-    auth = f"{user}@" if user else ""
+    """Return ``rsync://[USER@]HOST[:PORT]/MODULE/``; a hub's with its own module and never
+    the user (the credentials are the project's sources', not another mirror's)."""
+    auth = f"{user}@" if user and not source.hub else ""
     port = f":{source.port}" if source.port is not None else ""
-    return f"rsync://{auth}{source.host}{port}/{module}/"
+    return f"rsync://{auth}{source.host}{port}/{source.module or module}/"
 
 
 def filter_rules(patterns: Sequence[str]) -> List[str]:

@@ -9,7 +9,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from clientside import publish, verification
 from clientside.core import cvd, rsyncplan
-from clientside.core.config import Config, Source, order_sources
+from clientside.core.config import Config, Source, hub_first
 from clientside.core.cvd import database_name
 from clientside.core.publishplan import Entry
 from clientside.core.rsyncplan import classify, parse_stats
@@ -189,13 +189,14 @@ def _transfer(
     quarantined: Dict[str, verification.Finding],
 ) -> RoundResult:
     cfg = ctx.config
-    env = rsyncplan.build_env(ctx.home, cfg.rsync_password)
     secrets = [cfg.rsync_password or ""]
     last_error: Optional[Tuple[str, str]] = None
     rsync_ok = False
     lock_fd = lock.fd
-    sources = order_sources(cfg.sources, ctx.source_requested)
+    sources = hub_first(cfg, ctx.source_requested, ctx.request.source)
     for index, source in enumerate(sources):
+        # a hub is another mirror: it never sees the password of the project's sources
+        env = rsyncplan.build_env(ctx.home, None if source.hub else cfg.rsync_password)
         more = index + 1 < len(sources)
         remaining = budget - (time.monotonic() - started)
         if remaining <= 0:
@@ -234,7 +235,7 @@ def _transfer(
         if exit_code == 24:
             report["warnings"].append(f"{source.name}: {outcome.message}")
         _record_stats(report, output)
-        bad = _verify(ctx, staging, verifier)[2]
+        bad = _verify(ctx, staging, verifier, source)[2]
         if bad:
             quarantine(staging, bad, quarantined)
             kind = bad[0].verdict.kind or "corrupt_cvd"
@@ -264,9 +265,10 @@ def _record_stats(report: Report, output: str) -> None:
 
 
 def _verify(
-    ctx: SyncContext, staging: str, verifier: verification.Verifier
+    ctx: SyncContext, staging: str, verifier: verification.Verifier, source: Optional[Source]
 ) -> Tuple[Dict[str, Entry], Dict[str, Entry], List[verification.Finding]]:
-    """Return what is staged, what is served, and the staged CVDs that may not be published."""
+    """Return what is staged, what is served, and the staged CVDs that may not be published.
+    What a hub (`source`) handed over must also match the request's md5 pins."""
     cfg = ctx.config
     _plan, staged, served = publish.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
     findings = verification.verify_staging(
@@ -276,6 +278,7 @@ def _verify(
         staged=staged,
         served=served,
         expect=ctx.request.expect,
+        pins=ctx.request.pins if source is not None and source.hub else {},
     )
     return staged, served, [f for f in findings if not f.verdict.ok]
 
@@ -288,7 +291,8 @@ def _publish(
     quarantined: Dict[str, verification.Finding],
 ) -> List[Tuple[str, str]]:
     cfg = ctx.config
-    staged, served, bad = _verify(ctx, staging, verifier)
+    used = [h for h in cfg.hubs if h.name == report["source_used"]]
+    staged, served, bad = _verify(ctx, staging, verifier, used[0] if used else None)
     bad += [
         verification.Finding(
             p,

@@ -12,7 +12,8 @@ from devtools.harness.ports import free_port, stop_process, wait_listening
 
 
 class RsyncDaemon:
-    """An rsync daemon serving `tree` as `module`, password-protected for `user`."""
+    """An rsync daemon serving `tree` as `module`, password-protected for `user` (or, with
+    `anonymous`, open to all: a hub, a mirror serving its tree to others)."""
 
     def __init__(
         self,
@@ -25,6 +26,7 @@ class RsyncDaemon:
         password: str = "s3cret-rsync",
         max_connections: int = 0,
         port: int | None = None,
+        anonymous: bool = False,
     ) -> None:
         self.workdir = workdir / name
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -36,6 +38,7 @@ class RsyncDaemon:
         self.secrets_path = self.workdir / "rsyncd.secrets"
         self.conf_path = self.workdir / "rsyncd.conf"
         self.max_connections = max_connections
+        self.anonymous = anonymous
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,11 +62,14 @@ class RsyncDaemon:
             f"[{self.module}]",
             f"    path = {self.tree}",
             "    read only = yes",
-            f"    auth users = {self.user}",
-            f"    secrets file = {self.secrets_path}",
-            "    strict modes = yes",
-            "",
         ]
+        if not self.anonymous:
+            lines += [
+                f"    auth users = {self.user}",
+                f"    secrets file = {self.secrets_path}",
+                "    strict modes = yes",
+            ]
+        lines.append("")
         self.conf_path.write_text("\n".join(lines))
 
     def start(self) -> RsyncDaemon:

@@ -8,6 +8,7 @@ from clientside.core.config import (
     ConfigError,
     Source,
     build_config,
+    hub_first,
     order_sources,
     parse_config_text,
     parse_exclude,
@@ -104,6 +105,37 @@ def test_requested_source_comes_first_and_must_be_configured() -> None:
     assert [s.name for s in order_sources(srcs, "b")] == ["b", "a", "c"]
     with pytest.raises(ConfigError, match="not configured"):
         order_sources(srcs, "d")
+
+
+def test_hubs_are_named_mirrors_with_their_own_module_and_come_first_only_when_named() -> None:
+    cfg = config(
+        LEGACY
+        + 'SOURCES="rsync1.clamav.net=rsync://rsync1.clamav.net"\n'
+        + 'HUBS="hub-de=rsync://mirror.example.de/clamav hub-pl=rsync://[2001:db8::1]:8873"\n'
+    )
+    assert cfg.hubs == (
+        Source("hub-de", "mirror.example.de", None, True, "clamav"),
+        Source("hub-pl", "[2001:db8::1]", 8873, True, None),
+    )
+    assert [s.name for s in hub_first(cfg, "rsync1.clamav.net", None)] == ["rsync1.clamav.net"]
+    assert [s.name for s in hub_first(cfg, "rsync1.clamav.net", "hub-pl")] == [
+        "hub-pl",
+        "rsync1.clamav.net",
+    ]
+    with pytest.raises(ConfigError, match="not one of this mirror's HUBS"):
+        hub_first(cfg, "rsync1.clamav.net", "rsync1.clamav.net")
+    assert config(LEGACY).hubs == ()
+    for bad in (
+        "hub=ssh://x",
+        "hub=rsync://x/a/b",
+        "hub=rsync://x/../etc",
+        "hub=rsync://x:0",
+        "hub",
+        "rsync1.clamav.net=rsync://x",  # a hub's name is never a source's
+        "h=rsync://x h=rsync://y",
+    ):
+        with pytest.raises(ConfigError, match="HUBS"):
+            config(LEGACY + f'HUBS="{bad}"\n')
 
 
 @pytest.mark.parametrize(

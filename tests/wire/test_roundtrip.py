@@ -28,6 +28,7 @@ from pushwire.request import (
     MAX_DEADLINE,
     MAX_VERSION,
     RUN_ID_PATTERN,
+    SOURCE_PATTERN,
     VERBS,
     Request,
     RequestError,
@@ -41,30 +42,60 @@ from tests.fuzz.strategies import tricky_text
 # -- requests: syncd renders, the client parses ---------------------------------------------
 
 run_ids = st.from_regex(RUN_ID_PATTERN, fullmatch=True)
+md5s = st.text("0123456789abcdef", min_size=32, max_size=32)
+# a push through a hub names it and pins its CVDs; a push from a source does neither
+hubs = st.just((None, {})) | st.tuples(
+    st.from_regex(SOURCE_PATTERN, fullmatch=True),
+    st.dictionaries(st.sampled_from(DATABASES), md5s, min_size=1),
+)
 requests = st.builds(
-    Request,
+    lambda verb, run_id, expect, deadline, hub: Request(verb, run_id, expect, deadline, *hub),
     verb=st.sampled_from(VERBS),
     run_id=st.none() | run_ids,
     expect=st.dictionaries(st.sampled_from(DATABASES), st.integers(0, MAX_VERSION)),
     deadline=st.none() | st.integers(1, MAX_DEADLINE),
+    hub=hubs,
 )
+
+
+def line_of(r: Request) -> str:
+    return render_request(r.verb, r.run_id, r.expect, r.deadline, source=r.source, pins=r.pins)
 
 
 @given(requests)
 def test_request_render_then_parse_is_identity(request: Request) -> None:
-    line = render_request(request.verb, request.run_id, request.expect, request.deadline)
+    line = line_of(request)
     assert parse_request(line) == request
 
 
-@given(st.text(st.sampled_from("syncstatuvern-id=0123456789abexpct-dailymbyo. "), max_size=80))
+@given(
+    st.text(
+        st.sampled_from("syncstatuvern-id=0123456789abexpct-dailymbyo. source=hub md5-main="),
+        max_size=120,
+    )
+)
 def test_every_accepted_request_has_one_canonical_line(text: str) -> None:
     try:
         request = parse_request(text)
     except RequestError:
         return
-    line = render_request(request.verb, request.run_id, request.expect, request.deadline)
+    line = line_of(request)
     assert parse_request(line) == request
-    assert render_request(*parse_request(line)) == line
+    assert line_of(parse_request(line)) == line
+
+
+def test_a_hub_push_always_carries_its_pins() -> None:
+    digest = "0123456789abcdef" * 2
+    line = render_request("sync", "r1", {"daily": 7}, 60, source="hub-de", pins={"daily": digest})
+    assert line == f"sync run-id=r1 expect-daily=7 deadline=60 source=hub-de md5-daily={digest}"
+    for text in ("sync source=hub-de", f"sync md5-daily={digest}"):
+        with pytest.raises(RequestError, match="pin"):
+            parse_request(text)
+    for bad in (f"md5-daily={digest.upper()}", "md5-daily=abc", f"md5-safebrowsing={digest}"):
+        with pytest.raises(RequestError):
+            parse_request(f"sync source=hub-de {bad}")
+    with pytest.raises(RequestError):
+        parse_request(f"sync source=-hub md5-daily={digest}")
 
 
 @pytest.mark.parametrize(
@@ -75,11 +106,16 @@ def test_every_accepted_request_has_one_canonical_line(text: str) -> None:
         ("sync", None, {"daily": -1}),
         ("sync", None, {"daily": MAX_VERSION + 1}),
         ("sync", None, {"safebrowsing": 1}),
+        ("sync", None, None, None, {"source": "hub-de"}),
+        ("sync", None, None, None, {"pins": {"daily": "0" * 32}}),
+        ("sync", None, None, None, {"source": "hub de", "pins": {"daily": "0" * 32}}),
+        ("sync", None, None, None, {"source": "hub-de", "pins": {"daily": "0" * 31}}),
     ],
 )
 def test_what_the_client_would_reject_is_never_rendered(args: tuple[typing.Any, ...]) -> None:
+    hub = args[4] if len(args) > 4 else {}
     with pytest.raises(RequestError):
-        render_request(*args)
+        render_request(*args[:4], **hub)
 
 
 # -- authorized_keys lines, as sshd reads them ----------------------------------------------
