@@ -16,12 +16,13 @@ from rich.console import Console
 from typer.core import TyperArgument, TyperGroup
 
 from pushwire.request import RequestError
-from syncd.adapters.files import load_config, read_inventory, read_manifest
+from syncd.adapters.files import load_config, read_cvd_headers, read_inventory, read_manifest
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.core.config import SyncdConfig, candidates
 from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
 from syncd.core.keyring import KeyringError
 from syncd.core.manifest import history_warning
+from syncd.core.request import pins_from_headers
 from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import Progress
 from syncd.orchestration.publish_job import PublishJob
@@ -174,9 +175,24 @@ def prove_tree(job: PublishJob, tree: Path, cfg: SyncdConfig, *, warn: bool) -> 
     than [policy] cdiff_history."""
     release, job.files = read_manifest(tree)
     job.files_for = dict(release.versions)
+    job.pins = pins_from_headers(read_cvd_headers(tree))
     warning = history_warning(release, cfg.policy.cdiff_history)
     if warn and warning:
         typer.echo(f"syncd: warning: {warning}", err=True)
+
+
+def tier_problem(job: PublishJob) -> str | None:
+    """Why the inventory's hubs get no second wave in this publish, or None."""
+    if not any(m.hub is not None for m in job.inventory.active()):
+        return None
+    if not job.sources:
+        return "the inventory has hubs but syncd.toml has no [[sources]]: no second wave"
+    if not job.pins:
+        return (
+            "the inventory has hubs but no source tree gives the release's CVD md5s to pin: "
+            "no second wave (give --source-tree or source_tree in syncd.toml)"
+        )
+    return None
 
 
 def stamp(ts: float | None) -> str:

@@ -21,6 +21,7 @@ from syncd.cli.common import (
     push_job,
     run_push,
     settings,
+    tier_problem,
 )
 from syncd.cli.dns import print_result
 from syncd.core.outcome import Outcome
@@ -88,6 +89,9 @@ def publish_cmd(
         job.expected = expected_from_headers(read_cvd_headers(tree))
     job.expected.update(parse_expect(expect or []))
     job.resume = resume
+    problem = tier_problem(job)
+    if problem:
+        typer.echo(f"syncd: warning: {problem}", err=True)
     outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
     inventory_path = Path(job.inventory_path)
     promoted = promote_pending(

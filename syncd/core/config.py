@@ -65,6 +65,9 @@ class Policy(BaseModel):
     # with [[sources]]: measured transfers per source in the record before their rates, not
     # the configured weights, split the mirrors (0: weights only)
     source_learn_after: Annotated[int, Field(ge=0, le=100_000)] = 20
+    # with hubs (a `hub` table in the inventory): how long a second-wave mirror waits for its
+    # hub's push to end before it is pushed from its source instead
+    hub_wait: Seconds = 120.0
 
     @model_validator(mode="after")
     def _order(self) -> Policy:

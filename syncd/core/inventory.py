@@ -45,6 +45,10 @@ FIXES = {
     "http": "the mirror's base URL such as http://clamav.example.org",
     "active": "true or false",
     "pending": "true or false (true until the mirror's first successful publish)",
+    "hub": "{ max_transfers = 20, weight = 1 } for a mirror whose rsync daemon serves its tree "
+    "to other mirrors (a second wave), with a name of at most 64 characters",
+    "hubs": "the names of hub mirrors this mirror's client lists in HUBS, "
+    'such as ["hub.example.de"]',
 }
 
 
@@ -121,6 +125,17 @@ class InventoryError(SyncdError, ValueError):
     """The inventory cannot be used; the message names file, mirror and field and the fix."""
 
 
+class Hub(BaseModel):
+    """A mirror that serves the release to a second wave of mirrors from its rsync daemon:
+    how many of them it serves at once, and its share of the mirrors (on the scale of the
+    ``[[sources]]`` weights of syncd.toml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_transfers: Annotated[int, Field(ge=1, le=10_000)] = 20
+    weight: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
 class Mirror(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -137,12 +152,24 @@ class Mirror(BaseModel):
     host_keys: Annotated[list[str], Field(validate_default=True)] = []
     http: str | None = None
     active: bool = True
+    hub: Hub | None = None  # this mirror's rsync daemon serves a second wave
+    hubs: list[str] | None = None  # the hubs its client lists in HUBS (their mirror names)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError("not a host-like name")
+        return v
+
+    @field_validator("hubs")
+    @classmethod
+    def _hubs(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or ():
+            if not _NAME.match(name):
+                raise ValueError(f"{name[:60]!r} is not a mirror's name")
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("a hub is listed twice")
         return v
 
     @field_validator("admins", "notify")
@@ -226,17 +253,19 @@ def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:
         if isinstance(mirrors, list) and index < len(mirrors) and isinstance(mirrors[index], dict):
             name = mirrors[index].get("name")
         where = f"mirror {name!r}" if isinstance(name, str) else f"mirror #{index + 1}"
-        field = str(loc[2]) if len(loc) > 2 else ""
+        field = ".".join(str(part) for part in loc[2:])  # a nested table's: hub.weight
     elif loc:
         field = str(loc[0])
     kind = first["type"]
+    top = field.split(".")[0]
     if kind == "extra_forbidden":
-        known = ", ".join(Mirror.model_fields) if where != "(top level)" else "mirrors"
+        model = Hub if top == "hub" and "." in field else Mirror
+        known = ", ".join(model.model_fields) if where != "(top level)" else "mirrors"
         return f"{origin}: {where}: unknown key {field!r}: remove it (known keys: {known})"
     if kind == "missing":
         return f"{origin}: {where}: missing key {field!r}: add it ({FIXES.get(field, 'required')})"
     message = first["msg"].removeprefix("Value error, ")
-    fix = FIXES.get(field, "see docs/publishing.md")
+    fix = FIXES.get(top, "see docs/publishing.md")
     return f"{origin}: {where}: field {field!r}: {message}: use {fix}"
 
 
@@ -258,7 +287,29 @@ def parse_inventory(text: str, origin: str = "inventory.toml") -> Inventory:
                 "give each mirror a unique name"
             )
         seen.add(mirror.name)
+    _check_hubs(inventory, origin)
     return inventory
+
+
+HUB_NAME_MAX = 64  # a hub's name goes into pushes (``source=NAME``) and the clients' HUBS
+
+
+def _check_hubs(inventory: Inventory, origin: str) -> None:
+    """Every hub a mirror lists is another mirror of the inventory that is a hub."""
+    hubs = {m.name for m in inventory.mirrors if m.hub is not None}
+    for mirror in inventory.mirrors:
+        if mirror.hub is not None and len(mirror.name) > HUB_NAME_MAX:
+            raise InventoryError(
+                f"{origin}: mirror {mirror.name[:60]!r}: field 'hub': a hub's name has at most "
+                f"{HUB_NAME_MAX} characters: rename the mirror or remove its hub table"
+            )
+        for name in mirror.hubs or ():
+            if name == mirror.name or name not in hubs:
+                what = "itself" if name == mirror.name else "not a hub of this inventory"
+                raise InventoryError(
+                    f"{origin}: mirror {mirror.name!r}: field 'hubs': {name!r} is {what}: "
+                    "list only other mirrors that have a hub table"
+                )
 
 
 def render_inventory(inventory: Inventory, header: str = "") -> str:

@@ -27,6 +27,18 @@ def expected_from_headers(headers: Mapping[str, bytes]) -> dict[str, int]:
     return expected
 
 
+def pins_from_headers(headers: Mapping[str, bytes]) -> dict[str, str]:
+    """Given the first 512 bytes of each CVD of the source tree, return db -> the md5 its
+    header carries: what a push through a hub pins (``md5-<db>=``)."""
+    pins: dict[str, str] = {}
+    for db, head in headers.items():
+        try:
+            pins[db] = parse_header(head).md5
+        except CvdError as err:
+            raise RequestError(f"{db}.cvd in the source tree: {err}") from None
+    return pins
+
+
 def parse_expect(items: Iterable[str]) -> dict[str, int]:
     """Parse ``--expect daily=N`` options; raise RequestError naming the bad one."""
     out: dict[str, int] = {}

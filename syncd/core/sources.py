@@ -10,6 +10,14 @@ source, the learned capacity: the median bytes per second of one transfer from t
 times its ``max_transfers``. A source that failed in this run (a report shows the client's
 attempt on it failing, and none since shows it working) hands its mirrors to the other source:
 failover. Each decision carries the reason ``syncd runs show`` prints.
+
+Tiers (`plan_tiers`): a hub is a mirror that runs an rsync daemon over the tree it serves;
+mirrors whose admins list it in their client's ``HUBS`` may be pushed in a second wave that
+pulls from the hub once the hub itself serves the release. The hubs join the split as
+sources of their own (weight or learned rate, ``max_transfers``): of each hub's quota, the
+eligible mirrors in plan order go to it, the rest stay on their source. A second-wave push
+uses its source's key (the mirror's client falls back to that source when the hub fails), and
+a hub that ends without the release hands its mirrors back to their sources.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 WEIGHT = "weight share"
 LEARNED = "learned rate"
 FAILOVER = "failover"
+TIER = "second wave"
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,16 @@ class SourceSpec:
 @dataclass(frozen=True)
 class Decision:
     source: str
-    basis: str  # WEIGHT, LEARNED or FAILOVER
+    basis: str  # WEIGHT, LEARNED, FAILOVER or TIER
     reason: str  # one line for people
+    # a second-wave push: `source` is a hub, pushed with the key of `key` (the mirror's
+    # fallback, and where it goes should the hub fail); None: `source` is a source
+    key: str | None = None
+
+    @property
+    def through(self) -> str:
+        """The source whose pusher key this push logs in with."""
+        return self.key or self.source
 
 
 def measured_rates(reports: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
@@ -121,6 +138,54 @@ def assign(
     return out
 
 
+def plan_tiers(
+    mirrors: Sequence[str],
+    sources: Sequence[SourceSpec],
+    hubs: Sequence[SourceSpec],
+    eligible: Mapping[str, Sequence[str]],
+    *,
+    rates: Mapping[str, Sequence[float]] = {},
+    learn_after: int = 20,
+) -> dict[str, Decision]:
+    """Given the planned mirrors (in order), the sources, the hubs planned in this run (each a
+    mirror, with its weight and ``max_transfers``), which hubs each mirror may pull from
+    (`eligible`: its client's HUBS) and the measured rates, return mirror -> Decision: every
+    mirror's source as `assign` gives it, except that each hub takes, of its quota of all
+    mirrors (the split over sources and hubs together), the eligible mirrors in plan order.
+    A hub itself, and a mirror none of whose hubs has room, stay on their source. Pure and
+    deterministic; with no hub it is `assign`."""
+    first = assign(mirrors, sources, rates, learn_after)
+    names = {h.name for h in hubs} & set(mirrors)
+    hubs = [h for h in hubs if h.name in names]
+    if not hubs:
+        return first
+    share, basis = shares([*sources, *hubs], rates, learn_after)
+    quota = quotas(len(mirrors), share)
+    given = dict.fromkeys(names, 0)
+    total = sum(share.values())
+    out = dict(first)
+    for mirror in mirrors:
+        open_ = [
+            h
+            for h in eligible.get(mirror, ())
+            if h in given and h != mirror and mirror not in names
+        ]
+        open_ = [h for h in open_ if given[h] < quota[h]]
+        if not open_:
+            continue
+        hub = max(open_, key=lambda h: ((quota[h] - given[h]) / quota[h], h))
+        given[hub] += 1
+        key = first[mirror].source
+        out[mirror] = Decision(
+            hub,
+            TIER,
+            f"{TIER}: via hub {hub} once it serves the release ({share[hub] / total:.0%} of "
+            f"mirrors by {basis}; its pushes fall back to {key})",
+            key,
+        )
+    return out
+
+
 def _why(
     name: str,
     basis: str,
@@ -186,17 +251,23 @@ def failed_sources(report: Mapping[str, Any] | None) -> tuple[set[str], set[str]
 
 @dataclass
 class SourceBoard:
-    """What this run has learnt of its sources: which are failing now, and why. Feed it every
-    report (`observe`), ask it where a mirror goes now (`route`, `retry_on`)."""
+    """What this run has learnt of its sources (and hubs): which are failing now, and why.
+    Feed it every report (`observe`), ask it where a mirror goes now (`route`, `retry_on`)."""
 
     sources: Sequence[SourceSpec]
-    failing: dict[str, str] = field(default_factory=dict)  # source -> the mirror that showed it
+    hubs: Sequence[SourceSpec] = ()
+    failing: dict[str, str] = field(default_factory=dict)  # source -> how it was seen failing
     capacity: dict[str, int] = field(default_factory=dict)  # transfers at once, now
     _served: dict[str, int] = field(default_factory=dict)  # since the capacity last grew
 
     def __post_init__(self) -> None:
-        for s in self.sources:
+        for s in (*self.sources, *self.hubs):
             self.capacity.setdefault(s.name, s.max_transfers)
+
+    def hub_gone(self, hub: str, why: str) -> None:
+        """Hub `hub` ended without serving the release (`why`, e.g. "ended failed: ..."):
+        its mirrors go to their sources."""
+        self.failing.setdefault(hub, why)
 
     def observe(
         self, mirror: str, report: Mapping[str, Any] | None, in_flight: Mapping[str, int] = {}
@@ -208,9 +279,10 @@ class SourceBoard:
         decrease). Only configured
         sources count: a report naming others (a hostile or confused mirror) leaves the
         board as it was."""
-        known = {s.name for s in self.sources}
+        everyone = (*self.sources, *self.hubs)
+        known = {s.name for s in everyone}
         failed, worked, busy = (names & known for names in failed_sources(report))
-        most = {s.name: s.max_transfers for s in self.sources}
+        most = {s.name: s.max_transfers for s in everyone}
         for name in worked:
             self.failing.pop(name, None)
             self._served[name] = self._served.get(name, 0) + 1
@@ -218,24 +290,34 @@ class SourceBoard:
                 self.capacity[name] = min(most[name], self.capacity[name] + 1)
                 self._served[name] = 0
         for name in failed:
-            self.failing.setdefault(name, mirror)
+            self.failing.setdefault(name, f"failed for {mirror} in this run")
         for name in busy:
             self.capacity[name] = max(1, min(self.capacity[name], in_flight.get(name, 1) // 2))
             self._served[name] = 0
 
     def route(self, planned: Decision) -> Decision:
         """Where a mirror planned for `planned.source` goes now: there, unless that source is
-        failing and another is not (failover)."""
+        failing and another is not (failover); a second-wave mirror whose hub is failing goes
+        to its source."""
+        if planned.key is not None:
+            if planned.source not in self.failing:
+                return planned
+            back = Decision(
+                planned.key,
+                FAILOVER,
+                f"{FAILOVER}: hub {planned.source} {self.failing[planned.source]}, so "
+                f"{planned.key} (its source)",
+            )
+            return self.route(back) if planned.key in self.failing else back
         if planned.source not in self.failing:
             return planned
         target = other(planned.source, self.sources, avoid=self.failing)
         if target is None:
             return planned
-        seen = self.failing[planned.source]
         return Decision(
             target,
             FAILOVER,
-            f"{FAILOVER}: {planned.source} failed for {seen} in this run, so {target} "
+            f"{FAILOVER}: {planned.source} {self.failing[planned.source]}, so {target} "
             f"(planned by {planned.basis})",
         )
 
@@ -247,6 +329,15 @@ class SourceBoard:
         failed, _, _ = failed_sources(report)
         if current.source not in failed:  # it worked, or was busy: the same source, later
             return self.route(current)
+        if current.key is not None:  # its hub failed it: its source, as its client did
+            return self.route(
+                Decision(
+                    current.key,
+                    FAILOVER,
+                    f"{FAILOVER}: hub {current.source} failed "
+                    f"for {mirror}, so {current.key} (its source)",
+                )
+            )
         target = other(current.source, self.sources, avoid=set(self.failing) - {current.source})
         if target is None:
             return current

@@ -10,6 +10,11 @@ are the core's (`judge_reply`, `judge_poll`); this module only
 moves data between the transport, the record and the display; how a push ends when no reply
 decides it (deadlines, cancellation) is the core's too (`syncd.core.verdicts`).
 
+With hubs (mirrors serving a second wave, `syncd.core.sources.plan_tiers`), a mirror planned
+through a hub waits (up to ``hub_wait``) until its hub's own push ends: once the hub serves
+the release it is pushed to pull from the hub (``source=`` with the release's md5 pins), else
+it goes to its source. Hubs are pushed first.
+
 One mirror's fault is its own: whatever its push or its proof raises that no adapter translated
 ends that mirror ``failed`` with the reason, never the fan-out; its HTTP proof has its own
 deadline (``proof_timeout``); and a record write that fails (StoreError) loses that write only.
@@ -98,6 +103,15 @@ class stop_before_deadline(stop_base):
 
 
 @dataclass
+class _HubEnd:
+    """`event` is set when a hub's push has ended (the board knows whether it serves the
+    release); `queued` once it waits for its source's slot (or ended before)."""
+
+    event: trio.Event = field(default_factory=trio.Event)
+    queued: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass
 class _Exchange:
     judgement: Judgement
     report: Report | None = None
@@ -122,6 +136,10 @@ class Publisher:
     sources: Sequence[SourceSpec] = ()
     transports: Mapping[str, Transport] = field(default_factory=dict)
     planned: Mapping[str, Decision] = field(default_factory=dict)
+    # with hubs: the hubs planned in this run, and the release's CVD md5s that pin what a
+    # second-wave mirror may take from one
+    hubs: Sequence[SourceSpec] = ()
+    pins: Mapping[str, str] = field(default_factory=dict)
     _deadline: float = 0.0
 
     def __post_init__(self) -> None:
@@ -132,10 +150,13 @@ class Publisher:
         )
         self._latest: dict[str, _Exchange] = {}
         self._tries: dict[str, int] = {}  # attempts made by this run, should the record fail
-        self._board = SourceBoard(self.sources)
-        # one limiter per source: the transfers it serves at once (a sync holds its slot)
-        self._transfers = {s.name: trio.CapacityLimiter(s.max_transfers) for s in self.sources}
+        self._board = SourceBoard(self.sources, self.hubs)
+        # one limiter per source and hub: the transfers it serves at once (a sync holds one)
+        self._transfers = {
+            s.name: trio.CapacityLimiter(s.max_transfers) for s in (*self.sources, *self.hubs)
+        }
         self._chosen: dict[str, tuple[Decision, dict[str, Any] | None]] = {}
+        self._hub_ends = {h.name: _HubEnd() for h in self.hubs}
 
     # the whole run
     async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
@@ -147,8 +168,15 @@ class Publisher:
             if self.handle_signals:
                 outer.start_soon(self._watch_signals, outer.cancel_scope)
             async with trio.open_nursery() as fanout:
-                for mirror in mirrors:
+                # hubs first: their pushes queue for the sources' slots before any other's
+                hubs = [m for m in mirrors if m.name in self._hub_ends]
+                for mirror in hubs:
                     fanout.start_soon(self._push_one, mirror, results)
+                for hub in hubs:
+                    await self._hub_ends[hub.name].queued.wait()
+                for mirror in mirrors:
+                    if mirror.name not in self._hub_ends:
+                        fanout.start_soon(self._push_one, mirror, results)
             outer.cancel_scope.cancel()  # stops the signal watcher
         return results
 
@@ -169,6 +197,7 @@ class Publisher:
                 last = await self._sync(mirror)
                 if last.judgement.verdict is Verdict.QUEUED:
                     last = await self._poll(mirror, last)
+                self._hub_ended(mirror.name, last.judgement)
                 if last.judgement.verdict is Verdict.OK and self.prover and mirror.http:
                     problem = await self._prove(mirror)
                     proven = not problem
@@ -189,8 +218,38 @@ class Publisher:
         except Exception as err:  # what no adapter translated: this mirror's failure alone
             judgement = ended(Ending.BROKEN, detail=clean(f"{type(err).__name__}: {err}", 300))
             last = _Exchange(judgement, last.report, last.raw)
+        self._hub_ended(mirror.name, last.judgement)  # however it ended: its wave goes on
         with trio.CancelScope(shield=True):  # recorded and reported, even if cancelled now
             await self._finish(mirror, last, started, results, proven=proven)
+
+    def _hub_ended(self, name: str, judgement: Judgement) -> None:
+        """Hub `name`'s push has ended (its proof over HTTP need not wait): its second wave
+        may pull from it when it serves the release, else goes to its sources."""
+        end = self._hub_ends.get(name)
+        if end is None or end.event.is_set():
+            return
+        end.queued.set()
+        if judgement.verdict is not Verdict.OK:
+            outcome, error = final(judgement)
+            why = f"ended {outcome.value}" + (f": {clean(error, 120)}" if error else "")
+            self._board.hub_gone(name, why)
+        end.event.set()
+
+    async def _through_hub(self, planned: Decision) -> Decision:
+        """Where a mirror planned through a hub goes: wait for the hub's push to end (up to
+        ``hub_wait``), then the hub, or its source when the hub did not serve the release."""
+        end = self._hub_ends.get(planned.source)
+        if end is None:  # a hub not pushed in this run: its source
+            self._board.hub_gone(planned.source, "is not pushed in this run")
+            return self._board.route(planned)
+        limit = self.policy.hub_wait
+        with trio.move_on_after(limit):
+            await end.event.wait()
+        if not end.event.is_set():
+            self._board.hub_gone(
+                planned.source, f"did not serve the release within {limit:g} s (hub_wait)"
+            )
+        return self._board.route(planned)
 
     async def _prove(self, mirror: Mirror) -> str | None:
         """The HTTP proof of `mirror` (the prover's problem, or None), within proof_timeout:
@@ -269,20 +328,25 @@ class Publisher:
         if not self.sources:
             return await self._exchange(mirror, "sync", self._request, judge_reply)
         before = self._chosen.get(mirror.name)
-        decision = (
-            self._board.retry_on(mirror.name, *before)
-            if before
-            else self._board.route(self.planned[mirror.name])
-        )
+        planned = self.planned[mirror.name]
+        if before:
+            decision = self._board.retry_on(mirror.name, *before)
+        elif planned.key is not None:
+            decision = await self._through_hub(planned)
+        else:
+            decision = self._board.route(planned)
         result: _Exchange | None = None
-        for turn in range(len(self.sources) + 1):  # bounded: a turn moves to another source
+        last = len(self.sources) + 1  # bounded: a turn moves off a hub, or to another source
+        if mirror.name in self._hub_ends:  # the others start once every hub is in the queue
+            self._hub_ends[mirror.name].queued.set()
+        for turn in range(last + 1):
             async with self._transfers[decision.source]:
                 now = self._board.route(decision)  # learnt while waiting: it failed meanwhile
-                if now.source == decision.source or turn == len(self.sources):
+                if now.source == decision.source or turn == last:
                     # what ran when this one connected: a busy answer is about that moment
                     in_flight = {n: int(lim.borrowed_tokens) for n, lim in self._transfers.items()}
                     result = await self._exchange(
-                        mirror, "sync", self._request, judge_reply, decision
+                        mirror, "sync", self._request_for(decision), judge_reply, decision
                     )
                     # learnt before the slot is free: who waits for it sees the news
                     self._learn(mirror, result, in_flight)
@@ -292,6 +356,19 @@ class Publisher:
         assert result is not None  # the last turn always pushes
         self._chosen[mirror.name] = (decision, result.raw)
         return result
+
+    def _request_for(self, decision: Decision) -> str:
+        """The sync request: through a hub, it names the hub and pins the release's CVDs."""
+        if decision.key is None:
+            return self._request
+        return render_request(
+            "sync",
+            self.run_id,
+            self.expected,
+            deadline=self.policy.command_timeout,
+            source=decision.source,
+            pins=self.pins,
+        )
 
     def _learn(self, mirror: Mirror, result: _Exchange, in_flight: dict[str, int]) -> None:
         """Feed the board one report; a source that answered busy gets fewer slots."""
@@ -343,7 +420,7 @@ class Publisher:
         judge the reply; recorded as it happens."""
         now = self.wall()
         source, reason = (decision.source, decision.reason) if decision else (None, None)
-        transport = self.transports[source] if source else self.transport
+        transport = self.transports[decision.through] if decision else self.transport
         started = self.record.submit(
             lambda store: store.start_attempt(
                 self.run_id, mirror.name, verb, now, source=source, source_reason=reason

@@ -37,7 +37,7 @@ from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import clean
 from syncd.core.request import new_run_id
-from syncd.core.sources import Decision, assign, measured_rates
+from syncd.core.sources import Decision, SourceSpec, measured_rates, plan_tiers
 from syncd.core.summary import MirrorResult, Proof
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
@@ -97,6 +97,7 @@ class PublishJob:
     heartbeat_stamp: int | None = None  # the timestamp a heartbeat pushes (and proves served)
     record_timeout: float = BUSY_TIMEOUT_S  # how long a write waits for SQLite's write lock
     sources: list[SourceConfig] = field(default_factory=list)  # [[sources]]; empty: `key` only
+    pins: dict[str, str] = field(default_factory=dict)  # db -> md5 of the tree's CVDs (hubs)
 
 
 @dataclass
@@ -209,16 +210,20 @@ async def _publish(
     run_id, expected, mirrors = await record.call(lambda store: _begin(job, run_id, store))
     if job.files_for != expected:
         job.files = ()  # the tree holds another release (moved on, or --expect): no proof
+        job.pins = {}  # nor pins: no second wave through hubs
     for transport in (ssh, *transports.values()):
         transport.prepare(mirrors)
     planned: dict[str, Decision] = {}
+    hubs = hubs_of(mirrors) if job.pins else []
     if job.sources:
         reports = await record.call(lambda store: store.recent_reports())
-        planned = assign(
+        planned = plan_tiers(
             [m.name for m in mirrors],
             [s.spec() for s in job.sources],
-            measured_rates(reports),
-            job.policy.source_learn_after,
+            hubs,
+            {m.name: m.hubs or [] for m in mirrors},
+            rates=measured_rates(reports),
+            learn_after=job.policy.source_learn_after,
         )
     raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
     async with (
@@ -239,6 +244,8 @@ async def _publish(
             sources=[s.spec() for s in job.sources],
             transports=dict(transports),
             planned=planned,
+            hubs=hubs,
+            pins=job.pins,
         )
         fresh = await publisher.run(mirrors)
     fresh_names = {r.name for r in fresh}
@@ -260,6 +267,14 @@ async def _publish(
     return PublishOutcome(
         run_id, expected, earlier + fresh, publisher.cancelled, _record_error(record, run_id)
     )
+
+
+def hubs_of(mirrors: Sequence[Mirror]) -> list[SourceSpec]:
+    """The hubs among `mirrors` (a ``hub`` table in the inventory), as the scheduler's
+    sources of a second wave."""
+    return [
+        SourceSpec(m.name, m.hub.weight, m.hub.max_transfers) for m in mirrors if m.hub is not None
+    ]
 
 
 def _record_error(record: RecordWriter, run_id: str) -> str | None:

@@ -81,7 +81,8 @@ def test_inventory_parses_with_defaults_and_round_trips() -> None:
         (
             ("active = false", "activ = false"),
             "mirrors.toml: mirror 'b.example.org': unknown key 'activ': remove it (known keys: "
-            "name, host, port, user, country, admins, notify, pending, host_keys, http, active)",
+            "name, host, port, user, country, admins, notify, pending, host_keys, http, active, "
+            "hub, hubs)",
         ),
         (
             (f'host_keys = ["{KEY}"]\nactive', "active"),

@@ -50,7 +50,9 @@ def two_key_mirror(
     rsync1 with the first pusher key and for rsync2 with the second."""
     pyz = client_pyz(request)
 
-    def make(name: str, *, urls: tuple[str, str] | None = None) -> RealMirror:
+    def make(
+        name: str, *, urls: tuple[str, str] | None = None, extra: dict[str, str] | None = None
+    ) -> RealMirror:
         rsync = rsync_pair[0]
         laid = mirror_home(
             tmp_path / "mirrors" / name,
@@ -63,6 +65,7 @@ def two_key_mirror(
                 urls or (rsync_pair[0].url, rsync_pair[1].url),
                 rsync.user,
                 rsync.password,
+                extra,
             ),
         )
         base = laid.forced_command.rsplit(" ", 1)[0]
@@ -149,3 +152,42 @@ def test_rsync1_down_moves_its_mirrors_to_rsync2(
     assert f"failover: {R1} failed for {first} in this run, so {R2}" in text
     for m in mirrors:
         assert int(read_header(m.docroot / "daily.cvd")["version"]) == DEFAULT_VERSIONS["daily"]
+
+
+def test_a_second_wave_pulls_from_a_hub_once_it_serves_the_release(
+    tmp_path: Path,
+    two_key_mirror: Maker,
+    syncd: Syncd,
+    source_tree: Path,
+    pusher_keys: tuple[KeyPair, KeyPair],
+) -> None:
+    """One mirror is a hub: after its own push, its rsync daemon (anonymous, read-only, over
+    the tree it serves) is where the three others pull from, each pushed with a source's key
+    and a request naming the hub and pinning the release's CVDs."""
+    hub = two_key_mirror("hub0.test")
+    with RsyncDaemon(
+        tmp_path / "hubd", hub.docroot, name="hubd", module="clamav", anonymous=True
+    ) as d:
+        hubs = {"HUBS": f'"hub0.test={d.url}/clamav"'}
+        wave = [two_key_mirror(f"m{i}.test", extra=hubs) for i in range(3)]
+        syncd.write(
+            hub.inventory_block()
+            + "hub = { max_transfers = 2, weight = 6 }\n"
+            + "".join(m.inventory_block(hubs=["hub0.test"]) for m in wave),
+            policy=sources_policy(pusher_keys),
+        )
+        code, doc, err = syncd.publish("--source-tree", str(source_tree), timeout=90)
+        served = d.log_text()
+    assert code == 0, err
+    got = by_name(doc)
+    assert {n: m["outcome"] for n, m in got.items()} == {m.name: "ok" for m in (hub, *wave)}, err
+    assert got["hub0.test"]["report"]["source_used"] in (R1, R2)
+    for m in wave:
+        assert got[m.name]["report"]["source_used"] == "hub0.test"
+        assert (m.docroot / "daily.cvd").read_bytes() == (source_tree / "daily.cvd").read_bytes()
+    assert served.count("clamav") >= 3  # the hub's daemon served the wave
+    shown, text = _show(syncd, doc["run_id"])
+    for m in wave:
+        assert shown[m.name]["source"] == "hub0.test"
+        assert str(shown[m.name]["source_reason"]).startswith("second wave: via hub hub0.test")
+    assert "source hub0.test: second wave: via hub hub0.test once it serves the release" in text

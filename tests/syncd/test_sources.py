@@ -24,12 +24,14 @@ from syncd.core.outcome import Outcome
 from syncd.core.sources import (
     FAILOVER,
     LEARNED,
+    TIER,
     WEIGHT,
     Decision,
     SourceBoard,
     SourceSpec,
     assign,
     measured_rates,
+    plan_tiers,
     quotas,
 )
 from syncd.orchestration.publish import Publisher
@@ -184,7 +186,7 @@ def test_busy_lowers_capacity_and_is_no_failure_while_bad_data_is() -> None:
     assert board.capacity[R1] == 10
     corrupt = {"source": R2, "exit_code": 0, "error": "corrupt_cvd: daily.cvd: MD5 mismatch"}
     board.observe("c", {"attempts": [corrupt]})
-    assert board.failing == {R2: "c"}
+    assert board.failing == {R2: "failed for c in this run"}
 
 
 def test_a_report_naming_unknown_sources_changes_nothing() -> None:
@@ -195,6 +197,83 @@ def test_a_report_naming_unknown_sources_changes_nothing() -> None:
     board.observe("x", {"attempts": [{"source": n, "exit_code": 10} for n in names]})
     assert board.failing == {}
     assert board.route(Decision(R1, WEIGHT, "w")) == Decision(R1, WEIGHT, "w")
+
+
+@st.composite
+def tiered(draw: st.DrawFn) -> tuple[list[str], list[SourceSpec], dict[str, list[str]]]:
+    """A plan, some of whose mirrors are hubs, and which hubs each mirror lists."""
+    mirrors = draw(names)
+    chosen = draw(st.lists(st.sampled_from(mirrors), unique=True, max_size=4)) if mirrors else []
+    hubs = [SourceSpec(h, draw(st.integers(1, 20)), draw(st.integers(1, 20))) for h in chosen]
+    hub_names = [h.name for h in hubs] + ["not-planned"]
+    eligible = {
+        m: draw(st.lists(st.sampled_from(hub_names), unique=True, max_size=3)) for m in mirrors
+    }
+    return mirrors, hubs, eligible
+
+
+@given(tiered(), specs)
+def test_tiers_take_only_eligible_mirrors_and_no_more_than_each_hubs_quota(
+    case: tuple[list[str], list[SourceSpec], dict[str, list[str]]], sources: list[SourceSpec]
+) -> None:
+    mirrors, hubs, eligible = case
+    got = plan_tiers(mirrors, sources, hubs, eligible)
+    first = assign(mirrors, sources)
+    assert set(got) == set(mirrors)
+    hub_names = {h.name for h in hubs}
+    share = {s.name: float(s.weight) for s in [*sources, *hubs]}
+    quota = quotas(len(mirrors), share) if hubs else {}
+    for mirror, decision in got.items():
+        if decision.basis != TIER:
+            assert decision == first[mirror]  # not through a hub: as without tiers
+            continue
+        assert decision.source in eligible[mirror] and decision.source in hub_names
+        assert mirror not in hub_names  # a hub is pushed from a source, never from a hub
+        assert decision.key == first[mirror].source == decision.through
+    for hub in hub_names:
+        assert sum(d.source == hub for d in got.values()) <= quota[hub]
+    assert plan_tiers(mirrors, sources, hubs, eligible) == got  # deterministic
+    assert plan_tiers(mirrors, sources, [], eligible) == first
+
+
+def test_hubs_share_the_mirrors_with_the_sources_by_weight() -> None:
+    mirrors = [f"m{i:02}" for i in range(12)]
+    hubs = [SourceSpec("m00", 2, 10), SourceSpec("m01", 2, 10)]
+    eligible = {m: ["m00", "m01"] for m in mirrors}
+    got = plan_tiers(mirrors, [SourceSpec(R1), SourceSpec(R2)], hubs, eligible)
+    counts = {n: sum(d.source == n for d in got.values()) for n in (R1, R2, "m00", "m01")}
+    # weights 1:1:2:2 of 12 mirrors: 4 per hub, and the hubs themselves on rsync1/rsync2
+    assert counts == {R1: 2, R2: 2, "m00": 4, "m01": 4}
+    assert got["m00"].basis == got["m01"].basis == WEIGHT
+    tier = got["m02"]
+    assert tier.basis == TIER and tier.key in (R1, R2)
+    assert f"via hub {tier.source}" in tier.reason and f"fall back to {tier.key}" in tier.reason
+
+
+def test_a_hub_that_is_gone_sends_its_mirrors_to_their_source() -> None:
+    board = SourceBoard([SourceSpec(R1), SourceSpec(R2)], [SourceSpec("hub-a", 1, 5)])
+    planned = Decision("hub-a", TIER, "t", R2)
+    assert board.route(planned) == planned and board.capacity["hub-a"] == 5
+    board.hub_gone("hub-a", "ended failed: rsync_failed")
+    moved = board.route(planned)
+    assert (moved.source, moved.basis, moved.key) == (R2, FAILOVER, None)
+    assert "hub hub-a ended failed: rsync_failed, so rsync2" in moved.reason
+    # its source failing too: the other source
+    board.observe("x", _client_report(R1, [(R2, 10, 0.1), (R1, 0, 1.0)]))
+    assert board.route(planned).source == R1
+
+
+def test_a_mirror_its_hub_failed_is_retried_on_its_source() -> None:
+    board = SourceBoard([SourceSpec(R1), SourceSpec(R2)], [SourceSpec("hub-a")])
+    planned = Decision("hub-a", TIER, "t", R1)
+    rep = {"attempts": [{"source": "hub-a", "exit_code": 0, "error": "pin_mismatch: daily"}]}
+    again = board.retry_on("m", planned, rep)
+    assert (again.source, again.basis) == (
+        R1,
+        FAILOVER,
+    ) and "hub hub-a failed for m" in again.reason
+    board.observe("m", rep)
+    assert board.route(planned).source == R1  # a hub that handed over bad data is failing
 
 
 def test_sources_table_is_read_and_bad_entries_are_named(tmp_path: Any) -> None:
