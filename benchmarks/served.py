@@ -26,8 +26,11 @@ Contenders, in the same run, on the same fleet, each from the previous release o
 ``old`` (one OpenSSH ``ssh`` per mirror started at once with the rsync1 key, not waited for:
 the ``&`` of a shell loop), ``syncd-single`` (``syncd publish`` with one key, no ``[[sources]]``:
 every mirror pulls from rsync1), ``syncd-balanced`` (``[[sources]]`` rsync1 and rsync2,
-weight 1:1). Tiers (mirrors as sources for a second wave) are not built, so there is no tiered
-contender.
+weight 1:1), ``syncd-tiered`` (the same, and ``--hubs`` K hubs: the K mirrors with the fastest
+downlinks also run a real anonymous ``rsync --daemon`` over their DocumentRoot, behind their own
+egress cap (``--hub-mbps``); every other mirror's client lists two of them in ``HUBS``, at its
+own address and downlink cap, and the inventory gives the hubs their ``hub`` table and the
+others their ``hubs``: a second wave).
 
 Served: the moment a mirror's DocumentRoot holds the new daily.cvd (its header's version),
 polled on disk every 50 ms. The physical limit of a run is ``max(bytes per mirror / slowest
@@ -46,8 +49,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +74,8 @@ from devtools.harness.simfleet import Fleet, address, make, write_exec
 from devtools.harness.sshd import Sshd, forced_command_line
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTENDERS = ("old", "syncd-single", "syncd-balanced")
+CONTENDERS = ("old", "syncd-single", "syncd-balanced", "syncd-tiered")
+HUB_MODULE = "clamav"
 NEW = {"daily": 28034, "main": 62, "bytecode": 335}  # what benchmarks.contenders announces
 MB = 1_000_000
 
@@ -117,7 +122,8 @@ def build_trees(work: Path, scale: float) -> tuple[Path, Path]:
 
 
 def proxy_address(source: int, i: int) -> str:
-    """Mirror i's own address at source's proxy: 127.2.x.y (rsync1), 127.3.x.y (rsync2)."""
+    """Mirror i's own address at source's proxy: 127.2.x.y (rsync1), 127.3.x.y (rsync2), and
+    127.4.x.y at every hub's proxy (source 2)."""
     return "127." + str(2 + source) + address(i)[len("127.1") :]
 
 
@@ -125,6 +131,23 @@ def draw_caps(n: int, seed: int, median_mbps: float, sigma: float) -> list[float
     """Each mirror's downlink in bytes/s, log-normal around `median_mbps` (MB/s), seeded."""
     rng = random.Random(seed)
     return [median_mbps * MB * rng.lognormvariate(0, sigma) for _ in range(n)]
+
+
+@dataclass
+class Hubs:
+    """The second wave's hubs: each a mirror's rsync daemon behind its own egress cap."""
+
+    count: int
+    egress_bps: float
+    max_transfers: int
+    names: list[str] = field(default_factory=list)
+    proxies: list[FaultProxy] = field(default_factory=list)
+    daemons: list[RsyncDaemon] = field(default_factory=list)
+
+    def of(self, i: int) -> list[int]:
+        """The hubs (indices) the i-th other mirror lists in HUBS: two (one when there is
+        one hub), each hub listed by as many."""
+        return sorted({i % self.count, (i + 1) % self.count}) if self.count else []
 
 
 @dataclass
@@ -136,6 +159,7 @@ class Layout:
     states: dict[str, Path]
     homes: dict[str, Path]
     caps: dict[str, float]
+    tiered: Path | None = None  # the inventory with the hubs' tables
 
 
 def lay_out(
@@ -147,9 +171,12 @@ def lay_out(
     rsync: RsyncDaemon,
     account: MirrorAccount,
     sshds: ExitStack | None,
+    hubs: Hubs,
+    stack: ExitStack,
 ) -> Layout:
     """Lay out N mirror homes and their SSH servers: the simulated fleet's (started by the
-    caller), or with `sshds` one real sshd each, started into that stack."""
+    caller), or with `sshds` one real sshd each, started into that stack; and `hubs`: the
+    fastest mirrors' rsync daemons and proxies, started into `stack`."""
     fleet = work / "fleet"
     inventory = make(fleet, n, seed, 0.0, (0.0, 0.0), (0.0, 0.0), user=account.name)
     blocks = []
@@ -167,6 +194,17 @@ def lay_out(
     profiles = json.loads((fleet / "profiles.json").read_text())
     argv: dict[str, list[str]] = {}
     docroots, states, homes, by_name = {}, {}, {}, {}
+    fastest = sorted(range(len(profiles)), key=lambda i: -caps[i])[: hubs.count]
+    for i in fastest:  # a hub serves its DocumentRoot (laid out below) from its own daemon
+        name = profiles[i]["name"]
+        tree = work / "mirrors" / name / "htdocs"
+        daemon = RsyncDaemon(work / "hubd", tree, name=name, module=HUB_MODULE, anonymous=True)
+        proxy = stack.enter_context(FaultProxy(daemon.host, daemon.port))
+        proxy.set("pass", aggregate_bps=hubs.egress_bps)
+        hubs.names.append(name)
+        hubs.daemons.append(daemon)
+        hubs.proxies.append(proxy)
+    children = [i for i in range(len(profiles)) if i not in fastest]
     for i, m in enumerate(profiles):
         name = m["name"]
         for s, proxy in enumerate(proxies):
@@ -175,13 +213,23 @@ def lay_out(
             f"rsync://{proxy_address(0, i)}:{proxies[0].port}",
             f"rsync://{proxy_address(1, i)}:{proxies[1].port}",
         )
+        extra = {}
+        if i in children and hubs.count:
+            listed = hubs.of(children.index(i))
+            urls_of = []
+            for h in listed:
+                hubs.proxies[h].add_listener(proxy_address(2, i), rate_bps=caps[i])
+                where = f"{proxy_address(2, i)}:{hubs.proxies[h].port}"
+                urls_of.append(f"{hubs.names[h]}=rsync://{where}/{HUB_MODULE}")
+            extra["HUBS"] = '"' + " ".join(urls_of) + '"'
+            m["hubs"] = [hubs.names[h] for h in listed]
         laid = mirror_home(
             work / "mirrors" / name,
             account,
             client_command(pyz),
             SOURCE_NAMES[0],
-            lambda docroot, state, urls=urls: client_config(  # type: ignore[misc]
-                docroot, state, urls, rsync.user, rsync.password
+            lambda docroot, state, urls=urls, extra=extra: client_config(  # type: ignore[misc]
+                docroot, state, urls, rsync.user, rsync.password, extra
             ),
         )
         argv[name] = [*client_command(pyz), "--config", str(laid.conf)]
@@ -196,6 +244,12 @@ def lay_out(
         by_name[name] = caps[i]
     if sshds is not None:
         inventory.write_text("\n".join(blocks))
+    for daemon in hubs.daemons:
+        stack.enter_context(daemon)
+    tiered = None
+    if hubs.count:
+        tiered = work / "inventory-tiered.toml"
+        tiered.write_text(tiered_inventory(inventory.read_text(), hubs, profiles))
     write_exec(
         fleet,
         argv,
@@ -204,7 +258,23 @@ def lay_out(
         gid=account.gid,
         homes={k: str(v) for k, v in homes.items()},
     )
-    return Layout(fleet, inventory, keys, docroots, states, homes, by_name)
+    return Layout(fleet, inventory, keys, docroots, states, homes, by_name, tiered)
+
+
+def tiered_inventory(text: str, hubs: Hubs, profiles: list[dict[str, Any]]) -> str:
+    """The inventory `text` with a ``hub`` table for each hub and, for each other mirror, the
+    ``hubs`` its client lists."""
+    listed = {m["name"]: m.get("hubs") for m in profiles}
+    blocks = []
+    for fields in tomllib.loads(text)["mirrors"]:
+        name = fields["name"]
+        if listed.get(name):
+            fields["hubs"] = listed[name]
+        block = inventory_block(fields)
+        if name in hubs.names:
+            block += f"hub = {{ max_transfers = {hubs.max_transfers}, weight = 1 }}\n"
+        blocks.append(block)
+    return "\n".join(blocks)
 
 
 def reset(layout: Layout, prev: Path, account: MirrorAccount) -> None:
@@ -238,13 +308,13 @@ def _syncd_config(work: Path, layout: Layout, balanced: bool, max_transfers: int
         "http_check": "false",
     }
     text = "[policy]\n" + "".join(f"{k} = {v}\n" for k, v in policy.items())
-    if balanced:
+    if balanced:  # and tiered: the same sources, the hubs are in the inventory
         for source in SOURCE_NAMES:
             text += (
                 f'[[sources]]\nname = "{source}"\nkey = "{layout.keys[source]}"\n'
                 f"weight = 1\nmax_transfers = {max_transfers}\n"
             )
-    path = work / ("syncd-balanced.toml" if balanced else "syncd-single.toml")
+    path = work / ("syncd-sources.toml" if balanced else "syncd-single.toml")
     path.write_text(text)
     return path
 
@@ -268,14 +338,17 @@ def _start(
             )
             for m in mirrors
         ]
-    config = _syncd_config(run_dir, layout, contender == "syncd-balanced", max_transfers)
+    sources = contender in ("syncd-balanced", "syncd-tiered")
+    config = _syncd_config(run_dir, layout, sources, max_transfers)
+    inventory = layout.tiered if contender == "syncd-tiered" else layout.inventory
+    assert inventory is not None, "syncd-tiered needs --hubs"
     argv = [
         str(ROOT / ".venv" / "bin" / "syncd"),
         "publish",
         "--config",
         str(config),
         "--inventory",
-        str(layout.inventory),
+        str(inventory),
         "--state",
         str(run_dir / "state.db"),
         "--source-tree",
@@ -305,9 +378,11 @@ def run_one(
     account: MirrorAccount,
     timeout_s: float,
     max_transfers: int,
+    hubs: Hubs,
 ) -> Result:
     reset(layout, prev, account)
     marks = [p.stats.copy() for p in proxies]
+    hub_marks = [p.stats.copy() for p in hubs.proxies]
     t0 = time.monotonic()
     procs = _start(contender, work, layout, new, max_transfers)
     pending = dict(layout.docroots)
@@ -345,6 +420,11 @@ def run_one(
         s: p.stats.since(mark).bytes_down
         for s, p, mark in zip(SOURCE_NAMES, proxies, marks, strict=True)
     }
+    by_source["hubs"] = sum(
+        p.stats.since(mark).bytes_down for p, mark in zip(hubs.proxies, hub_marks, strict=True)
+    )
+    if contender == "syncd-tiered":  # the hubs' egress adds to the sources'
+        egress_bps += hubs.count * hubs.egress_bps
     n = len(layout.docroots)
     total = sum(by_source.values())
     per_mirror = total / n
@@ -391,9 +471,12 @@ def bench(
                 p.set("pass", aggregate_bps=egress)
             via = args.via if args.via != "auto" else "sshd" if n <= 10 else "fleet"
             results = []
+            hubs = Hubs(args.hubs, args.hub_mbps * MB, args.hub_transfers)
             with ExitStack() as servers:
                 sshds = servers.enter_context(ExitStack()) if via == "sshd" else None
-                layout = lay_out(work, n, args.seed, caps, [p1, p2], r1, account, sshds)
+                layout = lay_out(
+                    work, n, args.seed, caps, [p1, p2], r1, account, sshds, hubs, servers
+                )
                 if via == "fleet":
                     servers.enter_context(Fleet(layout.fleet))
                 for rep in range(args.reps):
@@ -412,6 +495,7 @@ def bench(
                             account,
                             args.timeout,
                             args.max_transfers,
+                            hubs,
                         )
                         print(json.dumps(asdict(r)), flush=True)
                         results.append(r)
@@ -431,6 +515,12 @@ def bench(
             "sigma": args.mirror_sigma,
             "min": round(min(caps) / MB, 3),
             "max": round(max(caps) / MB, 3),
+        },
+        "hubs": {
+            "count": args.hubs,
+            "egress_MBps": args.hub_mbps,
+            "max_transfers": args.hub_transfers,
+            "listed_per_mirror": 2 if args.hubs > 1 else args.hubs,
         },
         "tree_bytes": tree_bytes,
         "changed_bytes": sum(changed.values()),
@@ -462,7 +552,7 @@ def summarize(results: list[Result]) -> list[dict[str, Any]]:
                     "failures": sum(r.failures for r in rs),
                     "bytes_by_source": {
                         s: int(statistics.median(r.bytes_by_source[s] for r in rs))
-                        for s in SOURCE_NAMES
+                        for s in (*SOURCE_NAMES, "hubs")
                     },
                 }
             )
@@ -477,17 +567,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     """The summary as the Markdown table of benchmarks/README.md."""
     head = (
         "| N | contender | t50 s | t95 s | t100 s | limit s | t100 / limit "
-        "| single / t100 | rsync1 MB | rsync2 MB | failures |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| single / t100 | rsync1 MB | rsync2 MB | hubs MB | failures |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
         f"| {r['n']} | {r['contender']} | {r['t50_s']} | {r['t95_s']} | {r['t100_s']} "
         f"| {r['limit_s']} | {r['t100_over_limit']} | {r.get('single_over_t100', '-')} "
-        + " | ".join(f"{r['bytes_by_source'][s] / MB:.1f}" for s in SOURCE_NAMES).join(["| ", " "])
+        + " | ".join(f"{r['bytes_by_source'][s] / MB:.1f}" for s in (*SOURCE_NAMES, "hubs")).join(
+            ["| ", " "]
+        )
         + f"| {r['failures']} |"
         for r in rows
     ]
-    return head + "\n".join(lines) + "\n\nTiers: not built (no tiered contender)."
+    return head + "\n".join(lines)
 
 
 def main() -> None:
@@ -501,6 +593,9 @@ def main() -> None:
     ap.add_argument("--mirror-mbps", type=float, default=0.2, help="median mirror downlink, MB/s")
     ap.add_argument("--mirror-sigma", type=float, default=0.5, help="log-normal spread of it")
     ap.add_argument("--max-transfers", type=int, default=50, help="per source, syncd-balanced")
+    ap.add_argument("--hubs", type=int, default=10, help="hubs of syncd-tiered (0: none)")
+    ap.add_argument("--hub-mbps", type=float, default=2.0, help="each hub's egress, MB/s")
+    ap.add_argument("--hub-transfers", type=int, default=20, help="each hub's max_transfers")
     ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument(
@@ -515,6 +610,10 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.scale <= 1:
         sys.exit("--scale must be in (0, 1]: the fraction of the real sizes, e.g. 0.005")
+    if "syncd-tiered" in args.contenders and not 0 < args.hubs < min(args.n):
+        sys.exit("syncd-tiered needs --hubs between 1 and N-1 (the hubs are mirrors)")
+    if "syncd-tiered" not in args.contenders:
+        args.hubs = 0  # no daemons to start: only syncd-tiered pushes through hubs
     if max(args.n) > 1000:
         sys.exit("--n is bounded at 1000 mirrors (loopback addresses and descriptors)")
     contenders.raise_nofile()
@@ -528,7 +627,6 @@ def main() -> None:
     summary = summarize(results)
     doc = {
         "setup": setups,
-        "tiers": "not built: no tiered contender",
         "summary": summary,
         "runs": [asdict(r) for r in results],
     }
