@@ -222,13 +222,19 @@ def _check_config(
         "upgrade rsync (apt-get install rsync from a current release), or set RSYNC= to a newer"
         " build",
     )
-    for src in config.sources:
+    for src in (*config.sources, *config.hubs):
         port = src.port or 873
         good, seen = reachable(src.host, port)
+        kind = "hub" if src.hub else "source"
         d.check(
             good,
-            f"source {src.name} ({src.host}:{port}) answers: {seen}",
-            f"allow outgoing TCP to {src.host} port {port}",
+            f"{kind} {src.name} ({src.host}:{port}) answers: {seen}",
+            f"allow outgoing TCP to {src.host} port {port}"
+            + (
+                ", or remove the hub from HUBS (pushes through it then fall back)"
+                if src.hub
+                else ""
+            ),
         )
 
 

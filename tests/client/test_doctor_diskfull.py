@@ -67,6 +67,21 @@ def test_doctor_lists_each_problem_with_its_fix(
     assert "allow outgoing TCP to 127.0.0.1 port 1" in out
 
 
+def test_doctor_checks_each_hub_and_says_a_push_falls_back_without_it(
+    tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = _home(tmp_path, good=True)
+    program = tmp_path / "clam-clientsync.pyz"
+    program.write_text("#!/usr/bin/env python3\n")
+    program.chmod(0o755)
+    mirror.write_config(HUBS="hub-de=rsync://127.0.0.1:1/clamav")
+    rc = doctor(str(mirror.config), str(home), R1, [str(program)])
+    out = capsys.readouterr().out
+    assert rc == 1 and f"ok    source {R1}" in out
+    assert "FAIL  hub hub-de (127.0.0.1:1) answers" in out
+    assert "or remove the hub from HUBS (pushes through it then fall back)" in out
+
+
 def test_doctor_command_line(bare_mirror: Mirror) -> None:
     res = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config), R1])
     assert res.rc == 1 and "problem(s) found" in res.stdout
