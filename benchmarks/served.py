@@ -32,6 +32,11 @@ egress cap (``--hub-mbps``); every other mirror's client lists two of them in ``
 own address and downlink cap, and the inventory gives the hubs their ``hub`` table and the
 others their ``hubs``: a second wave).
 
+Each syncd contender keeps its record (its SQLite state) from run to run of one N, as syncd does
+from one release to the next: the mirrors are pushed slowest first by their last push, and split
+by the learned rates once the record has them. ``--warmup`` publishes once with each first,
+unmeasured, so that every measured run has a record.
+
 Served: the moment a mirror's DocumentRoot holds the new daily.cvd (its header's version),
 polled on disk every 50 ms. The physical limit of a run is ``max(bytes per mirror / slowest
 mirror's cap, total bytes / total source egress)``, from the bytes the proxies forwarded.
@@ -350,7 +355,7 @@ def _start(
         "--inventory",
         str(inventory),
         "--state",
-        str(run_dir / "state.db"),
+        str(work / f"{contender}.state.db"),  # its record, kept from run to run
         "--source-tree",
         str(new),
         "--json",
@@ -470,7 +475,8 @@ def bench(
             for p in (p1, p2):
                 p.set("pass", aggregate_bps=egress)
             via = args.via if args.via != "auto" else "sshd" if n <= 10 else "fleet"
-            results = []
+            results: list[Result] = []
+            warmups: list[Result] = []
             hubs = Hubs(args.hubs, args.hub_mbps * MB, args.hub_transfers)
             with ExitStack() as servers:
                 sshds = servers.enter_context(ExitStack()) if via == "sshd" else None
@@ -479,10 +485,12 @@ def bench(
                 )
                 if via == "fleet":
                     servers.enter_context(Fleet(layout.fleet))
-                for rep in range(args.reps):
-                    order = list(args.contenders)
-                    if rep % 2:
-                        order.reverse()
+                warm = [c for c in args.contenders if c != "old"] if args.warmup else []
+                rounds = [(-1, warm)] + [
+                    (rep, list(args.contenders)[:: -1 if rep % 2 else 1])
+                    for rep in range(args.reps)
+                ]
+                for rep, order in rounds:
                     for contender in order:
                         r = run_one(
                             contender,
@@ -497,8 +505,8 @@ def bench(
                             args.max_transfers,
                             hubs,
                         )
-                        print(json.dumps(asdict(r)), flush=True)
-                        results.append(r)
+                        print(json.dumps({**asdict(r), "warmup": rep < 0}), flush=True)
+                        (warmups if rep < 0 else results).append(r)
         changed = {
             f.name: f.stat().st_size
             for f in sorted(new.iterdir())
@@ -522,6 +530,7 @@ def bench(
             "max_transfers": args.hub_transfers,
             "listed_per_mirror": 2 if args.hubs > 1 else args.hubs,
         },
+        "warmup": [asdict(r) for r in warmups],
         "tree_bytes": tree_bytes,
         "changed_bytes": sum(changed.values()),
         "changed": sorted(changed),
@@ -598,6 +607,12 @@ def main() -> None:
     ap.add_argument("--hub-transfers", type=int, default=20, help="each hub's max_transfers")
     ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument(
+        "--warmup",
+        action="store_true",
+        help="publish once with each syncd contender first, unmeasured: the measured runs then "
+        "have a record (slowest first, learned rates), as syncd has from one release to the next",
+    )
     ap.add_argument(
         "--via",
         choices=("auto", "sshd", "fleet"),
