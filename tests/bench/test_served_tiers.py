@@ -1,0 +1,45 @@
+"""The release-to-served benchmark's tiered contender really makes a second wave: at a small N,
+with real sshd mirrors, real rsync daemons and one hub, the hub's daemon serves the others and
+every mirror serves the release."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
+    out = tmp_path / "served.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.served",
+            *("--n", "4", "--hubs", "1", "--via", "sshd", "--timeout", "120"),
+            *("--contenders", "syncd-balanced", "syncd-tiered", "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    runs = {r["contender"]: r for r in doc["runs"]}
+    for run in runs.values():
+        assert run["served"] == 4 and run["failures"] == 0, run
+    assert runs["syncd-balanced"]["bytes_by_source"]["hubs"] == 0
+    tiered = runs["syncd-tiered"]["bytes_by_source"]
+    # of 4 mirrors (weights 1:1:1) the hub takes its share, and is itself served by a source
+    per_mirror = sum(runs["syncd-balanced"]["bytes_by_source"].values()) / 4
+    assert tiered["hubs"] >= 0.9 * per_mirror
+    assert tiered["rsync1.clamav.net"] + tiered["rsync2.clamav.net"] >= 0.9 * per_mirror
+    assert doc["setup"][0]["hubs"]["count"] == 1
