@@ -15,7 +15,8 @@ Tiers (`plan_tiers`): a hub is a mirror that runs an rsync daemon over the tree 
 mirrors whose admins list it in their client's ``HUBS`` may be pushed in a second wave that
 pulls from the hub once the hub itself serves the release. The hubs join the split as
 sources of their own (weight or learned rate, ``max_transfers``): of each hub's quota, the
-eligible mirrors in plan order go to it, the rest stay on their source. A second-wave push
+eligible mirrors from the end of the plan (the fastest) go to it, the rest stay on their
+source. A second-wave push
 uses its source's key (the mirror's client falls back to that source when the hub fails), and
 a hub that ends without the release hands its mirrors back to their sources.
 """
@@ -151,7 +152,8 @@ def plan_tiers(
     mirror, with its weight and ``max_transfers``), which hubs each mirror may pull from
     (`eligible`: its client's HUBS) and the measured rates, return mirror -> Decision: every
     mirror's source as `assign` gives it, except that each hub takes, of its quota of all
-    mirrors (the split over sources and hubs together), the eligible mirrors in plan order.
+    mirrors (the split over sources and hubs together), the eligible mirrors from the end of
+    the plan (the plan is slowest first: the hub's own time delays only the fast ones).
     A hub itself, and a mirror none of whose hubs has room, stay on their source. Pure and
     deterministic; with no hub it is `assign`."""
     first = assign(mirrors, sources, rates, learn_after)
@@ -164,7 +166,9 @@ def plan_tiers(
     given = dict.fromkeys(names, 0)
     total = sum(share.values())
     out = dict(first)
-    for mirror in mirrors:
+    # a second-wave mirror starts once its hub serves: the hubs take the mirrors pushed last
+    # (the fastest by their last push) and the slowest start at once, from their source
+    for mirror in reversed(mirrors):
         open_ = [
             h
             for h in eligible.get(mirror, ())
