@@ -155,7 +155,9 @@ class PinnedSsh:
             keepalive_interval=policy.keepalive_interval,
             keepalive_count_max=policy.keepalive_count_max,
         )
-        self._options: dict[str, asyncssh.SSHClientConnectionOptions] = {}
+        # each mirror's pinned host keys, parsed once; given to asyncssh.connect with `_base`
+        # (which builds the connection's options from them either way, in its executor)
+        self._known: dict[str, tuple[list[asyncssh.SSHKey], list[Any], list[Any]]] = {}
 
     def _loop(self) -> AioLoop:
         if self.aio is None:
@@ -171,22 +173,20 @@ class PinnedSsh:
                 raise SshSetupError(f"mirror {mirror.name!r}: host_keys: {err}") from None
             if not keys:  # an empty list would make asyncssh fall back to ~/.ssh/known_hosts
                 raise SshSetupError(f"mirror {mirror.name!r}: host_keys: none pinned")
-            self._options[mirror.name] = asyncssh.SSHClientConnectionOptions(
-                self._base, known_hosts=(keys, [], []), username=mirror.user
-            )
+            self._known[mirror.name] = (keys, [], [])
 
     async def open(self, mirror: Mirror) -> Session:
         """Connect and log in to `mirror`; raise a PushError when that fails."""
         problem = host_problem(mirror.host)
         if problem:
             raise Unreachable(f"cannot resolve the host {mirror.host[:60]!r}: {problem}")
-        options = self._options.get(mirror.name)
-        if options is None:
+        known = self._known.get(mirror.name)
+        if known is None:
             self.prepare([mirror])
-            options = self._options[mirror.name]
+            known = self._known[mirror.name]
         try:
             conn = await self._loop().call(
-                _connect, mirror.host, mirror.port, options, orphan=_close
+                _connect, mirror.host, mirror.port, self._base, known, mirror.user, orphan=_close
             )
         except (asyncssh.Error, OSError, UnicodeError) as err:
             raise _translate_handshake(err) from None
@@ -213,9 +213,15 @@ class PinnedSsh:
 
 
 async def _connect(
-    host: str, port: int, options: asyncssh.SSHClientConnectionOptions
+    host: str,
+    port: int,
+    options: asyncssh.SSHClientConnectionOptions,
+    known_hosts: tuple[list[asyncssh.SSHKey], list[Any], list[Any]],
+    username: str,
 ) -> asyncssh.SSHClientConnection:
-    return await asyncssh.connect(host, port, options=options, config=None)
+    return await asyncssh.connect(
+        host, port, options=options, config=None, known_hosts=known_hosts, username=username
+    )
 
 
 async def _close(conn: asyncssh.SSHClientConnection) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,10 +164,15 @@ def _begin(
 
 
 def _recorded_ok(
-    store: PublishStore, run_id: str, inventory: Inventory, proving: bool
+    store: PublishStore,
+    run_id: str,
+    inventory: Inventory,
+    proving: bool,
+    besides: Collection[str] = (),
 ) -> list[MirrorResult]:
+    """The results of the mirrors `run_id` recorded ok, but those in `besides`."""
     out = []
-    for t in store.targets(run_id):
+    for t in store.ok_targets(run_id, besides):
         if t.outcome == Outcome.OK.value:
             m = inventory.get(t.mirror)
             out.append(
@@ -245,7 +250,9 @@ async def _publish(
     with trio.CancelScope(shield=True):  # the run is closed, even when cancelled now
         try:
             recorded = await record.call(
-                lambda store: _recorded_ok(store, run_id, job.inventory, job.policy.http_check)
+                lambda store: _recorded_ok(
+                    store, run_id, job.inventory, job.policy.http_check, fresh_names
+                )
             )
         except StoreError:  # the summary holds this invocation's mirrors only
             recorded = []
