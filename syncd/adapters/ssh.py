@@ -66,6 +66,7 @@ class Reply:
 class Session:
     mirror: Mirror
     conn: asyncssh.SSHClientConnection
+    closed: bool = False  # closed on the loop once its command ended (see PinnedSsh.run)
 
 
 def raise_nofile_limit(wanted: int) -> int:
@@ -193,11 +194,14 @@ class PinnedSsh:
         return Session(mirror, conn)
 
     async def run(self, session: Session, request: str) -> Reply:
-        """Run `request` (it becomes SSH_ORIGINAL_COMMAND); return its bounded output."""
+        """Run `request` (it becomes SSH_ORIGINAL_COMMAND); return its bounded output. The
+        connection is closed as the command ends, on the loop (one crossing less per mirror);
+        on failure it is left to `close`."""
         try:
             result: Reply = await self._loop().call(
-                _run_bounded, session.conn, request, self._policy.output_limit
+                _run_then_close, session.conn, request, self._policy.output_limit
             )
+            session.closed = True
         except PushError:
             raise
         except (asyncssh.Error, OSError) as err:
@@ -206,6 +210,8 @@ class PinnedSsh:
 
     async def close(self, session: Session) -> None:
         """Close the connection, waiting a little for a clean goodbye; never raises."""
+        if session.closed:
+            return
         with trio.move_on_after(2) as scope:
             scope.shield = True
             with contextlib.suppress(asyncssh.Error, OSError):
@@ -227,6 +233,13 @@ async def _connect(
 async def _close(conn: asyncssh.SSHClientConnection) -> None:
     conn.close()
     await conn.wait_closed()
+
+
+async def _run_then_close(conn: asyncssh.SSHClientConnection, request: str, limit: int) -> Reply:
+    """(asyncio) `_run_bounded`, then close the connection (its goodbye goes on on the loop)."""
+    reply = await _run_bounded(conn, request, limit)
+    conn.close()
+    return reply
 
 
 async def _read_bounded(stream: Any, limit: int) -> tuple[bytes, bool]:
