@@ -90,9 +90,10 @@ def publish_cmd(
     job.resume = resume
     outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
     inventory_path = Path(job.inventory_path)
-    promoted = promote_pending(
-        inventory_path, {r.name for r in outcome.results if r.outcome is Outcome.OK}
-    )
+    ok = {r.name for r in outcome.results if r.outcome is Outcome.OK}
+    # the inventory is read again only when a mirror pushed was pending (tomlkit is slow)
+    pushed_pending = any(m.pending and m.name in ok for m in job.inventory.mirrors)
+    promoted = promote_pending(inventory_path, ok) if pushed_pending else []
     if promoted:
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
     dns = None

@@ -139,7 +139,10 @@ def dumps_strict(value: Any, *, sort_keys: bool = False) -> str:
     """Return `value` as strict JSON: a float that JSON cannot carry (NaN, an infinity, from a
     record written before reports were parsed strictly) becomes null, and anything else that
     is not JSON raises ValueError rather than being written."""
-    return json.dumps(_finite_only(value), allow_nan=False, sort_keys=sort_keys)
+    try:  # most documents hold no such float: dumped as they are, without a copy
+        return json.dumps(value, allow_nan=False, sort_keys=sort_keys)
+    except ValueError:
+        return json.dumps(_finite_only(value), allow_nan=False, sort_keys=sort_keys)
 
 
 def _finite_only(value: Any) -> Any:
