@@ -77,8 +77,6 @@ def publish_cmd(
     Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed, or the
     record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
     run given to --resume."""
-    from syncd.orchestration.dnsupdate import gate_after_publish
-
     cfg = settings(config)
     job = push_job(cfg, inventory, key, state, mirror)
     tree = source_tree or cfg.source_tree
@@ -98,6 +96,8 @@ def publish_cmd(
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
     dns = None
     if cfg.dns is not None and not no_dns and tree is not None:
+        from syncd.orchestration.dnsupdate import gate_after_publish  # dnspython: start-up time
+
         dns = gate_after_publish(
             cfg,
             cfg.dns,

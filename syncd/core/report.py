@@ -25,7 +25,8 @@ class ReportError(ValueError):
 
 def clean(text: str, limit: int = MAX_STRING) -> str:
     """Return `text` with control and bidi characters removed, cut to `limit` characters."""
-    text = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " "))
+    if not text.isprintable():  # printable text holds none of them (nor a newline, nor a tab)
+        text = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
