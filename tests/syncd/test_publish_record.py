@@ -14,7 +14,7 @@ import pytest
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.sshkeys import generate_keypair
 from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import MirrorFactory
+from tests.syncd.fakes import FakeMirror, MirrorFactory
 
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
 
@@ -180,7 +180,7 @@ def test_sigkill_amid_batched_writes_loses_no_reported_end_and_resume_pushes_onl
     }
     assert set(reported) <= recorded  # every end it reported was committed first
     assert not recorded & {m.name for m in slow}
-    before = {m.name: len(m.requests) for m in fast + slow}
+    before = _settled({m.name: m for m in fast + slow})
 
     code, doc, err = syncd.publish("--resume", str(run_id))
     assert code == 0, err
@@ -197,3 +197,19 @@ def test_sigkill_amid_batched_writes_loses_no_reported_end_and_resume_pushes_onl
     show = syncd.run("runs", "show", str(run_id), "--config", str(syncd.config))
     assert show.returncode == 0
     assert all(m.name in show.stdout for m in fast + slow)
+
+
+def _settled(
+    mirrors: dict[str, FakeMirror], quiet: float = 0.5, timeout: float = 10
+) -> dict[str, int]:
+    """Each mirror's request count once none has changed for `quiet` seconds: a session the
+    killed syncd had opened may still log its command a moment after the kill."""
+    counts = {name: len(m.requests) for name, m in mirrors.items()}
+    deadline = time.monotonic() + timeout
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - stable_since < quiet:
+        time.sleep(0.05)
+        now = {name: len(m.requests) for name, m in mirrors.items()}
+        if now != counts:
+            counts, stable_since = now, time.monotonic()
+    return counts
