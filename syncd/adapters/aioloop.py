@@ -1,8 +1,9 @@
 """Where asyncssh's asyncio code runs while trio orchestrates. Two placements, one interface:
 
 - ``thread`` (the default): a plain asyncio loop in one worker thread. trio hands each call
-  over with ``run_coroutine_threadsafe`` and sleeps until the loop wakes it through its trio
-  token. Measured in ``benchmarks/bridge.py``: 1.16x the CPU of asyncssh on plain asyncio.
+  over with ``call_soon_threadsafe`` and sleeps until the task's done callback wakes it
+  through its trio token. Measured in ``benchmarks/bridge.py``: 1.16x the CPU of asyncssh
+  on plain asyncio.
 - ``trio-asyncio``: trio_asyncio's loop inside trio's, crossed with ``aio_as_trio``. 2.0x the
   CPU of plain asyncio, spent in the two schedulers' bookkeeping (about 83 turns of its main
   loop per connection). Kept for comparison and as a fallback (``[policy] ssh_loop``).
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError
 from typing import Any, Protocol, TypeVar
 
 import trio
@@ -72,14 +73,17 @@ class ThreadLoop:
         *args: Any,
         orphan: Callable[[T], Awaitable[None]] | None = None,
     ) -> T:
+        """Run `fn(*args)` as a task on the loop; wait for it without blocking trio. Handed
+        over and back with a callback each way (no concurrent.futures.Future: its lock,
+        taken by both threads at once on every call, cost more than the call itself)."""
         token = trio.lowlevel.current_trio_token()
         done = trio.Event()
+        abandoned = threading.Event()
+        started: list[asyncio.Task[T]] = []  # the task, once the loop has made it
 
-        def wake(_: Future[T]) -> None:
+        def wake(_: asyncio.Task[T]) -> None:  # on the loop
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(done.set)
-
-        abandoned = threading.Event()
 
         async def job() -> T:
             value = await fn(*args)
@@ -87,18 +91,28 @@ class ThreadLoop:
                 await orphan(value)  # nobody waits for it any more: dispose of it here
             return value
 
-        future = asyncio.run_coroutine_threadsafe(job(), self.loop)
-        future.add_done_callback(wake)
+        def begin() -> None:  # on the loop
+            task = self.loop.create_task(job())
+            started.append(task)
+            task.add_done_callback(wake)
+
+        def cancel() -> None:  # on the loop, after `begin` (its callbacks run in order)
+            started[0].cancel()
+
+        self.loop.call_soon_threadsafe(begin)
         try:
             await done.wait()
         except trio.Cancelled:
             abandoned.set()
-            future.cancel()
+            self.loop.call_soon_threadsafe(cancel)
             with trio.move_on_after(SETTLE_S) as settle:
                 settle.shield = True
                 await done.wait()
             raise
-        return future.result()
+        task = started[0]
+        if task.cancelled():  # by the loop's stop: an error, as run_coroutine_threadsafe gave
+            raise CancelledError(f"{getattr(fn, '__name__', fn)}: cancelled on the asyncio loop")
+        return task.result()
 
 
 class TrioAsyncioLoop:

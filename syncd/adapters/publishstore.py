@@ -1,13 +1,16 @@
 """The publisher's part of the record: runs, every attempt as it happens, each mirror's final
 outcome per run, and each mirror's current state. Every write is its own committed transaction
-(autocommit, WAL), so a SIGKILL of syncd loses nothing already written.
+(autocommit, WAL), so a SIGKILL of syncd loses nothing already written; or, handed to the
+record's writer (`syncd.adapters.recordwriter`), a part of the transaction it commits for a
+batch of writes before it tells anyone they are done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +116,17 @@ class PublishStore:
         self.conn = conn
         migrate(conn, "publish", MIGRATIONS)
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """Statements that stand or fall together: a transaction of their own, or a part of
+        the one already open (the record writer's batch, which commits or rolls back all)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield
+
     # runs
     def create_run(
         self,
@@ -126,8 +140,7 @@ class PublishStore:
         kind: str = "release",
         heartbeat_stamp: int | None = None,
     ) -> None:
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._write():
             self.conn.execute(
                 "INSERT INTO publish_runs (run_id, started_at, state, expected, request, "
                 "inventory, kind, heartbeat_stamp) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -191,6 +204,26 @@ class PublishStore:
             for r in rows
         ]
 
+    def ok_targets(self, run_id: str, besides: Collection[str] = ()) -> list[TargetRow]:
+        """The targets of `run_id` recorded ok, but those of the mirrors in `besides` (whose
+        reports are not even read: a run's end asks for the earlier invocations' only)."""
+        rows = self.conn.execute(
+            "SELECT * FROM publish_targets WHERE run_id = ? AND outcome = 'ok' ORDER BY mirror",
+            (run_id,),
+        ).fetchall()
+        return [
+            TargetRow(
+                r["mirror"],
+                r["outcome"],
+                r["attempts"],
+                r["error"],
+                _load(r["report"]),
+                r["finished_at"],
+            )
+            for r in rows
+            if r["mirror"] not in besides
+        ]
+
     def attempt_count(self, run_id: str, mirror: str) -> int:
         row = self.conn.execute(
             "SELECT attempts FROM publish_targets WHERE run_id = ? AND mirror = ?",
@@ -212,8 +245,7 @@ class PublishStore:
     ) -> None:
         """Record `mirror`'s outcome in this run and its current state, in one transaction.
         An ok outcome is final: it is never overwritten."""
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._write():
             self.conn.execute(
                 "UPDATE publish_targets SET outcome = ?, error = ?, report = ?, finished_at = ? "
                 "WHERE run_id = ? AND mirror = ? AND (outcome IS NULL OR outcome != 'ok')",
@@ -252,8 +284,7 @@ class PublishStore:
     ) -> tuple[int, int]:
         """Record that an attempt starts (pushed to `source`, for `source_reason`, when the
         run schedules sources); return its row id and its number for this mirror."""
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._write():
             self.conn.execute(
                 "UPDATE publish_targets SET attempts = attempts + 1 "
                 "WHERE run_id = ? AND mirror = ?",

@@ -15,6 +15,15 @@ released and a disk freed, but without waiting for a lock (a record already inco
 not hold the run for a busy timeout per write), except a job handed over with a `patience_s`
 of its own (the run's last write). Whoever runs the writer decides what a
 failure means (``syncd publish`` ends the run failed, its JSON says so).
+
+Group commit: the jobs that queued up while the writer was busy (a fan-out's attempts end
+by the hundred at once) run in one transaction, and their futures are resolved only once it
+is committed. So a job's result, seen by its caller, is durable as before (a SIGKILL loses
+only jobs nobody was told were done: ``syncd publish --resume`` pushes again to every mirror
+whose end was not yet reported), at one commit per batch instead of one per write. A batch
+that fails in any job (or in its commit) is rolled back whole and its jobs are run again one
+by one, each in its own transaction: a failure loses that write only, as without batching.
+Once a write has failed, jobs run one by one.
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ T = TypeVar("T")
 Job = Callable[[PublishStore], Any]
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write lock
 PATIENCE_S = 2.0  # how long the run's last write waits once a write has failed
+MAX_BATCH = 512  # jobs committed together at most (a batch holds the write lock meanwhile)
+Item = tuple[Job, Future[Any], float | None]  # a job, its future, its patience
 
 
 class RecordWriter:
@@ -46,9 +57,8 @@ class RecordWriter:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
         self.lost = 0  # jobs that failed
-        self._jobs: queue.SimpleQueue[tuple[Job, Future[Any], float | None] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        self.commits = 0  # batches of more than one job committed (for tests and benchmarks)
         self._opened: Future[None] = Future()
         self._closed: Future[None] = Future()
         self._failure: BaseException | None = None
@@ -66,21 +76,78 @@ class RecordWriter:
         self._opened.set_result(None)
         try:
             while (item := self._jobs.get()) is not None:
-                job, future, patience_s = item
-                try:
-                    if patience_s is not None and self._failure is not None:
-                        _wait_for_locks(conn, patience_s)
-                    future.set_result(job(store))
-                except BaseException as err:  # handed to whoever waits for this job
-                    failure = _translated(err, self.path)
-                    self.lost += 1
-                    self._failure = self._failure or failure
-                    future.set_exception(failure)
-                if self._failure is not None:
-                    _degrade(conn)
+                batch, stop = self._drain(item)
+                if len(batch) > 1 and self._failure is None:
+                    self._run_batch(conn, store, batch)
+                else:
+                    for one in batch:
+                        self._run_one(conn, store, one)
+                if stop:
+                    break
         finally:
             conn.close()
             self._closed.set_result(None)
+
+    def _drain(self, first: Item) -> tuple[list[Item], bool]:
+        """`first` and the jobs queued behind it (up to MAX_BATCH); and whether the writer
+        was told to stop after them."""
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return batch, False
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _run_one(self, conn: sqlite3.Connection, store: PublishStore, item: Item) -> None:
+        """One job in its own transaction(s), its future resolved at once."""
+        job, future, patience_s = item
+        try:
+            if patience_s is not None and self._failure is not None:
+                _wait_for_locks(conn, patience_s)
+            future.set_result(job(store))
+        except BaseException as err:  # handed to whoever waits for this job
+            self._fail(future, err)
+        if self._failure is not None:
+            _degrade(conn)
+
+    def _run_batch(self, conn: sqlite3.Connection, store: PublishStore, batch: list[Item]) -> None:
+        """`batch` in one transaction; each future resolved once it is committed. When the
+        write lock cannot be had, the first job fails as it would alone (the others follow
+        one by one, without waiting); when a job or the commit fails, all is rolled back and
+        each job runs again alone."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            self._fail(batch[0][1], err)
+            _degrade(conn)
+            for item in batch[1:]:
+                self._run_one(conn, store, item)
+            return
+        values: list[Any] = []
+        try:
+            for job, _, _ in batch:
+                values.append(job(store))
+            conn.execute("COMMIT")
+        except BaseException:  # run again one by one: the failure is that job's alone
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            for item in batch:
+                self._run_one(conn, store, item)
+            return
+        self.commits += 1
+        for (_, future, _), value in zip(batch, values, strict=True):
+            future.set_result(value)
+
+    def _fail(self, future: Future[Any], err: BaseException) -> None:
+        failure = _translated(err, self.path)
+        self.lost += 1
+        self._failure = self._failure or failure
+        future.set_exception(failure)
 
     @property
     def failure(self) -> BaseException | None:

@@ -8,11 +8,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import trio
 import typer
-from rich.console import Console
 from typer.core import TyperArgument, TyperGroup
 
 from pushwire.request import RequestError
@@ -26,6 +25,9 @@ from syncd.core.request import pins_from_headers
 from syncd.core.summary import MirrorResult
 from syncd.orchestration.publish import Progress
 from syncd.orchestration.publish_job import PublishJob
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
@@ -208,7 +210,11 @@ def run_push(
 ) -> T:
     """Run a push (`main(*args, progress)` under trio) with a live display on a terminal, plain
     lines otherwise; print its summary (`results` of its outcome); return the outcome."""
-    console = Console(stderr=True) if sys.stderr.isatty() else None
+    console: Console | None = None
+    if sys.stderr.isatty():  # rich only for a terminal: its import is start-up time
+        from rich.console import Console
+
+        console = Console(stderr=True)
     progress: Progress = RichProgress(console) if console else PlainProgress()
     try:
         outcome: T = trio.run(functools.partial(main, *args, progress))

@@ -1,26 +1,20 @@
 """What the operator sees during and after a publish: a rich progress display when stderr is
-a terminal, plain lines otherwise, and the summary grouped by problem."""
+a terminal, plain lines otherwise, and the summary grouped by problem. rich is imported only
+for a terminal (it is ~40 ms of a publish's start-up, which logs and pipes need not pay)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING, TextIO
 
 from syncd.core.classify import Judgement
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.summary import MirrorResult, group, summary_lines, unproven_lines
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 
 class PlainProgress:
@@ -52,6 +46,15 @@ class RichProgress:
     """A live display: done / failed / in flight, rate and ETA."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]publish"),

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
 from syncd.core.report import dumps_strict
-from syncd.orchestration.monitorpass import PassSummary, repeat, run_pass
+
+if TYPE_CHECKING:
+    from syncd.orchestration.monitorpass import PassSummary
 
 app = group()
 
@@ -86,6 +88,9 @@ def monitor_cmd(
     every check and change in the state database, mail each change to the mirror's admins and a
     digest to the team, and write the status page and Prometheus metrics configured in
     [monitor]. Runs once with --once, else every --every seconds until interrupted."""
+    # imported here: the monitor's parts are start-up time of every other command
+    from syncd.orchestration.monitorpass import repeat, run_pass
+
     cfg = settings(config)
     inv = need(inventory or cfg.inventory, "--inventory", "inventory")
     db = need(state or cfg.state, "--state", "state")

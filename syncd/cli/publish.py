@@ -78,8 +78,6 @@ def publish_cmd(
     Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed, or the
     record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
     run given to --resume."""
-    from syncd.orchestration.dnsupdate import gate_after_publish
-
     cfg = settings(config)
     job = push_job(cfg, inventory, key, state, mirror)
     tree = source_tree or cfg.source_tree
@@ -94,13 +92,16 @@ def publish_cmd(
         typer.echo(f"syncd: warning: {problem}", err=True)
     outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
     inventory_path = Path(job.inventory_path)
-    promoted = promote_pending(
-        inventory_path, {r.name for r in outcome.results if r.outcome is Outcome.OK}
-    )
+    ok = {r.name for r in outcome.results if r.outcome is Outcome.OK}
+    # the inventory is read again only when a mirror pushed was pending (tomlkit is slow)
+    pushed_pending = any(m.pending and m.name in ok for m in job.inventory.mirrors)
+    promoted = promote_pending(inventory_path, ok) if pushed_pending else []
     if promoted:
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
     dns = None
     if cfg.dns is not None and not no_dns and tree is not None:
+        from syncd.orchestration.dnsupdate import gate_after_publish  # dnspython: start-up time
+
         dns = gate_after_publish(
             cfg,
             cfg.dns,

@@ -25,7 +25,8 @@ class ReportError(ValueError):
 
 def clean(text: str, limit: int = MAX_STRING) -> str:
     """Return `text` with control and bidi characters removed, cut to `limit` characters."""
-    text = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " "))
+    if not text.isprintable():  # printable text holds none of them (nor a newline, nor a tab)
+        text = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -139,7 +140,10 @@ def dumps_strict(value: Any, *, sort_keys: bool = False) -> str:
     """Return `value` as strict JSON: a float that JSON cannot carry (NaN, an infinity, from a
     record written before reports were parsed strictly) becomes null, and anything else that
     is not JSON raises ValueError rather than being written."""
-    return json.dumps(_finite_only(value), allow_nan=False, sort_keys=sort_keys)
+    try:  # most documents hold no such float: dumped as they are, without a copy
+        return json.dumps(value, allow_nan=False, sort_keys=sort_keys)
+    except ValueError:
+        return json.dumps(_finite_only(value), allow_nan=False, sort_keys=sort_keys)
 
 
 def _finite_only(value: Any) -> Any:

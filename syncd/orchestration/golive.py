@@ -10,10 +10,7 @@ import functools
 from collections.abc import Collection
 from pathlib import Path
 
-import httpx
-
 from syncd.adapters.files import edit_inventory, read_inventory
-from syncd.adapters.mirrorhttp import local_test
 from syncd.adapters.ssh import fetch_host_key
 from syncd.core.errors import PushError
 from syncd.core.golive import (
@@ -73,6 +70,11 @@ def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirr
     """Probe mirror `name` before it goes live; return it and the checklist: its vhost answers
     /local_test with 'Success' for every name freshclam and the team use, with no redirect
     (at `http_url`, else its inventory URL); its sshd answers and offers a host key."""
+    # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
+    import httpx
+
+    from syncd.adapters.mirrorhttp import local_test
+
     mirror = read_inventory(inventory).named(name)
     base = http_url or mirror.http or f"http://{mirror.host}"
     items = []

@@ -308,7 +308,12 @@ class Publisher:
         self.progress.finished(result)
 
     async def _sync(self, mirror: Mirror) -> _Exchange:
-        """Send ``sync`` with retries of transient failures (full-jitter backoff)."""
+        """Send ``sync`` with retries of transient failures (full-jitter backoff). The first
+        attempt is made before tenacity is set up: most mirrors need no other."""
+        first = await self._sync_attempt(mirror)
+        if first.judgement.verdict is not Verdict.RETRY:
+            return first
+        made = [first]  # tenacity's attempt 1, already made: its schedule counts from it
         retrying = AsyncRetrying(
             sleep=trio.sleep,
             stop=stop_after_attempt(self.policy.max_attempts)
@@ -319,7 +324,11 @@ class Publisher:
             retry=retry_if_result(lambda ex: ex.judgement.verdict is Verdict.RETRY),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
-        result: _Exchange = await retrying(self._sync_attempt, mirror)
+
+        async def attempt(m: Mirror) -> _Exchange:
+            return made.pop() if made else await self._sync_attempt(m)
+
+        result: _Exchange = await retrying(attempt, mirror)
         return result
 
     async def _sync_attempt(self, mirror: Mirror) -> _Exchange:
@@ -421,11 +430,17 @@ class Publisher:
         now = self.wall()
         source, reason = (decision.source, decision.reason) if decision else (None, None)
         transport = self.transports[decision.through] if decision else self.transport
-        started = self.record.submit(
-            lambda store: store.start_attempt(
+        row: list[int] = []  # the attempt's row, once its start is written (read by its close)
+
+        def start(store: PublishStore) -> tuple[int, int]:
+            row.clear()  # written again (a batch rolled back): only this one counts
+            written = store.start_attempt(
                 self.run_id, mirror.name, verb, now, source=source, source_reason=reason
             )
-        )
+            row.append(written[0])
+            return written
+
+        started = self.record.submit(start)
         result: _Exchange | None = None
         number = self._tries[mirror.name] = self._tries.get(mirror.name, 0) + 1
         try:
@@ -438,20 +453,23 @@ class Publisher:
             if result is None:  # interrupted: by the run's deadline, or cancelled
                 result = _Exchange(interrupted(trio.current_time() >= self._deadline))
             # Runs on cancellation too: the attempt is closed in the record either way (the
-            # job runs after the one that started it, so its id is known by then).
-            self._close_attempt(started, result)
+            # job runs after the one that started it, so its row is known by then).
+            self._close_attempt(row, result)
         self._latest[mirror.name] = result
         self.progress.attempt(mirror.name, verb, number, result.judgement)
         return result
 
-    def _close_attempt(self, started: Future[tuple[int, int]], result: _Exchange) -> None:
+    def _close_attempt(self, row: list[int], result: _Exchange) -> None:
+        """Hand over the attempt's close. It reads the row its start wrote (not the start's
+        future: the writer resolves futures only once their batch is committed, and this job
+        may be in the same batch)."""
         now, j = self.wall(), result.judgement
 
         def close(store: PublishStore) -> None:
-            if started.exception() is not None:  # its start was not recorded: nothing to close
+            if not row:  # its start was not recorded: nothing to close
                 return
             store.finish_attempt(
-                started.result()[0],
+                row[0],
                 now,
                 verdict=j.verdict.value,
                 outcome=j.outcome.value,

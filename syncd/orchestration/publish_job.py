@@ -13,16 +13,15 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from pushwire.request import RequestError, render_request
-from syncd.adapters import mirrorhttp
 from syncd.adapters.aioloop import open_aio_loop
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.recordwriter import BUSY_TIMEOUT_S, PATIENCE_S, RecordWriter, open_record
@@ -41,6 +40,9 @@ from syncd.core.sources import Decision, SourceSpec, measured_rates, plan_tiers
 from syncd.core.summary import MirrorResult, Proof
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
+if TYPE_CHECKING:
+    import httpx
+
 
 def http_prover(
     client: httpx.AsyncClient,
@@ -52,6 +54,8 @@ def http_prover(
     release on every address family: its CVD headers, each of `files` whole and byte for byte
     (the current cdiff and signature files), and, given `min_timestamp`, a ``timestamp`` at
     least that recent (the heartbeat's proof)."""
+
+    from syncd.adapters import mirrorhttp
 
     async def prove(mirror: Mirror, expected: Mapping[str, int]) -> str | None:
         assert mirror.http is not None
@@ -165,10 +169,15 @@ def _begin(
 
 
 def _recorded_ok(
-    store: PublishStore, run_id: str, inventory: Inventory, proving: bool
+    store: PublishStore,
+    run_id: str,
+    inventory: Inventory,
+    proving: bool,
+    besides: Collection[str] = (),
 ) -> list[MirrorResult]:
+    """The results of the mirrors `run_id` recorded ok, but those in `besides`."""
     out = []
-    for t in store.targets(run_id):
+    for t in store.ok_targets(run_id, besides):
         if t.outcome == Outcome.OK.value:
             m = inventory.get(t.mirror)
             out.append(
@@ -228,7 +237,7 @@ async def _publish(
     raise_nofile_limit(64 + 2 * len(mirrors) + 2 * job.policy.session_concurrency)
     async with (
         open_aio_loop(job.policy.ssh_loop) as aio,
-        mirrorhttp.new_client(job.policy.http_timeout, job.policy.handshake_concurrency) as client,
+        _http_client(job.policy) as client,
     ):
         for transport in (ssh, *transports.values()):
             transport.aio = aio
@@ -239,7 +248,7 @@ async def _publish(
             expected,
             job.policy,
             progress or NoProgress(),
-            http_prover(client, job.heartbeat_stamp, job.files) if job.policy.http_check else None,
+            http_prover(client, job.heartbeat_stamp, job.files) if client else None,
             handle_signals=handle_signals,
             sources=[s.spec() for s in job.sources],
             transports=dict(transports),
@@ -252,7 +261,9 @@ async def _publish(
     with trio.CancelScope(shield=True):  # the run is closed, even when cancelled now
         try:
             recorded = await record.call(
-                lambda store: _recorded_ok(store, run_id, job.inventory, job.policy.http_check)
+                lambda store: _recorded_ok(
+                    store, run_id, job.inventory, job.policy.http_check, fresh_names
+                )
             )
         except StoreError:  # the summary holds this invocation's mirrors only
             recorded = []
@@ -275,6 +286,18 @@ def hubs_of(mirrors: Sequence[Mirror]) -> list[SourceSpec]:
     return [
         SourceSpec(m.name, m.hub.weight, m.hub.max_transfers) for m in mirrors if m.hub is not None
     ]
+
+
+def _http_client(
+    policy: Policy,
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient | None]:
+    """The HTTP client of the proofs, or None without them (httpx is then not even imported:
+    it is start-up time)."""
+    if not policy.http_check:
+        return contextlib.nullcontext()
+    from syncd.adapters import mirrorhttp
+
+    return mirrorhttp.new_client(policy.http_timeout, policy.handshake_concurrency)
 
 
 def _record_error(record: RecordWriter, run_id: str) -> str | None:

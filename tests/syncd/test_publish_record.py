@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.sshkeys import generate_keypair
 from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import MirrorFactory
+from tests.syncd.fakes import FakeMirror, MirrorFactory
 
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
 
@@ -142,3 +143,73 @@ def test_signal_cancels_cleanly_and_records_cancelled(
     unfinished = _query(syncd.state, "SELECT 1 FROM publish_attempts WHERE finished_at IS NULL")
     assert unfinished == []
     assert "syncd publish --resume" in err
+
+
+def test_sigkill_amid_batched_writes_loses_no_reported_end_and_resume_pushes_only_the_rest(
+    fake_mirror: MirrorFactory, syncd: Syncd
+) -> None:
+    """The record's writer commits the writes that queue up together (group commit) and
+    tells a push its write is done only once committed: killed while many mirrors end at
+    once, every mirror it reported ended is in the record, and the resume pushes to the
+    others only."""
+    fast = [fake_mirror(f"fast{i}.test", "ok") for i in range(8)]
+    slow = [fake_mirror(f"slow{i}.test", "slow") for i in range(2)]
+    syncd.write("".join(m.inventory_block() for m in fast + slow))
+    proc = syncd.popen("publish", "--config", str(syncd.config), *EXPECT)
+    watchdog = threading.Timer(30, proc.kill)  # bounded: never waits past 30 s for a line
+    watchdog.start()
+    reported: list[str] = []  # "[k/10] NAME: ok" lines: printed once the write is committed
+    try:
+        assert proc.stderr is not None
+        for _ in range(100):
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if line.startswith("syncd: [") and line.rstrip().endswith(": ok"):
+                reported.append(line.split("] ", 1)[1].rsplit(":", 1)[0])
+                proc.kill()  # at the first end: the others' writes are in flight
+                break
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.communicate(timeout=10)
+    assert proc.returncode == -signal.SIGKILL and reported, reported
+    ((run_id,),) = _query(syncd.state, "SELECT run_id FROM publish_runs")
+    recorded = {
+        r[0] for r in _query(syncd.state, "SELECT mirror FROM publish_targets WHERE outcome = 'ok'")
+    }
+    assert set(reported) <= recorded  # every end it reported was committed first
+    assert not recorded & {m.name for m in slow}
+    before = _settled({m.name: m for m in fast + slow})
+
+    code, doc, err = syncd.publish("--resume", str(run_id))
+    assert code == 0, err
+    assert {m["name"]: m["outcome"] for m in doc["mirrors"]} == {m.name: "ok" for m in fast + slow}
+    for m in fast + slow:
+        again = len(m.requests) - before[m.name]
+        assert again == (0 if m.name in recorded else 1), (m.name, m.requests)
+    attempts = _query(
+        syncd.state,
+        f"SELECT mirror, verdict FROM publish_attempts WHERE run_id = '{run_id}' ORDER BY id",
+    )
+    assert {name for name, verdict in attempts if verdict == "ok"} == {m.name for m in fast + slow}
+    # every attempt of both invocations is shown, the killed ones as unfinished
+    show = syncd.run("runs", "show", str(run_id), "--config", str(syncd.config))
+    assert show.returncode == 0
+    assert all(m.name in show.stdout for m in fast + slow)
+
+
+def _settled(
+    mirrors: dict[str, FakeMirror], quiet: float = 0.5, timeout: float = 10
+) -> dict[str, int]:
+    """Each mirror's request count once none has changed for `quiet` seconds: a session the
+    killed syncd had opened may still log its command a moment after the kill."""
+    counts = {name: len(m.requests) for name, m in mirrors.items()}
+    deadline = time.monotonic() + timeout
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - stable_since < quiet:
+        time.sleep(0.05)
+        now = {name: len(m.requests) for name, m in mirrors.items()}
+        if now != counts:
+            counts, stable_since = now, time.monotonic()
+    return counts

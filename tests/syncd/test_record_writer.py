@@ -7,6 +7,7 @@ import functools
 import sqlite3
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import trio
@@ -14,7 +15,8 @@ import trio
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.sshkeys import KeyPair
 from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
+from syncd.adapters.recordwriter import RecordWriter, open_record
+from syncd.adapters.sqlite import StoreError, open_db
 from syncd.core.classify import Judgement
 from syncd.core.config import Policy
 from syncd.core.inventory import parse_inventory
@@ -113,3 +115,70 @@ def test_a_held_write_lock_stalls_no_deadline_and_loses_no_write(
     }
     assert {s.mirror for s in store.mirror_states()} == {m.name for m in fleet}
     assert store.run(outcome.run_id).state == "finished"  # type: ignore[union-attr]
+
+
+def test_writes_queued_together_are_committed_together_and_told_done_only_then(
+    tmp_path: Path,
+) -> None:
+    """Group commit: the jobs that queued up while the writer was busy run in one
+    transaction; each one's future is resolved after that transaction is committed (another
+    connection sees its write by then), and a job that fails loses its own write only."""
+    db = tmp_path / "state.sqlite"
+    names = [f"m{i}" for i in range(20)]
+    gate = threading.Event()
+    seen: dict[str, int] = {}  # what another connection saw as each write was told done
+
+    def look(name: str, _: object) -> None:
+        conn = sqlite3.connect(str(db))
+        try:
+            seen[name] = conn.execute(
+                "SELECT attempts FROM publish_targets WHERE run_id = 'R' AND mirror = ?", (name,)
+            ).fetchone()[0]
+        finally:
+            conn.close()
+
+    async def main() -> tuple[RecordWriter, list[Start], list[Start], Future[None], int]:
+        async with open_record(db) as record:
+            await record.call(
+                lambda s: s.create_run(
+                    "R", 0.0, expected={}, request="sync", inventory=None, mirrors=names
+                )
+            )
+            record.submit(lambda s: gate.wait(10))  # busy: what follows queues up
+            starts = []
+            for name in names:
+                f = record.submit(functools.partial(_start, name=name))
+                f.add_done_callback(functools.partial(look, name))
+                starts.append(f)
+            gate.set()
+            for f in starts:
+                await record.result(f)
+            commits = record.commits
+            # a batch with a failing write: rolled back, its jobs run again one by one
+            again = threading.Event()
+            record.submit(lambda s: again.wait(10))
+            more = [record.submit(functools.partial(_start, name=n)) for n in names[:3]]
+            bad = record.submit(lambda s: s.conn.execute("INSERT INTO nowhere VALUES (1)"))
+            more += [record.submit(functools.partial(_start, name=n)) for n in names[3:6]]
+            again.set()
+            for f in more:
+                await record.result(f)
+        return record, starts, more, bad, commits
+
+    record, starts, more, bad, commits = trio.run(main)
+    assert commits >= 1  # at least one batch of several jobs, one commit
+    assert [f.result()[1] for f in starts] == [1] * len(names)
+    assert seen == dict.fromkeys(names, 1)  # committed before each was told done
+    assert isinstance(bad.exception(), StoreError) and record.lost == 1
+    assert [f.result()[1] for f in more] == [2] * 6  # each written once, none lost
+    store = PublishStore(open_db(db))
+    want = {n: 2 if i < 6 else 1 for i, n in enumerate(names)}
+    assert {t.mirror: t.attempts for t in store.targets("R")} == want
+    assert len(store.attempts("R")) == len(names) + 6
+
+
+Start = Future[tuple[int, int]]
+
+
+def _start(store: PublishStore, name: str) -> tuple[int, int]:
+    return store.start_attempt("R", name, "sync", 1.0)
