@@ -32,6 +32,15 @@ contender.
 Served: the moment a mirror's DocumentRoot holds the new daily.cvd (its header's version),
 polled on disk every 50 ms. The physical limit of a run is ``max(bytes per mirror / slowest
 mirror's cap, total bytes / total source egress)``, from the bytes the proxies forwarded.
+
+Busy sources: ``--max-connections K`` gives both daemons rsync's ``max connections = K``; a
+client over it gets ``@ERROR: max connections (K) reached`` (rsync exit 5), which it reports as
+``rsync_busy``. Each syncd run's figures then include, from its record (``state.db``): the
+client rsync attempts answered busy per source, the pushes whose report ended busy, the
+transfers in flight per source (peak, and the median at each push's start in the run's second
+half: where the busy pacing settled), and the mirrors that failed with their last error.
+``--keep DIR`` keeps each syncd run's record, ``publish.json``, ``publish.err`` and
+``syncd runs show`` output under ``DIR/n<N>-<rep>-<contender>/``.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -92,6 +102,7 @@ class Result:
     limit_slowest_mirror_s: float
     limit_egress_s: float
     t100_over_limit: float | None
+    record: dict[str, Any] | None = None  # syncd's runs: what its state.db shows (record_digest)
 
 
 def _same_stat(prev: Path, new: Path) -> None:
@@ -289,6 +300,98 @@ def _start(
     return [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=run_dir)]
 
 
+def _in_flight(spans: list[tuple[float, float]], at: float) -> int:
+    return sum(1 for start, end in spans if start <= at < end)
+
+
+def record_digest(db: Path) -> dict[str, Any]:
+    """What one syncd run's record shows: attempts by verdict, busy answers (per source, from
+    the clients' reports), transfers in flight per source, each failed mirror's attempts."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT mirror, number, verb, started_at, finished_at, verdict, outcome, "
+            "exit_status, error, report, source FROM publish_attempts ORDER BY started_at"
+        ).fetchall()
+        targets = conn.execute("SELECT mirror, outcome, attempts, error FROM publish_targets")
+        failed = {m: (o, a, e) for m, o, a, e in targets if o != "ok"}
+    finally:
+        conn.close()
+    t0 = min((r[3] for r in rows), default=0.0)
+    verdicts: dict[str, int] = {}
+    busy_rsync: dict[str, int] = {}  # client rsync attempts answered max connections
+    busy_pushes = 0  # pushes whose report ended rsync_busy (every source busy)
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for _, _, verb, start, end, verdict, _, _, _, report, source in rows:
+        verdicts[f"{verb} {verdict}"] = verdicts.get(f"{verb} {verdict}", 0) + 1
+        doc = json.loads(report) if report else {}
+        attempts = doc.get("attempts") if isinstance(doc, dict) else None
+        for a in attempts if isinstance(attempts, list) else ():
+            if isinstance(a, dict) and str(a.get("error") or "").startswith("rsync_busy"):
+                busy_rsync[str(a.get("source"))] = busy_rsync.get(str(a.get("source")), 0) + 1
+        error = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(error, dict) and error.get("kind") == "rsync_busy":
+            busy_pushes += 1
+        if verb == "sync" and end is not None:
+            spans.setdefault(source or "(one key)", []).append((start - t0, end - t0))
+    in_flight = {}
+    for source, ss in sorted(spans.items()):
+        starts = sorted(s for s, _ in ss)
+        late = starts[len(starts) // 2 :]
+        in_flight[source] = {
+            "peak": max(_in_flight(ss, s) for s in starts),
+            "settled_median": statistics.median(_in_flight(ss, s) for s in late),
+            "pushes": len(ss),
+        }
+    return {
+        "attempts": verdicts,
+        "busy_rsync_answers": busy_rsync,
+        "busy_pushes": busy_pushes,
+        "in_flight": in_flight,
+        "failed": {
+            m: {
+                "outcome": o,
+                "attempts": a,
+                "error": e,
+                "tries": [
+                    {
+                        "number": r[1],
+                        "verb": r[2],
+                        "start_s": round(r[3] - t0, 3),
+                        "end_s": None if r[4] is None else round(r[4] - t0, 3),
+                        "verdict": r[5],
+                        "error": r[8],
+                    }
+                    for r in rows
+                    if r[0] == m
+                ],
+            }
+            for m, (o, a, e) in sorted(failed.items())
+        },
+    }
+
+
+def keep_run(run_dir: Path, keep: Path) -> None:
+    """Copy a syncd run's record and output to `keep`, with ``syncd runs show`` of it."""
+    keep.mkdir(parents=True, exist_ok=True)
+    for pattern in ("publish.json", "publish.err", "state.db", "*.toml"):
+        for f in run_dir.glob(pattern):
+            shutil.copy2(f, keep / f.name)
+    try:
+        run_id = json.loads((run_dir / "publish.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return
+    syncd = str(ROOT / ".venv" / "bin" / "syncd")
+    for suffix, extra in ((".txt", []), (".json", ["--json"])):
+        out = subprocess.run(
+            [syncd, "runs", "show", str(run_id), "--state", str(run_dir / "state.db"), *extra],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        (keep / f"runs-show{suffix}").write_bytes(out.stdout + out.stderr)
+
+
 def _quantile(times: list[float], q: float, n: int) -> float | None:
     k = max(1, round(q * n))
     return round(times[k - 1], 3) if len(times) >= k else None
@@ -305,6 +408,7 @@ def run_one(
     account: MirrorAccount,
     timeout_s: float,
     max_transfers: int,
+    keep: Path | None = None,
 ) -> Result:
     reset(layout, prev, account)
     marks = [p.stats.copy() for p in proxies]
@@ -341,6 +445,11 @@ def run_one(
             reasons += [f"{m['name']}: {m['outcome']} {m.get('error')}" for m in bad[:5]]
         except (OSError, ValueError, KeyError):
             failed |= set(layout.docroots)
+    record = None
+    if contender != "old" and (work / contender / "state.db").exists():
+        record = record_digest(work / contender / "state.db")
+        if keep is not None:
+            keep_run(work / contender, keep)
     by_source = {
         s: p.stats.since(mark).bytes_down
         for s, p, mark in zip(SOURCE_NAMES, proxies, marks, strict=True)
@@ -369,6 +478,7 @@ def run_one(
         round(slowest, 3),
         round(egress, 3),
         round(t100 / limit, 3) if t100 is not None and limit > 0 else None,
+        record,
     )
 
 
@@ -382,8 +492,12 @@ def bench(
         caps = draw_caps(n, args.seed, args.mirror_mbps, args.mirror_sigma)
         egress = args.source_mbps * MB
         with (
-            RsyncDaemon(work / "rsyncd", new, name="rsync1") as r1,
-            RsyncDaemon(work / "rsyncd", new, name="rsync2") as r2,
+            RsyncDaemon(
+                work / "rsyncd", new, name="rsync1", max_connections=args.max_connections
+            ) as r1,
+            RsyncDaemon(
+                work / "rsyncd", new, name="rsync2", max_connections=args.max_connections
+            ) as r2,
             FaultProxy(r1.host, r1.port) as p1,
             FaultProxy(r2.host, r2.port) as p2,
         ):
@@ -412,6 +526,7 @@ def bench(
                             account,
                             args.timeout,
                             args.max_transfers,
+                            args.keep / f"n{n}-{rep}-{contender}" if args.keep else None,
                         )
                         print(json.dumps(asdict(r)), flush=True)
                         results.append(r)
@@ -426,6 +541,8 @@ def bench(
         "via": via,
         "scale": args.scale,
         "source_egress_MBps": args.source_mbps,
+        "max_connections": args.max_connections,
+        "max_transfers": args.max_transfers,
         "mirror_downlink_MBps": {
             "median": args.mirror_mbps,
             "sigma": args.mirror_sigma,
@@ -501,6 +618,17 @@ def main() -> None:
     ap.add_argument("--mirror-mbps", type=float, default=0.2, help="median mirror downlink, MB/s")
     ap.add_argument("--mirror-sigma", type=float, default=0.5, help="log-normal spread of it")
     ap.add_argument("--max-transfers", type=int, default=50, help="per source, syncd-balanced")
+    ap.add_argument(
+        "--max-connections",
+        type=int,
+        default=0,
+        help="rsync's max connections on each daemon (0: no limit); over it a client is busy",
+    )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each syncd run's record, publish output and 'syncd runs show' here",
+    )
     ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument(
@@ -515,6 +643,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.scale <= 1:
         sys.exit("--scale must be in (0, 1]: the fraction of the real sizes, e.g. 0.005")
+    if args.max_connections < 0:
+        sys.exit("--max-connections must be 0 (no limit) or more, e.g. 20")
     if max(args.n) > 1000:
         sys.exit("--n is bounded at 1000 mirrors (loopback addresses and descriptors)")
     contenders.raise_nofile()
