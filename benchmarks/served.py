@@ -78,6 +78,7 @@ from devtools.harness.faultproxy import FaultProxy
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.simfleet import Fleet, address, make, write_exec
 from devtools.harness.sshd import Sshd, forced_command_line
+from syncd.core.sources import SourceBoard, SourceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("old", "syncd-single", "syncd-balanced")
@@ -304,9 +305,43 @@ def _in_flight(spans: list[tuple[float, float]], at: float) -> int:
     return sum(1 for start, end in spans if start <= at < end)
 
 
-def record_digest(db: Path) -> dict[str, Any]:
+# pushes that took their slots in one scheduling pass start within this of each other, and each
+# of them saw all of them in flight (syncd reads the count after the pass)
+TIED_S = 0.1
+
+
+def replay_capacity(
+    syncs: list[tuple[str, float, float, str, dict[str, Any]]], max_transfers: int
+) -> dict[str, dict[str, int]]:
+    """Replay syncd's busy pacing (``syncd.core.sources.SourceBoard``) over a run's recorded
+    pushes (mirror, start, end, source, report), each with the pushes in flight per source
+    when it started, in the order they ended: the capacity each source had, per source its
+    lowest, its median over the second half of the run's pushes, and its last."""
+    board = SourceBoard(
+        [SourceSpec(name, max_transfers=max_transfers) for name in sorted({r[3] for r in syncs})]
+    )
+    seen: dict[str, list[int]] = {name: [] for name in board.capacity}
+    for mirror, start, _, _, report in sorted(syncs, key=lambda r: r[2]):
+        at = start + TIED_S
+        flight = {n: sum(1 for r in syncs if r[3] == n and r[1] <= at < r[2]) for n in seen}
+        board.observe(mirror, report, flight)
+        for name, cap in board.capacity.items():
+            seen[name].append(cap)
+    return {
+        name: {
+            "min": min(caps),
+            "median_late": int(statistics.median(caps[len(caps) // 2 :])),
+            "last": caps[-1],
+        }
+        for name, caps in seen.items()
+        if caps
+    }
+
+
+def record_digest(db: Path, max_transfers: int) -> dict[str, Any]:
     """What one syncd run's record shows: attempts by verdict, busy answers (per source, from
-    the clients' reports), transfers in flight per source, each failed mirror's attempts."""
+    the clients' reports), pushes in flight per source and the capacity syncd's pacing gave
+    each (replayed), each failed mirror's attempts."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute(
@@ -322,7 +357,8 @@ def record_digest(db: Path) -> dict[str, Any]:
     busy_rsync: dict[str, int] = {}  # client rsync attempts answered max connections
     busy_pushes = 0  # pushes whose report ended rsync_busy (every source busy)
     spans: dict[str, list[tuple[float, float]]] = {}
-    for _, _, verb, start, end, verdict, _, _, _, report, source in rows:
+    syncs: list[tuple[str, float, float, str, dict[str, Any]]] = []
+    for mirror, _, verb, start, end, verdict, _, _, _, report, source in rows:
         verdicts[f"{verb} {verdict}"] = verdicts.get(f"{verb} {verdict}", 0) + 1
         doc = json.loads(report) if report else {}
         attempts = doc.get("attempts") if isinstance(doc, dict) else None
@@ -334,6 +370,8 @@ def record_digest(db: Path) -> dict[str, Any]:
             busy_pushes += 1
         if verb == "sync" and end is not None:
             spans.setdefault(source or "(one key)", []).append((start - t0, end - t0))
+            if source:
+                syncs.append((mirror, start, end, source, doc))
     in_flight = {}
     for source, ss in sorted(spans.items()):
         starts = sorted(s for s, _ in ss)
@@ -348,6 +386,7 @@ def record_digest(db: Path) -> dict[str, Any]:
         "busy_rsync_answers": busy_rsync,
         "busy_pushes": busy_pushes,
         "in_flight": in_flight,
+        "capacity": replay_capacity(syncs, max_transfers) if syncs else None,
         "failed": {
             m: {
                 "outcome": o,
@@ -412,7 +451,7 @@ def run_one(
 ) -> Result:
     reset(layout, prev, account)
     marks = [p.stats.copy() for p in proxies]
-    t0 = time.monotonic()
+    t0, started_unix = time.monotonic(), time.time()
     procs = _start(contender, work, layout, new, max_transfers)
     pending = dict(layout.docroots)
     done: dict[str, float] = {}
@@ -447,9 +486,12 @@ def run_one(
             failed |= set(layout.docroots)
     record = None
     if contender != "old" and (work / contender / "state.db").exists():
-        record = record_digest(work / contender / "state.db")
+        record = record_digest(work / contender / "state.db", max_transfers)
         if keep is not None:
             keep_run(work / contender, keep)
+            for log in layout.fleet.glob("lag-*.log"):  # the fleet's late wake-ups, unix times
+                shutil.copy2(log, keep / log.name)
+            (keep / "started_unix").write_text(f"{started_unix:.3f}\n")
     by_source = {
         s: p.stats.since(mark).bytes_down
         for s, p, mark in zip(SOURCE_NAMES, proxies, marks, strict=True)
