@@ -40,6 +40,15 @@ unmeasured, so that every measured run has a record.
 Served: the moment a mirror's DocumentRoot holds the new daily.cvd (its header's version),
 polled on disk every 50 ms. The physical limit of a run is ``max(bytes per mirror / slowest
 mirror's cap, total bytes / total source egress)``, from the bytes the proxies forwarded.
+
+Busy sources: ``--max-connections K`` gives both daemons rsync's ``max connections = K``; a
+client over it gets ``@ERROR: max connections (K) reached`` (rsync exit 5), which it reports as
+``rsync_busy``. Each syncd run's figures then include, from its record (``state.db``): the
+client rsync attempts answered busy per source, the pushes whose report ended busy, the
+transfers in flight per source (peak, and the median at each push's start in the run's second
+half: where the busy pacing settled), and the mirrors that failed with their last error.
+``--keep DIR`` keeps each syncd run's record, ``publish.json``, ``publish.err`` and
+``syncd runs show`` output under ``DIR/n<N>-<rep>-<contender>/``.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -77,6 +87,7 @@ from devtools.harness.faultproxy import FaultProxy
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.simfleet import Fleet, address, make, write_exec
 from devtools.harness.sshd import Sshd, forced_command_line
+from syncd.core.sources import SourceBoard, SourceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("old", "syncd-single", "syncd-balanced", "syncd-tiered")
@@ -102,6 +113,7 @@ class Result:
     limit_slowest_mirror_s: float
     limit_egress_s: float
     t100_over_limit: float | None
+    record: dict[str, Any] | None = None  # syncd's runs: what its state.db shows (record_digest)
 
 
 def _same_stat(prev: Path, new: Path) -> None:
@@ -367,6 +379,144 @@ def _start(
     return [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=run_dir)]
 
 
+def _in_flight(spans: list[tuple[float, float]], at: float) -> int:
+    return sum(1 for start, end in spans if start <= at < end)
+
+
+# pushes that took their slots in one scheduling pass start within this of each other, and each
+# of them saw all of them in flight (syncd reads the count after the pass)
+TIED_S = 0.1
+
+
+def replay_capacity(
+    syncs: list[tuple[str, float, float, str, dict[str, Any]]], max_transfers: int
+) -> dict[str, dict[str, int]]:
+    """Replay syncd's busy pacing (``syncd.core.sources.SourceBoard``) over a run's recorded
+    pushes (mirror, start, end, source, report), each with the pushes in flight per source
+    when it started, in the order they ended: the capacity each source had, per source its
+    lowest, its median over the second half of the run's pushes, and its last."""
+    board = SourceBoard(
+        [SourceSpec(name, max_transfers=max_transfers) for name in sorted({r[3] for r in syncs})]
+    )
+    seen: dict[str, list[int]] = {name: [] for name in board.capacity}
+    for mirror, start, _, _, report in sorted(syncs, key=lambda r: r[2]):
+        at = start + TIED_S
+        flight = {n: sum(1 for r in syncs if r[3] == n and r[1] <= at < r[2]) for n in seen}
+        board.observe(mirror, report, flight)
+        for name, cap in board.capacity.items():
+            seen[name].append(cap)
+    return {
+        name: {
+            "min": min(caps),
+            "median_late": int(statistics.median(caps[len(caps) // 2 :])),
+            "last": caps[-1],
+        }
+        for name, caps in seen.items()
+        if caps
+    }
+
+
+def record_digest(db: Path, max_transfers: int) -> dict[str, Any]:
+    """What one syncd run's record shows: attempts by verdict, busy answers (per source, from
+    the clients' reports), pushes in flight per source and the capacity syncd's pacing gave
+    each (replayed), each failed mirror's attempts."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:  # the last run only: the record keeps the earlier ones
+        last = conn.execute("SELECT run_id FROM publish_runs ORDER BY started_at DESC LIMIT 1")
+        run_id = (last.fetchone() or ("",))[0]
+        rows = conn.execute(
+            "SELECT mirror, number, verb, started_at, finished_at, verdict, outcome, "
+            "exit_status, error, report, source FROM publish_attempts WHERE run_id = ? "
+            "ORDER BY started_at",
+            (run_id,),
+        ).fetchall()
+        targets = conn.execute(
+            "SELECT mirror, outcome, attempts, error FROM publish_targets WHERE run_id = ?",
+            (run_id,),
+        )
+        failed = {m: (o, a, e) for m, o, a, e in targets if o != "ok"}
+    finally:
+        conn.close()
+    t0 = min((r[3] for r in rows), default=0.0)
+    verdicts: dict[str, int] = {}
+    busy_rsync: dict[str, int] = {}  # client rsync attempts answered max connections
+    busy_pushes = 0  # pushes whose report ended rsync_busy (every source busy)
+    spans: dict[str, list[tuple[float, float]]] = {}
+    syncs: list[tuple[str, float, float, str, dict[str, Any]]] = []
+    for mirror, _, verb, start, end, verdict, _, _, _, report, source in rows:
+        verdicts[f"{verb} {verdict}"] = verdicts.get(f"{verb} {verdict}", 0) + 1
+        doc = json.loads(report) if report else {}
+        attempts = doc.get("attempts") if isinstance(doc, dict) else None
+        for a in attempts if isinstance(attempts, list) else ():
+            if isinstance(a, dict) and str(a.get("error") or "").startswith("rsync_busy"):
+                busy_rsync[str(a.get("source"))] = busy_rsync.get(str(a.get("source")), 0) + 1
+        error = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(error, dict) and error.get("kind") == "rsync_busy":
+            busy_pushes += 1
+        if verb == "sync" and end is not None:
+            spans.setdefault(source or "(one key)", []).append((start - t0, end - t0))
+            if source:
+                syncs.append((mirror, start, end, source, doc))
+    in_flight = {}
+    for source, ss in sorted(spans.items()):
+        starts = sorted(s for s, _ in ss)
+        late = starts[len(starts) // 2 :]
+        in_flight[source] = {
+            "peak": max(_in_flight(ss, s) for s in starts),
+            "settled_median": statistics.median(_in_flight(ss, s) for s in late),
+            "pushes": len(ss),
+        }
+    return {
+        "attempts": verdicts,
+        "busy_rsync_answers": busy_rsync,
+        "busy_pushes": busy_pushes,
+        "in_flight": in_flight,
+        "capacity": replay_capacity(syncs, max_transfers) if syncs else None,
+        "failed": {
+            m: {
+                "outcome": o,
+                "attempts": a,
+                "error": e,
+                "tries": [
+                    {
+                        "number": r[1],
+                        "verb": r[2],
+                        "start_s": round(r[3] - t0, 3),
+                        "end_s": None if r[4] is None else round(r[4] - t0, 3),
+                        "verdict": r[5],
+                        "error": r[8],
+                    }
+                    for r in rows
+                    if r[0] == m
+                ],
+            }
+            for m, (o, a, e) in sorted(failed.items())
+        },
+    }
+
+
+def keep_run(run_dir: Path, keep: Path) -> None:
+    """Copy a syncd run's record and output to `keep`, with ``syncd runs show`` of it."""
+    keep.mkdir(parents=True, exist_ok=True)
+    state = run_dir.parent / f"{run_dir.name}.state.db"  # the contender's record
+    for f in [*run_dir.glob("publish.*"), *run_dir.glob("*.toml"), state]:
+        if f.exists():
+            shutil.copy2(f, keep / ("state.db" if f == state else f.name))
+    try:
+        run_id = json.loads((run_dir / "publish.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return
+    syncd = str(ROOT / ".venv" / "bin" / "syncd")
+    for suffix, extra in ((".txt", []), (".json", ["--json"])):
+        out = subprocess.run(
+            [syncd, "runs", "show", str(run_id), "--state", str(state), *extra],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        (keep / f"runs-show{suffix}").write_bytes(out.stdout + out.stderr)
+
+
 def _quantile(times: list[float], q: float, n: int) -> float | None:
     k = max(1, round(q * n))
     return round(times[k - 1], 3) if len(times) >= k else None
@@ -384,11 +534,12 @@ def run_one(
     timeout_s: float,
     max_transfers: int,
     hubs: Hubs,
+    keep: Path | None = None,
 ) -> Result:
     reset(layout, prev, account)
     marks = [p.stats.copy() for p in proxies]
     hub_marks = [p.stats.copy() for p in hubs.proxies]
-    t0 = time.monotonic()
+    t0, started_unix = time.monotonic(), time.time()
     procs = _start(contender, work, layout, new, max_transfers)
     pending = dict(layout.docroots)
     done: dict[str, float] = {}
@@ -421,6 +572,14 @@ def run_one(
             reasons += [f"{m['name']}: {m['outcome']} {m.get('error')}" for m in bad[:5]]
         except (OSError, ValueError, KeyError):
             failed |= set(layout.docroots)
+    record = None
+    if contender != "old" and (work / f"{contender}.state.db").exists():
+        record = record_digest(work / f"{contender}.state.db", max_transfers)
+        if keep is not None:
+            keep_run(work / contender, keep)
+            for log in layout.fleet.glob("lag-*.log"):  # the fleet's late wake-ups, unix times
+                shutil.copy2(log, keep / log.name)
+            (keep / "started_unix").write_text(f"{started_unix:.3f}\n")
     by_source = {
         s: p.stats.since(mark).bytes_down
         for s, p, mark in zip(SOURCE_NAMES, proxies, marks, strict=True)
@@ -454,6 +613,7 @@ def run_one(
         round(slowest, 3),
         round(egress, 3),
         round(t100 / limit, 3) if t100 is not None and limit > 0 else None,
+        record,
     )
 
 
@@ -467,8 +627,12 @@ def bench(
         caps = draw_caps(n, args.seed, args.mirror_mbps, args.mirror_sigma)
         egress = args.source_mbps * MB
         with (
-            RsyncDaemon(work / "rsyncd", new, name="rsync1") as r1,
-            RsyncDaemon(work / "rsyncd", new, name="rsync2") as r2,
+            RsyncDaemon(
+                work / "rsyncd", new, name="rsync1", max_connections=args.max_connections
+            ) as r1,
+            RsyncDaemon(
+                work / "rsyncd", new, name="rsync2", max_connections=args.max_connections
+            ) as r2,
             FaultProxy(r1.host, r1.port) as p1,
             FaultProxy(r2.host, r2.port) as p2,
         ):
@@ -477,7 +641,9 @@ def bench(
             via = args.via if args.via != "auto" else "sshd" if n <= 10 else "fleet"
             results: list[Result] = []
             warmups: list[Result] = []
-            hubs = Hubs(args.hubs, args.hub_mbps * MB, args.hub_transfers)
+            # no daemons to start unless syncd-tiered pushes through hubs
+            count = (args.hubs or max(1, n // 50)) if "syncd-tiered" in args.contenders else 0
+            hubs = Hubs(count, args.hub_mbps * MB, args.hub_transfers)
             with ExitStack() as servers:
                 sshds = servers.enter_context(ExitStack()) if via == "sshd" else None
                 layout = lay_out(
@@ -504,6 +670,7 @@ def bench(
                             args.timeout,
                             args.max_transfers,
                             hubs,
+                            args.keep / f"n{n}-{rep}-{contender}" if args.keep else None,
                         )
                         print(json.dumps({**asdict(r), "warmup": rep < 0}), flush=True)
                         (warmups if rep < 0 else results).append(r)
@@ -518,6 +685,8 @@ def bench(
         "via": via,
         "scale": args.scale,
         "source_egress_MBps": args.source_mbps,
+        "max_connections": args.max_connections,
+        "max_transfers": args.max_transfers,
         "mirror_downlink_MBps": {
             "median": args.mirror_mbps,
             "sigma": args.mirror_sigma,
@@ -525,10 +694,10 @@ def bench(
             "max": round(max(caps) / MB, 3),
         },
         "hubs": {
-            "count": args.hubs,
+            "count": hubs.count,
             "egress_MBps": args.hub_mbps,
             "max_transfers": args.hub_transfers,
-            "listed_per_mirror": 2 if args.hubs > 1 else args.hubs,
+            "listed_per_mirror": min(2, hubs.count),
         },
         "warmup": [asdict(r) for r in warmups],
         "tree_bytes": tree_bytes,
@@ -602,9 +771,22 @@ def main() -> None:
     ap.add_argument("--mirror-mbps", type=float, default=0.2, help="median mirror downlink, MB/s")
     ap.add_argument("--mirror-sigma", type=float, default=0.5, help="log-normal spread of it")
     ap.add_argument("--max-transfers", type=int, default=50, help="per source, syncd-balanced")
-    ap.add_argument("--hubs", type=int, default=10, help="hubs of syncd-tiered (0: none)")
+    ap.add_argument(
+        "--hubs", type=int, help="hubs of syncd-tiered (default: one per 50 mirrors, at least one)"
+    )
     ap.add_argument("--hub-mbps", type=float, default=2.0, help="each hub's egress, MB/s")
     ap.add_argument("--hub-transfers", type=int, default=20, help="each hub's max_transfers")
+    ap.add_argument(
+        "--max-connections",
+        type=int,
+        default=0,
+        help="rsync's max connections on each daemon (0: no limit); over it a client is busy",
+    )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="keep each syncd run's record, publish output and 'syncd runs show' here",
+    )
     ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument(
@@ -625,10 +807,11 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.scale <= 1:
         sys.exit("--scale must be in (0, 1]: the fraction of the real sizes, e.g. 0.005")
-    if "syncd-tiered" in args.contenders and not 0 < args.hubs < min(args.n):
+    if args.max_connections < 0:
+        sys.exit("--max-connections must be 0 (no limit) or more, e.g. 20")
+    tiered = "syncd-tiered" in args.contenders
+    if tiered and args.hubs is not None and not 0 < args.hubs < min(args.n):
         sys.exit("syncd-tiered needs --hubs between 1 and N-1 (the hubs are mirrors)")
-    if "syncd-tiered" not in args.contenders:
-        args.hubs = 0  # no daemons to start: only syncd-tiered pushes through hubs
     if max(args.n) > 1000:
         sys.exit("--n is bounded at 1000 mirrors (loopback addresses and descriptors)")
     contenders.raise_nofile()

@@ -18,14 +18,17 @@ Real clients (``exec.json`` in the fleet's directory, see ``write_exec``): the m
 run the real ``clam-clientsync`` instead of a simulated reply, as sshd's forced command would:
 each pusher key it names maps to the source given as the command's last argument, the pushed
 command arrives in ``SSH_ORIGINAL_COMMAND``, the client runs as the mirror account (when we are
-root) and its stdout and exit code are the session's. This is the client's forced-command path
-without OpenSSH, for fleets too large for one sshd per mirror.
+root, at niceness ``CLIENT_NICE``) and its stdout and exit code are the session's. This is the
+client's forced-command path without OpenSSH, for fleets too large for one sshd per mirror.
+Each server process logs the times its event loop woke up late by more than
+``LAG_LOGGED_S`` to ``lag-<shard>.log`` (a late loop answers handshakes late).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import random
@@ -35,6 +38,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +46,7 @@ from typing import Any
 
 import asyncssh
 
+from devtools.harness.binaries import require
 from devtools.harness.documents import inventory_block, report_doc
 
 FAULTS = (
@@ -300,6 +305,16 @@ def write_exec(
     return path
 
 
+# starts the real clients off the event loop (a few at a time is enough)
+SPAWNER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="spawn")
+# The real clients run at this niceness. Each mirror has a machine of its own; here hundreds
+# of clients share two cores with the fleet's SSH servers, syncd and the throttling proxies,
+# and at the same priority they starved those for seconds at a time (the servers' loops woke
+# up late by up to 12 s: handshakes unanswered, finished clients' output unread). Niced, they
+# still get every idle cycle, and the rest of the simulation answers in time.
+CLIENT_NICE = 19
+
+
 class _ExecMirror:
     """A mirror whose session runs the real client (see ``write_exec``)."""
 
@@ -353,9 +368,15 @@ class _ExecMirror:
         as_user: dict[str, Any] = {}
         if os.geteuid() == 0 and self.uid is not None:
             as_user = {"user": self.uid, "group": self.gid, "extra_groups": []}
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            source,
+        # Not asyncio's create_subprocess_exec: it runs Popen on this loop, and Popen returns
+        # only once the child has exec'd (with user= it forks, no vfork). Sessions that log in
+        # together start their clients in one loop pass, so on a loaded machine hundreds of
+        # them stalled this loop for tens of seconds: no handshake answered meanwhile (a
+        # connect timeout at syncd), no finished client's output read. A thread starts it.
+        loop = asyncio.get_running_loop()
+        spawn = functools.partial(
+            subprocess.Popen,
+            [require("nice"), "-n", str(CLIENT_NICE), *self.argv, source],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -363,10 +384,20 @@ class _ExecMirror:
             cwd=self.home,
             **as_user,
         )
-        out, _ = await proc.communicate()
+        proc = await loop.run_in_executor(SPAWNER, spawn)
+        reader = asyncio.StreamReader()
+        assert proc.stdout is not None
+        pipe, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), proc.stdout
+        )
+        try:
+            out = await reader.read()  # to EOF: the client has ended (it keeps its own deadline)
+        finally:
+            pipe.close()
+        returncode = await loop.run_in_executor(None, proc.wait)
         process.stdout.write(out.decode(errors="replace"))
-        process.exit(proc.returncode or 0)
-        if proc.returncode == 0:
+        process.exit(returncode or 0)
+        if returncode == 0:
             self.events.write(f"{time.time():.6f} exec {self.m.name}\n")
 
 
@@ -440,6 +471,21 @@ async def _serve_one(
     holders.append(await asyncio.start_server(accept, m.host, m.port, backlog=512))
 
 
+LAG_TICK_S = 0.1
+LAG_LOGGED_S = 0.5
+
+
+async def _watch_lag(log: Any) -> None:
+    """Log each time this process's event loop woke up late by more than ``LAG_LOGGED_S``
+    (``<unix time> lag <seconds>``): a loop that busy cannot answer a handshake in time."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(LAG_TICK_S)
+        late = time.monotonic() - before - LAG_TICK_S
+        if late > LAG_LOGGED_S:
+            log.write(f"{time.time():.3f} lag {late:.3f}\n")
+
+
 async def serve(directory: Path, shard: int, shards: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -453,6 +499,8 @@ async def serve(directory: Path, shard: int, shards: int) -> None:
     spec = json.loads(exec_path.read_text()) if exec_path.exists() else None
     for m in mine:
         await _serve_one(m, pusher, directory / "hostkeys" / m.name, holders, events, spec)
+    lag_log = (directory / f"lag-{shard}.log").open("a", buffering=1)
+    holders.append(asyncio.ensure_future(_watch_lag(lag_log)))
     print(f"ready {len(mine)}", flush=True)
     await asyncio.Event().wait()
 
