@@ -227,6 +227,13 @@ BUSY = "rsync_busy"  # the client's error kind for a daemon at its ``max connect
 _OK_EXITS = (0, 24)  # 24: files vanished on the source meanwhile, not a failure
 
 
+def answered_busy(report: Mapping[str, Any] | None) -> bool:
+    """Whether a client's report (raw) ends ``rsync_busy``: every source it tried was at its
+    ``max connections``. A signal to come back later, never a mirror's failure."""
+    error = report.get("error") if isinstance(report, Mapping) else None
+    return isinstance(error, Mapping) and error.get("kind") == BUSY
+
+
 def _worked(attempt: Mapping[str, Any]) -> bool:
     return attempt.get("exit_code") in _OK_EXITS and attempt.get("error") is None
 

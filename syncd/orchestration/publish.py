@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import trio
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
@@ -46,7 +46,7 @@ from syncd.core.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.core.inventory import Mirror
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report, ReportError, clean, parse_report
-from syncd.core.sources import Decision, SourceBoard, SourceSpec
+from syncd.core.sources import Decision, SourceBoard, SourceSpec, answered_busy
 from syncd.core.summary import MirrorResult, Proof
 from syncd.core.verdicts import Ending, ended, final, interrupted
 
@@ -100,6 +100,16 @@ class stop_before_deadline(stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return trio.current_time() + retry_state.upcoming_sleep >= self.deadline
+
+
+class stop_when(stop_base):
+    """Stop when `done()` says so (the failures counted so far reach the limit)."""
+
+    def __init__(self, done: Callable[[], bool]) -> None:
+        self.done = done
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.done()
 
 
 @dataclass
@@ -309,14 +319,18 @@ class Publisher:
 
     async def _sync(self, mirror: Mirror) -> _Exchange:
         """Send ``sync`` with retries of transient failures (full-jitter backoff). The first
-        attempt is made before tenacity is set up: most mirrors need no other."""
+        attempt is made before tenacity is set up: most mirrors need no other. An answer that
+        every source was busy (``rsync_busy``) is the sources' pace, not a failure: it is
+        retried after the backoff like the others but does not count towards
+        ``max_attempts`` (the run's deadline still bounds it)."""
         first = await self._sync_attempt(mirror)
         if first.judgement.verdict is not Verdict.RETRY:
             return first
         made = [first]  # tenacity's attempt 1, already made: its schedule counts from it
+        failures = [0 if answered_busy(first.raw) else 1]
         retrying = AsyncRetrying(
             sleep=trio.sleep,
-            stop=stop_after_attempt(self.policy.max_attempts)
+            stop=stop_when(lambda: failures[0] >= self.policy.max_attempts)
             | stop_before_deadline(self._deadline),
             wait=wait_random_exponential(
                 multiplier=self.policy.backoff_initial, max=self.policy.backoff_max
@@ -326,7 +340,11 @@ class Publisher:
         )
 
         async def attempt(m: Mirror) -> _Exchange:
-            return made.pop() if made else await self._sync_attempt(m)
+            if made:
+                return made.pop()
+            done = await self._sync_attempt(m)
+            failures[0] += 0 if answered_busy(done.raw) else 1
+            return done
 
         result: _Exchange = await retrying(attempt, mirror)
         return result

@@ -276,3 +276,55 @@ async def test_deadline_during_backoff_keeps_the_last_error(
     (result,) = await p.run([mirror("m")])
     assert result.outcome is Outcome.UNREACHABLE
     assert result.error == "connection refused"
+
+
+def _busy_reply() -> Reply:
+    """Every source the client tried was at its ``max connections`` (exit 75)."""
+    attempts = [
+        {"source": s, "exit_code": 5, "duration_s": 0.1, "error": "rsync_busy: @ERROR: max"}
+        for s in ("rsync1.clamav.net", "rsync2.clamav.net")
+    ]
+    doc = report(
+        "failed",
+        attempts=attempts,
+        error={"kind": "rsync_busy", "message": "rsync2.clamav.net: max connections (20)"},
+    )
+    return Reply(75, doc.encode(), b"")
+
+
+@pytest.mark.trio
+async def test_busy_answers_are_the_sources_pace_not_failures(
+    autojump_clock: trio.testing.MockClock, store: PublishStore
+) -> None:
+    """Without [[sources]] nothing paces the one key's source: six busy answers in a row are
+    retried after the backoff without using up max_attempts, and the mirror ends ok."""
+    t = Scripted({"m": [_busy_reply()] * 6 + [OK]})
+    p = publisher(store, t, ["m"], backoff_initial=1, backoff_max=4, max_attempts=3)
+    (result,) = await p.run([mirror("m")])
+    assert (result.outcome, result.attempts) == (Outcome.OK, 7)
+    rows = store.attempts("R", "m")
+    assert [r["verdict"] for r in rows] == ["retry"] * 6 + ["ok"]
+
+
+@pytest.mark.trio
+async def test_busy_answers_do_not_lift_the_limit_on_failures(
+    autojump_clock: trio.testing.MockClock, store: PublishStore
+) -> None:
+    """Busy answers between them, the mirror's own failures still end it at max_attempts."""
+    dropped = ConnectionDropped("lost")
+    t = Scripted({"m": [dropped, _busy_reply(), dropped, _busy_reply(), dropped, OK]})
+    p = publisher(store, t, ["m"], backoff_initial=1, backoff_max=4, max_attempts=3)
+    (result,) = await p.run([mirror("m")])
+    assert result.outcome is not Outcome.OK and result.attempts == 5
+
+
+@pytest.mark.trio
+async def test_busy_answers_stop_at_the_run_deadline(
+    autojump_clock: trio.testing.MockClock, store: PublishStore
+) -> None:
+    t = Scripted({"m": [_busy_reply()]})  # busy for ever
+    p = publisher(store, t, ["m"], backoff_initial=1, backoff_max=4, max_attempts=3, run_timeout=60)
+    start = trio.current_time()
+    (result,) = await p.run([mirror("m")])
+    assert result.outcome is not Outcome.OK and result.attempts > 3
+    assert trio.current_time() - start <= 60
