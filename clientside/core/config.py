@@ -183,22 +183,34 @@ def parse_exclude(value: str) -> List[str]:
     return patterns
 
 
-def parse_sources(value: str) -> List[Source]:
-    """Given ``SOURCES`` (``name=rsync://host[:port]`` tokens), return the sources in order."""
-    sources: List[Source] = []
+def _rsync_urls(
+    key: str, value: str, url_re: "re.Pattern[str]", form: str, *, taken: List[Source], hub: bool
+) -> List[Source]:
+    """Given a ``name=URL`` list (``key``, its URLs matching `url_re`, written `form`), return
+    one Source (a hub with `hub`) per token in order; a name already in `taken` or given twice
+    is an error."""
+    out: List[Source] = []
     for tok in value.split():
         name, sep, url = tok.partition("=")
         if not sep or not _NAME_RE.match(name):
-            raise ConfigError(f"SOURCES: expected name=rsync://host[:port], got {tok!r}")
-        m = _URL_RE.match(url)
+            raise ConfigError(f"{key}: expected name={form}, got {tok!r}")
+        m = url_re.match(url)
         if not m:
-            raise ConfigError(f"SOURCES: {name}: expected rsync://host[:port], got {url!r}")
+            raise ConfigError(f"{key}: {name}: expected {form}, got {url!r}")
         port = int(m.group("port")) if m.group("port") else None
         if port is not None and not 0 < port < 65536:
-            raise ConfigError(f"SOURCES: {name}: port out of range")
-        if any(s.name == name for s in sources):
-            raise ConfigError(f"SOURCES: {name} given twice")
-        sources.append(Source(name, m.group("host"), port))
+            raise ConfigError(f"{key}: {name}: port out of range")
+        if any(s.name == name for s in out + taken):
+            twice = " (a hub's name is not a source's)" if hub else ""
+            raise ConfigError(f"{key}: {name} given twice{twice}")
+        module = m.groupdict().get("module")
+        out.append(Source(name, m.group("host"), port, hub, module))
+    return out
+
+
+def parse_sources(value: str) -> List[Source]:
+    """Given ``SOURCES`` (``name=rsync://host[:port]`` tokens), return the sources in order."""
+    sources = _rsync_urls("SOURCES", value, _URL_RE, "rsync://host[:port]", taken=[], hub=False)
     if not sources:
         raise ConfigError("SOURCES: empty")
     return sources
@@ -207,21 +219,9 @@ def parse_sources(value: str) -> List[Source]:
 def parse_hubs(value: str, sources: List[Source]) -> List[Source]:
     """Given ``HUBS`` (``name=rsync://host[:port][/module]`` tokens), return the hubs in order:
     mirrors this one may pull from when a push names them (``source=NAME``), never otherwise."""
-    hubs: List[Source] = []
-    for tok in value.split():
-        name, sep, url = tok.partition("=")
-        if not sep or not _NAME_RE.match(name):
-            raise ConfigError(f"HUBS: expected name=rsync://host[:port][/module], got {tok!r}")
-        m = _HUB_URL_RE.match(url)
-        if not m:
-            raise ConfigError(f"HUBS: {name}: expected rsync://host[:port][/module], got {url!r}")
-        port = int(m.group("port")) if m.group("port") else None
-        if port is not None and not 0 < port < 65536:
-            raise ConfigError(f"HUBS: {name}: port out of range")
-        if any(s.name == name for s in hubs + sources):
-            raise ConfigError(f"HUBS: {name} given twice (a hub's name is not a source's)")
-        hubs.append(Source(name, m.group("host"), port, True, m.group("module")))
-    return hubs
+    return _rsync_urls(
+        "HUBS", value, _HUB_URL_RE, "rsync://host[:port][/module]", taken=sources, hub=True
+    )
 
 
 def default_source(name: str) -> Source:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from pushwire.cvd import DATABASES, CvdError, parse_header
+from pushwire.cvd import DATABASES, CvdError, CvdHeader, parse_header
 from pushwire.request import RequestError, check_run_id
 
 
@@ -16,27 +16,26 @@ def new_run_id(now: datetime, suffix: str) -> str:
     return check_run_id(f"{now.strftime('%Y%m%dT%H%M%SZ')}-{suffix}")
 
 
-def expected_from_headers(headers: Mapping[str, bytes]) -> dict[str, int]:
-    """Given the first 512 bytes of each CVD of the source tree, return db -> version."""
-    expected: dict[str, int] = {}
+def _headers(headers: Mapping[str, bytes]) -> dict[str, CvdHeader]:
+    """Given the first 512 bytes of each CVD of the source tree, return db -> its header."""
+    parsed: dict[str, CvdHeader] = {}
     for db, head in headers.items():
         try:
-            expected[db] = parse_header(head).version
+            parsed[db] = parse_header(head)
         except CvdError as err:
             raise RequestError(f"{db}.cvd in the source tree: {err}") from None
-    return expected
+    return parsed
+
+
+def expected_from_headers(headers: Mapping[str, bytes]) -> dict[str, int]:
+    """Given the first 512 bytes of each CVD of the source tree, return db -> version."""
+    return {db: h.version for db, h in _headers(headers).items()}
 
 
 def pins_from_headers(headers: Mapping[str, bytes]) -> dict[str, str]:
     """Given the first 512 bytes of each CVD of the source tree, return db -> the md5 its
     header carries: what a push through a hub pins (``md5-<db>=``)."""
-    pins: dict[str, str] = {}
-    for db, head in headers.items():
-        try:
-            pins[db] = parse_header(head).md5
-        except CvdError as err:
-            raise RequestError(f"{db}.cvd in the source tree: {err}") from None
-    return pins
+    return {db: h.md5 for db, h in _headers(headers).items()}
 
 
 def parse_expect(items: Iterable[str]) -> dict[str, int]:
