@@ -192,17 +192,7 @@ class PublishStore:
         rows = self.conn.execute(
             "SELECT * FROM publish_targets WHERE run_id = ? ORDER BY mirror", (run_id,)
         ).fetchall()
-        return [
-            TargetRow(
-                r["mirror"],
-                r["outcome"],
-                r["attempts"],
-                r["error"],
-                _load(r["report"]),
-                r["finished_at"],
-            )
-            for r in rows
-        ]
+        return [_target(r) for r in rows]
 
     def ok_targets(self, run_id: str, besides: Collection[str] = ()) -> list[TargetRow]:
         """The targets of `run_id` recorded ok, but those of the mirrors in `besides` (whose
@@ -211,18 +201,7 @@ class PublishStore:
             "SELECT * FROM publish_targets WHERE run_id = ? AND outcome = 'ok' ORDER BY mirror",
             (run_id,),
         ).fetchall()
-        return [
-            TargetRow(
-                r["mirror"],
-                r["outcome"],
-                r["attempts"],
-                r["error"],
-                _load(r["report"]),
-                r["finished_at"],
-            )
-            for r in rows
-            if r["mirror"] not in besides
-        ]
+        return [_target(r) for r in rows if r["mirror"] not in besides]
 
     def attempt_count(self, run_id: str, mirror: str) -> int:
         row = self.conn.execute(
@@ -359,3 +338,10 @@ class PublishStore:
             (limit,),
         ).fetchall()
         return [r for r in (_load(row[0]) for row in rows) if isinstance(r, dict)]
+
+
+def _target(r: sqlite3.Row) -> TargetRow:
+    """One row of publish_targets, its report decoded."""
+    return TargetRow(
+        r["mirror"], r["outcome"], r["attempts"], r["error"], _load(r["report"]), r["finished_at"]
+    )

@@ -15,6 +15,14 @@ from devtools.harness.rsyncd import RsyncDaemon
 from tests.client.conftest import R1, Mirror, fresh_mtime
 
 
+def _program(tmp_path: Path) -> str:
+    """An installed client program for doctor to find (its path)."""
+    program = tmp_path / "clam-clientsync.pyz"
+    program.write_text("#!/usr/bin/env python3\n")
+    program.chmod(0o755)
+    return str(program)
+
+
 def _home(tmp_path: Path, *, good: bool) -> Path:
     home = tmp_path / "home"
     ssh = home / ".ssh"
@@ -35,11 +43,7 @@ def _home(tmp_path: Path, *, good: bool) -> Path:
 def test_doctor_passes_on_a_good_mirror(
     tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    home = _home(tmp_path, good=True)
-    program = tmp_path / "clam-clientsync.pyz"
-    program.write_text("#!/usr/bin/env python3\n")
-    program.chmod(0o755)
-    rc = doctor(str(mirror.config), str(home), R1, [str(program)])
+    rc = doctor(str(mirror.config), str(_home(tmp_path, good=True)), R1, [_program(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "all checks passed" in out
@@ -70,12 +74,8 @@ def test_doctor_lists_each_problem_with_its_fix(
 def test_doctor_checks_each_hub_and_says_a_push_falls_back_without_it(
     tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    home = _home(tmp_path, good=True)
-    program = tmp_path / "clam-clientsync.pyz"
-    program.write_text("#!/usr/bin/env python3\n")
-    program.chmod(0o755)
     mirror.write_config(HUBS="hub-de=rsync://127.0.0.1:1/clamav")
-    rc = doctor(str(mirror.config), str(home), R1, [str(program)])
+    rc = doctor(str(mirror.config), str(_home(tmp_path, good=True)), R1, [_program(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 1 and f"ok    source {R1}" in out
     assert "FAIL  hub hub-de (127.0.0.1:1) answers" in out
