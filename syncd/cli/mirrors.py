@@ -12,12 +12,7 @@ import typer
 
 from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli.common import ConfigOpt, InventoryOpt, group, need, settings
-from syncd.core.inventory import (
-    make_mirror,
-    text_updated,
-    text_with_mirror,
-    text_without_mirror,
-)
+from syncd.core.inventory import make_mirror
 
 app = group(help="Read and edit the inventory of mirrors.", no_args_is_help=True)
 
@@ -91,17 +86,23 @@ def add_cmd(
             "http": http,
         }
     )
+    from syncd.core.inventorytext import text_with_mirror  # tomlkit: start-up time
+
     _edit(path, lambda t: text_with_mirror(t, mirror, str(path)), f"added {name}", create=True)
 
 
 @app.command("remove")
 def remove_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Remove a mirror from the inventory."""
+    from syncd.core.inventorytext import text_without_mirror
+
     path = _path(inventory, config)
     _edit(path, lambda t: text_without_mirror(t, name, str(path)), f"removed {name}")
 
 
 def _set(name: str, path: Path, message: str, **changes: object) -> None:
+    from syncd.core.inventorytext import text_updated
+
     _edit(path, lambda t: text_updated(t, name, str(path), **changes), message)
 
 

@@ -28,7 +28,6 @@ from syncd.core.outcome import Outcome
 from syncd.core.report import dumps_strict
 from syncd.core.request import expected_from_headers, parse_expect
 from syncd.core.summary import exit_code, to_json
-from syncd.orchestration.golive import promote_pending
 from syncd.orchestration.publish_job import PublishOutcome, publish_main
 
 app = group()
@@ -95,7 +94,11 @@ def publish_cmd(
     ok = {r.name for r in outcome.results if r.outcome is Outcome.OK}
     # the inventory is read again only when a mirror pushed was pending (tomlkit is slow)
     pushed_pending = any(m.pending and m.name in ok for m in job.inventory.mirrors)
-    promoted = promote_pending(inventory_path, ok) if pushed_pending else []
+    promoted = []
+    if pushed_pending:
+        from syncd.orchestration.golive import promote_pending  # mail parsing: start-up time
+
+        promoted = promote_pending(inventory_path, ok)
     if promoted:
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
     dns = None

@@ -138,7 +138,7 @@ class SettingError(SyncdError, ValueError):
 
 def parse_settings(pairs: list[str]) -> dict[str, object]:
     """Given ``KEY=VALUE`` words, return the inventory fields they set (still to be validated
-    with the mirror: see syncd.core.inventory.text_updated); raise SettingError.
+    with the mirror: see syncd.core.inventorytext.text_updated); raise SettingError.
 
     ``port`` is a number, ``country`` a name or an ISO code, ``admins`` and ``notify`` are
     comma-separated lists, and an empty ``http`` removes the URL."""

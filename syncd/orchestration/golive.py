@@ -21,13 +21,8 @@ from syncd.core.golive import (
     judge_local_test,
     vhost_names,
 )
-from syncd.core.inventory import (
-    InventoryError,
-    Mirror,
-    make_mirror,
-    text_updated,
-    text_with_mirror,
-)
+from syncd.core.inventory import InventoryError, Mirror, make_mirror
+from syncd.core.inventorytext import text_updated, text_with_mirror
 from syncd.core.registration import Registration, parse_mail
 
 

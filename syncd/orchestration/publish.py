@@ -32,9 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import trio
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result
-from tenacity.stop import stop_base
-from tenacity.wait import wait_random_exponential
 
 from pushwire.request import render_request
 from syncd.adapters.publishstore import PublishStore
@@ -90,26 +87,6 @@ class NoProgress:
 
 
 Prover = Callable[[Mirror, Mapping[str, int]], Awaitable[str | None]]
-
-
-class stop_before_deadline(stop_base):
-    """Stop when the next attempt would start at or after `deadline` (trio's clock)."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return trio.current_time() + retry_state.upcoming_sleep >= self.deadline
-
-
-class stop_when(stop_base):
-    """Stop when `done()` says so (the failures counted so far reach the limit)."""
-
-    def __init__(self, done: Callable[[], bool]) -> None:
-        self.done = done
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.done()
 
 
 @dataclass
@@ -328,15 +305,14 @@ class Publisher:
             return first
         made = [first]  # tenacity's attempt 1, already made: its schedule counts from it
         failures = [0 if answered_busy(first.raw) else 1]
-        retrying = AsyncRetrying(
-            sleep=trio.sleep,
-            stop=stop_when(lambda: failures[0] >= self.policy.max_attempts)
-            | stop_before_deadline(self._deadline),
-            wait=wait_random_exponential(
-                multiplier=self.policy.backoff_initial, max=self.policy.backoff_max
-            ),
-            retry=retry_if_result(lambda ex: ex.judgement.verdict is Verdict.RETRY),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        from syncd.orchestration.retrying import retrying  # tenacity: start-up time
+
+        retrying_sync = retrying(
+            lambda ex: ex.judgement.verdict is Verdict.RETRY,
+            initial=self.policy.backoff_initial,
+            most=self.policy.backoff_max,
+            deadline=self._deadline,
+            done=lambda: failures[0] >= self.policy.max_attempts,
         )
 
         async def attempt(m: Mirror) -> _Exchange:
@@ -346,7 +322,7 @@ class Publisher:
             failures[0] += 0 if answered_busy(done.raw) else 1
             return done
 
-        result: _Exchange = await retrying(attempt, mirror)
+        result: _Exchange = await retrying_sync(attempt, mirror)
         return result
 
     async def _sync_attempt(self, mirror: Mirror) -> _Exchange:
@@ -406,20 +382,17 @@ class Publisher:
     async def _poll(self, mirror: Mirror, first: _Exchange) -> _Exchange:
         """Ask a queued mirror for ``status`` (backoff) until it serves the release."""
         await trio.sleep(self.policy.poll_initial)
-        retrying = AsyncRetrying(
-            sleep=trio.sleep,
-            stop=stop_before_deadline(self._deadline),
-            wait=wait_random_exponential(
-                multiplier=self.policy.poll_initial, max=self.policy.poll_max
-            ),
-            retry=retry_if_result(
-                lambda ex: ex.judgement.verdict in (Verdict.QUEUED, Verdict.RETRY)
-            ),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        from syncd.orchestration.retrying import retrying  # tenacity: start-up time
+
+        polling = retrying(
+            lambda ex: ex.judgement.verdict in (Verdict.QUEUED, Verdict.RETRY),
+            initial=self.policy.poll_initial,
+            most=self.policy.poll_max,
+            deadline=self._deadline,
         )
         since = first.report.started_at if first.report else None
         chosen = self._chosen.get(mirror.name)
-        result: _Exchange = await retrying(
+        result: _Exchange = await polling(
             self._exchange,
             mirror,
             "status",

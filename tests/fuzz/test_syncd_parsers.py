@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from devtools.harness.cvd import build_cvd
 from pushwire import authorized_keys, cvd
-from syncd.core import inventory, registration, report
+from syncd.core import inventory, inventorytext, registration, report
 from syncd.core.dnsplan import DnsSafetyError, TxtRecord
 from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text
@@ -227,7 +227,7 @@ def test_inventory_ends_in_inventory_or_inventory_error(text: str) -> None:
         inv = inventory.parse_inventory(text)
     except inventory.InventoryError:
         return
-    assert inventory.parse_inventory(inventory.render_inventory(inv)) == inv
+    assert inventory.parse_inventory(inventorytext.render_inventory(inv)) == inv
 
 
 KEYLINE = (

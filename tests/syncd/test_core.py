@@ -25,10 +25,10 @@ from syncd.core.errors import (
 from syncd.core.inventory import (
     InventoryError,
     parse_inventory,
-    render_inventory,
     updated,
     without_mirror,
 )
+from syncd.core.inventorytext import render_inventory
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import ReportError, parse_report
@@ -310,6 +310,20 @@ def test_loading_syncd_does_not_patch_asyncio() -> None:
         "sys.exit('trio_asyncio' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# What the command line loads before it runs a command is every publish's start-up time:
+# these are imported by the commands or the code paths that use them, never at start-up.
+LAZY = ("tomlkit", "tenacity", "rich", "httpx", "dns", "trio_asyncio", "syncd.core.registration")
+
+
+def test_the_command_line_loads_no_library_a_publish_may_not_need() -> None:
+    import subprocess
+    import sys
+
+    code = f"import sys, syncd.cli\nprint(' '.join(m for m in {LAZY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert done.stdout.split() == []
 
 
 def test_judge_poll_ignores_reports_older_than_our_queued_push() -> None:

@@ -12,7 +12,7 @@ from devtools.harness.nginx import Nginx
 from pushwire.authorized_keys import fingerprint
 from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli import app
-from syncd.core.inventory import text_updated
+from syncd.core.inventorytext import text_updated
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 
