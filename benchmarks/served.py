@@ -114,6 +114,9 @@ class Result:
     limit_egress_s: float
     t100_over_limit: float | None
     record: dict[str, Any] | None = None  # syncd's runs: what its state.db shows (record_digest)
+    # the shape of the tail: served time per decile, and the last five served with downlinks
+    deciles_s: list[float | None] = field(default_factory=list)
+    last_served: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _same_stat(prev: Path, new: Path) -> None:
@@ -614,6 +617,11 @@ def run_one(
         round(egress, 3),
         round(t100 / limit, 3) if t100 is not None and limit > 0 else None,
         record,
+        [_quantile(times, q / 10, n) for q in range(1, 11)],
+        [
+            {"mirror": m, "served_s": round(t, 3), "downlink_MBps": round(layout.caps[m] / MB, 4)}
+            for m, t in sorted(done.items(), key=lambda kv: kv[1])[-5:]
+        ],
     )
 
 
