@@ -117,6 +117,7 @@ class Result:
     # the shape of the tail: served time per decile, and the last five served with downlinks
     deciles_s: list[float | None] = field(default_factory=list)
     last_served: list[dict[str, Any]] = field(default_factory=list)
+    t100_but_late_hub_s: float | None = None  # with --late-hub-s: every other mirror served
 
 
 def _same_stat(prev: Path, new: Path) -> None:
@@ -160,6 +161,8 @@ class Hubs:
     count: int
     egress_bps: float
     max_transfers: int
+    wait_s: float | None = None  # syncd's [policy] hub_wait (None: its default)
+    late_bps: float | None = None  # the first hub's downlink from the sources (a late hub)
     names: list[str] = field(default_factory=list)
     proxies: list[FaultProxy] = field(default_factory=list)
     daemons: list[RsyncDaemon] = field(default_factory=list)
@@ -225,10 +228,12 @@ def lay_out(
         hubs.daemons.append(daemon)
         hubs.proxies.append(proxy)
     children = [i for i in range(len(profiles)) if i not in fastest]
+    late = fastest[0] if fastest and hubs.late_bps else None
     for i, m in enumerate(profiles):
         name = m["name"]
         for s, proxy in enumerate(proxies):
-            proxy.add_listener(proxy_address(s, i), rate_bps=caps[i])
+            rate = hubs.late_bps if i == late and hubs.late_bps else caps[i]
+            proxy.add_listener(proxy_address(s, i), rate_bps=rate)
         urls = (
             f"rsync://{proxy_address(0, i)}:{proxies[0].port}",
             f"rsync://{proxy_address(1, i)}:{proxies[1].port}",
@@ -319,14 +324,18 @@ def _served(docroot: Path) -> bool:
         return False
 
 
-def _syncd_config(work: Path, layout: Layout, balanced: bool, max_transfers: int) -> Path:
-    policy = {
+def _syncd_config(
+    work: Path, layout: Layout, balanced: bool, max_transfers: int, hub_wait: float | None
+) -> Path:
+    policy: dict[str, object] = {
         "connect_timeout": 10,
         "login_timeout": 10,
         "command_timeout": 600,
         "run_timeout": 1800,
         "http_check": "false",
     }
+    if hub_wait is not None:
+        policy["hub_wait"] = hub_wait
     text = "[policy]\n" + "".join(f"{k} = {v}\n" for k, v in policy.items())
     if balanced:  # and tiered: the same sources, the hubs are in the inventory
         for source in SOURCE_NAMES:
@@ -340,7 +349,7 @@ def _syncd_config(work: Path, layout: Layout, balanced: bool, max_transfers: int
 
 
 def _start(
-    contender: str, work: Path, layout: Layout, new: Path, max_transfers: int
+    contender: str, work: Path, layout: Layout, new: Path, max_transfers: int, hubs: Hubs
 ) -> list[subprocess.Popen[bytes]]:
     run_dir = work / contender
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -359,7 +368,7 @@ def _start(
             for m in mirrors
         ]
     sources = contender in ("syncd-balanced", "syncd-tiered")
-    config = _syncd_config(run_dir, layout, sources, max_transfers)
+    config = _syncd_config(run_dir, layout, sources, max_transfers, hubs.wait_s)
     inventory = layout.tiered if contender == "syncd-tiered" else layout.inventory
     assert inventory is not None, "syncd-tiered needs --hubs"
     argv = [
@@ -543,7 +552,7 @@ def run_one(
     marks = [p.stats.copy() for p in proxies]
     hub_marks = [p.stats.copy() for p in hubs.proxies]
     t0, started_unix = time.monotonic(), time.time()
-    procs = _start(contender, work, layout, new, max_transfers)
+    procs = _start(contender, work, layout, new, max_transfers, hubs)
     pending = dict(layout.docroots)
     done: dict[str, float] = {}
     deadline = t0 + timeout_s
@@ -622,7 +631,16 @@ def run_one(
             {"mirror": m, "served_s": round(t, 3), "downlink_MBps": round(layout.caps[m] / MB, 4)}
             for m, t in sorted(done.items(), key=lambda kv: kv[1])[-5:]
         ],
+        _but_late_hub(done, n, hubs) if contender == "syncd-tiered" else None,
     )
+
+
+def _but_late_hub(done: dict[str, float], n: int, hubs: Hubs) -> float | None:
+    """When every mirror but the late hub is served, with --late-hub-s (else None)."""
+    if not hubs.late_bps or not hubs.names:
+        return None
+    others = [t for m, t in done.items() if m != hubs.names[0]]
+    return round(max(others), 3) if len(others) == n - 1 else None
 
 
 def bench(
@@ -632,6 +650,11 @@ def bench(
         work = Path(tmp)
         os.chmod(work, 0o755)  # the mirror account reaches its home below
         prev, new = build_trees(work, args.scale)
+        changed = {
+            f.name: f.stat().st_size
+            for f in sorted(new.iterdir())
+            if not (prev / f.name).is_file() or (prev / f.name).read_bytes() != f.read_bytes()
+        }
         caps = draw_caps(n, args.seed, args.mirror_mbps, args.mirror_sigma)
         egress = args.source_mbps * MB
         with (
@@ -651,7 +674,8 @@ def bench(
             warmups: list[Result] = []
             # no daemons to start unless syncd-tiered pushes through hubs
             count = (args.hubs or max(1, n // 50)) if "syncd-tiered" in args.contenders else 0
-            hubs = Hubs(count, args.hub_mbps * MB, args.hub_transfers)
+            late = sum(changed.values()) / args.late_hub_s if args.late_hub_s else None
+            hubs = Hubs(count, args.hub_mbps * MB, args.hub_transfers, args.hub_wait, late)
             with ExitStack() as servers:
                 sshds = servers.enter_context(ExitStack()) if via == "sshd" else None
                 layout = lay_out(
@@ -682,11 +706,6 @@ def bench(
                         )
                         print(json.dumps({**asdict(r), "warmup": rep < 0}), flush=True)
                         (warmups if rep < 0 else results).append(r)
-        changed = {
-            f.name: f.stat().st_size
-            for f in sorted(new.iterdir())
-            if not (prev / f.name).is_file() or (prev / f.name).read_bytes() != f.read_bytes()
-        }
         tree_bytes = sum(f.stat().st_size for f in new.iterdir())
     setup = {
         "n": n,
@@ -706,6 +725,10 @@ def bench(
             "egress_MBps": args.hub_mbps,
             "max_transfers": args.hub_transfers,
             "listed_per_mirror": min(2, hubs.count),
+            "hub_wait_s": args.hub_wait,
+            "late_hub": {"name": hubs.names[0], "pull_s": args.late_hub_s}
+            if args.late_hub_s and hubs.names
+            else None,
         },
         "warmup": [asdict(r) for r in warmups],
         "tree_bytes": tree_bytes,
@@ -785,6 +808,16 @@ def main() -> None:
     ap.add_argument("--hub-mbps", type=float, default=2.0, help="each hub's egress, MB/s")
     ap.add_argument("--hub-transfers", type=int, default=20, help="each hub's max_transfers")
     ap.add_argument(
+        "--hub-wait", type=float, help="syncd's [policy] hub_wait, seconds (default: syncd's)"
+    )
+    ap.add_argument(
+        "--late-hub-s",
+        type=float,
+        default=0.0,
+        help="make the first hub late: its downlink from the sources is capped so that its own "
+        "pull takes about this many seconds (0: no late hub)",
+    )
+    ap.add_argument(
         "--max-connections",
         type=int,
         default=0,
@@ -815,6 +848,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 < args.scale <= 1:
         sys.exit("--scale must be in (0, 1]: the fraction of the real sizes, e.g. 0.005")
+    if args.late_hub_s < 0 or (args.hub_wait is not None and args.hub_wait <= 0):
+        sys.exit("--late-hub-s must be 0 or more and --hub-wait more than 0, in seconds")
     if args.max_connections < 0:
         sys.exit("--max-connections must be 0 (no limit) or more, e.g. 20")
     tiered = "syncd-tiered" in args.contenders

@@ -43,3 +43,34 @@ def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
     assert tiered["hubs"] >= 0.9 * per_mirror
     assert tiered["rsync1.clamav.net"] + tiered["rsync2.clamav.net"] >= 0.9 * per_mirror
     assert doc["setup"][0]["hubs"]["count"] == 1
+
+
+def test_a_late_hub_hands_its_second_wave_to_the_sources_after_hub_wait(tmp_path: Path) -> None:
+    """The hub's own pull is held to ~20 s (--late-hub-s); with hub_wait 2 s its second wave
+    does not wait for it: every other mirror is served from a source long before the hub."""
+    out = tmp_path / "served.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.served",
+            *("--n", "4", "--hubs", "1", "--via", "sshd", "--timeout", "120"),
+            *("--late-hub-s", "20", "--hub-wait", "2"),
+            *("--contenders", "syncd-tiered", "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    (run,) = doc["runs"]
+    assert run["served"] == 4 and run["failures"] == 0, run
+    assert run["bytes_by_source"]["hubs"] == 0  # nobody pulled from the late hub
+    late = doc["setup"][0]["hubs"]["late_hub"]
+    assert late["pull_s"] == 20
+    assert run["last_served"][-1]["mirror"] == late["name"]  # the hub itself is served last
+    assert run["t100_but_late_hub_s"] is not None
+    assert run["t100_but_late_hub_s"] < 0.6 * run["t100_s"]
