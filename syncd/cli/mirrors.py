@@ -148,20 +148,26 @@ def set_cmd(
         typer.Argument(
             metavar="KEY=VALUE...",
             help="port=2222, user=clamav, http=https://clamav.example.org, host=..., "
-            "country=PL, admins='Jane Doe <jane@example.org>', notify=a@b.org,c@d.org "
-            "(lists comma-separated; http= removes the URL).",
+            "country=PL, admins='Jane Doe <jane@example.org>', notify=a@b.org,c@d.org, "
+            "hubs=hub1.example.de,hub2.example.de (the hubs its client lists in HUBS), "
+            "hub.max_transfers=20, hub.weight=1 (the mirror serves a second wave) "
+            "(lists comma-separated; http= removes the URL, hubs= the list, hub= the hub table).",
         ),
     ],
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Change fields of one mirror, validated as the inventory is: what a registration mail
-    cannot say (its sshd's port, its account, its base URL), or what changed since. Every
+    cannot say (its sshd's port, its account, its base URL), what changed since, or its tier
+    (hub.* makes it a hub that serves a second wave; hubs= the hubs it pulls from). Every
     other line of the inventory stays as it was."""
     from syncd.core.registration import parse_settings
 
     changes = parse_settings(settings_)
-    shown = ", ".join(f"{k}={v}" for k, v in changes.items())
+    shown = ", ".join(
+        ", ".join(f"hub.{f}={n}" for f, n in v.items()) if isinstance(v, dict) else f"{k}={v}"
+        for k, v in changes.items()
+    )
     _set(name, _path(inventory, config), f"{name}: set {shown}", **changes)
 
 

@@ -339,6 +339,11 @@ def make_mirror(fields: dict[str, object]) -> Mirror:
 
 
 def updated(inventory: Inventory, name: str, **changes: object) -> Inventory:
-    """Return `inventory` with the fields of mirror `name` changed, validated again."""
+    """Return `inventory` with the fields of mirror `name` changed, validated again. A
+    ``hub`` change that is a mapping changes the fields it gives of the mirror's hub table
+    (made with the defaults when it has none)."""
     mirror = inventory.named(name)
+    hub = changes.get("hub")
+    if isinstance(hub, dict):
+        changes = {**changes, "hub": {**(mirror.hub.model_dump() if mirror.hub else {}), **hub}}
     return with_mirror(inventory, make_mirror({**mirror.model_dump(), **changes}))

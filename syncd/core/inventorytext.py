@@ -11,6 +11,7 @@ from typing import Any
 
 import tomlkit
 import tomlkit.items
+from pydantic import BaseModel
 
 from syncd.core.inventory import (
     Inventory,
@@ -49,6 +50,10 @@ def _set(table: Any, key: str, value: object) -> None:
         if key in table:
             del table[key]
         return
+    if isinstance(value, BaseModel):  # a table of its own (``hub``): written inline
+        inline = tomlkit.inline_table()
+        inline.update(value.model_dump())
+        value = inline
     if key in table or not isinstance(table, tomlkit.items.Table):
         table[key] = value
         return

@@ -128,8 +128,11 @@ def parse_mail(mail: bytes | str) -> list[Registration]:
 # `syncd mirrors set NAME KEY=VALUE ...`: what registration cannot know (the mirror's sshd port,
 # its account, its base URL) and what may change later. Host keys, active and pending have
 # their own commands (pin / trust, enable / disable, the first ok publish).
-SETTABLE = ("host", "port", "user", "http", "country", "admins", "notify")
-_LISTS = ("admins", "notify")
+SETTABLE = ("host", "port", "user", "http", "country", "admins", "notify", "hubs")
+_LISTS = ("admins", "notify", "hubs")
+# the mirror's hub table, one field at a time (the other keeps its value), or `hub=` (none)
+HUB_FIELDS = ("max_transfers", "weight")
+_HUB_KEYS = ("hub", *(f"hub.{f}" for f in HUB_FIELDS))
 
 
 class SettingError(SyncdError, ValueError):
@@ -140,27 +143,52 @@ def parse_settings(pairs: list[str]) -> dict[str, object]:
     """Given ``KEY=VALUE`` words, return the inventory fields they set (still to be validated
     with the mirror: see syncd.core.inventorytext.text_updated); raise SettingError.
 
-    ``port`` is a number, ``country`` a name or an ISO code, ``admins`` and ``notify`` are
-    comma-separated lists, and an empty ``http`` removes the URL."""
+    ``port`` is a number, ``country`` a name or an ISO code, ``admins``, ``notify`` and
+    ``hubs`` are comma-separated lists, and an empty ``http`` removes the URL (an empty
+    ``hubs`` the list). ``hub.max_transfers=N`` and ``hub.weight=N`` make the mirror a hub
+    or change one field of its hub table (returned as ``hub``: the fields given, for
+    `syncd.core.inventory.updated` to merge); ``hub=`` makes it no hub."""
     if not pairs:
         raise SettingError(f"nothing to set: give KEY=VALUE, KEY one of {', '.join(SETTABLE)}")
     out: dict[str, object] = {}
+    hub: dict[str, int] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep:
             raise SettingError(f"{pair[:40]!r} is not KEY=VALUE: write e.g. port=2222")
-        if key not in SETTABLE:
+        if key not in SETTABLE and key not in _HUB_KEYS:
+            known = ", ".join((*SETTABLE, *_HUB_KEYS))
             raise SettingError(
-                f"{key[:40]!r} cannot be set: use one of {', '.join(SETTABLE)} "
+                f"{key[:40]!r} cannot be set: use one of {known} "
                 "(host keys: 'syncd mirrors pin' or 'trust'; active: 'enable' or 'disable')"
             )
-        if key in out:
+        if key in out or key.removeprefix("hub.") in hub:
             raise SettingError(f"{key} given twice: give it once")
         if any(c in value for c in "\r\n\x00"):
             raise SettingError(f"{key}: the value holds a line break or NUL: give one line")
-        out[key] = _value(key, value.strip())
+        if key.startswith("hub."):
+            hub[key.removeprefix("hub.")] = _number(key, value.strip())
+        elif key == "hub":
+            if value.strip():
+                raise SettingError(
+                    f"hub={value.strip()[:20]!r}: write hub.max_transfers=N and hub.weight=N "
+                    "to make the mirror a hub, or hub= (empty) to make it none"
+                )
+            out["hub"] = None
+        else:
+            out[key] = _value(key, value.strip())
+    if hub and "hub" in out:
+        raise SettingError("hub= and hub.* given together: give one of them")
+    if hub:
+        out["hub"] = hub
     return out
+
+
+def _number(key: str, value: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise SettingError(f"{key} {value[:20]!r} is not a number: write e.g. {key}=20")
+    return int(value)
 
 
 def _value(key: str, value: str) -> object:
@@ -174,7 +202,8 @@ def _value(key: str, value: str) -> object:
         except RegistrationError as err:
             raise SettingError(str(err)) from None
     if key in _LISTS:
-        return [item.strip() for item in value.split(",") if item.strip()]
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        return (items or None) if key == "hubs" else items
     if key == "http":
         return value or None
     return value

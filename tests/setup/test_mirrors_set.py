@@ -110,3 +110,62 @@ def test_unknown_mirror(inv: Path) -> None:
     )
     assert done.exit_code == 2
     assert "no mirror named 'nope.example': see 'syncd mirrors list'" in done.output
+
+
+def test_set_hub_fields_and_hubs_then_remove_them(inv: Path) -> None:
+    other = (
+        "hub-client.example.org ip address: 192.0.2.8 country: Poland admin: A <a@example.org>\n"
+    )
+    done = runner.invoke(app, ["mirrors", "register", "-", "--inventory", str(inv)], input=other)
+    assert done.exit_code == 0, done.output
+
+    def setting(name: str, *words: str) -> tuple[int, str]:
+        done = runner.invoke(app, ["mirrors", "set", name, *words, "--inventory", str(inv)])
+        return done.exit_code, done.output
+
+    # a mirror may list only mirrors that are hubs
+    before = inv.read_bytes()
+    code, out = setting("hub-client.example.org", "hubs=clamav.example.org")
+    assert code == 2 and "is not a hub" in out and inv.read_bytes() == before
+    code, out = setting("clamav.example.org", "hub.max_transfers=30")
+    assert code == 0 and "set hub.max_transfers=30" in out, out
+    assert mirror(inv)["hub"] == {"max_transfers": 30, "weight": 1}
+    code, _ = setting("clamav.example.org", "hub.weight=2")  # the other field stays
+    assert code == 0 and mirror(inv)["hub"] == {"max_transfers": 30, "weight": 2}
+    assert "hub = {" in inv.read_text() and inv.read_text().startswith("# the team's notes stay")
+    code, out = setting("hub-client.example.org", "hubs=clamav.example.org")
+    assert code == 0, out
+    client = parse_inventory(inv.read_text()).named("hub-client.example.org")
+    assert client.hubs == ["clamav.example.org"]
+    # a hub that is listed cannot stop being one
+    before = inv.read_bytes()
+    code, out = setting("clamav.example.org", "hub=")
+    assert code == 2 and "hub-client.example.org" in out and inv.read_bytes() == before
+    assert setting("hub-client.example.org", "hubs=")[0] == 0
+    assert parse_inventory(inv.read_text()).named("hub-client.example.org").hubs is None
+    assert setting("clamav.example.org", "hub=")[0] == 0 and mirror(inv)["hub"] is None
+
+
+@pytest.mark.parametrize(
+    ("words", "says"),
+    [
+        (["hub.max_transfers=0"], "greater than or equal to 1"),
+        (["hub.weight=99999999"], "less than or equal to 10000"),
+        (["hub.weight=-1"], "is not a number"),
+        (["hub.weight=1e9"], "is not a number"),
+        (["hub.weight=9999999999999999999999"], "is not a number"),
+        (["hub.speed=3"], "'hub.speed' cannot be set: use one of"),
+        (["hub=yes"], "write hub.max_transfers=N and hub.weight=N"),
+        (["hub=", "hub.weight=2"], "given together"),
+        (["hub.weight=2", "hub.weight=3"], "given twice"),
+        (["hubs=clamav.example.org"], "is itself"),
+    ],
+)
+def test_bad_hub_settings_change_nothing(inv: Path, words: list[str], says: str) -> None:
+    before = inv.read_bytes()
+    done = runner.invoke(
+        app, ["mirrors", "set", "clamav.example.org", *words, "--inventory", str(inv)]
+    )
+    assert done.exit_code == 2, done.output
+    assert says in done.output, done.output
+    assert inv.read_bytes() == before
