@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
+def served(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """Run the benchmark at N=4 with one hub on real sshd mirrors; return its JSON."""
     out = tmp_path / "served.json"
     done = subprocess.run(
         [
@@ -23,7 +25,8 @@ def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
             "-m",
             "benchmarks.served",
             *("--n", "4", "--hubs", "1", "--via", "sshd", "--timeout", "120"),
-            *("--contenders", "syncd-balanced", "syncd-tiered", "--out", str(out)),
+            *args,
+            *("--out", str(out)),
         ],
         capture_output=True,
         text=True,
@@ -32,7 +35,12 @@ def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    doc = json.loads(out.read_text())
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
+
+
+def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
+    doc = served(tmp_path, "--contenders", "syncd-balanced", "syncd-tiered")
     runs = {r["contender"]: r for r in doc["runs"]}
     for run in runs.values():
         assert run["served"] == 4 and run["failures"] == 0, run
@@ -48,24 +56,7 @@ def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
 def test_a_late_hub_hands_its_second_wave_to_the_sources_after_hub_wait(tmp_path: Path) -> None:
     """The hub's own pull is held to ~20 s (--late-hub-s); with hub_wait 2 s its second wave
     does not wait for it: every other mirror is served from a source long before the hub."""
-    out = tmp_path / "served.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.served",
-            *("--n", "4", "--hubs", "1", "--via", "sshd", "--timeout", "120"),
-            *("--late-hub-s", "20", "--hub-wait", "2"),
-            *("--contenders", "syncd-tiered", "--out", str(out)),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    doc = json.loads(out.read_text())
+    doc = served(tmp_path, "--late-hub-s", "20", "--hub-wait", "2", "--contenders", "syncd-tiered")
     (run,) = doc["runs"]
     assert run["served"] == 4 and run["failures"] == 0, run
     assert run["bytes_by_source"]["hubs"] == 0  # nobody pulled from the late hub
