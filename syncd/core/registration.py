@@ -187,7 +187,9 @@ def parse_settings(pairs: list[str]) -> dict[str, object]:
 
 def _number(key: str, value: str) -> int:
     if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise SettingError(f"{key} {value[:20]!r} is not a number: write e.g. {key}=20")
+        raise SettingError(
+            f"{key} {value[:20]!r} is not a number of at most 9 digits: write e.g. {key}=20"
+        )
     return int(value)
 
 
