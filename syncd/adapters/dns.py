@@ -15,8 +15,11 @@ import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
+import dns.xfr
+import dns.zone
 
 from syncd.core.dnsplan import Change
+from syncd.core.dnssteps import HeldSet
 from syncd.core.errors import SyncdError
 
 
@@ -51,37 +54,106 @@ def _absolute(server: DnsServer, relative: str) -> dns.name.Name:
     return dns.name.from_text(relative, origin=dns.name.from_text(server.zone))
 
 
+def _ask(
+    server: DnsServer, query: dns.message.Message, host: str, port: int
+) -> dns.message.Message:
+    if server.sign_queries:
+        query.use_tsig(
+            server.keyring(),
+            keyname=dns.name.from_text(server.key_name),
+            algorithm=server.key_algorithm,
+        )
+    try:
+        return dns.query.tcp(query, host, port=port, timeout=server.timeout_s)
+    except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime) as err:
+        raise DnsUpdateError(
+            f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}) on a "
+            "read: check the view keys named.conf includes (syncd dns render --named-conf)",
+            retryable=False,
+        ) from None
+    except (OSError, dns.exception.DNSException) as err:
+        raise DnsUpdateError(f"cannot query {host}:{port}: {err}", retryable=True) from None
+
+
+def read_held(server: DnsServer, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], HeldSet]:
+    """Return (relative name, type) -> the rdata texts (sorted) the server holds now, with
+    their TTL."""
+    held: dict[tuple[str, str], HeldSet] = {}
+    for name, rdtype in keys:
+        query = dns.message.make_query(_absolute(server, name), rdtype)
+        answer = _ask(server, query, server.host, server.port)
+        texts: list[str] = []
+        ttl = 0
+        for rrset in answer.answer:
+            if rrset.rdtype == dns.rdatatype.from_text(rdtype):
+                texts.extend(r.to_text() for r in rrset)
+                ttl = max(ttl, rrset.ttl)
+        held[(name, rdtype)] = HeldSet(tuple(sorted(texts)), ttl)
+    return held
+
+
 def read_records(
     server: DnsServer, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[str, ...]]:
     """Return (relative name, type) -> sorted rdata texts the server holds now."""
-    held: dict[tuple[str, str], tuple[str, ...]] = {}
-    for name, rdtype in keys:
-        query = dns.message.make_query(_absolute(server, name), rdtype)
-        if server.sign_queries:
-            query.use_tsig(
-                server.keyring(),
-                keyname=dns.name.from_text(server.key_name),
-                algorithm=server.key_algorithm,
-            )
-        try:
-            answer = dns.query.tcp(query, server.host, port=server.port, timeout=server.timeout_s)
-        except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime) as err:
-            raise DnsUpdateError(
-                f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}) on a "
-                "read: check the view keys named.conf includes (syncd dns render --named-conf)",
-                retryable=False,
-            ) from None
-        except (OSError, dns.exception.DNSException) as err:
-            raise DnsUpdateError(
-                f"cannot query {server.host}:{server.port}: {err}", retryable=True
-            ) from None
-        texts: list[str] = []
-        for rrset in answer.answer:
-            if rrset.rdtype == dns.rdatatype.from_text(rdtype):
-                texts.extend(r.to_text() for r in rrset)
-        held[(name, rdtype)] = tuple(sorted(texts))
-    return held
+    return {k: h.values for k, h in read_held(server, keys).items()}
+
+
+def serial(server: DnsServer, host: str | None = None, port: int | None = None) -> int:
+    """The SOA serial of the zone updates go to (a view's db.local zone, through its key),
+    as the server at `host`:`port` (default: the primary) serves it now."""
+    zone = dns.name.from_text(server.update_zone or server.zone)
+    answer = _ask(
+        server,
+        dns.message.make_query(zone, "SOA"),
+        host or server.host,
+        server.port if port is None else port,
+    )
+    for rrset in answer.answer:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return int(rrset[0].serial)
+    raise DnsUpdateError(
+        f"{host or server.host}:{server.port if port is None else port} answered no SOA for "
+        f"{zone}: is it authoritative for the zone?",
+        retryable=True,
+    )
+
+
+def names_held(server: DnsServer) -> set[str] | None:
+    """The names (relative) the zone holds, read by a zone transfer signed with the update key;
+    None when the server refuses the transfer (allow-transfer does not list the key) or the
+    key."""
+    try:
+        zone = dns.zone.Zone(server.zone)
+        query, _ = dns.xfr.make_query(
+            zone,
+            serial=None,  # AXFR: the whole zone
+            keyring=server.keyring(),
+            keyname=dns.name.from_text(server.key_name),
+            keyalgorithm=server.key_algorithm,
+        )
+        dns.query.inbound_xfr(
+            server.host,
+            zone,
+            query,
+            port=server.port,
+            timeout=server.timeout_s,
+            lifetime=server.timeout_s * 4,
+        )
+    except (
+        dns.xfr.TransferError,
+        dns.exception.FormError,
+        dns.tsig.PeerBadKey,
+        dns.tsig.PeerBadSignature,
+        dns.tsig.PeerBadTime,
+    ):  # refused, or the key is wrong: the update itself says so, with the fix
+        return None
+    except (OSError, dns.exception.DNSException) as err:
+        raise DnsUpdateError(
+            f"cannot transfer {server.zone} from {server.host}:{server.port}: {err}",
+            retryable=True,
+        ) from None
+    return {n.to_text() for n in zone.nodes if n.to_text() != "@"}
 
 
 def send_update(server: DnsServer, changes: Sequence[Change]) -> int:
@@ -95,13 +167,20 @@ def send_update(server: DnsServer, changes: Sequence[Change]) -> int:
         keyalgorithm=server.key_algorithm,
     )
     touched = 0
-    for change in changes:
-        name = _absolute(server, change.name)
-        for rdata in change.remove:
-            update.delete(name, change.rdtype, rdata)
-        if change.add:
-            update.add(name, server.ttl, change.rdtype, *change.add)
-        touched += len(change.add) + len(change.remove)
+    try:
+        for change in changes:
+            name = _absolute(server, change.name)
+            for rdata in change.remove:
+                update.delete(name, change.rdtype, rdata)
+            if change.add:
+                update.add(name, change.ttl or server.ttl, change.rdtype, *change.add)
+            touched += len(change.add) + len(change.remove)
+    except (ValueError, dns.exception.DNSException) as err:
+        raise DnsUpdateError(
+            f"cannot build the update ({type(err).__name__}: {err}): a record's value is not "
+            "valid for its type",
+            retryable=False,
+        ) from None
     try:
         response = dns.query.tcp(update, server.host, port=server.port, timeout=server.timeout_s)
     except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime) as err:

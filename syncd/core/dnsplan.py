@@ -15,14 +15,16 @@ difference against what the server holds, and the safety checks every update mus
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from syncd.core.errors import SyncdError
 
-RECORD_TYPES = ("A", "AAAA", "TXT")
 TXT_NAME = "current.cvd"
 LOCAL_POOL = "db.local"
+# a country's pool: db.<ISO alpha-2>, lower case, as the zone holds it
+POOL_NAME = re.compile(r"db\.([a-z]{2})")
 
 
 class DnsSafetyError(SyncdError, ValueError):
@@ -97,6 +99,33 @@ class Change:
     remove: tuple[str, ...] = ()
     reason: str = ""
     view: str | None = None  # db.local by region: the BIND view whose db.local zone changes
+    ttl: int | None = None  # the TTL of the records added (None: the server's default)
+    held_ttl: int = 0  # the TTL the server held for this name and type before the change
+
+
+def rdata_address(text: str) -> str:
+    """Given a mirror's address, return it as an A/AAAA record holds it; raise DnsSafetyError
+    when no client could use it: not an IP address, a zone id (``fe80::1%lo``), unspecified,
+    multicast, link-local, or an IPv4 address mapped into IPv6."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise DnsSafetyError(f"{text!r} is not an IP address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and (ip.scope_id or ip.ipv4_mapped):
+        raise DnsSafetyError(f"{text!r} is scoped or IPv4-mapped: no client can reach it")
+    if ip.is_unspecified or ip.is_multicast or ip.is_link_local:
+        raise DnsSafetyError(f"{text!r} is unspecified, multicast or link-local")
+    return str(ip)
+
+
+def pool_countries(names: Iterable[str]) -> set[str]:
+    """Given names the zone holds (relative), return the countries whose pools they are."""
+    out = set()
+    for name in names:
+        m = POOL_NAME.fullmatch(name.lower())
+        if m:
+            out.add(m.group(1))
+    return out
 
 
 def _split(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -118,10 +147,13 @@ def plan_pools(
     *,
     fallback_count: int = 3,
     default_pool: Sequence[str] = (),
+    countries: Iterable[str] = (),
 ) -> list[Pool]:
-    """Return one pool per country with a registered mirror, plus ``db.local``."""
+    """Return one pool per country with a registered mirror and per country in `countries`
+    (every pool the zone already holds, and the inventory's countries whatever their mirrors'
+    state: a pool is never left behind), plus ``db.local``."""
     eligible = [m for m in mirrors if m.eligible and m.addresses]
-    countries = sorted({m.country.lower() for m in mirrors})
+    countries = sorted({m.country.lower() for m in mirrors} | {c.lower() for c in countries})
     pools = []
     for cc in countries:
         own = [m for m in eligible if m.country.lower() == cc]

@@ -1,19 +1,29 @@
 """Bring the rotation and the TXT record in line with what mirrors really serve: gather the
-evidence from the record, judge the release gate, plan the pools, and send the authoritative
-server only the difference (retried, recorded). Used by ``syncd dns`` and ``syncd publish``."""
+evidence from the record, judge the release gate, plan the pools, and run the steps of
+``syncd.core.dnssteps`` against the authoritative servers (shrink, settle, announce: sent as
+differences, retried, recorded). Used by ``syncd dns``, ``syncd publish`` and the monitor."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records, send_update
+from syncd.adapters.dns import (
+    DnsServer,
+    DnsUpdateError,
+    names_held,
+    read_held,
+    send_update,
+    serial,
+)
 from syncd.adapters.dnsstore import DnsStore
 from syncd.adapters.files import read_inventory, read_release_headers
 from syncd.adapters.monitorstore import MonitorStore
@@ -24,13 +34,25 @@ from syncd.core.dnsplan import (
     LOCAL_POOL,
     TXT_NAME,
     Change,
+    DnsSafetyError,
     MirrorEntry,
     Pool,
     TxtRecord,
     check_txt,
     desired_records,
-    diff,
     plan_pools,
+    pool_countries,
+    rdata_address,
+)
+from syncd.core.dnssteps import (
+    Step,
+    StepResult,
+    announce_not_before,
+    explain_wait,
+    failed_step,
+    pool_changes,
+    serial_newer,
+    target_versions,
 )
 from syncd.core.errors import SyncdError
 from syncd.core.gate import GateVerdict, MirrorEvidence, evidence, judge, serves_release
@@ -47,18 +69,23 @@ from syncd.core.geopools import (
     view_zone_file,
 )
 from syncd.core.monitorconfig import DnsConfig
+from syncd.core.report import clean
 
 
 @dataclass(frozen=True)
 class DnsUpdate:
     """What an update did: the gate's verdict (None: it failed before judging), the changes
-    sent (or, on a dry run, that would be), and the error of a send that failed."""
+    sent (or, on a dry run, that would be), each step's result in order (see
+    ``syncd.core.dnssteps``), the error of the step that failed, and when the TXT moved."""
 
     gate: GateVerdict | None
     changes: list[Change]
     sent: bool
     dry_run: bool
     error: str | None
+    steps: tuple[StepResult, ...] = ()
+    announced: str | None = None  # why the TXT moved when it did
+    problems: tuple[str, ...] = ()  # mirrors left out of the rotation for a reason of their own
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (and ``dns`` in ``syncd publish --json``)."""
@@ -83,6 +110,12 @@ class DnsUpdate:
                 }
                 for c in self.changes
             ],
+            "steps": [
+                {"step": r.step.value, "ok": r.ok, "detail": r.detail, "at": r.at}
+                for r in self.steps
+            ],
+            "announced": self.announced,
+            "problems": list(self.problems),
             "sent": self.sent,
             "dry_run": self.dry_run,
             "error": self.error,
@@ -96,60 +129,86 @@ def _addresses(host: str) -> tuple[str, ...]:
         pass
     try:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):
         return ()
     return tuple(sorted({str(i[4][0]) for i in infos}))
 
 
+def rotation_addresses(host: str) -> tuple[tuple[str, ...], list[str]]:
+    """`host`'s addresses that may go into a pool, and a note for each that may not."""
+    good, notes = [], []
+    for a in _addresses(host):
+        try:
+            good.append(rdata_address(a))
+        except DnsSafetyError as err:
+            notes.append(str(err))
+    return tuple(good), notes
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The inputs of one update, read once: the release, each mirror's evidence and
+    addresses, the inventory's countries, the gate's verdict, and the TXT it would announce."""
+
+    release: dict[str, int]
+    mirrors: list[MirrorEvidence]
+    addresses: dict[str, tuple[str, ...]]
+    countries: set[str]
+    verdict: GateVerdict
+    txt: TxtRecord
+    problems: tuple[str, ...]
+
+
+def _broken(name: str, country: str, live: bool) -> MirrorEvidence:
+    return MirrorEvidence(name, country, live, None, None, False)
+
+
 def gather(
     cfg: SyncdConfig, inventory: Path, state: Path
-) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]]]:
+) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]], set[str], list[str]]:
     """Per mirror what the publish record and the monitor say (judged by the core's
-    `evidence`), and its addresses."""
+    `evidence`) and its addresses fit for a pool; the inventory's countries (every mirror's,
+    whatever its state); and a note per mirror left out for a reason of its own. Whatever goes
+    wrong with one mirror keeps that mirror out of the rotation, never the others."""
     inv = read_inventory(inventory)
     conn = open_db(state)
     try:
         published = {s.mirror: s for s in PublishStore(conn).mirror_states()}
         monitor = MonitorStore(conn)
         records = monitor.records()
-        out, addrs = [], {}
+        out, addrs, problems = [], {}, []
         for m in inv.mirrors:
-            checks = [c for c in monitor.checks(m.name, 0.0) if c.ok and c.versions]
-            out.append(
-                evidence(
-                    m.name,
-                    m.country,
-                    live=m.active and not m.pending,  # pending: not in rotation nor the gate
-                    push=published.get(m.name),
-                    latest_check=checks[-1] if checks else None,
-                    states=[r.state for (name, _), r in records.items() if name == m.name],
-                    http_proof=bool(m.http) and cfg.policy.http_check,
+            live = m.active and not m.pending  # pending: not in rotation nor the gate
+            try:
+                checks = [c for c in monitor.checks(m.name, 0.0) if c.ok and c.versions]
+                out.append(
+                    evidence(
+                        m.name,
+                        m.country,
+                        live=live,
+                        push=published.get(m.name),
+                        latest_check=checks[-1] if checks else None,
+                        states=[r.state for (name, _), r in records.items() if name == m.name],
+                        http_proof=bool(m.http) and cfg.policy.http_check,
+                    )
                 )
-            )
-            addrs[m.name] = _addresses(m.host)
+                addrs[m.name], notes = rotation_addresses(m.host)
+            except Exception as err:
+                out.append(_broken(m.name, m.country, live))
+                addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
+            problems += [clean(f"{m.name}: {n}") for n in notes if live]
     finally:
         conn.close()
-    return out, addrs
+    return out, addrs, {m.country.lower() for m in inv.mirrors}, problems
 
 
 def plan(
     cfg: SyncdConfig, *, dns: DnsConfig, inventory: Path, state: Path, tree: Path, now: float
-) -> tuple[GateVerdict, list[MirrorEntry], TxtRecord, dict[str, int]]:
+) -> Planned:
     heads = read_release_headers(tree)
     release = {db: h.version for db, h in heads.items()}
-    mirrors, addrs = gather(cfg, inventory, state)
+    mirrors, addrs, countries, problems = gather(cfg, inventory, state)
     verdict = judge(mirrors, release, dns.gate_share)
-    entries = [
-        MirrorEntry(
-            m.name,
-            m.country,
-            addrs[m.name],
-            serves_release(m, release),
-            "" if serves_release(m, release) else "does not serve the release",
-        )
-        for m in mirrors
-        if m.active
-    ]
     flevel = heads["daily"].functionality if "daily" in heads else 0
     txt = TxtRecord(
         dns.clamav_version,
@@ -161,7 +220,26 @@ def plan(
         dns.safebrowsing,
         release.get("bytecode", 0),
     )
-    return verdict, entries, txt, release
+    return Planned(release, mirrors, addrs, countries, verdict, txt, tuple(problems))
+
+
+def entries_for(planned: Planned, target: dict[str, int]) -> list[MirrorEntry]:
+    """The active mirrors as the pools see them: eligible when they serve `target`."""
+    out = []
+    for m in planned.mirrors:
+        if not m.active:
+            continue
+        ok = serves_release(m, target)
+        out.append(
+            MirrorEntry(
+                m.name,
+                m.country,
+                planned.addresses.get(m.name, ()),
+                ok,
+                "" if ok else "does not serve what the TXT announces",
+            )
+        )
+    return out
 
 
 def server_of(dns: DnsConfig) -> DnsServer:
@@ -194,11 +272,36 @@ def retrying() -> Retrying:
     )
 
 
-def _reason(c: Change, verdict: GateVerdict, pools: list[Pool]) -> str:
-    if c.rdtype == "TXT":
-        return f"release announced: {verdict.reason}"
-    note = next((p.note for p in pools if p.name == c.name and p.note), None)
-    return note or "rotation follows the mirrors that serve the release"
+ROTATION = "rotation follows the mirrors that serve what the TXT announces"
+
+
+def _pool_reason(name: str, pools: list[Pool]) -> str:
+    note = next((p.note for p in pools if p.name == name and p.note), None)
+    return note or ROTATION
+
+
+@dataclass
+class Clock:
+    """Time as the update sees it: the wall clock to record and compare with TTLs, and a
+    sleep (both injected: tests and the benchmark pass their own)."""
+
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _pools_for(
+    planned: Planned,
+    dns: DnsConfig,
+    server: DnsServer,
+    store_names: set[str],
+    target: dict[str, int],
+) -> tuple[list[Pool], list[RegionPool] | None]:
+    held_names = names_held(server)
+    countries = planned.countries | pool_countries(
+        held_names if held_names is not None else store_names
+    )
+    entries = entries_for(planned, target)
+    return zone_pools(dns, entries, countries), local_pools(dns, entries)
 
 
 def update(
@@ -210,69 +313,227 @@ def update(
     tree: Path,
     dry_run: bool,
     now: float,
+    announce: bool = True,
+    clock: Clock | None = None,
 ) -> DnsUpdate:
-    """Judge the gate at `now` (unix seconds), send the difference unless `dry_run`; return
-    what it did.
+    """Judge the gate at `now` (unix seconds), then, unless `dry_run`, run the steps of
+    ``syncd.core.dnssteps``: shrink every pool in every view, settle on every authoritative
+    server, and (when `announce` and the gate is open) wait out the removed records' TTL and
+    move the TXT. Return what it did; a failed step ends the sequence and is the result's error.
 
     Raise ConfigError, InventoryError, StoreError, DnsSafetyError or DnsUpdateError (reading
-    the server) before anything is sent; a failed send is retried, then reported in the result.
+    the server) before anything is sent.
     """
-    verdict, entries, txt, release = plan(
-        cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now
-    )
-    pools = zone_pools(dns, entries)
+    clock = clock or Clock()
+    planned = plan(cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now)
     server = server_of(dns)
-    want = desired_records(pools, txt if verdict.reached else None)
-    held = read_records(server, sorted({*want, (TXT_NAME, "TXT")}))
-    current = TxtRecord.parse(held[(TXT_NAME, "TXT")][0]) if held[(TXT_NAME, "TXT")] else None
-    if verdict.reached:
-        check_txt(txt, current, release)
-        if current and current.versions == txt.versions:
-            want.pop((TXT_NAME, "TXT"))  # same release: keep the record as it is
-    changes = [
-        Change(c.name, c.rdtype, c.add, c.remove, _reason(c, verdict, pools))
-        for c in diff(want, {k: v for k, v in held.items() if k in want})
-    ]
-    # db.local by region: each view's zone is read (signed: the key selects the view) before
-    # anything is sent, then updated with the view's key, apart from the rest
-    batches: list[tuple[DnsServer, list[Change]]] = [(server, changes)]
-    for rp in local_pools(dns, entries) or []:
+    txt_held = read_held(server, [(TXT_NAME, "TXT")])[(TXT_NAME, "TXT")]
+    current = TxtRecord.parse(txt_held.values[0]) if txt_held.values else None
+    gate_open = announce and planned.verdict.reached
+    target = target_versions(
+        planned.release, current.versions if current else None, gate_open=gate_open
+    )
+    conn = open_db(state)
+    try:
+        store = DnsStore(conn)
+        pools, local = _pools_for(planned, dns, server, store.names(), target)
+        batches = _shrink_batches(dns, server, pools, local)
+        txt_change = None
+        if gate_open:
+            check_txt(planned.txt, current, planned.release)
+            if current is None or current.versions != planned.txt.versions:
+                txt_change = Change(
+                    TXT_NAME,
+                    "TXT",
+                    (f'"{planned.txt.render()}"',),
+                    txt_held.values,
+                    f"release announced: {planned.verdict.reason}",
+                    ttl=dns.ttl,
+                    held_ttl=txt_held.ttl,
+                )
+        every = [c for _, cs in batches for c in cs] + ([txt_change] if txt_change else [])
+        if dry_run:
+            return DnsUpdate(planned.verdict, every, False, True, None, problems=planned.problems)
+        run = _Sequence(dns, server, batches, store, clock)
+        run.shrink()
+        if run.ok:
+            run.settle()
+        if run.ok and txt_change is not None:
+            run.announce(txt_change, gate_at=now)
+    finally:
+        conn.close()
+    failed = failed_step(run.results)
+    return DnsUpdate(
+        planned.verdict,
+        run.sent,
+        bool(run.sent) and failed is None,
+        False,
+        None if failed is None else f"{failed.step.value} step failed: {failed.detail}",
+        tuple(run.results),
+        run.announced,
+        planned.problems,
+    )
+
+
+def _shrink_batches(
+    dns: DnsConfig, server: DnsServer, pools: list[Pool], local: list[RegionPool] | None
+) -> list[tuple[DnsServer, list[Change]]]:
+    """Step (a)'s updates: the zone's pools, and each view's db.local (each view's zone is read
+    signed, since the key selects the view, before anything is sent)."""
+    want = desired_records(pools, None)
+    held = read_held(server, sorted(want))
+    batches = [(server, _reasoned(pool_changes(want, held, ttl=dns.pool_ttl), pools))]
+    for rp in local or []:
         vserver = view_server(server, rp.region)
         vwant = desired_records([rp.pool], None)
-        vheld = read_records(vserver, sorted(vwant))
-        reason = rp.pool.note or "rotation follows the mirrors that serve the release"
+        vheld = read_held(vserver, sorted(vwant))
+        reason = rp.pool.note or ROTATION
         batches.append(
             (
                 vserver,
-                [
-                    Change(c.name, c.rdtype, c.add, c.remove, reason, rp.region.view)
-                    for c in diff(vwant, vheld)
-                ],
+                pool_changes(vwant, vheld, ttl=dns.pool_ttl, reason=reason, view=rp.region.view),
             )
         )
-    batches = [(srv, cs) for srv, cs in batches if cs]
-    every = [c for _, cs in batches for c in cs]
-    error = None
-    if every and not dry_run:
-        conn = open_db(state)
+    return batches
+
+
+def _reasoned(changes: list[Change], pools: list[Pool]) -> list[Change]:
+    return [replace(c, reason=_pool_reason(c.name, pools)) for c in changes]
+
+
+class _Sequence:
+    """The steps as they run: what was sent, each step's result, and when the TXT moved."""
+
+    def __init__(
+        self,
+        dns: DnsConfig,
+        server: DnsServer,
+        batches: list[tuple[DnsServer, list[Change]]],
+        store: DnsStore,
+        clock: Clock,
+    ) -> None:
+        self.dns, self.server, self.batches, self.store, self.clock = (
+            dns,
+            server,
+            batches,
+            store,
+            clock,
+        )
+        self.sent: list[Change] = []
+        self.results: list[StepResult] = []
+        self.announced: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def _send(self, srv: DnsServer, batch: list[Change]) -> str | None:
         try:
-            for srv, batch in batches:
-                try:
-                    for attempt in retrying():
-                        with attempt:
-                            send_update(srv, batch)
-                    DnsStore(conn).record(now, batch, "sent")
-                except DnsUpdateError as err:
-                    error = error or str(err)
-                    DnsStore(conn).record(now, batch, f"failed: {err}")
-        finally:
-            conn.close()
-    return DnsUpdate(verdict, every, bool(every) and not dry_run and error is None, dry_run, error)
+            for attempt in retrying():
+                with attempt:
+                    send_update(srv, batch)
+        except DnsUpdateError as err:
+            self.store.record(self.clock.now(), batch, f"failed: {err}")
+            return str(err)
+        self.store.record(self.clock.now(), batch, "sent")
+        self.sent += batch
+        return None
+
+    def shrink(self) -> None:
+        """(a): every batch is sent even when one fails (each only makes a pool more right);
+        the step fails when any did, and names the views."""
+        errors = []
+        for srv, batch in self.batches:
+            if batch:
+                error = self._send(srv, batch)
+                if error:
+                    where = f"view {batch[0].view}" if batch[0].view else f"zone {srv.zone}"
+                    errors.append(f"{where}: {error}")
+        count = sum(len(b) for _, b in self.batches)
+        detail = "; ".join(errors) if errors else f"{count} pool change(s) sent"
+        self.results.append(StepResult(Step.SHRINK, not errors, detail, self.clock.now()))
+
+    def settle(self) -> None:
+        """(b): every authoritative server serves the primary's serial, in every zone we
+        update (the main zone, each view's db.local), within settle_timeout_s."""
+        deadline = self.clock.now() + self.dns.settle_timeout_s
+        lagging: list[str] = []
+        for srv, _ in self.batches:
+            want = serial(srv)
+            for host, port in self.dns.secondary_servers():
+                if not self._wait_serial(srv, host, port, want, deadline):
+                    zone = srv.update_zone or srv.zone
+                    lagging.append(
+                        f"{host}:{port} ({zone}{' via ' + srv.key_name if srv.update_zone else ''})"
+                    )
+        at = self.clock.now()
+        if lagging:
+            detail = (
+                f"secondary {', '.join(lagging)} did not serve the new serial within "
+                f"{self.dns.settle_timeout_s:.0f} s: the TXT stays; check its zone transfers"
+            )
+            self.results.append(StepResult(Step.SETTLE, False, detail, at))
+            return
+        self.store.settle(at)
+        servers = 1 + len(self.dns.secondaries)
+        self.results.append(
+            StepResult(Step.SETTLE, True, f"{servers} server(s) serve the change", at)
+        )
+
+    def _wait_serial(
+        self, srv: DnsServer, host: str, port: int, want: int, deadline: float
+    ) -> bool:
+        while True:
+            try:
+                if serial_newer(serial(srv, host, port), want):
+                    return True
+            except DnsUpdateError:
+                pass  # a secondary down is lagging: asked again until the deadline
+            if self.clock.now() >= deadline:
+                return False
+            self.clock.sleep(min(0.2, max(0.0, deadline - self.clock.now())))
+
+    def announce(self, change: Change, *, gate_at: float) -> None:
+        """(c): wait until every removal's TTL has passed since it settled, then move the TXT
+        and see it served everywhere."""
+        start = self.clock.now()
+        removals = self.store.removals(start - 2 * MAX_TTL, default_ttl=self.dns.ttl)
+        not_before = announce_not_before(removals)
+        wait = not_before - start
+        if wait > MAX_TTL:
+            detail = (
+                f"a removed record's TTL keeps it in caches until {wait:.0f} s from now: "
+                "lower the records' TTL ([dns] pool_ttl) and run 'syncd dns push' later"
+            )
+            self.results.append(StepResult(Step.ANNOUNCE, False, detail, start))
+            return
+        if wait > 0:
+            self.clock.sleep(wait)
+        error = self._send(self.server, [change])
+        at = self.clock.now()
+        if error:
+            self.results.append(StepResult(Step.ANNOUNCE, False, error, at))
+            return
+        self.settle()  # the TXT served by every server: release-to-announce ends here
+        held_ttl = max((r.ttl for r in removals if r.settled_at + r.ttl == not_before), default=0)
+        self.announced = explain_wait(gate_at, at, not_before, self.dns.pool_ttl, held_ttl)
+        self.results.append(StepResult(Step.ANNOUNCE, True, f"TXT {change.add[0]}", at))
 
 
-def zone_pools(dns: DnsConfig, entries: list[MirrorEntry]) -> list[Pool]:
-    """The pools the zone itself holds: every db.XY, and db.local unless it is by region."""
-    pools = plan_pools(entries, fallback_count=dns.fallback_count, default_pool=dns.default_pool)
+MAX_TTL = 3600.0  # the longest wait for a removed record's TTL before the TXT may move
+
+
+def zone_pools(
+    dns: DnsConfig, entries: list[MirrorEntry], countries: set[str] | None = None
+) -> list[Pool]:
+    """The pools the zone itself holds: every db.XY (each of `countries` too), and db.local
+    unless it is by region."""
+    pools = plan_pools(
+        entries,
+        fallback_count=dns.fallback_count,
+        default_pool=dns.default_pool,
+        countries=countries or (),
+    )
     if dns.local is not None:
         pools = [p for p in pools if p.name != LOCAL_POOL]
     return pools
@@ -332,7 +593,9 @@ def gate_after_publish(
             cfg, dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run, now=now
         )
     except SyncdError as err:
-        return DnsUpdate(None, [], False, dry_run, str(err))
+        return DnsUpdate(None, [], False, dry_run, clean(str(err)))
+    except Exception as err:
+        return DnsUpdate(None, [], False, dry_run, clean(f"internal: {type(err).__name__}: {err}"))
 
 
 @dataclass(frozen=True)
@@ -350,15 +613,18 @@ class Rendered:
 def render(
     cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path, now: float
 ) -> Rendered:
-    """The gate, the pools, and the zone fragment the server should hold at `now`."""
-    verdict, entries, txt, _ = plan(
-        cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now
-    )
-    pools = zone_pools(dns, entries)
+    """The gate, the pools, and the zone fragment the server should hold at `now` once the
+    gate's steps are done (without the server: the pools follow the release when the gate is
+    open, else every mirror that serves it or the release before it cannot be told apart)."""
+    planned = plan(cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now)
+    entries = entries_for(planned, planned.release)
+    pools = zone_pools(dns, entries, planned.countries)
     return Rendered(
-        verdict,
+        planned.verdict,
         pools,
-        zone_text(desired_records(pools, txt if verdict.reached else None), dns.ttl),
+        zone_text(
+            desired_records(pools, planned.txt if planned.verdict.reached else None), dns.ttl
+        ),
         local_pools(dns, entries),
         None if dns.local is None else geoip_warning(dns.local),
     )
