@@ -114,7 +114,12 @@ def push_cmd(
     is open (gate_share of active mirrors serve it, verified by report and HTTP, and no country
     left without one). A TXT record never goes backwards nor announces what the source tree
     does not have. With a dns.local table, each view's db.local follows its region's pool, updated
-    with the view's own key. Failed updates are retried, then reported; every change is recorded."""
+    with the view's own key. The steps keep every client's answers true: first every pool in
+    every view drops the mirrors that do not serve what the TXT will announce; then every
+    authoritative server ([dns] secondaries too) must serve that change; then, once the removed
+    records' TTL ([dns] pool_ttl) has passed, the TXT moves. A failed step ends the sequence,
+    the TXT stays, and the exit code is 1. Failed updates are retried, then reported; every
+    change is recorded."""
     from syncd.orchestration.dnsupdate import update
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
@@ -141,5 +146,9 @@ def print_result(result: DnsUpdate, *, as_json: bool) -> None:
         typer.echo(f"{verb} {where} {c.rdtype}: +{list(c.add)} -{list(c.remove)} ({c.reason})")
     if not result.changes:
         typer.echo("the server already holds what it should: nothing sent")
+    for problem in result.problems:
+        typer.echo(f"out of rotation: {problem}")
+    if result.announced:
+        typer.echo(f"TXT {result.announced}")
     if result.error:
-        typer.echo(f"update failed: {result.error}", err=True)
+        typer.echo(f"update failed: {result.error}; the TXT record was not moved", err=True)

@@ -13,6 +13,7 @@ from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
 from syncd.core.report import dumps_strict
 
 if TYPE_CHECKING:
+    from syncd.orchestration.dnsupdate import DnsUpdate
     from syncd.orchestration.monitorpass import PassSummary
 
 app = group()
@@ -30,6 +31,17 @@ def _print(summary: PassSummary) -> None:
     for c in summary.changes:
         if not c.first_fresh:
             typer.echo(f"{c.mirror} [{c.family}]: {c.old} -> {c.new}: {c.reason}")
+    if summary.suspect:
+        typer.echo(f"the monitor suspects itself: {summary.suspect}", err=True)
+    if summary.dns is not None:
+        d = summary.dns
+        for dc in d.changes:
+            where = f"{dc.name} [view {dc.view}]" if dc.view else dc.name
+            typer.echo(
+                f"dns: {where} {dc.rdtype}: +{list(dc.add)} -{list(dc.remove)} ({dc.reason})"
+            )
+        if d.error:
+            typer.echo(f"dns: rotation not updated: {d.error}", err=True)
     mail = summary.mail
     if mail.error:
         typer.echo(f"mail failed: {mail.error}", err=True)
@@ -70,6 +82,15 @@ def monitor_cmd(
     no_mail: Annotated[
         bool, typer.Option("--no-mail", help="Record and print, send no mail.")
     ] = False,
+    no_dns: Annotated[
+        bool,
+        typer.Option(
+            "--no-dns",
+            help="Leave the rotation alone (by default, with [dns], each pass takes mirrors "
+            "that stopped serving the announced release out of every pool and puts back those "
+            "that serve it again; the TXT record is never moved by the monitor).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per pass on stdout.")
     ] = False,
@@ -99,6 +120,24 @@ def monitor_cmd(
     if status_page is not None:
         monitor = monitor.model_copy(update={"status_page": status_page})
 
+    rotate = None
+    if cfg.dns is not None and not no_dns:
+        dns_cfg = cfg.dns
+
+        def rotate() -> DnsUpdate:
+            from syncd.orchestration.dnsupdate import gate_after_publish
+
+            return gate_after_publish(
+                cfg,
+                dns_cfg,
+                inventory=inv,
+                state=db,
+                tree=tree,
+                dry_run=False,
+                now=time.time(),
+                announce=False,
+            )
+
     def one_pass() -> PassSummary:
         return run_pass(
             inventory=inv,
@@ -109,6 +148,7 @@ def monitor_cmd(
             clock=time.time,
             gate_share=cfg.dns.gate_share if cfg.dns else None,
             http_check=cfg.policy.http_check,
+            rotate=rotate,
         )
 
     failed = False
@@ -122,7 +162,7 @@ def monitor_cmd(
                 typer.echo(dumps_strict(summary.to_json(), sort_keys=True))
             else:
                 _print(summary)
-            failed = bool(summary.mail.error)
+            failed = bool(summary.mail.error) or bool(summary.dns and summary.dns.error)
     except KeyboardInterrupt:
         typer.echo("monitor: interrupted", err=True)
     raise typer.Exit(1 if failed else 0)

@@ -59,6 +59,7 @@ class MetricsSnapshot:
     families: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (mirror, family)
     runs: Sequence[RunFacts] = ()  # any order; the newest of each kind counts
     gate: GateFacts | None = None
+    suspect: bool = False  # the monitor suspects its own checks (syncd.core.outage)
 
 
 _LABEL_ESCAPE = re.compile(r'[\\"\n]')
@@ -226,6 +227,11 @@ def render_metrics(snap: MetricsSnapshot) -> str:
             [({}, g.required)],
         )
     _run_samples(snap, out)
+    out.family(
+        "pushsync_monitor_suspects_itself",
+        "1 when most mirrors failed at once and the monitor left DNS alone (its own outage?).",
+        [({}, int(snap.suspect))],
+    )
     out.family(
         "pushsync_monitor_last_run_timestamp_seconds",
         "When the monitor last ran.",

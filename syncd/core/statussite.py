@@ -149,6 +149,7 @@ class Site:
     released_at: float | None
     gate: GateView | None  # None: no [dns], no gate
     mirrors: tuple[MirrorView, ...] = field(default=())
+    suspect: str | None = None  # why the monitor suspects its own checks (DNS left alone)
 
 
 # formatting
@@ -241,6 +242,7 @@ td.why{min-width:12rem}
 h1{font-size:1.5rem;margin:.2rem 0 .6rem}h2{font-size:1.15rem;margin:1.4rem 0 .5rem}
 a{color:#1f5fa8}
 .meta{color:#555;margin:.2rem 0 1rem}
+.warn{border-left:.45em solid #b3261e;background:#fdf0ef;padding:.4rem .7rem;border-radius:3px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:.8rem}
 .card{border:1px solid #ddd;border-radius:6px;padding:.6rem .8rem}
 .card h2{margin:0 0 .4rem;font-size:1rem}
@@ -353,6 +355,14 @@ def render_overview(site: Site) -> str:
         "<h1>ClamAV mirror status</h1>",
         f'<p class="meta">Updated {_abs(now)}. Machine-readable: '
         '<a href="status.json">status.json</a>.</p>',
+        *(
+            [
+                '<p class="warn"><strong>The monitor suspects itself:</strong> '
+                f"{esc(site.suspect)}.</p>"
+            ]
+            if site.suspect
+            else []
+        ),
         '<div class="cards">',
         f'<div class="card"><h2>Current release</h2><table>{versions}</table>{released}</div>',
         _gate_card(site),
@@ -653,6 +663,7 @@ def status_json(site: Site) -> dict[str, Any]:
             "held_back_by": list(g.laggards),
         },
         "score": {"window_days": 7, "lower_is_better": True, "explanation": SCORE_TEXT},
+        "monitor": {"suspects_itself": site.suspect is not None, "reason": site.suspect},
         "states": [s.value for s in State],
         "mirrors": mirrors,
     }

@@ -585,12 +585,21 @@ def gate_after_publish(
     tree: Path,
     dry_run: bool,
     now: float,
+    announce: bool = True,
 ) -> DnsUpdate:
-    """The release gate after a publish: `update`, its errors included in the result (never
-    raised: the publish is done whatever DNS does)."""
+    """The release gate after a publish (or, with `announce` False, the rotation after a
+    monitor pass): `update`, its errors included in the result (never raised: the publish or
+    the pass is done whatever DNS does)."""
     try:
         return update(
-            cfg, dns, inventory=inventory, state=state, tree=tree, dry_run=dry_run, now=now
+            cfg,
+            dns,
+            inventory=inventory,
+            state=state,
+            tree=tree,
+            dry_run=dry_run,
+            now=now,
+            announce=announce,
         )
     except SyncdError as err:
         return DnsUpdate(None, [], False, dry_run, clean(str(err)))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syncd.adapters.dnsstore import DnsStore
 from syncd.adapters.files import read_inventory, read_manifest, read_release_headers, write_atomic
 from syncd.adapters.mail import MailError, SmtpSettings, send_each
 from syncd.adapters.monitorstore import MonitorStore
@@ -27,6 +28,7 @@ from syncd.core.gate import GateVerdict, evidence, judge
 from syncd.core.inventory import Inventory
 from syncd.core.metrics import GateFacts, MetricsSnapshot, RunFacts, render_metrics
 from syncd.core.monitorconfig import MonitorConfig
+from syncd.core.outage import suspicion, suspicion_mail
 from syncd.core.statuspage import MirrorStatus
 from syncd.core.statussite import (
     ChangeView,
@@ -39,7 +41,8 @@ from syncd.core.statussite import (
     state_spans,
 )
 
-if TYPE_CHECKING:  # the checks need trio and httpx: loaded when a pass runs
+if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
+    from syncd.orchestration.dnsupdate import DnsUpdate
     from syncd.orchestration.monitor import MirrorFacts, Outcome
 
 DAY = 86_400.0
@@ -77,6 +80,8 @@ class PassSummary:
     mirrors: list[MirrorStatus]
     changes: list[StateChange]
     mail: MailTally
+    suspect: str | None = None  # why the monitor suspects itself (and left DNS alone)
+    dns: DnsUpdate | None = None  # what the pass did to the rotation ([dns] configured)
 
     def to_json(self) -> dict[str, Any]:
         """The ``syncd monitor --json`` document, one per pass."""
@@ -104,6 +109,8 @@ class PassSummary:
                 for c in self.changes
             ],
             "mail": {"sent": self.mail.sent, "held": self.mail.held, "error": self.mail.error},
+            "suspect": self.suspect,
+            "dns": None if self.dns is None else self.dns.to_json(),
         }
 
 
@@ -365,6 +372,7 @@ def _outputs(
     now: float,
     gate_share: float | None,
     http_check: bool,
+    suspect: str | None = None,
 ) -> tuple[Site | None, str | None]:
     """The status site and the metrics text this pass writes (each None when not configured),
     both showing one gate verdict."""
@@ -387,6 +395,7 @@ def _outputs(
             gate_share=gate_share,
             verdict=verdict,
         )
+        site = replace(site, suspect=suspect)
     metrics = None
     if cfg.metrics:
         gate = (
@@ -396,9 +405,55 @@ def _outputs(
         )
         states = {k: r.state.value for k, r in store.records().items() if k[0] in checked}
         metrics = render_metrics(
-            MetricsSnapshot(now, dict(release.versions), rows, states, run_facts(pstore), gate)
+            MetricsSnapshot(
+                now,
+                dict(release.versions),
+                rows,
+                states,
+                run_facts(pstore),
+                gate,
+                suspect=suspect is not None,
+            )
         )
     return site, metrics
+
+
+def _guard(
+    outcomes: list[Outcome], guard: DnsStore, cfg: MonitorConfig, now: float
+) -> tuple[str | None, Mail | None]:
+    """Whether this pass suspects itself (and the team's mail when an episode begins)."""
+    suspect = suspicion(((o.mirror, o.family, o.check.ok) for o in outcomes), cfg.outage_share)
+    if suspect is None:
+        guard.trusted()
+        return None, None
+    if guard.suspect(now, suspect):
+        return suspect, suspicion_mail(suspect, cfg.team, now)
+    return suspect, None
+
+
+def _send(
+    mails: list[Mail],
+    marks: list[tuple[str, list[int], range]],
+    store: MonitorStore,
+    cfg: MonitorConfig,
+    *,
+    now: float,
+    send_mail: bool,
+) -> tuple[int, str | None]:
+    """Send `mails`; mark each mirror's mailed transitions; return how many went and the
+    first error. A mail not sent stays due: the next pass retries it."""
+    if not mails or not send_mail:
+        return 0, None
+    mail_error = None
+    try:
+        errors = send_each(mails, _smtp(cfg))
+    except MailError as err:
+        errors, mail_error = [str(err)] * len(mails), str(err)
+    failed = {i for i, e in enumerate(errors) if e is not None}
+    for mirror, tids, which in marks:
+        if not failed & set(which):
+            store.mark_mailed(mirror, now, tids)
+    return errors.count(None), mail_error or next((e for e in errors if e is not None), None)
 
 
 def run_pass(
@@ -411,11 +466,14 @@ def run_pass(
     clock: Callable[[], float],
     gate_share: float | None = None,
     http_check: bool = True,
+    rotate: Callable[[], DnsUpdate] | None = None,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
     gate_share, None without [dns]) and `http_check` ([policy]) judge the release gate that
-    the status page and the metrics show."""
+    the status page and the metrics show. `rotate` ([dns] configured) brings the rotation in
+    line with this pass's findings (no TXT change); it is skipped while the monitor suspects
+    itself (``syncd.core.outage``)."""
     from syncd.orchestration.monitor import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -453,19 +511,14 @@ def run_pass(
         outcomes = apply_policy(observations, store.records(), release, cfg.thresholds())
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
         mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
-        mail_error = None
-        sent = 0
-        if mails and send_mail:
-            try:
-                errors = send_each(mails, _smtp(cfg))
-            except MailError as err:
-                errors, mail_error = [str(err)] * len(mails), str(err)
-            sent = errors.count(None)
-            failed = {i for i, e in enumerate(errors) if e is not None}
-            for mirror, tids, which in marks:
-                if not failed & set(which):  # a mail not sent stays due: the next pass retries
-                    store.mark_mailed(mirror, now, tids)
-            mail_error = mail_error or next((e for e in errors if e is not None), None)
+        guard = DnsStore(conn)
+        suspect, doubt = _guard(outcomes, guard, cfg, now)
+        if doubt is not None:
+            mails.append(doubt)
+        sent, mail_error = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
+        if doubt is not None and mail_error is None and send_mail:  # once per episode: sent
+            guard.mailed_suspicion()
+        dns = rotate() if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
         rows = _status_rows(facts, store, pstore, now, skipped)
         site, metrics = _outputs(
@@ -479,6 +532,7 @@ def run_pass(
             now=now,
             gate_share=gate_share,
             http_check=http_check,
+            suspect=suspect,
         )
     finally:
         conn.close()
@@ -494,7 +548,13 @@ def run_pass(
         if o.transition is not None
     ]
     return PassSummary(
-        now, dict(release.versions), rows, changes, MailTally(sent, held, mail_error)
+        now,
+        dict(release.versions),
+        rows,
+        changes,
+        MailTally(sent, held, mail_error),
+        suspect,
+        dns,
     )
 
 
