@@ -1,0 +1,250 @@
+"""The DNS steps against a real BIND 9: the pools shrink before the TXT moves, the TXT waits
+out the removed records' TTL, every pool the zone holds is managed, and one mirror's failure
+keeps only that mirror out. Time is injected (a clock whose sleeps are recorded, not slept):
+the order and the length of every wait are asserted, never the wall clock."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from devtools.harness.cvd import write_release
+from devtools.harness.named import Named
+from syncd.adapters.files import load_config
+from syncd.adapters.monitorstore import MonitorStore
+from syncd.adapters.publishstore import PublishStore
+from syncd.adapters.sqlite import open_db
+from syncd.core.dnssteps import Step
+from syncd.core.freshness import Check, Record
+from syncd.orchestration import dnsupdate
+from syncd.orchestration.dnsupdate import Clock, update
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
+OLD, NEW = 28034, 28035
+
+
+@dataclass
+class FakeClock:
+    """Unix time that moves only when slept; every sleep recorded."""
+
+    t: float
+    sleeps: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.sleeps.append(s)
+        self.t += s
+
+    def clock(self) -> Clock:
+        return Clock(self.now, self.sleep)
+
+
+@dataclass
+class Zone:
+    tmp: Path
+    named: Named
+    mirrors: dict[str, tuple[str, str, bool]]  # name -> (address, country, active)
+
+    @property
+    def state(self) -> Path:
+        return self.tmp / "state.sqlite"
+
+    @property
+    def source(self) -> Path:
+        return self.tmp / "source"
+
+    def write_inventory(self) -> None:
+        (self.tmp / "inventory.toml").write_text(
+            "".join(
+                f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\n'
+                f'active = {"true" if a else "false"}\nhost_keys = ["{KEY}"]\n\n'
+                for n, (h, c, a) in self.mirrors.items()
+            )
+        )
+
+    def serve(self, daily: int, names: list[str], at: float) -> None:
+        """`names` reported and were seen serving `daily` at `at`."""
+        release = {"daily": daily, "main": 62, "bytecode": 335}
+        store = PublishStore(open_db(self.state))
+        run = f"run-{time.monotonic_ns()}"
+        store.create_run(run, at, expected=release, request="sync", inventory=None, mirrors=names)
+        for name in names:
+            store.finish_target(
+                run, name, at, outcome="ok", error=None, report=None, versions=release
+            )
+        store.conn.close()
+        monitor = MonitorStore(open_db(self.state))
+        monitor.save((n, "IPv4", Check(at, True, at - 60, release), Record(), None) for n in names)
+        monitor.conn.close()
+
+    def update(self, clock: FakeClock, **kw: object) -> dnsupdate.DnsUpdate:
+        cfg, _ = load_config(self.tmp / "syncd.toml")
+        assert cfg.dns is not None
+        return update(
+            cfg,
+            cfg.dns,
+            inventory=self.tmp / "inventory.toml",
+            state=self.state,
+            tree=self.source,
+            dry_run=False,
+            now=clock.now(),
+            clock=clock.clock(),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def txt_daily(self) -> int | None:
+        [*txt] = self.named.dig("current.cvd", "TXT")
+        return int(txt[0].strip('"').split(":")[2]) if txt else None
+
+
+@pytest.fixture
+def zone(tmp_path: Path) -> Iterator[Zone]:
+    with Named(tmp_path / "named") as named:
+        secret = tmp_path / "tsig.secret"
+        secret.write_text(named.secret + "\n")
+        secret.chmod(0o600)
+        (tmp_path / "syncd.toml").write_text(f"""
+[dns]
+server = "{named.host}"
+port = {named.port}
+key_name = "{named.key_name}"
+key_secret_file = "{secret}"
+gate_share = 0.6
+pool_ttl = 30
+ttl = 300
+""")
+        z = Zone(
+            tmp_path,
+            named,
+            {
+                "pl1": ("127.0.1.1", "PL", True),
+                "pl2": ("127.0.1.2", "PL", True),
+                "de1": ("127.0.2.1", "DE", True),
+                "nl1": ("127.0.3.1", "NL", True),
+            },
+        )
+        z.write_inventory()
+        write_release(z.source, OLD)
+        yield z
+
+
+def test_the_pools_shrink_settle_and_wait_out_their_ttl_before_the_txt_moves(zone: Zone) -> None:
+    """Release OLD is announced with every mirror in rotation; NEW lands and pl2 never gets it.
+    The gate opens (3 of 4): pl2 leaves db.pl first, then the TXT waits the TTL the removed
+    record had (30 s, as BIND held it), then announces NEW. Proven to fail on the code before
+    this change, which sent the TXT and the shrink in one update with no wait (sleeps == [])."""
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    first = zone.update(clock)
+    assert first.error is None and zone.txt_daily() == OLD
+    assert zone.named.dig("db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
+
+    write_release(zone.source, NEW)
+    clock.t += 600
+    zone.serve(NEW, ["pl1", "de1", "nl1"], clock.now())
+    before = len(clock.sleeps)
+    result = zone.update(clock)
+    assert result.error is None, result
+    assert [r.step for r in result.steps] == [Step.SHRINK, Step.SETTLE, Step.SETTLE, Step.ANNOUNCE]
+    assert zone.named.dig("db.pl", "A") == ["127.0.1.1"] and zone.txt_daily() == NEW
+    assert clock.sleeps[before:] == [30.0]  # the held TTL, from the moment the shrink settled
+    shrink, announce = result.steps[0], result.steps[-1]
+    assert announce.at - shrink.at >= 30
+    assert result.announced == (
+        "announced 30 s after the gate opened: the removed records' TTL is 30 s"
+    )
+    rows = sqlite3.connect(zone.state).execute(
+        "SELECT name, removed, held_ttl, settled_at FROM dns_changes WHERE removed != '' "
+        "AND rdtype = 'A'"
+    )
+    assert sorted((n, r, t) for n, r, t, s in rows if s is not None) == [
+        ("db.local", "127.0.1.2", 30),
+        ("db.pl", "127.0.1.2", 30),
+    ]
+
+
+def test_while_the_gate_is_closed_mirrors_that_serve_the_announced_release_stay(
+    zone: Zone,
+) -> None:
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    assert zone.update(clock).error is None
+    write_release(zone.source, NEW)
+    clock.t += 600
+    zone.serve(NEW, ["pl1"], clock.now())  # 1 of 4: the gate stays closed
+    result = zone.update(clock)
+    assert result.gate is not None and not result.gate.reached
+    assert zone.txt_daily() == OLD
+    assert zone.named.dig("db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
+    assert zone.named.dig("db.de", "A") == ["127.0.2.1"]
+
+
+def test_a_removal_from_an_earlier_run_still_holds_the_txt(zone: Zone) -> None:
+    """The monitor took pl2 out 10 s ago (no TXT change); the publish that opens the gate now
+    must still wait out the 20 s left of that removal's TTL."""
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    assert zone.update(clock).error is None
+    write_release(zone.source, NEW)
+    clock.t += 600
+    zone.serve(NEW, ["pl1", "de1", "nl1"], clock.now())
+    rotation = zone.update(clock, announce=False)  # the monitor's pass: steps (a) and (b)
+    assert [r.step for r in rotation.steps] == [Step.SHRINK, Step.SETTLE]
+    assert zone.named.dig("db.pl", "A") == ["127.0.1.1"] and zone.txt_daily() == OLD
+    clock.t += 10
+    before = len(clock.sleeps)
+    result = zone.update(clock)
+    assert result.error is None and zone.txt_daily() == NEW
+    # the TTL BIND held for db.pl when pl2 was removed (30 s, as the first update wrote it),
+    # less the 10 s since the removal settled
+    assert clock.sleeps[before:] == [20.0]
+
+
+def test_a_country_whose_only_mirror_is_disabled_falls_back(zone: Zone) -> None:
+    """nl1 is NL's only mirror; disabled, db.nl falls back to the best mirrors elsewhere
+    instead of pointing at it for good (proven on the code before: db.nl kept 127.0.3.1)."""
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    assert zone.update(clock).error is None
+    assert zone.named.dig("db.nl", "A") == ["127.0.3.1"]
+    zone.mirrors["nl1"] = ("127.0.3.1", "NL", False)
+    zone.write_inventory()
+    clock.t += 60
+    assert zone.update(clock).error is None
+    held = zone.named.dig("db.nl", "A")
+    assert held and "127.0.3.1" not in held
+    # deleted from the inventory altogether: the pool the zone holds is still managed
+    del zone.mirrors["nl1"]
+    zone.write_inventory()
+    clock.t += 60
+    assert zone.update(clock).error is None
+    assert zone.named.dig("db.nl", "A") == held
+
+
+def test_one_mirror_that_breaks_the_evidence_is_kept_out_alone(
+    zone: Zone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong with one mirror's evidence keeps that mirror out of the rotation,
+    never the rest (before: the exception ended the update, no pool and no TXT changed)."""
+    real = dnsupdate.evidence
+
+    def evidence(name: str, *a: object, **kw: object) -> object:
+        if name == "de1":
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(name, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dnsupdate, "evidence", evidence)
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    result = zone.update(clock)
+    assert result.error is None and zone.txt_daily() == OLD  # 3 of 4 serve: the gate opens
+    assert any(p.startswith("de1: internal: UnicodeEncodeError") for p in result.problems)
+    assert "127.0.2.1" not in zone.named.dig("db.de", "A")
+    assert zone.named.dig("db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
