@@ -4,7 +4,8 @@
   fragment declares: db.local by region, with a GeoIP2 directory); it can NOTIFY secondaries
   and allow them zone transfers, and listen on extra addresses (a network namespace's veth);
 - `NamedSecondary`: ``type secondary`` for one zone, transferring from a primary (AXFR, then
-  IXFR on NOTIFY), that a test can `pause` (SIGSTOP) to hold it behind the primary;
+  IXFR on NOTIFY), that a test can hold behind the primary (`hold`: it answers the old
+  serial; `pause`: SIGSTOP, it answers nothing);
 - `NamedCache`: a forward-only caching resolver in front of either, that keeps each answer
   for its TTL (``min-cache-ttl 0``, no prefetch, no stale answers), as the resolvers
   freshclam users sit behind do.
@@ -14,8 +15,10 @@ Every server has a control channel (``rndc`` with its own key on a free loopback
 holds with dnspython, `dig()` with the real ``dig``.
 
 Measured on BIND 9.18 (tests/harness_tests/test_named_roles.py): a secondary serves the
-primary's new serial 10-30 ms after the update's answer (``notify-delay 0``), and an update to a
-frozen zone is answered REFUSED (the log says "update failed: zone is frozen")."""
+primary's new serial 1-20 ms after the update's answer (``notify-delay 0``), and an update to a
+frozen zone is answered REFUSED (the log: "dynamic update temporarily disabled because the zone
+is frozen"); the cache drops an answer when the TTL it counts down in whole seconds reaches 0,
+which is up to 1 s before TTL seconds have passed since it fetched it, never after."""
 
 from __future__ import annotations
 
@@ -253,7 +256,7 @@ controls {{
             return None
         for rrset in r.answer:
             if rrset.rdtype == dns.rdatatype.SOA:
-                return int(rrset[0].serial)  # type: ignore[attr-defined]
+                return int(rrset[0].serial)
         return None
 
     def dig(self, name: str, rdtype: str, *, source: str | None = None) -> list[str]:
@@ -344,7 +347,11 @@ class Named(_NamedProcess):
         geoip = f'geoip-directory "{self.geoip_directory}";' if self.geoip_directory else ""
         if self.also_notify:
             targets = " ".join(f"{h} port {p};" for h, p in self.also_notify)
-            notify = f"notify explicit;\n    notify-delay 0;\n    notify-rate 1000;\n    also-notify {{ {targets} }};"
+            # at once, not 5 s (notify-delay) or 20 a second (notify-rate) apart
+            notify = (
+                "notify explicit;\n    notify-delay 0;\n    notify-rate 1000;\n"
+                f"    also-notify {{ {targets} }};"
+            )
         else:
             notify = "notify no;"
         transfer = " ".join(f"{e};" for e in self.allow_transfer) or "none;"
@@ -356,7 +363,9 @@ class Named(_NamedProcess):
     def _body(self) -> str:
         zone_file = self.workdir / f"{self.zone}.zone"
         zone_file.write_text(
-            ZONE_TEMPLATE.format(zone=self.zone, ttl=self.default_ttl, negative_ttl=self.negative_ttl)
+            ZONE_TEMPLATE.format(
+                zone=self.zone, ttl=self.default_ttl, negative_ttl=self.negative_ttl
+            )
         )
         zones = (
             f'include "{self.views_conf}";'
@@ -409,7 +418,7 @@ class NamedSecondary(_NamedProcess):
     def _options(self) -> str:
         return """    recursion no;
     notify no;
-    serial-query-rate 1000;
+    serial-query-rate 1000;  # the default 20 a second holds a refresh up to 0.5 s
     allow-transfer { none; };"""
 
     def _body(self) -> str:
@@ -450,7 +459,9 @@ zone "{self.zone}" {{
             if held is not None and held >= serial:
                 return time.monotonic() - start
             time.sleep(0.002)
-        raise TimeoutError(f"secondary still serves {self.serial()}, not {serial}, after {timeout} s")
+        raise TimeoutError(
+            f"secondary still serves {self.serial()}, not {serial}, after {timeout} s"
+        )
 
     def _ready(self, deadline: float) -> None:
         while time.monotonic() < deadline:

@@ -35,9 +35,9 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _addresses_in_use() -> set[ipaddress.IPv4Address]:
+def _addresses_in_use() -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     out = _ip("-4", "-o", "addr", "show", check=False).stdout
-    found = set()
+    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for line in out.splitlines():
         fields = line.split()
         if "inet" in fields:
@@ -80,8 +80,15 @@ class NetNs:
                 ("link", "set", self.inner_veth, "netns", self.name),
                 ("addr", "add", f"{self.root_address}/{prefix}", "dev", self.root_veth),
                 ("link", "set", self.root_veth, "up"),
-                ("-n", self.name, "addr", "add", f"{self.inner_address}/{prefix}", "dev",
-                 self.inner_veth),
+                (
+                    "-n",
+                    self.name,
+                    "addr",
+                    "add",
+                    f"{self.inner_address}/{prefix}",
+                    "dev",
+                    self.inner_veth,
+                ),
                 ("-n", self.name, "link", "set", self.inner_veth, "up"),
             ):
                 out = _ip(*argv, check=False)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.exception
 import dns.name
 import dns.query
 import dns.rcode
@@ -25,7 +26,12 @@ from devtools.harness.ports import free_port
 
 
 def _update(
-    server: Named, name: str, address: str, *, ttl: int = 300, key: TsigKey | None = None,
+    server: Named,
+    name: str,
+    address: str,
+    *,
+    ttl: int = 300,
+    key: TsigKey | None = None,
     zone: str | None = None,
 ) -> str:
     """Replace `name`'s A set with `address` in one RFC 2136 update signed with `key` (the

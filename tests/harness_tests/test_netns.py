@@ -111,9 +111,12 @@ def test_everything_is_removed_on_exit_even_after_a_failure() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         try:
             with ns:
-                assert ns.name in subprocess.run(
-                    [require("ip"), "netns", "list"], capture_output=True, text=True
-                ).stdout
+                assert (
+                    ns.name
+                    in subprocess.run(
+                        [require("ip"), "netns", "list"], capture_output=True, text=True
+                    ).stdout
+                )
                 assert ns.root_veth in _ip_links()
                 raise RuntimeError("boom")
         except NetnsUnavailable as err:
