@@ -13,6 +13,8 @@ _PACKAGES = {
     "sigtool": "clamav",
     "named": "bind9",
     "named-checkconf": "bind9",
+    "rndc": "bind9",
+    "ip": "iproute2",
     "dig": "bind9-dnsutils",
 }
 
