@@ -198,7 +198,8 @@ def send_update(server: DnsServer, changes: Sequence[Change]) -> int:
         text = dns.rcode.to_text(rcode)
         hint = {
             "NOTAUTH": f"the server is not authoritative for {server.zone} or refused the key",
-            "REFUSED": f"the server does not allow updates to {server.zone} with this key",
+            "REFUSED": f"the server does not allow updates to {server.update_zone or server.zone} "
+            "with this key, or the zone is frozen ('rndc thaw' it)",
             "NOTZONE": f"a name lies outside the zone {server.zone}",
         }.get(text, "see the server's log")
         raise DnsUpdateError(f"update refused with {text}: {hint}", retryable=text in {"SERVFAIL"})
