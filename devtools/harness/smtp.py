@@ -30,8 +30,9 @@ class _Collect:
 
 
 class SmtpSink:
-    """Collects mail. With `tls_context` it requires STARTTLS; with `credentials`
-    (user, password) it requires AUTH LOGIN/PLAIN with exactly those."""
+    """Collects mail on `host` (a loopback address, or a network namespace's veth address).
+    With `tls_context` it requires STARTTLS; with `credentials` (user, password) it requires
+    AUTH LOGIN/PLAIN with exactly those."""
 
     def __init__(
         self,
@@ -39,8 +40,9 @@ class SmtpSink:
         *,
         tls_context: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
-        self.host = "127.0.0.1"
+        self.host = host
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []

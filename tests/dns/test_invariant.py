@@ -64,6 +64,7 @@ def push_tree(docroot: Path, daily: int) -> None:
     the patches before the CVDs that need them."""
     staging = docroot.parent / f"{docroot.name}.staging"
     shutil.rmtree(staging, ignore_errors=True)
+    docroot.mkdir(parents=True, exist_ok=True)
     names = write_release_tree(staging, daily, cdiffs=5, signs=False)
     for name in sorted(names, key=lambda n: (n.endswith(".cvd"), n)):
         os.replace(staging / name, docroot / name)
