@@ -58,11 +58,11 @@ gate_share = 0.9
         yield config, named, tmp_path / "state.sqlite"
 
 
-def _published(state: Path, ok: dict[str, bool]) -> None:
+def _published(state: Path, ok: dict[str, bool], release: dict[str, int] = RELEASE) -> None:
     store = PublishStore(open_db(state))
     run = f"run-{time.monotonic_ns()}"
     store.create_run(
-        run, time.time(), expected=RELEASE, request="sync", inventory=None, mirrors=list(ok)
+        run, time.time(), expected=release, request="sync", inventory=None, mirrors=list(ok)
     )
     for name, good in ok.items():
         store.finish_target(
@@ -72,16 +72,16 @@ def _published(state: Path, ok: dict[str, bool]) -> None:
             outcome="ok" if good else "failed",
             error=None if good else "rsync failed",
             report=None,
-            versions=RELEASE if good else None,
+            versions=release if good else None,
         )
     store.conn.close()
 
 
-def checked(state: Path, names: list[str]) -> None:
-    """The monitor saw `names` serve the release over HTTP just now."""
+def checked(state: Path, names: list[str], release: dict[str, int] = RELEASE) -> None:
+    """The monitor saw `names` serve `release` over HTTP just now."""
     store = MonitorStore(open_db(state))
     now = time.time()
-    store.save((n, "IPv4", Check(now, True, now - 60, RELEASE), Record(), None) for n in names)
+    store.save((n, "IPv4", Check(now, True, now - 60, release), Record(), None) for n in names)
     store.conn.close()
 
 

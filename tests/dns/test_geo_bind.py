@@ -88,6 +88,8 @@ port = {named.port}
 key_name = "{named.key_name}"
 key_secret_file = "{secret}"
 gate_share = 0.5
+ttl = 1
+pool_ttl = 1
 [dns.local]
 geoip_directory = "{geoip}"
 min_pool = 2
@@ -248,3 +250,35 @@ def test_view_keys_file_is_not_followed_through_a_symlink(geo: Geo) -> None:
     assert "cannot write the view keys to" in out + err and "symlink" in out + err
     assert target.read_text() == "keep\n"
     assert geo.named.secret not in out + err
+
+
+def test_a_view_that_refuses_its_update_holds_the_txt(geo: Geo) -> None:
+    """A view's db.local update refused (its zone frozen): the shrink step fails, naming the
+    view, and the TXT stays on the release it announced. (On the code before, the TXT moved
+    first and the frozen view kept handing out a mirror without the release.)"""
+    _fresh(geo.state, {n: True for n, _, _ in MIRRORS})
+    code, out, err = _run(
+        "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
+    )
+    assert code == 0, out + err
+    with geo.named:
+        code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0, out + err
+        [before] = geo.named.dig("current.cvd", "TXT")
+        # the next release: de1 does not get it, so the DE view must drop it first
+        write_release(geo.tmp / "source", RELEASE["daily"] + 1)
+        newer = {**RELEASE, "daily": RELEASE["daily"] + 1}
+        _published(geo.state, {n: n != "de1.example" for n, _, _ in MIRRORS}, release=newer)
+        checked(geo.state, [n for n, _, _ in MIRRORS if n != "de1.example"], release=newer)
+        geo.named.freeze("db.local.clamav.net", view="cc-de")
+        code, out, err = _run("dns", "push", "--config", str(geo.config))
+        assert code == 1, out + err
+        assert "shrink step failed: view cc-de:" in err and "REFUSED" in err
+        assert geo.named.dig("current.cvd", "TXT") == [before]
+        assert A["de1.example"] in geo.named.dig("db.local", "A", source="127.60.1.1")
+        geo.named.thaw("db.local.clamav.net", view="cc-de")
+        code, out, err = _run("dns", "push", "--config", str(geo.config))
+        assert code == 0, out + err
+        assert A["de1.example"] not in geo.named.dig("db.local", "A", source="127.60.1.1")
+        [after] = geo.named.dig("current.cvd", "TXT")
+        assert after.strip('"').split(":")[2] == str(RELEASE["daily"] + 1)
