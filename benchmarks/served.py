@@ -82,7 +82,7 @@ from devtools.harness.client import (
     mirror_home,
 )
 from devtools.harness.cvd import read_header, write_release_tree
-from devtools.harness.documents import inventory_block, sshd_mirror
+from devtools.harness.documents import LAB_INVENTORY, inventory_block, sshd_mirror
 from devtools.harness.faultproxy import FaultProxy
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.simfleet import Fleet, address, make, write_exec
@@ -268,7 +268,7 @@ def lay_out(
         docroots[name], states[name], homes[name] = laid.docroot, laid.state, laid.home
         by_name[name] = caps[i]
     if sshds is not None:
-        inventory.write_text("\n".join(blocks))
+        inventory.write_text(LAB_INVENTORY + "\n".join(blocks))
     for daemon in hubs.daemons:
         stack.enter_context(daemon)
     tiered = None
@@ -299,7 +299,7 @@ def tiered_inventory(text: str, hubs: Hubs, profiles: list[dict[str, Any]]) -> s
         if name in hubs.names:
             block += f"hub = {{ max_transfers = {hubs.max_transfers}, weight = 1 }}\n"
         blocks.append(block)
-    return "\n".join(blocks)
+    return LAB_INVENTORY + "\n".join(blocks)
 
 
 def reset(layout: Layout, prev: Path, account: MirrorAccount) -> None:

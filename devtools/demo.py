@@ -33,7 +33,7 @@ from devtools.harness.client import (
     client_config,
     mirror_home,
 )
-from devtools.harness.documents import inventory_block
+from devtools.harness.documents import LAB_INVENTORY, inventory_block
 from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd, forced_command_line
@@ -56,8 +56,8 @@ class DemoMirror:
 
 
 def inventory_toml(mirrors: list[DemoMirror]) -> str:
-    """Return the inventory TOML for the demo fleet."""
-    return "\n".join(
+    """Return the inventory TOML for the demo fleet (a lab: its mirrors are on loopback)."""
+    return LAB_INVENTORY + "\n".join(
         inventory_block(
             {
                 "name": m.name,

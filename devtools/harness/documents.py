@@ -4,6 +4,8 @@ version 1) and an inventory block, shared by every fake and real mirror the harn
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
@@ -52,6 +54,21 @@ def report_doc(
 def report(status: str = "ok", versions: dict[str, int] | None = None, **extra: Any) -> str:
     """A valid client report (contract keys), as JSON text."""
     return json.dumps(report_doc(status, versions, **extra))
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """Write `text` to `path`, readable and writable by its owner only (as syncd demands of
+    the pusher key and the TSIG secret); return `path`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        f.write(text)
+    return path
+
+
+# the first line of every test inventory: the harness's mirrors all listen on 127.0.0.0/8,
+# which a production inventory refuses (see syncd.core.addresses)
+LAB_INVENTORY = "allow_private_addresses = true\n\n"
 
 
 def inventory_block(fields: dict[str, Any]) -> str:

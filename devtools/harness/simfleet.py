@@ -47,7 +47,7 @@ from typing import Any
 import asyncssh
 
 from devtools.harness.binaries import require
-from devtools.harness.documents import inventory_block, report_doc
+from devtools.harness.documents import LAB_INVENTORY, inventory_block, report_doc
 
 FAULTS = (
     "refuse",
@@ -161,7 +161,7 @@ def make(
         )
     (out / "profiles.json").write_text(json.dumps([asdict(m) for m in mirrors], indent=1))
     inventory = out / "inventory.toml"
-    inventory.write_text("\n".join(blocks))
+    inventory.write_text(LAB_INVENTORY + "\n".join(blocks))
     return inventory
 
 

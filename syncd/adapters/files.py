@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pwd
+import shlex
 import stat
 import tempfile
 from collections.abc import Callable, Sequence
@@ -45,6 +47,66 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+SECRET_MAX_BYTES = 64 * 1024
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """Given a file that holds a secret (`what`: "the pusher key", "[dns] key_secret_file"),
+    return its text. As ssh treats a private key, refuse it (ConfigError, one line naming the
+    file, the problem and the fix) when it is readable, writable or executable by group or
+    others, not owned by the user running syncd, not a regular file (a FIFO would block, a
+    device never ends), larger than SECRET_MAX_BYTES, or not UTF-8 text. The checks and the
+    read are of the one opened file, so it cannot be swapped in between."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot read: {err.strerror}") from None
+    try:
+        problem = secret_problem(path, os.fstat(fd))
+        if problem:
+            raise ConfigError(f"{what} {path} {problem}")
+        data = os.read(fd, SECRET_MAX_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot read: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > SECRET_MAX_BYTES:
+        raise ConfigError(
+            f"{what} {path} is larger than {SECRET_MAX_BYTES // 1024} KiB: "
+            "point the setting at the secret's own file"
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} {path} is not text: point the setting at the secret's own file"
+        ) from None
+
+
+def secret_problem(path: Path, info: os.stat_result) -> str | None:
+    """Given a secret file's path and stat, return what is wrong with it and the fix, or None
+    (see `read_secret_file`)."""
+    quoted = shlex.quote(str(path))
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file: point the setting at the secret's own file"
+    if info.st_uid != os.geteuid():
+        return (
+            f"is owned by uid {info.st_uid}, not by the user running syncd (uid {os.geteuid()}): "
+            f"run chown {_user()} {quoted} && chmod 600 {quoted}"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        return f"is open to group or others (mode {mode:04o}): run chmod 600 {quoted}"
+    return None
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # no passwd entry (a container's arbitrary uid)
+        return str(os.geteuid())
 
 
 def find_config(explicit: Path | None) -> Path | None:

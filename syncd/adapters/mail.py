@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import smtplib
 import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from syncd.core.addresses import parse_mailbox
 from syncd.core.announce import Mail
 from syncd.core.errors import EXIT_FAILED, SyncdError
 
@@ -32,15 +36,34 @@ class MailError(SyncdError, RuntimeError):
 
 
 def to_message(mail: Mail, sender: str) -> EmailMessage:
+    """Given a mail, return the message to send; raise ValueError when it cannot be written.
+    The ``To:`` header is rebuilt from each recipient's parsed address and cleaned display name
+    (`syncd.core.addresses.parse_mailbox`), never copied: no name can add a recipient."""
+    if not mail.to:
+        raise ValueError("no recipient")
+    boxes = [parse_mailbox(to) for to in mail.to]
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = ", ".join(mail.to)
+    msg["To"] = [Address(display_name=b.name, addr_spec=b.addr) for b in boxes]
     msg["Subject"] = mail.subject
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="pushsync")
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(mail.body)
     return msg
+
+
+def _built(mail: Mail, sender: str) -> tuple[bytes, list[str]] | str:
+    """The message's bytes as they go on the wire and its recipients' addresses, or why it
+    cannot be written. Never raises: whatever goes wrong building one mail (a recipient with a
+    newline, an address with no domain, a body the encoder refuses) is that mail's failure."""
+    try:
+        msg = to_message(mail, sender)
+        out = io.BytesIO()
+        BytesGenerator(out, policy=msg.policy.clone(linesep="\r\n")).flatten(msg)
+        return out.getvalue(), [parse_mailbox(to).addr for to in mail.to]
+    except Exception as err:  # any failure is this one mail's
+        return f"mail to {_shown(mail.to)} not sent: {type(err).__name__}: {_line(err)}"
 
 
 def send_all(mails: Iterable[Mail], settings: SmtpSettings) -> int:
@@ -62,14 +85,11 @@ def send_each(mails: Iterable[Mail], settings: SmtpSettings) -> list[str | None]
     if not batch:
         return []
     errors: list[str | None] = []
-    messages: list[EmailMessage | None] = []
+    messages: list[tuple[bytes, list[str]] | None] = []
     for mail in batch:
-        try:
-            messages.append(to_message(mail, settings.sender))
-            errors.append(None)
-        except (ValueError, TypeError) as err:  # email refuses a header holding a newline
-            messages.append(None)
-            errors.append(f"mail to {_shown(mail.to)} not sent: {err}")
+        built = _built(mail, settings.sender)
+        messages.append(None if isinstance(built, str) else built)
+        errors.append(built if isinstance(built, str) else None)
     if not any(messages):
         return errors
     try:
@@ -83,8 +103,9 @@ def send_each(mails: Iterable[Mail], settings: SmtpSettings) -> list[str | None]
             for i, msg in enumerate(messages):
                 if msg is None:
                     continue
+                data, recipients = msg
                 try:
-                    smtp.send_message(msg)
+                    smtp.sendmail(settings.sender, recipients, data)
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as err:
                     errors[i] = f"mail to {_shown(batch[i].to)} refused: {_hidden(err, settings)}"
     except (OSError, smtplib.SMTPException) as err:
@@ -95,6 +116,10 @@ def send_each(mails: Iterable[Mail], settings: SmtpSettings) -> list[str | None]
 
 def _shown(to: Sequence[str]) -> str:
     return repr(", ".join(to))[:120]
+
+
+def _line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200]
 
 
 def _hidden(err: BaseException, settings: SmtpSettings) -> str:

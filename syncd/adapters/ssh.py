@@ -23,6 +23,7 @@ import asyncssh
 import trio
 
 from syncd.adapters.aioloop import AioLoop
+from syncd.adapters.files import read_secret_file
 from syncd.core.config import Policy
 from syncd.core.errors import (
     AuthFailed,
@@ -126,8 +127,9 @@ class PinnedSsh:
 
     def __init__(self, key_path: Path, policy: Policy) -> None:
         self.aio: AioLoop | None = None  # set once the publish has opened its asyncio loop
+        text = read_secret_file(key_path, "the pusher key")  # its mode, as ssh checks it
         try:
-            self._key = asyncssh.read_private_key(key_path)
+            self._key = asyncssh.import_private_key(text)
         except (OSError, asyncssh.KeyImportError) as err:
             raise SshSetupError(
                 f"cannot load the pusher key {key_path}: {err} "

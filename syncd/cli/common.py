@@ -111,7 +111,7 @@ InventoryOpt = Annotated[
     typer.Option("--inventory", metavar="FILE", help="The inventory TOML (default from config)."),
 ]
 KeyOpt = Annotated[
-    Path | None, typer.Option("--key", metavar="FILE", help="The pusher's private key.")
+    Path | None, typer.Option("--key", metavar="FILE", help="The pusher's private key (mode 600).")
 ]
 TreeOpt = Annotated[
     Path | None, typer.Option("--source-tree", metavar="DIR", help="The release's CVDs.")

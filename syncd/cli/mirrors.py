@@ -160,7 +160,9 @@ def set_cmd(
     """Change fields of one mirror, validated as the inventory is: what a registration mail
     cannot say (its sshd's port, its account, its base URL), what changed since, or its tier
     (hub.* makes it a hub that serves a second wave; hubs= the hubs it pulls from). Every
-    other line of the inventory stays as it was."""
+    other line of the inventory stays as it was. An IP address must be global unicast (a lab
+    inventory sets allow_private_addresses = true); a mail address is one addr-spec with a
+    domain, alone or after a name."""
     from syncd.core.registration import parse_settings
 
     changes = parse_settings(settings_)
@@ -180,9 +182,10 @@ def register_cmd(
     """Add the mirrors a registration mail announces, as pending: '<name> ip address: <ip>
     country: <country> admin: <Name> <email> [|| <notify email>]', on port 22 with user
     clamavdb and http://NAME as its base URL: change those with 'syncd mirrors set NAME
-    port=... user=... http=...'. Next: 'syncd mirrors check NAME', then 'syncd mirrors trust
-    NAME --fingerprint SHA256:...' with the fingerprint the admin sent; the first successful
-    publish makes the mirror active."""
+    port=... user=... http=...'. The ip address must be global unicast (loopback and private
+    ones only into an inventory with allow_private_addresses = true). Next: 'syncd mirrors
+    check NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint
+    the admin sent; the first successful publish makes the mirror active."""
     from syncd.core.config import ConfigError
     from syncd.orchestration.golive import register
 

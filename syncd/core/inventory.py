@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from pushwire.authorized_keys import AuthorizedKeysError, parse_public_key
+from syncd.core.addresses import ip_problem, mailbox_problem
 from syncd.core.errors import SyncdError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
@@ -43,6 +44,8 @@ FIXES = {
     "pending": "true or false (true until the mirror's first successful publish)",
     "hub": "{ max_transfers = 20, weight = 1 } for a mirror whose rsync daemon serves its tree "
     "to other mirrors (a second wave), with a name of at most 64 characters",
+    "allow_private_addresses": "true for a lab fleet on loopback or private addresses "
+    "(at the top of the file, before the first [[mirrors]]), else leave it out",
     "hubs": "the names of hub mirrors this mirror's client lists in HUBS, "
     'such as ["hub.example.de"]',
 }
@@ -76,15 +79,14 @@ def host_problem(host: str) -> str | None:
 
 
 def address_problem(address: str) -> str | None:
-    """Given a mail address (``Name <a@b>`` or ``a@b``), return why it cannot head a mail
-    (a control character such as a newline would inject a header), or None."""
+    """Given a mail address (``Name <a@b.org>`` or ``a@b.org``), return why it cannot head a
+    mail, or None: a control character (a newline would inject a header), or anything but
+    one addr-spec with a domain (see `syncd.core.addresses.parse_mailbox`)."""
     if not address.strip():
         return "empty"
     if _CONTROL.search(address):
         return "holds a control character (a newline, say)"
-    if "@" not in address:
-        return "has no '@'"
-    return None
+    return mailbox_problem(address)
 
 
 def _checked_host(v: str) -> str:
@@ -220,6 +222,8 @@ class Mirror(BaseModel):
 class Inventory(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # a lab fleet (loopback, private ranges): mirrors' addresses need not be global
+    allow_private_addresses: bool = False
     mirrors: list[Mirror] = []
 
     def get(self, name: str) -> Mirror | None:
@@ -256,7 +260,7 @@ def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:
     top = field.split(".")[0]
     if kind == "extra_forbidden":
         model = Hub if top == "hub" and "." in field else Mirror
-        known = ", ".join(model.model_fields) if where != "(top level)" else "mirrors"
+        known = ", ".join((Inventory if where == "(top level)" else model).model_fields)
         return f"{origin}: {where}: unknown key {field!r}: remove it (known keys: {known})"
     if kind == "missing":
         return f"{origin}: {where}: missing key {field!r}: add it ({FIXES.get(field, 'required')})"
@@ -283,8 +287,23 @@ def parse_inventory(text: str, origin: str = "inventory.toml") -> Inventory:
                 "give each mirror a unique name"
             )
         seen.add(mirror.name)
+    _check_addresses(inventory, origin)
     _check_hubs(inventory, origin)
     return inventory
+
+
+def _check_addresses(inventory: Inventory, origin: str) -> None:
+    """Every mirror's address (its host and its URL's host, when IP addresses) is a global
+    unicast address, or a private one in a lab (see `syncd.core.addresses.ip_problem`)."""
+    lab = inventory.allow_private_addresses
+    for mirror in inventory.mirrors:
+        url_host = (urlsplit(mirror.http).hostname or "") if mirror.http else ""
+        for field, host in (("host", mirror.host), ("http", url_host)):
+            problem = ip_problem(host, allow_private=lab)
+            if problem:
+                raise InventoryError(
+                    f"{origin}: mirror {mirror.name!r}: field {field!r}: {host[:60]!r} {problem}"
+                )
 
 
 HUB_NAME_MAX = 64  # a hub's name goes into pushes (``source=NAME``) and the clients' HUBS
@@ -315,13 +334,15 @@ def with_mirror(inventory: Inventory, mirror: Mirror) -> Inventory:
         mirrors.append(mirror)
     else:
         mirrors = [mirror if m.name == mirror.name else m for m in inventory.mirrors]
-    return Inventory(mirrors=mirrors)
+    return inventory.model_copy(update={"mirrors": mirrors})
 
 
 def without_mirror(inventory: Inventory, name: str) -> Inventory:
     """Return `inventory` without the mirror `name`; raise InventoryError when absent."""
     inventory.named(name)
-    return Inventory(mirrors=[m for m in inventory.mirrors if m.name != name])
+    return inventory.model_copy(
+        update={"mirrors": [m for m in inventory.mirrors if m.name != name]}
+    )
 
 
 def make_mirror(fields: dict[str, object]) -> Mirror:

@@ -24,6 +24,8 @@ from syncd.core.inventory import (
 
 def render_inventory(inventory: Inventory, header: str = "") -> str:
     """Return TOML text that parses back to `inventory` (defaults written out, None omitted)."""
+    if inventory.allow_private_addresses:
+        header += "allow_private_addresses = true\n\n"
     return functools.reduce(text_with_mirror, inventory.mirrors, header)
 
 

@@ -13,8 +13,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import parseaddr
 
+from syncd.core.addresses import ip_problem, mailbox_problem, parse_mailbox
 from syncd.core.countries import lookup
 from syncd.core.errors import SyncdError
 
@@ -30,8 +30,9 @@ _LINE = re.compile(
 _HOSTNAME = re.compile(
     r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z"
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}\Z")
 MAX_MAIL_BYTES = 256 * 1024
+MAX_MULTIPARTS = 32
+_MULTIPART = re.compile(rb"^content-type:\s*multipart/", re.IGNORECASE | re.MULTILINE)
 
 
 class RegistrationError(SyncdError, ValueError):
@@ -64,16 +65,20 @@ def country_code(text: str) -> str:
 
 
 def _email(text: str, what: str) -> tuple[str, str]:
-    name, addr = parseaddr(text)
-    if not _EMAIL.match(addr):
+    """The cleaned display name and the addr-spec of `text` (see
+    `syncd.core.addresses.parse_mailbox`: a display name never adds a recipient)."""
+    problem = mailbox_problem(text.strip())
+    if problem:
         raise RegistrationError(
-            f"{what} {text.strip()!r} has no valid address: write 'Name <a@b.org>'"
+            f"{what} {text.strip()[:80]!r} {problem}: write 'Name <jane@example.org>'"
         )
-    return name.strip(), addr
+    box = parse_mailbox(text.strip())
+    return box.name, box.addr
 
 
-def parse_line(line: str) -> Registration:
-    """Parse one registration line; raise RegistrationError naming the field at fault."""
+def parse_line(line: str, *, allow_private: bool = False) -> Registration:
+    """Parse one registration line; raise RegistrationError naming the field at fault. The
+    address must be global unicast unless `allow_private` (a lab inventory's setting)."""
     m = _LINE.match(line)
     if not m:
         raise RegistrationError(f"not a registration line: expected {TEMPLATE!r}")
@@ -82,6 +87,9 @@ def parse_line(line: str) -> Registration:
         raise RegistrationError(
             f"mirror name {m['name']!r} is not a host name such as clamav.foo.com"
         )
+    problem = ip_problem(m["ip"], allow_private=allow_private)
+    if problem:
+        raise RegistrationError(f"ip address {m['ip'][:60]!r} {problem}")
     try:
         address = str(ipaddress.ip_address(m["ip"]))
     except ValueError:
@@ -111,18 +119,31 @@ def mail_text(mail: bytes | str) -> str:
         raise RegistrationError(
             f"mail larger than {MAX_MAIL_BYTES // 1024} KiB: send the line alone"
         )
-    message = email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)
-    parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
-    return "\n".join(_part_text(p) for p in parts)
+    # Python's email parser recurses once per nested multipart: a few KiB of nesting would
+    # be a RecursionError. Every multipart is counted, nested or not (an upper bound).
+    if len(_MULTIPART.findall(raw)) > MAX_MULTIPARTS:
+        raise RegistrationError(
+            f"mail has more than {MAX_MULTIPARTS} multipart sections: "
+            "send the registration line in a plain-text mail"
+        )
+    try:
+        message = email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)
+        parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
+        return "\n".join(_part_text(p) for p in parts)
+    except RecursionError:  # a header's comments nested thousands deep, say
+        raise RegistrationError(
+            "mail too deeply nested to read: send the registration line in a plain-text mail"
+        ) from None
 
 
-def parse_mail(mail: bytes | str) -> list[Registration]:
-    """Return every registration in a mail (see `mail_text`; other lines are ignored)."""
+def parse_mail(mail: bytes | str, *, allow_private: bool = False) -> list[Registration]:
+    """Return every registration in a mail (see `mail_text`; other lines are ignored;
+    `allow_private` as for `parse_line`)."""
     text = mail_text(mail)
     candidates = [ln for ln in text.splitlines() if re.search(r"ip\s+address:", ln, re.I)]
     if not candidates:
         raise RegistrationError(f"no registration line found: expected {TEMPLATE!r}")
-    return [parse_line(ln) for ln in candidates]
+    return [parse_line(ln, allow_private=allow_private) for ln in candidates]
 
 
 # `syncd mirrors set NAME KEY=VALUE ...`: what registration cannot know (the mirror's sshd port,

@@ -47,9 +47,10 @@ def register(inventory: Path, mail: bytes) -> list[Registration]:
     """Add the mirrors `mail` announces to `inventory` (created when missing) as pending;
     return them. Raise RegistrationError, or InventoryError when one is already there (then
     nothing is added)."""
-    registrations = parse_mail(mail)
-    mirrors = [pending_mirror(reg) for reg in registrations]
     known = read_inventory(inventory) if inventory.exists() else None
+    lab = known is not None and known.allow_private_addresses
+    registrations = parse_mail(mail, allow_private=lab)
+    mirrors = [pending_mirror(reg) for reg in registrations]
     for m in mirrors:
         if known is not None and known.get(m.name) is not None:
             raise InventoryError(f"mirror {m.name!r} is already in the inventory: nothing added")

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import write_release
+from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
@@ -34,14 +35,15 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, Named, Path]]:
     write_release(source, RELEASE["daily"])
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        "".join(
+        LAB_INVENTORY
+        + "".join(
             f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\nhost_keys = ["{KEY}"]\n\n'
             for n, h, c in MIRRORS
         )
     )
     with Named(tmp_path / "named") as named:
         secret = tmp_path / "tsig.secret"
-        secret.write_text(named.secret + "\n")
+        write_secret(secret, named.secret + "\n")
         config = tmp_path / "syncd.toml"
         config.write_text(f"""
 inventory = "{inventory}"
@@ -143,7 +145,7 @@ def test_txt_never_goes_backwards(setup: tuple[Path, Named, Path]) -> None:
 
 def test_wrong_key_is_reported_and_recorded(setup: tuple[Path, Named, Path]) -> None:
     config, _, state = setup
-    (config.parent / "tsig.secret").write_text("c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1rZXk=\n")
+    write_secret(config.parent / "tsig.secret", "c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1rZXk=\n")
     _published(state, {"a.example": True, "b.example": True, "c.example": True})
     checked(state, [n for n, _, _ in MIRRORS])
     code, result = _push(config)

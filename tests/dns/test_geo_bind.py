@@ -17,6 +17,7 @@ from netaddr import IPSet
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import write_release
+from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named
 from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records
 from syncd.cli import app
@@ -76,7 +77,7 @@ class Geo:
 
 def _config(tmp: Path, named: Named, geoip: Path, inventory: Path, source: Path) -> Path:
     secret = tmp / "tsig.secret"
-    secret.write_text(named.secret + "\n")
+    write_secret(secret, named.secret + "\n")
     config = tmp / "syncd.toml"
     config.write_text(f"""
 inventory = "{inventory}"
@@ -103,7 +104,8 @@ def geo(tmp_path: Path) -> Iterator[Geo]:
     write_release(source, RELEASE["daily"])
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        "".join(
+        LAB_INVENTORY
+        + "".join(
             f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\nhost_keys = ["{KEY}"]\n\n'
             for n, h, c in MIRRORS
         )

@@ -166,6 +166,7 @@ def test_country_code_ends_in_code_or_registration_error(text: str) -> None:
 
 
 INVENTORY = """
+allow_private_addresses = true
 [[mirrors]]
 name = "m1.example.org"
 host = "127.0.0.1"

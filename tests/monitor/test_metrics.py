@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import release_time, write_release
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
@@ -255,7 +256,8 @@ def test_a_real_monitor_pass_writes_metrics_promtool_accepts(
     lagging = nginx_factory(_docroot(tmp_path, "lag", 28033, 0.5))
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        _mirror("fresh.example", fresh.base_url, "A <a@example.org>")
+        LAB_INVENTORY
+        + _mirror("fresh.example", fresh.base_url, "A <a@example.org>")
         + _mirror("lag.example", lagging.base_url, "B <b@example.org>")
     )
     metrics = tmp_path / "metrics" / "pushsync.prom"

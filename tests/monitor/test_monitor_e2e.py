@@ -12,6 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import release_time, write_release
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.faultproxy import closed_port
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
@@ -62,7 +63,8 @@ def test_monitor_judges_records_mails_and_publishes(
     old = nginx_factory(_docroot(tmp_path, "old", 28034, 30))
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        "\n".join(
+        LAB_INVENTORY
+        + "\n".join(
             [
                 _mirror("fresh.example", fresh.base_url, "Fresh Admin <fresh@example.org>"),
                 _mirror(
@@ -157,7 +159,9 @@ def test_monitor_without_smtp_config_reports_mail_failure(
     write_release(source, 28034)
     old = nginx_factory(_docroot(tmp_path, "old", 28034, 30))
     inventory = tmp_path / "inventory.toml"
-    inventory.write_text(_mirror("old.example", old.base_url, "Old <old@example.org>"))
+    inventory.write_text(
+        LAB_INVENTORY + _mirror("old.example", old.base_url, "Old <old@example.org>")
+    )
     config = tmp_path / "syncd.toml"
     config.write_text(
         f'inventory = "{inventory}"\nstate = "{tmp_path / "s.sqlite"}"\nsource_tree = "{source}"\n'

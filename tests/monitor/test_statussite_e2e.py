@@ -14,6 +14,7 @@ import jsonschema
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import release_time, write_release
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.faultproxy import closed_port
 from devtools.harness.nginx import Nginx
 from syncd.adapters.monitorstore import MonitorStore
@@ -38,7 +39,8 @@ def test_a_monitor_pass_publishes_the_site_with_history_runs_and_the_gate(
     lagging = nginx_factory(_docroot(tmp_path, "lag", 28033, 0.5))
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        _mirror("fresh.example", fresh.base_url, "Fresh Admin <fresh@example.org>")
+        LAB_INVENTORY
+        + _mirror("fresh.example", fresh.base_url, "Fresh Admin <fresh@example.org>")
         + _mirror("lag.example", lagging.base_url, "Lag Admin <lag@example.org>")
         + _mirror("gone.example", f"http://127.0.0.1:{closed_port()}", "Gone <gone@example.org>")
     )

@@ -23,7 +23,7 @@ def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "mirrors.toml"
-    path.write_text("# the team's notes stay\n")
+    path.write_text("# the team's notes stay\nallow_private_addresses = true  # 192.0.2.0/24\n")
     done = runner.invoke(app, ["mirrors", "register", "-", "--inventory", str(path)], input=MAIL)
     assert done.exit_code == 0, done.output
     assert "syncd mirrors set NAME port=" in done.output

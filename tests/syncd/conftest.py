@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from devtools.harness.account import MirrorAccount
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd
@@ -89,8 +90,10 @@ class Syncd:
     def config(self) -> Path:
         return self.workdir / "syncd.toml"
 
-    def write(self, inventory: str, policy: str = FAST_POLICY) -> None:
-        self.inventory.write_text(inventory)
+    def write(self, inventory: str, policy: str = FAST_POLICY, *, lab: bool = True) -> None:
+        """Write the inventory (a lab one, unless not `lab`: the mirrors listen on loopback)
+        and syncd.toml."""
+        self.inventory.write_text((LAB_INVENTORY if lab else "") + inventory)
         self.config.write_text(
             f'key = "{self.key}"\ninventory = "{self.inventory}"\nstate = "{self.state}"\n' + policy
         )

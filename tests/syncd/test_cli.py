@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from devtools.harness.documents import LAB_INVENTORY
 from syncd.cli import app
 from syncd.core.inventory import parse_inventory
 
@@ -23,6 +24,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_mirrors_add_list_show_disable_enable_pin_remove(home: Path) -> None:
     inv = home / "mirrors.toml"
+    inv.write_text(LAB_INVENTORY)  # 192.0.2.0/24 is for documentation
     add = runner.invoke(
         app,
         [
@@ -96,6 +98,7 @@ def test_mirrors_add_list_show_disable_enable_pin_remove(home: Path) -> None:
 
 COMMENTED = f"""# pushsync mirror inventory: kept by hand and by syncd mirrors
 # Ask the DB team before adding a mirror.
+allow_private_addresses = true  # 192.0.2.0/24 is for documentation
 
 [[mirrors]]
 name = "a.example.org"   # the first volunteer
@@ -205,6 +208,7 @@ def test_publish_needs_key_and_a_release(home: Path) -> None:
     assert "--key is required (or set 'key' in syncd.toml)" in missing.output
     key = home / "key"
     key.write_text("not a key")
+    key.chmod(0o600)  # a secret's mode, so that what is wrong is the content
     bad_key = runner.invoke(
         app,
         [

@@ -62,7 +62,7 @@ def test_publish_help_as_rendered() -> None:
     options = render("publish").split("Options:\n", 1)[1]
     assert options == (
         "  --inventory FILE     The mirrors' inventory TOML.\n"
-        "  --key FILE           The pusher's private key.\n"
+        "  --key FILE           The pusher's private key (mode 600).\n"
         "  --state FILE         The SQLite record (default from syncd.toml).\n"
         "  --source-tree DIR    Read the release's versions from these CVDs.\n"
         "  --expect DB=VERSION  DB=VERSION, e.g. daily=28034 (overrides the tree).\n"

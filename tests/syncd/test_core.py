@@ -37,6 +37,8 @@ from syncd.core.summary import MirrorResult, exit_code, group, summary_lines, to
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 GOOD = f"""
+allow_private_addresses = true  # 192.0.2.0/24 is for documentation, not global
+
 [[mirrors]]
 name = "a.example.org"
 host = "a.example.org"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from pushwire.authorized_keys import fingerprint
 from syncd.adapters.files import edit_inventory, read_inventory
@@ -33,6 +34,7 @@ def _cli(*args: str, stdin: str | None = None) -> tuple[int, str]:
 
 def test_register_from_mail(tmp_path: Path) -> None:
     inv = tmp_path / "inventory.toml"
+    inv.write_text(LAB_INVENTORY)  # the mail registers 127.0.0.1
     code, out = _cli("mirrors", "register", "-", "--inventory", str(inv), stdin=MAIL)
     assert code == 0, out
     m = read_inventory(inv).get("clamav.mirror.example.org")
@@ -67,6 +69,7 @@ def test_check_vhosts_and_host_key(
     tmp_path: Path, nginx_factory: Callable[..., Nginx], fake_mirror: MirrorFactory
 ) -> None:
     inv = tmp_path / "inventory.toml"
+    inv.write_text(LAB_INVENTORY)  # the mail registers 127.0.0.1
     _cli("mirrors", "register", "-", "--inventory", str(inv), stdin=MAIL)
     name = "clamav.mirror.example.org"
     server = fake_mirror("x.test", "ok").sshd

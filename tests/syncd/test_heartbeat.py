@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, write_timestamp
+from devtools.harness.documents import write_secret
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
@@ -30,7 +31,7 @@ def named(tmp_path: Path) -> Iterator[Named]:
 
 
 def _dns_section(named: Named, secret: Path) -> str:
-    secret.write_text(named.secret + "\n")
+    write_secret(secret, named.secret + "\n")
     return (
         f'[dns]\nserver = "{named.host}"\nport = {named.port}\nkey_name = "{named.key_name}"\n'
         f'key_secret_file = "{secret}"\nclamav_version = "1.4.3"\n'

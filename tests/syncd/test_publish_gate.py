@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.documents import write_secret
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
 from tests.syncd.conftest import FAST_POLICY, Syncd
@@ -25,7 +26,7 @@ def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(
     stale = fake_mirror("stale.test", "ok")  # reports ok, serves the old daily over HTTP
     with Named(tmp_path / "named") as named:
         secret = tmp_path / "tsig.secret"
-        secret.write_text(named.secret)
+        write_secret(secret, named.secret)
         dns = (
             f'\n[dns]\nserver = "{named.host}"\nport = {named.port}\n'
             f'key_name = "{named.key_name}"\nkey_secret_file = "{secret}"\n'

@@ -20,6 +20,7 @@ import pytest
 import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.sshkeys import KeyPair
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.runlock import RunBusy, hold_run, shown_state
@@ -88,7 +89,7 @@ def test_a_full_disk_ends_the_run_with_an_error_its_json_and_what_could_be_writt
     fast = fake_mirror("fast.test", "ok")
     slow = [fake_mirror(f"slow{i}.test", "slow") for i in (1, 2)]  # answer after 3 s
     db = small_fs / "state.sqlite"
-    syncd.inventory.write_text("".join(m.inventory_block() for m in [fast, *slow]))
+    syncd.inventory.write_text(LAB_INVENTORY + "".join(m.inventory_block() for m in [fast, *slow]))
     syncd.config.write_text(
         f'key = "{syncd.key}"\ninventory = "{syncd.inventory}"\nstate = "{db}"\n'
         + FAST_POLICY
@@ -160,7 +161,7 @@ def test_a_write_lock_held_past_the_busy_timeout_loses_writes_not_the_run(
     job = PublishJob(
         key=keypair.private,
         state=db,
-        inventory=parse_inventory("".join(m.inventory_block() for m in fleet)),
+        inventory=parse_inventory(LAB_INVENTORY + "".join(m.inventory_block() for m in fleet)),
         inventory_path="inventory.toml",
         policy=Policy(
             connect_timeout=3,

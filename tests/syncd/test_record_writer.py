@@ -13,6 +13,7 @@ from pathlib import Path
 import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.sshkeys import KeyPair
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.recordwriter import RecordWriter, open_record
@@ -70,7 +71,7 @@ def test_a_held_write_lock_stalls_no_deadline_and_loses_no_write(
     job = PublishJob(
         key=keypair.private,
         state=db,
-        inventory=parse_inventory("".join(m.inventory_block() for m in fleet)),
+        inventory=parse_inventory(LAB_INVENTORY + "".join(m.inventory_block() for m in fleet)),
         inventory_path="inventory.toml",
         policy=Policy(
             connect_timeout=3,

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import release_time, write_release_tree
+from devtools.harness.documents import write_secret
 from devtools.harness.freshclam import (
     Freshclam,
     dns_on_port_53,
@@ -61,7 +62,7 @@ def test_freshclam_finds_the_release_in_dns_and_gets_every_file_it_asks_for(
 ) -> None:
     mirror = real_mirror("pl1.test")
     secret = tmp_path / "tsig.secret"
-    secret.write_text(dns.secret + "\n")
+    write_secret(secret, dns.secret + "\n")
     syncd.write(
         mirror.inventory_block(),
         policy=FAST_POLICY
@@ -147,7 +148,7 @@ def test_publish_proof_gate_and_monitor_catch_a_mirror_without_the_whole_current
     }
     made = {name: real_mirror(name) for name in broken}
     secret = tmp_path / "tsig.secret"
-    secret.write_text(dns.secret + "\n")
+    write_secret(secret, dns.secret + "\n")
     dns_section = (
         f'[dns]\nserver = "{dns.host}"\nport = {dns.port}\nkey_name = "{dns.key_name}"\n'
         f'key_secret_file = "{secret}"\nclamav_version = "1.4.6"\ngate_share = 0.5\n'

@@ -15,7 +15,7 @@ import pytest
 import trio
 import trio.testing
 
-from devtools.harness.documents import report
+from devtools.harness.documents import LAB_INVENTORY, report
 from pushwire.request import parse_request
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
@@ -209,7 +209,8 @@ async def test_a_hub_slower_than_hub_wait_loses_its_wave_to_their_sources(
 def _inventory(extra_a: str = "", extra_b: str = "") -> str:
     block = 'name = "{n}"\nhost = "127.0.0.1"\ncountry = "PL"\nhost_keys = ["' + KEY + '"]\n'
     return (
-        "[[mirrors]]\n"
+        LAB_INVENTORY
+        + "[[mirrors]]\n"
         + block.format(n="hub.example.de")
         + extra_a
         + "\n[[mirrors]]\n"

@@ -30,7 +30,7 @@ from devtools.harness.client import (
     mirror_home,
 )
 from devtools.harness.cvd import build_cvd, write_timestamp
-from devtools.harness.documents import inventory_block
+from devtools.harness.documents import LAB_INVENTORY, inventory_block
 from devtools.harness.faultproxy import FaultProxy
 from devtools.harness.faults import cmdline, descendants, tiny_tmpfs
 from devtools.harness.nginx import Nginx
@@ -120,7 +120,9 @@ class Fleet:
         self.syncd_dir.mkdir()
         (self.syncd_dir / "tmp").mkdir()
         self.inventory = self.syncd_dir / "inventory.toml"
-        self.inventory.write_text("".join(self._inventory_block(m) for m in self.mirrors))
+        self.inventory.write_text(
+            LAB_INVENTORY + "".join(self._inventory_block(m) for m in self.mirrors)
+        )
         self.config = self.syncd_dir / "syncd.toml"
         self.config.write_text(
             f'key = "{self.key.private}"\ninventory = "{self.inventory}"\n'
