@@ -128,7 +128,17 @@ class PinnedSsh:
         self.aio: AioLoop | None = None  # set once the publish has opened its asyncio loop
         try:
             self._key = asyncssh.read_private_key(key_path)
-        except (OSError, asyncssh.KeyImportError) as err:
+        except FileNotFoundError:
+            raise SshSetupError(
+                f"the pusher key {key_path} does not exist: give the pusher's private key "
+                "with --key or key= in syncd.toml"
+            ) from None
+        except OSError as err:
+            raise SshSetupError(
+                f"cannot read the pusher key {key_path}: {err.strerror or err}: run syncd as "
+                "the key's owner, or give another key with --key"
+            ) from None
+        except asyncssh.KeyImportError as err:
             raise SshSetupError(
                 f"cannot load the pusher key {key_path}: {err} "
                 "(an unencrypted OpenSSH private key is expected)"
