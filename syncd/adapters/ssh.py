@@ -131,7 +131,7 @@ class PinnedSsh:
         except FileNotFoundError:
             raise SshSetupError(
                 f"the pusher key {key_path} does not exist: give the pusher's private key "
-                "with --key or key= in syncd.toml"
+                "with --key, or key= (or a [[sources]] key=) in syncd.toml"
             ) from None
         except OSError as err:
             raise SshSetupError(

@@ -83,7 +83,10 @@ def test_a_missing_key_file_is_one_line_naming_the_path_once(home: Path) -> None
     assert result.exit_code == 2
     (line,) = _lines(result.output)
     assert line.count(str(missing)) == 1 and "Errno" not in line, line
-    assert "does not exist: give the pusher's private key with --key or key= in syncd.toml" in line
+    assert (
+        "does not exist: give the pusher's private key with --key, or key= "
+        "(or a [[sources]] key=) in syncd.toml" in line
+    )
 
 
 def test_publish_to_a_mistyped_mirror_hints_at_the_closest_name(home: Path) -> None:
