@@ -8,6 +8,10 @@ twice with the raw errno text, and no "did you mean" was given.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,11 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from devtools.harness import sshkeys
+from devtools.harness import account, sshkeys
+from devtools.harness.binaries import require
 from syncd.adapters.sqlite import StoreError, open_db
 from syncd.cli import app
 from syncd.core.hints import closest, did_you_mean
 
+ROOT = Path(__file__).resolve().parent.parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 runner = CliRunner()
 INVENTORY = (
@@ -137,3 +143,45 @@ def test_a_hint_names_only_a_known_name_and_finds_a_one_letter_slip(
     name = data.draw(st.sampled_from(known))
     i = data.draw(st.integers(0, len(name) - 1))
     assert closest(name[:i] + name[i + 1 :], known) is not None
+
+
+def test_a_directory_the_user_cannot_write_gives_the_command_that_makes_it(
+    tmp_path: Path,
+) -> None:
+    """As a user who may not write the parent (as /var/lib is for anyone but root): one line
+    with the `install -d` that makes the directory. Run as the harness's unprivileged account
+    when the tests run as root (root may write anywhere), else as ourselves on a 0555 parent.
+    (Proven to fail before the fix: the previous open_db said only "cannot open the state
+    database ...: unable to open database file", run as that account.)"""
+    parent = tmp_path / "varlib"
+    parent.mkdir()
+    state = parent / "syncd" / "state.sqlite"
+    # a copy of the package the account can read wherever the checkout lives
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "syncd", src / "syncd", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = (
+        f"import sys\nsys.path.insert(0, {str(src)!r})\nfrom pathlib import Path\n"
+        "from syncd.adapters.sqlite import StoreError, open_db\n"
+        "try:\n    open_db(Path(sys.argv[1]))\nexcept StoreError as err:\n    print(err)\n"
+    )
+    user = account.mirror_account()
+    if os.geteuid() == 0:
+        account.make_traversable(parent)
+        for path in [src, *src.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        parent.chmod(0o755)  # root's, not the account's to write
+        # the distribution's python3, which the account can run (-I: no environment)
+        argv = [require("runuser"), "-u", user.name, "--", "/usr/bin/python3", "-I", "-c", probe]
+    else:
+        parent.chmod(0o555)
+        argv = [sys.executable, "-I", "-c", probe]
+    proc = subprocess.run(
+        [*argv, str(state)], capture_output=True, text=True, timeout=60, check=False
+    )
+    parent.chmod(0o755)
+    assert proc.stdout.strip() == (
+        f"cannot create the state database {state}: {parent} is not writable by {user.name}: "
+        f"run: sudo install -d -o {user.name} -m 750 {state.parent} (or set state= to a path "
+        f"{user.name} can write)"
+    ), proc.stdout + proc.stderr
+    assert not state.parent.exists()
