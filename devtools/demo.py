@@ -21,6 +21,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +39,19 @@ from devtools.harness.documents import LAB_INVENTORY, inventory_block
 from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd, forced_command_line
+from syncd.core.statussite import page_name
 
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 COUNTRIES = ("PL", "DE", "FR", "NL", "US", "BR", "JP", "ZA")
+ROOT = Path(__file__).resolve().parent.parent
+# Written into every working directory the demo makes; only a directory holding it is ever
+# emptied by a later run.
+MARKER = ".pushsync-demo"
+MARKER_TEXT = (
+    "Made by the pushsync demo (python -m devtools.demo, scripts/demo). The next demo run with "
+    "this directory as --workdir replaces everything in it.\n"
+)
+SIM_SEED, SIM_FAULT_RATE = 7, 0.15
 
 
 class DemoError(RuntimeError):
@@ -106,6 +118,36 @@ def _start_mirror(
     return DemoMirror(name, COUNTRIES[index % len(COUNTRIES)], laid.docroot, server, web)
 
 
+def prepare_workdir(workdir: Path) -> Path:
+    """Return `workdir` resolved, made and marked as the demo's, emptied if an earlier demo
+    made it; raise DemoError, touching nothing, for a directory the demo did not make (one that
+    is neither new nor empty and holds no marker), or one that holds this checkout, the
+    current directory or a home."""
+    base = workdir.resolve()
+    if base.exists() and not base.is_dir():
+        raise DemoError(f"--workdir {base} is not a directory: give a new or empty directory")
+    around = [Path("/"), ROOT, Path.cwd().resolve(), Path.home().resolve()]
+    if any(place == base or place.is_relative_to(base) for place in around):
+        raise DemoError(
+            f"--workdir {base} holds this checkout, the current directory or a home: give a new "
+            "or empty directory, such as demo-run"
+        )
+    entries = sorted(base.iterdir()) if base.exists() else []
+    if entries and not (base / MARKER).is_file():
+        raise DemoError(
+            f"--workdir {base} is not empty and was not made by the demo (it has no {MARKER}): "
+            "give a new or empty directory; nothing was deleted"
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    base.mkdir(parents=True, exist_ok=True)
+    (base / MARKER).write_text(MARKER_TEXT)
+    return base
+
+
 def _syncd(*args: str) -> list[str]:
     return [sys.executable, "-m", "syncd", *args]
 
@@ -126,8 +168,8 @@ def _config(base: Path, pusher: Path, inventory: Path, source: Path) -> Path:
     return config
 
 
-def _monitor(config: Path, expected: int) -> int:
-    """Run one monitor pass; say how many mirrors it found fresh; 1 unless all `expected` are."""
+def _monitor(config: Path) -> dict[str, tuple[str, str]] | None:
+    """Run one monitor pass; return each mirror's state and reason (None: no summary)."""
     proc = subprocess.run(
         _syncd("monitor", "--once", "--no-mail", "--json", "--config", str(config)),
         check=False,
@@ -138,25 +180,81 @@ def _monitor(config: Path, expected: int) -> int:
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         _say(f"the monitor printed no summary (exit {proc.returncode})")
+        return None
+    if proc.returncode != 0:
+        _say(f"the monitor exited {proc.returncode}")
+        return None
+    return {m["name"]: (m["state"], m["reason"]) for m in summary["mirrors"]}
+
+
+def _all_fresh(config: Path, expected: int) -> int:
+    """One monitor pass; say how many mirrors it found fresh; 1 unless all `expected` are."""
+    states = _monitor(config)
+    if states is None:
         return 1
-    fresh = [m for m in summary["mirrors"] if m["state"] == "fresh"]
-    for m in summary["mirrors"]:
-        if m["state"] != "fresh":
-            _say(f"{m['name']} is {m['state']}: {m['reason']}")
-    _say(f"the monitor finds {len(fresh)} of {expected} mirrors fresh")
-    return 0 if proc.returncode == 0 and len(fresh) == expected else 1
+    for name, (state, reason) in states.items():
+        if state != "fresh":
+            _say(f"{name} is {state}: {reason}")
+    fresh = sum(state == "fresh" for state, _ in states.values())
+    _say(f"the monitor finds {fresh} of {expected} mirrors fresh")
+    return 0 if fresh == expected else 1
+
+
+def _trouble(fleet: list[DemoMirror], config: Path, status: Path) -> int:
+    """Make the last mirror's timestamp 30 hours old, as a mirror whose pushes stopped a day
+    ago serves it; one more monitor pass must find that mirror old and the others fresh. Say
+    where its page is; return 1 when the monitor sees otherwise."""
+    victim = fleet[-1]
+    _say(
+        f"a mirror in trouble: {victim.name}'s timestamp set 30 hours back, as if its pushes "
+        "had stopped a day ago"
+    )
+    # a new file renamed over the old: the served one shares its inode with the client's
+    # staging copy (hard links), which must keep the true time
+    stale = victim.docroot / "timestamp.demo"
+    stale.write_text(f"{int(time.time()) - 30 * 3600}\n")
+    stale.chmod(0o644)
+    stale.replace(victim.docroot / "timestamp")
+    _say("$ syncd monitor --once --no-mail --json")
+    states = _monitor(config)
+    if states is None:
+        return 1
+    state, reason = states.get(victim.name, ("missing", "not in the monitor's summary"))
+    others = [n for n, (st, _) in states.items() if n != victim.name and st != "fresh"]
+    _say(f"the monitor finds {victim.name} {state}: {reason}")
+    _say(f"its page: {status / page_name(victim.name)} (the overview: {status / 'index.html'})")
+    if state != "old" or others:
+        _say(f"planned: {victim.name} old and every other mirror fresh; not what happened")
+        return 1
+    return 0
+
+
+def _plan(sim: Path) -> dict[str, str]:
+    """Each simulated mirror's planned outcome, from the fault drawn for it."""
+    profiles = json.loads((sim / "profiles.json").read_text())
+    return {p["name"]: simfleet.EXPECTED[p["fault"]] for p in profiles}
+
+
+def _tally(outcomes: dict[str, str]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(Counter(outcomes.values()).items()))
 
 
 def _simulated(base: Path, n: int) -> int:
-    """Publish to `n` simulated mirrors (devtools/harness/simfleet.py) with a fault mix."""
+    """Publish to `n` simulated mirrors (devtools/harness/simfleet.py) with a fault mix; 0 when
+    every mirror ends as its fault planned, 1 (naming the mirrors) otherwise."""
     sim = base / "simulated"
-    simfleet.make(sim, n, 7, 0.15, (5.0, 60.0), (0.05, 0.5))
+    simfleet.make(sim, n, SIM_SEED, SIM_FAULT_RATE, (5.0, 60.0), (0.05, 0.5))
     config = sim / "syncd.toml"
     config.write_text(
         "[policy]\nconnect_timeout = 3\nlogin_timeout = 3\ncommand_timeout = 5\n"
         "run_timeout = 60\nhttp_check = false\n"
     )
-    _say(f"{n} simulated mirrors (asyncssh servers with latency and a 15 % fault mix)")
+    plan = _plan(sim)
+    faults = Counter(p["fault"] for p in json.loads((sim / "profiles.json").read_text()))
+    mix = ", ".join(f"{k or 'no fault'} {v}" for k, v in sorted(faults.items(), key=str))
+    _say(f"{n} simulated mirrors: asyncssh servers with latency and a planned fault mix ({mix})")
+    _say(f"planned outcome: {_tally(plan)} (the summary below groups the failures by problem)")
+    state = sim / "state.sqlite"
     with simfleet.Fleet(sim, 2):
         argv = _syncd(
             "publish",
@@ -167,11 +265,30 @@ def _simulated(base: Path, n: int) -> int:
             "--key",
             str(sim / "pusher_ed25519"),
             "--state",
-            str(sim / "state.sqlite"),
+            str(state),
+            "--json",
             *simfleet.expect_args(),
         )
-        _say("$ syncd publish (simulated fleet)")
-        return subprocess.run(argv, check=False).returncode
+        _say("$ syncd publish --json (simulated fleet)")
+        proc = subprocess.run(argv, check=False, stdout=subprocess.PIPE, text=True)
+    try:
+        doc = json.loads(proc.stdout)
+        got = {m["name"]: m["outcome"] for m in doc["mirrors"]}
+    except (ValueError, KeyError, TypeError):
+        _say(f"the simulated publish printed no result (exit {proc.returncode})")
+        return 1
+    _say(f"outcome: {_tally(got)} (syncd publish exits {proc.returncode}: not every mirror ok)")
+    _say(
+        f"the simulated run's record: {state} (syncd status --state {state}; "
+        f"syncd runs show {doc.get('run_id', 'RUN')} --state {state})"
+    )
+    wrong = sorted(name for name, outcome in plan.items() if got.get(name) != outcome)
+    if wrong:
+        shown = ", ".join(f"{w} {got.get(w, 'missing')} (planned {plan[w]})" for w in wrong[:10])
+        _say(f"{len(wrong)} simulated mirror(s) did not end as planned: {shown}")
+        return 1
+    _say("every simulated mirror ended as planned")
+    return 0
 
 
 def _after_publish(fleet: list[DemoMirror], config: Path) -> int:
@@ -183,12 +300,16 @@ def _after_publish(fleet: list[DemoMirror], config: Path) -> int:
         served = cvd.read_header(daily)["version"] if daily.exists() else "-"
         _say(f"{m.name} serves daily {served} at {m.web.base_url}/daily.cvd")
     _say("$ syncd monitor --once --no-mail --json")
-    code = max(code, _monitor(config, len(fleet)))
+    code = max(code, _all_fresh(config, len(fleet)))
     _say("$ syncd heartbeat --config " + str(config))
     heartbeat = subprocess.run(_syncd("heartbeat", "--config", str(config)), check=False)
     code = max(code, heartbeat.returncode)
     _say("$ syncd status")
     subprocess.run(_syncd("status", "--config", str(config)), check=False)
+    if len(fleet) > 1:
+        code = max(code, _trouble(fleet, config, config.parent / "status"))
+    else:
+        _say("one mirror only: no mirror in trouble is shown (give --mirrors 2 or more)")
     return code
 
 
@@ -197,23 +318,22 @@ def run_demo(workdir: Path | None, mirrors: int, keep: bool, simulated: int = 0)
 
     Every process it starts is stopped on the way out (also on Ctrl-C or SIGTERM); the working
     directory (record, status page, mirrors' trees) is kept for reading afterwards unless it
-    was a temporary one and `keep` is false."""
+    was a temporary one and `keep` is false. A `workdir` is used only when it is new, empty or
+    made by an earlier demo (see :func:`prepare_workdir`)."""
     if not 1 <= mirrors <= 64:
         raise DemoError(f"--mirrors must be between 1 and 64, not {mirrors}")
     if not 0 <= simulated <= 1000:
         raise DemoError(f"--simulated must be between 0 and 1000, not {simulated}")
     temporary = workdir is None
-    base = (workdir or Path(tempfile.mkdtemp(prefix="pushsync-demo-"))).resolve()
-    if not temporary and base.exists():
-        shutil.rmtree(base)
-    base.mkdir(parents=True, exist_ok=True)
+    base = prepare_workdir(workdir or Path(tempfile.mkdtemp(prefix="pushsync-demo-")))
     account.make_traversable(base)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with ExitStack() as stack:
             _say(f"working in {base}")
             source = base / "source"
-            cvd.write_release(source, RELEASE["daily"], RELEASE["main"], RELEASE["bytecode"])
+            # as a real source serves it: the CVDs, the last 30 cdiffs and every .sign
+            cvd.write_release_tree(source, RELEASE["daily"], RELEASE["main"], RELEASE["bytecode"])
             rsync1 = stack.enter_context(RsyncDaemon(base / "rsyncd", source, name="rsync1"))
             rsync2 = stack.enter_context(RsyncDaemon(base / "rsyncd", source, name="rsync2"))
             _say(f"rsync1 {rsync1.url} and rsync2 {rsync2.url} serve daily {RELEASE['daily']}")
@@ -271,15 +391,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--workdir",
         type=Path,
-        help="Where to build the fleet; emptied first, kept after "
-        "(default: a temporary directory, removed after).",
+        help="Where to build the fleet, kept after: a new or empty directory, or one an earlier "
+        f"demo made (it holds {MARKER}; its contents are replaced). Any other directory is "
+        "refused and left alone (default: a temporary directory, removed after).",
     )
     ap.add_argument("--mirrors", type=int, default=8, help="How many real mirrors (1-64).")
     ap.add_argument(
         "--simulated",
         type=int,
         default=0,
-        help="Then also publish to this many simulated mirrors with latency and faults (0-1000).",
+        help="Then also publish to this many simulated mirrors with latency and a planned fault "
+        "mix (0-1000); the demo says the plan, and it succeeds when every mirror ends as planned.",
     )
     ap.add_argument("--keep", action="store_true", help="Keep the temporary directory.")
     args = ap.parse_args(argv)

@@ -82,9 +82,16 @@ def build(output: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="build_zipapp.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="build_zipapp.py",
+        description=" ".join(__doc__.split("\n\n")[0].split()).replace("``", "'"),
+    )
     parser.add_argument(
-        "output", nargs="?", type=Path, default=ROOT / "build" / "clam-clientsync.pyz"
+        "output",
+        nargs="?",
+        type=Path,
+        default=ROOT / "build" / "clam-clientsync.pyz",
+        help="where to write the zipapp (default: build/clam-clientsync.pyz)",
     )
     parser.add_argument("--sign-key", type=Path, help="sign with this private key (OUTPUT.sig)")
     args = parser.parse_args(argv)

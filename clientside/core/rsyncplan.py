@@ -141,6 +141,10 @@ def classify(exit_code: int, output: str) -> Outcome:
         )
     if exit_code in _TABLE:
         verdict, table_kind, table_message = _TABLE[exit_code]
+        # rsync's own line says why (getaddrinfo: ... not known, failed to connect ...)
+        cause = next((ln[7:] for ln in error_lines(output) if ln.startswith("rsync: ")), "")
+        if cause and verdict == "transient":
+            table_message = f"{table_message}: {cause[:200]}"
         return Outcome(verdict, table_kind, table_message, verdict == "transient")
     if exit_code < 0:
         return Outcome("interrupted", "interrupted", f"killed by signal {-exit_code}", False)

@@ -52,15 +52,18 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 SECRET_MAX_BYTES = 64 * 1024
 
 
-def read_secret_file(path: Path, what: str) -> str:
+def read_secret_file(path: Path, what: str, *, missing: str = "point the setting at it") -> str:
     """Given a file that holds a secret (`what`: "the pusher key", "[dns] key_secret_file"),
     return its text. As ssh treats a private key, refuse it (ConfigError, one line naming the
     file, the problem and the fix) when it is readable, writable or executable by group or
     others, not owned by the user running syncd, not a regular file (a FIFO would block, a
     device never ends), larger than SECRET_MAX_BYTES, or not UTF-8 text. The checks and the
-    read are of the one opened file, so it cannot be swapped in between."""
+    read are of the one opened file, so it cannot be swapped in between. `missing`: the fix
+    when there is no such file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist: {missing}") from None
     except OSError as err:
         raise ConfigError(f"{what} {path}: cannot read: {err.strerror}") from None
     try:

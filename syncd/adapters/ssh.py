@@ -127,7 +127,12 @@ class PinnedSsh:
 
     def __init__(self, key_path: Path, policy: Policy) -> None:
         self.aio: AioLoop | None = None  # set once the publish has opened its asyncio loop
-        text = read_secret_file(key_path, "the pusher key")  # its mode, as ssh checks it
+        text = read_secret_file(  # its mode, as ssh checks it
+            key_path,
+            "the pusher key",
+            missing="give the pusher's private key with --key, or key= (or a [[sources]] "
+            "key=) in syncd.toml",
+        )
         try:
             self._key = asyncssh.import_private_key(text)
         except (OSError, asyncssh.KeyImportError) as err:

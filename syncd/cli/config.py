@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from syncd.adapters.files import find_config, read_inventory
+from syncd.adapters.sqlite import state_problem
 from syncd.cli.common import ConfigOpt, group, settings
 from syncd.core.config import ConfigError
 
@@ -37,6 +38,12 @@ def check_cmd(
     )
     if cfg.key is not None and not cfg.key.is_file():
         raise ConfigError(f"key {cfg.key}: no such file: fix 'key' in {path}")
+    if cfg.state is not None:
+        problem = state_problem(cfg.state)
+        if problem:
+            raise ConfigError(problem)
+        made = "" if cfg.state.exists() else " (created by the first publish)"
+        typer.echo(f"state: {cfg.state}: writable{made}")
     inv_path = inventory or cfg.inventory
     if inv_path is None:
         typer.echo("inventory: not configured (give --inventory or set 'inventory')")

@@ -6,8 +6,9 @@ the file it found with `candidates` (archvsync's order: ``./etc``, ``~/.config``
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -20,6 +21,7 @@ from pydantic import (
 
 from pushwire.keyfile import is_source
 from syncd.core.errors import SyncdError
+from syncd.core.hints import did_you_mean
 from syncd.core.monitorconfig import DnsConfig, MonitorConfig
 from syncd.core.sources import SourceSpec
 
@@ -160,16 +162,44 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> SyncdConfig:
     try:
         config = SyncdConfig.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
+        errors = err.errors()
+        # an unknown key first: a misspelt key also makes the real one "missing"
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"{origin}: unknown key {field!r}: remove it") from None
+            name = str(first["loc"][-1])
+            hint = did_you_mean(name, _known_keys(SyncdConfig, first["loc"][:-1]))
+            todo = f"{hint}rename or remove it" if hint else "remove it"
+            raise ConfigError(f"{origin}: unknown key {field!r}: {todo}") from None
         message = first["msg"].removeprefix("Value error, ")
         fix = FIXES.get(field)
         table = "[[sources]]" if field.startswith("sources") else "the [policy] table"
         hint = f"use {fix}" if fix else f"see {table} in docs/publishing.md"
         raise ConfigError(f"{origin}: field {field!r}: {message}: {hint}") from None
     return config.resolved(Path(origin).parent)
+
+
+def _known_keys(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The keys the table at `loc` (below `model`) accepts; [] when that is not a table."""
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def candidates(cwd: Path, home: Path) -> list[Path]:

@@ -24,6 +24,7 @@ from pydantic import (
 from pushwire.authorized_keys import AuthorizedKeysError, parse_public_key
 from syncd.core.addresses import ip_problem, mailbox_problem
 from syncd.core.errors import SyncdError
+from syncd.core.hints import did_you_mean
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
@@ -233,7 +234,8 @@ class Inventory(BaseModel):
         """Return mirror `name`; raise InventoryError when there is none."""
         mirror = self.get(name)
         if mirror is None:
-            raise InventoryError(f"no mirror named {name!r}: see 'syncd mirrors list'")
+            hint = did_you_mean(name, (m.name for m in self.mirrors))
+            raise InventoryError(f"no mirror named {name!r}: {hint}see 'syncd mirrors list'")
         return mirror
 
     def active(self) -> list[Mirror]:
@@ -242,7 +244,9 @@ class Inventory(BaseModel):
 
 
 def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:
-    first = err.errors()[0]
+    errors = err.errors()
+    # an unknown key first: a misspelt key also makes the real one "missing"
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = list(first["loc"])
     where = "(top level)"
     field = ""
@@ -260,8 +264,10 @@ def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:
     top = field.split(".")[0]
     if kind == "extra_forbidden":
         model = Hub if top == "hub" and "." in field else Mirror
-        known = ", ".join((Inventory if where == "(top level)" else model).model_fields)
-        return f"{origin}: {where}: unknown key {field!r}: remove it (known keys: {known})"
+        names = list((Inventory if where == "(top level)" else model).model_fields)
+        hint = did_you_mean(field.split(".")[-1], names)
+        fix = f"{hint}rename or remove it" if hint else "remove it"
+        return f"{origin}: {where}: unknown key {field!r}: {fix} (known keys: {', '.join(names)})"
     if kind == "missing":
         return f"{origin}: {where}: missing key {field!r}: add it ({FIXES.get(field, 'required')})"
     message = first["msg"].removeprefix("Value error, ")

@@ -226,7 +226,10 @@ def page_name(mirror: str) -> str:
 
 
 def _order(m: MirrorView) -> tuple[bool, float, str]:
-    return (m.status.score is None, m.status.score or 0.0, m.status.name)
+    """Lower score first, by the score as shown (two decimals), so that mirrors that read the
+    same are listed by name; mirrors without a score last."""
+    score = m.status.score
+    return (score is None, round(score or 0.0, 2), m.status.name)
 
 
 # the pages
@@ -369,6 +372,8 @@ def render_overview(site: Site) -> str:
         f'<div class="card"><h2>Mirrors</h2><p>{tally}</p></div>',
         "</div>",
         "<h2>Mirrors, best score first</h2>",
+        '<p class="note">Lower is better; equal scores in name order; mirrors without a score '
+        "last (what the score means: below the table).</p>",
     ]
     headers = [
         "Mirror",

@@ -73,7 +73,26 @@ def _actions(outcome: Outcome, mirrors: Sequence[MirrorResult], run_id: str) -> 
                 f"syncd mirrors pin {m.name} --host-key 'ssh-ed25519 AAAA...'"
             )
         return out
+    if outcome is Outcome.TIMEOUT:
+        login = [m for m in mirrors if _no_login(m)]
+        actions = [TIMEOUT_LOGIN] if login else []
+        if len(login) < len(mirrors):
+            actions.append(TIMEOUT_COMMAND)
+        return [f"{action}; then {resume}" for action in actions]
     return [f"{action}; then {resume}" for action in _NEXT.get(outcome, ())]
+
+
+# A timeout before the login ended (syncd.core.errors.HandshakeTimeout): no client ran.
+HANDSHAKE_TIMEOUTS = ("connect or login timed out", "no login within")
+TIMEOUT_LOGIN = (
+    "no client ran where connect or login timed out: check the host and port in the inventory "
+    "and ask the admins whether sshd answers (ssh -p PORT clamavdb@HOST from here)"
+)
+TIMEOUT_COMMAND = "the mirror's client keeps running under its own deadline: check its log"
+
+
+def _no_login(m: MirrorResult) -> bool:
+    return m.report is None and any(t in (m.error or "") for t in HANDSHAKE_TIMEOUTS)
 
 
 _NEXT: dict[Outcome, tuple[str, ...]] = {
@@ -84,7 +103,6 @@ _NEXT: dict[Outcome, tuple[str, ...]] = {
     Outcome.UNREACHABLE: (
         "check the host and port in the inventory and ask the admins whether sshd is up",
     ),
-    Outcome.TIMEOUT: ("the mirror's client keeps running under its own deadline: check its log",),
     Outcome.FAILED: ("read each error above and the mirror's log, and fix the cause",),
     Outcome.CANCELLED: ("nothing to fix",),
 }
@@ -102,15 +120,19 @@ def group(results: Sequence[MirrorResult], run_id: str) -> list[Group]:
     return groups
 
 
+UNPROVEN_SHOWN = 8  # names on the unproven line; the rest are counted
+
+
 def unproven_lines(results: Sequence[MirrorResult]) -> list[str]:
-    """The line naming the ok mirrors that only their own report vouches for (none if none)."""
+    """The line naming the ok mirrors that only their own report vouches for (none if none):
+    the count and the first few names; ``--json`` has every mirror's ``proof``."""
     unproven = sorted(r.name for r in results if r.proof is Proof.UNPROVEN)
     if not unproven:
         return []
-    return [
-        f"  unproven ({len(unproven)}, ok on their own report, not checked over HTTP): "
-        + ", ".join(unproven)
-    ]
+    names = ", ".join(unproven[:UNPROVEN_SHOWN])
+    if len(unproven) > UNPROVEN_SHOWN:
+        names += f" and {len(unproven) - UNPROVEN_SHOWN} more (--json gives each one's proof)"
+    return [f"  unproven ({len(unproven)}, ok on their own report, not checked over HTTP): {names}"]
 
 
 def summary_lines(results: Sequence[MirrorResult], run_id: str) -> list[str]:

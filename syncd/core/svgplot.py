@@ -88,8 +88,13 @@ def _divisions(top: float) -> int:
     return 4 if abs(mantissa - 2) < 1e-9 else 5
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".")
+def _fmt(v: float, step: float = 0.1) -> str:
+    """`v` with as many decimals as a grid `step` needs (0.25 needs two), trailing zeros cut."""
+    decimals = 0
+    while decimals < 6 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-9:
+        decimals += 1
+    text = f"{v:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _day_ticks(start: float, now: float) -> list[tuple[float, str]]:
@@ -131,18 +136,20 @@ def time_plot(
     scale: float = HOUR,
     ident: str = "plot",
     height: int = 170,
+    minimum: float = 1.0,
 ) -> str:
     """A line per series of its values (divided by `scale`, in `unit`) from `start` to `now`.
-    Points outside the window are left out."""
+    Points outside the window are left out. The axis reaches at least `minimum` (in `unit`), so
+    values near zero lie at the bottom instead of filling the height."""
     span = max(now - start, 1.0)
     inner_w = WIDTH - LEFT - RIGHT
     y0 = height - BOTTOM
     values = [v / scale for s in series for t, v in s.points if v is not None and start <= t <= now]
-    top = nice_ceiling(max(values, default=1.0))
+    top = nice_ceiling(max([*values, minimum]))
     out = _open(
         title,
         f"{title}, from {relative(start, now)} to now; {len(values)} samples; "
-        f"axis 0 to {_fmt(top)} {unit}",
+        f"axis 0 to {_fmt(top, top)} {unit}",
         height,
         ident,
     )
@@ -153,7 +160,7 @@ def time_plot(
         y = y0 - (y0 - TOP) * k / steps
         out.append(
             f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v)}</text>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v, top / steps)}</text>'
         )
     out.append(
         f'<text x="4" y="{TOP + 5}" text-anchor="start" font-size="{FONT - 2}">{esc(unit)}</text>'

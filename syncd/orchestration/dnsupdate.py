@@ -25,7 +25,7 @@ from syncd.adapters.dns import (
     serial,
 )
 from syncd.adapters.dnsstore import DnsStore
-from syncd.adapters.files import read_inventory, read_release_headers
+from syncd.adapters.files import read_inventory, read_release_headers, read_secret_file
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
@@ -243,10 +243,13 @@ def entries_for(planned: Planned, target: dict[str, int]) -> list[MirrorEntry]:
 
 
 def server_of(dns: DnsConfig) -> DnsServer:
-    try:
-        secret = dns.key_secret_file.read_text().strip()
-    except OSError as err:
-        raise ConfigError(f"[dns] key_secret_file {dns.key_secret_file}: {err.strerror}") from None
+    """The primary as syncd.toml names it, its TSIG secret read as ssh reads a private key
+    (refused when group or others may read it, or another user owns it)."""
+    secret = read_secret_file(
+        dns.key_secret_file,
+        "[dns] key_secret_file",
+        missing="write the TSIG secret there (mode 600), or point key_secret_file at it",
+    ).strip()
     return DnsServer(
         dns.server, dns.port, dns.zone, dns.key_name, secret, dns.key_algorithm, ttl=dns.ttl
     )

@@ -38,6 +38,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import write_release_tree
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.named import Named, NamedCache, NamedSecondary, _NamedProcess
 from devtools.harness.nginx import Nginx
 from devtools.harness.ports import free_port
@@ -171,7 +172,8 @@ class Fleet:
 
     def write_inventory(self) -> None:
         (self.tmp / "inventory.toml").write_text(
-            "".join(
+            LAB_INVENTORY
+            + "".join(
                 f'[[mirrors]]\nname = "{n}"\nhost = "{a}"\ncountry = "{c}"\n'
                 f'http = "http://{a}:{self.port}"\nactive = {str(self.active[n]).lower()}\n'
                 f'host_keys = ["{KEY}"]\n\n'

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.named import Named
 from devtools.harness.netns import NetNs, NetnsUnavailable
 from devtools.harness.nginx import Nginx
@@ -97,7 +98,8 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             zone = Zone(tmp_path, named, {n: (a, "PL", True) for n, a in MIRRORS.items()})
             push_tree(tmp_path / "source", DAILY)
             (tmp_path / "inventory.toml").write_text(
-                "".join(
+                LAB_INVENTORY
+                + "".join(
                     f'[[mirrors]]\nname = "{n}"\nhost = "{a}"\ncountry = "PL"\n'
                     f'http = "http://{a}:{port}"\nadmins = ["Admin <admin@example.org>"]\n'
                     f'host_keys = ["{KEY}"]\n\n'

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import write_release
+from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.named import Named
 from syncd.adapters.files import load_config
 from syncd.adapters.monitorstore import MonitorStore
@@ -62,7 +63,8 @@ class Zone:
 
     def write_inventory(self) -> None:
         (self.tmp / "inventory.toml").write_text(
-            "".join(
+            LAB_INVENTORY
+            + "".join(
                 f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\n'
                 f'active = {"true" if a else "false"}\nhost_keys = ["{KEY}"]\n\n'
                 for n, (h, c, a) in self.mirrors.items()

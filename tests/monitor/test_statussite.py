@@ -4,11 +4,15 @@ and every string from a mirror or the inventory escaped (in HTML and in SVG)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syncd.core.statussite import (
     SCHEMA,
@@ -133,6 +137,20 @@ def test_mirror_page_has_history_per_family_publish_runs_and_changes() -> None:
     assert_inert(page)
 
 
+def test_mirrors_that_show_the_same_score_are_listed_by_name() -> None:
+    """Scores 1.234 (zz) and 1.231 (aa) both read 1.23: aa comes first, and the page says lower
+    is better. (Proven to fail before the fix: ordered by the unrounded score, zz came first.)"""
+    site = sample_site()
+    twins = [
+        replace(site.mirrors[0], status=replace(site.mirrors[0].status, name=n, score=v))
+        for n, v in (("zz.example.org", 1.234), ("aa.example.org", 1.231))
+    ]
+    page = render_overview(replace(site, mirrors=tuple(twins)))
+    rows = [r[0] for r in dom(page).rows if r and r[0].endswith(".org")]
+    assert rows == ["aa.example.org", "zz.example.org"]
+    assert "Lower is better; equal scores in name order" in page
+
+
 def test_pages_depend_on_now_only() -> None:
     site = sample_site()
     assert render_site(site) == render_site(sample_site())
@@ -163,6 +181,42 @@ def test_time_plot_breaks_lines_at_failed_checks_and_drops_points_outside() -> N
     assert "3 samples" in svg and "axis 0 to 5 h" in svg
     assert nice_ceiling(0.3) == 0.5 and nice_ceiling(3.0) == 5.0 and nice_ceiling(26) == 50.0
     assert relative(NOW - 90 * 60, NOW) == "-1.5 h" and relative(NOW - 3 * DAY, NOW) == "-3.0 d"
+
+
+def _y_labels(svg: str) -> list[str]:
+    return re.findall(r'text-anchor="end">([^<]*)</text>', svg.split("<desc")[1])
+
+
+def _point_ys(svg: str) -> list[float]:
+    ys = re.findall(r'<circle cx="[0-9.]+" cy="([0-9.]+)"', svg)
+    return [float(y) for y in ys]
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 1.8, 30.0, 600.0])
+def test_a_fresh_mirror_lies_at_the_bottom_of_a_readable_axis(delay_s: float) -> None:
+    """A mirror checked seconds after its timestamp was written: the axis still reaches an hour,
+    its labels differ from each other, and the point lies at the bottom. (Proven to fail before
+    the fix: the axis was scaled to the largest value, so a 1.8 s delay was drawn at the top and
+    every label read 0.)"""
+    svg = time_plot(
+        [Series("IPv4", [(NOW - HOUR, delay_s)])], start=NOW - 7 * DAY, now=NOW, title="Delay"
+    )
+    labels = [label for label in _y_labels(svg) if label != "now"]
+    assert len(labels) == len(set(labels)) >= 3, labels
+    assert labels[0] == "0" and labels[-1] == "1", labels
+    bottom = 170 - 34  # height - BOTTOM: the zero line
+    (y,) = _point_ys(svg)
+    assert bottom - y <= 0.2 * (bottom - 10), (y, svg)
+
+
+@given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False))
+def test_y_labels_are_distinct_for_any_delay(delay_s: float) -> None:
+    """Whatever the largest delay, no two y-axis labels read the same."""
+    svg = time_plot(
+        [Series("IPv4", [(NOW - HOUR, delay_s)])], start=NOW - 7 * DAY, now=NOW, title="Delay"
+    )
+    labels = [label for label in _y_labels(svg) if label != "now"]
+    assert len(labels) == len(set(labels)), labels
 
 
 def test_state_spans_follow_the_transitions_to_now() -> None:

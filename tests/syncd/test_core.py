@@ -82,7 +82,8 @@ def test_inventory_parses_with_defaults_and_round_trips() -> None:
         ),
         (
             ("active = false", "activ = false"),
-            "mirrors.toml: mirror 'b.example.org': unknown key 'activ': remove it (known keys: "
+            "mirrors.toml: mirror 'b.example.org': unknown key 'activ': did you mean 'active'? "
+            "rename or remove it (known keys: "
             "name, host, port, user, country, admins, notify, pending, host_keys, http, active, "
             "hub, hubs)",
         ),

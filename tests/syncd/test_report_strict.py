@@ -56,3 +56,31 @@ def test_an_ok_without_http_proof_says_unproven() -> None:
     assert lines[2] == "  unproven (1, ok on their own report, not checked over HTTP): bare"
     proofs = {m["name"]: m["proof"] for m in to_json("R1", {}, results)["mirrors"]}
     assert proofs == {"proven": "http", "bare": "unproven"}
+
+
+def test_a_long_unproven_list_is_a_count_and_the_first_names() -> None:
+    """500 unproven mirrors: one short line, the first eight names and how many more. (Proven
+    to fail before the fix: the line held all 500 names, 10,000 characters.)"""
+    results = [
+        MirrorResult(f"mirror{i:03d}.example.org", Outcome.OK, 1, None, proof=Proof.UNPROVEN)
+        for i in range(500)
+    ]
+    (line,) = [line for line in summary_lines(results, "R1") if "unproven" in line]
+    assert line.startswith("  unproven (500, ok on their own report, not checked over HTTP): ")
+    assert "mirror007.example.org and 492 more (--json gives each one's proof)" in line
+    assert "mirror008" not in line and len(line) < 300
+
+
+def test_timeout_advice_says_whether_a_client_ran() -> None:
+    """A timeout at connect or login ran no client: the advice is about reaching sshd, not
+    the client's log; a timeout waiting for the report keeps the old advice. (Proven to fail
+    before the fix: both got "the mirror's client keeps running under its own deadline".)"""
+    login = MirrorResult("a", Outcome.TIMEOUT, 3, "connect or login timed out")
+    slow = MirrorResult("b", Outcome.TIMEOUT, 1, "no report within 900 s (...)")
+    text = "\n".join(summary_lines([login], "R1"))
+    assert "no client ran where connect or login timed out" in text
+    assert "keeps running" not in text
+    text = "\n".join(summary_lines([slow], "R1"))
+    assert "no client ran" not in text and "keeps running under its own deadline" in text
+    both = "\n".join(summary_lines([login, slow], "R1"))
+    assert "no client ran" in both and "keeps running" in both
