@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from devtools.harness import account, sshkeys
 from devtools.harness.binaries import require
+from devtools.harness.documents import LAB_INVENTORY
 from syncd.adapters.sqlite import StoreError, open_db
 from syncd.cli import app
 from syncd.core.hints import closest, did_you_mean
@@ -28,7 +29,7 @@ from syncd.core.hints import closest, did_you_mean
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 runner = CliRunner()
-INVENTORY = (
+INVENTORY = LAB_INVENTORY + (
     '[[mirrors]]\nname = "clamav.example.org"\nhost = "192.0.2.1"\ncountry = "PL"\n'
     f'admins = ["Jan <jan@example.org>"]\nhost_keys = ["{KEY}"]\n'
 )

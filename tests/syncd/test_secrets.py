@@ -72,7 +72,7 @@ def test_a_fifo_a_directory_and_a_huge_file_are_refused_without_blocking(tmp_pat
     huge = write_secret(tmp_path / "huge", "x" * (65 * 1024))
     with pytest.raises(ConfigError, match="is larger than 64 KiB"):
         read_secret_file(huge, "the pusher key")
-    with pytest.raises(ConfigError, match="cannot read: No such file"):
+    with pytest.raises(ConfigError, match="does not exist: point the setting at it"):
         read_secret_file(tmp_path / "absent", "the pusher key")
 
 
