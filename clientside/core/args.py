@@ -18,7 +18,7 @@ HELP = (
     "prints one JSON report.\n"
     "\n"
     "  SOURCE          the source to sync from, e.g. rsync1.clamav.net (one of the config's\n"
-    "                  sources)\n"
+    "                  SOURCES; without SOURCES, rsync1.clamav.net and rsync2.clamav.net)\n"
     "  --config PATH   the config file (default ~/etc/clam-clientsync.conf: TO=,\n"
     "                  RSYNC_USER=, RSYNC_PASSWORD=, MODULE=, EXCLUDE=, SOURCES=)\n"
     "  --doctor        check the account, the config and the served tree; print what to fix\n"
