@@ -6,10 +6,10 @@ import pwd
 import shlex
 import socket
 import stat
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
 from clientside.core import rsyncplan
-from clientside.core.config import Config, ConfigError
+from clientside.core.config import Config, ConfigError, Source
 from clientside.paths import (
     REMOTE_FS,
     UnsafePath,
@@ -21,7 +21,7 @@ from clientside.paths import (
     fs_type,
     load_config,
 )
-from clientside.runner import find_rsync, rsync_version
+from clientside.runner import find_rsync, rsync_version, run
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
 
@@ -223,19 +223,85 @@ def _check_config(
         " build",
     )
     for src in (*config.sources, *config.hubs):
-        port = src.port or 873
-        good, seen = reachable(src.host, port)
-        kind = "hub" if src.hub else "source"
+        _check_source(d, config, config_path, src, rsync=rsync, home=home)
+
+
+def _check_source(
+    d: Doctor, config: Config, config_path: str, src: Source, *, rsync: Optional[str], home: str
+) -> None:
+    """One source (or hub): its name resolves, its rsync daemon answers on its port, and its
+    module lists with this config's credentials (a hub's: without any), as a sync would ask."""
+    port = src.port or 873
+    kind = "hub" if src.hub else "source"
+    label = f"{kind} {src.name} ({src.host}:{port})"
+    conf = shlex.quote(config_path)
+    host = src.host.strip("[]")
+    resolved = resolve(host, port)
+    if isinstance(resolved, str):
         d.check(
-            good,
-            f"{kind} {src.name} ({src.host}:{port}) answers: {seen}",
-            f"allow outgoing TCP to {src.host} port {port}"
-            + (
-                ", or remove the hub from HUBS (pushes through it then fall back)"
-                if src.hub
-                else ""
-            ),
+            False,
+            f"{label}: the name {host} resolves (it does not: {resolved})",
+            f"make the host's resolver find it (getent hosts {shlex.quote(host)} must print its"
+            f" address; see /etc/resolv.conf), or set SOURCES= in {conf} to where it points",
         )
+        return
+    d.check(True, f"{label}: the name {host} resolves ({', '.join(resolved)})", "")
+    good, seen = reachable(src.host, port)
+    d.check(
+        good,
+        f"{label} answers: {seen}",
+        f"allow outgoing TCP to {src.host} port {port}"
+        + (", or remove the hub from HUBS (pushes through it then fall back)" if src.hub else ""),
+    )
+    if not good or rsync is None:
+        return
+    module = src.module or config.module
+    user = None if src.hub else config.rsync_user
+    outcome = list_module(rsync, src, config, home)
+    who = f" as RSYNC_USER {user}" if user else ""
+    d.check(
+        outcome.verdict == "ok",
+        f"{label}: module {module} lists{who}"
+        + ("" if outcome.verdict == "ok" else f" ({outcome.kind}: {outcome.message})"),
+        _module_fix(outcome.kind, src, conf),
+    )
+
+
+def _module_fix(kind: Optional[str], src: Source, conf: str) -> str:
+    """The fix for a module that does not list, by the error kind a sync would report."""
+    if kind == "auth_failed":
+        return f"set RSYNC_USER= and RSYNC_PASSWORD= in {conf} to what the ClamAV team gave you"
+    if kind == "unknown_module":
+        where = f"the hub's module in HUBS= in {conf}" if src.hub else f"MODULE= in {conf}"
+        return f"correct {where} (the ClamAV team's module is clamavdb)"
+    return f"allow outgoing TCP to {src.host} port {src.port or 873}, then run --doctor again"
+
+
+def resolve(host: str, port: int) -> Union[List[str], str]:
+    """Return the addresses `host` resolves to, or why it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:  # socket.gaierror
+        return exc.strerror or str(exc)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan.Outcome:
+    """List the top of `src`'s module with rsync, as a sync connects (credentials, timeouts)."""
+    url = rsyncplan.source_url(src, config.module, config.rsync_user)
+    argv = [
+        rsync,
+        "--list-only",
+        "--no-motd",
+        f"--contimeout={min(config.contimeout, 30)}",
+        f"--timeout={min(config.timeout, 30)}",
+        url,
+    ]
+    env = rsyncplan.build_env(os.path.expanduser("~"), None if src.hub else config.rsync_password)
+    res = run(argv, env, deadline_s=60.0, work_dir=os.path.expanduser("~"))
+    if res.exit_code is None:
+        return rsyncplan.Outcome("transient", "deadline", "no listing within 60s", True)
+    return rsyncplan.classify(res.exit_code, res.output)
 
 
 def _check_state(d: Doctor, config: Config) -> None:
