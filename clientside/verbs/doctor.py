@@ -8,7 +8,7 @@ import socket
 import stat
 from typing import Callable, List, Optional, Tuple, Union
 
-from clientside.core import rsyncplan
+from clientside.core import account, rsyncplan
 from clientside.core.config import Config, ConfigError, Source
 from clientside.paths import (
     REMOTE_FS,
@@ -21,10 +21,12 @@ from clientside.paths import (
     fs_type,
     load_config,
 )
-from clientside.runner import find_rsync, rsync_version, run
+from clientside.runner import capture, find_rsync, rsync_version, run
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
 
+# its -S tells an account's own user about the account (Debian)
+STATUS_PROGRAM = "/usr/bin/passwd"
 GOOD_SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash")
 
 
@@ -32,6 +34,7 @@ class Doctor:
     def __init__(self) -> None:
         self.problems: List[Tuple[str, str]] = []
         self.ok: List[str] = []
+        self.notes: List[str] = []  # what cannot be checked as this user: not a problem
 
     def check(self, good: bool, what: str, fix: str) -> None:
         if good:
@@ -123,6 +126,8 @@ def doctor(config_path: str, home: str, source: Optional[str], programs: List[st
         _check_config(d, config, config_path, home, programs)
     for what in d.ok:
         print(f"ok    {what}")
+    for what in d.notes:
+        print(f"note  {what}")
     for what, fix in d.problems:
         print(f"FAIL  {what}\n      fix: {fix}")
     print(f"{len(d.problems)} problem(s) found" if d.problems else "all checks passed")
@@ -146,11 +151,49 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
         _check_forced_programs(d, home, lines)
     except OSError:
         pass
-    shell = pwd.getpwuid(os.geteuid()).pw_shell
-    d.check(shell in GOOD_SHELLS, f"login shell is sh or bash (is {shell})", "chsh -s /bin/sh")
+    _check_login(d, pwd.getpwuid(os.geteuid()))
     for program in sorted(set(programs)):
         if os.path.exists(program):
             d.trusted(f"program {program}", functools.partial(check_program, program, "program"))
+
+
+def _check_login(d: Doctor, entry: pwd.struct_passwd) -> None:
+    """The account is not locked for sshd and its login shell can run the forced command."""
+    user, shell = entry.pw_name, entry.pw_shell
+    shadow_text = _read_text("/etc/shadow")  # root (or group shadow) only
+    shadow = account.shadow_password(shadow_text, user) if shadow_text is not None else None
+    status = None
+    if shadow is None:
+        output = capture([STATUS_PROGRAM, "-S"], {"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+        status = account.passwd_status(output or "", user)
+    verdict = account.lock_check(user, shadow, status)
+    if verdict is not None:
+        d.check(*verdict)
+    else:
+        told = f"passwd -S says {status}" if status else "passwd -S did not say"
+        d.notes.append(
+            f"account {user}: {told}, and only root can read /etc/shadow: if its password"
+            " starts with '!' (as useradd leaves it), sshd without PAM refuses every login;"
+            f" check as root: grep '^{user}:' /etc/shadow (fix: {account.unlock_fix(user)})"
+        )
+    shells = _read_text("/etc/shells")
+    for check in account.shell_checks(
+        user,
+        shell,
+        exists=os.path.isfile(shell),
+        executable=os.access(shell, os.X_OK),
+        listed=account.shells_listed(shells, shell) if shells is not None else None,
+        good_shells=list(GOOD_SHELLS),
+    ):
+        d.check(*check)
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(1024 * 1024)
+    except OSError:
+        return None
 
 
 def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
