@@ -63,6 +63,16 @@ def _vendored_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _vendored_license(name: str) -> list[tuple[str, Path]]:
+    """The installed package's licence file, as ``NAME/LICENSE`` in the archive."""
+    import importlib.metadata
+
+    found = [
+        f for f in importlib.metadata.files(name) or () if f.name.upper().startswith("LICENSE")
+    ]
+    return [(f"{name}/LICENSE", Path(str(found[0].locate())))] if found else []
+
+
 def _package_files(package_dir: Path) -> list[tuple[str, Path]]:
     files = []
     for path in package_dir.rglob("*"):
@@ -90,6 +100,7 @@ def build(output: Path) -> Path:
             *_package_files(ROOT / "clientside"),
             *_package_files(ROOT / "pushwire"),
             *_package_files(_vendored_dir(VENDORED)),
+            *_vendored_license(VENDORED),
         ]
     )
     date = source_date()

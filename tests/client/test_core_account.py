@@ -115,3 +115,18 @@ def test_a_shell_is_listed_exactly_when_it_is_a_line_of_etc_shells(
     text = "# /etc/shells: " + shell + "\n" + "\n".join(f" {s}\t" for s in shells) + "\n"
     text += shell + "x\n"
     assert shells_listed(text, shell) is (shell in shells)
+
+
+@given(st.text(max_size=300), _NAME, st.sampled_from(["P", "NP", "L"]))
+def test_passwd_status_is_the_users_own_line_whatever_surrounds_it(
+    noise: str, user: str, status: str
+) -> None:
+    """Property (hostile output too: any text before, a line of another user): the status is
+    read from the user's own line only, and never from another's."""
+    other = ("x" + user)[:16]
+    text = f"{noise}\n{other} P 2026-12-07 0 99999 7 -1\n{user} {status} 2026-12-07 0 99999 7 -1\n"
+    found = passwd_status(text, user)
+    assert found in ("P", "NP", "L")
+    if not any(line.split()[:1] == [user] for line in noise.split("\n")):
+        assert found == status
+    assert passwd_status(f"{other} {status} 2026-12-07\n", user) is None
