@@ -1,6 +1,7 @@
 """Build ``clam-clientsync.pyz``: the mirror client as one file, with ``pushwire`` (the wire
-formats it shares with syncd) inside; with ``--sign-key``, its OpenSSH
-signature beside it, the release artifact mirrors download.
+formats it shares with syncd) and ``filelock`` (its sync lock, the copy installed here, which
+must run on Python 3.9) inside; with ``--sign-key``, its OpenSSH signature beside it, the
+release artifact mirrors download.
 
 Usage: .venv/bin/python scripts/build_zipapp.py [OUTPUT] [--sign-key KEY]
        (default OUTPUT build/clam-clientsync.pyz; with --sign-key also OUTPUT.sig)
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import zipfile
@@ -35,6 +37,40 @@ ROOT = Path(__file__).resolve().parent.parent
 MAIN = b"import sys\nfrom clientside.cli import main\nsys.exit(main())\n"
 DEFAULT_EPOCH = 1577836800  # 2020-01-01 00:00 UTC, when SOURCE_DATE_EPOCH is unset
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01: zip cannot date anything earlier
+
+
+VENDORED = "filelock"  # a dependency the client imports, carried inside the archive
+VENDORED_PYTHON = (3, 9)  # the oldest Python the archive runs on
+
+
+def _vendored_dir(name: str) -> Path:
+    """The installed package `name` (its directory), checked to run on ``VENDORED_PYTHON``;
+    raise SystemExit with one line naming the problem and the fix."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"build_zipapp: {name} is not installed; run scripts/setup")
+    needs = importlib.metadata.metadata(name).get("Requires-Python") or ""
+    floor = re.search(r">=\s*3\.(\d+)", needs)
+    if floor and (3, int(floor.group(1))) > VENDORED_PYTHON:
+        want = ".".join(map(str, VENDORED_PYTHON))
+        raise SystemExit(
+            f"build_zipapp: the installed {name} needs Python {needs}, the archive runs on"
+            f" {want}; install a {name} that supports {want} (pyproject.toml pins the range)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _vendored_license(name: str) -> list[tuple[str, Path]]:
+    """The installed package's licence file, as ``NAME/LICENSE`` in the archive."""
+    import importlib.metadata
+
+    found = [
+        f for f in importlib.metadata.files(name) or () if f.name.upper().startswith("LICENSE")
+    ]
+    return [(f"{name}/LICENSE", Path(str(found[0].locate())))] if found else []
 
 
 def _package_files(package_dir: Path) -> list[tuple[str, Path]]:
@@ -63,6 +99,8 @@ def build(output: Path) -> Path:
         [
             *_package_files(ROOT / "clientside"),
             *_package_files(ROOT / "pushwire"),
+            *_package_files(_vendored_dir(VENDORED)),
+            *_vendored_license(VENDORED),
         ]
     )
     date = source_date()

@@ -31,8 +31,9 @@ def _imports(package: str) -> dict[str, set[str]]:
     return found
 
 
-def test_clientside_imports_only_the_standard_library_and_pushwire() -> None:
-    allowed = set(sys.stdlib_module_names) | {"clientside", "pushwire", "__future__"}
+def test_clientside_imports_only_the_standard_library_pushwire_and_filelock() -> None:
+    """filelock is the one dependency: the zipapp carries it (scripts/build_zipapp.py)."""
+    allowed = set(sys.stdlib_module_names) | {"clientside", "pushwire", "filelock", "__future__"}
     bad = {f: names - allowed for f, names in _imports("clientside").items() if names - allowed}
     assert not bad, f"clientside must run on a bare mirror host: {bad}"
 
@@ -76,7 +77,8 @@ def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
                 "-I",
                 "-c",
                 "import sys; sys.path.insert(0, sys.argv[1]); import clientside, pushwire; "
-                "print(clientside.__file__); print(pushwire.__file__)",
+                "import clientside.locking, filelock; "
+                "print(clientside.__file__); print(pushwire.__file__); print(filelock.__file__)",
                 str(first),
             ],
             capture_output=True,
@@ -85,7 +87,8 @@ def test_zipapp_builds_reproducibly_and_runs_isolated(tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert probe.returncode == 0, probe.stderr
-        assert all(line.startswith(str(first)) for line in probe.stdout.splitlines())
+        lines = probe.stdout.splitlines()
+        assert len(lines) == 3 and all(line.startswith(str(first)) for line in lines), lines
 
 
 @pytest.mark.skipif(not PY39.exists(), reason="Python 3.9 is only on machines with pyenv's 3.9")

@@ -27,6 +27,9 @@ KNOWN_KEYS = frozenset(
     }
 )
 
+# the project's two rsync servers: the sources of a config without SOURCES
+DEFAULT_SOURCES = ("rsync1.clamav.net", "rsync2.clamav.net")
+
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])\Z")
@@ -252,9 +255,14 @@ def _expand_home(value: str, home: str) -> str:
 
 
 def _sources(values: Dict[str, str], requested: Optional[str]) -> List[Source]:
+    """SOURCES when set; else both project sources (each ``rsync://NAME``), after the requested
+    name when that is another host name, so that a sync falls back to the other source."""
     if "SOURCES" in values:
         return parse_sources(values["SOURCES"])
-    return [default_source(requested)] if requested is not None else []
+    defaults = [default_source(name) for name in DEFAULT_SOURCES]
+    if requested is None or requested in DEFAULT_SOURCES:
+        return defaults
+    return [default_source(requested), *defaults]
 
 
 def build_config(
@@ -262,8 +270,9 @@ def build_config(
 ) -> Config:
     """Given parsed pairs and the home directory, return the validated Config.
 
-    ``requested_source`` (when given) is added as a default ``rsync://NAME`` source if SOURCES
-    is not set. Raise ConfigError on the first problem.
+    Without SOURCES the sources are ``DEFAULT_SOURCES``, each ``rsync://NAME``, and
+    ``requested_source`` (when given and not one of them) as ``rsync://NAME`` before them.
+    Raise ConfigError on the first problem.
     """
     values: Dict[str, str] = {}
     warnings: List[str] = []

@@ -6,10 +6,10 @@ import pwd
 import shlex
 import socket
 import stat
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
-from clientside.core import rsyncplan
-from clientside.core.config import Config, ConfigError
+from clientside.core import account, rsyncplan
+from clientside.core.config import Config, ConfigError, Source
 from clientside.paths import (
     REMOTE_FS,
     UnsafePath,
@@ -21,10 +21,12 @@ from clientside.paths import (
     fs_type,
     load_config,
 )
-from clientside.runner import find_rsync, rsync_version
+from clientside.runner import capture, find_rsync, rsync_version, run
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
 
+# its -S tells an account's own user about the account (Debian)
+STATUS_PROGRAM = "/usr/bin/passwd"
 GOOD_SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash")
 
 
@@ -32,6 +34,7 @@ class Doctor:
     def __init__(self) -> None:
         self.problems: List[Tuple[str, str]] = []
         self.ok: List[str] = []
+        self.notes: List[str] = []  # what cannot be checked as this user: not a problem
 
     def check(self, good: bool, what: str, fix: str) -> None:
         if good:
@@ -123,6 +126,8 @@ def doctor(config_path: str, home: str, source: Optional[str], programs: List[st
         _check_config(d, config, config_path, home, programs)
     for what in d.ok:
         print(f"ok    {what}")
+    for what in d.notes:
+        print(f"note  {what}")
     for what, fix in d.problems:
         print(f"FAIL  {what}\n      fix: {fix}")
     print(f"{len(d.problems)} problem(s) found" if d.problems else "all checks passed")
@@ -146,11 +151,49 @@ def _check_account(d: Doctor, home: str, programs: List[str]) -> None:
         _check_forced_programs(d, home, lines)
     except OSError:
         pass
-    shell = pwd.getpwuid(os.geteuid()).pw_shell
-    d.check(shell in GOOD_SHELLS, f"login shell is sh or bash (is {shell})", "chsh -s /bin/sh")
+    _check_login(d, pwd.getpwuid(os.geteuid()))
     for program in sorted(set(programs)):
         if os.path.exists(program):
             d.trusted(f"program {program}", functools.partial(check_program, program, "program"))
+
+
+def _check_login(d: Doctor, entry: pwd.struct_passwd) -> None:
+    """The account is not locked for sshd and its login shell can run the forced command."""
+    user, shell = entry.pw_name, entry.pw_shell
+    shadow_text = _read_text("/etc/shadow")  # root (or group shadow) only
+    shadow = account.shadow_password(shadow_text, user) if shadow_text is not None else None
+    status = None
+    if shadow is None:
+        output = capture([STATUS_PROGRAM, "-S"], {"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+        status = account.passwd_status(output or "", user)
+    verdict = account.lock_check(user, shadow, status)
+    if verdict is not None:
+        d.check(*verdict)
+    else:
+        told = f"passwd -S says {status}" if status else "passwd -S did not say"
+        d.notes.append(
+            f"account {user}: {told}, and only root can read /etc/shadow: if its password"
+            " starts with '!' (as useradd leaves it), sshd without PAM refuses every login;"
+            f" check as root: grep '^{user}:' /etc/shadow (fix: {account.unlock_fix(user)})"
+        )
+    shells = _read_text("/etc/shells")
+    for check in account.shell_checks(
+        user,
+        shell,
+        exists=os.path.isfile(shell),
+        executable=os.access(shell, os.X_OK),
+        listed=account.shells_listed(shells, shell) if shells is not None else None,
+        good_shells=list(GOOD_SHELLS),
+    ):
+        d.check(*check)
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(1024 * 1024)
+    except OSError:
+        return None
 
 
 def _check_forced_programs(d: Doctor, home: str, lines: List[str]) -> None:
@@ -223,19 +266,85 @@ def _check_config(
         " build",
     )
     for src in (*config.sources, *config.hubs):
-        port = src.port or 873
-        good, seen = reachable(src.host, port)
-        kind = "hub" if src.hub else "source"
+        _check_source(d, config, config_path, src, rsync=rsync, home=home)
+
+
+def _check_source(
+    d: Doctor, config: Config, config_path: str, src: Source, *, rsync: Optional[str], home: str
+) -> None:
+    """One source (or hub): its name resolves, its rsync daemon answers on its port, and its
+    module lists with this config's credentials (a hub's: without any), as a sync would ask."""
+    port = src.port or 873
+    kind = "hub" if src.hub else "source"
+    label = f"{kind} {src.name} ({src.host}:{port})"
+    conf = shlex.quote(config_path)
+    host = src.host.strip("[]")
+    resolved = resolve(host, port)
+    if isinstance(resolved, str):
         d.check(
-            good,
-            f"{kind} {src.name} ({src.host}:{port}) answers: {seen}",
-            f"allow outgoing TCP to {src.host} port {port}"
-            + (
-                ", or remove the hub from HUBS (pushes through it then fall back)"
-                if src.hub
-                else ""
-            ),
+            False,
+            f"{label}: the name {host} resolves (it does not: {resolved})",
+            f"make the host's resolver find it (getent hosts {shlex.quote(host)} must print its"
+            f" address; see /etc/resolv.conf), or set SOURCES= in {conf} to where it points",
         )
+        return
+    d.check(True, f"{label}: the name {host} resolves ({', '.join(resolved)})", "")
+    good, seen = reachable(src.host, port)
+    d.check(
+        good,
+        f"{label} answers: {seen}",
+        f"allow outgoing TCP to {src.host} port {port}"
+        + (", or remove the hub from HUBS (pushes through it then fall back)" if src.hub else ""),
+    )
+    if not good or rsync is None:
+        return
+    module = src.module or config.module
+    user = None if src.hub else config.rsync_user
+    outcome = list_module(rsync, src, config, home)
+    who = f" as RSYNC_USER {user}" if user else ""
+    d.check(
+        outcome.verdict == "ok",
+        f"{label}: module {module} lists{who}"
+        + ("" if outcome.verdict == "ok" else f" ({outcome.kind}: {outcome.message})"),
+        _module_fix(outcome.kind, src, conf),
+    )
+
+
+def _module_fix(kind: Optional[str], src: Source, conf: str) -> str:
+    """The fix for a module that does not list, by the error kind a sync would report."""
+    if kind == "auth_failed":
+        return f"set RSYNC_USER= and RSYNC_PASSWORD= in {conf} to what the ClamAV team gave you"
+    if kind == "unknown_module":
+        where = f"the hub's module in HUBS= in {conf}" if src.hub else f"MODULE= in {conf}"
+        return f"correct {where} (the ClamAV team's module is clamavdb)"
+    return f"allow outgoing TCP to {src.host} port {src.port or 873}, then run --doctor again"
+
+
+def resolve(host: str, port: int) -> Union[List[str], str]:
+    """Return the addresses `host` resolves to, or why it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:  # socket.gaierror
+        return exc.strerror or str(exc)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan.Outcome:
+    """List the top of `src`'s module with rsync, as a sync connects (credentials, timeouts)."""
+    url = rsyncplan.source_url(src, config.module, config.rsync_user)
+    argv = [
+        rsync,
+        "--list-only",
+        "--no-motd",
+        f"--contimeout={min(config.contimeout, 30)}",
+        f"--timeout={min(config.timeout, 30)}",
+        url,
+    ]
+    env = rsyncplan.build_env(os.path.expanduser("~"), None if src.hub else config.rsync_password)
+    res = run(argv, env, deadline_s=60.0, work_dir=os.path.expanduser("~"))
+    if res.exit_code is None:
+        return rsyncplan.Outcome("transient", "deadline", "no listing within 60s", True)
+    return rsyncplan.classify(res.exit_code, res.output)
 
 
 def _check_state(d: Doctor, config: Config) -> None:

@@ -27,13 +27,14 @@ class RsyncDaemon:
         max_connections: int = 0,
         port: int | None = None,
         anonymous: bool = False,
+        host: str = "127.0.0.1",
     ) -> None:
         self.workdir = workdir / name
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tree, self.name, self.module = tree, name, module
         self.user, self.password = user, password
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
+        self.host = host  # a loopback address; with port 873 (as root) a source's default
+        self.port = port or free_port(host)
         self.log_path = self.workdir / "rsyncd.log"
         self.secrets_path = self.workdir / "rsyncd.secrets"
         self.conf_path = self.workdir / "rsyncd.conf"

@@ -38,12 +38,15 @@ class Sshd:
         extra_config: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int | None = None,
+        wrapper: Iterable[str] = (),
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.account, self.host = account, host
         self.port = port or free_port(host)
         self.extra_config = list(extra_config)
+        # argv before sshd's (it must exec sshd, keeping the pid): e.g. a mount namespace
+        self.wrapper = list(wrapper)
         self.host_key = generate_keypair(self.workdir / "ssh_host_ed25519_key", "test-host")
         self.authorized_keys_path = self.workdir / "authorized_keys"
         self.log_path = self.workdir / "sshd.log"
@@ -113,7 +116,7 @@ class Sshd:
             raise RuntimeError(f"sshd config rejected: {check.stderr.decode(errors='replace')}")
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
-                [sshd, "-D", "-e", "-f", str(self.config_path)],
+                [*self.wrapper, sshd, "-D", "-e", "-f", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clientside.core.config import (
+    DEFAULT_SOURCES,
     ConfigError,
     Source,
     build_config,
@@ -36,7 +39,10 @@ def test_legacy_config_of_the_old_guide() -> None:
     assert cfg.to == "/home/users/clamavdb/public_html"
     assert (cfg.rsync_user, cfg.rsync_password, cfg.module) == ("foo", "guessme", "clamavdb")
     assert cfg.protect_patterns == ("/local_*", "local_*")
-    assert cfg.sources == (Source("rsync1.clamav.net", "rsync1.clamav.net", None),)
+    assert cfg.sources == (
+        Source("rsync1.clamav.net", "rsync1.clamav.net", None),
+        Source("rsync2.clamav.net", "rsync2.clamav.net", None),
+    )
     assert cfg.state_dir == "/home/users/clamavdb/var/clam-clientsync"
     assert cfg.max_delete == 100 and cfg.warnings == ()
 
@@ -105,6 +111,36 @@ def test_requested_source_comes_first_and_must_be_configured() -> None:
     assert [s.name for s in order_sources(srcs, "b")] == ["b", "a", "c"]
     with pytest.raises(ConfigError, match="not configured"):
         order_sources(srcs, "d")
+
+
+@pytest.mark.parametrize("requested", [None, *DEFAULT_SOURCES])
+def test_without_sources_both_project_sources_are_known_and_the_other_is_the_fallback(
+    requested: str | None,
+) -> None:
+    """The guide's minimal config (no SOURCES): a push with either key, and doctor (no source
+    named), know rsync1 and rsync2, each ``rsync://NAME``. Failed on the code before it: with
+    SOURCES unset only the requested name was a source (none for doctor), so no fallback."""
+    cfg = config("TO=/srv/clamav\n", source=requested)
+    assert cfg.sources == tuple(Source(n, n, None) for n in DEFAULT_SOURCES)
+    for name in DEFAULT_SOURCES:
+        (other,) = set(DEFAULT_SOURCES) - {name}
+        assert [s.name for s in order_sources(cfg.sources, name)] == [name, other]
+
+
+_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+
+
+@given(st.lists(_LABEL, min_size=1, max_size=4).map(".".join))
+def test_any_requested_host_name_without_sources_falls_back_to_both_project_sources(
+    name: str,
+) -> None:
+    """Property: the legacy forced command may name any host; without SOURCES it is tried
+    first (``rsync://NAME``), then rsync1 and rsync2, each once."""
+    cfg = config("TO=/srv/clamav\n", source=name)
+    names = [s.name for s in order_sources(cfg.sources, name)]
+    assert names[0] == name and set(DEFAULT_SOURCES) <= set(names)
+    assert len(names) == len(set(names)) == len({name, *DEFAULT_SOURCES})
+    assert all(s.host == s.name and s.port is None for s in cfg.sources)
 
 
 def test_hubs_are_named_mirrors_with_their_own_module_and_come_first_only_when_named() -> None:

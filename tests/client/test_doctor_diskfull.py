@@ -82,6 +82,46 @@ def test_doctor_checks_each_hub_and_says_a_push_falls_back_without_it(
     assert "or remove the hub from HUBS (pushes through it then fall back)" in out
 
 
+def test_doctor_lists_each_module_with_the_credentials_and_names_the_fix(
+    tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Doctor asks each source's daemon for the module with RSYNC_USER and RSYNC_PASSWORD, as a
+    sync does. Failed on the code before it: doctor only read the daemon's greeting, so a wrong
+    password or module passed."""
+    home = str(_home(tmp_path, good=True))
+    assert doctor(str(mirror.config), home, R1, [_program(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"ok    source {R1} (127.0.0.1:" in out and "module clamavdb lists as RSYNC_USER" in out
+    password = mirror.keys["RSYNC_PASSWORD"]
+    mirror.write_config(RSYNC_PASSWORD="wrong")
+    assert doctor(str(mirror.config), home, R1, [_program(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL  source {R1} (127.0.0.1:" in out and "(auth_failed: " in out, out
+    assert "fix: set RSYNC_USER= and RSYNC_PASSWORD= in" in out and "wrong" not in out
+    mirror.write_config(RSYNC_PASSWORD=password, MODULE="nosuch")
+    assert doctor(str(mirror.config), home, R1, [_program(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "module nosuch lists" in out and "(unknown_module: " in out, out
+    assert f"fix: correct MODULE= in {mirror.config}" in out
+
+
+def test_doctor_names_a_source_whose_name_does_not_resolve(
+    tmp_path: Path, mirror: Mirror, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``.invalid`` never resolves (RFC 6761). Failed on the code before it: the name was only
+    tried by the connect, whose error did not say that the name was the problem."""
+    r2 = mirror.keys["SOURCES"].split()[1]
+    mirror.write_config(SOURCES=f"{R1}=rsync://rsync1.pushsync-test.invalid {r2}")
+    assert doctor(str(mirror.config), str(_home(tmp_path, good=True)), R1, []) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"FAIL  source {R1} (rsync1.pushsync-test.invalid:873): the name"
+        " rsync1.pushsync-test.invalid resolves (it does not: "
+    ) in out, out
+    assert "fix: make the host's resolver find it (getent hosts rsync1.pushsync-test.invalid" in out
+    assert "ok    source rsync2.clamav.net (127.0.0.1:" in out
+
+
 def test_doctor_command_line(bare_mirror: Mirror) -> None:
     res = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config), R1])
     assert res.rc == 1 and "problem(s) found" in res.stdout
