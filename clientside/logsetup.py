@@ -125,7 +125,8 @@ def set_secrets(logger: logging.Logger, secrets: List[str]) -> None:
 
 
 def close(logger: logging.Logger) -> None:
-    """Flush and close every handler."""
+    """Flush and close every handler; a log that cannot be flushed (a full disk) is let go."""
     for handler in list(logger.handlers):
-        handler.close()
         logger.removeHandler(handler)
+        with contextlib.suppress(OSError, ValueError):
+            handler.close()
