@@ -24,8 +24,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return run_setup(args_list[1:], home_dir())
     logger = logsetup.setup([])
+    reply = push.Reply(started, _now)
     try:
-        return _main(args_list, logger, started)
+        return _main(args_list, logger, reply)
+    except Exception as exc:  # the boundary: whatever broke, the client still answers
+        return reply.internal_error(exc, logger)
     finally:
         logsetup.close(logger)
 
@@ -34,30 +37,23 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _main(argv: List[str], logger: logging.Logger, started: datetime) -> int:
+def _main(argv: List[str], logger: logging.Logger, reply: push.Reply) -> int:
     command = os.environ.get("SSH_ORIGINAL_COMMAND")
     try:
         args = parse_args(argv)
     except UsageError as exc:
-        return push.reject_usage(str(exc), logger, _now, started)
-    if args.help:
-        print(HELP)
-        return 0
-    if args.version and command is None:
-        print(__version__)
+        return push.reject_usage(str(exc), logger, reply)
+    if args.help or (args.version and command is None):
+        reply.owed = False  # a text answer
+        print(HELP if args.help else __version__)
         return 0
     home = os.path.abspath(args.home) if args.home else home_dir()
     path = config_path(args.config, home)
     if args.doctor:
         from clientside.verbs.doctor import doctor
 
+        reply.owed = False
         return doctor(path, home, args.source, program_paths())
     return push.serve(
-        args,
-        command=command,
-        home=home,
-        config_path=path,
-        logger=logger,
-        now=_now,
-        started=started,
+        args, command=command, home=home, config_path=path, logger=logger, reply=reply
     )

@@ -39,17 +39,29 @@ def read_small(path: str, limit: int = 1 << 20) -> Optional[bytes]:
 
 
 def listing(root: str, *, skip_private: bool = True) -> Dict[str, Entry]:
-    """Return every entry under ``root`` by relative path; symlinks are never followed."""
+    """Return every entry under ``root`` by relative path; symlinks are never followed.
+
+    An entry (or a directory below ``root``) removed or renamed while it is listed, by
+    whatever else writes there (a stats job in ``local_*``), is not there: it is skipped."""
     found: Dict[str, Entry] = {}
     pending = [""]
     while pending:
         rel = pending.pop()
-        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+        try:
+            it = os.scandir(os.path.join(root, rel) if rel else root)
+        except FileNotFoundError:
+            if not rel:
+                raise
+            continue
+        with it:
             for de in it:
                 path = f"{rel}/{de.name}" if rel else de.name
                 if skip_private and path == PRIVATE_DIR:
                     continue
-                st = de.stat(follow_symlinks=False)
+                try:
+                    st = de.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
                 if stat.S_ISDIR(st.st_mode):
                     found[path] = Entry("dir", st.st_dev, st.st_ino)
                     pending.append(path)

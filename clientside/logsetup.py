@@ -1,5 +1,6 @@
 """Logs in the archvsync shape ``date host clam-clientsync[pid]: message``, to stderr and a file."""
 
+import contextlib
 import errno
 import logging
 import os
@@ -81,13 +82,14 @@ class _RotatingFile(logging.FileHandler):
         super().emit(record)
 
     def _rotate(self) -> None:
+        """Shift NAME.N-1 .. NAME to NAME.N .. NAME.1; a name another client rotated away
+        meanwhile is skipped (the log is shared by every run of this account)."""
         if self.stream:
             self.stream.close()
-        for i in range(self.backups - 1, 0, -1):
-            if os.path.exists(f"{self.baseFilename}.{i}"):
-                os.replace(f"{self.baseFilename}.{i}", f"{self.baseFilename}.{i + 1}")
-        if os.path.exists(self.baseFilename):
-            os.replace(self.baseFilename, f"{self.baseFilename}.1")
+        names = [self.baseFilename] + [f"{self.baseFilename}.{i}" for i in range(1, self.backups)]
+        for i in range(len(names) - 1, -1, -1):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(names[i], f"{self.baseFilename}.{i + 1}")
         self.stream = self._open()
 
 
@@ -123,7 +125,8 @@ def set_secrets(logger: logging.Logger, secrets: List[str]) -> None:
 
 
 def close(logger: logging.Logger) -> None:
-    """Flush and close every handler."""
+    """Flush and close every handler; a log that cannot be flushed (a full disk) is let go."""
     for handler in list(logger.handlers):
-        handler.close()
         logger.removeHandler(handler)
+        with contextlib.suppress(OSError, ValueError):
+            handler.close()

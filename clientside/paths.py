@@ -210,14 +210,22 @@ def check_trusted(path: str, what: str, *, link_ok: bool = False) -> None:
 
 def check_state_dir(state_dir: str) -> None:
     """Raise UnsafePath when an entry of the state directory is a link, or another user's, or
-    writable by others, or when the lock could be opened (and so held) by another user."""
+    writable by others, or when the lock could be opened (and so held) by another user.
+
+    Another client may run meanwhile: an entry it renamed or removed between the listing and
+    its look (``.NAME.tmp.PID``) is not there any more, and so is nothing to check."""
     try:
         entries = list(os.scandir(state_dir))
     except OSError as exc:
         raise ConfigError(f"STATE_DIR {state_dir}: {exc.strerror}") from None
     for entry in entries:
         path = entry.path
-        st = entry.stat(follow_symlinks=False)
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"STATE_DIR entry {path}: {exc.strerror}") from None
         if stat.S_ISLNK(st.st_mode):
             raise UnsafePath(
                 f"STATE_DIR holds a symbolic link {path}, which is never followed",

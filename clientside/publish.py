@@ -9,9 +9,10 @@ or deleted outside TO, nor anywhere in TO but where the plan says."""
 import contextlib
 import os
 import stat
-from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from clientside.core.publishplan import TEMP_PREFIX, Entry, Plan, link_problem, plan_publish
+from clientside.core.rsyncplan import disk_full_errno
 from clientside.fsutil import listing
 from clientside.verification import Finding
 
@@ -23,6 +24,7 @@ class Outcome(NamedTuple):
     deleted: int
     problems: List[str]  # failures: the round is not ok
     warnings: List[str]  # names never published, deletions postponed
+    full: FrozenSet[str] = frozenset()  # the problems that are a full disk (space, inodes)
 
 
 def plan(
@@ -119,11 +121,14 @@ def execute(
         f"{p}: TO and the source disagree on whether it is a directory; left as is"
         for p in plan_.conflicts
     ]
+    full: Set[str] = set()
     to_fd = os.open(to, os.O_RDONLY | os.O_DIRECTORY)
     try:
         staging_fd = os.open(staging, _DIR_FLAGS)
         try:
-            published = _publish_all(plan_, (to_fd, staging_fd), patterns, problems, warnings)
+            published = _publish_all(
+                plan_, (to_fd, staging_fd), patterns, (problems, full), warnings
+            )
         finally:
             os.close(staging_fd)
         deleted = 0
@@ -140,23 +145,32 @@ def execute(
         os.fsync(to_fd)
     finally:
         os.close(to_fd)
-    return Outcome(published, deleted, problems, warnings)
+    return Outcome(published, deleted, problems, warnings, frozenset(full))
 
 
 def _publish_all(
     plan_: Plan,
     fds: Tuple[int, int],
     patterns: Sequence[str],
-    problems: List[str],
+    failures: Tuple[List[str], Set[str]],
     warnings: List[str],
 ) -> int:
+    """Make each directory, then publish each file; a failure is a problem (and, when the
+    disk is full, one of ``full``)."""
     to_fd, staging_fd = fds
+    problems, full = failures
+
+    def failed(path: str, exc: OSError) -> None:
+        problems.append(f"{path}: {exc.strerror}; not published")
+        if disk_full_errno(exc.errno):
+            full.add(problems[-1])
+
     blocked: List[str] = []
     for d in plan_.mkdirs:
         try:
             _mkdir(to_fd, d)
         except OSError as exc:
-            problems.append(f"{d}: {exc.strerror}; not published")
+            failed(d, exc)
             blocked.append(d)
     published = 0
     pid = os.getpid()
@@ -166,7 +180,7 @@ def _publish_all(
         try:
             why = _publish_one(to_fd, staging_fd, path, patterns, pid)
         except OSError as exc:
-            problems.append(f"{path}: {exc.strerror}; not published")
+            failed(path, exc)
             continue
         if why is None:
             published += 1

@@ -1,5 +1,6 @@
 """rsync: argv and environment building, exit-code classification, ``--stats`` parsing. Pure."""
 
+import errno
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -128,8 +129,37 @@ def error_lines(output: str) -> List[str]:
     return found[:10]
 
 
+# -- a full disk (blocks, inodes or quota) --------------------------------------------------------
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# strerror as rsync prints it under LC_ALL=C (BSD's libc spells "Disc")
+_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded", "Disc quota exceeded")
+
+
+def disk_full_errno(code: Optional[int]) -> bool:
+    """Return whether an OSError's errno says the disk is full: no block, no inode (both
+    ENOSPC) or no quota left (EDQUOT)."""
+    return code in DISK_FULL_ERRNOS
+
+
+def disk_full_line(output: str) -> Optional[str]:
+    """Return rsync's first line telling that our side ran out of space, inodes or quota, or
+    None. The sender's lines (``[sender]``, the daemon's ``@ERROR``) are the source's, not ours.
+    """
+    for line in output.split("\n"):  # rsync's lines (str.splitlines also splits at \x1c-\x1e)
+        if not line.startswith("rsync: ") or "[sender]" in line:
+            continue
+        if any(text in line for text in _DISK_FULL_TEXT):
+            return line.strip()[:300]
+    return None
+
+
 def classify(exit_code: int, output: str) -> Outcome:
     """Given rsync's exit code and its captured output, return what it means for this run."""
+    if exit_code not in (0, 5, 19, 20, 24) and exit_code > 0:
+        full = disk_full_line(output)
+        if full is not None:  # whichever code rsync chose (11, 12, 23): not worth a retry
+            return Outcome("local", "disk_full", f"the disk is full: {full}", False)
     if exit_code == 5:
         text = output.lower()
         detail = next((ln for ln in error_lines(output) if "@ERROR" in ln), "")

@@ -1,6 +1,5 @@
 """The ``sync`` verb: lock, rsync into staging (with failover), verify, publish, describe."""
 
-import errno
 import logging
 import os
 import shutil
@@ -106,7 +105,7 @@ def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
     except TreeError as exc:
         errors = [(exc.kind, str(exc))]
     except OSError as exc:
-        kind = "disk_full" if exc.errno == errno.ENOSPC else "publish_failed"
+        kind = "disk_full" if rsyncplan.disk_full_errno(exc.errno) else "publish_failed"
         errors = [(kind, f"{exc.filename or 'TO'}: {exc.strerror}")]
         _describe_anyway(ctx, report)
     if errors:
@@ -318,7 +317,7 @@ def _publish(
     for warning in done.warnings:
         log.warning("held back: %s", warning)
     report["warnings"].extend(done.warnings)
-    errors.extend(("publish_failed", p) for p in done.problems)
+    errors.extend(("disk_full" if p in done.full else "publish_failed", p) for p in done.problems)
     return errors
 
 
