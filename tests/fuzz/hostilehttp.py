@@ -123,6 +123,7 @@ class RoutedHttp(HostileHttp):
             ]
             answer = self.routes.get(f"{path} {ranges[0]}" if ranges else path)
             answer = answer or self.routes.get(path, NOT_FOUND)
+            conn.settimeout(60)  # a client slow to take a flood (reading it whole) still gets it
             if callable(answer):
                 answer(conn)
             else:

@@ -14,7 +14,7 @@ from devtools.harness.cvd import build_cvd, write_release
 from devtools.harness.nginx import Nginx
 from pushwire.cvd import parse_header
 from syncd.adapters.files import read_cvd_tails
-from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
+from syncd.adapters.mirrorhttp import CheckFailed, check, local_test, new_client, targets
 from syncd.core.httpanswer import tail_span
 from syncd.core.manifest import CvdTail
 from tests.fuzz.hostilehttp import (
@@ -25,6 +25,7 @@ from tests.fuzz.hostilehttp import (
     endless,
     gzip_bomb,
 )
+from tests.syncd.slowhttp import SlowHttp
 
 
 def _docroot(tmp_path: Path, daily: int = 28034) -> Path:
@@ -257,3 +258,36 @@ async def test_a_mirror_ignoring_range_on_the_tail_is_bounded_and_fails() -> Non
             served = await _check_daily(mirror, (expected,))
         [why] = served.incomplete  # type: ignore[attr-defined]
         assert why.startswith("/daily.cvd answered 200 to a Range request: a mirror must serve")
+
+
+@pytest.mark.trio
+async def test_a_check_has_a_deadline_beyond_each_reads_timeout() -> None:
+    """A mirror that sends a byte every second never trips the 2 s read timeout; the whole
+    check ends at its own deadline (2 s for each of its 2 requests). Before, it took as long
+    as the mirror chose (about 30 s here)."""
+    with SlowHttp(interval_s=1.0) as slow:
+        [target] = await targets(slow.base_url, "db.pl.clamav.net")
+        async with new_client(2.0, 2) as client:
+            with pytest.raises(CheckFailed, match=r"the whole check \(IPv4\) took longer than 4 s"):
+                await check(client, target, ["daily"])
+
+
+def test_local_test_is_bounded_in_bytes_and_time() -> None:
+    """``syncd mirrors check`` reads /local_test raw: 64 bytes at most, within its deadline,
+    never decoded. Before, an endless body was read whole (a MemoryError under a 3 GB limit),
+    a dripping one for as long as it dripped, and a gzip'd one was inflated."""
+    with RoutedHttp({"/local_test": endless(b"Success")}) as mirror:
+        with pytest.raises(CheckFailed, match="/local_test sends more than the 64 bytes asked"):
+            local_test(mirror.base_url, "db.test.clamav.net")
+        mirror.routes["/local_test"] = answer(b"Success\n")
+        assert local_test(mirror.base_url, "db.test.clamav.net") == (200, "Success\n", None)
+        mirror.routes["/local_test"] = answer(
+            gzip_bomb(b"Success", 1 << 20), extra=b"Content-Encoding: gzip\r\n"
+        )
+        with pytest.raises(CheckFailed, match="Content-Encoding 'gzip'"):
+            local_test(mirror.base_url, "db.test.clamav.net")
+    with (
+        SlowHttp(interval_s=0.5, body=b"Success\n") as slow,
+        pytest.raises(CheckFailed, match="/local_test took longer than 1 s"),
+    ):
+        local_test(slow.base_url, "db.test.clamav.net", timeout_s=5.0, deadline_s=1.0)
