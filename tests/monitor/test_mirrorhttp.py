@@ -11,13 +11,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import build_cvd, write_release
-from devtools.harness.nginx import Nginx
-from pushwire.cvd import parse_header
-from syncd.adapters.files import read_cvd_tails
-from syncd.adapters.mirrorhttp import CheckFailed, check, local_test, new_client, targets
-from syncd.core.httpanswer import tail_span
-from syncd.core.manifest import CvdTail
-from tests.fuzz.hostilehttp import (
+from devtools.harness.hostilehttp import (
     Answer,
     RoutedHttp,
     answer,
@@ -25,6 +19,12 @@ from tests.fuzz.hostilehttp import (
     endless,
     gzip_bomb,
 )
+from devtools.harness.nginx import Nginx
+from pushwire.cvd import parse_header
+from syncd.adapters.files import read_cvd_tails
+from syncd.adapters.mirrorhttp import CheckFailed, check, local_test, new_client, targets
+from syncd.core.httpanswer import tail_span
+from syncd.core.manifest import CvdTail
 from tests.syncd.slowhttp import SlowHttp
 
 

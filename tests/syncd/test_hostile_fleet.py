@@ -26,6 +26,14 @@ import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
 from devtools.harness.documents import report
+from devtools.harness.hostilehttp import (
+    HostileHttp,
+    RoutedHttp,
+    answer,
+    chunked_flood,
+    endless,
+    gzip_bomb,
+)
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
 from devtools.harness.sshkeys import KeyPair
@@ -35,14 +43,6 @@ from syncd.core.config import Policy
 from syncd.core.inventory import Mirror, parse_inventory
 from syncd.orchestration import publish_job
 from syncd.orchestration.publish_job import PublishJob, publish_main
-from tests.fuzz.hostilehttp import (
-    HostileHttp,
-    RoutedHttp,
-    answer,
-    chunked_flood,
-    endless,
-    gzip_bomb,
-)
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
 from tests.syncd.slowhttp import SlowHttp
