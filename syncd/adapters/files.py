@@ -17,8 +17,9 @@ from pathlib import Path
 
 from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
 from syncd.core.config import ConfigError, SyncdConfig, candidates, parse_config
+from syncd.core.httpanswer import tail_span
 from syncd.core.inventory import Inventory, parse_inventory
-from syncd.core.manifest import MAX_PROOF_BYTES, Manifest, ReleaseFile, manifest
+from syncd.core.manifest import MAX_PROOF_BYTES, CvdTail, Manifest, ReleaseFile, manifest
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
 
@@ -242,3 +243,29 @@ def read_manifest(tree: Path) -> tuple[Manifest, tuple[ReleaseFile, ...]]:
         raise ConfigError(f"{tree}: {err.strerror}") from None
     found = manifest(versions, names)
     return found, read_release_files(tree, found.proof_names())
+
+
+def read_cvd_tails(tree: Path) -> tuple[CvdTail, ...]:
+    """Return the tail of each CVD in `tree` (its last bytes after the header: what the proof
+    compares with a mirror's), with the header's version and MD5; a CVD whose header does not
+    parse is a ConfigError."""
+    tails = []
+    for db in DATABASES:
+        path = tree / f"{db}.cvd"
+        try:
+            with path.open("rb") as f:
+                header = parse_header(f.read(HEADER_SIZE))
+                size = os.fstat(f.fileno()).st_size
+                span = tail_span(size)
+                if span is None:
+                    continue
+                f.seek(span[0])
+                data = f.read(span[1] - span[0] + 1)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise ConfigError(f"{path}: {err.strerror}") from None
+        except CvdError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        tails.append(CvdTail(db, header.version, header.md5, size, span[0], data))
+    return tuple(tails)

@@ -15,7 +15,13 @@ import typer
 from typer.core import TyperArgument, TyperGroup
 
 from pushwire.request import RequestError
-from syncd.adapters.files import load_config, read_cvd_headers, read_inventory, read_manifest
+from syncd.adapters.files import (
+    load_config,
+    read_cvd_headers,
+    read_cvd_tails,
+    read_inventory,
+    read_manifest,
+)
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.core.config import SyncdConfig, candidates
 from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
@@ -173,9 +179,10 @@ def push_job(
 
 def prove_tree(job: PublishJob, tree: Path, cfg: SyncdConfig, *, warn: bool) -> None:
     """Have `job` prove the files of the release in `tree` a mirror must serve whole (the
-    current cdiffs, the .sign files); with `warn`, say when the tree carries fewer cdiffs
-    than [policy] cdiff_history."""
+    current cdiffs, the .sign files) and the tails of its CVDs; with `warn`, say when the tree
+    carries fewer cdiffs than [policy] cdiff_history."""
     release, job.files = read_manifest(tree)
+    job.tails = read_cvd_tails(tree)
     job.files_for = dict(release.versions)
     job.pins = pins_from_headers(read_cvd_headers(tree))
     warning = history_warning(release, cfg.policy.cdiff_history)

@@ -214,7 +214,8 @@ def check_cmd(
     ] = None,
 ) -> None:
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
-    database.clamav.net, db.test.clamav.net and its own name, with no redirect; its sshd
+    database.clamav.net, db.test.clamav.net and its own name, with no redirect (read as stored,
+    64 bytes at most, within 30 s); its sshd
     answers on the inventory's port and offers a host key, shown with its fingerprint."""
     from pushwire.authorized_keys import fingerprint
     from syncd.orchestration.golive import check

@@ -93,3 +93,34 @@ def whole(expected: ReleaseFile, status: int, body: bytes, digest: str) -> str |
     if digest != expected.sha256:
         return f"/{expected.name} differs from the release's (SHA-256 {digest[:12]}...)"
     return None
+
+
+@dataclass(frozen=True)
+class CvdTail:
+    """The last bytes of a CVD in the source tree: what a mirror serving this version of
+    `db` must serve at the same offsets (syncd.core.httpanswer.tail_span)."""
+
+    db: str
+    version: int
+    md5: str  # the header's MD5 of the body, lower-case hex
+    size: int
+    first: int  # offset of data[0]
+    data: bytes
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.data) - 1
+
+
+def tail_problem(expected: CvdTail, md5: str, body: bytes) -> str | None:
+    """Judge the tail of a served CVD whose header announced `md5` and whose bytes
+    ``expected.first``-``expected.last`` were `body`: None when both are the release's."""
+    name = f"/{expected.db}.cvd"
+    if md5 != expected.md5:
+        return (
+            f"{name} is version {expected.version} with another body (MD5 {md5[:12]}..., "
+            f"the release's {expected.md5[:12]}...)"
+        )
+    if body != expected.data:
+        return f"{name}'s last {len(expected.data)} bytes differ from the release's"
+    return None

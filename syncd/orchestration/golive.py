@@ -69,7 +69,7 @@ def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirr
     # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
     import httpx
 
-    from syncd.adapters.mirrorhttp import local_test
+    from syncd.adapters.mirrorhttp import CheckFailed, local_test
 
     mirror = read_inventory(inventory).named(name)
     base = http_url or mirror.http or f"http://{mirror.host}"
@@ -80,6 +80,8 @@ def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirr
             items.append(judge_local_test(host, status, body, location))
         except httpx.HTTPError as err:
             items.append(judge_local_test(host, None, "", None, f"{type(err).__name__}: {err}"))
+        except CheckFailed as err:
+            items.append(judge_local_test(host, None, "", None, str(err)))
     try:
         items.append(judge_host_key(fetch_host_key(mirror.host, mirror.port), None))
     except PushError as err:

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncd.adapters.dnsstore import DnsStore
-from syncd.adapters.files import read_inventory, read_manifest, read_release_headers, write_atomic
+from syncd.adapters.files import (
+    read_cvd_tails,
+    read_inventory,
+    read_manifest,
+    read_release_headers,
+    write_atomic,
+)
 from syncd.adapters.mail import MailError, SmtpSettings, send_each
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
@@ -502,6 +508,7 @@ def run_pass(
             deadline_s=cfg.run_deadline_s,
             clock=clock,
             files=files,
+            tails=read_cvd_tails(source_tree),
         )
     )
     now = clock()

@@ -31,7 +31,7 @@ from syncd.adapters.ssh import PinnedSsh, raise_nofile_limit
 from syncd.core.config import Policy, SourceConfig
 from syncd.core.errors import SyncdError
 from syncd.core.inventory import Inventory, Mirror
-from syncd.core.manifest import ReleaseFile
+from syncd.core.manifest import CvdTail, ReleaseFile
 from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
 from syncd.core.report import clean
@@ -48,11 +48,13 @@ def http_prover(
     client: httpx.AsyncClient,
     min_timestamp: int | None = None,
     files: Sequence[ReleaseFile] = (),
+    tails: Sequence[CvdTail] = (),
 ) -> Prover:
     """Return a prover that reads each CVD header the mirror serves over HTTP (Range GET of
     512 bytes, redirects refused) and returns the first problem, or None when it serves the
-    release on every address family: its CVD headers, each of `files` whole and byte for byte
-    (the current cdiff and signature files), and, given `min_timestamp`, a ``timestamp`` at
+    release on every address family: its CVD headers, the last bytes of each CVD as in
+    `tails` (the source tree's), each of `files` whole and byte for byte (the current cdiff
+    and signature files), and, given `min_timestamp`, a ``timestamp`` at
     least that recent (the heartbeat's proof)."""
 
     from syncd.adapters import mirrorhttp
@@ -62,7 +64,7 @@ def http_prover(
         host = f"db.{mirror.country.lower()}.clamav.net"
         try:
             for target in await mirrorhttp.targets(mirror.http, host):
-                served = await mirrorhttp.check(client, target, sorted(expected), files)
+                served = await mirrorhttp.check(client, target, sorted(expected), files, tails)
                 for db, want in sorted(expected.items()):
                     have = served.versions.get(db, -1)
                     if have < want:
@@ -97,6 +99,7 @@ class PublishJob:
     only: list[str] = field(default_factory=list)
     files: tuple[ReleaseFile, ...] = ()  # served whole or not ok (syncd.core.manifest)
     files_for: dict[str, int] = field(default_factory=dict)  # the release `files` belong to
+    tails: tuple[CvdTail, ...] = ()  # the tree's CVD tails, compared with each mirror's
     kind: str = "release"  # "heartbeat": the same release, a newer timestamp
     heartbeat_stamp: int | None = None  # the timestamp a heartbeat pushes (and proves served)
     record_timeout: float = BUSY_TIMEOUT_S  # how long a write waits for SQLite's write lock
@@ -219,6 +222,7 @@ async def _publish(
     run_id, expected, mirrors = await record.call(lambda store: _begin(job, run_id, store))
     if job.files_for != expected:
         job.files = ()  # the tree holds another release (moved on, or --expect): no proof
+        job.tails = ()
         job.pins = {}  # nor pins: no second wave through hubs
     for transport in (ssh, *transports.values()):
         transport.prepare(mirrors)
@@ -248,7 +252,7 @@ async def _publish(
             expected,
             job.policy,
             progress or NoProgress(),
-            http_prover(client, job.heartbeat_stamp, job.files) if client else None,
+            http_prover(client, job.heartbeat_stamp, job.files, job.tails) if client else None,
             handle_signals=handle_signals,
             sources=[s.spec() for s in job.sources],
             transports=dict(transports),

@@ -126,3 +126,21 @@ def test_path_unit_starts_publish() -> None:
     path = parse(UNITS / "syncd-publish.path")["Path"]
     assert path["Unit"] == "syncd-publish.service"
     assert path["PathChanged"].startswith("/srv/clamav/release/")
+
+
+MEMORY_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+@pytest.mark.parametrize("unit", units(".service"), ids=lambda p: p.name)
+def test_services_bound_memory_and_tasks(unit: Path) -> None:
+    """Whatever the mirrors answer, a run cannot take the push host's memory or its process
+    table: MemoryMax= well above the measured peaks (~75 MB for a monitor pass against 200
+    hostile mirrors, ~110 MB for a publish to 1000), below what a shared host can give;
+    TasksMax= above the threads syncd starts (under 100), far below systemd's default."""
+    service = parse(unit)["Service"]
+    m = re.fullmatch(r"([0-9]+)([KMG])", service.get("MemoryMax", ""))
+    assert m, f"{unit.name}: MemoryMax= must be set, in K, M or G"
+    limit = int(m[1]) * MEMORY_UNITS[m[2]]
+    assert 512 << 20 <= limit <= 4 << 30, f"{unit.name}: MemoryMax={m[0]}"
+    tasks = service.get("TasksMax", "")
+    assert tasks.isdigit() and 128 <= int(tasks) <= 1024, f"{unit.name}: TasksMax={tasks}"

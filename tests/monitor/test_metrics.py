@@ -8,13 +8,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from devtools.harness.cvd import release_time, write_release
+from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from syncd.adapters.publishstore import PublishStore
@@ -31,7 +30,7 @@ from syncd.core.metrics import (
 )
 from syncd.core.statuspage import MirrorStatus
 from syncd.orchestration.monitorpass import run_facts
-from tests.monitor.test_monitor_e2e import _docroot, _mirror
+from tests.monitor.test_monitor_e2e import _docroot, _mirror, released
 
 NOW = 2_000_000_000.0  # a pinned clock; rendered only
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -251,7 +250,7 @@ def test_a_real_monitor_pass_writes_metrics_promtool_accepts(
     """`syncd monitor --once` against real nginx mirrors, with [dns] (the gate's figures; no
     server here, so --no-dns): the file it writes."""
     source = tmp_path / "source"
-    write_release(source, 28034, build_time=release_time() - timedelta(hours=2))
+    write_release(source, 28034, build_time=released())
     fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
     lagging = nginx_factory(_docroot(tmp_path, "lag", 28033, 0.5))
     inventory = tmp_path / "inventory.toml"

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -21,9 +21,15 @@ from syncd.cli import app
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 
 
+def released() -> datetime:
+    """When the release these tests serve was built: 2 h ago, past the 1 h lagging grace. A
+    mirror serving its version serves these bytes (the proof compares the CVDs' tails)."""
+    return release_time() - timedelta(hours=2)
+
+
 def _docroot(base: Path, name: str, daily: int, age_h: float) -> Path:
     root = base / name
-    write_release(root, daily)
+    write_release(root, daily, build_time=released())
     (root / "timestamp").write_text(f"{int(time.time() - age_h * 3600)}\n")
     return root
 
@@ -56,7 +62,7 @@ def test_monitor_judges_records_mails_and_publishes(
 ) -> None:
     source = tmp_path / "source"
     # released 2 h ago: past the 1 h lagging grace configured below
-    write_release(source, 28034, build_time=release_time() - timedelta(hours=2))
+    write_release(source, 28034, build_time=released())
     fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
     lag_root = _docroot(tmp_path, "lag", 28033, 0.5)
     lagging = nginx_factory(lag_root)
@@ -136,7 +142,7 @@ sender = "monitor@example.org"
     assert len(smtp_sink.messages) == 4
 
     # the lagging mirror catches up: back only after two good checks, then announced
-    write_release(lag_root, 28034)
+    write_release(lag_root, 28034, build_time=released())
     assert _run(config)["transitions"] == []
     third = _run(config)
     assert [(t["mirror"], t["to"]) for t in third["transitions"]] == [("lag.example", "recovered")]
@@ -156,7 +162,7 @@ def test_monitor_without_smtp_config_reports_mail_failure(
     tmp_path: Path, nginx_factory: Callable[..., Nginx]
 ) -> None:
     source = tmp_path / "source"
-    write_release(source, 28034)
+    write_release(source, 28034, build_time=released())
     old = nginx_factory(_docroot(tmp_path, "old", 28034, 30))
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(

@@ -7,13 +7,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
 from typer.testing import CliRunner
 
-from devtools.harness.cvd import release_time, write_release
+from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.faultproxy import closed_port
 from devtools.harness.nginx import Nginx
@@ -25,7 +24,7 @@ from syncd.core.freshness import Check, Record, State, Transition
 from syncd.core.monitorconfig import MonitorConfig
 from syncd.core.statussite import page_name
 from syncd.orchestration.monitorpass import run_pass
-from tests.monitor.test_monitor_e2e import _docroot, _mirror
+from tests.monitor.test_monitor_e2e import _docroot, _mirror, released
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "status.schema.json").read_text())
 
@@ -34,7 +33,7 @@ def test_a_monitor_pass_publishes_the_site_with_history_runs_and_the_gate(
     tmp_path: Path, nginx_factory: Callable[..., Nginx]
 ) -> None:
     source = tmp_path / "source"
-    write_release(source, 28034, build_time=release_time() - timedelta(hours=2))
+    write_release(source, 28034, build_time=released())
     fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
     lagging = nginx_factory(_docroot(tmp_path, "lag", 28033, 0.5))
     inventory = tmp_path / "inventory.toml"

@@ -2,22 +2,38 @@
 and a real BIND 9, where each bad mirror is bad in its own way (a report no int() can read,
 NaN in its report, a redirect to a URL httpx cannot even build, an answer that trickles). Every
 good mirror still ends ok, the run finishes with its summary, its JSON (strict) and its DNS
-step, and ``syncd monitor`` still writes its page."""
+step, and ``syncd monitor`` still writes its page.
+
+The HTTP attacks (a gzip bomb, Content-Length over a chunked flood, a body cut short or swapped
+under the release's header, an endless /local_test) each fail their mirror alone, and syncd's
+memory stays its own: the peak RSS of each syncd process is read from the kernel
+(``RUSAGE_CHILDREN``) after it ends."""
 
 from __future__ import annotations
 
 import functools
 import json
+import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
 from devtools.harness.documents import report
+from devtools.harness.hostilehttp import (
+    HostileHttp,
+    RoutedHttp,
+    answer,
+    chunked_flood,
+    endless,
+    gzip_bomb,
+)
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
 from devtools.harness.sshkeys import KeyPair
@@ -27,7 +43,6 @@ from syncd.core.config import Policy
 from syncd.core.inventory import Mirror, parse_inventory
 from syncd.orchestration import publish_job
 from syncd.orchestration.publish_job import PublishJob, publish_main
-from tests.fuzz.hostilehttp import HostileHttp
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
 from tests.syncd.slowhttp import SlowHttp
@@ -207,3 +222,124 @@ def test_an_error_no_adapter_translated_fails_that_mirror_only(
     assert results["buggy.test"].error == "failed unexpectedly: KeyError: 'daily'"
     run = PublishStore(open_db(db)).run(outcome.run_id)
     assert run is not None and run.state == "finished"
+
+
+FLOOD = 1 << 30  # what the bomb inflates to and the flood sends: 1 GiB each
+RSS_CEILING_MB = 400  # syncd publish and monitor peak at ~75-110 MB against a healthy fleet
+
+
+def _peak_rss_mb() -> float:
+    """The largest peak RSS of any child this process has waited for, in MB (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _attacker(source: Path, attack: object) -> RoutedHttp:
+    """A mirror answering a sound timestamp and the release's daily and main headers, and
+    `attack` to the first CVD header asked for (bytecode: the proof reads the databases in name
+    order)."""
+    routes = {
+        f"/{db}.cvd bytes=0-511": answer((source / f"{db}.cvd").read_bytes()[:512], PARTIAL)
+        for db in ("daily", "main")
+    }
+    routes["/timestamp"] = (source / "timestamp").read_bytes()
+    routes["/timestamp"] = answer(routes["/timestamp"])
+    return RoutedHttp(
+        {**routes, "/bytecode.cvd bytes=0-511": attack, "/local_test": endless(b"Success")}  # type: ignore[dict-item]
+    )
+
+
+PARTIAL = b"206 Partial Content"
+
+
+def test_hostile_http_mirrors_fail_alone_and_syncd_memory_stays_bounded(
+    tmp_path: Path,
+    fake_mirror: MirrorFactory,
+    nginx_factory: Callable[..., Nginx],
+    syncd: Syncd,
+) -> None:
+    """Proven on the code before these checks were bounded: the bomb and flood mirrors ended
+    ok with ``proof: http`` (their 1 GiB read and inflated: the publish peaked at 2.1 GB, past
+    the ceiling), the cut and swapped mirrors ended ok (only their headers were read), and
+    ``syncd mirrors check`` read the endless /local_test until the test's timeout."""
+    source = tmp_path / "source"
+    # built 2 h ago: past the monitor's lagging grace (1 h), a broken file is not fresh
+    built = release_time() - timedelta(hours=2)
+    write_release(source, **DEFAULT_VERSIONS, payload_size=20_000, build_time=built)
+    head = (source / "bytecode.cvd").read_bytes()[:512]
+    trees = {}
+    for name in ("good", "cut", "swapped"):
+        trees[name] = tmp_path / name
+        shutil.copytree(source, trees[name])
+    whole = (source / "daily.cvd").read_bytes()
+    (trees["cut"] / "daily.cvd").write_bytes(whole[:-100])
+    (trees["swapped"] / "daily.cvd").write_bytes(whole[:512] + bytes(reversed(whole[512:])))
+    webs = {name: nginx_factory(tree) for name, tree in trees.items()}
+    bomb = answer(
+        gzip_bomb(head, FLOOD), b"206 Partial Content", b"Content-Encoding: gzip, gzip, gzip\r\n"
+    )
+    mirrors = {name: fake_mirror(f"{name}.test", "ok") for name in (*trees, "bomb", "flood")}
+    with (
+        _attacker(source, bomb) as bomber,
+        _attacker(source, chunked_flood(head, FLOOD)) as flooder,
+    ):
+        urls = {**{n: w.base_url for n, w in webs.items()}, "bomb": bomber.base_url}
+        urls["flood"] = flooder.base_url
+        syncd.write(
+            "".join(m.inventory_block(http=urls[n], country="PL") for n, m in mirrors.items()),
+            policy=FAST_POLICY + "\n[monitor]\nrequest_timeout_s = 3\nlagging_grace_h = 1\n",
+        )
+        proc = syncd.run(
+            "publish", "--config", str(syncd.config), "--json", "--source-tree", str(source)
+        )
+        publish_rss = _peak_rss_mb()
+        assert "Traceback" not in proc.stderr, proc.stderr
+        results = by_name(_strict(proc.stdout))
+        assert results["good.test"]["outcome"] == "ok", results["good.test"]
+        assert results["good.test"]["proof"] == "http"
+        wanted = {
+            "bomb": "answered with Content-Encoding 'gzip, gzip, gzip'",
+            "flood": "answered with both Content-Length and Transfer-Encoding",
+            "cut": f"/daily.cvd is {len(whole) - 100} bytes, the release's is {len(whole)}",
+            "swapped": "/daily.cvd's last 4096 bytes differ from the release's",
+        }
+        wrong = {
+            name: (results[f"{name}.test"]["outcome"], results[f"{name}.test"]["error"])
+            for name, why in wanted.items()
+            if results[f"{name}.test"]["outcome"] != "failed"
+            or why not in (results[f"{name}.test"]["error"] or "")
+        }
+        assert wrong == {}, (wrong, publish_rss)
+        assert publish_rss < RSS_CEILING_MB, publish_rss
+        assert proc.returncode == 1, proc.stderr
+
+        mon = syncd.run(
+            "monitor",
+            "--once",
+            "--no-mail",
+            "--json",
+            "--config",
+            str(syncd.config),
+            "--source-tree",
+            str(source),
+        )
+        assert mon.returncode == 0 and "Traceback" not in mon.stderr, mon.stderr
+        states = {m["name"]: m["state"] for m in _strict(mon.stdout.splitlines()[-1])["mirrors"]}
+        assert states["good.test"] == "fresh", states
+        for name in wanted:
+            assert states[f"{name}.test"] != "fresh", (name, states)
+        assert _peak_rss_mb() < RSS_CEILING_MB
+
+        # an endless /local_test: read up to 64 bytes, then refused
+        check = syncd.run(
+            "mirrors",
+            "check",
+            "bomb.test",
+            "--config",
+            str(syncd.config),
+            "--http",
+            bomber.base_url,
+        )
+        assert check.returncode == 1, check.stdout + check.stderr
+        assert "Traceback" not in check.stderr, check.stderr
+        assert "/local_test sends more than the 64 bytes asked for" in check.stdout, check.stdout
+        assert _peak_rss_mb() < RSS_CEILING_MB
