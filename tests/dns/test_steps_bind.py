@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import write_release
-from devtools.harness.documents import LAB_INVENTORY
-from devtools.harness.named import Named
+from devtools.harness.documents import LAB_INVENTORY, write_secret
+from devtools.harness.named import Named, NamedSecondary
+from devtools.harness.ports import free_port
 from syncd.adapters.files import load_config
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
@@ -253,3 +254,42 @@ def test_one_mirror_that_breaks_the_evidence_is_kept_out_alone(
     assert any(p.startswith("pl2: internal: UnicodeEncodeError") for p in result.problems)
     assert zone.named.dig("db.pl", "A") == ["127.0.1.1"]
     assert zone.named.dig("db.de", "A") == ["127.0.2.1"]
+
+
+def test_a_lagging_secondary_holds_the_txt_and_is_named(tmp_path: Path) -> None:
+    """A secondary that keeps serving the old serial (held behind the primary): the settle step
+    fails within settle_timeout_s naming it, the TXT stays; once it follows again, the next run
+    announces. (On the code before, nothing asked the secondaries: the TXT moved at once.)"""
+    port = free_port()
+    with (
+        Named(tmp_path / "named", also_notify=[("127.0.0.1", port)]) as named,
+        NamedSecondary(tmp_path / "sec", primary=named.address, key=named.key, port=port) as sec,
+    ):
+        write_secret(tmp_path / "tsig.secret", named.secret)
+        (tmp_path / "syncd.toml").write_text(f"""
+[dns]
+server = "{named.host}"
+port = {named.port}
+key_name = "{named.key_name}"
+key_secret_file = "{tmp_path / "tsig.secret"}"
+gate_share = 0.6
+pool_ttl = 30
+secondaries = ["127.0.0.1:{port}"]
+settle_timeout_s = 5
+""")
+        zone = Zone(tmp_path, named, {"pl1": ("127.0.1.1", "PL", True)})
+        zone.write_inventory()
+        write_release(zone.source, OLD)
+        clock = FakeClock(2_000_000_000.0)
+        zone.serve(OLD, ["pl1"], clock.now())
+        sec.hold()
+        held = zone.update(clock)
+        assert held.error is not None and held.error.startswith("settle step failed: secondary")
+        assert f"127.0.0.1:{port}" in held.error and zone.txt_daily() is None
+        assert sum(clock.sleeps) == pytest.approx(5.0)  # it asked until the bound, then gave up
+        sec.release()
+        clock.t += 60
+        done = zone.update(clock)
+        assert done.error is None, done.error
+        assert zone.txt_daily() == OLD
+        assert sec.query("current.cvd", "TXT").texts  # the secondary serves it too

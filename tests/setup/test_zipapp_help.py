@@ -20,5 +20,5 @@ def test_help_says_the_whole_first_paragraph() -> None:
         timeout=60,
     )
     text = " ".join(proc.stdout.split())
-    assert "(the wire formats it shares with syncd) inside" in text
+    assert "(the wire formats it shares with syncd)" in text and "3.9) inside;" in text
     assert "the release artifact mirrors download." in text and "``" not in text

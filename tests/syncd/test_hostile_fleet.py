@@ -25,7 +25,7 @@ import pytest
 import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
-from devtools.harness.documents import report
+from devtools.harness.documents import LAB_INVENTORY, report, write_secret
 from devtools.harness.hostilehttp import (
     HostileHttp,
     RoutedHttp,
@@ -102,8 +102,7 @@ def test_each_hostile_mirror_fails_alone_and_the_run_ends_with_summary_dns_and_p
     slow_mirror = fake_mirror("slow.test", "ok")
     page = tmp_path / "status.html"
     with SlowHttp(interval_s=4.0) as slow, Named(tmp_path / "named") as named:
-        secret = tmp_path / "tsig.secret"
-        secret.write_text(named.secret)
+        secret = write_secret(tmp_path / "tsig.secret", named.secret)
         policy = (
             FAST_POLICY.replace("http_timeout = 3", "http_timeout = 10")
             + f"proof_timeout = {PROOF_TIMEOUT}\n"
@@ -208,7 +207,7 @@ def test_an_error_no_adapter_translated_fails_that_mirror_only(
         key=keypair.private,
         state=db,
         inventory=parse_inventory(
-            "".join(m.inventory_block(http="http://127.0.0.1:9") for m in fleet)
+            LAB_INVENTORY + "".join(m.inventory_block(http="http://127.0.0.1:9") for m in fleet)
         ),
         inventory_path="inventory.toml",
         policy=Policy(connect_timeout=3, login_timeout=3, command_timeout=4, run_timeout=20),
