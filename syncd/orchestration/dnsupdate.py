@@ -169,37 +169,54 @@ def gather(
     """Per mirror what the publish record and the monitor say (judged by the core's
     `evidence`) and its addresses fit for a pool; the inventory's countries (every mirror's,
     whatever its state); and a note per mirror left out for a reason of its own. Whatever goes
-    wrong with one mirror keeps that mirror out of the rotation, never the others."""
+    wrong with one mirror's evidence or address keeps that mirror out of the rotation, never
+    the others; what goes wrong for all of them (the record, this host's resolver) is raised:
+    it would empty the pools for a fault of ours."""
     inv = read_inventory(inventory)
     conn = open_db(state)
     try:
         published = {s.mirror: s for s in PublishStore(conn).mirror_states()}
         monitor = MonitorStore(conn)
         records = monitor.records()
-        out, addrs, problems = [], {}, []
-        for m in inv.mirrors:
-            live = m.active and not m.pending  # pending: not in rotation nor the gate
-            try:
-                checks = [c for c in monitor.checks(m.name, 0.0) if c.ok and c.versions]
-                out.append(
-                    evidence(
-                        m.name,
-                        m.country,
-                        live=live,
-                        push=published.get(m.name),
-                        latest_check=checks[-1] if checks else None,
-                        states=[r.state for (name, _), r in records.items() if name == m.name],
-                        http_proof=bool(m.http) and cfg.policy.http_check,
-                    )
-                )
-                addrs[m.name], notes = rotation_addresses(m.host)
-            except Exception as err:
-                out.append(_broken(m.name, m.country, live))
-                addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
-            problems += [clean(f"{m.name}: {n}") for n in notes if live]
+        history = {m.name: monitor.checks(m.name, 0.0) for m in inv.mirrors}
     finally:
         conn.close()
+    out, addrs, problems = [], {}, []
+    unresolved = []
+    for m in inv.mirrors:
+        live = m.active and not m.pending  # pending: not in rotation nor the gate
+        try:
+            checks = [c for c in history[m.name] if c.ok and c.versions]
+            out.append(
+                evidence(
+                    m.name,
+                    m.country,
+                    live=live,
+                    push=published.get(m.name),
+                    latest_check=checks[-1] if checks else None,
+                    states=[r.state for (name, _), r in records.items() if name == m.name],
+                    http_proof=bool(m.http) and cfg.policy.http_check,
+                )
+            )
+            addrs[m.name], notes = rotation_addresses(m.host)
+        except Exception as err:
+            out.append(_broken(m.name, m.country, live))
+            addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
+        if live and not addrs[m.name] and not notes:
+            unresolved.append(m.name)
+            notes = [f"{m.host!r} has no address"]
+        problems += [clean(f"{m.name}: {n}") for n in notes if live]
+    live_count = sum(m.active and not m.pending for m in inv.mirrors)
+    if len(unresolved) >= MIN_UNRESOLVED and len(unresolved) * 2 > live_count:
+        raise DnsSafetyError(
+            f"{len(unresolved)} of {live_count} mirrors' names have no address: this host's "
+            "resolver is more likely failing than the mirrors; nothing sent (check "
+            "/etc/resolv.conf, then run 'syncd dns push')"
+        )
     return out, addrs, {m.country.lower() for m in inv.mirrors}, problems
+
+
+MIN_UNRESOLVED = 2  # as the monitor's outage guard: below this, a name is one mirror's problem
 
 
 def plan(
@@ -456,9 +473,10 @@ class _Sequence:
         detail = "; ".join(errors) if errors else f"{count} pool change(s) sent"
         self.results.append(StepResult(Step.SHRINK, not errors, detail, self.clock.now()))
 
-    def settle(self) -> None:
+    def settle(self, *, after_txt: bool = False) -> None:
         """(b): every authoritative server serves the primary's serial, in every zone we
-        update (the main zone, each view's db.local), within settle_timeout_s."""
+        update (the main zone, each view's db.local), within settle_timeout_s. `after_txt`:
+        the TXT has moved on the primary already (the settle that ends the announce)."""
         deadline = self.clock.now() + self.dns.settle_timeout_s
         lagging: list[str] = []
         for srv, _ in self.batches:
@@ -473,7 +491,12 @@ class _Sequence:
         if lagging:
             detail = (
                 f"secondary {', '.join(lagging)} did not serve the new serial within "
-                f"{self.dns.settle_timeout_s:.0f} s: the TXT stays; check its zone transfers"
+                f"{self.dns.settle_timeout_s:.0f} s: "
+                + (
+                    "it still serves the old TXT; check its zone transfers"
+                    if after_txt
+                    else "the TXT stays; check its zone transfers"
+                )
             )
             self.results.append(StepResult(Step.SETTLE, False, detail, at))
             return
@@ -517,7 +540,7 @@ class _Sequence:
         if error:
             self.results.append(StepResult(Step.ANNOUNCE, False, error, at))
             return
-        self.settle()  # the TXT served by every server: release-to-announce ends here
+        self.settle(after_txt=True)  # the TXT served by every server: release-to-announce ends
         held_ttl = max((r.ttl for r in removals if r.settled_at + r.ttl == not_before), default=0)
         self.announced = explain_wait(gate_at, at, not_before, self.dns.pool_ttl, held_ttl)
         self.results.append(StepResult(Step.ANNOUNCE, True, f"TXT {change.add[0]}", at))

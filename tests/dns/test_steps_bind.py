@@ -21,6 +21,7 @@ from syncd.adapters.files import load_config
 from syncd.adapters.monitorstore import MonitorStore
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import open_db
+from syncd.core.dnsplan import DnsSafetyError
 from syncd.core.dnssteps import Step
 from syncd.core.freshness import Check, Record
 from syncd.orchestration import dnsupdate
@@ -293,3 +294,26 @@ settle_timeout_s = 5
         assert done.error is None, done.error
         assert zone.txt_daily() == OLD
         assert sec.query("current.cvd", "TXT").texts  # the secondary serves it too
+
+
+def test_a_failing_resolver_on_this_host_sends_nothing(
+    zone: Zone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most mirrors' names resolve to nothing at once: the fault is this host's resolver, not
+    the mirrors, and the update refuses to empty the pools for it (stand-in for a resolver
+    outage: getaddrinfo answers nothing for names). One unresolvable name alone is that
+    mirror's problem."""
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    assert zone.update(clock).error is None
+    before = zone.named.dig("db.pl", "A")
+    zone.mirrors = {n: (f"{n}.mirrors.example", c, a) for n, (_, c, a) in zone.mirrors.items()}
+    zone.write_inventory()
+    monkeypatch.setattr(dnsupdate.socket, "getaddrinfo", _no_address)
+    with pytest.raises(DnsSafetyError, match="4 of 4 mirrors' names have no address"):
+        zone.update(clock)
+    assert zone.named.dig("db.pl", "A") == before
+
+
+def _no_address(*args: object, **kwargs: object) -> list[object]:
+    raise OSError("Temporary failure in name resolution")
