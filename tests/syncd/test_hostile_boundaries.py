@@ -29,6 +29,7 @@ import json
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.policy import SMTP
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
 from devtools.harness.documents import report, report_doc
 from devtools.harness.nginx import Nginx
+from devtools.harness.smtp import SmtpSink
 from devtools.harness.sshkeys import KeyPair
 from syncd.adapters.mail import to_message
 from syncd.adapters.monitorstore import MonitorStore
@@ -62,7 +64,7 @@ from syncd.core.statuspage import MirrorStatus
 from syncd.core.statussite import ChangeView, MirrorView, RunView, Site, render_site
 from syncd.core.summary import MirrorResult, summary_lines, to_json
 from syncd.core.text import clean
-from syncd.orchestration import monitor, publish, publish_job
+from syncd.orchestration import monitor, monitorpass, publish, publish_job
 from syncd.orchestration.publish import Publisher
 from syncd.orchestration.publish_job import PublishJob, publish_main
 from tests.fuzz.hostilehttp import HostileHttp
@@ -133,7 +135,7 @@ def test_a_lone_surrogate_markup_bidi_or_another_runs_report_fail_that_mirror_al
 ) -> None:
     """The issue's reproduction first: a report with ``"message": "a\\ud800"`` once stopped
     the whole run in SQLite's encoder (every other mirror cancelled, no summary, no JSON, the
-    run left running, and every later publish the same)."""
+    run left running, and every later publish and heartbeat the same)."""
     real = real_mirror("real.test")
     fleet = [
         fake_mirror("good.test", "ok"),
@@ -142,9 +144,10 @@ def test_a_lone_surrogate_markup_bidi_or_another_runs_report_fail_that_mirror_al
         fake_mirror("otherrun.test", "other_run"),
     ]
     syncd.write(real.inventory_block() + "".join(m.inventory_block() for m in fleet))
-    for turn in range(2):  # and the next publish is not stopped by what the first recorded
+    # and neither the next publish nor a heartbeat is stopped by what the first recorded
+    for turn in ("publish", "publish", "heartbeat"):
         proc = syncd.run(
-            "publish", "--config", str(syncd.config), "--json", "--source-tree", str(source_tree)
+            turn, "--config", str(syncd.config), "--json", "--source-tree", str(source_tree)
         )
         assert "Traceback" not in proc.stderr, proc.stderr
         assert proc.returncode == 1, proc.stderr
@@ -379,6 +382,61 @@ def test_a_monitor_pass_cleans_what_mirrors_send_and_survives_one_mirrors_bug(
     conn = sqlite3.connect(tmp_path / "state.sqlite")
     for (reason,) in conn.execute("SELECT reason FROM monitor_transitions"):
         assert not forbidden(reason), reason
+
+
+@pytest.mark.slow
+def test_a_mail_that_breaks_stops_neither_the_page_nor_the_metrics(
+    tmp_path: Path,
+    nginx_factory: Callable[..., Nginx],
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sending raises what no adapter translated (a fault of one mail's build): the pass
+    still writes its page and metrics, says why no mail went out, and marks none sent."""
+    source = tmp_path / "source"
+    # released 2 h ago: past the 1 h lagging grace configured below
+    write_release(source, *RELEASE, build_time=release_time() - timedelta(hours=2))
+    lagging_root = tmp_path / "lagging"
+    write_release(lagging_root, RELEASE[0] - 1, *RELEASE[1:])
+    web = nginx_factory(lagging_root)
+    page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        '[[mirrors]]\nname = "lag.example"\nhost = "127.0.0.1"\ncountry = "PL"\n'
+        f'admins = ["A <a@example.org>"]\nhttp = "{web.base_url}"\n'
+        'host_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx'
+        '1m6y1c7J8Vb3aT"]\n'
+    )
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'inventory = "{inventory}"\nstate = "{tmp_path / "state.sqlite"}"\n'
+        f'source_tree = "{source}"\n[monitor]\nrequest_timeout_s = 3\nlagging_grace_h = 1\n'
+        f'status_page = "{page}"\nmetrics = "{metrics}"\nmail_interval_h = 0\n'
+        f'[monitor.smtp]\nhost = "{smtp_sink.host}"\nport = {smtp_sink.port}\n'
+        'sender = "monitor@example.org"\n'
+    )
+
+    def broken(*args: Any) -> Any:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(monitorpass, "send_each", broken)
+    argv = ["monitor", "--once", "--json", "--config", str(config)]
+    first = CliRunner().invoke(app, argv)
+    assert first.exit_code == 1, first.output  # the mail failed: said, and the exit code says so
+    summary = strict(first.stdout.strip().splitlines()[-1])
+    assert summary["mail"]["error"] == (
+        "mail failed unexpectedly: IndexError: list index out of range"
+    )
+    assert {m["name"]: m["state"] for m in summary["mirrors"]} == {"lag.example": "lagging"}
+    assert "lag.example" in page.read_text()
+    assert 'mirror="lag.example"' in metrics.read_text()
+    assert smtp_sink.messages == []
+
+    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    assert (
+        conn.execute("SELECT count(*) FROM monitor_transitions WHERE mailed = 1").fetchone()[0] == 0
+    )
+    assert conn.execute("SELECT count(*) FROM monitor_mail").fetchone()[0] == 0
 
 
 # --- 4. every sink, arbitrary unicode (surrogates included) -----------------------------------
