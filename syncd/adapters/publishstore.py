@@ -16,6 +16,7 @@ from typing import Any
 
 from syncd.adapters.sqlite import migrate
 from syncd.core.outcome import MirrorPushState
+from syncd.core.text import clean
 
 MIGRATIONS = [
     """
@@ -102,7 +103,14 @@ class TargetRow:
 
 
 def _json(value: object) -> str | None:
+    """`value` as JSON text; ASCII, so a lone surrogate in an older caller's value is an escape
+    (as ``\\ud800``) SQLite stores, not a character it cannot encode."""
     return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _text(value: str | None) -> str | None:
+    """An error text as stored: cleaned (`syncd.core.text.clean`), whoever made it."""
+    return None if value is None else clean(value)
 
 
 def _load(text: str | None) -> Any:
@@ -228,7 +236,7 @@ class PublishStore:
             self.conn.execute(
                 "UPDATE publish_targets SET outcome = ?, error = ?, report = ?, finished_at = ? "
                 "WHERE run_id = ? AND mirror = ? AND (outcome IS NULL OR outcome != 'ok')",
-                (outcome, error, _json(report), now, run_id, mirror),
+                (outcome, _text(error), _json(report), now, run_id, mirror),
             )
             ok = outcome == "ok"
             self.conn.execute(
@@ -295,7 +303,7 @@ class PublishStore:
         self.conn.execute(
             "UPDATE publish_attempts SET finished_at = ?, verdict = ?, outcome = ?, "
             "exit_status = ?, error = ?, report = ? WHERE id = ?",
-            (now, verdict, outcome, exit_status, error, _json(report), attempt_id),
+            (now, verdict, outcome, exit_status, _text(error), _json(report), attempt_id),
         )
 
     def attempts(self, run_id: str, mirror: str | None = None) -> list[dict[str, Any]]:

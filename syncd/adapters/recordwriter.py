@@ -41,6 +41,7 @@ import trio
 
 from syncd.adapters.publishstore import PublishStore
 from syncd.adapters.sqlite import StoreError, open_db
+from syncd.core.text import clean
 
 T = TypeVar("T")
 Job = Callable[[PublishStore], Any]
@@ -183,9 +184,17 @@ class RecordWriter:
         return await self.result(self.submit(job, patience_s))
 
 
+# What sqlite3 raises besides its own errors when a value cannot be bound: a string no UTF-8
+# can carry (a lone surrogate), an integer past 64 bits.
+_STORE_ERRORS = (sqlite3.Error, UnicodeError, OverflowError)
+
+
 def _translated(err: BaseException, path: Path) -> BaseException:
-    if isinstance(err, sqlite3.Error):
-        return StoreError(f"the state database {path}: {err}")
+    """SQLite's errors, and a value it could not store, as StoreError (that write lost); any
+    other exception as it is, for the failure boundary of whoever handed the job over."""
+    if isinstance(err, _STORE_ERRORS):
+        what = "" if isinstance(err, sqlite3.Error) else f"{type(err).__name__}: "
+        return StoreError(f"the state database {path}: {what}{clean(str(err), 300)}")
     return err
 
 

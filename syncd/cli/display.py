@@ -1,6 +1,9 @@
 """What the operator sees during and after a publish: a rich progress display when stderr is
 a terminal, plain lines otherwise, and the summary grouped by problem. rich is imported only
-for a terminal (it is ~40 ms of a publish's start-up, which logs and pipes need not pay)."""
+for a terminal (it is ~40 ms of a publish's start-up, which logs and pipes need not pay).
+
+Mirror names and errors came from outside: every line is cleaned (`syncd.core.text.clean`) as
+it is printed, and rich never reads markup in them (escaped, or printed with markup off)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from syncd.core.classify import Judgement
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.summary import MirrorResult, group, summary_lines, unproven_lines
+from syncd.core.text import clean
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,7 +29,7 @@ class PlainProgress:
         self.total = self.done = self.failed = 0
 
     def _say(self, text: str) -> None:
-        print(f"syncd: {text}", file=self.stream, flush=True)
+        print(f"syncd: {clean(text, None)}", file=self.stream, flush=True)
 
     def start(self, total: int) -> None:
         self.total = total
@@ -81,7 +85,9 @@ class RichProgress:
     def attempt(self, mirror: str, verb: str, number: int, judgement: Judgement) -> None:
         if judgement.verdict is Verdict.RETRY:
             self.progress.console.print(
-                f"[yellow]{mirror}[/]: retrying ({judgement.error})", markup=True, highlight=False
+                f"[yellow]{_markup_free(mirror)}[/]: retrying ({_markup_free(judgement.error)})",
+                markup=True,
+                highlight=False,
             )
 
     def finished(self, result: MirrorResult) -> None:
@@ -105,6 +111,13 @@ class RichProgress:
         self.progress.stop()
 
 
+def _markup_free(text: str) -> str:
+    """`text` (from outside) cleaned and escaped, to sit inside rich markup as plain text."""
+    from rich.markup import escape
+
+    return escape(clean(text, None))
+
+
 STYLE = {
     Outcome.OK: "green",
     Outcome.HOST_KEY_MISMATCH: "bold red",
@@ -120,25 +133,29 @@ def print_summary(results: Sequence[MirrorResult], run_id: str, *, console: Cons
     """Print the summary to stderr: with colour on a terminal, plain lines otherwise."""
     if console is None:
         for line in summary_lines(results, run_id):
-            print(line, file=sys.stderr)
+            print(clean(line, None), file=sys.stderr)
         return
     ok = sum(r.outcome is Outcome.OK for r in results)
-    console.print(f"[bold]run {run_id}[/]: {ok} of {len(results)} mirrors serve the release")
+    console.print(
+        f"[bold]run {_markup_free(run_id)}[/]: {ok} of {len(results)} mirrors serve the release"
+    )
     for g in group(results, run_id):
         style = STYLE[g.outcome]
         if g.outcome is Outcome.OK:
             console.print(f"[{style}]{g.title}[/]: {len(g.mirrors)}")
             for line in unproven_lines(g.mirrors):
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
+                console.print(clean(line, None), markup=False, highlight=False, soft_wrap=True)
             continue
         console.print(f"[{style}]{g.title}[/] ({len(g.mirrors)}):")
         for r in g.mirrors:
             console.print(
-                f"  {r.name}: {r.error or g.outcome.value} [{r.attempts} attempt(s)]",
+                clean(f"  {r.name}: {r.error or g.outcome.value} [{r.attempts} attempt(s)]", None),
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
             )
         for action in g.actions:
             # commands stay on one line, to be copied as they are
-            console.print(f"  next: {action}", markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                clean(f"  next: {action}", None), markup=False, highlight=False, soft_wrap=True
+            )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from syncd.core.freshness import State, Transition
+from syncd.core.text import clean
 
 ADVICE = {
     State.LAGGING: (
@@ -41,9 +42,17 @@ ADVICE = {
 
 @dataclass(frozen=True)
 class Mail:
+    """One mail; its subject and each line of its body cleaned (`syncd.core.text.clean`) as it
+    is made: they quote mirror names and reasons, which came from outside."""
+
     to: tuple[str, ...]
     subject: str
     body: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", clean(self.subject, 250))
+        lines = self.body.split("\n")
+        object.__setattr__(self, "body", "\n".join(clean(line, None) for line in lines))
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,17 @@ from pushwire.report import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, E
 from syncd.core.errors import PushError
 from syncd.core.outcome import Outcome, Verdict
 from syncd.core.report import Report
+from syncd.core.text import clean
 
 
 @dataclass(frozen=True)
 class Judgement:
     verdict: Verdict
     outcome: Outcome  # what to record if this is the last attempt
-    error: str = ""
+    error: str = ""  # cleaned (`syncd.core.text.clean`): it may quote a mirror's words
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error", clean(self.error))
 
 
 # The client's exit codes (the contract): what each means when no report says otherwise.

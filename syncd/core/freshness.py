@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from syncd.core.text import clean
+
 
 class State(StrEnum):
     UNKNOWN = "unknown"
@@ -73,8 +75,14 @@ class Check:
     ok: bool
     timestamp: float | None = None  # the mirror's served ``timestamp`` file (unix time)
     versions: Mapping[str, int] | None = None  # served CVD versions
-    error: str | None = None
+    error: str | None = None  # cleaned (`syncd.core.text.clean`): it quotes what a mirror sent
     incomplete: tuple[str, ...] = ()  # release files (current cdiff, .sign) not served whole
+
+    def __post_init__(self) -> None:
+        if self.error is not None:
+            object.__setattr__(self, "error", clean(self.error))
+        if self.incomplete:
+            object.__setattr__(self, "incomplete", tuple(clean(i, 300) for i in self.incomplete))
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,10 @@ class Transition:
     old: State
     new: State
     at: float
-    reason: str
+    reason: str  # cleaned, as a check's error
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", clean(self.reason))
 
     @property
     def first(self) -> bool:

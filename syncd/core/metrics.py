@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from syncd.core.freshness import State
 from syncd.core.outcome import Outcome
 from syncd.core.statuspage import MirrorStatus
+from syncd.core.text import clean
 
 # a mirror's overall state: its worst family's, or why it is not checked
 MIRROR_STATES: tuple[str, ...] = (*(s.value for s in State), "unchecked", "disabled", "pending")
@@ -66,8 +67,12 @@ _LABEL_ESCAPE = re.compile(r'[\\"\n]')
 
 
 def label(value: str) -> str:
-    """Escape a label value for the text format (backslash, double quote, newline)."""
-    return _LABEL_ESCAPE.sub(lambda m: {"\\": "\\\\", '"': '\\"', "\n": "\\n"}[m.group(0)], value)
+    """Clean a label value (`syncd.core.text.clean`: one line, no controls, format characters
+    or surrogates; cut at 200 characters) and escape it for the text format (backslash,
+    double quote)."""
+    return _LABEL_ESCAPE.sub(
+        lambda m: {"\\": "\\\\", '"': '\\"', "\n": "\\n"}[m.group(0)], clean(value, 200)
+    )
 
 
 def _labels(pairs: Mapping[str, str]) -> str:

@@ -1,33 +1,24 @@
 """The mirror client's report (one JSON object on stdout, ``pushwire.report``), parsed as the
-untrusted input it is: bounded, validated, tolerant of keys a newer client adds, control
-characters stripped from every string before anything is logged or shown. Pure.
+untrusted input it is: bounded, validated, tolerant of keys a newer client adds, every string
+cleaned (`syncd.core.text.clean`: surrogates, controls, bidi and format characters, length)
+before anything is stored, logged or shown. Pure.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pushwire.report import REPORT_VERSION
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-MAX_STRING = 2000
+from syncd.core.text import clean
 
 
 class ReportError(ValueError):
     """stdout is not one valid report; the message says why (safe to show)."""
-
-
-def clean(text: str, limit: int = MAX_STRING) -> str:
-    """Return `text` with control and bidi characters removed, cut to `limit` characters."""
-    if not text.isprintable():  # printable text holds none of them (nor a newline, nor a tab)
-        text = _CONTROL.sub("", text.replace("\n", " ").replace("\t", " "))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -62,6 +53,7 @@ class Report(_Tolerant):
     report_version: int
     status: Literal["ok", "queued", "failed", "rejected"]  # pushwire.report.STATUSES
     verb: str | None = None
+    run_id: str | None = None
     source_requested: str | None = None
     source_used: str | None = None
     started_at: str | None = None
@@ -78,6 +70,17 @@ class Report(_Tolerant):
         """Return whether the report shows every expected database at (or past) its version."""
         have = self.versions()
         return all(have.get(db, -1) >= v for db, v in expected.items())
+
+    def other_run(self, run_id: str) -> str:
+        """Return why this report is no answer to the request of run `run_id` ('' when it is
+        one): it names another run. A report that names none (a request rejected before its
+        run id was read, a client that sends none) is judged on what it says."""
+        if self.run_id is None or self.run_id == run_id:
+            return ""
+        return (
+            f"the report answers run {self.run_id!r}, not the request of run {run_id}: "
+            "the mirror's client mixed up pushes"
+        )
 
     def error_text(self) -> str:
         if self.error is None:

@@ -3,8 +3,9 @@
 Pure: a :class:`Site` (what the record says, and `now`) in, file names and text out. The pages
 are static and self-contained: inline CSS and SVG, no script, nothing loaded from elsewhere
 (a Content-Security-Policy says so to the browser too). Every string that came from a mirror
-(errors, reasons) or from the inventory (names, hosts, URLs, admins) is escaped; a URL becomes
-a link only when it is http or https.
+(errors, reasons) or from the inventory (names, hosts, URLs, admins) is cleaned
+(`syncd.core.text.clean`) and escaped, in the pages and in ``status.json``; a URL becomes a link
+only when it is http or https.
 
 ``status.json`` is versioned by its ``schema`` field (:data:`SCHEMA`); its fields are described by
 ``docs/status.schema.json``. Adding a field keeps the version; removing or changing one bumps it.
@@ -35,6 +36,7 @@ from syncd.core.svgplot import (
     state_plot,
     time_plot,
 )
+from syncd.core.text import clean_tree
 
 SCHEMA = 1
 WINDOWS = (("7d", 7 * DAY), ("30d", 30 * DAY))
@@ -679,5 +681,5 @@ def render_site(site: Site) -> dict[str, str]:
     files = {"index.html": render_overview(site)}
     for m in site.mirrors:
         files[page_name(m.status.name)] = render_mirror(site, m)
-    files["status.json"] = json.dumps(status_json(site), indent=1) + "\n"
+    files["status.json"] = json.dumps(clean_tree(status_json(site)), indent=1) + "\n"
     return files

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from syncd.core.text import clean
+
 DAY = 86_400.0
 HOUR = 3_600.0
 
@@ -36,8 +38,9 @@ FONT = 15  # in the plot's own units: 640 of them fill the page's width
 
 
 def esc(value: object) -> str:
-    """Text or attribute value, escaped for HTML and for SVG inside it."""
-    return html.escape(str(value), quote=True)
+    """Text or attribute value, cleaned (`syncd.core.text.clean`, uncut) and escaped for HTML
+    and for SVG inside it."""
+    return html.escape(clean(str(value), None), quote=True)
 
 
 def ago(t: float, now: float) -> str:

@@ -20,7 +20,7 @@ class Ending(StrEnum):
     INTERRUPTED = "cancelled"  # one attempt was cut short by the cancellation
     STILL_QUEUED = "queued, and not done at the deadline"
     NOT_SERVED = "not served over HTTP"  # the HTTP proof found a problem (it says which)
-    BROKEN = "failed unexpectedly"  # an error no adapter translated (the mirror's own fault)
+    BROKEN = "internal error"  # an error no adapter translated (the mirror's own fault)
 
 
 ENDINGS: Mapping[Ending, tuple[Outcome, str]] = {
@@ -29,7 +29,7 @@ ENDINGS: Mapping[Ending, tuple[Outcome, str]] = {
     Ending.INTERRUPTED: (Outcome.CANCELLED, "cancelled"),
     Ending.STILL_QUEUED: (Outcome.TIMEOUT, "queued, and not done at the deadline"),
     Ending.NOT_SERVED: (Outcome.FAILED, ""),
-    Ending.BROKEN: (Outcome.FAILED, "failed unexpectedly"),
+    Ending.BROKEN: (Outcome.FAILED, "internal error"),
 }
 
 

@@ -69,7 +69,7 @@ from syncd.core.geopools import (
     view_zone_file,
 )
 from syncd.core.monitorconfig import DnsConfig
-from syncd.core.report import clean
+from syncd.core.text import clean
 
 
 @dataclass(frozen=True)

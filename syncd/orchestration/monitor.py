@@ -14,7 +14,7 @@ import trio
 from syncd.adapters.mirrorhttp import CheckFailed, check, new_client, targets
 from syncd.core.freshness import Check, Record, Release, Thresholds, Transition, step
 from syncd.core.manifest import CvdTail, ReleaseFile
-from syncd.core.report import clean
+from syncd.core.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -55,21 +55,29 @@ async def observe(
     tails: Sequence[CvdTail] = (),
 ) -> list[Observation]:
     """Check every mirror on each address family (each check within its own deadline: see
-    syncd.adapters.mirrorhttp.check); a mirror that fails gives a failed check."""
+    syncd.adapters.mirrorhttp.check); a mirror that fails gives a failed check. Each mirror's
+    task is its failure boundary: whatever it raises that no adapter translated is that
+    mirror's failed check (its families not checked yet with it), never the pass's."""
     limiter = trio.CapacityLimiter(concurrency)
     found: list[Observation] = []
 
     async def one(m: MonitorTarget, client: httpx.AsyncClient) -> None:
+        seen: list[Observation] = []
+        try:
+            await _observe_one(m, client, seen)
+        except Exception as err:  # one mirror's fault stays that mirror's failure
+            seen.append(Observation(m.name, "any", Check(clock(), False, error=unexpected(err))))
+        found.extend(seen)
+
+    async def _observe_one(
+        m: MonitorTarget, client: httpx.AsyncClient, seen: list[Observation]
+    ) -> None:
         async with limiter:
             try:
                 with trio.fail_after(deadline_s):
                     fams = await targets(m.http, f"db.{m.country.lower()}.clamav.net")
             except (CheckFailed, trio.TooSlowError) as err:
-                found.append(Observation(m.name, "any", Check(clock(), False, error=str(err))))
-                return
-            except Exception as err:  # one mirror's fault stays that mirror's failure
-                c = Check(clock(), False, error=unexpected(err))
-                found.append(Observation(m.name, "any", c))
+                seen.append(Observation(m.name, "any", Check(clock(), False, error=str(err))))
                 return
         for target in fams:
             async with limiter:
@@ -78,10 +86,10 @@ async def observe(
                     served = await check(client, target, databases, files, tails)
                     c = Check(at, True, served.timestamp, served.versions, None, served.incomplete)
                 except CheckFailed as err:
-                    c = Check(at, False, error=str(err))
-                except Exception as err:  # one mirror's fault stays that mirror's failure
-                    c = Check(at, False, error=unexpected(err))
-                found.append(Observation(m.name, target.family, c))
+                    c = Check(at, False, error=str(err))  # cleaned as every check's error is
+                except trio.TooSlowError:
+                    c = Check(at, False, error="the whole check took too long")
+                seen.append(Observation(m.name, target.family, c))
 
     with trio.move_on_after(deadline_s):
         async with new_client(timeout_s, concurrency) as client, trio.open_nursery() as nursery:
@@ -106,13 +114,19 @@ def apply_policy(
     release: Release,
     thresholds: Thresholds,
 ) -> list[Outcome]:
-    """Step each (mirror, family) record with its new check."""
+    """Step each (mirror, family) record with its new check. A step that raises (a bug, a
+    record no step can read) judges that mirror on a failed check saying so, the others as
+    they are."""
     outcomes = []
     for o in observations:
-        rec, transition = step(
-            records.get((o.mirror, o.family), Record()), o.check, release, thresholds
-        )
-        outcomes.append(Outcome(o.mirror, o.family, o.check, rec, transition))
+        before = records.get((o.mirror, o.family), Record())
+        check = o.check
+        try:
+            rec, transition = step(before, check, release, thresholds)
+        except Exception as err:
+            check = Check(check.at, False, error=unexpected(err))
+            rec, transition = step(before, check, release, thresholds)
+        outcomes.append(Outcome(o.mirror, o.family, check, rec, transition))
     return outcomes
 
 

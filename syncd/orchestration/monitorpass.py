@@ -46,6 +46,7 @@ from syncd.core.statussite import (
     render_site,
     state_spans,
 )
+from syncd.core.text import clean
 
 if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
     from syncd.orchestration.dnsupdate import DnsUpdate
@@ -450,16 +451,12 @@ def _send(
     first error. A mail not sent stays due: the next pass retries it."""
     if not mails or not send_mail:
         return 0, None
-    mail_error = None
-    try:
-        errors = send_each(mails, _smtp(cfg))
-    except MailError as err:
-        errors, mail_error = [str(err)] * len(mails), str(err)
+    errors, mail_error = _deliver(mails, cfg)
     failed = {i for i, e in enumerate(errors) if e is not None}
     for mirror, tids, which in marks:
         if not failed & set(which):
             store.mark_mailed(mirror, now, tids)
-    return errors.count(None), mail_error or next((e for e in errors if e is not None), None)
+    return errors.count(None), mail_error
 
 
 def run_pass(
@@ -583,6 +580,20 @@ def repeat(
         if passes is not None and done >= passes:
             return
         sleep(max(0.0, interval_s - (monotonic() - started)))
+
+
+def _deliver(mails: list[Mail], cfg: MonitorConfig) -> tuple[list[str | None], str | None]:
+    """Send `mails`; return, for each, None or why it was not sent, and the first error. What
+    sending raises besides MailError (a bug met building one mail) fails every mail of this
+    pass (none is marked sent), and the page and the metrics are written all the same."""
+    try:
+        errors = send_each(mails, _smtp(cfg))
+    except MailError as err:
+        return [str(err)] * len(mails), str(err)
+    except Exception as err:
+        why = clean(f"mail failed unexpectedly: {type(err).__name__}: {err}", 300)
+        return [why] * len(mails), why
+    return errors, next((e for e in errors if e is not None), None)
 
 
 def _smtp(cfg: MonitorConfig) -> SmtpSettings:

@@ -15,9 +15,12 @@ through a hub waits (up to ``hub_wait``) until its hub's own push ends: once the
 the release it is pushed to pull from the hub (``source=`` with the release's md5 pins), else
 it goes to its source. Hubs are pushed first.
 
-One mirror's fault is its own: whatever its push or its proof raises that no adapter translated
-ends that mirror ``failed`` with the reason, never the fan-out; its HTTP proof has its own
-deadline (``proof_timeout``); and a record write that fails (StoreError) loses that write only.
+One mirror's fault is its own: each mirror's task is a failure boundary (`Publisher._push_one`),
+so whatever its push, its report, its judgement, its proof, its record or its display raises
+that no adapter translated ends that mirror ``failed`` with the reason, never the fan-out; its
+HTTP proof has its own deadline (``proof_timeout``); a record write that fails (StoreError)
+loses that write only; and a report that names another run than the request's is not an
+answer to it (that mirror's failure).
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ from syncd.core.config import Policy
 from syncd.core.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.core.inventory import Mirror
 from syncd.core.outcome import Outcome, Verdict
-from syncd.core.report import Report, ReportError, clean, parse_report
+from syncd.core.report import Report, ReportError, parse_report
 from syncd.core.sources import Decision, SourceBoard, SourceSpec, answered_busy
 from syncd.core.summary import MirrorResult, Proof
+from syncd.core.text import clean
 from syncd.core.verdicts import Ending, ended, final, interrupted
 
 T = TypeVar("T")
@@ -136,6 +140,7 @@ class Publisher:
             "sync", self.run_id, self.expected, deadline=self.policy.command_timeout
         )
         self._latest: dict[str, _Exchange] = {}
+        self._ended: set[str] = set()  # mirrors whose end is in the results
         self._tries: dict[str, int] = {}  # attempts made by this run, should the record fail
         self._board = SourceBoard(self.sources, self.hubs)
         # one limiter per source and hub: the transfers it serves at once (a sync holds one)
@@ -176,7 +181,23 @@ class Publisher:
 
     # one mirror
     async def _push_one(self, mirror: Mirror, results: list[MirrorResult]) -> None:
+        """The task of one mirror, and its failure boundary: whatever its handling raises
+        that no adapter translated, from reading its report to recording and showing its end
+        (a bug, a value no sink takes), ends that mirror ``failed`` with the exception's
+        class and cleaned message, recorded when the record takes it, and never the others.
+        Only a cancellation (the run's own) passes."""
         started = trio.current_time()
+        try:
+            await self._handle(mirror, results, started)
+        except Exception as err:
+            judgement = ended(Ending.BROKEN, detail=clean(f"{type(err).__name__}: {err}", 300))
+            self._hub_ended(mirror.name, judgement)
+            if mirror.name in self._ended:  # it failed showing an end already recorded
+                return
+            with trio.CancelScope(shield=True):
+                await self._finish(mirror, _Exchange(judgement), started, results, last_resort=True)
+
+    async def _handle(self, mirror: Mirror, results: list[MirrorResult], started: float) -> None:
         last = _Exchange(ended(Ending.RUN_DEADLINE))
         proven = False
         try:
@@ -202,9 +223,6 @@ class Publisher:
                     mirror, _Exchange(judgement, last.report, last.raw), started, results
                 )
             raise
-        except Exception as err:  # what no adapter translated: this mirror's failure alone
-            judgement = ended(Ending.BROKEN, detail=clean(f"{type(err).__name__}: {err}", 300))
-            last = _Exchange(judgement, last.report, last.raw)
         self._hub_ended(mirror.name, last.judgement)  # however it ended: its wave goes on
         with trio.CancelScope(shield=True):  # recorded and reported, even if cancelled now
             await self._finish(mirror, last, started, results, proven=proven)
@@ -258,7 +276,11 @@ class Publisher:
         results: list[MirrorResult],
         *,
         proven: bool = False,
+        last_resort: bool = False,
     ) -> None:
+        """Record `mirror`'s end and tell the display. A write the record refuses (StoreError)
+        loses that write only. As the `last_resort` of the failure boundary, the end holds no
+        report, and whatever the record or the display raise is lost with it."""
         outcome, error = final(last.judgement)
         versions = last.report.versions() if last.report else None
         now, duration = self.wall(), trio.current_time() - started
@@ -280,6 +302,10 @@ class Publisher:
             attempts = await self.record.result(self.record.submit(record))
         except StoreError:  # not recorded (publish_main says so): the result stands
             attempts = self._tries.get(mirror.name, 0)
+        except Exception:
+            if not last_resort:
+                raise
+            attempts = self._tries.get(mirror.name, 0)
         result = MirrorResult(
             mirror.name,
             outcome,
@@ -292,7 +318,12 @@ class Publisher:
             proof=(Proof.HTTP if proven else Proof.UNPROVEN) if outcome is Outcome.OK else None,
         )
         results.append(result)
-        self.progress.finished(result)
+        self._ended.add(mirror.name)
+        try:
+            self.progress.finished(result)
+        except Exception:
+            if not last_resort:
+                raise
 
     async def _sync(self, mirror: Mirror) -> _Exchange:
         """Send ``sync`` with retries of transient failures (full-jitter backoff). The first
@@ -437,7 +468,8 @@ class Publisher:
         try:
             with contextlib.suppress(StoreError):  # its start not recorded: push all the same
                 _, number = await self.record.result(started)
-            result = await self._talk(mirror, request, judge, transport)
+            answers = self.run_id if verb == "sync" else None  # status: the last sync's report
+            result = await self._talk(mirror, request, judge, transport, answers)
         except PushError as err:
             result = _Exchange(judge_error(err))
         finally:
@@ -472,8 +504,15 @@ class Publisher:
         self.record.submit(close)
 
     async def _talk(
-        self, mirror: Mirror, request: str, judge: Judge, transport: Transport
+        self,
+        mirror: Mirror,
+        request: str,
+        judge: Judge,
+        transport: Transport,
+        run_id: str | None = None,
     ) -> _Exchange:
+        """Run `request` on `mirror` and judge its reply; a report naming another run than
+        `run_id` (given) is no report to this request."""
         async with self._sessions:
             async with self._handshakes:
                 handshake = self.policy.connect_timeout + self.policy.login_timeout
@@ -502,5 +541,7 @@ class Publisher:
             tail = clean(reply.stderr_tail.decode("utf-8", "replace"), 300).strip()
             if tail:
                 problem += f"; stderr: {tail}"
+        if report is not None and run_id is not None and (other := report.other_run(run_id)):
+            report, raw, problem = None, None, other  # an answer to another push: none to ours
         judgement = judge(reply.exit_status, report, problem, self.expected)
         return _Exchange(judgement, report, raw, reply.exit_status)

@@ -34,10 +34,10 @@ from syncd.core.inventory import Inventory, Mirror
 from syncd.core.manifest import CvdTail, ReleaseFile
 from syncd.core.outcome import Outcome
 from syncd.core.plan import PlanError, plan
-from syncd.core.report import clean
 from syncd.core.request import new_run_id
 from syncd.core.sources import Decision, SourceSpec, measured_rates, plan_tiers
 from syncd.core.summary import MirrorResult, Proof
+from syncd.core.text import clean
 from syncd.orchestration.publish import NoProgress, Progress, Prover, Publisher
 
 if TYPE_CHECKING:

@@ -149,7 +149,8 @@ def test_release_gate_and_runs() -> None:
 
 def test_labels_are_escaped() -> None:
     text = render_metrics(snapshot())
-    assert 'mirror="we\\"ird\\\\name\\nx"' in text
+    # cleaned first (syncd.core.text.clean: a line break is a space), then escaped
+    assert 'mirror="we\\"ird\\\\name x"' in text
     assert all(line.count("\n") == 0 for line in text.splitlines())
     sample = re.compile(
         r'[a-z_]+(\{[a-z]+="(\\[\\"n]|[^"\\\n])*"(,[a-z]+="(\\[\\"n]|[^"\\\n])*")*\})? \S+'

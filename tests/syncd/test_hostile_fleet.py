@@ -218,7 +218,7 @@ def test_an_error_no_adapter_translated_fails_that_mirror_only(
     assert results["good.test"].outcome.value == "ok"
     assert results["good.test"].proof is not None and results["good.test"].proof.value == "http"
     assert results["buggy.test"].outcome.value == "failed"
-    assert results["buggy.test"].error == "failed unexpectedly: KeyError: 'daily'"
+    assert results["buggy.test"].error == "internal error: KeyError: 'daily'"
     run = PublishStore(open_db(db)).run(outcome.run_id)
     assert run is not None and run.state == "finished"
 
