@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
-from devtools.harness.documents import report, report_doc
+from devtools.harness.documents import LAB_INVENTORY, report, report_doc
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
 from devtools.harness.sshkeys import KeyPair
@@ -286,7 +286,7 @@ def test_a_failure_at_any_stage_of_one_mirror_is_that_mirrors_alone(
     job = PublishJob(
         key=keypair.private,
         state=db,
-        inventory=parse_inventory("".join(m.inventory_block() for m in fleet)),
+        inventory=parse_inventory(LAB_INVENTORY + "".join(m.inventory_block() for m in fleet)),
         inventory_path="inventory.toml",
         policy=Policy(connect_timeout=3, login_timeout=3, command_timeout=10, run_timeout=40),
         expected=dict(DEFAULT_VERSIONS),
@@ -345,7 +345,8 @@ def test_a_monitor_pass_cleans_what_mirrors_send_and_survives_one_mirrors_bug(
         hostile.queue(*[answer] * 10)
         inventory = tmp_path / "inventory.toml"
         inventory.write_text(
-            "".join(
+            LAB_INVENTORY
+            + "".join(
                 f'[[mirrors]]\nname = "{name}"\nhost = "127.0.0.1"\ncountry = "PL"\n'
                 f'admins = ["A <a@example.org>"]\nhttp = "{url}"\n'
                 'host_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx'
@@ -402,7 +403,7 @@ def test_a_mail_that_breaks_stops_neither_the_page_nor_the_metrics(
     page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
     inventory = tmp_path / "inventory.toml"
     inventory.write_text(
-        '[[mirrors]]\nname = "lag.example"\nhost = "127.0.0.1"\ncountry = "PL"\n'
+        LAB_INVENTORY + '[[mirrors]]\nname = "lag.example"\nhost = "127.0.0.1"\ncountry = "PL"\n'
         f'admins = ["A <a@example.org>"]\nhttp = "{web.base_url}"\n'
         'host_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx'
         '1m6y1c7J8Vb3aT"]\n'
