@@ -58,6 +58,11 @@ MIGRATIONS = [
     """
     CREATE INDEX monitor_transitions_mirror_at ON monitor_transitions (mirror, at)
     """,
+    # a transition whose mail was not sent: the next pass sends it again (while it is the
+    # mirror's newest on that family)
+    """
+    ALTER TABLE monitor_transitions ADD COLUMN mail_due INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
 
@@ -208,8 +213,34 @@ class MonitorStore:
             (mirror, at),
         )
         self.conn.executemany(
-            "UPDATE monitor_transitions SET mailed = 1 WHERE id = ?", [(i,) for i in transition_ids]
+            "UPDATE monitor_transitions SET mailed = 1, mail_due = 0 WHERE id = ?",
+            [(i,) for i in transition_ids],
         )
+
+    def mark_due(self, transition_ids: Sequence[int]) -> None:
+        """The mails of these transitions were not sent: the next pass tries again."""
+        self.conn.executemany(
+            "UPDATE monitor_transitions SET mail_due = 1 WHERE id = ?",
+            [(i,) for i in transition_ids],
+        )
+
+    def due(self) -> list[tuple[int, str, str, Transition]]:
+        """(id, mirror, family, transition) of each transition whose mail is still due and that
+        is still its mirror's newest on that family (older news is not sent)."""
+        rows = self.conn.execute(
+            "SELECT * FROM monitor_transitions t WHERE t.mail_due = 1 AND t.mailed = 0 AND "
+            "t.id = (SELECT MAX(u.id) FROM monitor_transitions u "
+            "WHERE u.mirror = t.mirror AND u.family = t.family) ORDER BY t.id"
+        )
+        return [
+            (
+                r["id"],
+                r["mirror"],
+                r["family"],
+                Transition(State(r["old"]), State(r["new"]), r["at"], r["reason"]),
+            )
+            for r in rows
+        ]
 
     def prune(self, before: float) -> int:
         """Drop checks older than `before` (retention); transitions are kept."""

@@ -148,7 +148,8 @@ def _mails(
     ids: list[int],
 ) -> tuple[list[Mail], list[tuple[str, list[int], range]], int]:
     """Return the mails to send, which mirrors (and transitions) they mark as mailed with the
-    indices of their mails, and how many were held."""
+    indices of their mails, and how many were held. A transition of an earlier pass whose mail
+    was not sent, and that is still its mirror's newest, is sent again (not in the digest)."""
     changes: list[MirrorChange] = []
     per_mirror: dict[str, list[tuple[MirrorChange, int]]] = {}
     changed = [o for o in outcomes if o.transition is not None]
@@ -159,6 +160,14 @@ def _mails(
         change = MirrorChange(o.mirror, o.transition, f.admins, f.notify, fam)
         changes.append(change)
         per_mirror.setdefault(o.mirror, []).append((change, tid))
+    this_pass = set(ids)
+    for tid, mirror, family, transition in store.due():
+        if tid in this_pass or mirror not in facts:
+            continue
+        f = facts[mirror]
+        fam = family if family in ("IPv4", "IPv6") else None
+        again = MirrorChange(mirror, transition, f.admins, f.notify, fam)
+        per_mirror.setdefault(mirror, []).append((again, tid))
     mails: list[Mail] = []
     marks: list[tuple[str, list[int], range]] = []
     held = 0
@@ -454,7 +463,9 @@ def _send(
     errors, mail_error = _deliver(mails, cfg)
     failed = {i for i, e in enumerate(errors) if e is not None}
     for mirror, tids, which in marks:
-        if not failed & set(which):
+        if failed & set(which):  # a mail not sent stays due: the next pass sends it again
+            store.mark_due(tids)
+        else:
             store.mark_mailed(mirror, now, tids)
     return errors.count(None), mail_error
 

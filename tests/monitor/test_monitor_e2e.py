@@ -181,3 +181,50 @@ def test_monitor_without_smtp_config_reports_mail_failure(
     # --no-mail: recorded and printed, nothing sent, exit 0
     ok = CliRunner().invoke(app, ["monitor", "--once", "--no-mail", "--config", str(config)])
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_mail_not_sent_is_sent_by_the_next_pass(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx], smtp_sink: SmtpSink
+) -> None:
+    """The SMTP server is down for the pass that finds a mirror old: the admin's mail stays due
+    and the next pass sends it, once; the team's digest is this pass's news only. (On the code
+    before, the transition was simply never mailed.)"""
+    source = tmp_path / "source"
+    write_release(source, 28034, build_time=released())
+    old = nginx_factory(_docroot(tmp_path, "old", 28034, 30))
+    fresh = nginx_factory(_docroot(tmp_path, "fresh", 28034, 0.5))
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        LAB_INVENTORY
+        + _mirror("old.example", old.base_url, "Old Admin <old@example.org>")
+        + _mirror("fresh.example", fresh.base_url, "Fresh Admin <fresh@example.org>")
+    )
+
+    def config(port: int) -> Path:
+        path = tmp_path / f"syncd-{port}.toml"
+        path.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[monitor]
+lagging_grace_h = 1
+team = ["team@example.org"]
+[monitor.smtp]
+host = "{smtp_sink.host}"
+port = {port}
+sender = "monitor@example.org"
+""")
+        return path
+
+    down = CliRunner().invoke(
+        app, ["monitor", "--once", "--json", "--config", str(config(closed_port()))]
+    )
+    assert down.exit_code == 1 and json.loads(down.stdout)["mail"]["error"], down.output
+    assert smtp_sink.envelopes == []
+    again = _run(config(smtp_sink.port))
+    assert again["transitions"] == [] and again["mail"]["sent"] == 1
+    [(_, rcpts)] = smtp_sink.envelopes
+    assert rcpts == ["old@example.org"]
+    assert str(smtp_sink.messages[0]["Subject"]).endswith("old.example (IPv4): old")
+    third = _run(config(smtp_sink.port))
+    assert third["mail"]["sent"] == 0 and len(smtp_sink.envelopes) == 1
