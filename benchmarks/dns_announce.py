@@ -32,11 +32,8 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
+from devtools.harness.record import record_served
 from syncd.adapters.files import load_config
-from syncd.adapters.monitorstore import MonitorStore
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
-from syncd.core.freshness import Check, Record
 from syncd.orchestration.dnsupdate import update
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
@@ -45,17 +42,7 @@ FIRST = 28100
 
 
 def _serve(state: Path, names: list[str], daily: int) -> None:
-    release = {"daily": daily, "main": 62, "bytecode": 335}
-    now = time.time()
-    store = PublishStore(open_db(state))
-    run = f"bench-{time.monotonic_ns()}"
-    store.create_run(run, now, expected=release, request="sync", inventory=None, mirrors=names)
-    for n in names:
-        store.finish_target(run, n, now, outcome="ok", error=None, report=None, versions=release)
-    store.conn.close()
-    monitor = MonitorStore(open_db(state))
-    monitor.save((n, "IPv4", Check(now, True, now - 60, release), Record(), None) for n in names)
-    monitor.conn.close()
+    record_served(state, names, {"daily": daily, "main": 62, "bytecode": 335})
 
 
 def one_run(work: Path, n: int, ttl: int, *, remove: int) -> dict[str, Any]:

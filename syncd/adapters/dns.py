@@ -63,16 +63,40 @@ def _ask(
             keyname=dns.name.from_text(server.key_name),
             algorithm=server.key_algorithm,
         )
+    return _exchange(server, query, host, port, "read")
+
+
+TSIG_REJECTED = (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime)
+# per kind of exchange: what follows "the server rejected TSIG key K (why)", and what a server
+# that does not answer is said to have failed
+FIXES = {
+    "read": (
+        " on a read: check the view keys named.conf includes (syncd dns render --named-conf)",
+        "cannot query {where}",
+    ),
+    "update": (
+        ": check the key name, algorithm and secret in [dns] of syncd.toml",
+        "no answer from {where} to the update",
+    ),
+}
+
+
+def _exchange(
+    server: DnsServer, message: dns.message.Message, host: str, port: int, kind: str
+) -> dns.message.Message:
+    """Send `message` over TCP and return the answer; translate what goes wrong into a
+    DnsUpdateError: a rejected key is final, no answer is worth a retry."""
+    rejected, silent = FIXES[kind]
     try:
-        return dns.query.tcp(query, host, port=port, timeout=server.timeout_s)
-    except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime) as err:
+        return dns.query.tcp(message, host, port=port, timeout=server.timeout_s)
+    except TSIG_REJECTED as err:
         raise DnsUpdateError(
-            f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}) on a "
-            "read: check the view keys named.conf includes (syncd dns render --named-conf)",
+            f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}){rejected}",
             retryable=False,
         ) from None
     except (OSError, dns.exception.DNSException) as err:
-        raise DnsUpdateError(f"cannot query {host}:{port}: {err}", retryable=True) from None
+        where = f"{host}:{port}"
+        raise DnsUpdateError(f"{silent.format(where=where)}: {err}", retryable=True) from None
 
 
 def read_held(server: DnsServer, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], HeldSet]:
@@ -143,9 +167,7 @@ def names_held(server: DnsServer) -> set[str] | None:
     except (
         dns.xfr.TransferError,
         dns.exception.FormError,
-        dns.tsig.PeerBadKey,
-        dns.tsig.PeerBadSignature,
-        dns.tsig.PeerBadTime,
+        *TSIG_REJECTED,
     ):  # refused, or the key is wrong: the update itself says so, with the fix
         return None
     except (OSError, dns.exception.DNSException) as err:
@@ -181,18 +203,7 @@ def send_update(server: DnsServer, changes: Sequence[Change]) -> int:
             "valid for its type",
             retryable=False,
         ) from None
-    try:
-        response = dns.query.tcp(update, server.host, port=server.port, timeout=server.timeout_s)
-    except (dns.tsig.PeerBadKey, dns.tsig.PeerBadSignature, dns.tsig.PeerBadTime) as err:
-        raise DnsUpdateError(
-            f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}): check the "
-            "key name, algorithm and secret in [dns] of syncd.toml",
-            retryable=False,
-        ) from None
-    except (OSError, dns.exception.DNSException) as err:
-        raise DnsUpdateError(
-            f"no answer from {server.host}:{server.port} to the update: {err}", retryable=True
-        ) from None
+    response = _exchange(server, update, server.host, server.port, "update")
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
         text = dns.rcode.to_text(rcode)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +13,8 @@ from typer.testing import CliRunner
 from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named
-from syncd.adapters.monitorstore import MonitorStore
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
+from devtools.harness.record import record_checks, record_publish
 from syncd.cli import app
-from syncd.core.freshness import Check, Record
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
@@ -61,30 +57,12 @@ gate_share = 0.9
 
 
 def _published(state: Path, ok: dict[str, bool], release: dict[str, int] = RELEASE) -> None:
-    store = PublishStore(open_db(state))
-    run = f"run-{time.monotonic_ns()}"
-    store.create_run(
-        run, time.time(), expected=release, request="sync", inventory=None, mirrors=list(ok)
-    )
-    for name, good in ok.items():
-        store.finish_target(
-            run,
-            name,
-            time.time(),
-            outcome="ok" if good else "failed",
-            error=None if good else "rsync failed",
-            report=None,
-            versions=release if good else None,
-        )
-    store.conn.close()
+    record_publish(state, ok, release)
 
 
 def checked(state: Path, names: list[str], release: dict[str, int] = RELEASE) -> None:
     """The monitor saw `names` serve `release` over HTTP just now."""
-    store = MonitorStore(open_db(state))
-    now = time.time()
-    store.save((n, "IPv4", Check(now, True, now - 60, release), Record(), None) for n in names)
-    store.conn.close()
+    record_checks(state, names, release)
 
 
 def _push(config: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]

@@ -42,8 +42,7 @@ from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.named import Named, NamedCache, NamedSecondary, _NamedProcess
 from devtools.harness.nginx import Nginx
 from devtools.harness.ports import free_port
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
+from devtools.harness.record import record_publish
 
 pytestmark = pytest.mark.slow
 
@@ -190,21 +189,7 @@ class Fleet:
         for name in names:
             if name not in fail:
                 push_tree(self.docroots[name], daily)
-        store = PublishStore(open_db(self.state))
-        run, at = f"release-{daily}", time.time()
-        store.create_run(run, at, expected=versions, request="sync", inventory=None, mirrors=names)
-        for name in names:
-            ok = name not in fail
-            store.finish_target(
-                run,
-                name,
-                time.time(),
-                outcome="ok" if ok else "failed",
-                error=None if ok else "rsync failed",
-                report=None,
-                versions=versions if ok else None,
-            )
-        store.conn.close()
+        record_publish(self.state, {n: n not in fail for n in names}, versions)
 
     def syncd(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

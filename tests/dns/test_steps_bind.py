@@ -6,7 +6,6 @@ the order and the length of every wait are asserted, never the wall clock."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +16,10 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
+from devtools.harness.record import record_served
 from syncd.adapters.files import load_config
-from syncd.adapters.monitorstore import MonitorStore
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
 from syncd.core.dnsplan import DnsSafetyError
 from syncd.core.dnssteps import Step
-from syncd.core.freshness import Check, Record
 from syncd.orchestration import dnsupdate
 from syncd.orchestration.dnsupdate import Clock, update
 
@@ -75,18 +71,7 @@ class Zone:
 
     def serve(self, daily: int, names: list[str], at: float) -> None:
         """`names` reported and were seen serving `daily` at `at`."""
-        release = {"daily": daily, "main": 62, "bytecode": 335}
-        store = PublishStore(open_db(self.state))
-        run = f"run-{time.monotonic_ns()}"
-        store.create_run(run, at, expected=release, request="sync", inventory=None, mirrors=names)
-        for name in names:
-            store.finish_target(
-                run, name, at, outcome="ok", error=None, report=None, versions=release
-            )
-        store.conn.close()
-        monitor = MonitorStore(open_db(self.state))
-        monitor.save((n, "IPv4", Check(at, True, at - 60, release), Record(), None) for n in names)
-        monitor.conn.close()
+        record_served(self.state, names, {"daily": daily, "main": 62, "bytecode": 335}, at)
 
     def update(self, clock: FakeClock, **kw: object) -> dnsupdate.DnsUpdate:
         cfg, _ = load_config(self.tmp / "syncd.toml")
