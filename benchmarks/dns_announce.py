@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from devtools.harness.cvd import write_release
-from devtools.harness.documents import LAB_INVENTORY, write_secret
+from devtools.harness.documents import lab_inventory, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
 from syncd.adapters.files import load_config
 from syncd.orchestration.dnsupdate import update
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 COUNTRIES = ("PL", "DE", "NL", "FR", "CZ", "AT")
 FIRST = 28100
 
@@ -58,11 +57,15 @@ def one_run(work: Path, n: int, ttl: int, *, remove: int) -> dict[str, Any]:
     ):
         names = [f"m{i}" for i in range(n)]
         (work / "inventory.toml").write_text(
-            LAB_INVENTORY
-            + "".join(
-                f'[[mirrors]]\nname = "{m}"\nhost = "127.0.{40 + i // 200}.{1 + i % 200}"\n'
-                f'country = "{COUNTRIES[i % len(COUNTRIES)]}"\nhost_keys = ["{KEY}"]\n\n'
-                for i, m in enumerate(names)
+            lab_inventory(
+                [
+                    {
+                        "name": m,
+                        "host": f"127.0.{40 + i // 200}.{1 + i % 200}",
+                        "country": COUNTRIES[i % len(COUNTRIES)],
+                    }
+                    for i, m in enumerate(names)
+                ]
             )
         )
         secret = write_secret(work / "tsig.secret", named.secret)

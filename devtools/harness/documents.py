@@ -77,6 +77,16 @@ def inventory_block(fields: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def lab_inventory(mirrors: list[dict[str, Any]]) -> str:
+    """Return a lab inventory (loopback addresses allowed) of `mirrors`, each a dict of its
+    fields; a mirror without ``host_keys`` gets a placeholder pinned key (tests of what reads
+    the inventory and never connects)."""
+    placeholder = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
+    return LAB_INVENTORY + "\n".join(
+        inventory_block({"host_keys": [placeholder], **m}) for m in mirrors
+    )
+
+
 def sshd_mirror(name: str, sshd: Sshd) -> dict[str, Any]:
     """Return the inventory fields of mirror `name` served by `sshd` directly."""
     return {

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import write_release_tree
-from devtools.harness.documents import LAB_INVENTORY
+from devtools.harness.documents import lab_inventory
 from devtools.harness.named import Named, NamedCache, NamedSecondary, _NamedProcess
 from devtools.harness.nginx import Nginx
 from devtools.harness.ports import free_port
@@ -46,7 +46,6 @@ from devtools.harness.record import record_publish
 
 pytestmark = pytest.mark.slow
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 FIRST = 28030
 TTL = 2  # the pools' and the TXT's: short, so that the scenario waits seconds, not minutes
 MIRRORS = {  # name -> (address, country)
@@ -171,12 +170,12 @@ class Fleet:
 
     def write_inventory(self) -> None:
         (self.tmp / "inventory.toml").write_text(
-            LAB_INVENTORY
-            + "".join(
-                f'[[mirrors]]\nname = "{n}"\nhost = "{a}"\ncountry = "{c}"\n'
-                f'http = "http://{a}:{self.port}"\nactive = {str(self.active[n]).lower()}\n'
-                f'host_keys = ["{KEY}"]\n\n'
-                for n, (a, c) in MIRRORS.items()
+            lab_inventory(
+                [
+                    {"name": n, "host": a, "country": c, "http": f"http://{a}:{self.port}"}
+                    | {"active": self.active[n]}
+                    for n, (a, c) in MIRRORS.items()
+                ]
             )
         )
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from devtools.harness.documents import LAB_INVENTORY
+from devtools.harness.documents import lab_inventory
 from devtools.harness.named import Named
 from devtools.harness.netns import NetNs, NetnsUnavailable
 from devtools.harness.nginx import Nginx
 from devtools.harness.ports import free_port
 from devtools.harness.smtp import SmtpSink
-from tests.dns.test_invariant import KEY, push_tree
+from tests.dns.test_invariant import push_tree
 from tests.dns.test_steps_bind import Zone
 
 pytestmark = pytest.mark.slow
@@ -98,12 +98,12 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             zone = Zone(tmp_path, named, {n: (a, "PL", True) for n, a in MIRRORS.items()})
             push_tree(tmp_path / "source", DAILY)
             (tmp_path / "inventory.toml").write_text(
-                LAB_INVENTORY
-                + "".join(
-                    f'[[mirrors]]\nname = "{n}"\nhost = "{a}"\ncountry = "PL"\n'
-                    f'http = "http://{a}:{port}"\nadmins = ["Admin <admin@example.org>"]\n'
-                    f'host_keys = ["{KEY}"]\n\n'
-                    for n, a in MIRRORS.items()
+                lab_inventory(
+                    [
+                        {"name": n, "host": a, "country": "PL", "http": f"http://{a}:{port}"}
+                        | {"admins": ["Admin <admin@example.org>"]}
+                        for n, a in MIRRORS.items()
+                    ]
                 )
             )
             zone.serve(DAILY, list(MIRRORS), _now())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.cvd import write_release
-from devtools.harness.documents import LAB_INVENTORY, write_secret
+from devtools.harness.documents import lab_inventory, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
@@ -23,7 +23,6 @@ from syncd.core.dnssteps import Step
 from syncd.orchestration import dnsupdate
 from syncd.orchestration.dnsupdate import Clock, update
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 OLD, NEW = 28034, 28035
 
 
@@ -61,11 +60,11 @@ class Zone:
 
     def write_inventory(self) -> None:
         (self.tmp / "inventory.toml").write_text(
-            LAB_INVENTORY
-            + "".join(
-                f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\n'
-                f'active = {"true" if a else "false"}\nhost_keys = ["{KEY}"]\n\n'
-                for n, (h, c, a) in self.mirrors.items()
+            lab_inventory(
+                [
+                    {"name": n, "host": h, "country": c, "active": a}
+                    for n, (h, c, a) in self.mirrors.items()
+                ]
             )
         )
 
