@@ -108,13 +108,14 @@ def doctor(config_path: str, home: str, source: Optional[str], programs: List[st
         config = load_config(config_path, home, source, strict=False)
         d.check(True, f"config {config_path} parses", "")
     except ConfigError as exc:
-        d.check(
-            False,
-            f"config {config_path} is usable: {exc}",
-            f"edit {shlex.quote(config_path)} at the line or key named above (no file yet:"
-            " 'clam-clientsync setup' writes one to fill in; every key: the operators' guide,"
-            " Config), then run --doctor again",
+        fix = (
+            f"edit {shlex.quote(config_path)} at the line or key named above (every key: the"
+            " operators' guide, Config), then run --doctor again"
+            if os.path.lexists(config_path)
+            else "'clam-clientsync setup' writes one to fill in (every key: the operators'"
+            " guide, Config), then run --doctor again"
         )
+        d.check(False, f"config {config_path} is usable: {exc}", fix)
     except OSError as exc:
         d.check(
             False,

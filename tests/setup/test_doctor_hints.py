@@ -34,9 +34,21 @@ def test_a_missing_config_says_to_run_setup(home: Path, capsys: pytest.CaptureFi
     config = home / "etc" / "clam-clientsync.conf"
     found = fixes(home, config, capsys)
     fix = next(f for w, f in found.items() if w.startswith(f"config {config} is usable"))
-    assert f"edit {shlex.quote(str(config))} at the line or key named above" in fix
-    assert "'clam-clientsync setup' writes one to fill in" in fix
+    assert fix.startswith("'clam-clientsync setup' writes one to fill in")
     assert "fix the config line named" not in " ".join(found.values())
+
+
+def test_a_broken_config_that_exists_says_to_edit_it(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "no file yet" about a file that is there (it said so on the code before)."""
+    config = home / "etc" / "clam-clientsync.conf"
+    config.write_text("TO=$(rm -rf ~)\n")
+    config.chmod(0o600)
+    found = fixes(home, config, capsys)
+    fix = next(f for w, f in found.items() if w.startswith(f"config {config} is usable"))
+    assert fix.startswith(f"edit {shlex.quote(str(config))} at the line or key named above")
+    assert "setup" not in fix and "no file yet" not in fix
 
 
 def test_a_missing_to_says_how_to_create_it(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
