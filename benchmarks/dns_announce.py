@@ -5,7 +5,7 @@ Real parts: a BIND primary that takes the updates and a BIND secondary that foll
 NOTIFY and zone transfer (devtools/harness/named.py). The record holds N mirrors in a few
 countries that served the previous release; the new release reaches all but some of them,
 so the gate's run must first take those out of their pools and wait out the TTL the removed
-records had. The run is syncd's own (`syncd.orchestration.dnsupdate.update`, real clock,
+records had. The run is syncd's own (`syncd.dns.update.update`, real clock,
 real sleeps). Per TTL it reports:
 
 - ``announce_s``: gate judged -> the TXT served by the primary and the secondary (the second
@@ -33,8 +33,8 @@ from devtools.harness.documents import lab_inventory, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
-from syncd.adapters.files import load_config
-from syncd.orchestration.dnsupdate import update
+from syncd.dns.update import update
+from syncd.files import load_config
 
 COUNTRIES = ("PL", "DE", "NL", "FR", "CZ", "AT")
 FIRST = 28100

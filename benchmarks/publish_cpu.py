@@ -29,10 +29,10 @@ import asyncssh
 import trio
 
 from devtools.harness import simfleet
-from syncd.core.config import Policy
-from syncd.core.inventory import parse_inventory
-from syncd.core.outcome import Outcome
-from syncd.orchestration.publish_job import PublishJob, publish_main
+from syncd.inventory.model import parse_inventory
+from syncd.publish.job import PublishJob, publish_main
+from syncd.publish.outcome import Outcome
+from syncd.settings import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

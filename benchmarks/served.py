@@ -87,7 +87,7 @@ from devtools.harness.faultproxy import FaultProxy
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.simfleet import Fleet, address, make, write_exec
 from devtools.harness.sshd import Sshd, forced_command_line
-from syncd.core.sources import SourceBoard, SourceSpec
+from syncd.publish.sources import SourceBoard, SourceSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("old", "syncd-single", "syncd-balanced", "syncd-tiered")
@@ -403,7 +403,7 @@ TIED_S = 0.1
 def replay_capacity(
     syncs: list[tuple[str, float, float, str, dict[str, Any]]], max_transfers: int
 ) -> dict[str, dict[str, int]]:
-    """Replay syncd's busy pacing (``syncd.core.sources.SourceBoard``) over a run's recorded
+    """Replay syncd's busy pacing (``syncd.publish.sources.SourceBoard``) over a run's recorded
     pushes (mirror, start, end, source, report), each with the pushes in flight per source
     when it started, in the order they ended: the capacity each source had, per source its
     lowest, its median over the second half of the run's pushes, and its last."""

@@ -39,7 +39,7 @@ from devtools.harness.documents import LAB_INVENTORY, inventory_block
 from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd, forced_command_line
-from syncd.core.statussite import page_name
+from syncd.statuspage.site import page_name
 
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 COUNTRIES = ("PL", "DE", "FR", "NL", "US", "BR", "JP", "ZA")

@@ -136,7 +136,7 @@ def main(argv: list[str]) -> int:
     out = build(args.output)
     print(out)
     if args.sign_key is not None:
-        from syncd.adapters.sshsig import SignatureError, sign
+        from syncd.keys.sshsig import SignatureError, sign
 
         try:
             print(sign(out, args.sign_key))

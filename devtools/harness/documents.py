@@ -67,7 +67,7 @@ def write_secret(path: Path, text: str) -> Path:
 
 
 # the first line of every test inventory: the harness's mirrors all listen on 127.0.0.0/8,
-# which a production inventory refuses (see syncd.core.addresses)
+# which a production inventory refuses (see syncd.inventory.addresses)
 LAB_INVENTORY = "allow_private_addresses = true\n\n"
 
 

@@ -7,10 +7,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from syncd.adapters.monitorstore import MonitorStore
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
-from syncd.core.freshness import Check, Record
+from syncd.monitor.freshness import Check, Record
+from syncd.monitor.store import MonitorStore
+from syncd.publish.store import PublishStore
+from syncd.sqlite import open_db
 
 
 def record_publish(

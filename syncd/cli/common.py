@@ -15,22 +15,21 @@ import typer
 from typer.core import TyperArgument, TyperGroup
 
 from pushwire.request import RequestError
-from syncd.adapters.files import (
+from syncd.cli.display import PlainProgress, RichProgress, print_summary
+from syncd.errors import EXIT_USAGE, SyncdError, UsageError
+from syncd.files import (
     load_config,
     read_cvd_headers,
     read_cvd_tails,
     read_inventory,
     read_manifest,
 )
-from syncd.cli.display import PlainProgress, RichProgress, print_summary
-from syncd.core.config import SyncdConfig, candidates
-from syncd.core.errors import EXIT_USAGE, SyncdError, UsageError
-from syncd.core.keyring import KeyringError
-from syncd.core.manifest import history_warning
-from syncd.core.request import pins_from_headers
-from syncd.core.summary import MirrorResult
-from syncd.orchestration.publish import Progress
-from syncd.orchestration.publish_job import PublishJob
+from syncd.publish.fanout import Progress
+from syncd.publish.job import PublishJob
+from syncd.publish.request import pins_from_headers
+from syncd.publish.summary import MirrorResult
+from syncd.release.manifest import history_warning
+from syncd.settings import SyncdConfig, candidates
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -39,7 +38,7 @@ T = TypeVar("T")
 
 # Errors of the wire code shared with the mirror client (which knows nothing of SyncdError),
 # and what syncd exits with when one reaches the operator.
-WIRE_ERRORS: dict[type[Exception], int] = {RequestError: EXIT_USAGE, KeyringError: EXIT_USAGE}
+WIRE_ERRORS: dict[type[Exception], int] = {RequestError: EXIT_USAGE}
 
 
 def exit_code_of(err: Exception) -> int | None:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import find_config, read_inventory
-from syncd.adapters.sqlite import state_problem
 from syncd.cli.common import ConfigOpt, group, settings
-from syncd.core.config import ConfigError
+from syncd.errors import ConfigError
+from syncd.files import find_config, read_inventory
+from syncd.sqlite import state_problem
 
 app = group(help="syncd.toml and the inventory.", no_args_is_help=True)
 

@@ -2,7 +2,7 @@
 a terminal, plain lines otherwise, and the summary grouped by problem. rich is imported only
 for a terminal (it is ~40 ms of a publish's start-up, which logs and pipes need not pay).
 
-Mirror names and errors came from outside: every line is cleaned (`syncd.core.text.clean`) as
+Mirror names and errors came from outside: every line is cleaned (`syncd.text.clean`) as
 it is printed, and rich never reads markup in them (escaped, or printed with markup off)."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from syncd.core.classify import Judgement
-from syncd.core.outcome import Outcome, Verdict
-from syncd.core.summary import MirrorResult, group, summary_lines, unproven_lines
-from syncd.core.text import clean
+from syncd.publish.classify import Judgement
+from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.summary import MirrorResult, group, summary_lines, unproven_lines
+from syncd.text import clean
 
 if TYPE_CHECKING:
     from rich.console import Console

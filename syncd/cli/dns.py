@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, group, need, settings
-from syncd.core.config import ConfigError, SyncdConfig
-from syncd.core.dnsplan import LOCAL_POOL
-from syncd.core.monitorconfig import DnsConfig
+from syncd.dns.config import DnsConfig
+from syncd.dns.plan import LOCAL_POOL
+from syncd.errors import ConfigError
+from syncd.settings import SyncdConfig
 
 if TYPE_CHECKING:  # dnspython is loaded only when DNS is used
-    from syncd.orchestration.dnsupdate import DnsUpdate
+    from syncd.dns.update import DnsUpdate
 
 app = group(help="The db.XY rotation and the current.cvd TXT record.", no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def render_cmd(
     With a dns.local table in syncd.toml, db.local is by region: one BIND view per country and
     continent (GeoIP2 ACLs) and a default view, each pool listed as comments; without a GeoIP2
     country database in geoip_directory every client gets the default view, with a warning."""
-    from syncd.orchestration.dnsupdate import render, write_named_conf
+    from syncd.dns.update import render, write_named_conf
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     out = render(cfg, dns, inventory=inv, state=db, tree=tree, now=time.time())
@@ -120,7 +121,7 @@ def push_cmd(
     records' TTL ([dns] pool_ttl) has passed, the TXT moves. A failed step ends the sequence,
     the TXT stays, and the exit code is 1. Failed updates are retried, then reported; every
     change is recorded."""
-    from syncd.orchestration.dnsupdate import update
+    from syncd.dns.update import update
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     result = update(cfg, dns, inventory=inv, state=db, tree=tree, dry_run=dry_run, now=time.time())

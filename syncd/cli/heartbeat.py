@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import read_cvd_headers
 from syncd.cli.common import (
     ConfigOpt,
     JsonOpt,
@@ -23,9 +22,10 @@ from syncd.cli.common import (
     run_push,
     settings,
 )
-from syncd.core.report import dumps_strict
-from syncd.core.request import expected_from_headers
-from syncd.core.summary import exit_code, to_json
+from syncd.files import read_cvd_headers
+from syncd.publish.report import dumps_strict
+from syncd.publish.request import expected_from_headers
+from syncd.publish.summary import exit_code, to_json
 
 app = group()
 
@@ -67,7 +67,7 @@ def heartbeat_cmd(
     that missed eight heartbeats. Refused, before anything is pushed, when the timestamp would
     go backwards. Exit 0 when every mirror ends ok, 1 when any does not (or the TXT refresh
     failed), 2 on a configuration error or a refusal."""
-    from syncd.orchestration.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
+    from syncd.publish.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
 
     cfg = settings(config)
     job = push_job(cfg, inventory, key, state, mirror)

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli.common import ConfigOpt, InventoryOpt, group, need, settings
-from syncd.core.inventory import make_mirror
+from syncd.files import edit_inventory, read_inventory
+from syncd.inventory.model import make_mirror
 
 app = group(help="Read and edit the inventory of mirrors.", no_args_is_help=True)
 
@@ -86,7 +86,7 @@ def add_cmd(
             "http": http,
         }
     )
-    from syncd.core.inventorytext import text_with_mirror  # tomlkit: start-up time
+    from syncd.inventory.edits import text_with_mirror  # tomlkit: start-up time
 
     _edit(path, lambda t: text_with_mirror(t, mirror, str(path)), f"added {name}", create=True)
 
@@ -94,14 +94,14 @@ def add_cmd(
 @app.command("remove")
 def remove_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Remove a mirror from the inventory."""
-    from syncd.core.inventorytext import text_without_mirror
+    from syncd.inventory.edits import text_without_mirror
 
     path = _path(inventory, config)
     _edit(path, lambda t: text_without_mirror(t, name, str(path)), f"removed {name}")
 
 
 def _set(name: str, path: Path, message: str, **changes: object) -> None:
-    from syncd.core.inventorytext import text_updated
+    from syncd.inventory.edits import text_updated
 
     _edit(path, lambda t: text_updated(t, name, str(path), **changes), message)
 
@@ -163,7 +163,7 @@ def set_cmd(
     other line of the inventory stays as it was. An IP address must be global unicast (a lab
     inventory sets allow_private_addresses = true); a mail address is one addr-spec with a
     domain, alone or after a name."""
-    from syncd.core.registration import parse_settings
+    from syncd.inventory.registration import parse_settings
 
     changes = parse_settings(settings_)
     shown = ", ".join(
@@ -186,8 +186,8 @@ def register_cmd(
     ones only into an inventory with allow_private_addresses = true). Next: 'syncd mirrors
     check NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint
     the admin sent; the first successful publish makes the mirror active."""
-    from syncd.core.config import ConfigError
-    from syncd.orchestration.golive import register
+    from syncd.errors import ConfigError
+    from syncd.inventory.onboarding import register
 
     path = _path(inventory, config)
     try:
@@ -218,7 +218,7 @@ def check_cmd(
     64 bytes at most, within 30 s); its sshd
     answers on the inventory's port and offers a host key, shown with its fingerprint."""
     from pushwire.authorized_keys import fingerprint
-    from syncd.orchestration.golive import check
+    from syncd.inventory.onboarding import check
 
     mirror, items = check(_path(inventory, config), name, http_url)
     for item in items:
@@ -243,7 +243,7 @@ def trust_cmd(
 ) -> None:
     """Pin the host key the mirror offers now, only if its fingerprint is the one its admin
     sent (out of band). A mismatch pins nothing (exit 1)."""
-    from syncd.orchestration.golive import trust
+    from syncd.inventory.onboarding import trust
 
     trust(_path(inventory, config), name, fingerprint_)
     typer.echo(f"pinned {fingerprint_} for {name}")

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
-from syncd.core.report import dumps_strict
+from syncd.publish.report import dumps_strict
 
 if TYPE_CHECKING:
-    from syncd.orchestration.dnsupdate import DnsUpdate
-    from syncd.orchestration.monitorpass import PassSummary
+    from syncd.dns.update import DnsUpdate
+    from syncd.monitor.run import PassSummary
 
 app = group()
 
@@ -110,7 +110,7 @@ def monitor_cmd(
     digest to the team, and write the status page and Prometheus metrics configured in
     [monitor]. Runs once with --once, else every --every seconds until interrupted."""
     # imported here: the monitor's parts are start-up time of every other command
-    from syncd.orchestration.monitorpass import repeat, run_pass
+    from syncd.monitor.run import repeat, run_pass
 
     cfg = settings(config)
     inv = need(inventory or cfg.inventory, "--inventory", "inventory")
@@ -125,7 +125,7 @@ def monitor_cmd(
         dns_cfg = cfg.dns
 
         def rotate() -> DnsUpdate:
-            from syncd.orchestration.dnsupdate import gate_after_publish
+            from syncd.dns.update import gate_after_publish
 
             return gate_after_publish(
                 cfg,

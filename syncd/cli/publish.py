@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from syncd.adapters.files import read_cvd_headers
 from syncd.cli.common import (
     ConfigOpt,
     JsonOpt,
@@ -24,11 +23,12 @@ from syncd.cli.common import (
     tier_problem,
 )
 from syncd.cli.dns import print_result
-from syncd.core.outcome import Outcome
-from syncd.core.report import dumps_strict
-from syncd.core.request import expected_from_headers, parse_expect
-from syncd.core.summary import exit_code, to_json
-from syncd.orchestration.publish_job import PublishOutcome, publish_main
+from syncd.files import read_cvd_headers
+from syncd.publish.job import PublishOutcome, publish_main
+from syncd.publish.outcome import Outcome
+from syncd.publish.report import dumps_strict
+from syncd.publish.request import expected_from_headers, parse_expect
+from syncd.publish.summary import exit_code, to_json
 
 app = group()
 
@@ -96,14 +96,14 @@ def publish_cmd(
     pushed_pending = any(m.pending and m.name in ok for m in job.inventory.mirrors)
     promoted = []
     if pushed_pending:
-        from syncd.orchestration.golive import promote_pending  # mail parsing: start-up time
+        from syncd.inventory.onboarding import promote_pending  # mail parsing: start-up time
 
         promoted = promote_pending(inventory_path, ok)
     if promoted:
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
     dns = None
     if cfg.dns is not None and not no_dns and tree is not None:
-        from syncd.orchestration.dnsupdate import gate_after_publish  # dnspython: start-up time
+        from syncd.dns.update import gate_after_publish  # dnspython: start-up time
 
         dns = gate_after_publish(
             cfg,

@@ -7,43 +7,32 @@ from typing import Annotated, Any
 
 import typer
 
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.runlock import shown_state
-from syncd.adapters.sqlite import open_db
 from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
-from syncd.core.errors import UsageError
-from syncd.core.report import dumps_strict
+from syncd.publish.history import run_detail, status
+from syncd.publish.report import dumps_strict
 
 status_app = group()
 app = group(help="Read past publish runs from the record.", no_args_is_help=True)
 
 
 def _path(state: Path | None, config: Path | None) -> Path:
-    path = need(state or settings(config).state, "--state", "state")
-    if not path.exists():
-        raise UsageError(f"{path}: no record yet (run 'syncd publish' first)")
-    return path
+    return need(state or settings(config).state, "--state", "state")
 
 
 @status_app.command("status")
 def status_cmd(state: StateOpt = None, config: ConfigOpt = None) -> None:
     """Show recent runs and each mirror's current state from the record."""
-    path = _path(state, config)
-    store = PublishStore(open_db(path))
-    runs = store.runs(5)
-    typer.echo("recent runs:" if runs else "no runs recorded")
-    for run in runs:
-        outcomes: dict[str, int] = {}
-        for t in store.targets(run.run_id):
-            outcomes[t.outcome or "pending"] = outcomes.get(t.outcome or "pending", 0) + 1
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
+    found = status(_path(state, config))
+    typer.echo("recent runs:" if found.runs else "no runs recorded")
+    for counted in found.runs:
+        run = counted.run
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(counted.outcomes.items()))
         release = " ".join(f"{db}={v}" for db, v in sorted(run.expected.items()))
         typer.echo(
-            f"  {run.run_id}  {stamp(run.started_at)}  {run.kind:9}  "
-            f"{shown_state(path, run.run_id, run.state):11}  {release}  "
-            f"{counts}"
+            f"  {run.run_id}  {stamp(run.started_at)}  {run.kind:9}  {run.state:11}  "
+            f"{release}  {counts}"
         )
-    states = store.mirror_states()
+    states = found.mirrors
     if states:
         typer.echo("mirrors:")
     for s in states:
@@ -60,14 +49,9 @@ def show_cmd(
 ) -> None:
     """Show one run: each mirror's outcome and every attempt, and, when syncd.toml has
     [[sources]], the source each sync was pushed to and why."""
-    path = _path(state, config)
-    store = PublishStore(open_db(path))
-    run = store.run(run_id)
-    if run is None:
-        raise UsageError(f"no run {run_id!r}: see 'syncd status'")
-    run_state = shown_state(path, run.run_id, run.state)
-    targets = store.targets(run_id)
-    attempts = {t.mirror: store.attempts(run_id, t.mirror) for t in targets}
+    detail = run_detail(_path(state, config), run_id)
+    run, targets, attempts = detail.run, detail.targets, detail.attempts
+    run_state = run.state
     if json_out:
         doc: dict[str, Any] = {
             "run_id": run.run_id,

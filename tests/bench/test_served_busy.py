@@ -15,8 +15,8 @@ from benchmarks.served import record_digest
 from clientside.core.rsyncplan import classify
 from devtools.harness.binaries import require
 from devtools.harness.rsyncd import RsyncDaemon
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
+from syncd.publish.store import PublishStore
+from syncd.sqlite import open_db
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -40,7 +40,7 @@ def test_report_keys_are_pinned() -> None:
 def test_optional_keys_are_not_contract_keys() -> None:
     """``rounds``, ``cdiffs`` and ``signs`` are optional: old clients omit them, so a report
     without them is still version 1, and one with them still parses in syncd."""
-    from syncd.core import report as syncd_report
+    from syncd.publish import report as syncd_report
 
     optional = set(report.Report.__annotations__) - set(report.KEYS)
     assert optional == {"rounds", "cdiffs", "signs"}

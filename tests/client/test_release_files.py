@@ -9,7 +9,7 @@ import pytest
 
 from devtools.harness.cvd import build_cdiff, build_sign, write_release_tree
 from pushwire import report as wire_report
-from syncd.core import report as syncd_report
+from syncd.publish import report as syncd_report
 from tests.client.conftest import Mirror, fresh_mtime
 
 KEEP = 5  # cdiffs the source keeps (cvdupdate keeps 30; small here)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syncd.adapters.files import read_inventory
+from syncd.files import read_inventory
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "deploy" / "examples"

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.named import Named
-from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records, send_update
-from syncd.core.dnsplan import (
+from syncd.dns.plan import (
     LOCAL_POOL,
     DnsSafetyError,
     MirrorEntry,
@@ -21,6 +20,7 @@ from syncd.core.dnsplan import (
     diff,
     plan_pools,
 )
+from syncd.dns.server import DnsServer, DnsUpdateError, read_records, send_update
 
 MIRRORS = [
     MirrorEntry("pl1.example", "PL", ("127.0.1.1", "fd00::1"), True, score=1.0),

@@ -108,8 +108,8 @@ def test_gate_rotation_txt_and_idempotence(setup: tuple[Path, Named, Path]) -> N
 
 def test_txt_never_goes_backwards(setup: tuple[Path, Named, Path]) -> None:
     config, named, state = setup
-    from syncd.adapters.dns import DnsServer, send_update
-    from syncd.core.dnsplan import Change
+    from syncd.dns.plan import Change
+    from syncd.dns.server import DnsServer, send_update
 
     server = DnsServer(named.host, named.port, named.zone, named.key_name, named.secret)
     stale = '"1.4.3:62:28040:1800000000:0:90:0:335"'  # written, never compared (noqa: date)

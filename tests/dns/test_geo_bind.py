@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named
-from syncd.adapters.dns import DnsServer, DnsUpdateError, read_records
 from syncd.cli import app
+from syncd.dns.server import DnsServer, DnsUpdateError, read_records
 from tests.dns.test_dns_cli import KEY, RELEASE, _published, checked
 
 MIRRORS = [  # name, address, country

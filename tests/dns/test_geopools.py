@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.core.countries import CONTINENTS, COUNTRIES, NEIGHBOURS
-from syncd.core.dnsplan import DnsSafetyError, MirrorEntry
-from syncd.core.geopools import (
+from syncd.dns.config import DnsConfig
+from syncd.dns.geopools import (
     LocalPolicy,
     Region,
     key_statements,
@@ -19,7 +18,8 @@ from syncd.core.geopools import (
     region_pool,
     regions,
 )
-from syncd.core.monitorconfig import DnsConfig
+from syncd.dns.plan import DnsSafetyError, MirrorEntry
+from syncd.inventory.countries import CONTINENTS, COUNTRIES, NEIGHBOURS
 
 POLICY = LocalPolicy()
 

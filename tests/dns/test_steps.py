@@ -1,5 +1,5 @@
-"""The DNS steps' pure rules (syncd.core.dnssteps), the outage guard (syncd.core.outage) and
-what may go into a pool (syncd.core.dnsplan.rdata_address), as properties."""
+"""The DNS steps' pure rules (syncd.dns.steps), the outage guard (syncd.monitor.outage) and
+what may go into a pool (syncd.dns.plan.rdata_address), as properties."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.dnsplan import DnsSafetyError, MirrorEntry, plan_pools, rdata_address
-from syncd.core.dnssteps import (
+from syncd.dns.plan import DnsSafetyError, MirrorEntry, plan_pools, rdata_address
+from syncd.dns.steps import (
     HeldSet,
     Removal,
     announce_not_before,
@@ -20,7 +20,7 @@ from syncd.core.dnssteps import (
     serial_newer,
     target_versions,
 )
-from syncd.core.outage import MIN_FAILED, suspicion, suspicion_mail
+from syncd.monitor.outage import MIN_FAILED, suspicion, suspicion_mail
 
 T0 = 1_000_000.0  # an arbitrary instant: these rules never read a clock
 

@@ -17,11 +17,11 @@ from devtools.harness.documents import lab_inventory, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
-from syncd.adapters.files import load_config
-from syncd.core.dnsplan import DnsSafetyError
-from syncd.core.dnssteps import Step
-from syncd.orchestration import dnsupdate
-from syncd.orchestration.dnsupdate import Clock, update
+from syncd.dns import update as dnsupdate
+from syncd.dns.plan import DnsSafetyError
+from syncd.dns.steps import Step
+from syncd.dns.update import Clock, update
+from syncd.files import load_config
 
 OLD, NEW = 28034, 28035
 

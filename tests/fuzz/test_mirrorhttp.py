@@ -18,7 +18,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from devtools.harness.cvd import build_cvd
-from syncd.adapters import mirrorhttp
+from syncd.httpcheck import client as mirrorhttp
 from tests.fuzz.hostilehttp import HostileHttp
 from tests.fuzz.profiles import FUZZ
 

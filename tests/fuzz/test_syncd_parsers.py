@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from devtools.harness.cvd import build_cvd
 from pushwire import authorized_keys, cvd
-from syncd.core import inventory, inventorytext, registration, report
-from syncd.core.dnsplan import DnsSafetyError, TxtRecord
+from syncd.dns.plan import DnsSafetyError, TxtRecord
+from syncd.inventory import edits as inventorytext
+from syncd.inventory import model as inventory
+from syncd.inventory import registration
+from syncd.publish import report
 from tests.fuzz.profiles import FUZZ
 from tests.fuzz.strategies import mutate, tricky_text
 

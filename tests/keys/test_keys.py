@@ -16,7 +16,7 @@ from devtools.harness.sshkeys import KeyPair, generate_keypair
 from pushwire.authorized_keys import AuthorizedKey, AuthorizedKeysError, parse_line, render
 from pushwire.keyfile import NOSHELL, SHELL
 from syncd.cli.keys import app as keys_app
-from syncd.core.keyring import KeyringError, load_keyring, render_files
+from syncd.keys.keyring import KeyringError, load_keyring, render_files
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 

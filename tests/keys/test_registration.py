@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.registration import (
+from syncd.inventory.registration import (
     Registration,
     RegistrationError,
     country_code,

@@ -24,12 +24,12 @@ from typer.testing import CliRunner
 
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.smtp import SmtpSink
-from syncd.adapters.mail import SmtpSettings, send_each, to_message
 from syncd.cli import app
-from syncd.core.addresses import ip_problem, parse_mailbox
-from syncd.core.announce import Mail
-from syncd.core.inventory import InventoryError, parse_inventory
-from syncd.core.registration import RegistrationError, parse_line, parse_mail
+from syncd.inventory.addresses import ip_problem, parse_mailbox
+from syncd.inventory.model import InventoryError, parse_inventory
+from syncd.inventory.registration import RegistrationError, parse_line, parse_mail
+from syncd.monitor.announce import Mail
+from syncd.monitor.mail import SmtpSettings, send_each, to_message
 
 runner = CliRunner()
 LINE = "clamav.example.org ip address: {ip} country: Poland admin: Jane Doe <jane@example.org>"

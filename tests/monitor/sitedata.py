@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from syncd.core.freshness import Check
-from syncd.core.statuspage import MirrorStatus
-from syncd.core.statussite import (
+from syncd.monitor.freshness import Check
+from syncd.statuspage.rows import MirrorStatus
+from syncd.statuspage.site import (
     ChangeView,
     FamilyView,
     GateView,

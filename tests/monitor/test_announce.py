@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from devtools.harness.smtp import SmtpSink, self_signed_context
-from syncd.adapters.mail import MailError, SmtpSettings, send_all
-from syncd.core.announce import (
+from syncd.monitor.announce import (
     MirrorChange,
     digest,
     may_send,
@@ -16,7 +15,8 @@ from syncd.core.announce import (
     recipients,
     worth_mailing,
 )
-from syncd.core.freshness import State, Transition
+from syncd.monitor.freshness import State, Transition
+from syncd.monitor.mail import MailError, SmtpSettings, send_all
 
 AT = 1_800_000_000.0
 

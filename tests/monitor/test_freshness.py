@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.freshness import (
+from syncd.monitor.freshness import (
     Check,
     Record,
     Release,
@@ -172,7 +172,7 @@ def test_figures_completion_delay_and_score() -> None:
 
 
 def test_gate_needs_share_and_every_country() -> None:
-    from syncd.core.gate import MirrorEvidence, judge
+    from syncd.dns.gate import MirrorEvidence, judge
 
     rel = {"daily": 100}
     ok = {"daily": 100}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from devtools.harness.smtp import SmtpSink
-from syncd.adapters.mail import MailError, SmtpSettings, send_all, send_each
-from syncd.core.announce import Mail
+from syncd.monitor.announce import Mail
+from syncd.monitor.mail import MailError, SmtpSettings, send_all, send_each
 
 BAD = Mail(("Jo <jo@example.org>\nBcc: everyone@example.org",), "[ClamAV mirror] m: old", "b")
 GOOD = Mail(("ops@example.org",), "[ClamAV mirror] n: old", "body")

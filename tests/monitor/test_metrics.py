@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
 from syncd.cli import app
-from syncd.core.metrics import (
+from syncd.monitor.run import run_facts
+from syncd.publish.store import PublishStore
+from syncd.sqlite import open_db
+from syncd.statuspage.metrics import (
     FAMILY_STATES,
     MIRROR_STATES,
     RUN_OUTCOMES,
@@ -28,8 +29,7 @@ from syncd.core.metrics import (
     RunFacts,
     render_metrics,
 )
-from syncd.core.statuspage import MirrorStatus
-from syncd.orchestration.monitorpass import run_facts
+from syncd.statuspage.rows import MirrorStatus
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, released
 
 NOW = 2_000_000_000.0  # a pinned clock; rendered only
@@ -149,7 +149,7 @@ def test_release_gate_and_runs() -> None:
 
 def test_labels_are_escaped() -> None:
     text = render_metrics(snapshot())
-    # cleaned first (syncd.core.text.clean: a line break is a space), then escaped
+    # cleaned first (syncd.text.clean: a line break is a space), then escaped
     assert 'mirror="we\\"ird\\\\name x"' in text
     assert all(line.count("\n") == 0 for line in text.splitlines())
     sample = re.compile(

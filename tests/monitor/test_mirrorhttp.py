@@ -21,10 +21,10 @@ from devtools.harness.hostilehttp import (
 )
 from devtools.harness.nginx import Nginx
 from pushwire.cvd import parse_header
-from syncd.adapters.files import read_cvd_tails
-from syncd.adapters.mirrorhttp import CheckFailed, check, local_test, new_client, targets
-from syncd.core.httpanswer import tail_span
-from syncd.core.manifest import CvdTail
+from syncd.files import read_cvd_tails
+from syncd.httpcheck.answer import tail_span
+from syncd.httpcheck.client import CheckFailed, check, local_test, new_client, targets
+from syncd.release.manifest import CvdTail
 from tests.syncd.slowhttp import SlowHttp
 
 

@@ -13,8 +13,8 @@ import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
 from devtools.harness.nginx import Nginx
-from syncd.orchestration import monitor
-from syncd.orchestration.monitor import MonitorTarget, observe
+from syncd.monitor import checks as monitor
+from syncd.monitor.checks import MonitorTarget, observe
 from tests.fuzz.hostilehttp import HostileHttp
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.core.statussite import CSP, page_name, render_site
+from syncd.statuspage.site import CSP, page_name, render_site
 from tests.monitor.sitedata import hostile_mirror, sample_site
 
 ROOT = Path(__file__).parents[2]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.statussite import (
+from syncd.statuspage.site import (
     SCHEMA,
     page_name,
     render_mirror,
@@ -23,7 +23,7 @@ from syncd.core.statussite import (
     state_spans,
     status_json,
 )
-from syncd.core.svgplot import Series, nice_ceiling, relative, time_plot
+from syncd.statuspage.svgplot import Series, nice_ceiling, relative, time_plot
 from tests.monitor.sitedata import DAY, HOSTILE, HOUR, NOW, hostile_mirror, sample_site
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "status.schema.json"

@@ -16,14 +16,14 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.faultproxy import closed_port
 from devtools.harness.nginx import Nginx
-from syncd.adapters.monitorstore import MonitorStore
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
 from syncd.cli import app
-from syncd.core.freshness import Check, Record, State, Transition
-from syncd.core.monitorconfig import MonitorConfig
-from syncd.core.statussite import page_name
-from syncd.orchestration.monitorpass import run_pass
+from syncd.monitor.config import MonitorConfig
+from syncd.monitor.freshness import Check, Record, State, Transition
+from syncd.monitor.run import run_pass
+from syncd.monitor.store import MonitorStore
+from syncd.publish.store import PublishStore
+from syncd.sqlite import open_db
+from syncd.statuspage.site import page_name
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, released
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "status.schema.json").read_text())

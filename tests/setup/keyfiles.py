@@ -9,7 +9,7 @@ from pathlib import Path
 from devtools.harness.binaries import require
 from devtools.harness.sshkeys import KeyPair, generate_keypair
 from pushwire.keyfile import ALLOWED_SIGNERS, NAMESPACE, NOSHELL
-from syncd.core.keyring import load_keyring, render_files
+from syncd.keys.keyring import load_keyring, render_files
 
 PRINCIPAL = "db-team@clamav.net"
 DEFAULT_CLIENT = "/home/clamavdb/bin/clam-clientsync"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from devtools.harness.sshkeys import generate_keypair
 from syncd.cli import app
-from syncd.core.keyring import load_keyring
+from syncd.keys.keyring import load_keyring
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEYS = ROOT / "keys"

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from syncd.cli import app
-from syncd.core.inventory import parse_inventory
+from syncd.inventory.model import parse_inventory
 
 runner = CliRunner()
 MAIL = (

@@ -14,8 +14,8 @@ import psutil
 import trio
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
-from syncd.adapters.files import load_config, read_inventory
-from syncd.orchestration.publish_job import PublishJob, publish_main
+from syncd.files import load_config, read_inventory
+from syncd.publish.job import PublishJob, publish_main
 
 
 def main() -> None:

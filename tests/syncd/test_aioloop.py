@@ -8,7 +8,7 @@ import threading
 import pytest
 import trio
 
-from syncd.adapters.aioloop import ThreadLoop, open_aio_loop
+from syncd.publish.aioloop import ThreadLoop, open_aio_loop
 
 
 async def _double(x: int) -> int:

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from devtools.harness.documents import LAB_INVENTORY
 from syncd.cli import app
-from syncd.core.inventory import parse_inventory
+from syncd.inventory.model import parse_inventory
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 runner = CliRunner()
@@ -228,7 +228,7 @@ def test_publish_needs_key_and_a_release(home: Path) -> None:
 
 
 def test_pending_promotion_keeps_comments(home: Path) -> None:
-    from syncd.orchestration.golive import promote_pending
+    from syncd.inventory.onboarding import promote_pending
 
     inv = home / "mirrors.toml"
     inv.write_text(COMMENTED.replace('country = "DE"\n', 'country = "DE"\npending = true  # new\n'))

@@ -10,9 +10,9 @@ import pytest
 import trio
 from typer.testing import CliRunner
 
-from syncd.adapters import mirrorhttp
 from syncd.cli import app
-from syncd.core.inventory import host_problem
+from syncd.httpcheck import client as mirrorhttp
+from syncd.inventory.model import host_problem
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 

@@ -9,9 +9,16 @@ import pytest
 from devtools.harness.cvd import build_cvd
 from devtools.harness.documents import report
 from pushwire.request import RequestError, render_request
-from syncd.core.classify import EXIT_CODES, judge_error, judge_poll, judge_reply
-from syncd.core.config import ConfigError, candidates, parse_config
-from syncd.core.errors import (
+from syncd.errors import ConfigError
+from syncd.inventory.edits import render_inventory
+from syncd.inventory.model import (
+    InventoryError,
+    parse_inventory,
+    updated,
+    without_mirror,
+)
+from syncd.publish.classify import EXIT_CODES, judge_error, judge_poll, judge_reply
+from syncd.publish.errors import (
     AuthFailed,
     BadOutput,
     CommandTimeout,
@@ -22,18 +29,12 @@ from syncd.core.errors import (
     PushError,
     Unreachable,
 )
-from syncd.core.inventory import (
-    InventoryError,
-    parse_inventory,
-    updated,
-    without_mirror,
-)
-from syncd.core.inventorytext import render_inventory
-from syncd.core.outcome import Outcome, Verdict
-from syncd.core.plan import PlanError, plan
-from syncd.core.report import ReportError, parse_report
-from syncd.core.request import expected_from_headers, parse_expect
-from syncd.core.summary import MirrorResult, exit_code, group, summary_lines, to_json
+from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.plan import PlanError, plan
+from syncd.publish.report import ReportError, parse_report
+from syncd.publish.request import expected_from_headers, parse_expect
+from syncd.publish.summary import MirrorResult, exit_code, group, summary_lines, to_json
+from syncd.settings import candidates, parse_config
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
 GOOD = f"""
@@ -317,7 +318,15 @@ def test_loading_syncd_does_not_patch_asyncio() -> None:
 
 # What the command line loads before it runs a command is every publish's start-up time:
 # these are imported by the commands or the code paths that use them, never at start-up.
-LAZY = ("tomlkit", "tenacity", "rich", "httpx", "dns", "trio_asyncio", "syncd.core.registration")
+LAZY = (
+    "tomlkit",
+    "tenacity",
+    "rich",
+    "httpx",
+    "dns",
+    "trio_asyncio",
+    "syncd.inventory.registration",
+)
 
 
 def test_the_command_line_loads_no_library_a_publish_may_not_need() -> None:

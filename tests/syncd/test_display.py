@@ -7,9 +7,9 @@ import io
 from rich.console import Console
 
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
-from syncd.core.classify import Judgement
-from syncd.core.outcome import Outcome, Verdict
-from syncd.core.summary import MirrorResult
+from syncd.publish.classify import Judgement
+from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.summary import MirrorResult
 
 RESULTS = [
     MirrorResult("a.test", Outcome.OK, 1, None),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.adapters.files import write_atomic
+from syncd.files import write_atomic
 
 
 def test_replaces_the_file_with_the_mode_and_leaves_no_temporary(tmp_path: Path) -> None:

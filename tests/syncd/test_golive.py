@@ -11,9 +11,9 @@ from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from pushwire.authorized_keys import fingerprint
-from syncd.adapters.files import edit_inventory, read_inventory
 from syncd.cli import app
-from syncd.core.inventorytext import text_updated
+from syncd.files import edit_inventory, read_inventory
+from syncd.inventory.edits import text_updated
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import MirrorFactory
 

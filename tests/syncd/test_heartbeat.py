@@ -39,8 +39,8 @@ def _dns_section(named: Named, secret: Path) -> str:
 
 
 def _set_txt(named: Named, value: str) -> None:
-    from syncd.adapters.dns import DnsServer, read_records, send_update
-    from syncd.core.dnsplan import Change
+    from syncd.dns.plan import Change
+    from syncd.dns.server import DnsServer, read_records, send_update
 
     server = DnsServer(named.host, named.port, named.zone, named.key_name, named.secret)
     held = read_records(server, [("current.cvd", "TXT")])[("current.cvd", "TXT")]

@@ -1,6 +1,6 @@
 """The two boundaries text and failures from outside meet: each mirror's task is a failure
 boundary (whatever handling one mirror raises is that mirror's failure, never the run's), and
-every string from outside is cleaned (`syncd.core.text.clean`) before it is stored, rendered,
+every string from outside is cleaned (`syncd.text.clean`) before it is stored, rendered,
 mailed or printed.
 
 Real parts where a real part can do it: sshd forcing the real client or a script, nginx, the
@@ -8,8 +8,8 @@ record in SQLite, a hostile HTTP server. Faults no real server produces on deman
 given stage of one mirror's handling) are injected in-process, for that mirror only.
 
 How each was proved to fail before the fix: run against the previous commit's syncd (the
-tree exported with ``git archive``, this file copied in; ``syncd/core/text.py`` there a shim
-re-exporting the old ``syncd.core.report.clean``). There the lone surrogate left the run
+tree exported with ``git archive``, this file copied in; ``syncd/text.py`` there a shim
+re-exporting the old ``syncd.publish.report.clean``). There the lone surrogate left the run
 ``running`` with no JSON, the outcome-record and display-end stages crashed the fan-out, a
 bug in the freshness step ended the monitor pass without page or metrics, U+202E reached
 ``index.html``, rich read markup from an error, and every sink's property test found a
@@ -45,28 +45,31 @@ from devtools.harness.documents import LAB_INVENTORY, report, report_doc
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
 from devtools.harness.sshkeys import KeyPair
-from syncd.adapters.mail import to_message
-from syncd.adapters.monitorstore import MonitorStore
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
 from syncd.cli import app
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
-from syncd.core.announce import MirrorChange, mirror_mail
-from syncd.core.classify import Judgement, judge_reply
-from syncd.core.config import Policy
-from syncd.core.freshness import Check, Record, State, Transition
-from syncd.core.freshness import step as step_of_freshness
-from syncd.core.inventory import Mirror, parse_inventory
-from syncd.core.metrics import MetricsSnapshot, render_metrics
-from syncd.core.outcome import Outcome, Verdict
-from syncd.core.report import dumps_strict, parse_report
-from syncd.core.statuspage import MirrorStatus
-from syncd.core.statussite import ChangeView, MirrorView, RunView, Site, render_site
-from syncd.core.summary import MirrorResult, summary_lines, to_json
-from syncd.core.text import clean
-from syncd.orchestration import monitor, monitorpass, publish, publish_job
-from syncd.orchestration.publish import Publisher
-from syncd.orchestration.publish_job import PublishJob, publish_main
+from syncd.inventory.model import Mirror, parse_inventory
+from syncd.monitor import checks as monitor
+from syncd.monitor import run as monitorpass
+from syncd.monitor.announce import MirrorChange, mirror_mail
+from syncd.monitor.freshness import Check, Record, State, Transition
+from syncd.monitor.freshness import step as step_of_freshness
+from syncd.monitor.mail import to_message
+from syncd.monitor.store import MonitorStore
+from syncd.publish import fanout as publish
+from syncd.publish import job as publish_job
+from syncd.publish.classify import Judgement, judge_reply
+from syncd.publish.fanout import Publisher
+from syncd.publish.job import PublishJob, publish_main
+from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.report import dumps_strict, parse_report
+from syncd.publish.store import PublishStore
+from syncd.publish.summary import MirrorResult, summary_lines, to_json
+from syncd.settings import Policy
+from syncd.sqlite import open_db
+from syncd.statuspage.metrics import MetricsSnapshot, render_metrics
+from syncd.statuspage.rows import MirrorStatus
+from syncd.statuspage.site import ChangeView, MirrorView, RunView, Site, render_site
+from syncd.text import clean
 from tests.fuzz.hostilehttp import HostileHttp
 from tests.syncd.conftest import Syncd, by_name
 from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc

@@ -37,12 +37,12 @@ from devtools.harness.hostilehttp import (
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
 from devtools.harness.sshkeys import KeyPair
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
-from syncd.core.config import Policy
-from syncd.core.inventory import Mirror, parse_inventory
-from syncd.orchestration import publish_job
-from syncd.orchestration.publish_job import PublishJob, publish_main
+from syncd.inventory.model import Mirror, parse_inventory
+from syncd.publish import job as publish_job
+from syncd.publish.job import PublishJob, publish_main
+from syncd.publish.store import PublishStore
+from syncd.settings import Policy
+from syncd.sqlite import open_db
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
 from tests.syncd.slowhttp import SlowHttp

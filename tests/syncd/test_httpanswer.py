@@ -1,5 +1,5 @@
-"""The pure judgements of a mirror's HTTP answer (syncd.core.httpanswer) and of a CVD's tail
-(syncd.core.manifest.tail_problem): properties over arbitrary headers, sizes and ranges.
+"""The pure judgements of a mirror's HTTP answer (syncd.httpcheck.answer) and of a CVD's tail
+(syncd.release.manifest.tail_problem): properties over arbitrary headers, sizes and ranges.
 
 Each property was seen to fail on a planted bug: `encoding_problem` accepting ``gzip`` (the
 identity-only rule), `framing_problem` ignoring Transfer-Encoding beside Content-Length, and
@@ -10,14 +10,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.httpanswer import (
+from syncd.httpcheck.answer import (
     TAIL_BYTES,
     encoding_problem,
     framing_problem,
     range_problem,
     tail_span,
 )
-from syncd.core.manifest import CvdTail, tail_problem
+from syncd.release.manifest import CvdTail, tail_problem
 
 CODINGS = st.sampled_from(
     ["identity", "IDENTITY", " identity ", "gzip", "x-gzip", "deflate", "br", "zstd", "compress"]

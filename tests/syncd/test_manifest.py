@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.core.manifest import ReleaseFile, history_warning, manifest, whole
+from syncd.release.manifest import ReleaseFile, history_warning, manifest, whole
 
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
 TREE = [

@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from devtools.harness import account, sshkeys
 from devtools.harness.binaries import require
 from devtools.harness.documents import LAB_INVENTORY
-from syncd.adapters.sqlite import StoreError, open_db
 from syncd.cli import app
-from syncd.core.hints import closest, did_you_mean
+from syncd.hints import closest, did_you_mean
+from syncd.sqlite import StoreError, open_db
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
@@ -162,7 +162,7 @@ def test_a_directory_the_user_cannot_write_gives_the_command_that_makes_it(
     shutil.copytree(ROOT / "syncd", src / "syncd", ignore=shutil.ignore_patterns("__pycache__"))
     probe = (
         f"import sys\nsys.path.insert(0, {str(src)!r})\nfrom pathlib import Path\n"
-        "from syncd.adapters.sqlite import StoreError, open_db\n"
+        "from syncd.sqlite import StoreError, open_db\n"
         "try:\n    open_db(Path(sys.argv[1]))\nexcept StoreError as err:\n    print(err)\n"
     )
     user = account.mirror_account()

@@ -22,13 +22,13 @@ import trio
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.sshkeys import KeyPair
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.runlock import RunBusy, hold_run, shown_state
-from syncd.adapters.sqlite import open_db
-from syncd.core.config import Policy
-from syncd.core.errors import UsageError
-from syncd.core.inventory import parse_inventory
-from syncd.orchestration.publish_job import PublishJob, publish_main
+from syncd.errors import UsageError
+from syncd.inventory.model import parse_inventory
+from syncd.publish.job import PublishJob, publish_main
+from syncd.publish.runlock import RunBusy, hold_run, shown_state
+from syncd.publish.store import PublishStore
+from syncd.settings import Policy
+from syncd.sqlite import open_db
 from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
 from tests.syncd.fakes import FakeMirror, MirrorFactory
 

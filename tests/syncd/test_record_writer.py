@@ -15,14 +15,14 @@ import trio
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.sshkeys import KeyPair
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.recordwriter import RecordWriter, open_record
-from syncd.adapters.sqlite import StoreError, open_db
-from syncd.core.classify import Judgement
-from syncd.core.config import Policy
-from syncd.core.inventory import parse_inventory
-from syncd.core.summary import MirrorResult
-from syncd.orchestration.publish_job import PublishJob, publish_main
+from syncd.inventory.model import parse_inventory
+from syncd.publish.classify import Judgement
+from syncd.publish.job import PublishJob, publish_main
+from syncd.publish.recordwriter import RecordWriter, open_record
+from syncd.publish.store import PublishStore
+from syncd.publish.summary import MirrorResult
+from syncd.settings import Policy
+from syncd.sqlite import StoreError, open_db
 from tests.syncd.fakes import FakeMirror, MirrorFactory
 
 HOLD_S = 6.0  # longer than the command timeout, shorter than SQLite's busy timeout (30 s)

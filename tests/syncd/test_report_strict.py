@@ -9,9 +9,9 @@ import json
 import pytest
 
 from devtools.harness.documents import report
-from syncd.core.outcome import Outcome
-from syncd.core.report import ReportError, dumps_strict, parse_report
-from syncd.core.summary import MirrorResult, Proof, summary_lines, to_json
+from syncd.publish.outcome import Outcome
+from syncd.publish.report import ReportError, dumps_strict, parse_report
+from syncd.publish.summary import MirrorResult, Proof, summary_lines, to_json
 
 OK = report()
 

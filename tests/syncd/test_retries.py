@@ -14,14 +14,14 @@ import pytest
 import trio
 
 from devtools.harness.documents import report
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
-from syncd.adapters.ssh import Reply
-from syncd.core.config import Policy
-from syncd.core.errors import ConnectionDropped, HostKeyMismatch, PushError, Unreachable
-from syncd.core.inventory import Mirror
-from syncd.core.outcome import Outcome
-from syncd.orchestration.publish import Publisher
+from syncd.inventory.model import Mirror
+from syncd.publish.errors import ConnectionDropped, HostKeyMismatch, PushError, Unreachable
+from syncd.publish.fanout import Publisher
+from syncd.publish.outcome import Outcome
+from syncd.publish.ssh import Reply
+from syncd.publish.store import PublishStore
+from syncd.settings import Policy
+from syncd.sqlite import open_db
 
 T = TypeVar("T")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"

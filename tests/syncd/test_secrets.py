@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.documents import write_secret
 from devtools.harness.sshkeys import generate_keypair
-from syncd.adapters.files import read_secret_file, secret_problem
 from syncd.cli import app
-from syncd.core.config import ConfigError
+from syncd.errors import ConfigError
+from syncd.files import read_secret_file, secret_problem
 from tests.syncd.conftest import Syncd
 from tests.syncd.fakes import MirrorFactory
 

@@ -15,13 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.harness.documents import report
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
-from syncd.adapters.ssh import Reply
-from syncd.core.config import ConfigError, Policy, parse_config
-from syncd.core.inventory import Mirror
-from syncd.core.outcome import Outcome
-from syncd.core.sources import (
+from syncd.errors import ConfigError
+from syncd.inventory.model import Mirror
+from syncd.publish.fanout import Publisher
+from syncd.publish.outcome import Outcome
+from syncd.publish.sources import (
     FAILOVER,
     LEARNED,
     TIER,
@@ -34,7 +32,10 @@ from syncd.core.sources import (
     plan_tiers,
     quotas,
 )
-from syncd.orchestration.publish import Publisher
+from syncd.publish.ssh import Reply
+from syncd.publish.store import PublishStore
+from syncd.settings import Policy, parse_config
+from syncd.sqlite import open_db
 from tests.syncd.test_retries import EXPECTED, KEY, InlineRecord
 
 R1, R2 = "rsync1.clamav.net", "rsync2.clamav.net"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syncd.adapters.publishstore import MIGRATIONS, PublishStore
-from syncd.adapters.sqlite import open_db
+from syncd.publish.store import MIGRATIONS, PublishStore
+from syncd.sqlite import open_db
 
 
 def test_record_survives_reopen_and_ok_is_final(tmp_path: Path) -> None:

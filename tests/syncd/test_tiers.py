@@ -17,15 +17,15 @@ import trio.testing
 
 from devtools.harness.documents import LAB_INVENTORY, report
 from pushwire.request import parse_request
-from syncd.adapters.publishstore import PublishStore
-from syncd.adapters.sqlite import open_db
-from syncd.adapters.ssh import Reply
-from syncd.core.config import Policy
-from syncd.core.inventory import Hub, InventoryError, Mirror, parse_inventory
-from syncd.core.outcome import Outcome
-from syncd.core.sources import FAILOVER, TIER, SourceSpec, plan_tiers
-from syncd.orchestration.publish import Publisher
-from syncd.orchestration.publish_job import hubs_of
+from syncd.inventory.model import Hub, InventoryError, Mirror, parse_inventory
+from syncd.publish.fanout import Publisher
+from syncd.publish.job import hubs_of
+from syncd.publish.outcome import Outcome
+from syncd.publish.sources import FAILOVER, TIER, SourceSpec, plan_tiers
+from syncd.publish.ssh import Reply
+from syncd.publish.store import PublishStore
+from syncd.settings import Policy
+from syncd.sqlite import open_db
 from tests.syncd.test_retries import EXPECTED, KEY, InlineRecord
 
 R1, R2 = "rsync1.clamav.net", "rsync2.clamav.net"

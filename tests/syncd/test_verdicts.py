@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.core.classify import Judgement
-from syncd.core.freshness import Check, State
-from syncd.core.gate import ServedBy, evidence, served_by
-from syncd.core.outcome import MirrorPushState, Outcome, Verdict
-from syncd.core.verdicts import Ending, ended, final, interrupted
-from syncd.orchestration.monitorpass import repeat
+from syncd.dns.gate import ServedBy, evidence, served_by
+from syncd.monitor.freshness import Check, State
+from syncd.monitor.run import repeat
+from syncd.publish.classify import Judgement
+from syncd.publish.outcome import MirrorPushState, Outcome, Verdict
+from syncd.publish.verdicts import Ending, ended, final, interrupted
 
 RELEASE = {"daily": 2, "main": 1}
 STILL = Judgement(Verdict.QUEUED, Outcome.TIMEOUT, "still syncing: daily 1 (want 2)")

@@ -35,8 +35,8 @@ from pushwire.request import (
     parse_request,
     render_request,
 )
-from syncd.core import report as syncd_report
-from syncd.core.keyring import Keyring, noshell_lines, render_files
+from syncd.keys.keyring import Keyring, noshell_lines, render_files
+from syncd.publish import report as syncd_report
 from tests.fuzz.strategies import tricky_text
 
 # -- requests: syncd renders, the client parses ---------------------------------------------

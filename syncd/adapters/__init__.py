@@ -1,1 +1,0 @@
-"""The I/O shell of syncd: ssh, HTTP, DNS, mail, files and the SQLite record."""

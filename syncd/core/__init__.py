@@ -1,1 +1,0 @@
-"""The pure core of syncd: every decision, as plain functions over plain data (no I/O)."""

@@ -1,0 +1,709 @@
+"""Bring the rotation and the TXT record in line with what mirrors really serve: gather the
+evidence from the record, judge the release gate, plan the pools, and run the steps of
+``syncd.dns.steps`` against the authoritative servers (shrink, settle, announce: sent as
+differences, retried, recorded). Used by ``syncd dns``, ``syncd publish`` and the monitor."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from syncd.dns.config import DnsConfig
+from syncd.dns.gate import GateVerdict, MirrorEvidence, evidence, judge, serves_release
+from syncd.dns.geopools import (
+    COUNTRY_DATABASES,
+    LocalPolicy,
+    Region,
+    RegionPool,
+    initial_zone_text,
+    key_statements,
+    local_zone,
+    named_conf,
+    plan_local,
+    view_zone_file,
+)
+from syncd.dns.plan import (
+    LOCAL_POOL,
+    TXT_NAME,
+    Change,
+    DnsSafetyError,
+    MirrorEntry,
+    Pool,
+    TxtRecord,
+    check_txt,
+    desired_records,
+    plan_pools,
+    pool_countries,
+    rdata_address,
+)
+from syncd.dns.server import (
+    DnsServer,
+    DnsUpdateError,
+    names_held,
+    read_held,
+    send_update,
+    serial,
+)
+from syncd.dns.steps import (
+    Step,
+    StepResult,
+    announce_not_before,
+    explain_wait,
+    failed_step,
+    pool_changes,
+    serial_newer,
+    target_versions,
+)
+from syncd.dns.store import DnsStore
+from syncd.errors import ConfigError, SyncdError
+from syncd.files import read_inventory, read_release_headers, read_secret_file
+from syncd.monitor.store import MonitorStore
+from syncd.publish.store import PublishStore
+from syncd.settings import SyncdConfig
+from syncd.sqlite import open_db
+from syncd.text import clean
+
+
+@dataclass(frozen=True)
+class DnsUpdate:
+    """What an update did: the gate's verdict (None: it failed before judging), the changes
+    sent (or, on a dry run, that would be), each step's result in order (see
+    ``syncd.dns.steps``), the error of the step that failed, and when the TXT moved."""
+
+    gate: GateVerdict | None
+    changes: list[Change]
+    sent: bool
+    dry_run: bool
+    error: str | None
+    steps: tuple[StepResult, ...] = ()
+    announced: str | None = None  # why the TXT moved when it did
+    problems: tuple[str, ...] = ()  # mirrors left out of the rotation for a reason of their own
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document (and ``dns`` in ``syncd publish --json``)."""
+        gate = self.gate
+        return {
+            "gate": None
+            if gate is None
+            else {
+                "reached": gate.reached,
+                "share": round(gate.share, 4),
+                "reason": gate.reason,
+                "laggards": list(gate.laggards),
+            },
+            "changes": [
+                {
+                    "name": c.name,
+                    "type": c.rdtype,
+                    "add": list(c.add),
+                    "remove": list(c.remove),
+                    "reason": c.reason,
+                    "view": c.view,
+                }
+                for c in self.changes
+            ],
+            "steps": [
+                {"step": r.step.value, "ok": r.ok, "detail": r.detail, "at": r.at}
+                for r in self.steps
+            ],
+            "announced": self.announced,
+            "problems": list(self.problems),
+            "sent": self.sent,
+            "dry_run": self.dry_run,
+            "error": self.error,
+        }
+
+
+def _addresses(host: str) -> tuple[str, ...]:
+    try:
+        return (str(ipaddress.ip_address(host)),)
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return ()
+    return tuple(sorted({str(i[4][0]) for i in infos}))
+
+
+def rotation_addresses(host: str) -> tuple[tuple[str, ...], list[str]]:
+    """`host`'s addresses that may go into a pool, and a note for each that may not."""
+    good, notes = [], []
+    for a in _addresses(host):
+        try:
+            good.append(rdata_address(a))
+        except DnsSafetyError as err:
+            notes.append(str(err))
+    return tuple(good), notes
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The inputs of one update, read once: the release, each mirror's evidence and
+    addresses, the inventory's countries, the gate's verdict, and the TXT it would announce."""
+
+    release: dict[str, int]
+    mirrors: list[MirrorEvidence]
+    addresses: dict[str, tuple[str, ...]]
+    countries: set[str]
+    verdict: GateVerdict
+    txt: TxtRecord
+    problems: tuple[str, ...]
+
+
+def _broken(name: str, country: str, live: bool) -> MirrorEvidence:
+    return MirrorEvidence(name, country, live, None, None, False)
+
+
+def gather(
+    cfg: SyncdConfig, inventory: Path, state: Path
+) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]], set[str], list[str]]:
+    """Per mirror what the publish record and the monitor say (judged by the core's
+    `evidence`) and its addresses fit for a pool; the inventory's countries (every mirror's,
+    whatever its state); and a note per mirror left out for a reason of its own. Whatever goes
+    wrong with one mirror's evidence or address keeps that mirror out of the rotation, never
+    the others; what goes wrong for all of them (the record, this host's resolver) is raised:
+    it would empty the pools for a fault of ours."""
+    inv = read_inventory(inventory)
+    conn = open_db(state)
+    try:
+        published = {s.mirror: s for s in PublishStore(conn).mirror_states()}
+        monitor = MonitorStore(conn)
+        records = monitor.records()
+        history = {m.name: monitor.checks(m.name, 0.0) for m in inv.mirrors}
+    finally:
+        conn.close()
+    out, addrs, problems = [], {}, []
+    unresolved = []
+    for m in inv.mirrors:
+        live = m.active and not m.pending  # pending: not in rotation nor the gate
+        try:
+            checks = [c for c in history[m.name] if c.ok and c.versions]
+            out.append(
+                evidence(
+                    m.name,
+                    m.country,
+                    live=live,
+                    push=published.get(m.name),
+                    latest_check=checks[-1] if checks else None,
+                    states=[r.state for (name, _), r in records.items() if name == m.name],
+                    http_proof=bool(m.http) and cfg.policy.http_check,
+                )
+            )
+            addrs[m.name], notes = rotation_addresses(m.host)
+        except Exception as err:
+            out.append(_broken(m.name, m.country, live))
+            addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
+        if live and not addrs[m.name] and not notes:
+            unresolved.append(m.name)
+            notes = [f"{m.host!r} has no address"]
+        problems += [clean(f"{m.name}: {n}") for n in notes if live]
+    live_count = sum(m.active and not m.pending for m in inv.mirrors)
+    if len(unresolved) >= MIN_UNRESOLVED and len(unresolved) * 2 > live_count:
+        raise DnsSafetyError(
+            f"{len(unresolved)} of {live_count} mirrors' names have no address: this host's "
+            "resolver is more likely failing than the mirrors; nothing sent (check "
+            "/etc/resolv.conf, then run 'syncd dns push')"
+        )
+    return out, addrs, {m.country.lower() for m in inv.mirrors}, problems
+
+
+MIN_UNRESOLVED = 2  # as the monitor's outage guard: below this, a name is one mirror's problem
+
+
+def plan(
+    cfg: SyncdConfig, *, dns: DnsConfig, inventory: Path, state: Path, tree: Path, now: float
+) -> Planned:
+    heads = read_release_headers(tree)
+    release = {db: h.version for db, h in heads.items()}
+    mirrors, addrs, countries, problems = gather(cfg, inventory, state)
+    verdict = judge(mirrors, release, dns.gate_share)
+    flevel = heads["daily"].functionality if "daily" in heads else 0
+    txt = TxtRecord(
+        dns.clamav_version,
+        release.get("main", 0),
+        release.get("daily", 0),
+        int(now),
+        dns.version_warning,
+        flevel,
+        dns.safebrowsing,
+        release.get("bytecode", 0),
+    )
+    return Planned(release, mirrors, addrs, countries, verdict, txt, tuple(problems))
+
+
+def entries_for(planned: Planned, target: dict[str, int]) -> list[MirrorEntry]:
+    """The active mirrors as the pools see them: eligible when they serve `target`."""
+    out = []
+    for m in planned.mirrors:
+        if not m.active:
+            continue
+        ok = serves_release(m, target)
+        out.append(
+            MirrorEntry(
+                m.name,
+                m.country,
+                planned.addresses.get(m.name, ()),
+                ok,
+                "" if ok else "does not serve what the TXT announces",
+            )
+        )
+    return out
+
+
+def server_of(dns: DnsConfig) -> DnsServer:
+    """The primary as syncd.toml names it, its TSIG secret read as ssh reads a private key
+    (refused when group or others may read it, or another user owns it)."""
+    secret = read_secret_file(
+        dns.key_secret_file,
+        "[dns] key_secret_file",
+        missing="write the TSIG secret there (mode 600), or point key_secret_file at it",
+    ).strip()
+    return DnsServer(
+        dns.server, dns.port, dns.zone, dns.key_name, secret, dns.key_algorithm, ttl=dns.ttl
+    )
+
+
+def zone_text(records: dict[tuple[str, str], tuple[str, ...]], ttl: int) -> str:
+    import dns.rrset
+
+    lines = []
+    for (name, rdtype), values in sorted(records.items()):
+        if values:
+            rrset = dns.rrset.from_text_list(name, ttl, "IN", rdtype, list(values))
+            lines.append(rrset.to_text())
+    return "\n".join(lines) + "\n"
+
+
+def retrying() -> Retrying:
+    return Retrying(
+        retry=retry_if_exception(lambda e: isinstance(e, DnsUpdateError) and e.retryable),
+        wait=wait_random_exponential(multiplier=1, max=10),
+        stop=stop_after_attempt(4),
+        reraise=True,
+    )
+
+
+ROTATION = "rotation follows the mirrors that serve what the TXT announces"
+
+
+def _pool_reason(name: str, pools: list[Pool]) -> str:
+    note = next((p.note for p in pools if p.name == name and p.note), None)
+    return note or ROTATION
+
+
+@dataclass
+class Clock:
+    """Time as the update sees it: the wall clock to record and compare with TTLs, and a
+    sleep (both injected: tests and the benchmark pass their own)."""
+
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _pools_for(
+    planned: Planned,
+    dns: DnsConfig,
+    server: DnsServer,
+    store_names: set[str],
+    target: dict[str, int],
+) -> tuple[list[Pool], list[RegionPool] | None]:
+    held_names = names_held(server)
+    countries = planned.countries | pool_countries(
+        held_names if held_names is not None else store_names
+    )
+    entries = entries_for(planned, target)
+    return zone_pools(dns, entries, countries), local_pools(dns, entries)
+
+
+def update(
+    cfg: SyncdConfig,
+    dns: DnsConfig,
+    *,
+    inventory: Path,
+    state: Path,
+    tree: Path,
+    dry_run: bool,
+    now: float,
+    announce: bool = True,
+    clock: Clock | None = None,
+) -> DnsUpdate:
+    """Judge the gate at `now` (unix seconds), then, unless `dry_run`, run the steps of
+    ``syncd.dns.steps``: shrink every pool in every view, settle on every authoritative
+    server, and (when `announce` and the gate is open) wait out the removed records' TTL and
+    move the TXT. Return what it did; a failed step ends the sequence and is the result's error.
+
+    Raise ConfigError, InventoryError, StoreError, DnsSafetyError or DnsUpdateError (reading
+    the server) before anything is sent.
+    """
+    clock = clock or Clock()
+    planned = plan(cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now)
+    server = server_of(dns)
+    txt_held = read_held(server, [(TXT_NAME, "TXT")])[(TXT_NAME, "TXT")]
+    current = TxtRecord.parse(txt_held.values[0]) if txt_held.values else None
+    gate_open = announce and planned.verdict.reached
+    target = target_versions(
+        planned.release, current.versions if current else None, gate_open=gate_open
+    )
+    conn = open_db(state)
+    try:
+        store = DnsStore(conn)
+        pools, local = _pools_for(planned, dns, server, store.names(), target)
+        batches = _shrink_batches(dns, server, pools, local)
+        txt_change = None
+        if gate_open:
+            check_txt(planned.txt, current, planned.release)
+            if current is None or current.versions != planned.txt.versions:
+                txt_change = Change(
+                    TXT_NAME,
+                    "TXT",
+                    (f'"{planned.txt.render()}"',),
+                    txt_held.values,
+                    f"release announced: {planned.verdict.reason}",
+                    ttl=dns.ttl,
+                    held_ttl=txt_held.ttl,
+                )
+        every = [c for _, cs in batches for c in cs] + ([txt_change] if txt_change else [])
+        if dry_run:
+            return DnsUpdate(planned.verdict, every, False, True, None, problems=planned.problems)
+        run = _Sequence(dns, server, batches, store, clock)
+        run.shrink()
+        if run.ok:
+            run.settle()
+        if run.ok and txt_change is not None:
+            run.announce(txt_change, gate_at=now)
+    finally:
+        conn.close()
+    failed = failed_step(run.results)
+    return DnsUpdate(
+        planned.verdict,
+        run.sent,
+        bool(run.sent) and failed is None,
+        False,
+        None if failed is None else f"{failed.step.value} step failed: {failed.detail}",
+        tuple(run.results),
+        run.announced,
+        planned.problems,
+    )
+
+
+def _shrink_batches(
+    dns: DnsConfig, server: DnsServer, pools: list[Pool], local: list[RegionPool] | None
+) -> list[tuple[DnsServer, list[Change]]]:
+    """Step (a)'s updates: the zone's pools, and each view's db.local (each view's zone is read
+    signed, since the key selects the view, before anything is sent)."""
+    want = desired_records(pools, None)
+    held = read_held(server, sorted(want))
+    batches = [(server, _reasoned(pool_changes(want, held, ttl=dns.pool_ttl), pools))]
+    for rp in local or []:
+        vserver = view_server(server, rp.region)
+        vwant = desired_records([rp.pool], None)
+        vheld = read_held(vserver, sorted(vwant))
+        reason = rp.pool.note or ROTATION
+        batches.append(
+            (
+                vserver,
+                pool_changes(vwant, vheld, ttl=dns.pool_ttl, reason=reason, view=rp.region.view),
+            )
+        )
+    return batches
+
+
+def _reasoned(changes: list[Change], pools: list[Pool]) -> list[Change]:
+    return [replace(c, reason=_pool_reason(c.name, pools)) for c in changes]
+
+
+class _Sequence:
+    """The steps as they run: what was sent, each step's result, and when the TXT moved."""
+
+    def __init__(
+        self,
+        dns: DnsConfig,
+        server: DnsServer,
+        batches: list[tuple[DnsServer, list[Change]]],
+        store: DnsStore,
+        clock: Clock,
+    ) -> None:
+        self.dns, self.server, self.batches, self.store, self.clock = (
+            dns,
+            server,
+            batches,
+            store,
+            clock,
+        )
+        self.sent: list[Change] = []
+        self.results: list[StepResult] = []
+        self.announced: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def _send(self, srv: DnsServer, batch: list[Change]) -> str | None:
+        try:
+            for attempt in retrying():
+                with attempt:
+                    send_update(srv, batch)
+        except DnsUpdateError as err:
+            self.store.record(self.clock.now(), batch, f"failed: {err}")
+            return str(err)
+        self.store.record(self.clock.now(), batch, "sent")
+        self.sent += batch
+        return None
+
+    def shrink(self) -> None:
+        """(a): every batch is sent even when one fails (each only makes a pool more right);
+        the step fails when any did, and names the views."""
+        errors = []
+        for srv, batch in self.batches:
+            if batch:
+                error = self._send(srv, batch)
+                if error:
+                    where = f"view {batch[0].view}" if batch[0].view else f"zone {srv.zone}"
+                    errors.append(f"{where}: {error}")
+        count = sum(len(b) for _, b in self.batches)
+        detail = "; ".join(errors) if errors else f"{count} pool change(s) sent"
+        self.results.append(StepResult(Step.SHRINK, not errors, detail, self.clock.now()))
+
+    def settle(self, *, after_txt: bool = False) -> None:
+        """(b): every authoritative server serves the primary's serial, in every zone we
+        update (the main zone, each view's db.local), within settle_timeout_s. `after_txt`:
+        the TXT has moved on the primary already (the settle that ends the announce)."""
+        deadline = self.clock.now() + self.dns.settle_timeout_s
+        lagging: list[str] = []
+        for srv, _ in self.batches:
+            want = serial(srv)
+            for host, port in self.dns.secondary_servers():
+                if not self._wait_serial(srv, host, port, want, deadline):
+                    zone = srv.update_zone or srv.zone
+                    lagging.append(
+                        f"{host}:{port} ({zone}{' via ' + srv.key_name if srv.update_zone else ''})"
+                    )
+        at = self.clock.now()
+        if lagging:
+            detail = (
+                f"secondary {', '.join(lagging)} did not serve the new serial within "
+                f"{self.dns.settle_timeout_s:.0f} s: "
+                + (
+                    "it still serves the old TXT; check its zone transfers"
+                    if after_txt
+                    else "the TXT stays; check its zone transfers"
+                )
+            )
+            self.results.append(StepResult(Step.SETTLE, False, detail, at))
+            return
+        self.store.settle(at)
+        servers = 1 + len(self.dns.secondaries)
+        self.results.append(
+            StepResult(Step.SETTLE, True, f"{servers} server(s) serve the change", at)
+        )
+
+    def _wait_serial(
+        self, srv: DnsServer, host: str, port: int, want: int, deadline: float
+    ) -> bool:
+        while True:
+            try:
+                if serial_newer(serial(srv, host, port), want):
+                    return True
+            except DnsUpdateError:
+                pass  # a secondary down is lagging: asked again until the deadline
+            if self.clock.now() >= deadline:
+                return False
+            self.clock.sleep(min(0.2, max(0.0, deadline - self.clock.now())))
+
+    def announce(self, change: Change, *, gate_at: float) -> None:
+        """(c): wait until every removal's TTL has passed since it settled, then move the TXT
+        and see it served everywhere."""
+        start = self.clock.now()
+        removals = self.store.removals(start - 2 * MAX_TTL, default_ttl=self.dns.ttl)
+        not_before = announce_not_before(removals)
+        wait = not_before - start
+        if wait > MAX_TTL:
+            detail = (
+                f"a removed record's TTL keeps it in caches until {wait:.0f} s from now: "
+                "lower the records' TTL ([dns] pool_ttl) and run 'syncd dns push' later"
+            )
+            self.results.append(StepResult(Step.ANNOUNCE, False, detail, start))
+            return
+        if wait > 0:
+            self.clock.sleep(wait)
+        error = self._send(self.server, [change])
+        at = self.clock.now()
+        if error:
+            self.results.append(StepResult(Step.ANNOUNCE, False, error, at))
+            return
+        self.settle(after_txt=True)  # the TXT served by every server: release-to-announce ends
+        held_ttl = max((r.ttl for r in removals if r.settled_at + r.ttl == not_before), default=0)
+        self.announced = explain_wait(gate_at, at, not_before, self.dns.pool_ttl, held_ttl)
+        self.results.append(StepResult(Step.ANNOUNCE, True, f"TXT {change.add[0]}", at))
+
+
+MAX_TTL = 3600.0  # the longest wait for a removed record's TTL before the TXT may move
+
+
+def zone_pools(
+    dns: DnsConfig, entries: list[MirrorEntry], countries: set[str] | None = None
+) -> list[Pool]:
+    """The pools the zone itself holds: every db.XY (each of `countries` too), and db.local
+    unless it is by region."""
+    pools = plan_pools(
+        entries,
+        fallback_count=dns.fallback_count,
+        default_pool=dns.default_pool,
+        countries=countries or (),
+    )
+    if dns.local is not None:
+        pools = [p for p in pools if p.name != LOCAL_POOL]
+    return pools
+
+
+def geoip_database(policy: LocalPolicy) -> Path | None:
+    """The country database BIND would open in geoip_directory, or None when there is none."""
+    for name in COUNTRY_DATABASES:
+        path = Path(policy.geoip_directory) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def geoip_warning(policy: LocalPolicy) -> str | None:
+    if geoip_database(policy) is not None:
+        return None
+    return (
+        f"no GeoIP2 country database in {policy.geoip_directory} "
+        f"({' or '.join(COUNTRY_DATABASES)}): db.local is the default view only, the same "
+        "pool for every client (the other views are kept fresh, matched by syncd's keys "
+        "alone); install GeoLite2 or DB-IP lite there (docs/monitoring.md)"
+    )
+
+
+def local_pools(dns: DnsConfig, entries: list[MirrorEntry]) -> list[RegionPool] | None:
+    """db.local per view, or None when db.local is not by region."""
+    if dns.local is None:
+        return None
+    return plan_local(entries, dns.local, default_pool=dns.default_pool)
+
+
+def view_server(server: DnsServer, region: Region) -> DnsServer:
+    """The same server as reached through `region`'s view: its key, its db.local zone."""
+    return replace(
+        server,
+        key_name=region.key_name(server.key_name),
+        update_zone=local_zone(server.zone),
+        sign_queries=True,
+    )
+
+
+def gate_after_publish(
+    cfg: SyncdConfig,
+    dns: DnsConfig,
+    *,
+    inventory: Path,
+    state: Path,
+    tree: Path,
+    dry_run: bool,
+    now: float,
+    announce: bool = True,
+) -> DnsUpdate:
+    """The release gate after a publish (or, with `announce` False, the rotation after a
+    monitor pass): `update`, its errors included in the result (never raised: the publish or
+    the pass is done whatever DNS does)."""
+    try:
+        return update(
+            cfg,
+            dns,
+            inventory=inventory,
+            state=state,
+            tree=tree,
+            dry_run=dry_run,
+            now=now,
+            announce=announce,
+        )
+    except SyncdError as err:
+        return DnsUpdate(None, [], False, dry_run, clean(str(err)))
+    except Exception as err:
+        return DnsUpdate(None, [], False, dry_run, clean(f"internal: {type(err).__name__}: {err}"))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What `render` found: the gate, the zone's pools and its fragment, and db.local by
+    region (None: not by region) with the warning of a missing GeoIP database."""
+
+    gate: GateVerdict
+    pools: list[Pool]
+    text: str
+    local: list[RegionPool] | None
+    warning: str | None
+
+
+def render(
+    cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path, now: float
+) -> Rendered:
+    """The gate, the pools, and the zone fragment the server should hold at `now` once the
+    gate's steps are done (without the server: the pools follow the release when the gate is
+    open, else every mirror that serves it or the release before it cannot be told apart)."""
+    planned = plan(cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now)
+    entries = entries_for(planned, planned.release)
+    pools = zone_pools(dns, entries, planned.countries)
+    return Rendered(
+        planned.verdict,
+        pools,
+        zone_text(
+            desired_records(pools, planned.txt if planned.verdict.reached else None), dns.ttl
+        ),
+        local_pools(dns, entries),
+        None if dns.local is None else geoip_warning(dns.local),
+    )
+
+
+def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -> list[Path]:
+    """Write the views' named.conf fragment, the view keys (mode 0600: they hold the update
+    key's secret) and each view's db.local zone file that does not exist yet (an existing one
+    is BIND's, with its journal: never rewritten) into `directory`; return what was written."""
+    if dns.local is None:
+        raise ConfigError("no [dns.local] table in syncd.toml: db.local is not by region")
+    directory.mkdir(parents=True, exist_ok=True)
+    regions = [rp.region for rp in local]
+    keys = directory / "pushsync-view-keys.conf"
+    conf = directory / "pushsync-views.conf"
+    secret = server_of(dns).key_secret
+    text = key_statements([r.key_name(dns.key_name) for r in regions], dns.key_algorithm, secret)
+    try:  # never through a symlink: the secret goes only where it is meant to
+        fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write the view keys to {keys}: {err.strerror}: remove it if it is a "
+            "symlink, or choose another --named-conf directory"
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+    conf.write_text(
+        named_conf(
+            regions,
+            zone=dns.zone,
+            key_name=dns.key_name,
+            policy=dns.local,
+            keys_file=str(keys),
+            zone_dir=str(directory),
+            geoip=geoip_database(dns.local) is not None,
+        )
+    )
+    written = [conf, keys]
+    for rp in local:
+        path = directory / view_zone_file(rp.region, dns.zone)
+        if path.exists():
+            continue
+        apex = {("@", t): v for (_, t), v in desired_records([rp.pool], None).items()}
+        path.write_text(initial_zone_text(dns.zone, dns.local, dns.ttl) + zone_text(apex, dns.ttl))
+        written.append(path)
+    return written

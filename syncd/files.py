@@ -1,0 +1,272 @@
+"""Reading and writing syncd's own files: syncd.toml (found in archvsync's search order), the
+inventory (rewritten atomically), and the release in the source tree: its CVD headers, its
+manifest, and the files a mirror must serve whole. Every file syncd writes goes through
+`write_atomic`."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pwd
+import shlex
+import stat
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
+from syncd.errors import ConfigError
+from syncd.httpcheck.answer import tail_span
+from syncd.inventory.model import Inventory, parse_inventory
+from syncd.release.manifest import MAX_PROOF_BYTES, CvdTail, Manifest, ReleaseFile, manifest
+from syncd.settings import SyncdConfig, candidates, parse_config
+
+INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that a reader sees the old file or the new, never part of
+    one, and a crash leaves one of the two on disk: write a temporary file of a unique name in
+    the same directory (created exclusively, never through a symlink), fsync it, give it
+    `mode`, rename it over `path` (a symlink there is replaced, not followed), fsync the
+    directory. Raise OSError; the temporary file is removed on failure."""
+    raw = data.encode() if isinstance(data, str) else data
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
+SECRET_MAX_BYTES = 64 * 1024
+
+
+def read_secret_file(path: Path, what: str, *, missing: str = "point the setting at it") -> str:
+    """Given a file that holds a secret (`what`: "the pusher key", "[dns] key_secret_file"),
+    return its text. As ssh treats a private key, refuse it (ConfigError, one line naming the
+    file, the problem and the fix) when it is readable, writable or executable by group or
+    others, not owned by the user running syncd, not a regular file (a FIFO would block, a
+    device never ends), larger than SECRET_MAX_BYTES, or not UTF-8 text. The checks and the
+    read are of the one opened file, so it cannot be swapped in between. `missing`: the fix
+    when there is no such file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist: {missing}") from None
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot read: {err.strerror}") from None
+    try:
+        problem = secret_problem(path, os.fstat(fd))
+        if problem:
+            raise ConfigError(f"{what} {path} {problem}")
+        data = os.read(fd, SECRET_MAX_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot read: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > SECRET_MAX_BYTES:
+        raise ConfigError(
+            f"{what} {path} is larger than {SECRET_MAX_BYTES // 1024} KiB: "
+            "point the setting at the secret's own file"
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{what} {path} is not text: point the setting at the secret's own file"
+        ) from None
+
+
+def secret_problem(path: Path, info: os.stat_result) -> str | None:
+    """Given a secret file's path and stat, return what is wrong with it and the fix, or None
+    (see `read_secret_file`)."""
+    quoted = shlex.quote(str(path))
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file: point the setting at the secret's own file"
+    if info.st_uid != os.geteuid():
+        return (
+            f"is owned by uid {info.st_uid}, not by the user running syncd (uid {os.geteuid()}): "
+            f"run chown {_user()} {quoted} && chmod 600 {quoted}"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        return f"is open to group or others (mode {mode:04o}): run chmod 600 {quoted}"
+    return None
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # no passwd entry (a container's arbitrary uid)
+        return str(os.geteuid())
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """Return the syncd.toml to use: `explicit` when given (it must exist), else the first of
+    ./etc/syncd.toml, ~/.config/syncd/syncd.toml, /etc/syncd/syncd.toml that exists."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: no such configuration file (given with --config)")
+        return explicit
+    for path in candidates(Path.cwd(), Path.home()):
+        if path.is_file():
+            return path
+    return None
+
+
+def load_config(explicit: Path | None) -> tuple[SyncdConfig, Path | None]:
+    """Return the configuration in effect and the file it came from (defaults when none)."""
+    path = find_config(explicit)
+    if path is None:
+        return SyncdConfig(), None
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    return parse_config(text, str(path)), path
+
+
+def _inventory_text(path: Path, missing: str | None = None) -> str:
+    """The inventory file's text; `missing` when there is no such file (an error if None)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        if missing is not None:
+            return missing
+        raise ConfigError(f"{path}: no such inventory file: create it or fix --inventory") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the inventory: {err.strerror}") from None
+
+
+def read_inventory(path: Path) -> Inventory:
+    return parse_inventory(_inventory_text(path), str(path))
+
+
+def edit_inventory(path: Path, edit: Callable[[str], str], *, create: bool = False) -> None:
+    """Apply `edit` (TOML text in, TOML text out: see syncd.inventory.model's ``text_*``) to
+    the inventory file and replace it atomically; a missing file is an error unless `create`,
+    when the edit starts from an empty inventory."""
+    new = edit(_inventory_text(path, INVENTORY_HEADER if create else None))
+    try:
+        write_atomic(path, new)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write the inventory: {err.strerror}") from None
+
+
+def read_cvd_headers(tree: Path) -> dict[str, bytes]:
+    """Return the first 512 bytes of each CVD (daily, main, bytecode) found in `tree`."""
+    if not tree.is_dir():
+        raise ConfigError(f"{tree}: the source tree is not a directory")
+    heads: dict[str, bytes] = {}
+    for db in DATABASES:
+        path = tree / f"{db}.cvd"
+        if path.is_file():
+            with path.open("rb") as f:
+                heads[db] = f.read(HEADER_SIZE)
+    if not heads:
+        raise ConfigError(f"{tree}: no daily.cvd, main.cvd or bytecode.cvd in the source tree")
+    return heads
+
+
+def read_release_headers(tree: Path) -> dict[str, CvdHeader]:
+    """Return the parsed header of each CVD in `tree`; raise ConfigError naming a bad one."""
+    heads = {}
+    for db, head in read_cvd_headers(tree).items():
+        try:
+            heads[db] = parse_header(head)
+        except CvdError as err:
+            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
+    return heads
+
+
+def read_stamp_file(tree: Path, limit: int) -> bytes | None:
+    """Return the first `limit` + 1 bytes of ``<tree>/timestamp``, None when there is none."""
+    try:
+        with (tree / "timestamp").open("rb") as f:
+            return f.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise ConfigError(f"{tree}/timestamp: {err.strerror}") from None
+
+
+def write_stamp_file(tree: Path, stamp: int) -> None:
+    """Replace ``<tree>/timestamp`` with `stamp` atomically (a reader sees the old file or the
+    new, never half of one; a symlink in its place is replaced, never followed)."""
+    try:
+        write_atomic(tree / "timestamp", f"{stamp}\n")
+    except OSError as err:
+        raise ConfigError(f"cannot write {tree}/timestamp: {err.strerror}") from None
+
+
+def read_release_files(tree: Path, names: Sequence[str]) -> tuple[ReleaseFile, ...]:
+    """Return size and SHA-256 of each of `names` in `tree` (regular files only: a link or a
+    directory in the source tree is a ConfigError, not something to prove)."""
+    out = []
+    for name in names:
+        path = tree / name
+        try:
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(f"{path}: not a regular file in the source tree")
+            if info.st_size > MAX_PROOF_BYTES:
+                raise ConfigError(f"{path}: {info.st_size} bytes, too big for a {name} file")
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as err:
+            raise ConfigError(f"{path}: {err.strerror}") from None
+        out.append(ReleaseFile(name, info.st_size, digest))
+    return tuple(out)
+
+
+def read_manifest(tree: Path) -> tuple[Manifest, tuple[ReleaseFile, ...]]:
+    """Return the source tree's manifest and the files a mirror must serve whole."""
+    heads = read_cvd_headers(tree)
+    try:
+        versions = {db: parse_header(h).version for db, h in heads.items()}
+    except CvdError as err:
+        raise ConfigError(f"{tree}: {err}") from None
+    try:
+        names = sorted(os.listdir(tree))
+    except OSError as err:
+        raise ConfigError(f"{tree}: {err.strerror}") from None
+    found = manifest(versions, names)
+    return found, read_release_files(tree, found.proof_names())
+
+
+def read_cvd_tails(tree: Path) -> tuple[CvdTail, ...]:
+    """Return the tail of each CVD in `tree` (its last bytes after the header: what the proof
+    compares with a mirror's), with the header's version and MD5; a CVD whose header does not
+    parse is a ConfigError."""
+    tails = []
+    for db in DATABASES:
+        path = tree / f"{db}.cvd"
+        try:
+            with path.open("rb") as f:
+                header = parse_header(f.read(HEADER_SIZE))
+                size = os.fstat(f.fileno()).st_size
+                span = tail_span(size)
+                if span is None:
+                    continue
+                f.seek(span[0])
+                data = f.read(span[1] - span[0] + 1)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise ConfigError(f"{path}: {err.strerror}") from None
+        except CvdError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        tails.append(CvdTail(db, header.version, header.md5, size, span[0], data))
+    return tuple(tails)

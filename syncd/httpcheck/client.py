@@ -1,0 +1,307 @@
+"""Ask a mirror over HTTP what it serves, the way freshclam would (httpx, under trio).
+
+One check = ``GET /timestamp``, a Range request for the first 512 bytes of each CVD, a Range
+request for the last 4096 bytes of each CVD served at the source tree's version (compared with
+the tree's), and a plain ``GET`` of each file the release says must be served whole (the current
+``daily-N.cdiff``, the current ``.sign`` files: see syncd.release.manifest), compared byte for byte;
+sent with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses
+(``db.XY.clamav.net``). A redirect is a failure (docs/monitoring.md, "Redirects"). A mirror whose
+name has both IPv4 and IPv6 addresses is checked on each family separately, since a broken
+family hurts its users.
+
+Every answer is bounded before its body is read (syncd.httpcheck.answer): ``Accept-Encoding:
+identity`` is asked for and any other ``Content-Encoding`` refused (nothing is ever decoded),
+conflicting framing refused, each body read raw up to the bytes asked for (the expected size;
+64 bytes for ``timestamp`` and ``local_test``), and each check has a deadline of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import socket
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import trio
+
+from pushwire.cvd import HEADER_SIZE, CvdError, parse_header
+from syncd.httpcheck.answer import encoding_problem, framing_problem, range_problem
+from syncd.inventory.model import host_problem
+from syncd.release.manifest import CvdTail, ReleaseFile, tail_problem, whole
+
+USER_AGENT = "ClamAV-MirrorCheck"
+MAX_TIMESTAMP_BYTES = 64
+MAX_LOCAL_TEST_BYTES = 64  # "Success" and a newline; anything longer is not that
+
+
+class CheckFailed(Exception):
+    """The mirror did not answer as a mirror must; the message is the reason, one line."""
+
+
+@dataclass(frozen=True)
+class Served:
+    family: str  # "IPv4" / "IPv6"
+    timestamp: float
+    versions: dict[str, int]
+    incomplete: tuple[str, ...] = ()  # release files not served whole: one problem each
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send a request: the URL to connect to and the Host header to present."""
+
+    family: str
+    url: str  # base URL with an IP literal (or the original when resolution is not ours)
+    host_header: str
+
+
+async def targets(base_url: str, host_header: str) -> list[Target]:
+    """Return one target per address family the base URL's host resolves to."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return [Target(f"IPv{ip.version}", base_url.rstrip("/"), host_header)]
+    problem = host_problem(host)
+    if problem:
+        raise CheckFailed(f"cannot resolve {host[:60]!r}: {problem}")
+    try:
+        infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        raise CheckFailed(f"cannot resolve {host}: {err}") from None
+    found: dict[str, Target] = {}
+    for family, _, _, _, sockaddr in infos:
+        fam = "IPv6" if family == socket.AF_INET6 else "IPv4"
+        if fam in found:
+            continue
+        literal = f"[{sockaddr[0]}]" if fam == "IPv6" else str(sockaddr[0])
+        netloc = f"{literal}:{port}"
+        url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        found[fam] = Target(fam, url, host_header)
+    return [found[f] for f in sorted(found)]
+
+
+def _refused(resp: httpx.Response) -> str | None:
+    """Why the answer's headers are refused before its body is read, or None."""
+    items = resp.headers.multi_items()
+    return encoding_problem(items) or framing_problem(items)
+
+
+async def _read_capped(resp: httpx.Response, cap: int, path: str) -> bytes:
+    """Return the answer's body as sent (never decoded); raise CheckFailed past `cap` bytes.
+
+    Past the cap the response is closed at once (its connection with it) and the stream read to
+    its end, which the closed connection makes immediate: httpx's inner stream generators then
+    finish rather than being left to the garbage collector half read."""
+    body = bytearray()
+    over = False
+    raw = cast(AsyncGenerator[bytes, None], resp.aiter_raw())  # typed as an iterator: it is one
+    async with contextlib.aclosing(raw) as chunks:
+        try:
+            async for chunk in chunks:
+                if over:
+                    continue  # what was buffered before the close: dropped
+                if len(body) + len(chunk) > cap:
+                    over = True
+                    await resp.aclose()
+                    continue
+                body += chunk
+        except (httpx.HTTPError, httpx.StreamError, trio.ClosedResourceError):
+            if not over:
+                raise
+    if over:
+        raise CheckFailed(f"/{path} sends more than the {cap} bytes asked for")
+    return bytes(body)
+
+
+async def _get(
+    client: httpx.AsyncClient,
+    target: Target,
+    path: str,
+    headers: dict[str, str],
+    limit: int,
+    *,
+    statuses: tuple[int, ...] = (200, 206),
+) -> tuple[int, httpx.Headers, bytes]:
+    """GET `path` of `target`; return the answer's status, headers and body (at most `limit`
+    bytes, as stored); raise CheckFailed for a redirect, a status not in `statuses`, an
+    encoding or a framing refused (syncd.httpcheck.answer), a body without a length or past
+    `limit`."""
+    url = f"{target.url}/{path}"
+    try:
+        async with client.stream(
+            "GET", url, headers={"Host": target.host_header, **headers}
+        ) as resp:
+            if resp.is_redirect:
+                where = resp.headers.get("location", "?")
+                raise CheckFailed(
+                    f"/{path} redirects to {where[:200]}: a mirror must serve its files itself "
+                    "(freshclam before 0.102 fails on a redirect, later ones follow it to a host "
+                    "nobody checks)"
+                )
+            if resp.status_code not in statuses:
+                if resp.status_code == 200 and "Range" in headers:
+                    raise CheckFailed(
+                        f"/{path} answered 200 to a Range request: a mirror must serve byte "
+                        "ranges (freshclam asks for them; nginx and Apache do by default)"
+                    )
+                raise CheckFailed(f"/{path} answered HTTP {resp.status_code}")
+            refused = _refused(resp)
+            if refused:
+                raise CheckFailed(f"/{path} {refused}")
+            size = resp.headers.get("content-length", "")
+            if not (size.isascii() and size.isdigit()):
+                # static files always carry a length: without one the body could be endless
+                raise CheckFailed(f"/{path} answered without a Content-Length")
+            if int(size) > limit:
+                raise CheckFailed(f"/{path} sends {size} bytes where {limit} were asked for")
+            return resp.status_code, resp.headers, await _read_capped(resp, limit, path)
+    except httpx.TimeoutException:
+        raise CheckFailed(f"/{path} timed out ({target.family})") from None
+    except httpx.InvalidURL as err:  # a redirect to javascript:, mailto:, data: ...
+        raise CheckFailed(
+            f"/{path} answered with an unusable URL ({target.family}): {str(err)[:200]}"
+        ) from None
+    except (httpx.HTTPError, httpx.StreamError) as err:
+        raise CheckFailed(
+            f"/{path} failed ({target.family}): {type(err).__name__}: {err}"
+        ) from None
+
+
+async def _problem(client: httpx.AsyncClient, target: Target, expected: ReleaseFile) -> str | None:
+    """Fetch `expected` whole from `target`; return why it is not the release's file, or None."""
+    try:
+        _, _, body = await _get(client, target, expected.name, {}, expected.size, statuses=(200,))
+    except CheckFailed as err:
+        return str(err)
+    return whole(expected, 200, body, hashlib.sha256(body).hexdigest())
+
+
+async def _tail_problem(
+    client: httpx.AsyncClient, target: Target, expected: CvdTail, md5: str
+) -> str | None:
+    """Fetch the bytes of `expected` (the tail of a CVD whose served header announced `md5`)
+    with a Range request; return why they are not the release's, or None."""
+    if md5 != expected.md5:
+        return tail_problem(expected, md5, b"")
+    path = f"{expected.db}.cvd"
+    span = {"Range": f"bytes={expected.first}-{expected.last}"}
+    try:
+        status, headers, body = await _get(
+            client, target, path, span, len(expected.data), statuses=(206, 416)
+        )
+    except CheckFailed as err:
+        return str(err)
+    if status == 416:  # the span starts past the end of the file served
+        return f"/{path} is shorter than the release's {expected.size} bytes (HTTP 416)"
+    wrong = range_problem(
+        headers.get("content-range"), expected.first, expected.last, expected.size
+    )
+    if wrong:
+        return f"/{path} {wrong}"
+    return tail_problem(expected, md5, body)
+
+
+def _deadline(client: httpx.AsyncClient, requests: int) -> float:
+    """A whole check's deadline: the client's read timeout for each of its requests."""
+    return (client.timeout.read or 10.0) * max(1, requests)
+
+
+async def check(
+    client: httpx.AsyncClient,
+    target: Target,
+    databases: Sequence[str],
+    files: Sequence[ReleaseFile] = (),
+    tails: Sequence[CvdTail] = (),
+) -> Served:
+    """Return what `target` serves, with each of `files` it does not serve whole and each CVD
+    whose tail is not the release's (of `tails`, for a CVD served at its version) in
+    ``incomplete``; raise CheckFailed with the first problem of the timestamp or a header, or
+    when the whole check outlasts its deadline (every request's timeout, added)."""
+    limit = _deadline(client, 1 + len(databases) + len(tails) + len(files))
+    with trio.move_on_after(limit):
+        return await _check(client, target, databases, files, tails)
+    raise CheckFailed(f"the whole check ({target.family}) took longer than {limit:g} s")
+
+
+async def _check(
+    client: httpx.AsyncClient,
+    target: Target,
+    databases: Sequence[str],
+    files: Sequence[ReleaseFile],
+    tails: Sequence[CvdTail],
+) -> Served:
+    _, _, raw = await _get(client, target, "timestamp", {}, MAX_TIMESTAMP_BYTES)
+    text = raw.decode("ascii", errors="replace").strip()
+    if not (text.isascii() and text.isdigit()):
+        raise CheckFailed(f"/timestamp is not a unix time: {text[:40]!r}")
+    versions: dict[str, int] = {}
+    problems: list[str | None] = []
+    by_db = {t.db: t for t in tails}
+    for db in databases:
+        _, _, head = await _get(
+            client, target, f"{db}.cvd", {"Range": f"bytes=0-{HEADER_SIZE - 1}"}, HEADER_SIZE
+        )
+        try:
+            header = parse_header(head)
+        except CvdError as err:
+            raise CheckFailed(f"/{db}.cvd: {err}") from None
+        versions[db] = header.version
+        tail = by_db.get(db)
+        if tail is not None and tail.version == header.version:
+            problems.append(await _tail_problem(client, target, tail, header.md5))
+    problems.extend([await _problem(client, target, f) for f in files])
+    return Served(target.family, float(text), versions, tuple(p for p in problems if p))
+
+
+def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:
+    """An HTTP client for checks: no redirects followed, no proxies from the environment."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(timeout_s),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+async def _local_test(
+    base_url: str, host_header: str, timeout_s: float
+) -> tuple[int, str, str | None]:
+    url = f"{base_url.rstrip('/')}/local_test"
+    headers = {"Host": host_header}
+    async with (
+        new_client(timeout_s, 1) as client,
+        client.stream("GET", url, headers=headers) as resp,
+    ):
+        if resp.status_code != 200:
+            return resp.status_code, "", resp.headers.get("location")
+        refused = _refused(resp)
+        if refused:
+            raise CheckFailed(f"/local_test {refused}")
+        body = await _read_capped(resp, MAX_LOCAL_TEST_BYTES, "local_test")
+        return 200, body.decode("utf-8", errors="replace"), None
+
+
+def local_test(
+    base_url: str, host_header: str, timeout_s: float = 10.0, deadline_s: float = 30.0
+) -> tuple[int, str, str | None]:
+    """GET /local_test with `Host: host_header` (at most `MAX_LOCAL_TEST_BYTES`, as stored,
+    within `deadline_s` in all); return status, body, Location. Raise CheckFailed for an
+    answer refused (encoding, framing, too long, too slow) and httpx.HTTPError for no answer."""
+
+    async def bounded() -> tuple[int, str, str | None]:
+        with trio.move_on_after(deadline_s):
+            return await _local_test(base_url, host_header, timeout_s)
+        raise CheckFailed(f"/local_test took longer than {deadline_s:g} s")
+
+    return trio.run(bounded)

@@ -1,0 +1,80 @@
+"""Checks before a registered mirror goes live: what its web server answers for each name
+freshclam and the team use, and whether the host key the admin sent is the one offered.
+Pure: the answers in, a checklist out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pushwire.authorized_keys import AuthorizedKeysError, fingerprint
+from syncd.errors import EXIT_FAILED, SyncdError
+
+VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a literal wildcard
+
+
+@dataclass(frozen=True)
+class Item:
+    what: str
+    ok: bool
+    detail: str
+
+
+def vhost_names(mirror_name: str) -> list[str]:
+    return [*VHOST_NAMES, mirror_name]
+
+
+def judge_local_test(
+    host: str, status: int | None, body: str, location: str | None, error: str | None = None
+) -> Item:
+    """GET /local_test with `Host: host` must answer 200 ``Success``, never a redirect."""
+    what = f"http: /local_test for Host {host}"
+    if error is not None:
+        return Item(what, False, f"no answer: {error}")
+    if status is not None and 300 <= status < 400:
+        return Item(
+            what,
+            False,
+            f"redirects to {location or '?'}: serve the files on this name directly, with no "
+            "redirect (http -> https included)",
+        )
+    if status != 200:
+        return Item(
+            what, False, f"HTTP {status}: the vhost must answer this name (see docs/vhosts/)"
+        )
+    if body.strip() != "Success":
+        return Item(
+            what,
+            False,
+            f"answered {body.strip()[:40]!r}, not 'Success': another vhost "
+            "answers this name, or local_test is missing",
+        )
+    return Item(what, True, "Success")
+
+
+def judge_host_key(offered: str | None, error: str | None) -> Item:
+    if offered is None:
+        return Item("ssh: host key", False, f"no answer: {error or 'unknown error'}")
+    return Item("ssh: host key", True, f"{fingerprint(offered)} ({offered.split()[0]})")
+
+
+class TrustError(SyncdError, ValueError):
+    """The offered key is not the one the admin sent (or none was offered): nothing is pinned."""
+
+    exit_code = EXIT_FAILED
+
+
+def check_fingerprint(offered: str, expected: str) -> str:
+    """Return the offered key when its fingerprint is `expected`; raise TrustError otherwise."""
+    want = expected.strip()
+    if not want.startswith("SHA256:"):
+        raise TrustError("give the fingerprint as OpenSSH prints it: SHA256:...")
+    try:
+        got = fingerprint(offered)
+    except AuthorizedKeysError as err:
+        raise TrustError(f"the mirror offered an unreadable key: {err}") from None
+    if got != want:
+        raise TrustError(
+            f"the mirror offers {got}, not {want}: nothing pinned. Confirm the key with the "
+            "admin (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the mirror)"
+        )
+    return offered

@@ -1,0 +1,117 @@
+"""A mirror from its registration mail to its first publish: add it as pending, probe it before
+it goes live (vhost names over HTTP, the host key over ssh), pin only the key its admin sent,
+and make it a regular mirror after its first successful publish. The judgements are pure
+(`syncd.inventory.golive`, `syncd.inventory.registration`); this module probes, and edits the
+inventory in place (comments and layout kept). Used by ``syncd mirrors`` and ``syncd publish``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection
+from pathlib import Path
+
+from syncd.files import edit_inventory, read_inventory
+from syncd.inventory.edits import text_updated, text_with_mirror
+from syncd.inventory.golive import (
+    Item,
+    TrustError,
+    check_fingerprint,
+    judge_host_key,
+    judge_local_test,
+    vhost_names,
+)
+from syncd.inventory.model import InventoryError, Mirror, make_mirror
+from syncd.inventory.registration import Registration, parse_mail
+from syncd.publish.errors import PushError
+from syncd.publish.ssh import fetch_host_key
+
+
+def pending_mirror(reg: Registration) -> Mirror:
+    """The inventory entry of a registered mirror: pending, no host key pinned yet."""
+    return make_mirror(
+        {
+            "name": reg.name,
+            "host": reg.address,
+            "country": reg.country,
+            "admins": [reg.admin],
+            "notify": [reg.notify] if reg.notify else [],
+            "pending": True,
+            "host_keys": [],
+            "http": f"http://{reg.name}",
+            "active": True,
+        }
+    )
+
+
+def register(inventory: Path, mail: bytes) -> list[Registration]:
+    """Add the mirrors `mail` announces to `inventory` (created when missing) as pending;
+    return them. Raise RegistrationError, or InventoryError when one is already there (then
+    nothing is added)."""
+    known = read_inventory(inventory) if inventory.exists() else None
+    lab = known is not None and known.allow_private_addresses
+    registrations = parse_mail(mail, allow_private=lab)
+    mirrors = [pending_mirror(reg) for reg in registrations]
+    for m in mirrors:
+        if known is not None and known.get(m.name) is not None:
+            raise InventoryError(f"mirror {m.name!r} is already in the inventory: nothing added")
+
+    def add_all(text: str) -> str:
+        return functools.reduce(lambda t, m: text_with_mirror(t, m, str(inventory)), mirrors, text)
+
+    edit_inventory(inventory, add_all, create=True)
+    return registrations
+
+
+def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirror, list[Item]]:
+    """Probe mirror `name` before it goes live; return it and the checklist: its vhost answers
+    /local_test with 'Success' for every name freshclam and the team use, with no redirect
+    (at `http_url`, else its inventory URL); its sshd answers and offers a host key."""
+    # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
+    import httpx
+
+    from syncd.httpcheck.client import CheckFailed, local_test
+
+    mirror = read_inventory(inventory).named(name)
+    base = http_url or mirror.http or f"http://{mirror.host}"
+    items = []
+    for host in vhost_names(mirror.name):
+        try:
+            status, body, location = local_test(base, host)
+            items.append(judge_local_test(host, status, body, location))
+        except httpx.HTTPError as err:
+            items.append(judge_local_test(host, None, "", None, f"{type(err).__name__}: {err}"))
+        except CheckFailed as err:
+            items.append(judge_local_test(host, None, "", None, str(err)))
+    try:
+        items.append(judge_host_key(fetch_host_key(mirror.host, mirror.port), None))
+    except PushError as err:
+        items.append(judge_host_key(None, f"{mirror.host}:{mirror.port}: {err}"))
+    return mirror, items
+
+
+def trust(inventory: Path, name: str, fingerprint: str) -> str:
+    """Pin the host key mirror `name` offers now, only if its fingerprint is `fingerprint`
+    (what its admin sent, out of band); return the key. Raise TrustError (nothing pinned)
+    when it is another key or none is offered."""
+    mirror = read_inventory(inventory).named(name)
+    try:
+        key = check_fingerprint(fetch_host_key(mirror.host, mirror.port), fingerprint)
+    except (TrustError, PushError) as err:
+        raise TrustError(f"{name}: {err}") from None
+    edit_inventory(inventory, lambda t: text_updated(t, name, str(inventory), host_keys=[key]))
+    return key
+
+
+def promote_pending(inventory: Path, ok: Collection[str]) -> list[str]:
+    """A pending mirror's first successful publish makes it a regular active mirror: mark
+    every pending mirror in `ok` so; return their names."""
+    promoted = [m.name for m in read_inventory(inventory).mirrors if m.pending and m.name in ok]
+    if promoted:
+
+        def promote(text: str) -> str:
+            for name in promoted:
+                text = text_updated(text, name, str(inventory), pending=False)
+            return text
+
+        edit_inventory(inventory, promote)
+    return promoted

@@ -1,1 +1,0 @@
-"""syncd's use cases: the core's decisions driven through the adapters."""
