@@ -31,7 +31,7 @@ import trio
 from devtools.harness import simfleet
 from syncd.inventory.model import parse_inventory
 from syncd.publish.job import PublishJob, publish_main
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.settings import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def measure_once(workdir: Path, key: Path, inventory_text: str) -> tuple[float, 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     outcome = trio.run(publish_main, job, None)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    ok = sum(r.outcome is Outcome.OK for r in outcome.results)
+    ok = sum(r.outcome is PushOutcome.OK for r in outcome.results)
     return cpu, wall, ok
 
 

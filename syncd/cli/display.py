@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from syncd.publish.classify import Judgement
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.summary import MirrorResult, group, summary_lines, unproven_lines
 from syncd.text import clean
 
@@ -41,7 +41,7 @@ class PlainProgress:
 
     def finished(self, result: MirrorResult) -> None:
         self.done += 1
-        self.failed += result.outcome is not Outcome.OK
+        self.failed += result.outcome is not PushOutcome.OK
         detail = f": {result.error}" if result.error else ""
         self._say(f"[{self.done}/{self.total}] {result.name}: {result.outcome.value}{detail}")
 
@@ -92,7 +92,7 @@ class RichProgress:
 
     def finished(self, result: MirrorResult) -> None:
         self.done += 1
-        self.failed += result.outcome is not Outcome.OK
+        self.failed += result.outcome is not PushOutcome.OK
         if self.task is None:
             return
         task = self.progress.tasks[0]
@@ -119,13 +119,13 @@ def _markup_free(text: str) -> str:
 
 
 STYLE = {
-    Outcome.OK: "green",
-    Outcome.HOST_KEY_MISMATCH: "bold red",
-    Outcome.AUTH_FAILED: "red",
-    Outcome.FAILED: "red",
-    Outcome.TIMEOUT: "yellow",
-    Outcome.UNREACHABLE: "yellow",
-    Outcome.CANCELLED: "magenta",
+    PushOutcome.OK: "green",
+    PushOutcome.HOST_KEY_MISMATCH: "bold red",
+    PushOutcome.AUTH_FAILED: "red",
+    PushOutcome.FAILED: "red",
+    PushOutcome.TIMEOUT: "yellow",
+    PushOutcome.UNREACHABLE: "yellow",
+    PushOutcome.CANCELLED: "magenta",
 }
 
 
@@ -135,13 +135,13 @@ def print_summary(results: Sequence[MirrorResult], run_id: str, *, console: Cons
         for line in summary_lines(results, run_id):
             print(clean(line, None), file=sys.stderr)
         return
-    ok = sum(r.outcome is Outcome.OK for r in results)
+    ok = sum(r.outcome is PushOutcome.OK for r in results)
     console.print(
         f"[bold]run {_markup_free(run_id)}[/]: {ok} of {len(results)} mirrors serve the release"
     )
     for g in group(results, run_id):
         style = STYLE[g.outcome]
-        if g.outcome is Outcome.OK:
+        if g.outcome is PushOutcome.OK:
             console.print(f"[{style}]{g.title}[/]: {len(g.mirrors)}")
             for line in unproven_lines(g.mirrors):
                 console.print(clean(line, None), markup=False, highlight=False, soft_wrap=True)

@@ -25,7 +25,7 @@ from syncd.cli.common import (
 from syncd.cli.dns import print_result
 from syncd.files import read_cvd_headers
 from syncd.publish.job import PublishOutcome, publish_main
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.publish.report import dumps_strict
 from syncd.publish.request import expected_from_headers, parse_expect
 from syncd.publish.summary import exit_code, to_json
@@ -91,7 +91,7 @@ def publish_cmd(
         typer.echo(f"syncd: warning: {problem}", err=True)
     outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
     inventory_path = Path(job.inventory_path)
-    ok = {r.name for r in outcome.results if r.outcome is Outcome.OK}
+    ok = {r.name for r in outcome.results if r.outcome is PushOutcome.OK}
     # the inventory is read again only when a mirror pushed was pending (tomlkit is slow)
     pushed_pending = any(m.pending and m.name in ok for m in job.inventory.mirrors)
     promoted = []

@@ -35,7 +35,7 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CheckResult:
     mirror: str
     family: str
     check: Check
@@ -113,7 +113,7 @@ def apply_policy(
     records: Mapping[tuple[str, str], Record],
     release: Release,
     thresholds: Thresholds,
-) -> list[Outcome]:
+) -> list[CheckResult]:
     """Step each (mirror, family) record with its new check. A step that raises (a bug, a
     record no step can read) judges that mirror on a failed check saying so, the others as
     they are."""
@@ -126,7 +126,7 @@ def apply_policy(
         except Exception as err:
             check = Check(check.at, False, error=unexpected(err))
             rec, transition = step(before, check, release, thresholds)
-        outcomes.append(Outcome(o.mirror, o.family, check, rec, transition))
+        outcomes.append(CheckResult(o.mirror, o.family, check, rec, transition))
     return outcomes
 
 

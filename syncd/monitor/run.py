@@ -50,7 +50,7 @@ from syncd.text import clean
 
 if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
     from syncd.dns.update import DnsUpdate
-    from syncd.monitor.checks import MirrorFacts, Outcome
+    from syncd.monitor.checks import CheckResult, MirrorFacts
 
 DAY = 86_400.0
 
@@ -139,7 +139,7 @@ def _publish_file(path: Path, text: str) -> None:
 
 
 def _mails(
-    outcomes: list[Outcome],
+    outcomes: list[CheckResult],
     *,
     facts: dict[str, MirrorFacts],
     store: MonitorStore,
@@ -435,7 +435,7 @@ def _outputs(
 
 
 def _guard(
-    outcomes: list[Outcome], guard: DnsStore, cfg: MonitorConfig, now: float
+    outcomes: list[CheckResult], guard: DnsStore, cfg: MonitorConfig, now: float
 ) -> tuple[str | None, Mail | None]:
     """Whether this pass suspects itself (and the team's mail when an episode begins)."""
     suspect = suspicion(((o.mirror, o.family, o.check.ok) for o in outcomes), cfg.outage_share)

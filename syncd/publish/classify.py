@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pushwire.report import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 from syncd.publish.errors import PushError
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import Report
 from syncd.text import clean
 
@@ -18,7 +18,7 @@ from syncd.text import clean
 @dataclass(frozen=True)
 class Judgement:
     verdict: Verdict
-    outcome: Outcome  # what to record if this is the last attempt
+    outcome: PushOutcome  # what to record if this is the last attempt
     error: str = ""  # cleaned (`syncd.text.clean`): it may quote a mirror's words
 
     def __post_init__(self) -> None:
@@ -64,33 +64,35 @@ def judge_reply(  # noqa: PLR0911 - a decision table reads best as early returns
     """Given a finished command's exit status and its parsed report (or why it has none),
     return the judgement for a ``sync`` request."""
     if exit_status is None:
-        return Judgement(Verdict.RETRY, Outcome.FAILED, "the command ended without an exit status")
+        return Judgement(
+            Verdict.RETRY, PushOutcome.FAILED, "the command ended without an exit status"
+        )
     verdict, meaning = EXIT_CODES.get(
         exit_status, (Verdict.FAIL, f"the mirror's command exited {exit_status}")
     )
     if report is None:
         if verdict is Verdict.OK:
-            return Judgement(Verdict.FAIL, Outcome.FAILED, f"no valid report: {report_error}")
-        return Judgement(verdict, Outcome.FAILED, f"{meaning}; no valid report: {report_error}")
+            return Judgement(Verdict.FAIL, PushOutcome.FAILED, f"no valid report: {report_error}")
+        return Judgement(verdict, PushOutcome.FAILED, f"{meaning}; no valid report: {report_error}")
     detail = report.error_text()
     if report.status == "rejected":
-        return Judgement(Verdict.FAIL, Outcome.FAILED, f"request rejected: {detail or meaning}")
+        return Judgement(Verdict.FAIL, PushOutcome.FAILED, f"request rejected: {detail or meaning}")
     if report.status == "failed":
         retry = exit_status == EXIT_TEMPFAIL
         text = detail or meaning or "the mirror reported failure"
-        return Judgement(Verdict.RETRY if retry else Verdict.FAIL, Outcome.FAILED, text)
+        return Judgement(Verdict.RETRY if retry else Verdict.FAIL, PushOutcome.FAILED, text)
     if exit_status != 0:
-        return Judgement(verdict, Outcome.FAILED, f"{meaning}; report says {report.status}")
+        return Judgement(verdict, PushOutcome.FAILED, f"{meaning}; report says {report.status}")
     if report.status == "queued":
-        return Judgement(Verdict.QUEUED, Outcome.FAILED, "queued behind a running sync")
+        return Judgement(Verdict.QUEUED, PushOutcome.FAILED, "queued behind a running sync")
     if not report.serves(expected):
         # The source may still be catching up with the release: worth another round.
         return Judgement(
             Verdict.RETRY,
-            Outcome.FAILED,
+            PushOutcome.FAILED,
             f"synced but serves an older release: {_versions_text(report, expected)}",
         )
-    return Judgement(Verdict.OK, Outcome.OK)
+    return Judgement(Verdict.OK, PushOutcome.OK)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -118,13 +120,13 @@ def judge_poll(
     report that finished before then is from an earlier sync and says nothing about ours."""
     if exit_status == 0 and report is not None:
         if report.status == "ok" and report.serves(expected):
-            return Judgement(Verdict.OK, Outcome.OK)
+            return Judgement(Verdict.OK, PushOutcome.OK)
         finished, queued = _instant(report.finished_at), _instant(since)
         stale = finished is not None and queued is not None and finished < queued
         if report.status in ("ok", "queued") or stale:
             return Judgement(
                 Verdict.QUEUED,
-                Outcome.TIMEOUT,
+                PushOutcome.TIMEOUT,
                 f"still syncing: {_versions_text(report, expected)}",
             )
     return judge_reply(exit_status, report, report_error, expected)

@@ -6,13 +6,13 @@ not as syncd's exit (that is `syncd.errors.SyncdError`)."""
 
 from __future__ import annotations
 
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 
 
 class PushError(Exception):
     """A failure reaching or talking to a mirror; `outcome` and `transient` say what it means."""
 
-    outcome: Outcome = Outcome.FAILED
+    outcome: PushOutcome = PushOutcome.FAILED
     transient: bool = False
 
     def __init__(self, message: str) -> None:
@@ -23,50 +23,50 @@ class PushError(Exception):
 class AuthFailed(PushError):
     """The mirror refused our key (not in its authorized_keys, or the wrong account)."""
 
-    outcome = Outcome.AUTH_FAILED
+    outcome = PushOutcome.AUTH_FAILED
 
 
 class HostKeyMismatch(PushError):
     """The mirror presented a host key that is not pinned for it: never retried."""
 
-    outcome = Outcome.HOST_KEY_MISMATCH
+    outcome = PushOutcome.HOST_KEY_MISMATCH
 
 
 class Unreachable(PushError):
     """No TCP connection (refused, no route, name not resolved)."""
 
-    outcome = Outcome.UNREACHABLE
+    outcome = PushOutcome.UNREACHABLE
     transient = True
 
 
 class ConnectionDropped(PushError):
     """The connection was lost before or during the handshake (e.g. sshd MaxStartups)."""
 
-    outcome = Outcome.UNREACHABLE
+    outcome = PushOutcome.UNREACHABLE
     transient = True
 
 
 class HandshakeTimeout(PushError):
     """Connect or login did not finish in time."""
 
-    outcome = Outcome.TIMEOUT
+    outcome = PushOutcome.TIMEOUT
     transient = True
 
 
 class CommandTimeout(PushError):
     """The forced command did not answer before its deadline (it keeps its own deadline)."""
 
-    outcome = Outcome.TIMEOUT
+    outcome = PushOutcome.TIMEOUT
 
 
 class BadOutput(PushError):
     """The mirror answered, but not with one valid report (garbage, too big, cut off)."""
 
-    outcome = Outcome.FAILED
+    outcome = PushOutcome.FAILED
 
 
 class ProtocolError(PushError):
     """An ssh protocol or channel failure after login."""
 
-    outcome = Outcome.FAILED
+    outcome = PushOutcome.FAILED
     transient = True

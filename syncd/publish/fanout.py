@@ -40,7 +40,7 @@ from pushwire.request import render_request
 from syncd.inventory.model import Mirror
 from syncd.publish.classify import Judgement, judge_error, judge_poll, judge_reply
 from syncd.publish.errors import CommandTimeout, HandshakeTimeout, PushError
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import Report, ReportError, parse_report
 from syncd.publish.sources import Decision, SourceBoard, SourceSpec, answered_busy
 from syncd.publish.ssh import Reply
@@ -293,7 +293,7 @@ class Publisher:
                 outcome=outcome.value,
                 error=error,
                 report=last.raw,
-                versions=versions if outcome is Outcome.OK else None,
+                versions=versions if outcome is PushOutcome.OK else None,
                 duration_s=duration,
             )
             return store.attempt_count(self.run_id, mirror.name)
@@ -315,7 +315,7 @@ class Publisher:
             mirror.host,
             mirror.port,
             tuple(mirror.admins),
-            proof=(Proof.HTTP if proven else Proof.UNPROVEN) if outcome is Outcome.OK else None,
+            proof=(Proof.HTTP if proven else Proof.UNPROVEN) if outcome is PushOutcome.OK else None,
         )
         results.append(result)
         self._ended.add(mirror.name)

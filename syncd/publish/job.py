@@ -26,7 +26,7 @@ from syncd.errors import SyncdError
 from syncd.inventory.model import Inventory, Mirror
 from syncd.publish.aioloop import open_aio_loop
 from syncd.publish.fanout import NoProgress, Progress, Prover, Publisher
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.publish.plan import PlanError, plan
 from syncd.publish.recordwriter import BUSY_TIMEOUT_S, PATIENCE_S, RecordWriter, open_record
 from syncd.publish.request import new_run_id
@@ -146,7 +146,7 @@ def _begin(
                 f"no run {job.resume!r} in {job.state}: see 'syncd status' for recent runs"
             )
         targets = store.targets(run.run_id)
-        pending = [t.mirror for t in targets if t.outcome != Outcome.OK.value]
+        pending = [t.mirror for t in targets if t.outcome != PushOutcome.OK.value]
         known = {m.name for m in job.inventory.mirrors}
         missing = sorted(set(pending) - known)
         if missing:
@@ -158,7 +158,7 @@ def _begin(
         mirrors = plan(
             job.inventory,
             only=pending,
-            done=[t.mirror for t in targets if t.outcome == Outcome.OK.value],
+            done=[t.mirror for t in targets if t.outcome == PushOutcome.OK.value],
             last_duration=store.last_durations(),
         )
         store.reopen_run(run.run_id)
@@ -181,12 +181,12 @@ def _recorded_ok(
     """The results of the mirrors `run_id` recorded ok, but those in `besides`."""
     out = []
     for t in store.ok_targets(run_id, besides):
-        if t.outcome == Outcome.OK.value:
+        if t.outcome == PushOutcome.OK.value:
             m = inventory.get(t.mirror)
             out.append(
                 MirrorResult(
                     t.mirror,
-                    Outcome.OK,
+                    PushOutcome.OK,
                     t.attempts,
                     None,
                     t.report,

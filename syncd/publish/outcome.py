@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Outcome(StrEnum):
+class PushOutcome(StrEnum):
     """A mirror's final outcome in one run (the ``--json`` contract's ``outcome``)."""
 
     OK = "ok"

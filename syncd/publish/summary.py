@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 
 
 class Proof(StrEnum):
@@ -23,7 +23,7 @@ class Proof(StrEnum):
 @dataclass(frozen=True)
 class MirrorResult:
     name: str
-    outcome: Outcome
+    outcome: PushOutcome
     attempts: int
     error: str | None
     report: dict[str, Any] | None = None
@@ -35,35 +35,37 @@ class MirrorResult:
 
 @dataclass(frozen=True)
 class Group:
-    outcome: Outcome
+    outcome: PushOutcome
     title: str
     mirrors: list[MirrorResult]
     actions: list[str] = field(default_factory=list)
 
 
 TITLES = {
-    Outcome.HOST_KEY_MISMATCH: "HOST KEY CHANGED OR UNKNOWN (not retried; possible impersonation)",
-    Outcome.AUTH_FAILED: "our key was refused",
-    Outcome.UNREACHABLE: "unreachable",
-    Outcome.TIMEOUT: "no answer before the deadline",
-    Outcome.FAILED: "failed",
-    Outcome.CANCELLED: "cancelled",
-    Outcome.OK: "serve the release",
+    PushOutcome.HOST_KEY_MISMATCH: (
+        "HOST KEY CHANGED OR UNKNOWN (not retried; possible impersonation)"
+    ),
+    PushOutcome.AUTH_FAILED: "our key was refused",
+    PushOutcome.UNREACHABLE: "unreachable",
+    PushOutcome.TIMEOUT: "no answer before the deadline",
+    PushOutcome.FAILED: "failed",
+    PushOutcome.CANCELLED: "cancelled",
+    PushOutcome.OK: "serve the release",
 }
 ORDER = [
-    Outcome.HOST_KEY_MISMATCH,
-    Outcome.AUTH_FAILED,
-    Outcome.FAILED,
-    Outcome.TIMEOUT,
-    Outcome.UNREACHABLE,
-    Outcome.CANCELLED,
-    Outcome.OK,
+    PushOutcome.HOST_KEY_MISMATCH,
+    PushOutcome.AUTH_FAILED,
+    PushOutcome.FAILED,
+    PushOutcome.TIMEOUT,
+    PushOutcome.UNREACHABLE,
+    PushOutcome.CANCELLED,
+    PushOutcome.OK,
 ]
 
 
-def _actions(outcome: Outcome, mirrors: Sequence[MirrorResult], run_id: str) -> list[str]:
+def _actions(outcome: PushOutcome, mirrors: Sequence[MirrorResult], run_id: str) -> list[str]:
     resume = f"syncd publish --resume {run_id}"
-    if outcome is Outcome.HOST_KEY_MISMATCH:
+    if outcome is PushOutcome.HOST_KEY_MISMATCH:
         out = []
         for m in mirrors:
             who = ", ".join(m.admins) or "its admin"
@@ -73,7 +75,7 @@ def _actions(outcome: Outcome, mirrors: Sequence[MirrorResult], run_id: str) -> 
                 f"syncd mirrors pin {m.name} --host-key 'ssh-ed25519 AAAA...'"
             )
         return out
-    if outcome is Outcome.TIMEOUT:
+    if outcome is PushOutcome.TIMEOUT:
         login = [m for m in mirrors if _no_login(m)]
         actions = [TIMEOUT_LOGIN] if login else []
         if len(login) < len(mirrors):
@@ -95,16 +97,16 @@ def _no_login(m: MirrorResult) -> bool:
     return m.report is None and any(t in (m.error or "") for t in HANDSHAKE_TIMEOUTS)
 
 
-_NEXT: dict[Outcome, tuple[str, ...]] = {
-    Outcome.AUTH_FAILED: (
+_NEXT: dict[PushOutcome, tuple[str, ...]] = {
+    PushOutcome.AUTH_FAILED: (
         "ask the admins to install the current authorized_keys line for the pusher key "
         "(syncd keys render)",
     ),
-    Outcome.UNREACHABLE: (
+    PushOutcome.UNREACHABLE: (
         "check the host and port in the inventory and ask the admins whether sshd is up",
     ),
-    Outcome.FAILED: ("read each error above and the mirror's log, and fix the cause",),
-    Outcome.CANCELLED: ("nothing to fix",),
+    PushOutcome.FAILED: ("read each error above and the mirror's log, and fix the cause",),
+    PushOutcome.CANCELLED: ("nothing to fix",),
 }
 
 
@@ -137,10 +139,10 @@ def unproven_lines(results: Sequence[MirrorResult]) -> list[str]:
 
 def summary_lines(results: Sequence[MirrorResult], run_id: str) -> list[str]:
     """Return the plain-text summary: a headline, then each group with its mirrors and actions."""
-    ok = sum(r.outcome is Outcome.OK for r in results)
+    ok = sum(r.outcome is PushOutcome.OK for r in results)
     lines = [f"run {run_id}: {ok} of {len(results)} mirrors serve the release"]
     for g in group(results, run_id):
-        if g.outcome is Outcome.OK:
+        if g.outcome is PushOutcome.OK:
             lines.append(f"{g.title}: {len(g.mirrors)}")
             lines.extend(unproven_lines(g.mirrors))
             continue
@@ -174,4 +176,4 @@ def to_json(
 
 def exit_code(results: Sequence[MirrorResult]) -> int:
     """0 when every mirror ended ok, else 1."""
-    return 0 if all(r.outcome is Outcome.OK for r in results) else 1
+    return 0 if all(r.outcome is PushOutcome.OK for r in results) else 1

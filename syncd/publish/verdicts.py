@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from syncd.publish.classify import Judgement
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 
 
 class Ending(StrEnum):
@@ -23,13 +23,13 @@ class Ending(StrEnum):
     BROKEN = "internal error"  # an error no adapter translated (the mirror's own fault)
 
 
-ENDINGS: Mapping[Ending, tuple[Outcome, str]] = {
-    Ending.RUN_DEADLINE: (Outcome.TIMEOUT, "run deadline passed"),
-    Ending.CANCELLED: (Outcome.CANCELLED, "cancelled (SIGINT/SIGTERM)"),
-    Ending.INTERRUPTED: (Outcome.CANCELLED, "cancelled"),
-    Ending.STILL_QUEUED: (Outcome.TIMEOUT, "queued, and not done at the deadline"),
-    Ending.NOT_SERVED: (Outcome.FAILED, ""),
-    Ending.BROKEN: (Outcome.FAILED, "internal error"),
+ENDINGS: Mapping[Ending, tuple[PushOutcome, str]] = {
+    Ending.RUN_DEADLINE: (PushOutcome.TIMEOUT, "run deadline passed"),
+    Ending.CANCELLED: (PushOutcome.CANCELLED, "cancelled (SIGINT/SIGTERM)"),
+    Ending.INTERRUPTED: (PushOutcome.CANCELLED, "cancelled"),
+    Ending.STILL_QUEUED: (PushOutcome.TIMEOUT, "queued, and not done at the deadline"),
+    Ending.NOT_SERVED: (PushOutcome.FAILED, ""),
+    Ending.BROKEN: (PushOutcome.FAILED, "internal error"),
 }
 
 
@@ -54,9 +54,9 @@ def interrupted(past_deadline: bool) -> Judgement:
     return ended(Ending.RUN_DEADLINE if past_deadline else Ending.INTERRUPTED)
 
 
-def final(judgement: Judgement) -> tuple[Outcome, str | None]:
+def final(judgement: Judgement) -> tuple[PushOutcome, str | None]:
     """Given a mirror's last judgement, return its outcome in the run and its error (None
     when ok; the outcome's name when the judgement says nothing more)."""
     if judgement.verdict is Verdict.OK:
-        return Outcome.OK, None
+        return PushOutcome.OK, None
     return judgement.outcome, judgement.error or judgement.outcome.value

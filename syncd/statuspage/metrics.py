@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from syncd.monitor.freshness import State
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.statuspage.rows import MirrorStatus
 from syncd.text import clean
 
@@ -26,7 +26,7 @@ FAMILY_STATES: tuple[str, ...] = tuple(s.value for s in State)
 RUN_KINDS: tuple[str, ...] = ("release", "heartbeat")
 RUN_STATES: tuple[str, ...] = ("running", "finished", "cancelled")
 # a mirror's outcome in a run; "none": the run ended (or stopped) before it had one
-RUN_OUTCOMES: tuple[str, ...] = (*(o.value for o in Outcome), "none")
+RUN_OUTCOMES: tuple[str, ...] = (*(o.value for o in PushOutcome), "none")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from syncd.publish.errors import (
     PushError,
     Unreachable,
 )
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.plan import PlanError, plan
 from syncd.publish.report import ReportError, parse_report
 from syncd.publish.request import expected_from_headers, parse_expect
@@ -205,20 +205,20 @@ EXPECT = {"daily": 28033}
 @pytest.mark.parametrize(
     ("exit_status", "status", "daily", "verdict", "outcome"),
     [
-        (0, "ok", 28033, Verdict.OK, Outcome.OK),
-        (0, "ok", 28040, Verdict.OK, Outcome.OK),  # newer than asked is fine
-        (0, "ok", 28000, Verdict.RETRY, Outcome.FAILED),  # source behind: another round
-        (0, "queued", 28000, Verdict.QUEUED, Outcome.FAILED),
-        (64, "rejected", 0, Verdict.FAIL, Outcome.FAILED),
-        (75, "failed", 0, Verdict.RETRY, Outcome.FAILED),
-        (78, "failed", 0, Verdict.FAIL, Outcome.FAILED),
-        (1, "failed", 0, Verdict.FAIL, Outcome.FAILED),
-        (75, "ok", 28033, Verdict.RETRY, Outcome.FAILED),  # inconsistent: trust the exit code
-        (None, "ok", 28033, Verdict.RETRY, Outcome.FAILED),  # killed by a signal
+        (0, "ok", 28033, Verdict.OK, PushOutcome.OK),
+        (0, "ok", 28040, Verdict.OK, PushOutcome.OK),  # newer than asked is fine
+        (0, "ok", 28000, Verdict.RETRY, PushOutcome.FAILED),  # source behind: another round
+        (0, "queued", 28000, Verdict.QUEUED, PushOutcome.FAILED),
+        (64, "rejected", 0, Verdict.FAIL, PushOutcome.FAILED),
+        (75, "failed", 0, Verdict.RETRY, PushOutcome.FAILED),
+        (78, "failed", 0, Verdict.FAIL, PushOutcome.FAILED),
+        (1, "failed", 0, Verdict.FAIL, PushOutcome.FAILED),
+        (75, "ok", 28033, Verdict.RETRY, PushOutcome.FAILED),  # inconsistent: trust the exit code
+        (None, "ok", 28033, Verdict.RETRY, PushOutcome.FAILED),  # killed by a signal
     ],
 )
 def test_judge_reply_table(
-    exit_status: int | None, status: str, daily: int, verdict: Verdict, outcome: Outcome
+    exit_status: int | None, status: str, daily: int, verdict: Verdict, outcome: PushOutcome
 ) -> None:
     j = judge_reply(exit_status, _rep(status, daily), "", EXPECT)  # type: ignore[arg-type]
     assert (j.verdict, j.outcome) == (verdict, outcome)
@@ -242,18 +242,18 @@ def test_judge_poll() -> None:
 @pytest.mark.parametrize(
     ("error", "verdict", "outcome"),
     [
-        (HostKeyMismatch("x"), Verdict.FAIL, Outcome.HOST_KEY_MISMATCH),
-        (AuthFailed("x"), Verdict.FAIL, Outcome.AUTH_FAILED),
-        (Unreachable("x"), Verdict.RETRY, Outcome.UNREACHABLE),
-        (ConnectionDropped("x"), Verdict.RETRY, Outcome.UNREACHABLE),
-        (HandshakeTimeout("x"), Verdict.RETRY, Outcome.TIMEOUT),
-        (CommandTimeout("x"), Verdict.FAIL, Outcome.TIMEOUT),
-        (BadOutput("x"), Verdict.FAIL, Outcome.FAILED),
-        (ProtocolError("x"), Verdict.RETRY, Outcome.FAILED),
-        (PushError("x"), Verdict.FAIL, Outcome.FAILED),
+        (HostKeyMismatch("x"), Verdict.FAIL, PushOutcome.HOST_KEY_MISMATCH),
+        (AuthFailed("x"), Verdict.FAIL, PushOutcome.AUTH_FAILED),
+        (Unreachable("x"), Verdict.RETRY, PushOutcome.UNREACHABLE),
+        (ConnectionDropped("x"), Verdict.RETRY, PushOutcome.UNREACHABLE),
+        (HandshakeTimeout("x"), Verdict.RETRY, PushOutcome.TIMEOUT),
+        (CommandTimeout("x"), Verdict.FAIL, PushOutcome.TIMEOUT),
+        (BadOutput("x"), Verdict.FAIL, PushOutcome.FAILED),
+        (ProtocolError("x"), Verdict.RETRY, PushOutcome.FAILED),
+        (PushError("x"), Verdict.FAIL, PushOutcome.FAILED),
     ],
 )
-def test_judge_error_table(error: PushError, verdict: Verdict, outcome: Outcome) -> None:
+def test_judge_error_table(error: PushError, verdict: Verdict, outcome: PushOutcome) -> None:
     j = judge_error(error)
     assert (j.verdict, j.outcome, j.error) == (verdict, outcome, "x")
 
@@ -270,10 +270,10 @@ def test_plan_orders_slowest_first_and_skips_done() -> None:
 
 def test_summary_groups_problems_first_with_actions() -> None:
     results = [
-        MirrorResult("ok1", Outcome.OK, 1, None),
+        MirrorResult("ok1", PushOutcome.OK, 1, None),
         MirrorResult(
             "hk",
-            Outcome.HOST_KEY_MISMATCH,
+            PushOutcome.HOST_KEY_MISMATCH,
             1,
             "host key not verifiable",
             None,
@@ -281,13 +281,13 @@ def test_summary_groups_problems_first_with_actions() -> None:
             2222,
             ("Jan <jan@example.org>",),
         ),
-        MirrorResult("down", Outcome.UNREACHABLE, 3, "connection refused"),
+        MirrorResult("down", PushOutcome.UNREACHABLE, 3, "connection refused"),
     ]
     groups = group(results, "R1")
     assert [g.outcome for g in groups] == [
-        Outcome.HOST_KEY_MISMATCH,
-        Outcome.UNREACHABLE,
-        Outcome.OK,
+        PushOutcome.HOST_KEY_MISMATCH,
+        PushOutcome.UNREACHABLE,
+        PushOutcome.OK,
     ]
     (action,) = groups[0].actions
     assert "Jan <jan@example.org>" in action and "ssh-keyscan -p 2222 hk.example.org" in action

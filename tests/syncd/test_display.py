@@ -8,12 +8,12 @@ from rich.console import Console
 
 from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.publish.classify import Judgement
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.summary import MirrorResult
 
 RESULTS = [
-    MirrorResult("a.test", Outcome.OK, 1, None),
-    MirrorResult("b.test", Outcome.AUTH_FAILED, 1, "permission denied for our key"),
+    MirrorResult("a.test", PushOutcome.OK, 1, None),
+    MirrorResult("b.test", PushOutcome.AUTH_FAILED, 1, "permission denied for our key"),
 ]
 
 
@@ -21,7 +21,7 @@ def test_plain_lines() -> None:
     out = io.StringIO()
     p = PlainProgress(out)
     p.start(2)
-    p.attempt("b.test", "sync", 1, Judgement(Verdict.RETRY, Outcome.UNREACHABLE, "refused"))
+    p.attempt("b.test", "sync", 1, Judgement(Verdict.RETRY, PushOutcome.UNREACHABLE, "refused"))
     for r in RESULTS:
         p.finished(r)
     assert out.getvalue().splitlines() == [

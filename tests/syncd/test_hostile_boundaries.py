@@ -60,7 +60,7 @@ from syncd.publish import job as publish_job
 from syncd.publish.classify import Judgement, judge_reply
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import PublishJob, publish_main
-from syncd.publish.outcome import Outcome, Verdict
+from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import dumps_strict, parse_report
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult, summary_lines, to_json
@@ -299,7 +299,7 @@ def test_a_failure_at_any_stage_of_one_mirror_is_that_mirrors_alone(
     want_outcome, want_error, want_state = STAGES[stage]
     results = {r.name: r for r in outcome.results}
     assert set(results) == {VICTIM, "good.test"}
-    assert results["good.test"].outcome is Outcome.OK, results["good.test"]
+    assert results["good.test"].outcome is PushOutcome.OK, results["good.test"]
     assert results["good.test"].proof is not None and results["good.test"].proof.value == "http"
     victim = results[VICTIM]
     assert victim.outcome.value == want_outcome, victim
@@ -492,7 +492,7 @@ def test_a_report_of_any_text_is_recorded_and_read_back_clean(tmp_path: Path, te
     assert target.error == judgement.error and not forbidden(target.error or "")
     for s in strings(target.report):
         assert not forbidden(s)
-    result = MirrorResult("m", Outcome.FAILED, 1, target.error, target.report)
+    result = MirrorResult("m", PushOutcome.FAILED, 1, target.error, target.report)
     for s in strings(strict(dumps_strict(to_json(run, DEFAULT_VERSIONS, [result])))):
         assert not forbidden(s)
 
@@ -557,8 +557,8 @@ def test_the_terminal_shows_any_text_as_text(text: str) -> None:
     terminal as a control or a format character."""
     from rich.console import Console
 
-    result = MirrorResult(text, Outcome.FAILED, 3, text)
-    judgement = Judgement(Verdict.RETRY, Outcome.FAILED, text)
+    result = MirrorResult(text, PushOutcome.FAILED, 3, text)
+    judgement = Judgement(Verdict.RETRY, PushOutcome.FAILED, text)
     plain = io.StringIO()
     shown = PlainProgress(plain)
     shown.start(1)
@@ -584,7 +584,7 @@ def test_rich_never_reads_markup_from_a_mirror() -> None:
     console = Console(file=out, force_terminal=True, width=300, color_system=None)
     progress = RichProgress(console)
     progress.start(1)
-    progress.attempt(MARKUP, "sync", 1, Judgement(Verdict.RETRY, Outcome.FAILED, MARKUP))
+    progress.attempt(MARKUP, "sync", 1, Judgement(Verdict.RETRY, PushOutcome.FAILED, MARKUP))
     progress.stop()
     assert f"{MARKUP}: retrying ({MARKUP})" in out.getvalue()
     assert "\x1b]8;" not in out.getvalue()  # no terminal hyperlink

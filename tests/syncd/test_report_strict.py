@@ -9,7 +9,7 @@ import json
 import pytest
 
 from devtools.harness.documents import report
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.publish.report import ReportError, dumps_strict, parse_report
 from syncd.publish.summary import MirrorResult, Proof, summary_lines, to_json
 
@@ -40,7 +40,9 @@ def test_numbers_strict_json_cannot_carry_make_an_invalid_report(text: str, says
 
 
 def test_output_is_strict_json_whatever_the_record_holds() -> None:
-    doc = to_json("R1", {"daily": 1}, [MirrorResult("m", Outcome.OK, 1, None, {"d": float("nan")})])
+    doc = to_json(
+        "R1", {"daily": 1}, [MirrorResult("m", PushOutcome.OK, 1, None, {"d": float("nan")})]
+    )
     text = dumps_strict({**doc, "inf": [float("inf"), -float("inf")]})
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text)["mirrors"][0]["report"] == {"d": None}
@@ -48,8 +50,8 @@ def test_output_is_strict_json_whatever_the_record_holds() -> None:
 
 def test_an_ok_without_http_proof_says_unproven() -> None:
     results = [
-        MirrorResult("proven", Outcome.OK, 1, None, proof=Proof.HTTP),
-        MirrorResult("bare", Outcome.OK, 1, None, proof=Proof.UNPROVEN),
+        MirrorResult("proven", PushOutcome.OK, 1, None, proof=Proof.HTTP),
+        MirrorResult("bare", PushOutcome.OK, 1, None, proof=Proof.UNPROVEN),
     ]
     lines = summary_lines(results, "R1")
     assert lines[:2] == ["run R1: 2 of 2 mirrors serve the release", "serve the release: 2"]
@@ -62,7 +64,7 @@ def test_a_long_unproven_list_is_a_count_and_the_first_names() -> None:
     """500 unproven mirrors: one short line, the first eight names and how many more. (Proven
     to fail before the fix: the line held all 500 names, 10,000 characters.)"""
     results = [
-        MirrorResult(f"mirror{i:03d}.example.org", Outcome.OK, 1, None, proof=Proof.UNPROVEN)
+        MirrorResult(f"mirror{i:03d}.example.org", PushOutcome.OK, 1, None, proof=Proof.UNPROVEN)
         for i in range(500)
     ]
     (line,) = [line for line in summary_lines(results, "R1") if "unproven" in line]
@@ -75,8 +77,8 @@ def test_timeout_advice_says_whether_a_client_ran() -> None:
     """A timeout at connect or login ran no client: the advice is about reaching sshd, not
     the client's log; a timeout waiting for the report keeps the old advice. (Proven to fail
     before the fix: both got "the mirror's client keeps running under its own deadline".)"""
-    login = MirrorResult("a", Outcome.TIMEOUT, 3, "connect or login timed out")
-    slow = MirrorResult("b", Outcome.TIMEOUT, 1, "no report within 900 s (...)")
+    login = MirrorResult("a", PushOutcome.TIMEOUT, 3, "connect or login timed out")
+    slow = MirrorResult("b", PushOutcome.TIMEOUT, 1, "no report within 900 s (...)")
     text = "\n".join(summary_lines([login], "R1"))
     assert "no client ran where connect or login timed out" in text
     assert "keeps running" not in text

@@ -17,7 +17,7 @@ from devtools.harness.documents import report
 from syncd.inventory.model import Mirror
 from syncd.publish.errors import ConnectionDropped, HostKeyMismatch, PushError, Unreachable
 from syncd.publish.fanout import Publisher
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
 from syncd.settings import Policy
@@ -117,7 +117,7 @@ async def test_backoff_is_exponential_and_capped(
     t = Scripted({"m": [ConnectionDropped("lost")] * 5 + [OK]})
     p = publisher(store, t, ["m"], backoff_initial=2, backoff_max=10, max_attempts=10)
     (result,) = await p.run([mirror("m")])
-    assert result.outcome is Outcome.OK and result.attempts == 6
+    assert result.outcome is PushOutcome.OK and result.attempts == 6
     opens = t.opens["m"]
     gaps = [round(b - a - 0.01, 6) for a, b in itertools.pairwise(opens)]
     assert gaps == [2, 4, 8, 10, 10]
@@ -155,7 +155,7 @@ async def test_retries_stop_before_the_run_deadline(
     assert [round(x - start) for x in t.opens["m"]] == [0, 4, 12, 28]
     assert trio.current_time() - start < 30
     assert (result.outcome, result.attempts, result.error) == (
-        Outcome.UNREACHABLE,
+        PushOutcome.UNREACHABLE,
         4,
         "connection refused",
     )
@@ -167,7 +167,7 @@ async def test_host_key_mismatch_is_never_retried(
 ) -> None:
     t = Scripted({"m": [HostKeyMismatch("host key not verifiable"), OK]})
     (result,) = await publisher(store, t, ["m"], max_attempts=5).run([mirror("m")])
-    assert (result.outcome, result.attempts) == (Outcome.HOST_KEY_MISMATCH, 1)
+    assert (result.outcome, result.attempts) == (PushOutcome.HOST_KEY_MISMATCH, 1)
 
 
 @pytest.mark.trio
@@ -178,8 +178,8 @@ async def test_hanging_command_times_out_per_phase_and_others_finish(
     p = publisher(store, t, ["hang", "fast"], command_timeout=50, run_timeout=600)
     start = trio.current_time()
     results = {r.name: r for r in await p.run([mirror("hang"), mirror("fast")])}
-    assert results["fast"].outcome is Outcome.OK
-    assert results["hang"].outcome is Outcome.TIMEOUT
+    assert results["fast"].outcome is PushOutcome.OK
+    assert results["hang"].outcome is PushOutcome.TIMEOUT
     assert "no report within 50 s" in (results["hang"].error or "")
     assert 50 <= trio.current_time() - start < 51
     assert t.open_now == 0  # every session closed
@@ -191,7 +191,7 @@ async def test_queued_is_polled_until_served(
 ) -> None:
     t = Scripted({"m": [QUEUED, QUEUED, QUEUED, OK]})
     (result,) = await publisher(store, t, ["m"], poll_initial=5, poll_max=20).run([mirror("m")])
-    assert result.outcome is Outcome.OK and result.attempts == 4
+    assert result.outcome is PushOutcome.OK and result.attempts == 4
     assert t.requests["m"][0].startswith("sync run-id=R ")
     assert t.requests["m"][1:] == ["status"] * 3
 
@@ -205,7 +205,7 @@ async def test_queued_forever_ends_as_timeout_at_the_run_deadline(
     (result,) = await publisher(store, t, ["m"], poll_initial=5, poll_max=20, run_timeout=120).run(
         [mirror("m")]
     )
-    assert result.outcome is Outcome.TIMEOUT and "queued" in (result.error or "")
+    assert result.outcome is PushOutcome.TIMEOUT and "queued" in (result.error or "")
     assert trio.current_time() - start <= 120
 
 
@@ -217,7 +217,7 @@ async def test_handshakes_and_sessions_are_bounded_separately(
     t = Scripted({n: [OK] for n in names})
     p = publisher(store, t, names, handshake_concurrency=3, session_concurrency=10)
     results = await p.run([mirror(n) for n in names])
-    assert {r.outcome for r in results} == {Outcome.OK}
+    assert {r.outcome for r in results} == {PushOutcome.OK}
     assert t.max_open == 10
     assert p._handshakes.borrowed_tokens == 0 and p._sessions.borrowed_tokens == 0
 
@@ -250,7 +250,7 @@ async def test_run_deadline_cuts_an_attempt_and_says_timeout(
     t = Scripted({"m": [HANG]})
     p = publisher(store, t, ["m"], command_timeout=500, run_timeout=60)
     (result,) = await p.run([mirror("m")])
-    assert result.outcome is Outcome.TIMEOUT and result.error == "run deadline passed"
+    assert result.outcome is PushOutcome.TIMEOUT and result.error == "run deadline passed"
     (attempt,) = store.attempts("R", "m")
     assert (attempt["outcome"], attempt["error"]) == ("timeout", "run deadline passed")
     assert t.open_now == 0
@@ -274,7 +274,7 @@ async def test_deadline_during_backoff_keeps_the_last_error(
         login_timeout=2,
     )
     (result,) = await p.run([mirror("m")])
-    assert result.outcome is Outcome.UNREACHABLE
+    assert result.outcome is PushOutcome.UNREACHABLE
     assert result.error == "connection refused"
 
 
@@ -301,7 +301,7 @@ async def test_busy_answers_are_the_sources_pace_not_failures(
     t = Scripted({"m": [_busy_reply()] * 6 + [OK]})
     p = publisher(store, t, ["m"], backoff_initial=1, backoff_max=4, max_attempts=3)
     (result,) = await p.run([mirror("m")])
-    assert (result.outcome, result.attempts) == (Outcome.OK, 7)
+    assert (result.outcome, result.attempts) == (PushOutcome.OK, 7)
     rows = store.attempts("R", "m")
     assert [r["verdict"] for r in rows] == ["retry"] * 6 + ["ok"]
 
@@ -315,7 +315,7 @@ async def test_busy_answers_do_not_lift_the_limit_on_failures(
     t = Scripted({"m": [dropped, _busy_reply(), dropped, _busy_reply(), dropped, OK]})
     p = publisher(store, t, ["m"], backoff_initial=1, backoff_max=4, max_attempts=3)
     (result,) = await p.run([mirror("m")])
-    assert result.outcome is not Outcome.OK and result.attempts == 5
+    assert result.outcome is not PushOutcome.OK and result.attempts == 5
 
 
 @pytest.mark.trio
@@ -326,5 +326,5 @@ async def test_busy_answers_stop_at_the_run_deadline(
     p = publisher(store, t, ["m"], backoff_initial=1, backoff_max=4, max_attempts=3, run_timeout=60)
     start = trio.current_time()
     (result,) = await p.run([mirror("m")])
-    assert result.outcome is not Outcome.OK and result.attempts > 3
+    assert result.outcome is not PushOutcome.OK and result.attempts > 3
     assert trio.current_time() - start <= 60

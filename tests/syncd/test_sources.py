@@ -18,7 +18,7 @@ from devtools.harness.documents import report
 from syncd.errors import ConfigError
 from syncd.inventory.model import Mirror
 from syncd.publish.fanout import Publisher
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.publish.sources import (
     FAILOVER,
     LEARNED,
@@ -404,7 +404,7 @@ def test_transfers_per_source_never_exceed_its_capacity(
         )
     finally:
         conn.close()
-    assert {r.outcome for r in results} == {Outcome.OK} and len(results) == count
+    assert {r.outcome for r in results} == {PushOutcome.OK} and len(results) == count
     assert transports[R1].max_busy <= cap1 and transports[R2].max_busy <= cap2
     assert sorted(transports[R1].pushed + transports[R2].pushed) == names
 
@@ -419,7 +419,7 @@ async def test_a_failing_source_hands_its_mirrors_to_the_other(
     transports = {R1: SourceScripted(R1, fallback=R2, down=True), R2: SourceScripted(R2)}
     p, names = _run(store, transports, sources, 8)
     results = await p.run([_mirror(n) for n in names])
-    assert {r.outcome for r in results} == {Outcome.OK}
+    assert {r.outcome for r in results} == {PushOutcome.OK}
     assert len(transports[R1].pushed) == 1  # only the one that showed it down
     assert {r.report["source_used"] for r in results if r.report} == {R2}
     rows = [a for n in names for a in store.attempts("R", n)]
@@ -437,7 +437,7 @@ async def test_a_mirror_failing_on_its_source_is_retried_on_the_other(
     transports = {R1: SourceScripted(R1, down=True), R2: SourceScripted(R2)}
     p, names = _run(store, transports, sources, 2)
     results = await p.run([_mirror(n) for n in names])
-    assert {r.outcome for r in results} == {Outcome.OK}
+    assert {r.outcome for r in results} == {PushOutcome.OK}
     (first,) = transports[R1].pushed
     rows = store.attempts("R", first)
     assert [(a["source"], a["verdict"]) for a in rows] == [(R1, "retry"), (R2, "ok")]
@@ -455,7 +455,7 @@ async def test_a_busy_source_gets_fewer_transfers_not_fewer_mirrors(
     transports = {R1: SourceScripted(R1, fallback=R2, limit=2), R2: SourceScripted(R2)}
     p, names = _run(store, transports, sources, 24)
     results = await p.run([_mirror(n) for n in names])
-    assert {r.outcome for r in results} == {Outcome.OK} and len(results) == 24
+    assert {r.outcome for r in results} == {PushOutcome.OK} and len(results) == 24
     assert p._transfers[R1].total_tokens == p._board.capacity[R1] < 6
     assert p._board.capacity[R2] == 6
     # 6 busy answers when rsync1 keeps its 6 slots (its second round is refused alike)

@@ -20,7 +20,7 @@ from pushwire.request import parse_request
 from syncd.inventory.model import Hub, InventoryError, Mirror, parse_inventory
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import hubs_of
-from syncd.publish.outcome import Outcome
+from syncd.publish.outcome import PushOutcome
 from syncd.publish.sources import FAILOVER, TIER, SourceSpec, plan_tiers
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
@@ -149,7 +149,7 @@ async def test_the_second_wave_waits_for_its_hub_and_pulls_from_it(
     fleet = Fleet(hub_seconds=3.0)
     p = _publisher(store, fleet, 12, slots=1)
     results = await p.run(_mirrors(12))
-    assert {r.outcome for r in results} == {Outcome.OK} and len(results) == 12
+    assert {r.outcome for r in results} == {PushOutcome.OK} and len(results) == 12
     # one slot per source, 6 mirrors on them: the hub took its source's first slot
     assert fleet.served_at[HUB] == 3.0
     via = [(m, key, t) for m, key, source, t in fleet.pushes if source == HUB]
@@ -172,8 +172,8 @@ async def test_a_hub_that_fails_sends_its_wave_to_their_sources(
     p = _publisher(store, fleet, 12)
     results = await p.run(_mirrors(12))
     by_name = {r.name: r for r in results}
-    assert by_name[HUB].outcome is Outcome.FAILED
-    assert all(r.outcome is Outcome.OK for n, r in by_name.items() if n != HUB)
+    assert by_name[HUB].outcome is PushOutcome.FAILED
+    assert all(r.outcome is PushOutcome.OK for n, r in by_name.items() if n != HUB)
     assert not [m for m, _, source, _ in fleet.pushes if source is not None]  # none via the hub
     moved = [
         a
@@ -193,7 +193,7 @@ async def test_a_hub_slower_than_hub_wait_loses_its_wave_to_their_sources(
     fleet = Fleet(hub_seconds=50.0)
     p = _publisher(store, fleet, 12, hub_wait=5.0)
     results = await p.run(_mirrors(12))
-    assert {r.outcome for r in results} == {Outcome.OK}
+    assert {r.outcome for r in results} == {PushOutcome.OK}
     late = [(m, t) for m, _, source, t in fleet.pushes if m != HUB and t >= 5.0]
     assert len(late) == 6 and all(t < 6.0 for _, t in late)  # at hub_wait, not at 50 s
     for mirror, _ in late:

@@ -10,57 +10,57 @@ from syncd.dns.gate import ServedBy, evidence, served_by
 from syncd.monitor.freshness import Check, State
 from syncd.monitor.run import repeat
 from syncd.publish.classify import Judgement
-from syncd.publish.outcome import MirrorPushState, Outcome, Verdict
+from syncd.publish.outcome import MirrorPushState, PushOutcome, Verdict
 from syncd.publish.verdicts import Ending, ended, final, interrupted
 
 RELEASE = {"daily": 2, "main": 1}
-STILL = Judgement(Verdict.QUEUED, Outcome.TIMEOUT, "still syncing: daily 1 (want 2)")
-REFUSED = Judgement(Verdict.RETRY, Outcome.UNREACHABLE, "connection refused")
+STILL = Judgement(Verdict.QUEUED, PushOutcome.TIMEOUT, "still syncing: daily 1 (want 2)")
+REFUSED = Judgement(Verdict.RETRY, PushOutcome.UNREACHABLE, "connection refused")
 
 
 @pytest.mark.parametrize(
     ("ending", "last", "detail", "outcome", "error"),
     [
-        (Ending.RUN_DEADLINE, None, "", Outcome.TIMEOUT, "run deadline passed"),
+        (Ending.RUN_DEADLINE, None, "", PushOutcome.TIMEOUT, "run deadline passed"),
         (
             Ending.RUN_DEADLINE,
             REFUSED,
             "",
-            Outcome.TIMEOUT,
+            PushOutcome.TIMEOUT,
             "run deadline passed (last: connection refused)",
         ),
         (
             Ending.RUN_DEADLINE,
-            Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed"),
+            Judgement(Verdict.FAIL, PushOutcome.TIMEOUT, "run deadline passed"),
             "",
-            Outcome.TIMEOUT,
+            PushOutcome.TIMEOUT,
             "run deadline passed",  # not "(last: run deadline passed)"
         ),
-        (Ending.CANCELLED, REFUSED, "", Outcome.CANCELLED, "cancelled (SIGINT/SIGTERM)"),
+        (Ending.CANCELLED, REFUSED, "", PushOutcome.CANCELLED, "cancelled (SIGINT/SIGTERM)"),
         (
             Ending.STILL_QUEUED,
             STILL,
             "",
-            Outcome.TIMEOUT,
+            PushOutcome.TIMEOUT,
             "queued, and not done at the deadline: still syncing: daily 1 (want 2)",
         ),
-        (Ending.NOT_SERVED, None, "http (IPv4): serves daily 1", Outcome.FAILED, None),
+        (Ending.NOT_SERVED, None, "http (IPv4): serves daily 1", PushOutcome.FAILED, None),
     ],
 )
 def test_endings(
-    ending: Ending, last: Judgement | None, detail: str, outcome: Outcome, error: str | None
+    ending: Ending, last: Judgement | None, detail: str, outcome: PushOutcome, error: str | None
 ) -> None:
     j = ended(ending, last, detail)
     assert (j.verdict, j.outcome, j.error) == (Verdict.FAIL, outcome, error or detail)
 
 
 def test_an_interrupted_attempt_and_the_final_outcome() -> None:
-    assert interrupted(True) == Judgement(Verdict.FAIL, Outcome.TIMEOUT, "run deadline passed")
-    assert interrupted(False) == Judgement(Verdict.FAIL, Outcome.CANCELLED, "cancelled")
-    assert final(Judgement(Verdict.OK, Outcome.OK)) == (Outcome.OK, None)
-    assert final(REFUSED) == (Outcome.UNREACHABLE, "connection refused")
-    assert final(Judgement(Verdict.FAIL, Outcome.AUTH_FAILED)) == (
-        Outcome.AUTH_FAILED,
+    assert interrupted(True) == Judgement(Verdict.FAIL, PushOutcome.TIMEOUT, "run deadline passed")
+    assert interrupted(False) == Judgement(Verdict.FAIL, PushOutcome.CANCELLED, "cancelled")
+    assert final(Judgement(Verdict.OK, PushOutcome.OK)) == (PushOutcome.OK, None)
+    assert final(REFUSED) == (PushOutcome.UNREACHABLE, "connection refused")
+    assert final(Judgement(Verdict.FAIL, PushOutcome.AUTH_FAILED)) == (
+        PushOutcome.AUTH_FAILED,
         "auth_failed",
     )
 
