@@ -136,7 +136,9 @@ def load_config(explicit: Path | None) -> tuple[SyncdConfig, Path | None]:
         text = path.read_text()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
-    return parse_config(text, str(path)), path
+    cfg = parse_config(text, str(path))
+    cfg._origin = path  # the file it came from, for the messages that name it
+    return cfg, path
 
 
 def _inventory_text(path: Path, missing: str | None = None) -> str:

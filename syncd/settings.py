@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -111,6 +112,12 @@ class SyncdConfig(BaseModel):
     monitor: MonitorConfig = MonitorConfig()
     dns: DnsConfig | None = None
     sources: list[SourceConfig] = []  # empty: the one `key`, as before
+    _origin: Path | None = PrivateAttr(default=None)  # the file it was read from
+
+    @property
+    def origin(self) -> Path | None:
+        """The syncd.toml this configuration was read from (None: the defaults, none found)."""
+        return self._origin
 
     @model_validator(mode="after")
     def _unique_sources(self) -> SyncdConfig:

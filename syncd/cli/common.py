@@ -128,22 +128,16 @@ MirrorOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-# the syncd.toml the command in progress read (None: none found), for `need`'s message
-_CONFIG_FILE: list[Path | None] = [None]
-
-
 def settings(config: Path | None) -> SyncdConfig:
     """The configuration in effect (`config`, else the first syncd.toml found)."""
-    cfg, path = load_config(config)
-    _CONFIG_FILE[0] = path
-    return cfg
+    return load_config(config)[0]
 
 
-def need(value: Path | None, option: str, key: str) -> Path:
-    """`value`, given on the command line or in syncd.toml; raise UsageError when neither,
-    naming the syncd.toml read, or where none was found."""
+def need(value: Path | None, option: str, key: str, cfg: SyncdConfig) -> Path:
+    """`value`, given on the command line or in syncd.toml (`cfg`); raise UsageError when
+    neither, naming the syncd.toml read, or where none was found."""
     if value is None:
-        path = _CONFIG_FILE[0]
+        path = cfg.origin
         if path is not None:
             where = f"{path} sets none"
         else:
@@ -163,11 +157,11 @@ def push_job(
     """The push to make (its release still to be set): the options, else syncd.toml's. With
     [[sources]], each source's key pushes its share of the mirrors, unless `key` is given
     (then that one key pushes to all, as without [[sources]])."""
-    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory")
+    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory", cfg)
     first = cfg.sources[0].key if cfg.sources else None
     return PublishJob(
-        key=need(key or cfg.key or first, "--key", "key"),
-        state=need(state or cfg.state, "--state", "state"),
+        key=need(key or cfg.key or first, "--key", "key", cfg),
+        state=need(state or cfg.state, "--state", "state", cfg),
         inventory=read_inventory(inventory_path),
         inventory_path=str(inventory_path),
         policy=cfg.policy,

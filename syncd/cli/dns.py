@@ -33,9 +33,9 @@ def _inputs(
     return (
         cfg,
         cfg.dns,
-        need(inventory or cfg.inventory, "--inventory", "inventory"),
-        need(state or cfg.state, "--state", "state"),
-        need(source_tree or cfg.source_tree, "--source-tree", "source_tree"),
+        need(inventory or cfg.inventory, "--inventory", "inventory", cfg),
+        need(state or cfg.state, "--state", "state", cfg),
+        need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg),
     )
 
 

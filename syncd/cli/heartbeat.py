@@ -71,7 +71,7 @@ def heartbeat_cmd(
 
     cfg = settings(config)
     job = push_job(cfg, inventory, key, state, mirror)
-    tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
+    tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg)
     expected = expected_from_headers(read_cvd_headers(tree))
     job.expected = expected
     prove_tree(job, tree, cfg, warn=False)

@@ -20,7 +20,8 @@ NameArg = Annotated[str, typer.Argument(help="The mirror's name in the inventory
 
 
 def _path(inventory: Path | None, config: Path | None) -> Path:
-    return need(inventory or settings(config).inventory, "--inventory", "inventory")
+    cfg = settings(config)
+    return need(inventory or cfg.inventory, "--inventory", "inventory", cfg)
 
 
 def _edit(path: Path, edit: Callable[[str], str], message: str, *, create: bool = False) -> None:

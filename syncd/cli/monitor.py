@@ -113,9 +113,9 @@ def monitor_cmd(
     from syncd.monitor.run import repeat, run_pass
 
     cfg = settings(config)
-    inv = need(inventory or cfg.inventory, "--inventory", "inventory")
-    db = need(state or cfg.state, "--state", "state")
-    tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree")
+    inv = need(inventory or cfg.inventory, "--inventory", "inventory", cfg)
+    db = need(state or cfg.state, "--state", "state", cfg)
+    tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg)
     monitor = cfg.monitor
     if status_page is not None:
         monitor = monitor.model_copy(update={"status_page": status_page})

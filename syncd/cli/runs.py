@@ -16,7 +16,8 @@ app = group(help="Read past publish runs from the record.", no_args_is_help=True
 
 
 def _path(state: Path | None, config: Path | None) -> Path:
-    return need(state or settings(config).state, "--state", "state")
+    cfg = settings(config)
+    return need(state or cfg.state, "--state", "state", cfg)
 
 
 @status_app.command("status")

@@ -186,11 +186,6 @@ def _towards(
     return Record(target, at, 0, 0), Transition(rec.state, target, at, reason)
 
 
-def serves_current(rec: Record) -> bool:
-    """Whether the monitor has judged the mirror fresh."""
-    return rec.state is State.FRESH
-
-
 def keeps_rotation(state: State) -> bool:
     """Whether the monitor lets a mirror stay in DNS rotation: judged fresh, or not judged yet
     (then the publish record's HTTP proof decides alone)."""

@@ -66,17 +66,6 @@ def _built(mail: Mail, sender: str) -> tuple[bytes, list[str]] | str:
         return f"mail to {_shown(mail.to)} not sent: {type(err).__name__}: {_line(err)}"
 
 
-def send_all(mails: Iterable[Mail], settings: SmtpSettings) -> int:
-    """Send `mails` over one SMTP session; return how many went out; raise MailError when
-    any did not (the others are sent all the same)."""
-    errors = send_each(mails, settings)
-    failed = [e for e in errors if e is not None]
-    if failed:
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise MailError(failed[0] + more)
-    return len(errors)
-
-
 def send_each(mails: Iterable[Mail], settings: SmtpSettings) -> list[str | None]:
     """Send `mails` over one SMTP session; return, for each, None when it went out or why it
     did not. A mail that cannot be written (a recipient with a newline, say) is not sent and

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Sequence
 from syncd.monitor.freshness import Check, Record, State, Transition
 from syncd.sqlite import migrate
 
-Observed = tuple[str, str, Check, Record, Transition | None]  # mirror, family, ...
-
 MIGRATIONS = [
     """
     CREATE TABLE monitor_checks (
