@@ -10,8 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from syncd.monitor.freshness import Check, State, keeps_rotation
+from syncd.inventory.model import Inventory, Mirror
+from syncd.monitor.freshness import Check, Record, State, keeps_rotation
 from syncd.publish.outcome import MirrorPushState
+from syncd.text import clean
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,51 @@ def judge(
         empty,
         reason,
     )
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Each mirror's evidence, in the inventory's order, and why a mirror's own evidence could
+    not be judged (it then counts as serving nothing)."""
+
+    mirrors: list[MirrorEvidence]
+    broken: dict[str, str]
+
+
+def live(m: Mirror) -> bool:
+    """In the gate and the rotation: enabled and past its first publish (not pending)."""
+    return m.active and not m.pending
+
+
+def judge_mirrors(
+    inv: Inventory,
+    published: Mapping[str, MirrorPushState],
+    records: Mapping[tuple[str, str], Record],
+    latest_good: Mapping[str, Check | None],
+    *,
+    http_check: bool,
+) -> Gathered:
+    """The one place the gate's evidence is built, for every caller (``syncd dns``, the
+    publish's gate, the monitor's rotation, the page and the metrics): given what the record
+    holds (each mirror's last push, its freshness per family, its newest check that saw
+    versions), judge each mirror of `inv`; whatever goes wrong with one mirror's evidence is
+    that mirror's (kept out, said in `broken`), never the others'. `http_check` ([policy]):
+    publish proves over HTTP before it calls a mirror ok."""
+    out, broken = [], {}
+    for m in inv.mirrors:
+        try:
+            out.append(
+                evidence(
+                    m.name,
+                    m.country,
+                    live=live(m),
+                    push=published.get(m.name),
+                    latest_check=latest_good.get(m.name),
+                    states=[r.state for (name, _), r in records.items() if name == m.name],
+                    http_proof=bool(m.http) and http_check,
+                )
+            )
+        except Exception as err:
+            out.append(MirrorEvidence(m.name, m.country, live(m), None, None, False))
+            broken[m.name] = clean(f"internal: {type(err).__name__}: {err}")
+    return Gathered(out, broken)

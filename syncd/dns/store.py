@@ -30,15 +30,6 @@ MIGRATIONS = [
     # caches), and when every authoritative server was seen serving the change
     "ALTER TABLE dns_changes ADD COLUMN held_ttl INTEGER",
     "ALTER TABLE dns_changes ADD COLUMN settled_at REAL",
-    # the monitor's outage guard: one row while the monitor suspects itself
-    """
-    CREATE TABLE dns_guard (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        since REAL NOT NULL,
-        reason TEXT NOT NULL,
-        mailed INTEGER NOT NULL DEFAULT 0
-    )
-    """,
 ]
 
 
@@ -104,20 +95,3 @@ class DnsStore:
                 "SELECT DISTINCT name FROM dns_changes WHERE view IS NULL AND outcome = 'sent'"
             )
         }
-
-    def suspect(self, at: float, reason: str) -> bool:
-        """The monitor suspects itself as of `at`; return True when this begins an episode
-        whose team mail is not yet sent."""
-        self.conn.execute(
-            "INSERT OR IGNORE INTO dns_guard (id, since, reason, mailed) VALUES (1, ?, ?, 0)",
-            (at, reason),
-        )
-        row = self.conn.execute("SELECT mailed FROM dns_guard WHERE id = 1").fetchone()
-        return not row["mailed"]
-
-    def mailed_suspicion(self) -> None:
-        self.conn.execute("UPDATE dns_guard SET mailed = 1 WHERE id = 1")
-
-    def trusted(self) -> None:
-        """The monitor trusts its checks again: the episode ends."""
-        self.conn.execute("DELETE FROM dns_guard")

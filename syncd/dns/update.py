@@ -17,7 +17,8 @@ from typing import Any
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from syncd.dns.config import DnsConfig
-from syncd.dns.gate import GateVerdict, MirrorEvidence, evidence, judge, serves_release
+from syncd.dns.evidence import gather_evidence
+from syncd.dns.gate import GateVerdict, MirrorEvidence, judge, live, serves_release
 from syncd.dns.geopools import (
     COUNTRY_DATABASES,
     LocalPolicy,
@@ -65,8 +66,6 @@ from syncd.dns.steps import (
 from syncd.dns.store import DnsStore
 from syncd.errors import ConfigError, SyncdError
 from syncd.files import read_inventory, read_release_headers, read_secret_file
-from syncd.monitor.store import MonitorStore
-from syncd.publish.store import PublishStore
 from syncd.settings import SyncdConfig
 from syncd.sqlite import open_db
 from syncd.text import clean
@@ -159,10 +158,6 @@ class Planned:
     problems: tuple[str, ...]
 
 
-def _broken(name: str, country: str, live: bool) -> MirrorEvidence:
-    return MirrorEvidence(name, country, live, None, None, False)
-
-
 def gather(
     cfg: SyncdConfig, inventory: Path, state: Path
 ) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]], set[str], list[str]]:
@@ -175,38 +170,23 @@ def gather(
     inv = read_inventory(inventory)
     conn = open_db(state)
     try:
-        published = {s.mirror: s for s in PublishStore(conn).mirror_states()}
-        monitor = MonitorStore(conn)
-        records = monitor.records()
-        history = {m.name: monitor.checks(m.name, 0.0) for m in inv.mirrors}
+        gathered = gather_evidence(conn, inv, http_check=cfg.policy.http_check)
     finally:
         conn.close()
-    out, addrs, problems = [], {}, []
-    unresolved = []
-    for m in inv.mirrors:
-        live = m.active and not m.pending  # pending: not in rotation nor the gate
+    addrs: dict[str, tuple[str, ...]] = {}
+    problems, unresolved = [], []
+    for m, found in zip(inv.mirrors, gathered.mirrors, strict=True):
+        broken = gathered.broken.get(m.name)
         try:
-            checks = [c for c in history[m.name] if c.ok and c.versions]
-            out.append(
-                evidence(
-                    m.name,
-                    m.country,
-                    live=live,
-                    push=published.get(m.name),
-                    latest_check=checks[-1] if checks else None,
-                    states=[r.state for (name, _), r in records.items() if name == m.name],
-                    http_proof=bool(m.http) and cfg.policy.http_check,
-                )
-            )
-            addrs[m.name], notes = rotation_addresses(m.host)
+            addrs[m.name], notes = ((), [broken]) if broken else rotation_addresses(m.host)
         except Exception as err:
-            out.append(_broken(m.name, m.country, live))
             addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
-        if live and not addrs[m.name] and not notes:
+        if found.active and not addrs[m.name] and not notes:
             unresolved.append(m.name)
             notes = [f"{m.host!r} has no address"]
-        problems += [clean(f"{m.name}: {n}") for n in notes if live]
-    live_count = sum(m.active and not m.pending for m in inv.mirrors)
+        problems += [clean(f"{m.name}: {n}") for n in notes if found.active]
+    out = gathered.mirrors
+    live_count = sum(live(m) for m in inv.mirrors)
     if len(unresolved) >= MIN_UNRESOLVED and len(unresolved) * 2 > live_count:
         raise DnsSafetyError(
             f"{len(unresolved)} of {live_count} mirrors' names have no address: this host's "

@@ -139,8 +139,3 @@ class MirrorFacts:
     country: str
     admins: tuple[str, ...]
     notify: tuple[str, ...]
-
-
-def worst(states: Sequence[Record]) -> Record:
-    """The record of the worst family: a mirror is as good as its worst address family."""
-    return max(states, key=lambda r: r.state.severity)

@@ -221,3 +221,8 @@ def figures(checks: Sequence[Check], since: float) -> Figures:
     stddev = math.sqrt(sum((d - mean) ** 2 for d in delays) / len(delays))
     score = (mean + stddev) / 3600 / completion
     return Figures(len(window), completion, mean, stddev, score)
+
+
+def worst(states: Sequence[Record]) -> Record:
+    """The record of the worst family: a mirror is as good as its worst address family."""
+    return max(states, key=lambda r: r.state.severity)

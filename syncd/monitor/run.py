@@ -3,14 +3,14 @@ write the status page and the metrics. Used by ``syncd monitor``."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncd.dns.gate import GateVerdict, evidence, judge
-from syncd.dns.store import DnsStore
+from syncd.dns.gate import judge, judge_mirrors
 from syncd.files import (
     read_cvd_tails,
     read_inventory,
@@ -18,7 +18,6 @@ from syncd.files import (
     read_release_headers,
     write_atomic,
 )
-from syncd.inventory.model import Inventory
 from syncd.monitor.announce import (
     Mail,
     MirrorChange,
@@ -28,23 +27,26 @@ from syncd.monitor.announce import (
     worth_mailing,
 )
 from syncd.monitor.config import MonitorConfig
-from syncd.monitor.freshness import Release, State, figures
+from syncd.monitor.freshness import Release
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
 from syncd.monitor.outage import suspicion, suspicion_mail
+from syncd.monitor.snapshot import (
+    CHANGES_SHOWN,
+    HISTORY_DAYS,
+    RUNS_SEARCHED,
+    RUNS_SHOWN,
+    Change,
+    Snapshot,
+)
 from syncd.monitor.store import MonitorStore
 from syncd.publish.store import PublishStore
 from syncd.sqlite import open_db
-from syncd.statuspage.metrics import GateFacts, MetricsSnapshot, RunFacts, render_metrics
+from syncd.statuspage import build
+from syncd.statuspage.metrics import render_metrics
 from syncd.statuspage.rows import MirrorStatus
 from syncd.statuspage.site import (
-    ChangeView,
-    FamilyView,
-    GateView,
-    MirrorView,
-    RunView,
     Site,
     render_site,
-    state_spans,
 )
 from syncd.text import clean
 
@@ -187,127 +189,6 @@ def _mails(
     return mails, marks, held
 
 
-def _status_rows(
-    facts: dict[str, MirrorFacts],
-    store: MonitorStore,
-    pstore: PublishStore,
-    now: float,
-    skipped: dict[str, str],
-) -> list[MirrorStatus]:
-    from syncd.monitor.checks import worst
-
-    records = store.records()
-    last_push = {s.mirror: s.outcome for s in pstore.mirror_states()}
-    rows = []
-    for name, f in facts.items():
-        recs = [r for (m, _), r in records.items() if m == name]
-        checks = store.checks(name, now - 7 * DAY)
-        ok = [c for c in checks if c.ok and c.timestamp is not None]
-        latest = ok[-1] if ok else None
-        week, day = figures(checks, now - 7 * DAY), figures(checks, now - DAY)
-        transitions = store.transitions(name, limit=1)
-        rec = worst(recs) if recs else None
-        rows.append(
-            MirrorStatus(
-                name=name,
-                country=f.country,
-                state=rec.state.value if rec else "unchecked",
-                since=rec.since if rec and rec.state is not State.UNKNOWN else None,
-                age_s=(now - latest.timestamp) if latest and latest.timestamp else None,
-                served=dict(latest.versions or {}) if latest else {},
-                completion_24h=day.completion if day.checks else None,
-                completion_7d=week.completion if week.checks else None,
-                mean_delay_7d_s=week.mean_delay_s,
-                score=week.score,
-                last_push=last_push.get(name),
-                reason=transitions[0]["reason"] if transitions else "",
-            )
-        )
-    for name, why in skipped.items():
-        rows.append(
-            MirrorStatus(
-                name, "-", why, None, None, {}, None, None, None, None, last_push.get(name)
-            )
-        )
-    return rows
-
-
-HISTORY_DAYS = 30
-RUNS_SHOWN = 30
-CHANGES_SHOWN = 20
-
-
-def _site(
-    inv: Inventory,
-    rows: list[MirrorStatus],
-    store: MonitorStore,
-    pstore: PublishStore,
-    *,
-    release: Release,
-    now: float,
-    gate_share: float | None,
-    verdict: GateVerdict | None,
-) -> Site:
-    """What the status site shows: the rows, each mirror's history, the gate."""
-    since = now - HISTORY_DAYS * DAY
-    records = store.records()
-    runs: dict[str, list[RunView]] = {}
-    for run in pstore.runs(limit=RUNS_SHOWN):
-        for t in pstore.targets(run.run_id):
-            runs.setdefault(t.mirror, []).append(
-                RunView(
-                    run.run_id,
-                    run.kind,
-                    run.started_at,
-                    t.finished_at,
-                    t.outcome,
-                    t.attempts,
-                    t.error,
-                )
-            )
-    by_name = {m.name: m for m in inv.mirrors}
-    views = []
-    for row in rows:
-        m = by_name.get(row.name)
-        checks, states = store.history(row.name, since), store.state_history(row.name, since)
-        families = []
-        for (name, fam), rec in sorted(records.items()):
-            if name != row.name:
-                continue
-            known = rec.state is not State.UNKNOWN
-            spans = state_spans(states.get(fam, []), rec.state.value, now)
-            families.append(
-                FamilyView(
-                    fam,
-                    rec.state.value,
-                    rec.since if known else None,
-                    tuple(checks.get(fam, [])),
-                    spans,
-                )
-            )
-        changes = tuple(
-            ChangeView(t["family"], t["at"], t["old"], t["new"], t["reason"])
-            for t in store.transitions(row.name, limit=CHANGES_SHOWN)
-        )
-        views.append(
-            MirrorView(
-                row,
-                host=m.host if m else "",
-                http=(m.http or "") if m else "",
-                admins=tuple(m.admins) if m else (),
-                families=tuple(families),
-                runs=tuple(runs.get(row.name, [])),
-                changes=changes,
-            )
-        )
-    gate = None
-    if gate_share is not None and verdict is not None:
-        gate = GateView(
-            verdict.reached, verdict.share, gate_share, verdict.reason, verdict.laggards
-        )
-    return Site(now, dict(release.versions), release.released_at or None, gate, tuple(views))
-
-
 def _publish_site(index: Path, site: Site) -> None:
     """Write every file of the site beside `index` (each atomically); drop the pages of
     mirrors no longer listed."""
@@ -322,120 +203,35 @@ def _publish_site(index: Path, site: Site) -> None:
             old.unlink(missing_ok=True)
 
 
-def run_facts(pstore: PublishStore, limit: int = 200) -> list[RunFacts]:
-    """The newest runs of each kind the metrics need: the newest, the newest ended, and the
-    newest in which every mirror ended ok (searched among the last `limit` runs)."""
-    out: list[RunFacts] = []
-    wanted = {(k, w) for k in ("release", "heartbeat") for w in ("any", "ended", "ok")}
-    for run in pstore.runs(limit):
-        if not wanted:
-            break
-        counts: dict[str, int] = {}
-        for t in pstore.targets(run.run_id):
-            counts[t.outcome or "none"] = counts.get(t.outcome or "none", 0) + 1
-        facts = RunFacts(run.kind, run.state, run.started_at, run.finished_at, counts)
-        now_wanted = {(run.kind, "any")}
-        if run.finished_at is not None:
-            now_wanted.add((run.kind, "ended"))
-            if facts.all_ok:
-                now_wanted.add((run.kind, "ok"))
-        if now_wanted & wanted:
-            out.append(facts)
-            wanted -= now_wanted
-    return out
-
-
-def gate_verdict(
-    inv: Inventory,
-    store: MonitorStore,
-    pstore: PublishStore,
-    release: dict[str, int],
-    *,
-    share: float,
-    http_check: bool,
-) -> GateVerdict:
-    """The release gate as ``syncd dns`` judges it, from the same record (see
-    syncd.dns.update.gather), without resolving the mirrors' addresses: the
-    metrics and the status page show this one verdict."""
-    published = {s.mirror: s for s in pstore.mirror_states()}
-    records = store.records()
-    mirrors = []
-    for m in inv.mirrors:
-        checks = [c for c in store.checks(m.name, 0.0) if c.ok and c.versions]
-        mirrors.append(
-            evidence(
-                m.name,
-                m.country,
-                live=m.active and not m.pending,
-                push=published.get(m.name),
-                latest_check=checks[-1] if checks else None,
-                states=[r.state for (name, _), r in records.items() if name == m.name],
-                http_proof=bool(m.http) and http_check,
-            )
-        )
-    return judge(mirrors, release, share)
-
-
-def _outputs(
-    cfg: MonitorConfig,
-    inv: Inventory,
-    rows: list[MirrorStatus],
-    store: MonitorStore,
-    pstore: PublishStore,
-    *,
-    checked: set[str],
-    release: Release,
-    now: float,
-    gate_share: float | None,
-    http_check: bool,
-    suspect: str | None = None,
-) -> tuple[Site | None, str | None]:
-    """The status site and the metrics text this pass writes (each None when not configured),
-    both showing one gate verdict."""
-    verdict = (
-        None
-        if gate_share is None
-        else gate_verdict(
-            inv, store, pstore, dict(release.versions), share=gate_share, http_check=http_check
-        )
+def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) -> Snapshot:
+    """Read the record once for `mirrors` (checks: all the record retains; state changes: the
+    last HISTORY_DAYS)."""
+    monitor, publish = MonitorStore(conn), PublishStore(conn)
+    names = list(mirrors)
+    since = now - HISTORY_DAYS * DAY
+    runs = publish.runs(RUNS_SEARCHED)
+    shown = runs[:RUNS_SHOWN]
+    return Snapshot(
+        now=now,
+        records=monitor.records(),
+        checks={m: monitor.history(m, 0.0) for m in names},
+        states={m: monitor.state_history(m, since) for m in names},
+        changes={
+            m: [
+                Change(t["family"], t["at"], t["old"], t["new"], t["reason"])
+                for t in monitor.transitions(m, limit=CHANGES_SHOWN)
+            ]
+            for m in names
+        },
+        published={s.mirror: s for s in publish.mirror_states()},
+        runs=runs,
+        run_targets={r.run_id: publish.targets(r.run_id) for r in shown},
+        run_outcomes=publish.outcome_counts([r.run_id for r in runs]),
     )
-    site = None
-    if cfg.status_page:
-        site = _site(
-            inv,
-            rows,
-            store,
-            pstore,
-            release=release,
-            now=now,
-            gate_share=gate_share,
-            verdict=verdict,
-        )
-        site = replace(site, suspect=suspect)
-    metrics = None
-    if cfg.metrics:
-        gate = (
-            None
-            if gate_share is None or verdict is None
-            else GateFacts(verdict.reached, verdict.share, gate_share)
-        )
-        states = {k: r.state.value for k, r in store.records().items() if k[0] in checked}
-        metrics = render_metrics(
-            MetricsSnapshot(
-                now,
-                dict(release.versions),
-                rows,
-                states,
-                run_facts(pstore),
-                gate,
-                suspect=suspect is not None,
-            )
-        )
-    return site, metrics
 
 
 def _guard(
-    outcomes: list[CheckResult], guard: DnsStore, cfg: MonitorConfig, now: float
+    outcomes: list[CheckResult], guard: MonitorStore, cfg: MonitorConfig, now: float
 ) -> tuple[str | None, Mail | None]:
     """Whether this pass suspects itself (and the team's mail when an episode begins)."""
     suspect = suspicion(((o.mirror, o.family, o.check.ok) for o in outcomes), cfg.outage_share)
@@ -522,39 +318,49 @@ def run_pass(
     now = clock()
     conn = open_db(state)
     try:
-        store, pstore = MonitorStore(conn), PublishStore(conn)
+        store = MonitorStore(conn)
         outcomes = apply_policy(observations, store.records(), release, cfg.thresholds())
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
         mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
-        guard = DnsStore(conn)
-        suspect, doubt = _guard(outcomes, guard, cfg, now)
+        suspect, doubt = _guard(outcomes, store, cfg, now)
         if doubt is not None:
             mails.append(doubt)
         sent, mail_error = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
         if doubt is not None and mail_error is None and send_mail:  # once per episode: sent
-            guard.mailed_suspicion()
+            store.mailed_suspicion()
         dns = rotate() if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
-        rows = _status_rows(facts, store, pstore, now, skipped)
-        site, metrics = _outputs(
-            cfg,
-            inv,
-            rows,
-            store,
-            pstore,
-            checked=set(facts),
-            release=release,
-            now=now,
-            gate_share=gate_share,
-            http_check=http_check,
-            suspect=suspect,
-        )
+        snap = read_snapshot(conn, [*facts, *skipped], now)
     finally:
         conn.close()
-    if cfg.status_page and site is not None:
+    rows = build.status_rows({n: f.country for n, f in facts.items()}, snap, skipped)
+    verdict = None
+    if gate_share is not None:
+        latest = {m.name: snap.latest_good(m.name) for m in inv.mirrors}
+        judged = judge_mirrors(inv, snap.published, snap.records, latest, http_check=http_check)
+        verdict = judge(judged.mirrors, dict(release.versions), gate_share)
+    if cfg.status_page:
+        site = build.site(
+            inv,
+            rows,
+            snap,
+            release=release,
+            gate_share=gate_share,
+            verdict=verdict,
+            suspect=suspect,
+        )
         _publish_site(cfg.status_page, site)
-    if cfg.metrics and metrics is not None:
-        _publish_file(cfg.metrics, metrics)
+    if cfg.metrics:
+        snapshot = build.metrics(
+            rows,
+            snap,
+            release=release,
+            checked=set(facts),
+            gate_share=gate_share,
+            verdict=verdict,
+            suspect=suspect,
+        )
+        _publish_file(cfg.metrics, render_metrics(snapshot))
     changes = [
         StateChange(
             o.mirror, o.family, o.transition.old.value, o.transition.label, o.transition.reason

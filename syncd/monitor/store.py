@@ -61,6 +61,15 @@ MIGRATIONS = [
     """
     ALTER TABLE monitor_transitions ADD COLUMN mail_due INTEGER NOT NULL DEFAULT 0
     """,
+    # the outage guard: one row while the monitor suspects itself (syncd.monitor.outage)
+    """
+    CREATE TABLE monitor_guard (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        since REAL NOT NULL,
+        reason TEXT NOT NULL,
+        mailed INTEGER NOT NULL DEFAULT 0
+    )
+    """,
 ]
 
 
@@ -243,3 +252,20 @@ class MonitorStore:
     def prune(self, before: float) -> int:
         """Drop checks older than `before` (retention); transitions are kept."""
         return self.conn.execute("DELETE FROM monitor_checks WHERE at < ?", (before,)).rowcount
+
+    def suspect(self, at: float, reason: str) -> bool:
+        """The monitor suspects itself as of `at`; return True when this begins an episode
+        whose team mail is not yet sent."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO monitor_guard (id, since, reason, mailed) VALUES (1, ?, ?, 0)",
+            (at, reason),
+        )
+        row = self.conn.execute("SELECT mailed FROM monitor_guard WHERE id = 1").fetchone()
+        return not row["mailed"]
+
+    def mailed_suspicion(self) -> None:
+        self.conn.execute("UPDATE monitor_guard SET mailed = 1 WHERE id = 1")
+
+    def trusted(self) -> None:
+        """The monitor trusts its checks again: the episode ends."""
+        self.conn.execute("DELETE FROM monitor_guard")

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from syncd.errors import UsageError
-from syncd.publish.outcome import MirrorPushState
+from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
 from syncd.publish.runlock import shown_state
-from syncd.publish.store import PublishStore, RunRow, TargetRow
+from syncd.publish.store import PublishStore
 from syncd.sqlite import open_db
 
 

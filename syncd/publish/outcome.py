@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class PushOutcome(StrEnum):
@@ -39,3 +40,27 @@ class MirrorPushState:
     last_ok_at: float | None
     versions: Mapping[str, int] | None  # what its last ok report served
     duration_s: float | None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    started_at: float
+    finished_at: float | None
+    state: str
+    expected: dict[str, int]
+    request: str
+    inventory: str | None
+    invocations: int
+    kind: str = "release"  # or "heartbeat"
+    heartbeat_stamp: int | None = None  # the timestamp a heartbeat run pushed
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    mirror: str
+    outcome: str | None
+    attempts: int
+    error: str | None
+    report: dict[str, Any] | None
+    finished_at: float | None

@@ -11,10 +11,9 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from syncd.publish.outcome import MirrorPushState
+from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
 from syncd.sqlite import migrate
 from syncd.text import clean
 
@@ -76,30 +75,6 @@ MIGRATIONS = [
     ALTER TABLE publish_attempts ADD COLUMN source_reason TEXT
     """,
 ]
-
-
-@dataclass(frozen=True)
-class RunRow:
-    run_id: str
-    started_at: float
-    finished_at: float | None
-    state: str
-    expected: dict[str, int]
-    request: str
-    inventory: str | None
-    invocations: int
-    kind: str = "release"  # or "heartbeat"
-    heartbeat_stamp: int | None = None  # the timestamp a heartbeat run pushed
-
-
-@dataclass(frozen=True)
-class TargetRow:
-    mirror: str
-    outcome: str | None
-    attempts: int
-    error: str | None
-    report: dict[str, Any] | None
-    finished_at: float | None
 
 
 def _json(value: object) -> str | None:
@@ -194,6 +169,22 @@ class PublishStore:
             "SELECT run_id FROM publish_runs ORDER BY started_at DESC LIMIT ?", (limit,)
         ).fetchall()
         return [r for r in (self.run(i[0]) for i in ids) if r is not None]
+
+    def outcome_counts(self, run_ids: Collection[str]) -> dict[str, dict[str, int]]:
+        """Per run of `run_ids`, how many mirrors ended with each outcome ("none": not yet),
+        counted by SQLite (no report is read)."""
+        if not run_ids:
+            return {}
+        marks = ", ".join("?" * len(run_ids))
+        rows = self.conn.execute(
+            "SELECT run_id, COALESCE(outcome, 'none') AS outcome, COUNT(*) AS n "  # noqa: S608
+            f"FROM publish_targets WHERE run_id IN ({marks}) GROUP BY run_id, 2",
+            tuple(run_ids),
+        )
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            out.setdefault(r["run_id"], {})[r["outcome"]] = r["n"]
+        return out
 
     # targets (one per mirror per run)
     def targets(self, run_id: str) -> list[TargetRow]:

@@ -17,6 +17,7 @@ from devtools.harness.documents import lab_inventory, write_secret
 from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
+from syncd.dns import gate
 from syncd.dns import update as dnsupdate
 from syncd.dns.plan import DnsSafetyError
 from syncd.dns.steps import Step
@@ -224,14 +225,14 @@ def test_one_mirror_that_breaks_the_evidence_is_kept_out_alone(
 ) -> None:
     """Whatever goes wrong with one mirror's evidence keeps that mirror out of the rotation,
     never the rest (before: the exception ended the update, no pool and no TXT changed)."""
-    real = dnsupdate.evidence
+    real = gate.evidence
 
     def evidence(name: str, *a: object, **kw: object) -> object:
         if name == "pl2":
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
         return real(name, *a, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dnsupdate, "evidence", evidence)
+    monkeypatch.setattr(gate, "evidence", evidence)
     clock = FakeClock(2_000_000_000.0)
     zone.serve(OLD, list(zone.mirrors), clock.now())
     result = zone.update(clock)

@@ -17,9 +17,10 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from syncd.cli import app
-from syncd.monitor.run import run_facts
+from syncd.monitor.run import read_snapshot
 from syncd.publish.store import PublishStore
 from syncd.sqlite import open_db
+from syncd.statuspage.build import run_facts
 from syncd.statuspage.metrics import (
     FAMILY_STATES,
     MIRROR_STATES,
@@ -230,7 +231,8 @@ def test_run_facts_from_the_record(pstore: PublishStore) -> None:
     run("r3", NOW - 300, "release", {"m1": "", "m2": ""}, None)  # running
     run("h1", NOW - 200, "heartbeat", {"m1": "ok"}, "finished")
     run("r0", NOW - 900, "release", {"m1": "ok"}, "finished")  # older than needed
-    facts = {(f.kind, f.started_at): f for f in run_facts(pstore)}
+    snap = read_snapshot(pstore.conn, ["m1", "m2"], NOW)
+    facts = {(f.kind, f.started_at): f for f in run_facts(snap)}
     assert sorted(facts) == [
         ("heartbeat", NOW - 200),
         ("release", NOW - 500),

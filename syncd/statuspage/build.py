@@ -1,0 +1,197 @@
+"""One monitor pass's snapshot of the record, turned into what the page and the metrics show:
+a row per mirror, each mirror's history, the gate, the recent publish runs. Pure: the
+snapshot (`syncd.monitor.snapshot`), the inventory, the release and the gate's verdict in;
+plain values out, rendered by `site` and `metrics`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from syncd.dns.gate import GateVerdict
+from syncd.inventory.model import Inventory
+from syncd.monitor.freshness import Release, State, figures, worst
+from syncd.monitor.snapshot import DAY, HISTORY_DAYS, Snapshot
+from syncd.statuspage.metrics import GateFacts, MetricsSnapshot, RunFacts
+from syncd.statuspage.rows import MirrorStatus
+from syncd.statuspage.site import (
+    ChangeView,
+    FamilyView,
+    GateView,
+    MirrorView,
+    RunView,
+    Site,
+    state_spans,
+)
+
+
+def status_rows(
+    countries: Mapping[str, str], snap: Snapshot, skipped: Mapping[str, str]
+) -> list[MirrorStatus]:
+    """A row per checked mirror (name -> country, in order), then one per mirror not checked
+    (name -> why)."""
+    now = snap.now
+    last_push = {name: s.outcome for name, s in snap.published.items()}
+    rows = []
+    for name, country in countries.items():
+        recs = snap.mirror_records(name)
+        checks = snap.mirror_checks(name, now - 7 * DAY)
+        ok = [c for c in checks if c.ok and c.timestamp is not None]
+        latest = ok[-1] if ok else None
+        week, day = figures(checks, now - 7 * DAY), figures(checks, now - DAY)
+        changes = snap.changes.get(name, [])
+        rec = worst(recs) if recs else None
+        rows.append(
+            MirrorStatus(
+                name=name,
+                country=country,
+                state=rec.state.value if rec else "unchecked",
+                since=rec.since if rec and rec.state is not State.UNKNOWN else None,
+                age_s=(now - latest.timestamp) if latest and latest.timestamp else None,
+                served=dict(latest.versions or {}) if latest else {},
+                completion_24h=day.completion if day.checks else None,
+                completion_7d=week.completion if week.checks else None,
+                mean_delay_7d_s=week.mean_delay_s,
+                score=week.score,
+                last_push=last_push.get(name),
+                reason=changes[0].reason if changes else "",
+            )
+        )
+    for name, why in skipped.items():
+        rows.append(
+            MirrorStatus(
+                name, "-", why, None, None, {}, None, None, None, None, last_push.get(name)
+            )
+        )
+    return rows
+
+
+def _runs(snap: Snapshot) -> dict[str, list[RunView]]:
+    runs: dict[str, list[RunView]] = {}
+    for run in snap.runs:
+        for t in snap.run_targets.get(run.run_id, []):
+            runs.setdefault(t.mirror, []).append(
+                RunView(
+                    run.run_id,
+                    run.kind,
+                    run.started_at,
+                    t.finished_at,
+                    t.outcome,
+                    t.attempts,
+                    t.error,
+                )
+            )
+    return runs
+
+
+def site(
+    inv: Inventory,
+    rows: list[MirrorStatus],
+    snap: Snapshot,
+    *,
+    release: Release,
+    gate_share: float | None,
+    verdict: GateVerdict | None,
+    suspect: str | None,
+) -> Site:
+    """What the status site shows: the rows, each mirror's last HISTORY_DAYS, the gate."""
+    now = snap.now
+    since = now - HISTORY_DAYS * DAY
+    runs = _runs(snap)
+    by_name = {m.name: m for m in inv.mirrors}
+    views = []
+    for row in rows:
+        m = by_name.get(row.name)
+        checks, states = snap.checks.get(row.name, {}), snap.states.get(row.name, {})
+        families = []
+        for (name, fam), rec in sorted(snap.records.items()):
+            if name != row.name:
+                continue
+            known = rec.state is not State.UNKNOWN
+            spans = state_spans(states.get(fam, []), rec.state.value, now)
+            families.append(
+                FamilyView(
+                    fam,
+                    rec.state.value,
+                    rec.since if known else None,
+                    tuple(c for c in checks.get(fam, []) if c.at >= since),
+                    spans,
+                )
+            )
+        changes = tuple(
+            ChangeView(c.family, c.at, c.old, c.new, c.reason)
+            for c in snap.changes.get(row.name, [])
+        )
+        views.append(
+            MirrorView(
+                row,
+                host=m.host if m else "",
+                http=(m.http or "") if m else "",
+                admins=tuple(m.admins) if m else (),
+                families=tuple(families),
+                runs=tuple(runs.get(row.name, [])),
+                changes=changes,
+            )
+        )
+    gate = None
+    if gate_share is not None and verdict is not None:
+        gate = GateView(
+            verdict.reached, verdict.share, gate_share, verdict.reason, verdict.laggards
+        )
+    return Site(
+        now,
+        dict(release.versions),
+        release.released_at or None,
+        gate,
+        tuple(views),
+        suspect=suspect,
+    )
+
+
+def run_facts(snap: Snapshot) -> list[RunFacts]:
+    """The newest runs of each kind the metrics need: the newest, the newest ended, and the
+    newest in which every mirror ended ok (searched among the snapshot's runs)."""
+    out: list[RunFacts] = []
+    wanted = {(k, w) for k in ("release", "heartbeat") for w in ("any", "ended", "ok")}
+    for run in snap.runs:
+        if not wanted:
+            break
+        counts = snap.run_outcomes.get(run.run_id, {})
+        facts = RunFacts(run.kind, run.state, run.started_at, run.finished_at, counts)
+        now_wanted = {(run.kind, "any")}
+        if run.finished_at is not None:
+            now_wanted.add((run.kind, "ended"))
+            if facts.all_ok:
+                now_wanted.add((run.kind, "ok"))
+        if now_wanted & wanted:
+            out.append(facts)
+            wanted -= now_wanted
+    return out
+
+
+def metrics(
+    rows: list[MirrorStatus],
+    snap: Snapshot,
+    *,
+    release: Release,
+    checked: set[str],
+    gate_share: float | None,
+    verdict: GateVerdict | None,
+    suspect: str | None,
+) -> MetricsSnapshot:
+    """What the metrics say: the rows, each checked mirror's state per family, the runs, the
+    gate, and whether the monitor suspects itself."""
+    gate = (
+        None
+        if gate_share is None or verdict is None
+        else GateFacts(verdict.reached, verdict.share, gate_share)
+    )
+    states = {k: r.state.value for k, r in snap.records.items() if k[0] in checked}
+    return MetricsSnapshot(
+        snap.now,
+        dict(release.versions),
+        rows,
+        states,
+        run_facts(snap),
+        gate,
+        suspect=suspect is not None,
+    )
