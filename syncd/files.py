@@ -20,6 +20,7 @@ from syncd.errors import ConfigError
 from syncd.httpcheck.answer import tail_span
 from syncd.inventory.model import Inventory, parse_inventory
 from syncd.release.manifest import MAX_PROOF_BYTES, CvdTail, Manifest, ReleaseFile, manifest
+from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig, candidates, parse_config
 
 INVENTORY_HEADER = "# pushsync mirror inventory (edited by 'syncd mirrors ...')\n\n"
@@ -272,3 +273,32 @@ def read_cvd_tails(tree: Path) -> tuple[CvdTail, ...]:
             raise ConfigError(f"{path}: {err}") from None
         tails.append(CvdTail(db, header.version, header.md5, size, span[0], data))
     return tuple(tails)
+
+
+def read_source_tree(tree: Path) -> SourceTree:
+    """Read the release `tree` holds, once: each CVD's header (a bad one is a ConfigError
+    naming it), the files a mirror must serve whole, and the CVDs' tails."""
+    raw = read_cvd_headers(tree)
+    headers = {}
+    for db, head in raw.items():
+        try:
+            headers[db] = parse_header(head)
+        except CvdError as err:
+            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
+    try:
+        names = sorted(os.listdir(tree))
+    except OSError as err:
+        raise ConfigError(f"{tree}: {err.strerror}") from None
+    found = manifest({db: h.version for db, h in headers.items()}, names)
+    built = max((float(h.unix_time or 0) for h in headers.values()), default=0.0)
+    if not built:  # old headers carry no unix time: the files' own
+        built = max((tree / f"{db}.cvd").stat().st_mtime for db in headers)
+    return SourceTree(
+        tree,
+        raw,
+        headers,
+        found,
+        read_release_files(tree, found.proof_names()),
+        read_cvd_tails(tree),
+        built,
+    )

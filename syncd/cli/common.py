@@ -19,16 +19,14 @@ from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.errors import EXIT_USAGE, SyncdError, UsageError
 from syncd.files import (
     load_config,
-    read_cvd_headers,
-    read_cvd_tails,
     read_inventory,
-    read_manifest,
 )
 from syncd.publish.fanout import Progress
 from syncd.publish.job import PublishJob
 from syncd.publish.request import pins_from_headers
 from syncd.publish.summary import MirrorResult
 from syncd.release.manifest import history_warning
+from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig, candidates
 
 if TYPE_CHECKING:
@@ -170,15 +168,14 @@ def push_job(
     )
 
 
-def prove_tree(job: PublishJob, tree: Path, cfg: SyncdConfig, *, warn: bool) -> None:
-    """Have `job` prove the files of the release in `tree` a mirror must serve whole (the
-    current cdiffs, the .sign files) and the tails of its CVDs; with `warn`, say when the tree
-    carries fewer cdiffs than [policy] cdiff_history."""
-    release, job.files = read_manifest(tree)
-    job.tails = read_cvd_tails(tree)
-    job.files_for = dict(release.versions)
-    job.pins = pins_from_headers(read_cvd_headers(tree))
-    warning = history_warning(release, cfg.policy.cdiff_history)
+def prove_tree(job: PublishJob, source: SourceTree, cfg: SyncdConfig, *, warn: bool) -> None:
+    """Have `job` prove the files of the release `source` holds that a mirror must serve
+    whole (the current cdiffs, the .sign files) and the tails of its CVDs; with `warn`, say
+    when the tree carries fewer cdiffs than [policy] cdiff_history."""
+    job.files, job.tails = source.files, source.tails
+    job.files_for = dict(source.manifest.versions)
+    job.pins = pins_from_headers(source.raw_headers)
+    warning = history_warning(source.manifest, cfg.policy.cdiff_history)
     if warn and warning:
         typer.echo(f"syncd: warning: {warning}", err=True)
 

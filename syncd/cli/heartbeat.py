@@ -22,7 +22,7 @@ from syncd.cli.common import (
     run_push,
     settings,
 )
-from syncd.files import read_cvd_headers
+from syncd.files import read_source_tree
 from syncd.publish.report import dumps_strict
 from syncd.publish.request import expected_from_headers
 from syncd.publish.summary import exit_code, to_json
@@ -72,9 +72,10 @@ def heartbeat_cmd(
     cfg = settings(config)
     job = push_job(cfg, inventory, key, state, mirror)
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg)
-    expected = expected_from_headers(read_cvd_headers(tree))
+    source = read_source_tree(tree)  # the release, read once
+    expected = expected_from_headers(source.raw_headers)
     job.expected = expected
-    prove_tree(job, tree, cfg, warn=False)
+    prove_tree(job, source, cfg, warn=False)
     outcome: HeartbeatOutcome = run_push(
         heartbeat_main,
         job,

@@ -15,6 +15,7 @@ from syncd.publish.report import dumps_strict
 if TYPE_CHECKING:
     from syncd.dns.update import DnsUpdate
     from syncd.monitor.run import PassSummary
+    from syncd.release.tree import SourceTree
 
 app = group()
 
@@ -124,7 +125,7 @@ def monitor_cmd(
     if cfg.dns is not None and not no_dns:
         dns_cfg = cfg.dns
 
-        def rotate() -> DnsUpdate:
+        def rotate(source: SourceTree) -> DnsUpdate:
             from syncd.dns.update import gate_after_publish
 
             return gate_after_publish(
@@ -132,7 +133,7 @@ def monitor_cmd(
                 dns_cfg,
                 inventory=inv,
                 state=db,
-                tree=tree,
+                source=source,
                 dry_run=False,
                 now=time.time(),
                 announce=False,

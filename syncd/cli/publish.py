@@ -23,7 +23,7 @@ from syncd.cli.common import (
     tier_problem,
 )
 from syncd.cli.dns import print_result
-from syncd.files import read_cvd_headers
+from syncd.files import read_source_tree
 from syncd.publish.job import PublishOutcome, publish_main
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.report import dumps_strict
@@ -80,10 +80,11 @@ def publish_cmd(
     cfg = settings(config)
     job = push_job(cfg, inventory, key, state, mirror)
     tree = source_tree or cfg.source_tree
-    if tree is not None:
-        prove_tree(job, tree, cfg, warn=resume is None)
-    if resume is None and tree is not None:
-        job.expected = expected_from_headers(read_cvd_headers(tree))
+    source = read_source_tree(tree) if tree is not None else None  # the release, read once
+    if source is not None:
+        prove_tree(job, source, cfg, warn=resume is None)
+    if resume is None and source is not None:
+        job.expected = expected_from_headers(source.raw_headers)
     job.expected.update(parse_expect(expect or []))
     job.resume = resume
     problem = tier_problem(job)
@@ -102,7 +103,7 @@ def publish_cmd(
     if promoted:
         typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
     dns = None
-    if cfg.dns is not None and not no_dns and tree is not None:
+    if cfg.dns is not None and not no_dns and source is not None:
         from syncd.dns.update import gate_after_publish  # dnspython: start-up time
 
         dns = gate_after_publish(
@@ -110,7 +111,7 @@ def publish_cmd(
             cfg.dns,
             inventory=inventory_path,
             state=job.state,
-            tree=tree,
+            source=source,
             dry_run=dry_run,
             now=time.time(),
         )

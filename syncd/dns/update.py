@@ -65,7 +65,8 @@ from syncd.dns.steps import (
 )
 from syncd.dns.store import DnsStore
 from syncd.errors import ConfigError, SyncdError
-from syncd.files import read_inventory, read_release_headers, read_secret_file
+from syncd.files import read_inventory, read_secret_file
+from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig
 from syncd.sqlite import open_db
 from syncd.text import clean
@@ -200,13 +201,18 @@ MIN_UNRESOLVED = 2  # as the monitor's outage guard: below this, a name is one m
 
 
 def plan(
-    cfg: SyncdConfig, *, dns: DnsConfig, inventory: Path, state: Path, tree: Path, now: float
+    cfg: SyncdConfig,
+    *,
+    dns: DnsConfig,
+    inventory: Path,
+    state: Path,
+    source: SourceTree,
+    now: float,
 ) -> Planned:
-    heads = read_release_headers(tree)
-    release = {db: h.version for db, h in heads.items()}
+    release = source.versions
     mirrors, addrs, countries, problems = gather(cfg, inventory, state)
     verdict = judge(mirrors, release, dns.gate_share)
-    flevel = heads["daily"].functionality if "daily" in heads else 0
+    flevel = source.functionality
     txt = TxtRecord(
         dns.clamav_version,
         release.get("main", 0),
@@ -310,7 +316,7 @@ def update(
     *,
     inventory: Path,
     state: Path,
-    tree: Path,
+    source: SourceTree,
     dry_run: bool,
     now: float,
     announce: bool = True,
@@ -325,7 +331,7 @@ def update(
     the server) before anything is sent.
     """
     clock = clock or Clock()
-    planned = plan(cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now)
+    planned = plan(cfg, dns=dns, inventory=inventory, state=state, source=source, now=now)
     server = server_of(dns)
     txt_held = read_held(server, [(TXT_NAME, "TXT")])[(TXT_NAME, "TXT")]
     current = TxtRecord.parse(txt_held.values[0]) if txt_held.values else None
@@ -588,7 +594,7 @@ def gate_after_publish(
     *,
     inventory: Path,
     state: Path,
-    tree: Path,
+    source: SourceTree,
     dry_run: bool,
     now: float,
     announce: bool = True,
@@ -602,7 +608,7 @@ def gate_after_publish(
             dns,
             inventory=inventory,
             state=state,
-            tree=tree,
+            source=source,
             dry_run=dry_run,
             now=now,
             announce=announce,
@@ -626,12 +632,18 @@ class Rendered:
 
 
 def render(
-    cfg: SyncdConfig, dns: DnsConfig, *, inventory: Path, state: Path, tree: Path, now: float
+    cfg: SyncdConfig,
+    dns: DnsConfig,
+    *,
+    inventory: Path,
+    state: Path,
+    source: SourceTree,
+    now: float,
 ) -> Rendered:
     """The gate, the pools, and the zone fragment the server should hold at `now` once the
     gate's steps are done (without the server: the pools follow the release when the gate is
     open, else every mirror that serves it or the release before it cannot be told apart)."""
-    planned = plan(cfg, dns=dns, inventory=inventory, state=state, tree=tree, now=now)
+    planned = plan(cfg, dns=dns, inventory=inventory, state=state, source=source, now=now)
     entries = entries_for(planned, planned.release)
     pools = zone_pools(dns, entries, planned.countries)
     return Rendered(

@@ -11,13 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncd.dns.gate import judge, judge_mirrors
-from syncd.files import (
-    read_cvd_tails,
-    read_inventory,
-    read_manifest,
-    read_release_headers,
-    write_atomic,
-)
+from syncd.files import read_inventory, read_source_tree, write_atomic
+from syncd.inventory.model import Inventory
 from syncd.monitor.announce import (
     Mail,
     MirrorChange,
@@ -53,6 +48,7 @@ from syncd.text import clean
 if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
     from syncd.dns.update import DnsUpdate
     from syncd.monitor.checks import CheckResult, MirrorFacts
+    from syncd.release.tree import SourceTree
 
 DAY = 86_400.0
 
@@ -121,18 +117,6 @@ class PassSummary:
             "suspect": self.suspect,
             "dns": None if self.dns is None else self.dns.to_json(),
         }
-
-
-def release_of(tree: Path) -> Release:
-    """The release the source tree holds: versions and build time from the CVD headers."""
-    versions: dict[str, int] = {}
-    built = 0.0
-    for db, h in read_release_headers(tree).items():
-        versions[db] = h.version
-        built = max(built, float(h.unix_time or 0))
-    if not built:
-        built = max((tree / f"{db}.cvd").stat().st_mtime for db in versions)
-    return Release(versions, built)
 
 
 def _publish_file(path: Path, text: str) -> None:
@@ -266,6 +250,49 @@ def _send(
     return errors.count(None), mail_error
 
 
+def _outputs(
+    cfg: MonitorConfig,
+    inv: Inventory,
+    rows: list[MirrorStatus],
+    snap: Snapshot,
+    *,
+    release: Release,
+    checked: set[str],
+    gate_share: float | None,
+    http_check: bool,
+    suspect: str | None,
+) -> None:
+    """Write the status site and the metrics configured in [monitor], from the pass's one
+    snapshot, both showing one gate verdict (judged as ``syncd dns`` judges it)."""
+    verdict = None
+    if gate_share is not None:
+        latest = {m.name: snap.latest_good(m.name) for m in inv.mirrors}
+        judged = judge_mirrors(inv, snap.published, snap.records, latest, http_check=http_check)
+        verdict = judge(judged.mirrors, dict(release.versions), gate_share)
+    if cfg.status_page:
+        site = build.site(
+            inv,
+            rows,
+            snap,
+            release=release,
+            gate_share=gate_share,
+            verdict=verdict,
+            suspect=suspect,
+        )
+        _publish_site(cfg.status_page, site)
+    if cfg.metrics:
+        snapshot = build.metrics(
+            rows,
+            snap,
+            release=release,
+            checked=checked,
+            gate_share=gate_share,
+            verdict=verdict,
+            suspect=suspect,
+        )
+        _publish_file(cfg.metrics, render_metrics(snapshot))
+
+
 def run_pass(
     *,
     inventory: Path,
@@ -276,7 +303,7 @@ def run_pass(
     clock: Callable[[], float],
     gate_share: float | None = None,
     http_check: bool = True,
-    rotate: Callable[[], DnsUpdate] | None = None,
+    rotate: Callable[[SourceTree], DnsUpdate] | None = None,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
@@ -287,8 +314,9 @@ def run_pass(
     from syncd.monitor.checks import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
-    release = release_of(source_tree)
-    files = read_manifest(source_tree)[1]
+    source = read_source_tree(source_tree)  # the release, read once
+    release = Release(source.versions, source.built_at)
+    files = source.files
     facts: dict[str, MirrorFacts] = {}
     skipped: dict[str, str] = {}
     for m in inv.mirrors:
@@ -312,7 +340,7 @@ def run_pass(
             deadline_s=cfg.run_deadline_s,
             clock=clock,
             files=files,
-            tails=read_cvd_tails(source_tree),
+            tails=source.tails,
         )
     )
     now = clock()
@@ -328,39 +356,23 @@ def run_pass(
         sent, mail_error = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
         if doubt is not None and mail_error is None and send_mail:  # once per episode: sent
             store.mailed_suspicion()
-        dns = rotate() if rotate is not None and suspect is None else None
+        dns = rotate(source) if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
         snap = read_snapshot(conn, [*facts, *skipped], now)
     finally:
         conn.close()
     rows = build.status_rows({n: f.country for n, f in facts.items()}, snap, skipped)
-    verdict = None
-    if gate_share is not None:
-        latest = {m.name: snap.latest_good(m.name) for m in inv.mirrors}
-        judged = judge_mirrors(inv, snap.published, snap.records, latest, http_check=http_check)
-        verdict = judge(judged.mirrors, dict(release.versions), gate_share)
-    if cfg.status_page:
-        site = build.site(
-            inv,
-            rows,
-            snap,
-            release=release,
-            gate_share=gate_share,
-            verdict=verdict,
-            suspect=suspect,
-        )
-        _publish_site(cfg.status_page, site)
-    if cfg.metrics:
-        snapshot = build.metrics(
-            rows,
-            snap,
-            release=release,
-            checked=set(facts),
-            gate_share=gate_share,
-            verdict=verdict,
-            suspect=suspect,
-        )
-        _publish_file(cfg.metrics, render_metrics(snapshot))
+    _outputs(
+        cfg,
+        inv,
+        rows,
+        snap,
+        release=release,
+        checked=set(facts),
+        gate_share=gate_share,
+        http_check=http_check,
+        suspect=suspect,
+    )
     changes = [
         StateChange(
             o.mirror, o.family, o.transition.old.value, o.transition.label, o.transition.reason
