@@ -34,7 +34,7 @@ from devtools.harness.named import Named, NamedSecondary
 from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
 from syncd.dns.update import update
-from syncd.files import load_config, read_source_tree
+from syncd.files import load_config, read_inventory, read_source_tree
 
 COUNTRIES = ("PL", "DE", "NL", "FR", "CZ", "AT")
 FIRST = 28100
@@ -89,7 +89,7 @@ secondaries = ["127.0.0.1:{secondary_port}"]
             return update(
                 cfg,
                 cfg.dns,  # type: ignore[arg-type]
-                inventory=work / "inventory.toml",
+                inventory=read_inventory(work / "inventory.toml"),
                 state=state,
                 source=read_source_tree(source),
                 dry_run=False,

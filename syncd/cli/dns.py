@@ -14,7 +14,7 @@ from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, group, 
 from syncd.dns.config import DnsConfig
 from syncd.dns.plan import LOCAL_POOL
 from syncd.errors import ConfigError
-from syncd.files import read_source_tree
+from syncd.files import read_inventory, read_source_tree
 from syncd.settings import SyncdConfig
 
 if TYPE_CHECKING:  # dnspython is loaded only when DNS is used
@@ -66,7 +66,7 @@ def render_cmd(
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     source = read_source_tree(tree)
-    out = render(cfg, dns, inventory=inv, state=db, source=source, now=time.time())
+    out = render(cfg, dns, inventory=read_inventory(inv), state=db, source=source, now=time.time())
     if out.warning:
         typer.echo(f"warning: {out.warning}", err=True)
     typer.echo(f"; zone {dns.zone}: rendered by syncd dns render")
@@ -128,7 +128,13 @@ def push_cmd(
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     source = read_source_tree(tree)
     result = update(
-        cfg, dns, inventory=inv, state=db, source=source, dry_run=dry_run, now=time.time()
+        cfg,
+        dns,
+        inventory=read_inventory(inv),
+        state=db,
+        source=source,
+        dry_run=dry_run,
+        now=time.time(),
     )
     print_result(result, as_json=as_json)
     raise typer.Exit(1 if result.error else 0)

@@ -14,6 +14,7 @@ from syncd.publish.report import dumps_strict
 
 if TYPE_CHECKING:
     from syncd.dns.update import DnsUpdate
+    from syncd.inventory.model import Inventory
     from syncd.monitor.run import PassSummary
     from syncd.release.tree import SourceTree
 
@@ -125,13 +126,13 @@ def monitor_cmd(
     if cfg.dns is not None and not no_dns:
         dns_cfg = cfg.dns
 
-        def rotate(source: SourceTree) -> DnsUpdate:
+        def rotate(inventory: Inventory, source: SourceTree) -> DnsUpdate:
             from syncd.dns.update import gate_after_publish
 
             return gate_after_publish(
                 cfg,
                 dns_cfg,
-                inventory=inv,
+                inventory=inventory,
                 state=db,
                 source=source,
                 dry_run=False,

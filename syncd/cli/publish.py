@@ -23,7 +23,7 @@ from syncd.cli.common import (
     tier_problem,
 )
 from syncd.cli.dns import print_result
-from syncd.files import read_source_tree
+from syncd.files import read_inventory, read_source_tree
 from syncd.publish.job import PublishOutcome, publish_main
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.report import dumps_strict
@@ -109,7 +109,8 @@ def publish_cmd(
         dns = gate_after_publish(
             cfg,
             cfg.dns,
-            inventory=inventory_path,
+            # the inventory as read for the push, or again when the push promoted mirrors
+            inventory=read_inventory(inventory_path) if promoted else job.inventory,
             state=job.state,
             source=source,
             dry_run=dry_run,

@@ -65,7 +65,8 @@ from syncd.dns.steps import (
 )
 from syncd.dns.store import DnsStore
 from syncd.errors import ConfigError, SyncdError
-from syncd.files import read_inventory, read_secret_file
+from syncd.files import read_secret_file
+from syncd.inventory.model import Inventory
 from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig
 from syncd.sqlite import open_db
@@ -160,7 +161,7 @@ class Planned:
 
 
 def gather(
-    cfg: SyncdConfig, inventory: Path, state: Path
+    cfg: SyncdConfig, inv: Inventory, state: Path
 ) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]], set[str], list[str]]:
     """Per mirror what the publish record and the monitor say (judged by the core's
     `evidence`) and its addresses fit for a pool; the inventory's countries (every mirror's,
@@ -168,7 +169,6 @@ def gather(
     wrong with one mirror's evidence or address keeps that mirror out of the rotation, never
     the others; what goes wrong for all of them (the record, this host's resolver) is raised:
     it would empty the pools for a fault of ours."""
-    inv = read_inventory(inventory)
     conn = open_db(state)
     try:
         gathered = gather_evidence(conn, inv, http_check=cfg.policy.http_check)
@@ -204,7 +204,7 @@ def plan(
     cfg: SyncdConfig,
     *,
     dns: DnsConfig,
-    inventory: Path,
+    inventory: Inventory,
     state: Path,
     source: SourceTree,
     now: float,
@@ -314,7 +314,7 @@ def update(
     cfg: SyncdConfig,
     dns: DnsConfig,
     *,
-    inventory: Path,
+    inventory: Inventory,
     state: Path,
     source: SourceTree,
     dry_run: bool,
@@ -592,7 +592,7 @@ def gate_after_publish(
     cfg: SyncdConfig,
     dns: DnsConfig,
     *,
-    inventory: Path,
+    inventory: Inventory,
     state: Path,
     source: SourceTree,
     dry_run: bool,
@@ -635,7 +635,7 @@ def render(
     cfg: SyncdConfig,
     dns: DnsConfig,
     *,
-    inventory: Path,
+    inventory: Inventory,
     state: Path,
     source: SourceTree,
     now: float,

@@ -303,7 +303,7 @@ def run_pass(
     clock: Callable[[], float],
     gate_share: float | None = None,
     http_check: bool = True,
-    rotate: Callable[[SourceTree], DnsUpdate] | None = None,
+    rotate: Callable[[Inventory, SourceTree], DnsUpdate] | None = None,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
@@ -356,7 +356,7 @@ def run_pass(
         sent, mail_error = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
         if doubt is not None and mail_error is None and send_mail:  # once per episode: sent
             store.mailed_suspicion()
-        dns = rotate(source) if rotate is not None and suspect is None else None
+        dns = rotate(inv, source) if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
         snap = read_snapshot(conn, [*facts, *skipped], now)
     finally:

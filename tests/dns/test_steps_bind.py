@@ -22,7 +22,7 @@ from syncd.dns import update as dnsupdate
 from syncd.dns.plan import DnsSafetyError
 from syncd.dns.steps import Step
 from syncd.dns.update import Clock, update
-from syncd.files import load_config, read_source_tree
+from syncd.files import load_config, read_inventory, read_source_tree
 
 OLD, NEW = 28034, 28035
 
@@ -79,7 +79,7 @@ class Zone:
         return update(
             cfg,
             cfg.dns,
-            inventory=self.tmp / "inventory.toml",
+            inventory=read_inventory(self.tmp / "inventory.toml"),
             state=self.state,
             source=read_source_tree(self.source),
             dry_run=False,
