@@ -244,13 +244,15 @@ def _int_value(key: str, value: str) -> int:
     return number
 
 
-def _expand_home(value: str, home: str) -> str:
+def _expand_home(key: str, value: str, home: str) -> str:
     if value == "~":
         return home
     if value.startswith("~/"):
         return home.rstrip("/") + value[1:]
     if value.startswith("~"):
-        raise ConfigError(f"~user paths are not supported: {value!r}")
+        raise ConfigError(
+            f"{key}: ~user paths are not supported: {value!r}: write ~/ or a full path"
+        )
     return value
 
 
@@ -282,7 +284,7 @@ def build_config(
             continue
         values[key] = value
 
-    to = _expand_home(values.get("TO", ""), home)
+    to = _expand_home("TO", values.get("TO", ""), home)
     if not to:
         raise ConfigError("TO is not set")
     if not to.startswith("/"):
@@ -302,12 +304,14 @@ def build_config(
         if pat not in patterns:
             patterns.append(pat)
 
-    state_dir = _expand_home(values.get("STATE_DIR", "~/var/clam-clientsync"), home)
-    log_file = _expand_home(values.get("LOG_FILE", state_dir + "/clam-clientsync.log"), home)
+    state_dir = _expand_home("STATE_DIR", values.get("STATE_DIR", "~/var/clam-clientsync"), home)
+    log_file = _expand_home(
+        "LOG_FILE", values.get("LOG_FILE", state_dir + "/clam-clientsync.log"), home
+    )
     for key, path in (("STATE_DIR", state_dir), ("LOG_FILE", log_file)):
         if not path.startswith("/"):
             raise ConfigError(f"{key} must be an absolute path, got {path!r}")
-    rsync = _expand_home(values["RSYNC"], home) if values.get("RSYNC") else None
+    rsync = _expand_home("RSYNC", values["RSYNC"], home) if values.get("RSYNC") else None
     if rsync is not None and not rsync.startswith("/"):
         raise ConfigError(f"RSYNC must be an absolute path, got {rsync!r}")
 

@@ -185,6 +185,8 @@ def test_hubs_are_named_mirrors_with_their_own_module_and_come_first_only_when_n
         ("RSYNC_USER='x@y'", "RSYNC_USER"),
         ("RSYNC=rsync", "absolute"),
         ("STATE_DIR=var", "absolute"),
+        ("STATE_DIR=~var", "^STATE_DIR: ~user paths are not supported"),  # found by the fuzzer
+        ("LOG_FILE=~x/log", "^LOG_FILE: "),
     ],
 )
 def test_bad_values_are_config_errors(extra: str, message: str) -> None:
