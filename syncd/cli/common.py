@@ -19,14 +19,9 @@ from syncd.cli.display import PlainProgress, RichProgress, print_summary
 from syncd.errors import EXIT_USAGE, SyncdError, UsageError
 from syncd.files import (
     load_config,
-    read_inventory,
 )
 from syncd.publish.fanout import Progress
-from syncd.publish.job import PublishJob
-from syncd.publish.request import pins_from_headers
 from syncd.publish.summary import MirrorResult
-from syncd.release.manifest import history_warning
-from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig, candidates
 
 if TYPE_CHECKING:
@@ -143,55 +138,6 @@ def need(value: Path | None, option: str, key: str, cfg: SyncdConfig) -> Path:
             where = f"no syncd.toml found: looked for {looked}"
         raise UsageError(f"{option} is required (or set {key!r} in syncd.toml): {where}")
     return value
-
-
-def push_job(
-    cfg: SyncdConfig,
-    inventory: Path | None,
-    key: Path | None,
-    state: Path | None,
-    only: list[str] | None,
-) -> PublishJob:
-    """The push to make (its release still to be set): the options, else syncd.toml's. With
-    [[sources]], each source's key pushes its share of the mirrors, unless `key` is given
-    (then that one key pushes to all, as without [[sources]])."""
-    inventory_path = need(inventory or cfg.inventory, "--inventory", "inventory", cfg)
-    first = cfg.sources[0].key if cfg.sources else None
-    return PublishJob(
-        key=need(key or cfg.key or first, "--key", "key", cfg),
-        state=need(state or cfg.state, "--state", "state", cfg),
-        inventory=read_inventory(inventory_path),
-        inventory_path=str(inventory_path),
-        policy=cfg.policy,
-        only=list(only or []),
-        sources=list(cfg.sources) if key is None else [],
-    )
-
-
-def prove_tree(job: PublishJob, source: SourceTree, cfg: SyncdConfig, *, warn: bool) -> None:
-    """Have `job` prove the files of the release `source` holds that a mirror must serve
-    whole (the current cdiffs, the .sign files) and the tails of its CVDs; with `warn`, say
-    when the tree carries fewer cdiffs than [policy] cdiff_history."""
-    job.files, job.tails = source.files, source.tails
-    job.files_for = dict(source.manifest.versions)
-    job.pins = pins_from_headers(source.raw_headers)
-    warning = history_warning(source.manifest, cfg.policy.cdiff_history)
-    if warn and warning:
-        typer.echo(f"syncd: warning: {warning}", err=True)
-
-
-def tier_problem(job: PublishJob) -> str | None:
-    """Why the inventory's hubs get no second wave in this publish, or None."""
-    if not any(m.hub is not None for m in job.inventory.active()):
-        return None
-    if not job.sources:
-        return "the inventory has hubs but syncd.toml has no [[sources]]: no second wave"
-    if not job.pins:
-        return (
-            "the inventory has hubs but no source tree gives the release's CVD md5s to pin: "
-            "no second wave (give --source-tree or source_tree in syncd.toml)"
-        )
-    return None
 
 
 def stamp(ts: float | None) -> str:

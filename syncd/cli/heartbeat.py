@@ -17,14 +17,11 @@ from syncd.cli.common import (
     StateOpt,
     group,
     need,
-    prove_tree,
-    push_job,
     run_push,
     settings,
 )
-from syncd.files import read_source_tree
+from syncd.publish.command import prepare
 from syncd.publish.report import dumps_strict
-from syncd.publish.request import expected_from_headers
 from syncd.publish.summary import exit_code, to_json
 
 app = group()
@@ -70,12 +67,18 @@ def heartbeat_cmd(
     from syncd.publish.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
 
     cfg = settings(config)
-    job = push_job(cfg, inventory, key, state, mirror)
+    first = cfg.sources[0].key if cfg.sources else None
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg)
-    source = read_source_tree(tree)  # the release, read once
-    expected = expected_from_headers(source.raw_headers)
-    job.expected = expected
-    prove_tree(job, source, cfg, warn=False)
+    prepared = prepare(
+        cfg,
+        inventory=need(inventory or cfg.inventory, "--inventory", "inventory", cfg),
+        key=need(key or cfg.key or first, "--key", "key", cfg),
+        state=need(state or cfg.state, "--state", "state", cfg),
+        only=mirror or [],
+        tree=tree,
+        sources=key is None,
+    )
+    job, expected = prepared.job, dict(prepared.job.expected)
     outcome: HeartbeatOutcome = run_push(
         heartbeat_main,
         job,

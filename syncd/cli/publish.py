@@ -16,19 +16,15 @@ from syncd.cli.common import (
     MirrorOpt,
     StateOpt,
     group,
-    prove_tree,
-    push_job,
+    need,
     run_push,
     settings,
-    tier_problem,
 )
 from syncd.cli.dns import print_result
-from syncd.files import read_inventory, read_source_tree
+from syncd.publish.command import finish, prepare
 from syncd.publish.job import PublishOutcome, publish_main
-from syncd.publish.outcome import PushOutcome
 from syncd.publish.report import dumps_strict
-from syncd.publish.request import expected_from_headers, parse_expect
-from syncd.publish.summary import exit_code, to_json
+from syncd.publish.summary import to_json
 
 app = group()
 
@@ -78,46 +74,30 @@ def publish_cmd(
     record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
     run given to --resume."""
     cfg = settings(config)
-    job = push_job(cfg, inventory, key, state, mirror)
+    first = cfg.sources[0].key if cfg.sources else None
     tree = source_tree or cfg.source_tree
-    source = read_source_tree(tree) if tree is not None else None  # the release, read once
-    if source is not None:
-        prove_tree(job, source, cfg, warn=resume is None)
-    if resume is None and source is not None:
-        job.expected = expected_from_headers(source.raw_headers)
-    job.expected.update(parse_expect(expect or []))
-    job.resume = resume
-    problem = tier_problem(job)
-    if problem:
-        typer.echo(f"syncd: warning: {problem}", err=True)
-    outcome: PublishOutcome = run_push(publish_main, job, results=lambda o: (o.results, o.run_id))
-    inventory_path = Path(job.inventory_path)
-    ok = {r.name for r in outcome.results if r.outcome is PushOutcome.OK}
-    # the inventory is read again only when a mirror pushed was pending (tomlkit is slow)
-    pushed_pending = any(m.pending and m.name in ok for m in job.inventory.mirrors)
-    promoted = []
-    if pushed_pending:
-        from syncd.inventory.onboarding import promote_pending  # mail parsing: start-up time
-
-        promoted = promote_pending(inventory_path, ok)
-    if promoted:
-        typer.echo(f"now active (first successful publish): {', '.join(promoted)}", err=True)
-    dns = None
-    if cfg.dns is not None and not no_dns and source is not None:
-        from syncd.dns.update import gate_after_publish  # dnspython: start-up time
-
-        dns = gate_after_publish(
-            cfg,
-            cfg.dns,
-            # the inventory as read for the push, or again when the push promoted mirrors
-            inventory=read_inventory(inventory_path) if promoted else job.inventory,
-            state=job.state,
-            source=source,
-            dry_run=dry_run,
-            now=time.time(),
-        )
-        if not json_out:
-            print_result(dns, as_json=False)
+    prepared = prepare(
+        cfg,
+        inventory=need(inventory or cfg.inventory, "--inventory", "inventory", cfg),
+        key=need(key or cfg.key or first, "--key", "key", cfg),
+        state=need(state or cfg.state, "--state", "state", cfg),
+        only=mirror or [],
+        tree=tree,
+        sources=key is None,
+        expect=expect or [],
+        resume=resume,
+    )
+    for warning in prepared.warnings:
+        typer.echo(f"syncd: warning: {warning}", err=True)
+    outcome: PublishOutcome = run_push(
+        publish_main, prepared.job, results=lambda o: (o.results, o.run_id)
+    )
+    done = finish(cfg, prepared, outcome, gate=not no_dns, dry_run=dry_run, now=time.time())
+    if done.promoted:
+        typer.echo(f"now active (first successful publish): {', '.join(done.promoted)}", err=True)
+    dns = done.dns
+    if dns is not None and not json_out:
+        print_result(dns, as_json=False)
     if outcome.record_error:
         typer.echo(f"syncd: error: {outcome.record_error}", err=True)
     if json_out:
@@ -127,7 +107,4 @@ def publish_cmd(
         if outcome.record_error:
             doc["record_error"] = outcome.record_error
         typer.echo(dumps_strict(doc))
-    failed_dns = dns is not None and bool(dns.error)
-    raise typer.Exit(
-        exit_code(outcome.results) or int(failed_dns) or int(bool(outcome.record_error))
-    )
+    raise typer.Exit(done.exit_code)

@@ -1,0 +1,144 @@
+"""``syncd publish`` and ``syncd heartbeat`` as use cases: what happens between the command
+line's options and its printing. `prepare` reads the inventory and the release once and
+builds the push; the command line runs it (with its live display); `finish` promotes the
+mirrors whose first publish this was, runs the release gate, and works out the exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from syncd.files import read_inventory, read_source_tree
+from syncd.publish.job import PublishJob, PublishOutcome
+from syncd.publish.outcome import PushOutcome
+from syncd.publish.request import expected_from_headers, parse_expect, pins_from_headers
+from syncd.publish.summary import exit_code
+from syncd.release.manifest import history_warning
+from syncd.release.tree import SourceTree
+from syncd.settings import SyncdConfig
+
+if TYPE_CHECKING:  # dnspython is loaded only when the gate runs
+    from syncd.dns.update import DnsUpdate
+
+
+@dataclass
+class Prepared:
+    """The push to run, the release it pushes (None: no source tree given), and what the
+    operator should hear before it starts."""
+
+    job: PublishJob
+    source: SourceTree | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(
+    cfg: SyncdConfig,
+    *,
+    inventory: Path,
+    key: Path,
+    state: Path,
+    only: Sequence[str],
+    tree: Path | None,
+    sources: bool,
+    expect: Sequence[str] = (),
+    resume: str | None = None,
+) -> Prepared:
+    """Build the push: the inventory and the release read once; the proof's files, tails and
+    pins from the release; the expected versions from it (and `expect`, ``daily=N``). With
+    `sources` ([[sources]] and no --key), each source's key pushes its share of the mirrors.
+    `resume`: finish that run (the release is not re-read into what it expects)."""
+    job = PublishJob(
+        key=key,
+        state=state,
+        inventory=read_inventory(inventory),
+        inventory_path=str(inventory),
+        policy=cfg.policy,
+        only=list(only),
+        sources=list(cfg.sources) if sources else [],
+    )
+    source = read_source_tree(tree) if tree is not None else None
+    warnings = []
+    if source is not None:
+        job.files, job.tails = source.files, source.tails
+        job.files_for = dict(source.manifest.versions)
+        job.pins = pins_from_headers(source.raw_headers)
+        history = history_warning(source.manifest, cfg.policy.cdiff_history)
+        if history and resume is None:
+            warnings.append(history)
+        if resume is None:
+            job.expected = expected_from_headers(source.raw_headers)
+    job.expected.update(parse_expect(expect))
+    job.resume = resume
+    problem = tier_problem(job)
+    if problem:
+        warnings.append(problem)
+    return Prepared(job, source, warnings)
+
+
+def tier_problem(job: PublishJob) -> str | None:
+    """Why the inventory's hubs get no second wave in this publish, or None."""
+    if not any(m.hub is not None for m in job.inventory.active()):
+        return None
+    if not job.sources:
+        return "the inventory has hubs but syncd.toml has no [[sources]]: no second wave"
+    if not job.pins:
+        return (
+            "the inventory has hubs but no source tree gives the release's CVD md5s to pin: "
+            "no second wave (give --source-tree or source_tree in syncd.toml)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """After the push: the mirrors now active, what the DNS gate did (None: not run), and the
+    exit code (0 every mirror ok; 1 any not, the DNS update failed, or the record lost
+    writes)."""
+
+    promoted: list[str]
+    dns: DnsUpdate | None
+    exit_code: int
+
+
+def finish(
+    cfg: SyncdConfig,
+    prepared: Prepared,
+    outcome: PublishOutcome,
+    *,
+    gate: bool,
+    dry_run: bool,
+    now: float,
+) -> Finished:
+    """Promote the pending mirrors the push served (their first publish), then, with `gate`
+    ([dns] configured, a release read, not --no-dns), run the release gate and the DNS steps
+    (`syncd.dns.update`); work out the exit code."""
+    job = prepared.job
+    path = Path(job.inventory_path)
+    ok = {r.name for r in outcome.results if r.outcome is PushOutcome.OK}
+    promoted: list[str] = []
+    # the inventory is edited (and read again) only when a mirror pushed was pending
+    if any(m.pending and m.name in ok for m in job.inventory.mirrors):
+        from syncd.inventory.onboarding import promote_pending  # mail parsing: start-up time
+
+        promoted = promote_pending(path, ok)
+    dns = None
+    if gate and cfg.dns is not None and prepared.source is not None:
+        from syncd.dns.update import gate_after_publish  # dnspython: start-up time
+
+        dns = gate_after_publish(
+            cfg,
+            cfg.dns,
+            inventory=read_inventory(path) if promoted else job.inventory,
+            state=job.state,
+            source=prepared.source,
+            dry_run=dry_run,
+            now=now,
+        )
+    code = (
+        exit_code(outcome.results)
+        or int(dns is not None and bool(dns.error))
+        or int(bool(outcome.record_error))
+    )
+    return Finished(promoted, dns, code)
