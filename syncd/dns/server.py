@@ -3,6 +3,8 @@ with TSIG (dnspython). Only this module imports dnspython's network parts."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +20,7 @@ import dns.update
 import dns.xfr
 import dns.zone
 
-from syncd.dns.plan import Change
+from syncd.dns.plan import Change, DnsSafetyError, rdata_address
 from syncd.dns.steps import HeldSet
 from syncd.errors import SyncdError
 
@@ -215,3 +217,26 @@ def send_update(server: DnsServer, changes: Sequence[Change]) -> int:
         }.get(text, "see the server's log")
         raise DnsUpdateError(f"update refused with {text}: {hint}", retryable=text in {"SERVFAIL"})
     return touched
+
+
+def _addresses(host: str) -> tuple[str, ...]:
+    try:
+        return (str(ipaddress.ip_address(host)),)
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return ()
+    return tuple(sorted({str(i[4][0]) for i in infos}))
+
+
+def rotation_addresses(host: str) -> tuple[tuple[str, ...], list[str]]:
+    """`host`'s addresses that may go into a pool, and a note for each that may not."""
+    good, notes = [], []
+    for a in _addresses(host):
+        try:
+            good.append(rdata_address(a))
+        except DnsSafetyError as err:
+            notes.append(str(err))
+    return tuple(good), notes

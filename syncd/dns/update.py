@@ -5,9 +5,6 @@ differences, retried, recorded). Used by ``syncd dns``, ``syncd publish`` and th
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,13 +40,13 @@ from syncd.dns.plan import (
     desired_records,
     plan_pools,
     pool_countries,
-    rdata_address,
 )
 from syncd.dns.server import (
     DnsServer,
     DnsUpdateError,
     names_held,
     read_held,
+    rotation_addresses,
     send_update,
     serial,
 )
@@ -65,7 +62,7 @@ from syncd.dns.steps import (
 )
 from syncd.dns.store import DnsStore
 from syncd.errors import ConfigError, SyncdError
-from syncd.files import read_secret_file
+from syncd.files import read_secret_file, write_atomic
 from syncd.inventory.model import Inventory
 from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig
@@ -121,29 +118,6 @@ class DnsUpdate:
             "dry_run": self.dry_run,
             "error": self.error,
         }
-
-
-def _addresses(host: str) -> tuple[str, ...]:
-    try:
-        return (str(ipaddress.ip_address(host)),)
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return ()
-    return tuple(sorted({str(i[4][0]) for i in infos}))
-
-
-def rotation_addresses(host: str) -> tuple[tuple[str, ...], list[str]]:
-    """`host`'s addresses that may go into a pool, and a note for each that may not."""
-    good, notes = [], []
-    for a in _addresses(host):
-        try:
-            good.append(rdata_address(a))
-        except DnsSafetyError as err:
-            notes.append(str(err))
-    return tuple(good), notes
 
 
 @dataclass(frozen=True)
@@ -669,17 +643,11 @@ def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -
     conf = directory / "pushsync-views.conf"
     secret = server_of(dns).key_secret
     text = key_statements([r.key_name(dns.key_name) for r in regions], dns.key_algorithm, secret)
-    try:  # never through a symlink: the secret goes only where it is meant to
-        fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    except OSError as err:
-        raise ConfigError(
-            f"cannot write the view keys to {keys}: {err.strerror}: remove it if it is a "
-            "symlink, or choose another --named-conf directory"
-        ) from None
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(text)
-    conf.write_text(
+    # atomically, mode 0600 from its creation; a symlink in its place is replaced, never
+    # followed: the secret goes only where it is meant to
+    _write(keys, text, 0o600)
+    _write(
+        conf,
         named_conf(
             regions,
             zone=dns.zone,
@@ -688,7 +656,8 @@ def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -
             keys_file=str(keys),
             zone_dir=str(directory),
             geoip=geoip_database(dns.local) is not None,
-        )
+        ),
+        0o644,
     )
     written = [conf, keys]
     for rp in local:
@@ -696,6 +665,15 @@ def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -
         if path.exists():
             continue
         apex = {("@", t): v for (_, t), v in desired_records([rp.pool], None).items()}
-        path.write_text(initial_zone_text(dns.zone, dns.local, dns.ttl) + zone_text(apex, dns.ttl))
+        _write(path, initial_zone_text(dns.zone, dns.local, dns.ttl) + zone_text(apex, dns.ttl))
         written.append(path)
     return written
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    try:
+        write_atomic(path, text, mode)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write {path}: {err.strerror}: choose another --named-conf directory"
+        ) from None

@@ -5,6 +5,7 @@ the order and the length of every wait are asserted, never the wall clock."""
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -294,7 +295,7 @@ def test_a_failing_resolver_on_this_host_sends_nothing(
     before = zone.named.dig("db.pl", "A")
     zone.mirrors = {n: (f"{n}.mirrors.example", c, a) for n, (_, c, a) in zone.mirrors.items()}
     zone.write_inventory()
-    monkeypatch.setattr(dnsupdate.socket, "getaddrinfo", _no_address)
+    monkeypatch.setattr(socket, "getaddrinfo", _no_address)
     with pytest.raises(DnsSafetyError, match="4 of 4 mirrors' names have no address"):
         zone.update(clock)
     assert zone.named.dig("db.pl", "A") == before
