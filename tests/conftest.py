@@ -24,10 +24,12 @@ from devtools.harness.sshkeys import KeyPair, generate_keypair
 # scripts/test runs them again under libfaketime at +400 days and at -1 day (-m date_sensitive).
 DATE_SENSITIVE = (
     "tests/monitor/",
+    "tests/statuspage/",
+    "tests/httpcheck/test_mirrorhttp.py",
     "tests/dns/",
-    "tests/syncd/test_heartbeat.py",
-    "tests/syncd/test_publish_gate.py",
-    "tests/syncd/test_release_tree.py",
+    "tests/publish/test_heartbeat.py",
+    "tests/publish/test_publish_gate.py",
+    "tests/release/test_release_tree.py",
     "tests/faults/test_soak.py",
     "tests/test_demo.py",
     "tests/test_clock_shift.py",

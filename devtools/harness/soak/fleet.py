@@ -279,7 +279,7 @@ def _nginx_pids(web: Nginx) -> list[int]:
 
 
 def soak_root() -> Path:
-    """A root outside /tmp/pytest-of-<user> (see tests/syncd/conftest.py on why)."""
+    """A root outside /tmp/pytest-of-<user> (see tests/publish/fixtures.py on why)."""
     base = Path(tempfile.mkdtemp(prefix="soak-", dir="/var/tmp" if os.geteuid() == 0 else None))
     base.chmod(0o711)
     return base

@@ -17,8 +17,8 @@ from devtools.harness.cvd import DEFAULT_VERSIONS, write_timestamp
 from devtools.harness.documents import write_secret
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
-from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.realclient import MirrorMaker
+from tests.publish.fixtures import FAST_POLICY, Syncd, by_name
+from tests.publish.realclient import MirrorMaker
 
 pytestmark = pytest.mark.slow
 H = 3600

@@ -24,7 +24,7 @@ from syncd.statuspage.site import (
     status_json,
 )
 from syncd.statuspage.svgplot import Series, nice_ceiling, relative, time_plot
-from tests.monitor.sitedata import DAY, HOSTILE, HOUR, NOW, hostile_mirror, sample_site
+from tests.statuspage.sitedata import DAY, HOSTILE, HOUR, NOW, hostile_mirror, sample_site
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "status.schema.json"
 

@@ -15,9 +15,9 @@ from devtools.harness.cvd import DEFAULT_VERSIONS, read_header
 from devtools.harness.faultproxy import FaultProxy, closed_port
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshkeys import generate_keypair
-from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import MirrorFactory
-from tests.syncd.realclient import MirrorMaker
+from tests.publish.fakes import MirrorFactory
+from tests.publish.fixtures import Syncd, by_name
+from tests.publish.realclient import MirrorMaker
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ every other publish test)."""
 from __future__ import annotations
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
-from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.fakes import MirrorFactory
+from tests.publish.fakes import MirrorFactory
+from tests.publish.fixtures import FAST_POLICY, Syncd, by_name
 
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
 

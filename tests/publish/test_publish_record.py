@@ -13,8 +13,8 @@ import pytest
 
 from devtools.harness.cvd import DEFAULT_VERSIONS
 from devtools.harness.sshkeys import generate_keypair
-from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import FakeMirror, MirrorFactory
+from tests.publish.fakes import FakeMirror, MirrorFactory
+from tests.publish.fixtures import Syncd, by_name
 
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
 

@@ -23,8 +23,8 @@ from devtools.harness.sshkeys import generate_keypair
 from syncd.cli import app
 from syncd.errors import ConfigError
 from syncd.files import read_secret_file, secret_problem
-from tests.syncd.conftest import Syncd
-from tests.syncd.fakes import MirrorFactory
+from tests.publish.fakes import MirrorFactory
+from tests.publish.fixtures import Syncd
 
 NOBODY = 65534
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]

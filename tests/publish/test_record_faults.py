@@ -29,8 +29,8 @@ from syncd.publish.runlock import RunBusy, hold_run, shown_state
 from syncd.publish.store import PublishStore
 from syncd.settings import Policy
 from syncd.sqlite import open_db
-from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.fakes import FakeMirror, MirrorFactory
+from tests.publish.fakes import FakeMirror, MirrorFactory
+from tests.publish.fixtures import FAST_POLICY, Syncd, by_name
 
 EXPECT = [f"--expect={db}={v}" for db, v in sorted(DEFAULT_VERSIONS.items())]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
 from devtools.harness.nginx import Nginx
 from devtools.harness.ports import free_port
-from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import MirrorFactory
+from tests.publish.fakes import MirrorFactory
+from tests.publish.fixtures import Syncd, by_name
 
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
 
@@ -104,7 +104,7 @@ def test_timeouts_and_faults_leak_no_descriptors(fake_mirror: MirrorFactory, syn
         policy="[policy]\ncommand_timeout = 1\nhttp_check = false\n",
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.syncd.fdcheck", str(syncd.config), "3"],
+        [sys.executable, "-m", "tests.publish.fdcheck", str(syncd.config), "3"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,8 +9,8 @@ from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
 from devtools.harness.documents import write_secret
 from devtools.harness.named import Named
 from devtools.harness.nginx import Nginx
-from tests.syncd.conftest import FAST_POLICY, Syncd
-from tests.syncd.fakes import MirrorFactory
+from tests.publish.fakes import MirrorFactory
+from tests.publish.fixtures import FAST_POLICY, Syncd
 
 
 def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(

@@ -23,7 +23,7 @@ from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult
 from syncd.settings import Policy
 from syncd.sqlite import StoreError, open_db
-from tests.syncd.fakes import FakeMirror, MirrorFactory
+from tests.publish.fakes import FakeMirror, MirrorFactory
 
 HOLD_S = 6.0  # longer than the command timeout, shorter than SQLite's busy timeout (30 s)
 

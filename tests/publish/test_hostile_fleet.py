@@ -43,9 +43,9 @@ from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.store import PublishStore
 from syncd.settings import Policy
 from syncd.sqlite import open_db
-from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
-from tests.syncd.slowhttp import SlowHttp
+from tests.publish.fakes import BEHAVIOURS, MirrorFactory, _heredoc
+from tests.publish.fixtures import FAST_POLICY, Syncd, by_name
+from tests.publish.slowhttp import SlowHttp
 
 HUGE = "9" * 5000  # past Python's int max str digits (4300): int() raises ValueError
 REDIRECTS = ("javascript:x", "mailto:x", "data:,x")  # httpx.InvalidURL, not an HTTPError

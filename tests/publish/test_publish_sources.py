@@ -19,8 +19,8 @@ from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd, forced_command_line
 from devtools.harness.sshkeys import KeyPair, generate_keypair
-from tests.syncd.conftest import FAST_POLICY, Syncd, by_name
-from tests.syncd.realclient import RealMirror, client_pyz, kill_clients
+from tests.publish.fixtures import FAST_POLICY, Syncd, by_name
+from tests.publish.realclient import RealMirror, client_pyz, kill_clients
 
 pytestmark = pytest.mark.slow
 

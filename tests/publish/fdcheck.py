@@ -1,7 +1,7 @@
 """Run publish_main in this process a few times and print the open descriptors after each run
 (a separate process: a publish loads trio_asyncio, which patches asyncio process-wide).
 
-    python -m tests.syncd.fdcheck SYNCD_TOML RUNS
+    python -m tests.publish.fdcheck SYNCD_TOML RUNS
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd
 from devtools.harness.sshkeys import KeyPair
-from tests.syncd.fakes import MirrorFactory, fake_fleet
-from tests.syncd.realclient import MirrorMaker, client_pyz, real_fleet
+from tests.publish.fakes import MirrorFactory, fake_fleet
+from tests.publish.realclient import MirrorMaker, client_pyz, real_fleet
 
 FAST_POLICY = """
 [policy]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from syncd.statuspage.site import CSP, page_name, render_site
-from tests.monitor.sitedata import hostile_mirror, sample_site
+from tests.statuspage.sitedata import hostile_mirror, sample_site
 
 ROOT = Path(__file__).parents[2]
 SHOTS = ROOT / "build" / "screenshots"

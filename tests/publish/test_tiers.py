@@ -26,7 +26,7 @@ from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
 from syncd.settings import Policy
 from syncd.sqlite import open_db
-from tests.syncd.test_retries import EXPECTED, KEY, InlineRecord
+from tests.publish.test_retries import EXPECTED, KEY, InlineRecord
 
 R1, R2 = "rsync1.clamav.net", "rsync2.clamav.net"
 HUB = "m00"

@@ -25,7 +25,7 @@ from syncd.files import read_cvd_tails
 from syncd.httpcheck.answer import tail_span
 from syncd.httpcheck.client import CheckFailed, check, local_test, new_client, targets
 from syncd.release.manifest import CvdTail
-from tests.syncd.slowhttp import SlowHttp
+from tests.publish.slowhttp import SlowHttp
 
 
 def _docroot(tmp_path: Path, daily: int = 28034) -> Path:

@@ -14,8 +14,8 @@ from pushwire.authorized_keys import fingerprint
 from syncd.cli import app
 from syncd.files import edit_inventory, read_inventory
 from syncd.inventory.edits import text_updated
-from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import MirrorFactory
+from tests.publish.fakes import MirrorFactory
+from tests.publish.fixtures import Syncd, by_name
 
 LINE = (
     "clamav.mirror.example.org ip address: 127.0.0.1 country: Poland "

@@ -71,9 +71,9 @@ from syncd.statuspage.rows import MirrorStatus
 from syncd.statuspage.site import ChangeView, MirrorView, RunView, Site, render_site
 from syncd.text import clean
 from tests.fuzz.hostilehttp import HostileHttp
-from tests.syncd.conftest import Syncd, by_name
-from tests.syncd.fakes import BEHAVIOURS, MirrorFactory, _heredoc
-from tests.syncd.realclient import MirrorMaker
+from tests.publish.fakes import BEHAVIOURS, MirrorFactory, _heredoc
+from tests.publish.fixtures import Syncd, by_name
+from tests.publish.realclient import MirrorMaker
 
 # what no sink may ever hold: lone surrogates, controls, format characters (bidi, zero-width)
 _FORBIDDEN = frozenset(("Cs", "Cc", "Cf", "Zl", "Zp"))
