@@ -8,20 +8,14 @@ import socket
 import stat
 from typing import Callable, List, Optional, Tuple, Union
 
+from clientside.configfile import check_to, load_config
 from clientside.core import account, rsyncplan
 from clientside.core.config import Config, ConfigError, Source
-from clientside.paths import (
-    REMOTE_FS,
-    UnsafePath,
-    bound_tree,
-    check_program,
-    check_state_dir,
-    check_to,
-    check_trusted,
-    fs_type,
-    load_config,
-)
+from clientside.core.mounts import REMOTE_FS
+from clientside.fsutil import fs_type
 from clientside.runner import capture, find_rsync, rsync_version, run
+from clientside.statedir import bound_tree, check_state_dir
+from clientside.trust import UnsafePath, check_program, check_trusted
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
 
