@@ -19,7 +19,9 @@ from clientside.verification import Finding
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-class Outcome(NamedTuple):
+class PublishOutcome(NamedTuple):
+    """What one publish into TO did: counts, failures, warnings."""
+
     published: int
     deleted: int
     problems: List[str]  # failures: the round is not ok
@@ -108,7 +110,7 @@ def _mkdir(to_fd: int, path: str) -> None:
 
 def execute(
     plan_: Plan, to: str, staging: str, max_delete: int, patterns: Sequence[str] = ()
-) -> Outcome:
+) -> PublishOutcome:
     """Apply the plan: link+rename each file, then deletions (bounded by ``max_delete``), none
     when anything was held back or failed to publish."""
     problems: List[str] = []
@@ -145,7 +147,7 @@ def execute(
         os.fsync(to_fd)
     finally:
         os.close(to_fd)
-    return Outcome(published, deleted, problems, warnings, frozenset(full))
+    return PublishOutcome(published, deleted, problems, warnings, frozenset(full))
 
 
 def _publish_all(

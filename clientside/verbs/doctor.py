@@ -324,7 +324,7 @@ def resolve(host: str, port: int) -> Union[List[str], str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan.Outcome:
+def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan.RsyncVerdict:
     """List the top of `src`'s module with rsync, as a sync connects (credentials, timeouts)."""
     url = rsyncplan.source_url(src, config.module, config.rsync_user)
     argv = [
@@ -338,7 +338,7 @@ def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan
     env = rsyncplan.build_env(os.path.expanduser("~"), None if src.hub else config.rsync_password)
     res = run(argv, env, deadline_s=60.0, work_dir=os.path.expanduser("~"))
     if res.exit_code is None:
-        return rsyncplan.Outcome("transient", "deadline", "no listing within 60s", True)
+        return rsyncplan.RsyncVerdict("transient", "deadline", "no listing within 60s", True)
     return rsyncplan.classify(res.exit_code, res.output)
 
 
