@@ -13,8 +13,7 @@ from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequen
 
 from clientside.core.publishplan import TEMP_PREFIX, Entry, Plan, link_problem, plan_publish
 from clientside.core.rsyncplan import disk_full_errno
-from clientside.fsutil import listing
-from clientside.verification import Finding
+from clientside.core.stagedtree import Finding
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -27,14 +26,6 @@ class PublishOutcome(NamedTuple):
     problems: List[str]  # failures: the round is not ok
     warnings: List[str]  # names never published, deletions postponed
     full: FrozenSet[str] = frozenset()  # the problems that are a full disk (space, inodes)
-
-
-def plan(
-    to: str, staging: str, patterns: Sequence[str], failed: FrozenSet[str]
-) -> Tuple[Plan, Dict[str, Entry], Dict[str, Entry]]:
-    staged = listing(staging, skip_private=False)
-    served = listing(to)
-    return plan_publish(staged, served, patterns=patterns, failed=failed), staged, served
 
 
 class NotADirectory(OSError):
