@@ -20,8 +20,13 @@ import clientside.verification
 from clientside.staging import quarantine
 from clientside.verification import Verifier, verify_staging
 from devtools.harness.cvd import corrupt_body, write_release, write_release_tree
-from devtools.harness.rsyncd import RsyncDaemon
-from tests.client.conftest import R2, Mirror, Result, fresh_mtime
+from tests.client.conftest import (
+    R2,
+    Mirror,
+    Result,
+    corrupt_at_rsync1_good_at_rsync2,
+    fresh_mtime,
+)
 from tests.client.test_answers import answer
 
 STAGING = "/.clam-clientsync/staging/"
@@ -74,12 +79,7 @@ def test_a_corrupt_first_source_then_a_good_one_is_two_verifications(
     counted: Counted,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    other = tmp_path / "other"
-    write_release(other, 28034)
-    write_release(source_tree, 28034)
-    corrupt_body(source_tree / "daily.cvd")
-    with RsyncDaemon(tmp_path / "rsyncd3", other, name="rsync3") as r3:
-        mirror.write_config(SOURCES=f"{mirror.keys['SOURCES'].split()[0]} {R2}={r3.url}")
+    with corrupt_at_rsync1_good_at_rsync2(tmp_path, mirror, source_tree, 28034):
         rep = push(mirror, monkeypatch).report
     assert rep["status"] == "ok" and rep["source_used"] == R2, rep
     assert counted.verifications == 2
