@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import List, Optional
 
 from clientside import __version__, logsetup, push
+from clientside.configfile import config_path, home_dir, program_paths
 from clientside.core.args import HELP, UsageError, parse_args
-from clientside.paths import config_path, home_dir, program_paths
 
 
 def main(argv: Optional[List[str]] = None) -> int:

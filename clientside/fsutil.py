@@ -5,6 +5,7 @@ import os
 import stat
 from typing import Dict, Optional
 
+from clientside.core.mounts import mount_type
 from clientside.core.publishplan import PRIVATE_DIR, Entry
 
 
@@ -77,3 +78,14 @@ def is_within(path: str, directory: str) -> bool:
     p = os.path.realpath(path)
     d = os.path.realpath(directory)
     return p == d or p.startswith(d.rstrip("/") + "/")
+
+
+def fs_type(path: str) -> Optional[str]:
+    """Return the filesystem type of the mount holding ``path`` (from /proc/mounts), or None
+    when that cannot be read."""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    return mount_type(text, os.path.realpath(path))

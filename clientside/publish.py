@@ -13,26 +13,19 @@ from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequen
 
 from clientside.core.publishplan import TEMP_PREFIX, Entry, Plan, link_problem, plan_publish
 from clientside.core.rsyncplan import disk_full_errno
-from clientside.fsutil import listing
-from clientside.verification import Finding
+from clientside.core.stagedtree import Finding
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-class Outcome(NamedTuple):
+class PublishOutcome(NamedTuple):
+    """What one publish into TO did: counts, failures, warnings."""
+
     published: int
     deleted: int
     problems: List[str]  # failures: the round is not ok
     warnings: List[str]  # names never published, deletions postponed
     full: FrozenSet[str] = frozenset()  # the problems that are a full disk (space, inodes)
-
-
-def plan(
-    to: str, staging: str, patterns: Sequence[str], failed: FrozenSet[str]
-) -> Tuple[Plan, Dict[str, Entry], Dict[str, Entry]]:
-    staged = listing(staging, skip_private=False)
-    served = listing(to)
-    return plan_publish(staged, served, patterns=patterns, failed=failed), staged, served
 
 
 class NotADirectory(OSError):
@@ -108,7 +101,7 @@ def _mkdir(to_fd: int, path: str) -> None:
 
 def execute(
     plan_: Plan, to: str, staging: str, max_delete: int, patterns: Sequence[str] = ()
-) -> Outcome:
+) -> PublishOutcome:
     """Apply the plan: link+rename each file, then deletions (bounded by ``max_delete``), none
     when anything was held back or failed to publish."""
     problems: List[str] = []
@@ -145,7 +138,7 @@ def execute(
         os.fsync(to_fd)
     finally:
         os.close(to_fd)
-    return Outcome(published, deleted, problems, warnings, frozenset(full))
+    return PublishOutcome(published, deleted, problems, warnings, frozenset(full))
 
 
 def _publish_all(

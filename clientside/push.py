@@ -16,21 +16,15 @@ from datetime import datetime
 from typing import Callable, Dict, List, Optional, Tuple
 
 from clientside import __version__, logsetup
+from clientside.configfile import check_to, load_config, program_paths
 from clientside.core import rsyncplan
 from clientside.core.args import USAGE, Args
 from clientside.core.config import Config, ConfigError, hub_first, order_sources
-from clientside.paths import (
-    REMOTE_FS,
-    bind_state_dir,
-    check_program,
-    check_to,
-    check_trusted,
-    ensure_state_dir,
-    fs_type,
-    load_config,
-    program_paths,
-)
+from clientside.core.mounts import REMOTE_FS
+from clientside.fsutil import fs_type
 from clientside.runner import find_rsync, rsync_version
+from clientside.statedir import bind_state_dir, ensure_state_dir
+from clientside.trust import check_program, check_trusted
 from clientside.verbs import status
 from pushwire import report
 from pushwire.report import Report

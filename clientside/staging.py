@@ -1,7 +1,8 @@
 """The staging tree: ``TO/.clam-clientsync/staging``, where rsync writes (never into ``TO``).
 
 Created on first use and seeded from ``TO`` by hard links, so that rsync's delta transfer starts
-from what is served; left-overs of an interrupted run are removed before each round.
+from what is served; left-overs of an interrupted run are removed before each round, and the
+files a source sent corrupt after its rsync.
 """
 
 import contextlib
@@ -10,9 +11,10 @@ import os
 import re
 import shutil
 import stat
-from typing import Sequence
+from typing import Dict, FrozenSet, List, Sequence
 
 from clientside.core.publishplan import PRIVATE_DIR, TEMP_PREFIX, seed_paths
+from clientside.core.stagedtree import Finding
 from clientside.fsutil import listing
 
 log = logging.getLogger("clam-clientsync")
@@ -103,3 +105,23 @@ def clean_stray_temps(to: str) -> int:
             os.unlink(os.path.join(to, path))
             removed += 1
     return removed
+
+
+def quarantine(staging: str, bad: List[Finding], quarantined: Dict[str, Finding]) -> FrozenSet[str]:
+    """Remove corrupt files from staging, so that the next source (or run) sends them whole:
+    rsync's quick check (size and time) would otherwise keep a corrupt copy forever. A file held
+    back as incoherent (a version past its CVD) stays: it is whole, only early. Return the
+    paths removed."""
+    removed = set()
+    for finding in bad:
+        if finding.verdict.kind in ("corrupt_cvd", "corrupt_file"):
+            path = os.path.join(staging, finding.path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)  # a directory under a database name
+            elif os.path.lexists(path):
+                os.unlink(path)
+            else:
+                continue
+            quarantined[finding.path] = finding
+            removed.add(finding.path)
+    return frozenset(removed)

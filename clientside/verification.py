@@ -1,30 +1,24 @@
 """Verification of the staged tree and of what ``TO`` serves: CVD headers and body MD5s (under
 every database name: ``.cvd``, ``.cld``, ``.cud``), cdiffs (a whole gzip stream) and sign files
-(small text), read once per file (cached by inode), judged by ``core.cvd`` and
-``core.patches``."""
+(small text), read once per file (cached by inode), judged by ``core.stagedtree`` (with
+``core.cvd`` and ``core.patches``)."""
 
 import hashlib
 import json
 import logging
 import os
 import stat
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from clientside.core import cvd, patches
-from clientside.core.publishplan import Entry, server_interpretable
-from clientside.fsutil import atomic_write
+from clientside.core.stagedtree import FileFacts, Readers, StagedTree, judge_tree
+from clientside.fsutil import atomic_write, listing
 from pushwire.cvd import HEADER_SIZE, CvdError, CvdHeader, parse_header
 from pushwire.report import CdiffSpan, Database
 
 log = logging.getLogger("clam-clientsync")
 CHUNK = 1 << 20
 CACHE_NAME = "verified.json"
-
-
-class FileFacts(NamedTuple):
-    header: Optional[CvdHeader]
-    header_error: Optional[str]
-    body_md5: Optional[str]
 
 
 def _key(st: os.stat_result) -> str:
@@ -122,110 +116,40 @@ def _facts_from_json(data: Dict[str, Any]) -> FileFacts:
     return FileFacts(header, data.get("header_error"), data.get("body_md5"))
 
 
-class Finding(NamedTuple):
-    path: str
-    verdict: cvd.Verdict
-
-
 def verify_staging(
     verifier: Verifier,
     *,
     staging: str,
     to: str,
-    staged: Dict[str, Entry],
-    served: Dict[str, Entry],
-    expect: Dict[str, int],
+    expect: Mapping[str, int],
     pins: Mapping[str, str] = {},
-) -> List[Finding]:
-    """Judge every staged name that must be verified (``*.cvd *.cld *.cud *.cdiff *.sign``):
-    a regular file whose bytes are whole and not older than what it replaces, whatever the
-    request names, and, for a database in `pins` (a hub's tree), the pinned CVD itself; return
-    one finding per file, per missing expected ``NAME.cvd`` and per served database the
-    source replaces by an alias."""
-    findings: List[Finding] = []
-    seen_dbs = set()
-    cvd_versions: Dict[str, int] = {}
-    # a name never published (a dot name, a server script) is never judged either
-    staged = {p: e for p, e in staged.items() if not server_interpretable(p)}
-    for path in sorted(staged):
-        base = path.rsplit("/", 1)[-1]
-        if cvd.is_checked_name(base) and staged[path].kind != "file":
-            # every name that is verified is a regular file: a link or directory never is
-            msg = f"{path}: not a regular file"
-            findings.append(Finding(path, cvd.Verdict(False, "corrupt_file", msg)))
-            continue
-        name = cvd.database_name(base)
-        if name is None:
-            continue
-        top_level = "/" not in path
-        if top_level and base.endswith(cvd.SERVED_SUFFIX):
-            seen_dbs.add(name)
-        facts = verifier.facts(os.path.join(staging, path))
-        served_version = None
-        current = served.get(path)
-        if current is not None and (current.dev, current.ino) != (
-            staged[path].dev,
-            staged[path].ino,
-        ):
-            served_version = _served_version(verifier, os.path.join(to, path))
-        verdict = cvd.judge(
-            path,
-            header=facts.header,
-            header_error=facts.header_error,
-            body_md5=facts.body_md5,
-            served_version=served_version,
-            expected_version=expect.get(name) if top_level else None,
-            pinned_md5=pins.get(name),
-        )
-        findings.append(Finding(path, verdict))
-        if top_level and facts.header is not None and base.endswith(cvd.SERVED_SUFFIX):
-            cvd_versions[name] = facts.header.version
-    for path in sorted(staged):
-        base = path.rsplit("/", 1)[-1]
-        if staged[path].kind != "file" or cvd.database_name(base) is not None:
-            continue
-        if not patches.is_release_file(base):
-            if cvd.is_checked_name(base):
-                msg = f"{path}: not the name of a cdiff or sign file (NAME-N.cdiff[.sign])"
-                findings.append(Finding(path, cvd.Verdict(False, "corrupt_file", msg)))
-            continue
-        problem = verifier.content_problem(os.path.join(staging, path))
-        verdict = patches.judge_release_file(
-            path, regular=True, content_problem=problem, cvd_versions=cvd_versions
-        )
-        findings.append(Finding(path, verdict))
-    findings.extend(_aliases(staged, served))
-    for name, version in sorted(expect.items()):
-        if name not in seen_dbs:
-            msg = f"{name}: expected version {version} but the source has no {name}.cvd"
-            findings.append(Finding(name + ".cvd", cvd.Verdict(False, "expectation_unmet", msg)))
-    return findings
+) -> StagedTree:
+    """List the staging tree and ``TO``, read every staged file that must be verified (and the
+    served file each database replaces) and return the tree judged by ``core.stagedtree``.
 
+    Raise OSError when a staged file cannot be read."""
+    staged = listing(staging, skip_private=False)
+    served = listing(to)
+    facts: Dict[str, FileFacts] = {}
+    versions: Dict[str, Optional[int]] = {}
+    problems: Dict[str, Optional[str]] = {}
 
-def _aliases(staged: Dict[str, Entry], served: Dict[str, Entry]) -> List[Finding]:
-    """Return a finding for each served ``NAME.cvd`` the source no longer has while it ships
-    the same database under another name (``daily.cud`` for ``daily.cvd``): freshclam fetches
-    ``NAME.cvd``, so it is never removed for the alias."""
-    found: List[Finding] = []
-    for path in sorted(served):
-        base = path.rsplit("/", 1)[-1]
-        name = cvd.database_name(base)
-        if name is None or not base.endswith(cvd.SERVED_SUFFIX):
-            continue  # an alias the source no longer ships beside its NAME.cvd goes
-        if path in staged or served[path].kind != "file":
-            continue
-        directory = path[: -len(path.rsplit("/", 1)[-1])]
-        aliases = sorted(
-            p
-            for p in staged
-            if p.startswith(directory)
-            and "/" not in p[len(directory) :]
-            and cvd.database_name(p[len(directory) :]) == name
-        )
-        if aliases:
-            msg = f"{path}: the source ships {aliases[0]} instead; {path} stays served"
-            found.append(Finding(path, cvd.Verdict(False, "incoherent", msg)))
-    return found
+    def read_facts(path: str) -> FileFacts:
+        facts[path] = verifier.facts(os.path.join(staging, path))
+        return facts[path]
+
+    def read_version(path: str) -> Optional[int]:
+        versions[path] = _served_version(verifier, os.path.join(to, path))
+        return versions[path]
+
+    def read_problem(path: str) -> Optional[str]:
+        problems[path] = verifier.content_problem(os.path.join(staging, path))
+        return problems[path]
+
+    readers = Readers(read_facts, read_version, read_problem)
+    findings = judge_tree(staged, served, readers, expect=expect, pins=pins)
+    read = (facts, versions, problems)
+    return StagedTree(staged, served, expect, pins, read, tuple(findings))
 
 
 def _served_version(verifier: Verifier, path: str) -> Optional[int]:

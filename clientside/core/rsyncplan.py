@@ -78,7 +78,9 @@ def build_env(home: str, password: Optional[str]) -> Dict[str, str]:
 # -- exit codes ---------------------------------------------------------------------------------
 
 
-class Outcome(NamedTuple):
+class RsyncVerdict(NamedTuple):
+    """What an rsync exit means for the round: ok, or which error and whether to fail over."""
+
     verdict: str  # ok | transient | permanent | local | failure | interrupted
     kind: Optional[str]  # the report's error kind, None when ok
     message: str
@@ -154,19 +156,19 @@ def disk_full_line(output: str) -> Optional[str]:
     return None
 
 
-def classify(exit_code: int, output: str) -> Outcome:
+def classify(exit_code: int, output: str) -> RsyncVerdict:
     """Given rsync's exit code and its captured output, return what it means for this run."""
     if exit_code not in (0, 5, 19, 20, 24) and exit_code > 0:
         full = disk_full_line(output)
         if full is not None:  # whichever code rsync chose (11, 12, 23): not worth a retry
-            return Outcome("local", "disk_full", f"the disk is full: {full}", False)
+            return RsyncVerdict("local", "disk_full", f"the disk is full: {full}", False)
     if exit_code == 5:
         text = output.lower()
         detail = next((ln for ln in error_lines(output) if "@ERROR" in ln), "")
         for needle, verdict, kind, hint in _DAEMON_ERRORS:
             if needle in text:
-                return Outcome(verdict, kind, (detail or needle) + hint, True)
-        return Outcome(
+                return RsyncVerdict(verdict, kind, (detail or needle) + hint, True)
+        return RsyncVerdict(
             "transient", "rsync_transient", detail or "error starting client-server protocol", True
         )
     if exit_code in _TABLE:
@@ -175,11 +177,11 @@ def classify(exit_code: int, output: str) -> Outcome:
         cause = next((ln[7:] for ln in error_lines(output) if ln.startswith("rsync: ")), "")
         if cause and verdict == "transient":
             table_message = f"{table_message}: {cause[:200]}"
-        return Outcome(verdict, table_kind, table_message, verdict == "transient")
+        return RsyncVerdict(verdict, table_kind, table_message, verdict == "transient")
     if exit_code < 0:
-        return Outcome("interrupted", "interrupted", f"killed by signal {-exit_code}", False)
+        return RsyncVerdict("interrupted", "interrupted", f"killed by signal {-exit_code}", False)
     message = _FAILURES.get(exit_code, f"unknown rsync exit code {exit_code}")
-    return Outcome("failure", "rsync_failed", message, True)
+    return RsyncVerdict("failure", "rsync_failed", message, True)
 
 
 # -- output -------------------------------------------------------------------------------------

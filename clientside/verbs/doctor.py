@@ -8,20 +8,14 @@ import socket
 import stat
 from typing import Callable, List, Optional, Tuple, Union
 
+from clientside.configfile import check_to, load_config
 from clientside.core import account, rsyncplan
 from clientside.core.config import Config, ConfigError, Source
-from clientside.paths import (
-    REMOTE_FS,
-    UnsafePath,
-    bound_tree,
-    check_program,
-    check_state_dir,
-    check_to,
-    check_trusted,
-    fs_type,
-    load_config,
-)
+from clientside.core.mounts import REMOTE_FS
+from clientside.fsutil import fs_type
 from clientside.runner import capture, find_rsync, rsync_version, run
+from clientside.statedir import bound_tree, check_state_dir
+from clientside.trust import UnsafePath, check_program, check_trusted
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
 
@@ -330,7 +324,7 @@ def resolve(host: str, port: int) -> Union[List[str], str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan.Outcome:
+def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan.RsyncVerdict:
     """List the top of `src`'s module with rsync, as a sync connects (credentials, timeouts)."""
     url = rsyncplan.source_url(src, config.module, config.rsync_user)
     argv = [
@@ -344,7 +338,7 @@ def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan
     env = rsyncplan.build_env(os.path.expanduser("~"), None if src.hub else config.rsync_password)
     res = run(argv, env, deadline_s=60.0, work_dir=os.path.expanduser("~"))
     if res.exit_code is None:
-        return rsyncplan.Outcome("transient", "deadline", "no listing within 60s", True)
+        return rsyncplan.RsyncVerdict("transient", "deadline", "no listing within 60s", True)
     return rsyncplan.classify(res.exit_code, res.output)
 
 

@@ -5,21 +5,20 @@ from typing import Optional
 
 from clientside.core.config import Config
 from clientside.fsutil import atomic_write, read_small
+from clientside.statedir import LAST_REPORT_NAME
 from clientside.verification import Verifier, served_databases, served_release_files
 from pushwire import report
 from pushwire.report import Report
 
-LAST_REPORT = "last-report.json"
-
 
 def save_report(state_dir: str, rep: Report) -> None:
     """Keep ``rep`` as the last report, for ``status``; raise OSError."""
-    atomic_write(os.path.join(state_dir, LAST_REPORT), report.render(rep).encode())
+    atomic_write(os.path.join(state_dir, LAST_REPORT_NAME), report.render(rep).encode())
 
 
 def last_report(state_dir: str) -> Optional[str]:
     """Return the last saved report, verbatim, or None before any sync has completed."""
-    raw = read_small(os.path.join(state_dir, LAST_REPORT))
+    raw = read_small(os.path.join(state_dir, LAST_REPORT_NAME))
     return raw.decode("utf-8").strip() if raw else None
 
 

@@ -1,25 +1,36 @@
-"""The ``sync`` verb: lock, rsync into staging (with failover), verify, publish, describe."""
+"""The ``sync`` verb: lock, rsync into staging (with failover), verify, publish, describe.
+
+A round returns what it found (``core.syncround.RoundResult``), written into the report in one
+place. The staging tree is verified once per source whose rsync succeeds; the publish uses that
+verification unless a later source's rsync changed the tree."""
 
 import logging
-import os
-import shutil
 import time
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from clientside import publish, verification
 from clientside.core import cvd, rsyncplan
 from clientside.core.config import Config, Source, hub_first
 from clientside.core.cvd import database_name
-from clientside.core.publishplan import Entry
 from clientside.core.rsyncplan import classify, parse_stats
+from clientside.core.stagedtree import Finding, StagedTree
+from clientside.core.syncround import RoundResult, TransferStats, report_round
 from clientside.locking import SyncLock
 from clientside.logsetup import redact
 from clientside.runner import RunResult, run
-from clientside.staging import TreeError, clean_stray_temps, prepare_staging, remove_partials
-from pushwire.report import Report, attempt, set_error
+from clientside.staging import (
+    TreeError,
+    clean_stray_temps,
+    prepare_staging,
+    quarantine,
+    remove_partials,
+)
+from pushwire.report import Attempt, CdiffSpan, Database, Report, attempt
 from pushwire.request import Request
 
 log = logging.getLogger("clam-clientsync")
+
+Error = Tuple[str, str]  # (kind, message)
 
 
 class SyncContext(NamedTuple):
@@ -30,9 +41,38 @@ class SyncContext(NamedTuple):
     rsync: str
 
 
-class RoundResult(NamedTuple):
-    rsync_ok: bool
-    error: Optional[Tuple[str, str]]
+class _Found:
+    """What the running round has found so far; ``result`` freezes it (also for a round an
+    exception breaks off: what it found is still told)."""
+
+    def __init__(self) -> None:
+        self.source_used: Optional[str] = None
+        self.attempts: List[Attempt] = []
+        self.stats = TransferStats()
+        self.files_deleted = 0
+        self.databases: Optional[Dict[str, Database]] = None
+        self.release_files: Optional[Tuple[Dict[str, CdiffSpan], List[str]]] = None
+        self.warnings: List[str] = []
+
+    def result(self, errors: Sequence[Error] = (), *, ended: bool = True) -> RoundResult:
+        return RoundResult(
+            source_used=self.source_used,
+            attempts=tuple(self.attempts),
+            stats=self.stats,
+            files_deleted=self.files_deleted,
+            databases=self.databases,
+            release_files=self.release_files,
+            warnings=tuple(self.warnings),
+            errors=tuple(errors),
+            ended=ended,
+        )
+
+
+class _Transfer(NamedTuple):
+    rsync_ok: bool  # a source's rsync succeeded: staging holds something to publish
+    error: Optional[Error]
+    tree: Optional[StagedTree]  # staging as last verified; None when an rsync ran after that
+    quarantined: Dict[str, Finding]
 
 
 def sync(ctx: SyncContext, report: Report) -> None:
@@ -51,7 +91,7 @@ def sync(ctx: SyncContext, report: Report) -> None:
             while True:
                 lock.take_mark()
                 rounds += 1
-                _round(ctx, report, lock)
+                _run_round(ctx, report, lock)
                 if not (lock.mark_set() and rounds < ctx.config.max_rounds):
                     break
                 log.info("a push arrived during the sync: going round again")
@@ -66,86 +106,79 @@ def sync(ctx: SyncContext, report: Report) -> None:
         report["warnings"].append(f"pushes still queued after {rounds} rounds (MAX_ROUNDS)")
 
 
-def _round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
+def _run_round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
+    """Run one round and write what it found into ``report``."""
+    found = _Found()
+    try:
+        result = _round(ctx, lock, found)
+    except BaseException:
+        report_round(report, found.result(ended=False))
+        raise
+    report_round(report, result)
+    if result.errors:
+        log.error("sync failed: %s: %s", *result.errors[0])
+    else:
+        log.info(
+            "sync ok from %s: %d files transferred, %d deleted",
+            result.source_used,
+            result.stats.files_transferred,
+            result.files_deleted,
+        )
+
+
+def _round(ctx: SyncContext, lock: SyncLock, found: _Found) -> RoundResult:
     cfg = ctx.config
-    report["error"] = None
-    report["source_used"] = None
-    report["files_transferred"] = 0
-    report["bytes_transferred"] = 0
-    report["files_deleted"] = 0
-    report["changes"] = []
     budget = float(min(cfg.deadline, ctx.request.deadline or cfg.deadline))
     started = time.monotonic()
+    errors: List[Error] = []
     try:
         staging = prepare_staging(cfg.to, cfg.protect_patterns)
         stray = clean_stray_temps(cfg.to)
         if stray:
             log.info("removed %d temporary files of an interrupted publish", stray)
         verifier = verification.Verifier(cfg.state_dir)
-        quarantined: Dict[str, verification.Finding] = {}
-        result = _transfer(
+        transfer = _transfer(
             ctx,
-            report=report,
+            found,
             lock=lock,
             staging=staging,
             verifier=verifier,
             budget=budget,
             started=started,
-            quarantined=quarantined,
         )
-        errors: List[Tuple[str, str]] = []
-        if result.rsync_ok:
+        if transfer.rsync_ok:
             # what is (not) served now matters more than a later source's failure
-            errors.extend(_publish(ctx, report, staging, verifier, quarantined))
-        if result.error:
-            errors.append(result.error)
-        report["databases"] = verification.served_databases(verifier, cfg.to)
-        report["cdiffs"], report["signs"] = verification.served_release_files(cfg.to)
+            errors.extend(_publish(ctx, found, staging, verifier, transfer))
+        if transfer.error:
+            errors.append(transfer.error)
+        _describe_served(found, verifier, cfg.to)
         verifier.save()
     except TreeError as exc:
         errors = [(exc.kind, str(exc))]
     except OSError as exc:
         kind = "disk_full" if rsyncplan.disk_full_errno(exc.errno) else "publish_failed"
         errors = [(kind, f"{exc.filename or 'TO'}: {exc.strerror}")]
-        _describe_anyway(ctx, report)
-    if errors:
-        kind, message = errors[0]
-        set_error(report, kind, message)
-        for other in errors[1:]:
-            report["warnings"].append(f"{other[0]}: {other[1]}")
-        report["status"] = "failed"
-        log.error("sync failed: %s: %s", kind, message)
-    else:
-        report["status"] = "ok"
-        log.info(
-            "sync ok from %s: %d files transferred, %d deleted",
-            report["source_used"],
-            report["files_transferred"],
-            report["files_deleted"],
-        )
+        try:  # after a failure, still tell what TO serves (best effort)
+            _describe_served(found, verification.Verifier(cfg.state_dir), cfg.to)
+        except OSError as exc:
+            found.warnings.append(f"cannot read TO: {exc.strerror}")
+    return found.result(errors)
 
 
-def _describe_anyway(ctx: SyncContext, report: Report) -> None:
-    """After a failure, still tell what TO serves (best effort)."""
-    try:
-        report["databases"] = verification.served_databases(
-            verification.Verifier(ctx.config.state_dir), ctx.config.to
-        )
-        report["cdiffs"], report["signs"] = verification.served_release_files(ctx.config.to)
-    except OSError as exc:
-        report["warnings"].append(f"cannot read TO: {exc.strerror}")
+def _describe_served(found: _Found, verifier: verification.Verifier, to: str) -> None:
+    found.databases = verification.served_databases(verifier, to)
+    found.release_files = verification.served_release_files(to)
 
 
 def _rsync_once(
     ctx: SyncContext,
+    found: _Found,
     source: Source,
     staging: str,
     *,
     env: Dict[str, str],
-    secrets: List[str],
     deadline_s: float,
     lock_fd: Optional[int],
-    report: Report,
 ) -> Tuple[RunResult, str]:
     """One rsync from `source` into staging; what it leaves half-written is removed. Return
     its result and its redacted output."""
@@ -168,9 +201,9 @@ def _rsync_once(
         pass_fds=[lock_fd] if lock_fd is not None else [],
     )
     remove_partials(staging)  # a failed or killed rsync leaves them (a full disk stays full)
-    output = redact(res.output, secrets)
+    output = redact(res.output, [cfg.rsync_password or ""])
     if res.group_survived:
-        report["warnings"].append(f"{source.name}: a process of rsync's group outlived it")
+        found.warnings.append(f"{source.name}: a process of rsync's group outlived it")
     for line in rsyncplan.error_lines(output):
         log.warning("rsync: %s", line)
     return res, output
@@ -178,20 +211,21 @@ def _rsync_once(
 
 def _transfer(
     ctx: SyncContext,
+    found: _Found,
     *,
-    report: Report,
     lock: SyncLock,
     staging: str,
     verifier: verification.Verifier,
     budget: float,
     started: float,
-    quarantined: Dict[str, verification.Finding],
-) -> RoundResult:
+) -> _Transfer:
+    """Rsync from each source in turn until one's tree verifies (or none is left); verify the
+    staging tree once after each rsync that succeeds."""
     cfg = ctx.config
-    secrets = [cfg.rsync_password or ""]
-    last_error: Optional[Tuple[str, str]] = None
+    last_error: Optional[Error] = None
     rsync_ok = False
-    lock_fd = lock.fd
+    tree: Optional[StagedTree] = None
+    quarantined: Dict[str, Finding] = {}
     sources = hub_first(cfg, ctx.source_requested, ctx.request.source)
     for index, source in enumerate(sources):
         # a hub is another mirror: it never sees the password of the project's sources
@@ -199,108 +233,108 @@ def _transfer(
         more = index + 1 < len(sources)
         remaining = budget - (time.monotonic() - started)
         if remaining <= 0:
-            return RoundResult(rsync_ok, ("deadline", f"deadline of {budget:.0f}s reached"))
+            deadline = ("deadline", f"deadline of {budget:.0f}s reached")
+            return _Transfer(rsync_ok, deadline, tree, quarantined)
         # rsync's own --timeout is known to hang; a source that is not the last may use half of
         # what is left, so that a hung rsync1 still leaves time for rsync2
         res, output = _rsync_once(
             ctx,
+            found,
             source,
             staging,
             env=env,
-            secrets=secrets,
             deadline_s=remaining / 2 if more else remaining,
-            lock_fd=lock_fd,
-            report=report,
+            lock_fd=lock.fd,
         )
+        tree = None  # what was verified before this rsync is not what staging holds now
         if res.deadline_hit:
             message = f"rsync killed at our deadline after {res.duration_s:.1f}s"
-            report["attempts"].append(attempt(source.name, None, res.duration_s, message))
+            found.attempts.append(attempt(source.name, None, res.duration_s, message))
             log.warning("rsync from %s: %s", source.name, message)
             last_error = ("deadline", f"{source.name}: {message}")
             if more:
                 continue
-            return RoundResult(rsync_ok, last_error)
+            return _Transfer(rsync_ok, last_error, tree, quarantined)
         exit_code = res.exit_code if res.exit_code is not None else -1
-        outcome = classify(exit_code, output)
-        if outcome.verdict != "ok":
-            message = f"{outcome.kind}: {outcome.message}"
-            report["attempts"].append(attempt(source.name, exit_code, res.duration_s, message))
-            last_error = (outcome.kind or "rsync_failed", f"{source.name}: {outcome.message}")
+        judged = classify(exit_code, output)
+        if judged.verdict != "ok":
+            message = f"{judged.kind}: {judged.message}"
+            found.attempts.append(attempt(source.name, exit_code, res.duration_s, message))
+            last_error = (judged.kind or "rsync_failed", f"{source.name}: {judged.message}")
             log.warning("rsync from %s failed (exit %d): %s", source.name, exit_code, message)
-            if outcome.failover and more:
+            if judged.failover and more:
                 continue
-            return RoundResult(rsync_ok, last_error)
+            return _Transfer(rsync_ok, last_error, tree, quarantined)
         rsync_ok = True
         if exit_code == 24:
-            report["warnings"].append(f"{source.name}: {outcome.message}")
-        _record_stats(report, output)
-        bad = _verify(ctx, staging, verifier, source)[2]
+            found.warnings.append(f"{source.name}: {judged.message}")
+        found.stats = _stats(output)
+        tree = verification.verify_staging(
+            verifier,
+            staging=staging,
+            to=cfg.to,
+            expect=ctx.request.expect,
+            pins=_pins(ctx, source),
+        )
+        bad = tree.bad()
         if bad:
-            quarantine(staging, bad, quarantined)
+            tree = tree.without(quarantine(staging, bad, quarantined))
             kind = bad[0].verdict.kind or "corrupt_cvd"
             message = "; ".join(f.verdict.message for f in bad)
-            report["attempts"].append(
+            found.attempts.append(
                 attempt(source.name, exit_code, res.duration_s, f"{kind}: {message}")
             )
             last_error = (kind, f"{source.name}: {message}")
             log.warning("verification after rsync from %s: %s", source.name, message)
             if more:
                 continue
-            report["source_used"] = source.name
-            return RoundResult(rsync_ok, None)  # the publish step reports the failures
-        report["attempts"].append(attempt(source.name, exit_code, res.duration_s, None))
-        report["source_used"] = source.name
-        return RoundResult(rsync_ok, None)
-    return RoundResult(rsync_ok, None if rsync_ok else last_error)
+            found.source_used = source.name
+            return _Transfer(rsync_ok, None, tree, quarantined)  # the publish reports them
+        found.attempts.append(attempt(source.name, exit_code, res.duration_s, None))
+        found.source_used = source.name
+        return _Transfer(rsync_ok, None, tree, quarantined)
+    return _Transfer(rsync_ok, None if rsync_ok else last_error, tree, quarantined)
 
 
-def _record_stats(report: Report, output: str) -> None:
+def _stats(output: str) -> TransferStats:
     stats = parse_stats(output)
-    report["files_transferred"] = stats.files_transferred or 0
-    report["bytes_transferred"] = stats.bytes_received or 0
-    report["changes"] = rsyncplan.itemized(output, 50)
-    for line in report["changes"]:
+    changes = rsyncplan.itemized(output, 50)
+    for line in changes:
         log.info("rsync: %s", line)
+    return TransferStats(stats.files_transferred or 0, stats.bytes_received or 0, tuple(changes))
 
 
-def _verify(
-    ctx: SyncContext, staging: str, verifier: verification.Verifier, source: Optional[Source]
-) -> Tuple[Dict[str, Entry], Dict[str, Entry], List[verification.Finding]]:
-    """Return what is staged, what is served, and the staged CVDs that may not be published.
-    What a hub (`source`) handed over must also match the request's md5 pins."""
-    cfg = ctx.config
-    _plan, staged, served = publish.plan(cfg.to, staging, cfg.protect_patterns, frozenset())
-    findings = verification.verify_staging(
-        verifier,
-        staging=staging,
-        to=cfg.to,
-        staged=staged,
-        served=served,
-        expect=ctx.request.expect,
-        pins=ctx.request.pins if source is not None and source.hub else {},
-    )
-    return staged, served, [f for f in findings if not f.verdict.ok]
+def _pins(ctx: SyncContext, source: Optional[Source]) -> Mapping[str, str]:
+    """What a hub (`source`) hands over must also match the request's md5 pins."""
+    return ctx.request.pins if source is not None and source.hub else {}
 
 
 def _publish(
     ctx: SyncContext,
-    report: Report,
+    found: _Found,
     staging: str,
     verifier: verification.Verifier,
-    quarantined: Dict[str, verification.Finding],
-) -> List[Tuple[str, str]]:
+    transfer: _Transfer,
+) -> List[Error]:
     cfg = ctx.config
-    used = [h for h in cfg.hubs if h.name == report["source_used"]]
-    staged, served, bad = _verify(ctx, staging, verifier, used[0] if used else None)
+    used = [h for h in cfg.hubs if h.name == found.source_used]
+    pins = _pins(ctx, used[0] if used else None)
+    if transfer.tree is None:  # a later source's rsync failed after changing staging
+        tree = verification.verify_staging(
+            verifier, staging=staging, to=cfg.to, expect=ctx.request.expect, pins=pins
+        )
+    else:
+        tree = transfer.tree.under(pins)
+    staged, served, bad = tree.staged, tree.served, tree.bad()
     bad += [
-        verification.Finding(
+        Finding(
             p,
             cvd.Verdict(False, f.verdict.kind, f"{f.verdict.message} (corrupt at the source)"),
         )
-        for p, f in sorted(quarantined.items())
+        for p, f in sorted(transfer.quarantined.items())
         if p not in staged
     ]
-    errors: List[Tuple[str, str]] = [
+    errors: List[Error] = [
         (f.verdict.kind or "corrupt_cvd", f.verdict.message + " (not published)") for f in bad
     ]
     staged_dbs = [p for p in staged if "/" not in p and database_name(p)]
@@ -310,13 +344,13 @@ def _publish(
         return errors
     plan_ = publish.plan_publish_from(staged, served, cfg.protect_patterns, bad)
     done = publish.execute(plan_, cfg.to, staging, cfg.max_delete, cfg.protect_patterns)
-    report["files_deleted"] = done.deleted
+    found.files_deleted = done.deleted
     log.info("published %d files, deleted %d", done.published, done.deleted)
     for path in plan_.held_back:
         log.warning("held back (failed verification): %s", path)
     for warning in done.warnings:
         log.warning("held back: %s", warning)
-    report["warnings"].extend(done.warnings)
+    found.warnings.extend(done.warnings)
     errors.extend(("disk_full" if p in done.full else "publish_failed", p) for p in done.problems)
     return errors
 
@@ -324,20 +358,3 @@ def _publish(
 def _display(source: Source) -> str:
     port = f":{source.port}" if source.port is not None else ""
     return f"rsync://{source.host}{port}"
-
-
-def quarantine(
-    staging: str, bad: List[verification.Finding], quarantined: Dict[str, verification.Finding]
-) -> None:
-    """Remove corrupt files from staging, so that the next source (or run) sends them whole:
-    rsync's quick check (size and time) would otherwise keep a corrupt copy forever. A file held
-    back as incoherent (a version past its CVD) stays: it is whole, only early."""
-    for finding in bad:
-        if finding.verdict.kind in ("corrupt_cvd", "corrupt_file"):
-            path = os.path.join(staging, finding.path)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)  # a directory under a database name
-                quarantined[finding.path] = finding
-            elif os.path.lexists(path):
-                os.unlink(path)
-                quarantined[finding.path] = finding

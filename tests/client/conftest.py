@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devtools.harness.cvd import corrupt_body, write_release
 from devtools.harness.rsyncd import RsyncDaemon
 from pushwire import report
 
@@ -142,6 +144,22 @@ def bare_mirror(tmp_path: Path) -> Mirror:
     m = make_mirror(tmp_path, None)
     m.write_config(SOURCES=f"{R1}=rsync://127.0.0.1:1 {R2}=rsync://127.0.0.1:2")
     return m
+
+
+@contextmanager
+def corrupt_at_rsync1_good_at_rsync2(
+    tmp_path: Path, mirror: Mirror, source_tree: Path, daily: int
+) -> Iterator[None]:
+    """Make rsync1 serve release `daily` with a corrupt daily.cvd, and R2 (a daemon of its own)
+    the same release whole, while the block runs."""
+    other = tmp_path / "other"
+    write_release(other, daily)
+    write_release(source_tree, daily)
+    corrupt_body(source_tree / "daily.cvd")
+    with RsyncDaemon(tmp_path / "rsyncd3", other, name="rsync3") as r3:
+        r1url = mirror.keys["SOURCES"].split()[0]
+        mirror.write_config(SOURCES=f"{r1url} {R2}={r3.url}")
+        yield
 
 
 def stub_rsync(directory: Path, marker: Path, body: str = "") -> Path:

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 import clientside.cli
 import clientside.core.rsyncplan
-import clientside.paths
 import clientside.publish
 import clientside.push
+import clientside.statedir
 import clientside.verbs.status
 import clientside.verbs.sync
 import clientside.verification
@@ -81,7 +81,7 @@ STAGES = [
     ("parsing the command line", clientside.cli, "parse_args", "sync"),
     ("parsing the request", clientside.push, "parse_request", "sync"),
     ("loading the config", clientside.push, "load_config", "sync"),
-    ("checking the state directory", clientside.paths, "check_state_dir", "sync"),
+    ("checking the state directory", clientside.statedir, "check_state_dir", "sync"),
     ("asking rsync its version", clientside.push, "rsync_version", "sync"),
     ("the version verb", clientside.core.rsyncplan, "version_warning", "version"),
     ("reading the last report", clientside.verbs.status, "last_report", "status"),
@@ -214,12 +214,12 @@ def test_any_exception_text_gives_one_json_report_without_the_secret(
 # -- through sshd ---------------------------------------------------------------------------
 
 FAULTY_MAIN = b"""import os, sys
-import clientside.paths, clientside.publish
+import clientside.publish, clientside.statedir
 def broken(*args, **kwargs):
     raise RuntimeError("broke on purpose")
 command = os.environ.get("SSH_ORIGINAL_COMMAND", "")
 if "run-id=early" in command:
-    clientside.paths.check_state_dir = broken
+    clientside.statedir.check_state_dir = broken
 if "run-id=late" in command:
     clientside.publish.execute = broken
 from clientside.cli import main

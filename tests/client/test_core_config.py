@@ -209,7 +209,7 @@ def test_tilde_means_home_and_source_without_sources_must_be_a_host_name() -> No
 
 
 def test_fs_type_of_known_mounts() -> None:
-    from clientside.paths import fs_type
+    from clientside.fsutil import fs_type
 
     assert fs_type("/proc/self") == "proc"
     assert fs_type("/") is not None

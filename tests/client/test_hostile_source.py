@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from clientside import publish
+from clientside.core.publishplan import plan_publish
+from clientside.fsutil import listing
 from devtools.harness.account import MirrorAccount, give_to, make_traversable
 from devtools.harness.client import client_command
 from devtools.harness.cvd import build_cvd, corrupt_body, write_cvd
@@ -353,7 +355,8 @@ def test_a_directory_swapped_for_a_link_after_the_plan_is_not_written_through(
         d.mkdir(parents=True)
     (staging / "sub" / "daily.cvd").write_bytes(build_cvd("daily", 28034))
     (staging / "top.txt").write_text("top\n")
-    plan_, _staged, _served = publish.plan(str(to), str(staging), ("/local_*",), frozenset())
+    staged, served = listing(str(staging), skip_private=False), listing(str(to))
+    plan_ = plan_publish(staged, served, patterns=("/local_*",), failed=frozenset())
     assert plan_.publish == ["top.txt", "sub/daily.cvd"]
     (to / "sub").rmdir()
     (to / "sub").symlink_to(outside)

@@ -36,7 +36,7 @@ def test_a_push_during_the_round_makes_it_go_round_again(
             lock.set_mark("pushed-meanwhile")
         report["status"] = "ok"
 
-    monkeypatch.setattr(sync_mod, "_round", fake_round)
+    monkeypatch.setattr(sync_mod, "_run_round", fake_round)
     rep = _report()
     sync_mod.sync(ctx, rep)
     assert rep["rounds"] == 2 and len(calls) == 2
@@ -48,7 +48,7 @@ def test_a_mark_left_just_after_release_is_picked_up(
 ) -> None:
     ctx = _ctx(tmp_path)
     calls = []
-    monkeypatch.setattr(sync_mod, "_round", lambda c, r, lock: calls.append(1))
+    monkeypatch.setattr(sync_mod, "_run_round", lambda c, r, lock: calls.append(1))
     real_release = SyncLock.release
     released = []
 
@@ -72,7 +72,7 @@ def test_rounds_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         calls.append(1)
         lock.set_mark("again")
 
-    monkeypatch.setattr(sync_mod, "_round", always_pushed)
+    monkeypatch.setattr(sync_mod, "_run_round", always_pushed)
     rep = _report()
     sync_mod.sync(ctx, rep)
     assert len(calls) == 2

@@ -22,7 +22,7 @@ import pytest
 from clientside import logsetup
 from clientside.core.config import ConfigError
 from clientside.fsutil import listing
-from clientside.paths import check_state_dir
+from clientside.statedir import check_state_dir
 
 
 class StaleListing:

@@ -13,7 +13,7 @@ import pytest
 from devtools.harness.cvd import corrupt_body, release_time, write_cvd, write_release
 from devtools.harness.ports import free_port
 from devtools.harness.rsyncd import RsyncDaemon
-from tests.client.conftest import R1, R2, Mirror, fresh_mtime
+from tests.client.conftest import R1, R2, Mirror, corrupt_at_rsync1_good_at_rsync2, fresh_mtime
 
 
 def test_happy_path_reports_versions_and_keeps_local_files(
@@ -229,13 +229,7 @@ def test_corrupt_cvd_is_never_published(mirror: Mirror, source_tree: Path) -> No
 def test_corrupt_at_rsync1_good_at_rsync2(
     tmp_path: Path, mirror: Mirror, source_tree: Path
 ) -> None:
-    other = tmp_path / "other"
-    write_release(other, 28034)
-    write_release(source_tree, 28034)
-    corrupt_body(source_tree / "daily.cvd")
-    with RsyncDaemon(tmp_path / "rsyncd3", other, name="rsync3") as r3:
-        r1url = mirror.keys["SOURCES"].split()[0]
-        mirror.write_config(SOURCES=f"{r1url} {R2}={r3.url}")
+    with corrupt_at_rsync1_good_at_rsync2(tmp_path, mirror, source_tree, 28034):
         rep = mirror.run().report
     assert rep["status"] == "ok" and rep["source_used"] == R2
     assert rep["databases"]["daily"]["version"] == 28034
