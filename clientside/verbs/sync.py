@@ -53,6 +53,9 @@ class _Found:
         self.databases: Optional[Dict[str, Database]] = None
         self.release_files: Optional[Tuple[Dict[str, CdiffSpan], List[str]]] = None
         self.warnings: List[str] = []
+        # a hub's rsync ran into staging this round: whatever is published is judged with the
+        # push's pins, whichever source ran last (a forged file may outlive a failed source)
+        self.hub_wrote = False
 
     def result(self, errors: Sequence[Error] = (), *, ended: bool = True) -> RoundResult:
         return RoundResult(
@@ -247,6 +250,7 @@ def _transfer(
             lock_fd=lock.fd,
         )
         tree = None  # what was verified before this rsync is not what staging holds now
+        found.hub_wrote = found.hub_wrote or source.hub
         if res.deadline_hit:
             message = f"rsync killed at our deadline after {res.duration_s:.1f}s"
             found.attempts.append(attempt(source.name, None, res.duration_s, message))
@@ -304,9 +308,10 @@ def _stats(output: str) -> TransferStats:
     return TransferStats(stats.files_transferred or 0, stats.bytes_received or 0, tuple(changes))
 
 
-def _pins(ctx: SyncContext, source: Optional[Source]) -> Mapping[str, str]:
-    """What a hub (`source`) hands over must also match the request's md5 pins."""
-    return ctx.request.pins if source is not None and source.hub else {}
+def _pins(ctx: SyncContext, source: Optional[Source], hub_wrote: bool = False) -> Mapping[str, str]:
+    """What a hub (`source`) hands over must also match the request's md5 pins; so must what
+    is published after any hub wrote into staging (`hub_wrote`)."""
+    return ctx.request.pins if hub_wrote or (source is not None and source.hub) else {}
 
 
 def _publish(
@@ -318,7 +323,7 @@ def _publish(
 ) -> List[Error]:
     cfg = ctx.config
     used = [h for h in cfg.hubs if h.name == found.source_used]
-    pins = _pins(ctx, used[0] if used else None)
+    pins = _pins(ctx, used[0] if used else None, found.hub_wrote)
     if transfer.tree is None:  # a later source's rsync failed after changing staging
         tree = verification.verify_staging(
             verifier, staging=staging, to=cfg.to, expect=ctx.request.expect, pins=pins

@@ -14,7 +14,7 @@ from devtools.harness.cvd import write_cvd
 from devtools.harness.rsyncd import RsyncDaemon
 from pushwire.cvd import HEADER_SIZE, parse_header
 from pushwire.request import render_request
-from tests.client.conftest import R1, Mirror, fresh_mtime, make_mirror
+from tests.client.conftest import R1, R2, Mirror, fresh_mtime, make_mirror
 
 
 def pins_of(tree: Path) -> dict[str, str]:
@@ -117,3 +117,27 @@ def test_a_push_naming_a_hub_without_pins_is_rejected(mirror: Mirror, hub: Rsync
     res = with_hub(mirror, hub).run(command="sync source=hub-a")
     assert res.rc == 64 and res.report["status"] == "rejected"
     assert "pins" in res.report["error"]["message"]
+
+
+def test_a_forged_hub_is_never_published_when_the_sources_are_down(
+    tmp_path: Path, mirror: Mirror, source_tree: Path
+) -> None:
+    """The hub hands over a valid CVD that fails the push's pin, and neither project source
+    answers: what the hub wrote into staging is judged with the pins all the same, so the
+    forged daily.cvd is not published (on the code before, the publish judged staging without
+    pins, as no source had been used, and served the hub's file)."""
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    for name in ("main.cvd", "bytecode.cvd"):
+        (forged / name).write_bytes((source_tree / name).read_bytes())
+    fresh_mtime(write_cvd(forged, "daily", 28033, signatures=1, payload_size=4096))
+    before = (mirror.to / "daily.cvd").read_bytes() if (mirror.to / "daily.cvd").exists() else None
+    mirror.write_config(SOURCES=f"{R1}=rsync://127.0.0.1:1 {R2}=rsync://127.0.0.1:2")
+    with RsyncDaemon(
+        tmp_path / "h", forged, name="cheat", module="clamav", anonymous=True
+    ) as cheat:
+        rep = with_hub(mirror, cheat).run(command=hub_push(source_tree)).report
+    assert rep["status"] != "ok", rep
+    served = (mirror.to / "daily.cvd").read_bytes() if (mirror.to / "daily.cvd").exists() else None
+    assert served == before, "the hub's forged daily.cvd was published"
+    assert served != (forged / "daily.cvd").read_bytes()
