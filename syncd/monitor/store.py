@@ -73,6 +73,18 @@ MIGRATIONS = [
 ]
 
 
+def _check(r: sqlite3.Row) -> Check:
+    """One stored check, as the record keeps it."""
+    return Check(
+        r["at"],
+        bool(r["ok"]),
+        r["timestamp"],
+        json.loads(r["versions"]) if r["versions"] else None,
+        r["error"],
+        tuple(json.loads(r["incomplete"])) if r["incomplete"] else (),
+    )
+
+
 class MonitorStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -152,17 +164,7 @@ class MonitorStore:
             "WHERE mirror = ? AND at >= ? ORDER BY at",
             (mirror, since),
         )
-        return [
-            Check(
-                r["at"],
-                bool(r["ok"]),
-                r["timestamp"],
-                json.loads(r["versions"]) if r["versions"] else None,
-                r["error"],
-                tuple(json.loads(r["incomplete"])) if r["incomplete"] else (),
-            )
-            for r in rows
-        ]
+        return [_check(r) for r in rows]
 
     def history(self, mirror: str, since: float) -> dict[str, list[Check]]:
         """The mirror's checks made at or after `since`, per address family, oldest first."""
@@ -173,16 +175,7 @@ class MonitorStore:
         )
         out: dict[str, list[Check]] = {}
         for r in rows:
-            out.setdefault(r["family"], []).append(
-                Check(
-                    r["at"],
-                    bool(r["ok"]),
-                    r["timestamp"],
-                    json.loads(r["versions"]) if r["versions"] else None,
-                    r["error"],
-                    tuple(json.loads(r["incomplete"])) if r["incomplete"] else (),
-                )
-            )
+            out.setdefault(r["family"], []).append(_check(r))
         return out
 
     def state_history(self, mirror: str, since: float) -> dict[str, list[tuple[float, str, str]]]:
