@@ -108,6 +108,14 @@ def read_held(server: DnsServer, keys: Sequence[tuple[str, str]]) -> dict[tuple[
     for name, rdtype in keys:
         query = dns.message.make_query(_absolute(server, name), rdtype)
         answer = _ask(server, query, server.host, server.port)
+        rcode = dns.rcode.to_text(answer.rcode())
+        if rcode not in ("NOERROR", "NXDOMAIN"):  # "holds nothing" only when it says so
+            raise DnsUpdateError(
+                f"{server.host}:{server.port} answered {rcode} for {name} {rdtype}: check that "
+                f"it serves {server.update_zone or server.zone} to syncd (allow-query, the view's "
+                "key), and its log",
+                retryable=rcode == "SERVFAIL",
+            )
         texts: list[str] = []
         ttl = 0
         for rrset in answer.answer:

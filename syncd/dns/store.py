@@ -4,11 +4,17 @@ must wait out before it may move (``syncd.dns.steps``)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from syncd.dns.plan import Change
 from syncd.dns.steps import Removal
+from syncd.errors import EXIT_TEMPFAIL, SyncdError
 from syncd.sqlite import migrate
 
 MIGRATIONS = [
@@ -30,7 +36,51 @@ MIGRATIONS = [
     # caches), and when every authoritative server was seen serving the change
     "ALTER TABLE dns_changes ADD COLUMN held_ttl INTEGER",
     "ALTER TABLE dns_changes ADD COLUMN settled_at REAL",
+    # the TTL the change gave the records it added (a lower one than the server held leaves
+    # the old set in caches for the old TTL all the same)
+    "ALTER TABLE dns_changes ADD COLUMN ttl INTEGER",
 ]
+
+
+LOCK_WAIT_S = 900.0  # the longest another updater holds DNS: its settles and its TTL wait
+
+
+class DnsBusy(SyncdError):
+    """Another syncd kept DNS longer than LOCK_WAIT_S."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+@contextlib.contextmanager
+def dns_lock(
+    state: Path,
+    *,
+    wait_s: float = LOCK_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """Hold DNS for one updater at a time (the publish's gate, the monitor's rotation, the
+    heartbeat's TXT refresh, ``syncd dns push``): an flock on ``<record>.dns.lock``, beside the
+    record, released by the kernel if the process dies. Wait at most `wait_s`, then raise
+    DnsBusy: what one updater read (the TXT, the pools) stays true until it is done."""
+    path = Path(f"{state}.dns.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waited >= wait_s:
+                    raise DnsBusy(
+                        f"another syncd has been updating DNS for {wait_s:.0f} s ({path}): "
+                        "try again once it is done"
+                    ) from None
+                sleep(0.5)
+                waited += 0.5
+        yield
+    finally:
+        os.close(fd)
 
 
 class DnsStore:
@@ -38,11 +88,14 @@ class DnsStore:
         self.conn = conn
         migrate(conn, "dns", MIGRATIONS)
 
-    def record(self, at: float, changes: Sequence[Change], outcome: str) -> None:
-        self.conn.executemany(
-            "INSERT INTO dns_changes (at, name, rdtype, added, removed, reason, outcome, view, "
-            "held_ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+    def record(self, at: float, changes: Sequence[Change], outcome: str) -> list[int]:
+        """Record `changes` with `outcome` (``sending`` before they go, then `set_outcome`);
+        return their ids."""
+        ids = []
+        for c in changes:
+            cur = self.conn.execute(
+                "INSERT INTO dns_changes (at, name, rdtype, added, removed, reason, outcome, "
+                "view, held_ttl, ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     at,
                     c.name,
@@ -53,9 +106,15 @@ class DnsStore:
                     outcome,
                     c.view,
                     c.held_ttl,
-                )
-                for c in changes
-            ],
+                    c.ttl,
+                ),
+            )
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def set_outcome(self, ids: Sequence[int], outcome: str) -> None:
+        self.conn.executemany(
+            "UPDATE dns_changes SET outcome = ? WHERE id = ?", [(outcome, i) for i in ids]
         )
 
     def changes(self, limit: int = 100) -> list[sqlite3.Row]:
@@ -64,24 +123,26 @@ class DnsStore:
         )
 
     def settle(self, at: float) -> None:
-        """Every change sent so far is served by every authoritative server as of `at`."""
-        self.conn.execute(
-            "UPDATE dns_changes SET settled_at = ? WHERE settled_at IS NULL AND outcome = 'sent'",
-            (at,),
-        )
+        """Every change attempted so far (sent, or failed, or cut off: the server may have
+        applied it without our hearing) is what every authoritative server serves, or never
+        will be, as of `at`."""
+        self.conn.execute("UPDATE dns_changes SET settled_at = ? WHERE settled_at IS NULL", (at,))
 
-    def removals(self, since: float, *, default_ttl: int) -> list[Removal]:
-        """The pools' removals sent since `since` (unix seconds), with when they settled (a
-        removal not yet seen settled counts from `since` onwards: the caller settles first)
-        and their TTL (`default_ttl` for changes recorded before TTLs were)."""
+    def removals(self, now: float, *, default_ttl: int) -> list[Removal]:
+        """The pools' changes whose old records a resolver may still hold at `now`: every A/AAAA
+        change attempted (whatever its recorded outcome) that removed records, or that gave the
+        set a lower TTL than the server held, and whose held TTL has not passed since it
+        settled (one not seen settled counts from `now`). `default_ttl`: the TTL of changes
+        recorded before TTLs were."""
         rows = self.conn.execute(
-            "SELECT at, settled_at, held_ttl FROM dns_changes WHERE outcome = 'sent' "
-            "AND removed != '' AND rdtype IN ('A', 'AAAA') AND at >= ?",
-            (since,),
+            "SELECT settled_at, held_ttl FROM dns_changes WHERE rdtype IN ('A', 'AAAA') "
+            "AND (removed != '' OR COALESCE(held_ttl, 0) > COALESCE(ttl, held_ttl, 0)) "
+            "AND (settled_at IS NULL OR settled_at + COALESCE(held_ttl, ?) > ?)",
+            (default_ttl, now),
         )
         return [
             Removal(
-                max(r["settled_at"] or since, r["at"]),
+                now if r["settled_at"] is None else r["settled_at"],
                 default_ttl if r["held_ttl"] is None else int(r["held_ttl"]),
             )
             for r in rows

@@ -5,6 +5,7 @@ differences, retried, recorded). Used by ``syncd dns``, ``syncd publish`` and th
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -51,6 +52,7 @@ from syncd.dns.server import (
     serial,
 )
 from syncd.dns.steps import (
+    HeldSet,
     Step,
     StepResult,
     announce_not_before,
@@ -60,7 +62,7 @@ from syncd.dns.steps import (
     serial_newer,
     target_versions,
 )
-from syncd.dns.store import DnsStore
+from syncd.dns.store import DnsStore, dns_lock
 from syncd.errors import ConfigError, SyncdError
 from syncd.files import read_secret_file, write_atomic
 from syncd.inventory.model import Inventory
@@ -154,8 +156,10 @@ def gather(
         broken = gathered.broken.get(m.name)
         try:
             addrs[m.name], notes = ((), [broken]) if broken else rotation_addresses(m.host)
-        except Exception as err:
+        except Exception as err:  # that mirror's own: it serves nothing as far as the gate knows
             addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
+            i = inv.mirrors.index(m)
+            gathered.mirrors[i] = MirrorEvidence(m.name, m.country, live(m), None, None, False)
         if found.active and not addrs[m.name] and not notes:
             unresolved.append(m.name)
             notes = [f"{m.host!r} has no address"]
@@ -307,8 +311,39 @@ def update(
     clock = clock or Clock()
     planned = plan(cfg, dns=dns, inventory=inventory, state=state, source=source, now=now)
     server = server_of(dns)
+    held_by: contextlib.AbstractContextManager[None] = (
+        contextlib.nullcontext() if dry_run else dns_lock(state)
+    )
+    with held_by:  # what is read below stays true until the steps are done
+        return _update(
+            planned, dns, server, state, dry_run=dry_run, now=now, announce=announce, clock=clock
+        )
+
+
+def current_txt(held: HeldSet) -> TxtRecord | None:
+    """The TXT record the server holds (None: none yet); raise DnsSafetyError when it holds
+    more than one value (no updater leaves it so: fix it by hand)."""
+    if len(held.values) > 1:
+        raise DnsSafetyError(
+            f"{TXT_NAME} holds {len(held.values)} TXT values ({', '.join(held.values)}): "
+            "leave the newest one with nsupdate, then run 'syncd dns push' again"
+        )
+    return TxtRecord.parse(held.values[0]) if held.values else None
+
+
+def _update(
+    planned: Planned,
+    dns: DnsConfig,
+    server: DnsServer,
+    state: Path,
+    *,
+    dry_run: bool,
+    now: float,
+    announce: bool,
+    clock: Clock,
+) -> DnsUpdate:
     txt_held = read_held(server, [(TXT_NAME, "TXT")])[(TXT_NAME, "TXT")]
-    current = TxtRecord.parse(txt_held.values[0]) if txt_held.values else None
+    current = current_txt(txt_held)
     gate_open = announce and planned.verdict.reached
     target = target_versions(
         planned.release, current.versions if current else None, gate_open=gate_open
@@ -319,18 +354,23 @@ def update(
         pools, local = _pools_for(planned, dns, server, store.names(), target)
         batches = _shrink_batches(dns, server, pools, local)
         txt_change = None
-        if gate_open:
-            check_txt(planned.txt, current, planned.release)
-            if current is None or current.versions != planned.txt.versions:
-                txt_change = Change(
-                    TXT_NAME,
-                    "TXT",
-                    (f'"{planned.txt.render()}"',),
-                    txt_held.values,
-                    f"release announced: {planned.verdict.reason}",
-                    ttl=dns.ttl,
-                    held_ttl=txt_held.ttl,
-                )
+        if gate_open and (current is None or current.versions != planned.txt.versions):
+            # never backwards, not even in time (a heartbeat may have stamped it since)
+            txt = (
+                replace(planned.txt, record_time=max(planned.txt.record_time, current.record_time))
+                if current
+                else planned.txt
+            )
+            check_txt(txt, current, planned.release)
+            txt_change = Change(
+                TXT_NAME,
+                "TXT",
+                (f'"{txt.render()}"',),
+                txt_held.values,
+                f"release announced: {planned.verdict.reason}",
+                ttl=dns.ttl,
+                held_ttl=txt_held.ttl,
+            )
         every = [c for _, cs in batches for c in cs] + ([txt_change] if txt_change else [])
         if dry_run:
             return DnsUpdate(planned.verdict, every, False, True, None, problems=planned.problems)
@@ -408,14 +448,17 @@ class _Sequence:
         return all(r.ok for r in self.results)
 
     def _send(self, srv: DnsServer, batch: list[Change]) -> str | None:
+        # recorded before it goes: an update the server applied without our hearing (a lost
+        # answer, a kill) still counts when the TXT waits out the removed records' TTL
+        ids = self.store.record(self.clock.now(), batch, "sending")
         try:
             for attempt in retrying():
                 with attempt:
                     send_update(srv, batch)
         except DnsUpdateError as err:
-            self.store.record(self.clock.now(), batch, f"failed: {err}")
+            self.store.set_outcome(ids, f"failed: {err}")
             return str(err)
-        self.store.record(self.clock.now(), batch, "sent")
+        self.store.set_outcome(ids, "sent")
         self.sent += batch
         return None
 
@@ -440,7 +483,12 @@ class _Sequence:
         deadline = self.clock.now() + self.dns.settle_timeout_s
         lagging: list[str] = []
         for srv, _ in self.batches:
-            want = serial(srv)
+            try:
+                want = serial(srv)
+            except DnsUpdateError as err:  # what was sent is recorded: the step says it
+                detail = f"cannot read the primary's serial: {err}"
+                self.results.append(StepResult(Step.SETTLE, False, detail, self.clock.now()))
+                return
             for host, port in self.dns.secondary_servers():
                 if not self._wait_serial(srv, host, port, want, deadline):
                     zone = srv.update_zone or srv.zone
@@ -483,7 +531,7 @@ class _Sequence:
         """(c): wait until every removal's TTL has passed since it settled, then move the TXT
         and see it served everywhere."""
         start = self.clock.now()
-        removals = self.store.removals(start - 2 * MAX_TTL, default_ttl=self.dns.ttl)
+        removals = self.store.removals(start, default_ttl=self.dns.ttl)
         not_before = announce_not_before(removals)
         wait = not_before - start
         if wait > MAX_TTL:

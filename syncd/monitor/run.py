@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from syncd.monitor.announce import (
     worth_mailing,
 )
 from syncd.monitor.config import MonitorConfig
-from syncd.monitor.freshness import Release
+from syncd.monitor.freshness import Record, Release
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
 from syncd.monitor.outage import suspicion, suspicion_mail
 from syncd.monitor.snapshot import (
@@ -235,11 +235,12 @@ def _send(
     *,
     now: float,
     send_mail: bool,
-) -> tuple[int, str | None]:
-    """Send `mails`; mark each mirror's mailed transitions; return how many went and the
-    first error. A mail not sent stays due: the next pass retries it."""
+) -> tuple[int, str | None, list[str | None]]:
+    """Send `mails`; mark each mirror's mailed transitions; return how many went, the first
+    error, and each mail's error (None: sent). A mail not sent stays due: the next pass
+    retries it."""
     if not mails or not send_mail:
-        return 0, None
+        return 0, None, []
     errors, mail_error = _deliver(mails, cfg)
     failed = {i for i, e in enumerate(errors) if e is not None}
     for mirror, tids, which in marks:
@@ -247,7 +248,7 @@ def _send(
             store.mark_due(tids)
         else:
             store.mark_mailed(mirror, now, tids)
-    return errors.count(None), mail_error
+    return errors.count(None), mail_error, errors
 
 
 def _outputs(
@@ -347,14 +348,20 @@ def run_pass(
     conn = open_db(state)
     try:
         store = MonitorStore(conn)
-        outcomes = apply_policy(observations, store.records(), release, cfg.thresholds())
+        before = store.records()
+        outcomes = apply_policy(observations, before, release, cfg.thresholds())
+        suspect, doubt = _guard(outcomes, store, cfg, now)
+        if suspect is not None:  # the checks are recorded; no mirror is judged on them
+            outcomes = [
+                replace(o, record=before.get((o.mirror, o.family), Record()), transition=None)
+                for o in outcomes
+            ]
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
         mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
-        suspect, doubt = _guard(outcomes, store, cfg, now)
         if doubt is not None:
             mails.append(doubt)
-        sent, mail_error = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
-        if doubt is not None and mail_error is None and send_mail:  # once per episode: sent
+        sent, mail_error, errors = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
+        if doubt is not None and errors and errors[-1] is None:  # once per episode: it went
             store.mailed_suspicion()
         dns = rotate(inv, source) if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)

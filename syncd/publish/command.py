@@ -31,6 +31,15 @@ class Prepared:
     job: PublishJob
     source: SourceTree | None
     warnings: list[str] = field(default_factory=list)
+    inventory_stamp: tuple[int, int] | None = None  # (mtime ns, size) as read
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def prepare(
@@ -49,6 +58,7 @@ def prepare(
     pins from the release; the expected versions from it (and `expect`, ``daily=N``). With
     `sources` ([[sources]] and no --key), each source's key pushes its share of the mirrors.
     `resume`: finish that run (the release is not re-read into what it expects)."""
+    stamp = _stamp(inventory)
     job = PublishJob(
         key=key,
         state=state,
@@ -74,7 +84,7 @@ def prepare(
     problem = tier_problem(job)
     if problem:
         warnings.append(problem)
-    return Prepared(job, source, warnings)
+    return Prepared(job, source, warnings, stamp)
 
 
 def tier_problem(job: PublishJob) -> str | None:
@@ -130,7 +140,13 @@ def finish(
         dns = gate_after_publish(
             cfg,
             cfg.dns,
-            inventory=read_inventory(path) if promoted else job.inventory,
+            # as read for the push, unless the push promoted mirrors or someone changed the
+            # file meanwhile (a mirror disabled during a long publish is not in the gate)
+            inventory=(
+                read_inventory(path)
+                if promoted or _stamp(path) != prepared.inventory_stamp
+                else job.inventory
+            ),
             state=job.state,
             source=prepared.source,
             dry_run=dry_run,

@@ -5,11 +5,12 @@ its versions."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.dns.config import DnsConfig
-from syncd.dns.plan import TXT_NAME, Change, TxtRecord, refreshed_txt
+from syncd.dns.plan import TXT_NAME, Change, refreshed_txt
 from syncd.dns.store import DnsStore
 from syncd.errors import SyncdError
 from syncd.files import read_stamp_file, write_stamp_file
@@ -74,31 +75,43 @@ def refresh_txt(
 def _refresh_txt(
     dns: DnsConfig, *, state: Path, source: dict[str, int], now: float, dry_run: bool
 ) -> TxtRefresh:
-    from syncd.dns.server import DnsUpdateError, read_records, send_update
-    from syncd.dns.update import retrying, server_of
+    from syncd.dns.server import DnsUpdateError, read_held, send_update
+    from syncd.dns.store import dns_lock
+    from syncd.dns.update import current_txt, retrying, server_of
 
     server = server_of(dns)
-    held = read_records(server, [(TXT_NAME, "TXT")])[(TXT_NAME, "TXT")]
-    if not held:
-        return TxtRefresh(None, None, False, "no TXT record yet: the first publish announces one")
-    current = TxtRecord.parse(held[0])
-    new = refreshed_txt(current, now, source)
-    value = f'"{new.render()}"'
-    if value in held:
-        return TxtRefresh(held[0], None, False, "the record's time is already now")
-    if dry_run:
-        return TxtRefresh(held[0], value, False, "dry run: not sent")
-    change = Change(TXT_NAME, "TXT", (value,), held, "heartbeat: record time refreshed")
-    conn = open_db(state)
-    try:
+    held_by: contextlib.AbstractContextManager[None] = (
+        contextlib.nullcontext() if dry_run else dns_lock(state)
+    )
+    with held_by:  # one DNS updater at a time: the TXT read stays true until it is replaced
+        held = read_held(server, [(TXT_NAME, "TXT")])[(TXT_NAME, "TXT")]
+        current = current_txt(held)
+        if current is None:
+            return TxtRefresh(
+                None, None, False, "no TXT record yet: the first publish announces one"
+            )
+        was = held.values[0]
+        new = refreshed_txt(current, now, source)
+        value = f'"{new.render()}"'
+        if value == was:
+            return TxtRefresh(was, None, False, "the record's time is already now")
+        if dry_run:
+            return TxtRefresh(was, value, False, "dry run: not sent")
+        change = Change(
+            TXT_NAME, "TXT", (value,), held.values, "heartbeat: record time refreshed", ttl=dns.ttl
+        )
+        conn = open_db(state)
         try:
-            for attempt in retrying():
-                with attempt:
-                    send_update(server, [change])
-        except DnsUpdateError as err:
-            DnsStore(conn).record(now, [change], f"failed: {err}")
-            return TxtRefresh(held[0], value, False, "not sent", str(err))
-        DnsStore(conn).record(now, [change], "sent")
-    finally:
-        conn.close()
-    return TxtRefresh(held[0], value, True, "record time refreshed, versions unchanged")
+            store = DnsStore(conn)
+            ids = store.record(now, [change], "sending")
+            try:
+                for attempt in retrying():
+                    with attempt:
+                        send_update(server, [change])
+            except DnsUpdateError as err:
+                store.set_outcome(ids, f"failed: {err}")
+                return TxtRefresh(was, value, False, "not sent", str(err))
+            store.set_outcome(ids, "sent")
+        finally:
+            conn.close()
+    return TxtRefresh(was, value, True, "record time refreshed, versions unchanged")

@@ -137,6 +137,11 @@ def test_a_monitor_cut_off_from_the_mirrors_suspects_itself_and_leaves_dns_alone
         assert summary["suspect"] and "3 of 3 mirrors failed their IPv4 check" in summary["suspect"]
         assert summary["dns"] is None
         assert s.named.dig("db.pl", "A") == pool
+        # nothing judged on the suspect checks either: no mirror changed state, so the next
+        # publish or 'syncd dns push' does not act on them (on the code before, they went
+        # unreachable, and the next updater emptied the pools)
+        assert summary["transitions"] == []
+        assert {m["state"] for m in summary["mirrors"]} == {"fresh"}
     assert s.doubts() == ["[ClamAV mirrors] the monitor suspects itself"]
 
     # the control: the same pass with the guard off (outage_share 1.0) takes every mirror out

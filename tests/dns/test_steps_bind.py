@@ -20,7 +20,8 @@ from devtools.harness.ports import free_port
 from devtools.harness.record import record_served
 from syncd.dns import gate
 from syncd.dns import update as dnsupdate
-from syncd.dns.plan import DnsSafetyError
+from syncd.dns.plan import Change, DnsSafetyError
+from syncd.dns.server import DnsServer, DnsUpdateError, read_held, send_update
 from syncd.dns.steps import Step
 from syncd.dns.update import Clock, update
 from syncd.files import load_config, read_inventory, read_source_tree
@@ -303,3 +304,39 @@ def test_a_failing_resolver_on_this_host_sends_nothing(
 
 def _no_address(*args: object, **kwargs: object) -> list[object]:
     raise OSError("Temporary failure in name resolution")
+
+
+def test_a_server_that_refuses_a_read_is_an_error_not_an_empty_pool(zone: Zone) -> None:
+    """REFUSED (here: a zone the server does not serve) is not "holds nothing": reading it
+    would plan adds and no removals, or a second TXT value (on the code before, it read as
+    empty)."""
+    stranger = DnsServer(
+        zone.named.host, zone.named.port, "example.org", zone.named.key_name, zone.named.secret
+    )
+    with pytest.raises(DnsUpdateError, match=r"answered REFUSED for db\.pl A"):
+        read_held(stranger, [("db.pl", "A")])
+
+
+def test_a_txt_stamped_later_than_now_is_not_moved_back_in_time(zone: Zone) -> None:
+    """The heartbeat stamped the TXT after the publish's `now` (or the clocks disagree): the
+    release is announced with the later time, never refused as going backwards (on the code
+    before, the whole update, its shrink included, failed with DnsSafetyError)."""
+    zone.serve(OLD, list(zone.mirrors), 2_000_000_000.0)
+    assert zone.update(FakeClock(2_000_005_000.0)).error is None  # its TXT time: ahead
+    write_release(zone.source, NEW)
+    zone.serve(NEW, list(zone.mirrors), 2_000_000_100.0)
+    result = zone.update(FakeClock(2_000_000_200.0))
+    assert result.error is None and zone.txt_daily() == NEW
+    [txt] = zone.named.dig("current.cvd", "TXT")
+    assert int(txt.strip('"').split(":")[3]) == 2_000_005_000
+
+
+def test_two_txt_values_are_refused_with_the_fix(zone: Zone) -> None:
+    server = DnsServer(
+        zone.named.host, zone.named.port, zone.named.zone, zone.named.key_name, zone.named.secret
+    )
+    values = ('"1.4.3:62:28034:1800000000:0:90:0:335"', '"1.4.3:62:28035:1800000000:0:90:0:335"')
+    send_update(server, [Change("current.cvd", "TXT", values)])
+    zone.serve(OLD, list(zone.mirrors), 2_000_000_000.0)
+    with pytest.raises(DnsSafetyError, match="holds 2 TXT values"):
+        zone.update(FakeClock(2_000_000_000.0))
