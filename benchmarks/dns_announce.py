@@ -49,11 +49,12 @@ def one_run(work: Path, n: int, ttl: int, *, remove: int) -> dict[str, Any]:
     secondary_port = free_port()
     with (
         Named(
-            work / "primary", also_notify=[("127.0.0.1", secondary_port)], default_ttl=ttl
+            work / "primary",
+            also_notify=[("127.0.0.1", secondary_port)],
+            allow_transfer=['key "pushsync-update"', "127.0.0.1"],
+            default_ttl=ttl,
         ) as named,
-        NamedSecondary(
-            work / "secondary", primary=named.address, key=named.key, port=secondary_port
-        ) as secondary,
+        NamedSecondary(work / "secondary", primary=named.address, port=secondary_port) as secondary,
     ):
         names = [f"m{i}" for i in range(n)]
         (work / "inventory.toml").write_text(

@@ -57,3 +57,18 @@ def env_without_libfaketime() -> dict[str, str]:
         if key.startswith("FAKETIME"):
             del env[key]
     return env
+
+
+def env_real_clock() -> dict[str, str]:
+    """The environment for a server that must run on the real clock even in a shifted suite:
+    no libfaketime, no shim. For a BIND secondary or cache: under the shim they arm their
+    timers (a refresh after NOTIFY, a forwarded query's wait) on wall-clock deadlines the kernel
+    compares with the real clock, so a deadline 400 days ahead never comes. What the tests read
+    of them (serials, records, TTLs counted down) does not depend on their own date."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME") and k != SHIFT_VAR}
+    preload = [p for p in env.get("LD_PRELOAD", "").split(":") if p and "faketime" not in p]
+    if preload:
+        env["LD_PRELOAD"] = ":".join(preload)
+    else:
+        env.pop("LD_PRELOAD", None)
+    return env

@@ -44,7 +44,7 @@ import dns.tsig
 import dns.tsigkeyring
 
 from devtools.harness.binaries import require
-from devtools.harness.clockshift import env_without_libfaketime
+from devtools.harness.clockshift import env_real_clock, env_without_libfaketime
 from devtools.harness.ports import free_port, stop_process, wait_listening
 
 ZONE_TEMPLATE = """$ORIGIN {zone}.
@@ -91,6 +91,7 @@ class _NamedProcess:
     """One ``named -g`` with its options, a control channel and the helpers every role has."""
 
     role = "named"
+    real_clock = False  # a secondary and a cache run on the real clock: see env_real_clock
 
     def __init__(
         self,
@@ -157,7 +158,9 @@ controls {{
 
     def start(self) -> Self:
         self._write()
-        env = env_without_libfaketime()  # BIND's jemalloc and libfaketime do not mix
+        # BIND's jemalloc and libfaketime do not mix: the primary takes the shifted clock
+        # through the shim (TSIG proves it agrees with syncd's); see `real_clock`
+        env = env_real_clock() if self.real_clock else env_without_libfaketime()
         check = subprocess.run(
             [require("named-checkconf"), str(self.conf_path)], capture_output=True, env=env
         )
@@ -209,7 +212,8 @@ controls {{
             capture_output=True,
             text=True,
             timeout=30,
-            env=env_without_libfaketime(),
+            # on the server's clock: rndc's own authentication compares the two
+            env=env_real_clock() if self.real_clock else env_without_libfaketime(),
             check=False,
         )
         if check and out.returncode != 0:
@@ -399,6 +403,7 @@ class NamedSecondary(_NamedProcess):
     follows within milliseconds; `start` returns once the first transfer is served."""
 
     role = "secondary"
+    real_clock = True
 
     def __init__(
         self,
@@ -419,6 +424,12 @@ class NamedSecondary(_NamedProcess):
         return """    recursion no;
     notify no;
     serial-query-rate 1000;  # the default 20 a second holds a refresh up to 0.5 s
+    # asks the primary's serial every second as well as on NOTIFY: a shifted primary's NOTIFY
+    # can be late (its timers' wall-clock deadlines, see clockshift.env_real_clock)
+    min-refresh-time 1;
+    max-refresh-time 1;
+    min-retry-time 1;
+    max-retry-time 1;
     allow-transfer { none; };"""
 
     def _body(self) -> str:
@@ -482,6 +493,7 @@ class NamedCache(_NamedProcess):
     from (the other way to select a view)."""
 
     role = "cache"
+    real_clock = True
 
     def __init__(
         self,
