@@ -20,6 +20,7 @@ from syncd.errors import EXIT_USAGE, SyncdError, UsageError
 from syncd.files import (
     load_config,
 )
+from syncd.publish.command import Inputs
 from syncd.publish.fanout import Progress
 from syncd.publish.summary import MirrorResult
 from syncd.settings import SyncdConfig, candidates
@@ -138,6 +139,20 @@ def need(value: Path | None, option: str, key: str, cfg: SyncdConfig) -> Path:
             where = f"no syncd.toml found: looked for {looked}"
         raise UsageError(f"{option} is required (or set {key!r} in syncd.toml): {where}")
     return value
+
+
+def push_inputs(
+    cfg: SyncdConfig, inventory: Path | None, key: Path | None, state: Path | None
+) -> Inputs:
+    """The push's inventory, key and record: the options, else syncd.toml's (with [[sources]]
+    and no --key, each source's key pushes its share: the first one's is the fallback)."""
+    first = cfg.sources[0].key if cfg.sources else None
+    return Inputs(
+        inventory=need(inventory or cfg.inventory, "--inventory", "inventory", cfg),
+        key=need(key or cfg.key or first, "--key", "key", cfg),
+        state=need(state or cfg.state, "--state", "state", cfg),
+        sources=key is None,
+    )
 
 
 def stamp(ts: float | None) -> str:

@@ -17,6 +17,7 @@ from syncd.cli.common import (
     StateOpt,
     group,
     need,
+    push_inputs,
     run_push,
     settings,
 )
@@ -67,16 +68,12 @@ def heartbeat_cmd(
     from syncd.publish.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
 
     cfg = settings(config)
-    first = cfg.sources[0].key if cfg.sources else None
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg)
     prepared = prepare(
         cfg,
-        inventory=need(inventory or cfg.inventory, "--inventory", "inventory", cfg),
-        key=need(key or cfg.key or first, "--key", "key", cfg),
-        state=need(state or cfg.state, "--state", "state", cfg),
+        push_inputs(cfg, inventory, key, state),
         only=mirror or [],
         tree=tree,
-        sources=key is None,
     )
     job, expected = prepared.job, dict(prepared.job.expected)
     outcome: HeartbeatOutcome = run_push(

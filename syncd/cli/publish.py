@@ -16,7 +16,7 @@ from syncd.cli.common import (
     MirrorOpt,
     StateOpt,
     group,
-    need,
+    push_inputs,
     run_push,
     settings,
 )
@@ -74,16 +74,12 @@ def publish_cmd(
     record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
     run given to --resume."""
     cfg = settings(config)
-    first = cfg.sources[0].key if cfg.sources else None
     tree = source_tree or cfg.source_tree
     prepared = prepare(
         cfg,
-        inventory=need(inventory or cfg.inventory, "--inventory", "inventory", cfg),
-        key=need(key or cfg.key or first, "--key", "key", cfg),
-        state=need(state or cfg.state, "--state", "state", cfg),
+        push_inputs(cfg, inventory, key, state),
         only=mirror or [],
         tree=tree,
-        sources=key is None,
         expect=expect or [],
         resume=resume,
     )

@@ -42,31 +42,38 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return info.st_mtime_ns, info.st_size
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """Where the push's inputs are: the inventory, the pusher key, the record; `sources`:
+    each of [[sources]] pushes its share with its own key (no --key given)."""
+
+    inventory: Path
+    key: Path
+    state: Path
+    sources: bool
+
+
 def prepare(
     cfg: SyncdConfig,
+    inputs: Inputs,
     *,
-    inventory: Path,
-    key: Path,
-    state: Path,
     only: Sequence[str],
     tree: Path | None,
-    sources: bool,
     expect: Sequence[str] = (),
     resume: str | None = None,
 ) -> Prepared:
     """Build the push: the inventory and the release read once; the proof's files, tails and
-    pins from the release; the expected versions from it (and `expect`, ``daily=N``). With
-    `sources` ([[sources]] and no --key), each source's key pushes its share of the mirrors.
+    pins from the release; the expected versions from it (and `expect`, ``daily=N``).
     `resume`: finish that run (the release is not re-read into what it expects)."""
-    stamp = _stamp(inventory)
+    stamp = _stamp(inputs.inventory)
     job = PublishJob(
-        key=key,
-        state=state,
-        inventory=read_inventory(inventory),
-        inventory_path=str(inventory),
+        key=inputs.key,
+        state=inputs.state,
+        inventory=read_inventory(inputs.inventory),
+        inventory_path=str(inputs.inventory),
         policy=cfg.policy,
         only=list(only),
-        sources=list(cfg.sources) if sources else [],
+        sources=list(cfg.sources) if inputs.sources else [],
     )
     source = read_source_tree(tree) if tree is not None else None
     warnings = []

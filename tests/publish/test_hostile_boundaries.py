@@ -365,6 +365,7 @@ def test_a_monitor_pass_cleans_what_mirrors_send_and_survives_one_mirrors_bug(
         config.write_text(
             f'inventory = "{inventory}"\nstate = "{tmp_path / "state.sqlite"}"\n'
             f'source_tree = "{source}"\n[monitor]\nrequest_timeout_s = 3\nunreachable_after = 1\n'
+            "outage_share = 1.0\n"  # a fleet of attacks fails mostly by design
             f'status_page = "{page}"\nmetrics = "{metrics}"\n'
         )
         result = CliRunner().invoke(
@@ -415,6 +416,7 @@ def test_a_mail_that_breaks_stops_neither_the_page_nor_the_metrics(
     config.write_text(
         f'inventory = "{inventory}"\nstate = "{tmp_path / "state.sqlite"}"\n'
         f'source_tree = "{source}"\n[monitor]\nrequest_timeout_s = 3\nlagging_grace_h = 1\n'
+        "outage_share = 1.0\n"  # a fleet of attacks fails mostly by design
         f'status_page = "{page}"\nmetrics = "{metrics}"\nmail_interval_h = 0\n'
         f'[monitor.smtp]\nhost = "{smtp_sink.host}"\nport = {smtp_sink.port}\n'
         'sender = "monitor@example.org"\n'
