@@ -1,6 +1,6 @@
 """The ``syncd`` command line: one module per command group, joined here. Each command reads
-its options, calls orchestration, and prints; errors become exit codes in one place
-(`syncd.cli.common.SyncdGroup`)."""
+its options, calls a feature's entry (see the map in `syncd`), and prints; errors become exit
+codes in one place (`syncd.cli.common.SyncdGroup`)."""
 
 import gc
 from typing import Annotated

@@ -1,5 +1,6 @@
-"""One monitor pass: check every enabled mirror over HTTP (bounded), apply the freshness policy,
-and return what changed. The record (SQLite) and the mail go through the callers' adapters.
+"""The checks of a monitor pass: every enabled mirror asked over HTTP as freshclam would
+(bounded, each mirror its own failure boundary), and the freshness policy applied to what was
+seen. The pass itself (the record, the mail, DNS, the page) is `syncd.monitor.run`'s.
 """
 
 from __future__ import annotations
