@@ -28,6 +28,7 @@ import secrets
 import signal
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,9 @@ class RndcError(RuntimeError):
     pass
 
 
-class _NamedProcess:
-    """One ``named -g`` with its options, a control channel and the helpers every role has."""
+class _NamedProcess(ABC):
+    """One ``named -g`` with its options, a control channel and the helpers every role has;
+    each role (primary, secondary, cache) says its own options and zones."""
 
     role = "named"
     real_clock = False  # a secondary and a cache run on the real clock: see env_real_clock
@@ -123,11 +125,13 @@ class _NamedProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    @abstractmethod
     def _options(self) -> str:
-        raise NotImplementedError
+        """The role's lines of the ``options`` block."""
 
+    @abstractmethod
     def _body(self) -> str:
-        raise NotImplementedError
+        """The role's keys and zone statements."""
 
     def _write(self) -> None:
         d = self.workdir
@@ -153,8 +157,9 @@ controls {{
         )
         self.rndc_conf.chmod(0o600)
 
-    def _ready(self, deadline: float) -> None:
-        """Wait, after both ports listen, until the server is ready to serve (a role's hook)."""
+    def _ready(self, deadline: float) -> None:  # noqa: B027 - a hook most roles need not fill
+        """Wait, after both ports listen, until the server is ready to serve (a role's hook:
+        the secondary waits for its first transfer; the others are ready once they listen)."""
 
     def start(self) -> Self:
         self._write()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from devtools.harness.cvd import build_cvd, write_release
+from devtools.harness.cvd import build_cvd, release_time, write_release
 from devtools.harness.hostilehttp import (
     Answer,
     RoutedHttp,
@@ -174,7 +174,8 @@ async def test_the_tail_of_each_cvd_is_the_source_trees(
     [problem] = await _incomplete(web, source)
     assert problem == "/daily.cvd's last 4096 bytes differ from the release's"
     # the same version built again (another body, another MD5 in the header)
-    write_release(served, 28034, payload_size=20_000, build_time=datetime(2026, 1, 2, tzinfo=UTC))
+    rebuilt = release_time() - timedelta(days=1)  # any other time builds another body
+    write_release(served, 28034, payload_size=20_000, build_time=rebuilt)
     problems = await _incomplete(web, source)
     assert len(problems) == 3 and all("with another body (MD5" in p for p in problems), problems
     # an older version is the freshness policy's to judge (lagging), not a broken tail
