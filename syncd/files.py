@@ -12,14 +12,15 @@ import pwd
 import shlex
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, CvdHeader, parse_header
+from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, parse_header
 from syncd.errors import ConfigError
 from syncd.httpcheck.answer import tail_span
 from syncd.inventory.model import Inventory, parse_inventory
-from syncd.release.manifest import MAX_PROOF_BYTES, CvdTail, Manifest, ReleaseFile, manifest
+from syncd.release.manifest import MAX_PROOF_BYTES, CvdTail, ReleaseFile, manifest
 from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig, candidates, parse_config
 
@@ -184,17 +185,6 @@ def read_cvd_headers(tree: Path) -> dict[str, bytes]:
     return heads
 
 
-def read_release_headers(tree: Path) -> dict[str, CvdHeader]:
-    """Return the parsed header of each CVD in `tree`; raise ConfigError naming a bad one."""
-    heads = {}
-    for db, head in read_cvd_headers(tree).items():
-        try:
-            heads[db] = parse_header(head)
-        except CvdError as err:
-            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
-    return heads
-
-
 def read_stamp_file(tree: Path, limit: int) -> bytes | None:
     """Return the first `limit` + 1 bytes of ``<tree>/timestamp``, None when there is none."""
     try:
@@ -234,21 +224,6 @@ def read_release_files(tree: Path, names: Sequence[str]) -> tuple[ReleaseFile, .
     return tuple(out)
 
 
-def read_manifest(tree: Path) -> tuple[Manifest, tuple[ReleaseFile, ...]]:
-    """Return the source tree's manifest and the files a mirror must serve whole."""
-    heads = read_cvd_headers(tree)
-    try:
-        versions = {db: parse_header(h).version for db, h in heads.items()}
-    except CvdError as err:
-        raise ConfigError(f"{tree}: {err}") from None
-    try:
-        names = sorted(os.listdir(tree))
-    except OSError as err:
-        raise ConfigError(f"{tree}: {err.strerror}") from None
-    found = manifest(versions, names)
-    return found, read_release_files(tree, found.proof_names())
-
-
 def read_cvd_tails(tree: Path) -> tuple[CvdTail, ...]:
     """Return the tail of each CVD in `tree` (its last bytes after the header: what the proof
     compares with a mirror's), with the header's version and MD5; a CVD whose header does not
@@ -275,16 +250,44 @@ def read_cvd_tails(tree: Path) -> tuple[CvdTail, ...]:
     return tuple(tails)
 
 
-def read_source_tree(tree: Path) -> SourceTree:
-    """Read the release `tree` holds, once: each CVD's header (a bad one is a ConfigError
-    naming it), the files a mirror must serve whole, and the CVDs' tails."""
+SETTLE_TRIES = 20  # a CVD caught mid-write is read again, this many times at most ...
+SETTLE_PAUSE_S = 0.1  # ... this long apart: 2 s for a release still landing to show its header
+
+
+def read_source_tree(
+    tree: Path,
+    *,
+    tries: int = SETTLE_TRIES,
+    pause_s: float = SETTLE_PAUSE_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SourceTree:
+    """Read the release `tree` holds, once: each CVD's header, the files a mirror must serve
+    whole, and the CVDs' tails. A release written in place shows a CVD shorter than its
+    header, or a header half-written, for a moment: such a tree is read again, `tries` times
+    at most, `pause_s` apart; a CVD still bad after that is a ConfigError naming it."""
+    for _ in range(tries - 1):
+        try:
+            return _read_source_tree(tree)
+        except _Unsettled:
+            sleep(pause_s)
+    try:
+        return _read_source_tree(tree)
+    except _Unsettled as err:
+        raise ConfigError(str(err)) from None
+
+
+class _Unsettled(Exception):
+    """A CVD's header does not parse: bad for good, or caught while being written."""
+
+
+def _read_source_tree(tree: Path) -> SourceTree:
     raw = read_cvd_headers(tree)
     headers = {}
     for db, head in raw.items():
         try:
             headers[db] = parse_header(head)
         except CvdError as err:
-            raise ConfigError(f"{tree}/{db}.cvd: {err}") from None
+            raise _Unsettled(f"{tree}/{db}.cvd: {err}") from None
     try:
         names = sorted(os.listdir(tree))
     except OSError as err:
@@ -293,12 +296,16 @@ def read_source_tree(tree: Path) -> SourceTree:
     built = max((float(h.unix_time or 0) for h in headers.values()), default=0.0)
     if not built:  # old headers carry no unix time: the files' own
         built = max((tree / f"{db}.cvd").stat().st_mtime for db in headers)
+    try:
+        tails = read_cvd_tails(tree)
+    except ConfigError as err:
+        raise _Unsettled(str(err)) from None
     return SourceTree(
         tree,
         raw,
         headers,
         found,
         read_release_files(tree, found.proof_names()),
-        read_cvd_tails(tree),
+        tails,
         built,
     )
