@@ -25,5 +25,5 @@ class ReleasesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # a release not served by 90 % of the active mirrors this long after its publish began
-    # is late: pushsync_release_t90_limit_seconds, which the alert rule compares with
+    # is late: pushsync_release_slow_after_seconds, which the alert rule compares with
     t90_limit_h: Annotated[float, Field(gt=0, le=24 * 7)] = 2.0

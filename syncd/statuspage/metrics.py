@@ -95,10 +95,18 @@ class _Out:
         self.lines: list[str] = []
 
     def family(
-        self, name: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]
+        self,
+        name: str,
+        help_text: str,
+        samples: Iterable[tuple[Mapping[str, str], float]],
+        kind: str = "gauge",
+        tail: Iterable[tuple[str, float]] = (),
     ) -> None:
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        """A metric family: its samples, then `tail`'s (suffix, value): a summary's
+        ``_sum`` and ``_count``."""
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         self.lines += [f"{name}{_labels(lbl)} {_number(v)}" for lbl, v in samples]
+        self.lines += [f"{name}{suffix} {_number(v)}" for suffix, v in tail]
 
 
 def _newest(runs: Sequence[RunFacts], kind: str, *, finished: bool, ok: bool) -> RunFacts | None:
@@ -208,30 +216,45 @@ def _run_samples(snap: MetricsSnapshot, out: _Out) -> None:
     )
 
 
-def _quantile_samples(q: Quantiles) -> list[tuple[Mapping[str, str], float]]:
-    return [
-        ({"quantile": _number(k / 100)}, round(v, 3))
-        for k in QUANTILES
-        if (v := q.get(k)) is not None
-    ]
+def _summary(out: _Out, name: str, help_text: str, q: Quantiles, times: Sequence[float]) -> None:
+    """A summary over the active mirrors: the seconds until each quantile served the release
+    (a quantile not yet reached has no sample); ``_count`` the mirrors that served it,
+    ``_sum`` their seconds added up."""
+    out.family(
+        name,
+        help_text,
+        [
+            ({"quantile": _number(k / 100)}, round(v, 3))
+            for k in QUANTILES
+            if (v := q.get(k)) is not None
+        ],
+        kind="summary",
+        tail=[("_sum", round(sum(times), 3)), ("_count", len(times))],
+    )
 
 
 def _release_samples(snap: MetricsSnapshot, out: _Out) -> None:
     p = snap.release_propagation
     if p is not None:
         q = p.from_start
-        out.family(
+        served = [s.at for s in p.mirrors if s.at is not None]
+        _summary(
+            out,
             "pushsync_release_propagation_seconds",
             "Seconds from the newest release's publish start until this share (quantile) of the "
             "active mirrors served it; a share not yet reached has no sample.",
-            _quantile_samples(q),
+            q,
+            [max(0.0, t - p.started_at) for t in served],
         )
-        if p.from_build is not None:
-            out.family(
+        if p.from_build is not None and p.built_at is not None:
+            built = p.built_at
+            _summary(
+                out,
                 "pushsync_release_build_propagation_seconds",
                 "Seconds from the newest release's build (its CVD header) until this share of the "
                 "active mirrors served it.",
-                _quantile_samples(p.from_build),
+                p.from_build,
+                [max(0.0, t - built) for t in served],
             )
         out.family(
             "pushsync_release_publish_start_timestamp_seconds",
@@ -256,7 +279,7 @@ def _release_samples(snap: MetricsSnapshot, out: _Out) -> None:
             )
     if snap.t90_limit_s is not None:
         out.family(
-            "pushsync_release_t90_limit_seconds",
+            "pushsync_release_slow_after_seconds",
             "How long a release may take to reach 90 % of the mirrors ([releases] t90_limit_h).",
             [({}, snap.t90_limit_s)],
         )

@@ -581,7 +581,6 @@ def render_mirror(site: Site, m: MirrorView) -> str:
     else:
         out.append("<p>No change recorded.</p>")
     out += [
-        *_releases(site),
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',
         "</body></html>",
