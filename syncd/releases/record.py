@@ -46,31 +46,35 @@ def txt_sent(conn: sqlite3.Connection) -> list[tuple[float, dict[str, int]]]:
 def _first_seen(
     conn: sqlite3.Connection, mirrors: Sequence[str], release: Mapping[str, int], since: float
 ) -> dict[str, dict[str, float | None]]:
-    """Per mirror, per address family checked at or after `since`, its first check that saw
-    every database of `release` at least at its version (None: none did); SQLite reads the
-    versions (json_extract), so a month of checks is not decoded in Python."""
-    if "monitor_checks" not in _tables(conn) or not mirrors:
+    """Per mirror of `mirrors`, per address family checked at or after `since`, its first check
+    that saw every database of `release` at least at its version (None: none did). Each answer
+    is one index walk (monitor_checks (mirror, at)) that stops at the first row found, and
+    SQLite reads the versions (json_extract): a month of checks is never decoded in Python."""
+    if not {"monitor_checks", "monitor_state"} <= _tables(conn) or not mirrors:
         return {}
-    out: dict[str, dict[str, float | None]] = {}
-    marks = ", ".join("?" * len(mirrors))
-    for r in conn.execute(
-        f"SELECT DISTINCT mirror, family FROM monitor_checks WHERE at >= ? AND mirror IN ({marks})",  # noqa: S608
-        (since, *mirrors),
-    ):
-        out.setdefault(r["mirror"], {})[r["family"]] = None
     dbs = sorted(release)
-    cond = " AND ".join("CAST(json_extract(versions, ?) AS INTEGER) >= ?" for _ in dbs)
-    args: list[object] = []
-    for db in dbs:
-        args += [f"$.{db}", int(release[db])]
-    query = (
-        "SELECT mirror, family, MIN(at) AS first FROM monitor_checks "  # noqa: S608
-        f"WHERE at >= ? AND ok = 1 AND versions IS NOT NULL AND mirror IN ({marks})"
-        + (f" AND {cond}" if cond else "")
-        + " GROUP BY mirror, family"
+    cond = " AND CAST(json_extract(versions, ?) AS INTEGER) >= ?" * len(dbs)
+    wants = [x for db in dbs for x in (f'$."{db}"', int(release[db]))]
+    first_check = (
+        "SELECT at FROM monitor_checks WHERE mirror = ? AND family = ? AND at >= ? "
+        "ORDER BY at LIMIT 1"
     )
-    for r in conn.execute(query, (since, *mirrors, *args)):
-        out.setdefault(r["mirror"], {})[r["family"]] = float(r["first"])
+    first_serving = (
+        "SELECT at FROM monitor_checks WHERE mirror = ? AND family = ? AND at >= ? AND ok = 1 "  # noqa: S608 (only ?s)
+        "AND versions IS NOT NULL" + cond + " ORDER BY at LIMIT 1"
+    )
+    out: dict[str, dict[str, float | None]] = {}
+    for mirror in mirrors:
+        # the families it was ever judged on (monitor_state's key): no scan of its checks
+        families = [
+            r[0]
+            for r in conn.execute("SELECT family FROM monitor_state WHERE mirror = ?", (mirror,))
+        ]
+        for family in families:
+            if conn.execute(first_check, (mirror, family, since)).fetchone() is None:
+                continue  # not checked on this family since the publish began
+            row = conn.execute(first_serving, (mirror, family, since, *wants)).fetchone()
+            out.setdefault(mirror, {})[family] = None if row is None else float(row[0])
     return out
 
 
@@ -104,7 +108,9 @@ def _one(
 ) -> Propagation:
     targets = {r.run_id: publish.targets(r.run_id) for r in group}
     attempts = {r.run_id: publish.attempts(r.run_id) for r in group}
-    mirrors = sorted({t.mirror for ts in targets.values() for t in ts})
+    proven = {t.mirror for ts in targets.values() for t in ts if t.outcome == "ok"}
+    # the monitor is asked only of the mirrors no publish proved: the proof is what counts
+    unproven = sorted({t.mirror for ts in targets.values() for t in ts} - proven)
     start = min(r.started_at for r in group)
     release = dict(group[0].expected)
     daily = release.get("daily")
@@ -112,7 +118,7 @@ def _one(
         group,
         targets,
         attempts,
-        _first_seen(conn, mirrors, release, start),
+        _first_seen(conn, unproven, release, start),
         built_at=built.get(daily) if daily is not None else None,
         announced_at=announced(txts, release),
     )
