@@ -15,6 +15,7 @@ publish run's start.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,14 +156,28 @@ def monitor_served(seen: Mapping[str, float | None]) -> float | None:
     return max(t for t in seen.values() if t is not None)
 
 
-def _route(attempts: Sequence[Mapping[str, Any]], report: Mapping[str, Any] | None) -> str:
-    """Whence a mirror's sync pulled: the source its client used (its report), else the source
-    its last sync was pushed to, else DIRECT."""
+def _used(report: Any) -> str | None:
+    """The source a client's report says it synced from (a report as recorded: a mapping, or
+    its JSON text), or None."""
+    if isinstance(report, str):
+        try:
+            report = json.loads(report)
+        except ValueError:
+            return None
     used = report.get("source_used") if isinstance(report, Mapping) else None
-    if isinstance(used, str) and used:
-        return clean(used, 120)
-    for a in reversed(attempts):
-        if a.get("verb") == "sync" and a.get("source"):
+    return clean(used, 120) if isinstance(used, str) and used else None
+
+
+def _route(attempts: Sequence[Mapping[str, Any]], report: Mapping[str, Any] | None) -> str:
+    """Whence a mirror's sync pulled: the source its client used (the report of its ok end,
+    else of its last sync that says), else the source its last sync was pushed to, else
+    DIRECT."""
+    syncs = [a for a in attempts if a.get("verb") == "sync"]
+    for used in (_used(report), *(_used(a.get("report")) for a in reversed(syncs))):
+        if used:
+            return used
+    for a in reversed(syncs):
+        if a.get("source"):
             return clean(str(a["source"]), 120)
     return DIRECT
 

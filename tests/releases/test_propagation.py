@@ -66,11 +66,12 @@ def test_publish_proof_monitor_sight_sources_and_hubs() -> None:
             target("b", None, "timeout"),
             target("c", START + 400, source_used="hub"),
             target("d", None, "failed"),
-        ],
+        ],  # d's client said, failing, where it synced from
         "r2": [target("b", START + 3700, source_used="rsync1.example")],
     }
     attempts = {
-        "r1": [attempt("r1", m) for m in ("a", "hub", "b", "c", "d")],
+        "r1": [attempt("r1", m) for m in ("a", "hub", "b", "c")]
+        + [{**attempt("r1", "d"), "report": '{"source_used": "rsync2.example"}'}],
         "r2": [attempt("r2", "b", "rsync1.example")],
     }
     # the monitor saw d on both families (the later one counts) and a earlier than its proof
@@ -81,7 +82,7 @@ def test_publish_proof_monitor_sight_sources_and_hubs() -> None:
         "a": (START + 50, "monitor", "rsync1.example", False),
         "b": (START + 3700, "publish", "rsync1.example", False),
         "c": (START + 400, "publish", "hub", True),
-        "d": (START + 1000, "monitor", DIRECT, False),
+        "d": (START + 1000, "monitor", "rsync2.example", False),
         "hub": (START + 200, "publish", "rsync2.example", False),
     }
     assert p.from_start.seconds == {50: 400.0, 90: 3700.0, 99: 3700.0, 100: 3700.0}
@@ -107,6 +108,7 @@ def test_a_mirror_never_proven_is_missing_and_blocks_t100() -> None:
         {"b": {"IPv4": START + 30, "IPv6": None}},  # one family never saw it
     )
     assert p.missing == ("b",)
+    assert [s.route for s in p.mirrors] == [DIRECT, DIRECT]  # no source named anywhere
     assert p.from_start.get(50) == 10.0 and p.from_start.get(100) is None
     assert p.from_build is None  # no build time known
 
