@@ -13,6 +13,7 @@ data, time passed in) beside its I/O part, and one thin command line on top:
     keys/         the pusher keys and their signed authorized_keys files
     httpcheck/    what a mirror serves over HTTP, asked as freshclam would (bounded)
     release/      what a release is: the files a mirror must serve whole
+    releases/     each release's propagation in figures, and its announcement to the list
 
 Shared: `errors` (`SyncdError` and the exit codes), `settings` (syncd.toml; each feature's
 table is its own model), `files` (syncd's files, read and written atomically), `sqlite` (the

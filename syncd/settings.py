@@ -26,6 +26,7 @@ from syncd.errors import ConfigError
 from syncd.hints import did_you_mean
 from syncd.monitor.config import MonitorConfig
 from syncd.publish.sources import SourceSpec
+from syncd.releases.config import AnnounceConfig, ReleasesConfig
 
 CONFIG_NAME = "syncd.toml"
 
@@ -112,6 +113,8 @@ class SyncdConfig(BaseModel):
     monitor: MonitorConfig = MonitorConfig()
     dns: DnsConfig | None = None
     sources: list[SourceConfig] = []  # empty: the one `key`, as before
+    announce: AnnounceConfig | None = None  # each release mailed to a list once announced
+    releases: ReleasesConfig = ReleasesConfig()
     _origin: Path | None = PrivateAttr(default=None)  # the file it was read from
 
     @property
@@ -154,6 +157,9 @@ FIXES = {
     "monitor.smtp.sender": "one address such as mirror-monitor@example.org",
     "monitor.smtp.host": "the mail server's host name or address",
     "policy.proof_timeout": "seconds (default 60) for one mirror's whole HTTP proof",
+    "announce.to": "the list's address, such as clamav-virusdb@lists.example.org",
+    "announce.sender": "one address such as clamav-db@example.org",
+    "releases.t90_limit_h": "hours (default 2) a release may take to reach 90 % of the mirrors",
 }
 
 

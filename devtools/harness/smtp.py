@@ -21,6 +21,11 @@ class _Collect:
         self.sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.sink.lock:
+            if self.sink.refuse > 0:  # a server that refuses, then accepts
+                self.sink.refuse -= 1
+                self.sink.refused += 1
+                return "554 5.3.0 refused (the harness refuses this message)"
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         with self.sink.lock:
@@ -32,7 +37,8 @@ class _Collect:
 class SmtpSink:
     """Collects mail on `host` (a loopback address, or a network namespace's veth address).
     With `tls_context` it requires STARTTLS; with `credentials` (user, password) it requires
-    AUTH LOGIN/PLAIN with exactly those."""
+    AUTH LOGIN/PLAIN with exactly those. It refuses the next `refuse` messages (554), then
+    accepts again."""
 
     def __init__(
         self,
@@ -47,6 +53,8 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.auth_attempts: list[str] = []
+        self.refuse = 0  # messages still to refuse
+        self.refused = 0  # messages refused so far
         self.lock = threading.Lock()
         kw: dict[str, Any] = {}
         if tls_context is not None:

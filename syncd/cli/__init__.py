@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from syncd import __version__
-from syncd.cli import config, dns, heartbeat, keys, mirrors, monitor, publish, runs
+from syncd.cli import config, dns, heartbeat, keys, mirrors, monitor, publish, releases, runs
 from syncd.cli.common import group
 
 __all__ = ["app", "main"]
@@ -23,6 +23,7 @@ app.add_typer(heartbeat.app)
 app.add_typer(config.app, name="config")
 app.add_typer(mirrors.app, name="mirrors")
 app.add_typer(runs.app, name="runs")
+app.add_typer(releases.app)
 app.add_typer(keys.app, name="keys")
 app.add_typer(monitor.app)
 app.add_typer(dns.app, name="dns")

@@ -4,6 +4,7 @@ write the status page and the Prometheus metrics."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -110,7 +111,9 @@ def monitor_cmd(
     IPv4 and IPv6 separately), judge it fresh / lagging / old / unreachable / removed, record
     every check and change in the state database, mail each change to the mirror's admins and a
     digest to the team, and write the status page and Prometheus metrics configured in
-    [monitor]. Runs once with --once, else every --every seconds until interrupted."""
+    [monitor]; with [announce], mail the list the release the TXT announces if no publish
+    could (once per release). Runs once with --once, else every --every seconds until
+    interrupted."""
     # imported here: the monitor's parts are start-up time of every other command
     from syncd.monitor.run import repeat, run_pass
 
@@ -141,7 +144,7 @@ def monitor_cmd(
             )
 
     def one_pass() -> PassSummary:
-        return run_pass(
+        summary = run_pass(
             inventory=inv,
             state=db,
             source_tree=tree,
@@ -151,7 +154,19 @@ def monitor_cmd(
             gate_share=cfg.dns.gate_share if cfg.dns else None,
             http_check=cfg.policy.http_check,
             rotate=rotate,
+            t90_limit_s=cfg.releases.t90_limit_h * 3600,
         )
+        if cfg.announce is None or no_mail:
+            return summary
+        # the release the TXT announces, mailed to the list if no publish could yet
+        from syncd.releases.mailer import announce_due
+
+        done = announce_due(cfg, db, now=time.time())
+        if done is None:
+            return summary
+        if done.sent or done.error:  # stderr, the log: what was tried (a skip is no news)
+            typer.echo(f"syncd: {done.line()}", err=True)
+        return replace(summary, announcement=done.to_json())
 
     failed = False
     try:

@@ -68,7 +68,8 @@ def publish_cmd(
 ) -> None:
     """Push the release to every active mirror, prove it arrived, print the summary; then,
     when syncd.toml has [dns], update the rotation and announce the release in the TXT record
-    once the gate opens (see 'syncd dns push').
+    once the gate opens (see 'syncd dns push'); with [announce], mail the release the TXT
+    announces to the list, once.
 
     Exit 0 when every mirror ends ok, 1 when any does not (or the DNS update failed, or the
     record lost writes), 2 on a configuration error, 75 when another syncd is publishing the
@@ -96,11 +97,15 @@ def publish_cmd(
         print_result(dns, as_json=False)
     if outcome.record_error:
         typer.echo(f"syncd: error: {outcome.record_error}", err=True)
+    if done.announcement is not None and (done.announcement.sent or done.announcement.error):
+        typer.echo(f"syncd: {done.announcement.line()}", err=True)
     if json_out:
         doc = to_json(outcome.run_id, outcome.expected, outcome.results)
         if dns is not None:
             doc["dns"] = dns.to_json()
         if outcome.record_error:
             doc["record_error"] = outcome.record_error
+        if done.announcement is not None:
+            doc["announcement"] = done.announcement.to_json()
         typer.echo(dumps_strict(doc))
     raise typer.Exit(done.exit_code)

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
+from syncd.cli.releases import release_lines
 from syncd.publish.history import run_detail, status
 from syncd.publish.report import dumps_strict
+from syncd.releases.history import of_run
 
 status_app = group()
 app = group(help="Read past publish runs from the record.", no_args_is_help=True)
@@ -49,8 +51,13 @@ def show_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one run: each mirror's outcome and every attempt, and, when syncd.toml has
-    [[sources]], the source each sync was pushed to and why."""
-    detail = run_detail(_path(state, config), run_id)
+    [[sources]], the source each sync was pushed to and why; then how its release reached the
+    mirrors (every run of that release counted: the times to 50, 90, 99 and 100 % from the
+    build and from the publish's start, per source and per hub, who still misses it, when the
+    TXT announced it)."""
+    path = _path(state, config)
+    detail = run_detail(path, run_id)
+    prop = of_run(path, run_id)
     run, targets, attempts = detail.run, detail.targets, detail.attempts
     run_state = run.state
     if json_out:
@@ -70,6 +77,7 @@ def show_cmd(
                 }
                 for t in targets
             ],
+            "release": None if prop is None else prop.to_json(),
         }
         typer.echo(dumps_strict(doc))
         return
@@ -89,6 +97,9 @@ def show_cmd(
             )
             if a["source"] and a["verb"] == "sync":
                 typer.echo(f"     source {a['source']}: {a['source_reason']}")
+    if prop is not None:
+        for line in release_lines(prop):
+            typer.echo(line)
 
 
 def _source(attempts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from syncd.monitor.snapshot import (
 )
 from syncd.monitor.store import MonitorStore
 from syncd.publish.store import PublishStore
+from syncd.releases.record import read_releases
 from syncd.sqlite import open_db
 from syncd.statuspage import build
 from syncd.statuspage.metrics import render_metrics
@@ -87,6 +88,7 @@ class PassSummary:
     mail: MailTally
     suspect: str | None = None  # why the monitor suspects itself (and left DNS alone)
     dns: DnsUpdate | None = None  # what the pass did to the rotation ([dns] configured)
+    announcement: dict[str, Any] | None = None  # [announce]: the release's mail, retried
 
     def to_json(self) -> dict[str, Any]:
         """The ``syncd monitor --json`` document, one per pass."""
@@ -116,6 +118,7 @@ class PassSummary:
             "mail": {"sent": self.mail.sent, "held": self.mail.held, "error": self.mail.error},
             "suspect": self.suspect,
             "dns": None if self.dns is None else self.dns.to_json(),
+            **({"announcement": self.announcement} if self.announcement is not None else {}),
         }
 
 
@@ -211,6 +214,7 @@ def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) 
         runs=runs,
         run_targets={r.run_id: publish.targets(r.run_id) for r in shown},
         run_outcomes=publish.outcome_counts([r.run_id for r in runs]),
+        releases=read_releases(conn),
     )
 
 
@@ -262,6 +266,7 @@ def _outputs(
     gate_share: float | None,
     http_check: bool,
     suspect: str | None,
+    t90_limit_s: float | None = None,
 ) -> None:
     """Write the status site and the metrics configured in [monitor], from the pass's one
     snapshot, both showing one gate verdict (judged as ``syncd dns`` judges it)."""
@@ -290,6 +295,7 @@ def _outputs(
             gate_share=gate_share,
             verdict=verdict,
             suspect=suspect,
+            t90_limit_s=t90_limit_s,
         )
         _publish_file(cfg.metrics, render_metrics(snapshot))
 
@@ -305,13 +311,15 @@ def run_pass(
     gate_share: float | None = None,
     http_check: bool = True,
     rotate: Callable[[Inventory, SourceTree], DnsUpdate] | None = None,
+    t90_limit_s: float | None = None,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
     gate_share, None without [dns]) and `http_check` ([policy]) judge the release gate that
     the status page and the metrics show. `rotate` ([dns] configured) brings the rotation in
     line with this pass's findings (no TXT change); it is skipped while the monitor suspects
-    itself (``syncd.monitor.outage``)."""
+    itself (``syncd.monitor.outage``). `t90_limit_s` ([releases] t90_limit_h): exported with
+    the metrics, what the late-release alert compares with."""
     from syncd.monitor.checks import MirrorFacts, MonitorTarget, apply_policy, observe
 
     inv = read_inventory(inventory)
@@ -379,6 +387,7 @@ def run_pass(
         gate_share=gate_share,
         http_check=http_check,
         suspect=suspect,
+        t90_limit_s=t90_limit_s,
     )
     changes = [
         StateChange(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from syncd.monitor.freshness import Check, Record
 from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
+from syncd.releases.propagation import Propagation
 
 HISTORY_DAYS = 30  # what a mirror's page shows
 RUNS_SHOWN = 30  # the publish runs a mirror's page lists
@@ -40,6 +41,7 @@ class Snapshot:
     runs: list[RunRow]  # the newest runs, newest first
     run_targets: dict[str, list[TargetRow]] = field(default_factory=dict)  # the runs shown
     run_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # outcome -> count
+    releases: list[Propagation] = field(default_factory=list)  # the last ones, newest first
 
     def mirror_checks(self, mirror: str, since: float) -> list[Check]:
         """The mirror's checks at or after `since`, every family, oldest first."""

@@ -21,6 +21,7 @@ from syncd.settings import SyncdConfig
 
 if TYPE_CHECKING:  # dnspython is loaded only when the gate runs
     from syncd.dns.update import DnsUpdate
+    from syncd.releases.mailer import Announced
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Finished:
     promoted: list[str]
     dns: DnsUpdate | None
     exit_code: int
+    announcement: Announced | None = None  # [announce]: the list's mail (never the exit code)
 
 
 def finish(
@@ -128,9 +130,11 @@ def finish(
     dry_run: bool,
     now: float,
 ) -> Finished:
-    """Promote the pending mirrors the push served (their first publish), then, with `gate`
-    ([dns] configured, a release read, not --no-dns), run the release gate and the DNS steps
-    (`syncd.dns.update`); work out the exit code."""
+    """Promote the pending mirrors the push served (their first publish), remember the
+    release's CVD headers, then, with `gate` ([dns] configured, a release read, not --no-dns),
+    run the release gate and the DNS steps (`syncd.dns.update`); with [announce], mail the
+    release the TXT announces to the list unless it was before (`syncd.releases.mailer`; a
+    failure is reported, never the exit code's); work out the exit code."""
     job = prepared.job
     path = Path(job.inventory_path)
     ok = {r.name for r in outcome.results if r.outcome is PushOutcome.OK}
@@ -141,6 +145,10 @@ def finish(
 
         promoted = promote_pending(path, ok)
     dns = None
+    if prepared.source is not None and not dry_run:
+        from syncd.releases.mailer import record_release
+
+        record_release(job.state, prepared.source, now)
     if gate and cfg.dns is not None and prepared.source is not None:
         from syncd.dns.update import gate_after_publish  # dnspython: start-up time
 
@@ -159,9 +167,14 @@ def finish(
             dry_run=dry_run,
             now=now,
         )
+    announcement = None
+    if cfg.announce is not None and not dry_run:
+        from syncd.releases.mailer import announce_due
+
+        announcement = announce_due(cfg, job.state, now=now)
     code = (
         exit_code(outcome.results)
         or int(dns is not None and bool(dns.error))
         or int(bool(outcome.record_error))
     )
-    return Finished(promoted, dns, code)
+    return Finished(promoted, dns, code, announcement)

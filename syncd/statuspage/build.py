@@ -144,6 +144,7 @@ def site(
         gate,
         tuple(views),
         suspect=suspect,
+        releases=tuple(snap.releases),
     )
 
 
@@ -177,6 +178,7 @@ def metrics(
     gate_share: float | None,
     verdict: GateVerdict | None,
     suspect: str | None,
+    t90_limit_s: float | None = None,
 ) -> MetricsSnapshot:
     """What the metrics say: the rows, each checked mirror's state per family, the runs, the
     gate, and whether the monitor suspects itself."""
@@ -194,4 +196,6 @@ def metrics(
         run_facts(snap),
         gate,
         suspect=suspect is not None,
+        release_propagation=snap.releases[0] if snap.releases else None,
+        t90_limit_s=t90_limit_s,
     )

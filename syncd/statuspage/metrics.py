@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from syncd.monitor.freshness import State
 from syncd.publish.outcome import PushOutcome
+from syncd.releases.propagation import QUANTILES, Propagation, Quantiles
 from syncd.statuspage.rows import MirrorStatus
 from syncd.text import clean
 
@@ -61,6 +62,8 @@ class MetricsSnapshot:
     runs: Sequence[RunFacts] = ()  # any order; the newest of each kind counts
     gate: GateFacts | None = None
     suspect: bool = False  # the monitor suspects its own checks (syncd.monitor.outage)
+    release_propagation: Propagation | None = None  # the newest release's
+    t90_limit_s: float | None = None  # [releases] t90_limit_h, in seconds
 
 
 _LABEL_ESCAPE = re.compile(r'[\\"\n]')
@@ -92,10 +95,18 @@ class _Out:
         self.lines: list[str] = []
 
     def family(
-        self, name: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]
+        self,
+        name: str,
+        help_text: str,
+        samples: Iterable[tuple[Mapping[str, str], float]],
+        kind: str = "gauge",
+        tail: Iterable[tuple[str, float]] = (),
     ) -> None:
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        """A metric family: its samples, then `tail`'s (suffix, value): a summary's
+        ``_sum`` and ``_count``."""
+        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         self.lines += [f"{name}{_labels(lbl)} {_number(v)}" for lbl, v in samples]
+        self.lines += [f"{name}{suffix} {_number(v)}" for suffix, v in tail]
 
 
 def _newest(runs: Sequence[RunFacts], kind: str, *, finished: bool, ok: bool) -> RunFacts | None:
@@ -205,6 +216,75 @@ def _run_samples(snap: MetricsSnapshot, out: _Out) -> None:
     )
 
 
+def _summary(out: _Out, name: str, help_text: str, q: Quantiles, times: Sequence[float]) -> None:
+    """A summary over the active mirrors: the seconds until each quantile served the release
+    (a quantile not yet reached has no sample); ``_count`` the mirrors that served it,
+    ``_sum`` their seconds added up."""
+    out.family(
+        name,
+        help_text,
+        [
+            ({"quantile": _number(k / 100)}, round(v, 3))
+            for k in QUANTILES
+            if (v := q.get(k)) is not None
+        ],
+        kind="summary",
+        tail=[("_sum", round(sum(times), 3)), ("_count", len(times))],
+    )
+
+
+def _release_samples(snap: MetricsSnapshot, out: _Out) -> None:
+    p = snap.release_propagation
+    if p is not None:
+        q = p.from_start
+        served = [s.at for s in p.mirrors if s.at is not None]
+        _summary(
+            out,
+            "pushsync_release_propagation_seconds",
+            "Seconds from the newest release's publish start until this share (quantile) of the "
+            "active mirrors served it; a share not yet reached has no sample.",
+            q,
+            [max(0.0, t - p.started_at) for t in served],
+        )
+        if p.from_build is not None and p.built_at is not None:
+            built = p.built_at
+            _summary(
+                out,
+                "pushsync_release_build_propagation_seconds",
+                "Seconds from the newest release's build (its CVD header) until this share of the "
+                "active mirrors served it.",
+                p.from_build,
+                [max(0.0, t - built) for t in served],
+            )
+        out.family(
+            "pushsync_release_publish_start_timestamp_seconds",
+            "When the newest release's first publish run started.",
+            [({}, round(p.started_at, 3))],
+        )
+        out.family(
+            "pushsync_release_served_ratio",
+            "Share of the newest release's active mirrors proven to serve it (0 to 1).",
+            [({}, round(q.served / q.total, 4) if q.total else 0)],
+        )
+        out.family(
+            "pushsync_release_missing_mirrors",
+            "Active mirrors not yet proven to serve the newest release.",
+            [({}, len(p.missing))],
+        )
+        if p.announce_delay_s is not None:
+            out.family(
+                "pushsync_release_announce_delay_seconds",
+                "Seconds from the newest release's publish start until the TXT announced it.",
+                [({}, round(p.announce_delay_s, 3))],
+            )
+    if snap.t90_limit_s is not None:
+        out.family(
+            "pushsync_release_slow_after_seconds",
+            "How long a release may take to reach 90 % of the mirrors ([releases] t90_limit_h).",
+            [({}, snap.t90_limit_s)],
+        )
+
+
 def render_metrics(snap: MetricsSnapshot) -> str:
     """Return the metrics in Prometheus' text exposition format."""
     out = _Out()
@@ -232,6 +312,7 @@ def render_metrics(snap: MetricsSnapshot) -> str:
             [({}, g.required)],
         )
     _run_samples(snap, out)
+    _release_samples(snap, out)
     out.family(
         "pushsync_monitor_suspects_itself",
         "1 when most mirrors failed at once and the monitor left DNS alone (its own outage?).",

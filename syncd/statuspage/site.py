@@ -24,15 +24,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from syncd.monitor.freshness import Check, Figures, State, figures
+from syncd.releases.announcement import span
+from syncd.releases.propagation import Propagation
 from syncd.statuspage.rows import MirrorStatus
 from syncd.statuspage.svgplot import (
     DAY,
     STATE_COLOURS,
     UNKNOWN_COLOUR,
     Band,
+    ReleasePoint,
     Series,
     ago,
     esc,
+    release_plot,
     state_plot,
     time_plot,
 )
@@ -152,6 +156,7 @@ class Site:
     gate: GateView | None  # None: no [dns], no gate
     mirrors: tuple[MirrorView, ...] = field(default=())
     suspect: str | None = None  # why the monitor suspects its own checks (DNS left alone)
+    releases: tuple[Propagation, ...] = ()  # the last releases' propagation, newest first
 
 
 # formatting
@@ -412,6 +417,7 @@ def render_overview(site: Site) -> str:
     out.append(_legend())
     out.append(_table("mirrors", headers, rows, [m.status.state for m in mirrors]))
     out += [
+        *_releases(site),
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',
         "</body></html>",
@@ -600,6 +606,51 @@ def _round(v: float | None, digits: int = 1) -> float | None:
     return None if v is None else round(v, digits)
 
 
+RELEASES_TEXT = (
+    "How long each release took, from the start of its publish, until 50, 90 and 100 % of the "
+    "active mirrors served it (proven over HTTP by the publish, or seen by the monitor). A mark "
+    "at the top of a release's column: that share was not reached."
+)
+CHARTED = (50, 90, 100)
+
+
+def _releases(site: Site) -> list[str]:
+    """The releases section of the overview: the chart of the last releases, oldest left, and
+    a table of the newest."""
+    if not site.releases:
+        return []
+    oldest_first = list(reversed(site.releases))
+    points = [
+        ReleasePoint(str(p.daily), [p.from_start.get(q) for q in CHARTED]) for p in oldest_first
+    ]
+    out = [
+        "<h2>Releases</h2>",
+        f'<p class="note">{esc(RELEASES_TEXT)}</p>',
+        '<p class="legend">Lines: <span>— t50</span><span>- - t90</span><span>··· t100</span></p>',
+        release_plot(
+            points,
+            [f"t{q}" for q in CHARTED],
+            title=f"Propagation of the last {len(points)} releases",
+        ),
+    ]
+    headers = ["Daily", "Publish began", "Announced", "Served", "t50", "t90", "t100", "Missing"]
+    rows = []
+    for p in site.releases[:10]:
+        q = p.from_start
+        rows.append(
+            [
+                ("first", esc(p.daily)),
+                ("text", esc(_abs(p.started_at))),
+                ("num", esc(span(p.announce_delay_s))),
+                ("num", f"{q.served}/{q.total}"),
+                *(("num", esc(span(q.get(k)))) for k in CHARTED),
+                ("text why", esc(", ".join(p.missing[:10]) or "-")),
+            ]
+        )
+    out.append(_table("releases", headers, rows))
+    return out
+
+
 def status_json(site: Site) -> dict[str, Any]:
     """The ``status.json`` document (schema :data:`SCHEMA`, see docs/status.schema.json)."""
     now = site.now
@@ -673,7 +724,15 @@ def status_json(site: Site) -> dict[str, Any]:
         "monitor": {"suspects_itself": site.suspect is not None, "reason": site.suspect},
         "states": [s.value for s in State],
         "mirrors": mirrors,
+        "releases": [_release_json(p) for p in site.releases],
     }
+
+
+def _release_json(p: Propagation) -> dict[str, Any]:
+    doc = p.to_json()
+    for key in ("built_at", "started_at", "announced_at"):
+        doc[key] = _iso(doc[key])
+    return doc
 
 
 def render_site(site: Site) -> dict[str, str]:

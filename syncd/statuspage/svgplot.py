@@ -252,3 +252,93 @@ def state_plot(
             )
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class ReleasePoint:
+    """One release on the release chart: its label (the daily version) and the seconds from
+    its publish's start to each share of the mirrors (None: not reached)."""
+
+    label: str
+    values: Sequence[float | None]
+
+
+def release_plot(
+    points: Sequence[ReleasePoint],
+    labels: Sequence[str],
+    *,
+    title: str,
+    ident: str = "releases",
+    height: int = 190,
+    minimum: float = 1.0,
+) -> str:
+    """A line per share (`labels`, such as t50, t90, t100) over the releases, oldest left, in
+    minutes (or hours when the largest value is over two hours). A share a release has not
+    reached is a mark at the top of its column, and the line breaks there."""
+    values = [v for p in points for v in p.values if v is not None]
+    big = max(values, default=0.0) > 2 * HOUR
+    unit, scale = ("h", HOUR) if big else ("min", 60.0)
+    top = nice_ceiling(max([*(v / scale for v in values), minimum]))
+    y0 = height - BOTTOM
+    inner_w = WIDTH - LEFT - RIGHT
+    n = len(points)
+    out = _open(
+        title,
+        f"{title}: {n} releases, oldest left; axis 0 to {_fmt(top, top)} {unit}",
+        height,
+        ident,
+    )
+    out.append(f'<g font-size="{FONT}" fill="#444">')
+    steps = _divisions(top)
+    for k in range(steps + 1):
+        v = top * k / steps
+        y = y0 - (y0 - TOP) * k / steps
+        out.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v, top / steps)}</text>'
+        )
+    out.append(
+        f'<text x="4" y="{TOP + 5}" text-anchor="start" font-size="{FONT - 2}">{esc(unit)}</text>'
+    )
+
+    def x_of(i: int) -> float:
+        return LEFT + (i + 0.5) / max(n, 1) * inner_w
+
+    every = max(1, math.ceil(n / 6))  # at most ~6 labels fit under the axis
+    for i, p in enumerate(points):
+        if i % every == 0 or i == n - 1:
+            out.append(
+                f'<text x="{x_of(i):.1f}" y="{height - 8}" text-anchor="middle">'
+                f"{esc(p.label)}</text>"
+            )
+    out.append("</g>")
+    for j, name in enumerate(labels):
+        colour, dash = PALETTE[j % len(PALETTE)]
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        out.append(f"<g><title>{esc(name)}</title>")
+        run: list[str] = []
+        runs = [run]
+        for i, p in enumerate(points):
+            value = p.values[j] if j < len(p.values) else None
+            if value is None:
+                out.append(
+                    f'<line x1="{x_of(i):.1f}" y1="{TOP}" x2="{x_of(i):.1f}" y2="{TOP + 6 + 4 * j}"'
+                    f' stroke="{colour}" stroke-width="1.5"/>'
+                )
+                run = []
+                runs.append(run)
+                continue
+            y = y0 - (value / scale) / top * (y0 - TOP)
+            run.append(f"{x_of(i):.1f},{y:.1f}")
+        for pts in runs:
+            if len(pts) == 1:
+                cx, cy = pts[0].split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+            elif pts:
+                out.append(
+                    f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colour}" '
+                    f'stroke-width="1.5"{dash_attr}/>'
+                )
+        out.append("</g>")
+    out.append("</svg>")
+    return "".join(out)

@@ -32,6 +32,7 @@ from syncd.statuspage.metrics import (
 )
 from syncd.statuspage.rows import MirrorStatus
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, released
+from tests.releases.sample import sample_releases
 
 NOW = 2_000_000_000.0  # a pinned clock; rendered only
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -86,6 +87,8 @@ def snapshot() -> MetricsSnapshot:
             RunFacts("heartbeat", "cancelled", NOW - 11_000, NOW - 10_950, {"ok": 2, "none": 2}),
         ],
         GateFacts(False, 0.6, 0.9),
+        release_propagation=sample_releases(3, now=NOW)[0],
+        t90_limit_s=7200.0,
     )
 
 
@@ -146,6 +149,25 @@ def test_release_gate_and_runs() -> None:
     assert got['pushsync_publish_last_run_mirrors{kind="heartbeat",outcome="none"}'] == 2
     assert 'pushsync_publish_last_success_timestamp_seconds{kind="heartbeat"}' not in got
     assert got["pushsync_monitor_last_run_timestamp_seconds"] == NOW
+
+
+def test_the_newest_release_propagation_and_announce_delay() -> None:
+    got = samples(render_metrics(snapshot()))
+    newest = sample_releases(3, now=NOW)[0]  # nine of ten mirrors, a minute apart (x3)
+    assert got['pushsync_release_propagation_seconds{quantile="0.5"}'] == 900
+    assert got['pushsync_release_propagation_seconds{quantile="0.9"}'] == 1620
+    # 99 % and 100 % not reached: no sample (a missing mirror is never counted)
+    assert 'pushsync_release_propagation_seconds{quantile="0.99"}' not in got
+    assert 'pushsync_release_propagation_seconds{quantile="1"}' not in got
+    assert got['pushsync_release_build_propagation_seconds{quantile="0.5"}'] == 1200
+    assert got["pushsync_release_announce_delay_seconds"] == 600
+    assert got["pushsync_release_publish_start_timestamp_seconds"] == newest.started_at
+    assert got["pushsync_release_served_ratio"] == 0.9
+    assert got["pushsync_release_missing_mirrors"] == 1
+    assert got["pushsync_release_slow_after_seconds"] == 7200
+    # without a release recorded, none of them
+    bare = render_metrics(MetricsSnapshot(NOW, {}, []))
+    assert "pushsync_release_propagation_seconds" not in bare
 
 
 def test_labels_are_escaped() -> None:

@@ -24,6 +24,8 @@ from syncd.statuspage.site import (
     status_json,
 )
 from syncd.statuspage.svgplot import Series, nice_ceiling, relative, time_plot
+from syncd.text import clean
+from tests.releases.sample import HOSTILE_MIRROR, sample_releases
 from tests.statuspage.sitedata import DAY, HOSTILE, HOUR, NOW, hostile_mirror, sample_site
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "status.schema.json"
@@ -255,7 +257,12 @@ def test_status_json_validates_against_the_schema_in_the_repo() -> None:
         doc = json.loads(render_site(site)["status.json"])
         jsonschema.Draft202012Validator(schema).validate(doc)
         assert doc["schema"] == SCHEMA == 1
+    with_releases = replace(sample_site(hostile_mirror()), releases=sample_releases())
+    doc = json.loads(render_site(with_releases)["status.json"])
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    assert len(doc["releases"]) == 30 and doc["releases"][0]["missing"] == [clean(HOSTILE_MIRROR)]
     doc = status_json(sample_site())
+    assert doc["releases"] == []
     assert doc["score"]["lower_is_better"] is True
     good = doc["mirrors"][0]
     assert good["name"] == "clamav.mirror.example.org"
@@ -263,6 +270,23 @@ def test_status_json_validates_against_the_schema_in_the_repo() -> None:
     assert good["families"][0]["windows"]["30d"]["checks"] == 30 * 24
     assert good["page"] == "mirrors/clamav.mirror.example.org.html"
     assert doc["gate"]["held_back_by"][1] == "old.example.net"
+
+
+def test_the_overview_charts_the_last_releases() -> None:
+    releases = sample_releases()
+    site = replace(sample_site(), releases=releases)
+    page = render_overview(site)
+    assert "<h2>Releases</h2>" in page
+    chart = page[page.index("<svg", page.index("<h2>Releases</h2>")) :]
+    chart = chart[: chart.index("</svg>") + 6]
+    assert "Propagation of the last 30 releases" in chart
+    # t50, t90 and t100 lines; the newest release never reached 100 %: a mark, the line breaks
+    assert chart.count("<polyline") == 3
+    assert chart.count('y1="10" x2=') == 1
+    assert "\x1b" not in page and "\u202e" not in page and "<script>" not in page
+    assert "&lt;script&gt;" in page  # the missing mirror's name, escaped
+    assert "<h2>Releases</h2>" not in render_overview(sample_site())
+    assert all("<h2>Releases</h2>" not in render_mirror(site, m) for m in site.mirrors)
 
 
 # Every field of schema 1. A field may be added (here and in the schema); one that disappears
