@@ -12,8 +12,8 @@ data, time passed in) beside its I/O part, and one thin command line on top:
     inventory/    the mirrors: the model, registration and going live, text edits
     keys/         the pusher keys and their signed authorized_keys files
     httpcheck/    what a mirror serves over HTTP, asked as freshclam would (bounded)
-    release/      what a release is: the files a mirror must serve whole
-    releases/     each release's propagation in figures, and its announcement to the list
+    release/      what a release is (the files a mirror must serve whole), how it reached the
+                  mirrors in figures, and its announcement to the list
 
 Shared: `errors` (`SyncdError` and the exit codes), `settings` (syncd.toml; each feature's
 table is its own model), `files` (syncd's files, read and written atomically), `sqlite` (the

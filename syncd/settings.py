@@ -26,7 +26,7 @@ from syncd.errors import ConfigError
 from syncd.hints import did_you_mean
 from syncd.monitor.config import MonitorConfig
 from syncd.publish.sources import SourceSpec
-from syncd.releases.config import AnnounceConfig, ReleasesConfig
+from syncd.release.config import AnnounceConfig, ReleasesConfig
 
 CONFIG_NAME = "syncd.toml"
 

@@ -159,7 +159,7 @@ def monitor_cmd(
         if cfg.announce is None or no_mail:
             return summary
         # the release the TXT announces, mailed to the list if no publish could yet
-        from syncd.releases.mailer import announce_due
+        from syncd.release.mailer import announce_due
 
         done = announce_due(cfg, db, now=time.time())
         if done is None:

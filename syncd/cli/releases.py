@@ -9,9 +9,9 @@ import typer
 
 from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
 from syncd.publish.report import dumps_strict
-from syncd.releases.announcement import span
-from syncd.releases.history import recent
-from syncd.releases.propagation import QUANTILES, Propagation
+from syncd.release.announcement import span
+from syncd.release.history import recent
+from syncd.release.propagation import QUANTILES, Propagation
 
 app = group()
 

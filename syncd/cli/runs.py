@@ -11,7 +11,7 @@ from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings
 from syncd.cli.releases import release_lines
 from syncd.publish.history import run_detail, status
 from syncd.publish.report import dumps_strict
-from syncd.releases.history import of_run
+from syncd.release.history import of_run
 
 status_app = group()
 app = group(help="Read past publish runs from the record.", no_args_is_help=True)

@@ -35,7 +35,7 @@ from syncd.monitor.snapshot import (
 )
 from syncd.monitor.store import MonitorStore
 from syncd.publish.store import PublishStore
-from syncd.releases.record import read_releases
+from syncd.release.record import read_releases
 from syncd.sqlite import open_db
 from syncd.statuspage import build
 from syncd.statuspage.metrics import render_metrics

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from syncd.monitor.freshness import Check, Record
 from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
-from syncd.releases.propagation import Propagation
+from syncd.release.propagation import Propagation
 
 HISTORY_DAYS = 30  # what a mirror's page shows
 RUNS_SHOWN = 30  # the publish runs a mirror's page lists

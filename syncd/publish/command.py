@@ -21,7 +21,7 @@ from syncd.settings import SyncdConfig
 
 if TYPE_CHECKING:  # dnspython is loaded only when the gate runs
     from syncd.dns.update import DnsUpdate
-    from syncd.releases.mailer import Announced
+    from syncd.release.mailer import Announced
 
 
 @dataclass
@@ -133,7 +133,7 @@ def finish(
     """Promote the pending mirrors the push served (their first publish), remember the
     release's CVD headers, then, with `gate` ([dns] configured, a release read, not --no-dns),
     run the release gate and the DNS steps (`syncd.dns.update`); with [announce], mail the
-    release the TXT announces to the list unless it was before (`syncd.releases.mailer`; a
+    release the TXT announces to the list unless it was before (`syncd.release.mailer`; a
     failure is reported, never the exit code's); work out the exit code."""
     job = prepared.job
     path = Path(job.inventory_path)
@@ -146,7 +146,7 @@ def finish(
         promoted = promote_pending(path, ok)
     dns = None
     if prepared.source is not None and not dry_run:
-        from syncd.releases.mailer import record_release
+        from syncd.release.mailer import record_release
 
         record_release(job.state, prepared.source, now)
     if gate and cfg.dns is not None and prepared.source is not None:
@@ -169,7 +169,7 @@ def finish(
         )
     announcement = None
     if cfg.announce is not None and not dry_run:
-        from syncd.releases.mailer import announce_due
+        from syncd.release.mailer import announce_due
 
         announcement = announce_due(cfg, job.state, now=now)
     code = (

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from syncd.monitor.freshness import State
 from syncd.publish.outcome import PushOutcome
-from syncd.releases.propagation import QUANTILES, Propagation, Quantiles
+from syncd.release.propagation import QUANTILES, Propagation, Quantiles
 from syncd.statuspage.rows import MirrorStatus
 from syncd.text import clean
 

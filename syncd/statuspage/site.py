@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from syncd.monitor.freshness import Check, Figures, State, figures
-from syncd.releases.announcement import span
-from syncd.releases.propagation import Propagation
+from syncd.release.announcement import span
+from syncd.release.propagation import Propagation
 from syncd.statuspage.rows import MirrorStatus
 from syncd.statuspage.svgplot import (
     DAY,

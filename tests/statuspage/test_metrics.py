@@ -32,7 +32,7 @@ from syncd.statuspage.metrics import (
 )
 from syncd.statuspage.rows import MirrorStatus
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, released
-from tests.releases.sample import sample_releases
+from tests.release.sample import sample_releases
 
 NOW = 2_000_000_000.0  # a pinned clock; rendered only
 ROOT = Path(__file__).resolve().parent.parent.parent

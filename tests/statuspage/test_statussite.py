@@ -25,7 +25,7 @@ from syncd.statuspage.site import (
 )
 from syncd.statuspage.svgplot import Series, nice_ceiling, relative, time_plot
 from syncd.text import clean
-from tests.releases.sample import HOSTILE_MIRROR, sample_releases
+from tests.release.sample import HOSTILE_MIRROR, sample_releases
 from tests.statuspage.sitedata import DAY, HOSTILE, HOUR, NOW, hostile_mirror, sample_site
 
 SCHEMA_FILE = Path(__file__).parents[2] / "docs" / "status.schema.json"

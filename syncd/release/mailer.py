@@ -17,11 +17,11 @@ from pushwire.cvd import CvdHeader
 from syncd.errors import SyncdError
 from syncd.monitor.announce import Mail
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
+from syncd.release.announcement import message
+from syncd.release.propagation import Propagation
+from syncd.release.record import release_for, txt_sent, versions_text
+from syncd.release.store import ReleaseStore, mail_lock
 from syncd.release.tree import SourceTree
-from syncd.releases.announcement import message
-from syncd.releases.propagation import Propagation
-from syncd.releases.record import release_for, txt_sent, versions_text
-from syncd.releases.store import ReleaseStore, mail_lock
 from syncd.settings import SyncdConfig
 from syncd.sqlite import open_db
 from syncd.text import clean

@@ -12,10 +12,10 @@ from syncd.dns.store import DnsStore
 from syncd.monitor.freshness import Check, Record
 from syncd.monitor.store import MonitorStore
 from syncd.publish.store import PublishStore
-from syncd.releases.record import read_releases, txt_sent
-from syncd.releases.store import ReleaseStore
+from syncd.release.record import read_releases, txt_sent
+from syncd.release.store import ReleaseStore
 from syncd.sqlite import open_db
-from tests.releases.data import RELEASE, START
+from tests.release.data import RELEASE, START
 
 
 def _txt(versions: dict[str, int]) -> Change:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from syncd.releases.propagation import Propagation, propagation
-from tests.releases.data import RELEASE, START, attempt, run, target
+from syncd.release.propagation import Propagation, propagation
+from tests.release.data import RELEASE, START, attempt, run, target
 
 HOSTILE_MIRROR = 'we"ird\x1b[2J\u202e<script>m'
 

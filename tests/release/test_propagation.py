@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd.monitor.freshness import Check
-from syncd.releases.propagation import (
+from syncd.release.propagation import (
     DIRECT,
     QUANTILES,
     announced,
@@ -20,7 +20,7 @@ from syncd.releases.propagation import (
     propagation,
     quantiles,
 )
-from tests.releases.data import RELEASE, START, attempt, run, target
+from tests.release.data import RELEASE, START, attempt, run, target
 
 times = st.lists(
     st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e9, allow_nan=False)), max_size=60

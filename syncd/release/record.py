@@ -1,4 +1,4 @@
-"""The record read into `syncd.releases.propagation`: the release runs, their targets and
+"""The record read into `syncd.release.propagation`: the release runs, their targets and
 attempts, the monitor's first sight of each release per mirror and family, the TXT changes
 sent, the build times. Read-only; one connection, passed in."""
 
@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from syncd.dns.plan import TXT_NAME, DnsSafetyError, TxtRecord
 from syncd.publish.outcome import RunRow
 from syncd.publish.store import PublishStore
-from syncd.releases.propagation import Propagation, announced, group_runs, propagation
-from syncd.releases.store import ReleaseStore
+from syncd.release.propagation import Propagation, announced, group_runs, propagation
+from syncd.release.store import ReleaseStore
 
 RUNS_SEARCHED = 500  # the newest publish runs the releases are found among
 SHOWN = 30  # the releases the status site, status.json and the metrics show

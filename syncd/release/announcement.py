@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from pushwire.cvd import DATABASES, CvdHeader
 from syncd.monitor.announce import Mail
-from syncd.releases.propagation import QUANTILES, Propagation
+from syncd.release.propagation import QUANTILES, Propagation
 from syncd.text import clean
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from syncd.errors import UsageError
 from syncd.publish.store import PublishStore
-from syncd.releases.propagation import Propagation
-from syncd.releases.record import read_releases, release_of_run
+from syncd.release.propagation import Propagation
+from syncd.release.record import read_releases, release_of_run
 from syncd.sqlite import open_db
 
 

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pushwire.cvd import CvdHeader
-from syncd.releases.announcement import message, span
-from syncd.releases.propagation import propagation
+from syncd.release.announcement import message, span
+from syncd.release.propagation import propagation
 from syncd.text import clean
-from tests.releases.data import START, run, target
+from tests.release.data import START, run, target
 
 MD5 = "0" * 32
 
