@@ -30,6 +30,7 @@ DATE_SENSITIVE = (
     "tests/publish/test_heartbeat.py",
     "tests/publish/test_publish_gate.py",
     "tests/release/test_release_tree.py",
+    "tests/release/test_releases_e2e.py",
     "tests/faults/test_soak.py",
     "tests/test_demo.py",
     "tests/test_clock_shift.py",
