@@ -6,9 +6,10 @@ verification unless a later source's rsync changed the tree."""
 
 import logging
 import time
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from clientside import publish, verification
+from clientside import homepage, publish, verification
 from clientside.core import cvd, rsyncplan
 from clientside.core.config import Config, Source, hub_first
 from clientside.core.cvd import database_name
@@ -33,12 +34,17 @@ log = logging.getLogger("clam-clientsync")
 Error = Tuple[str, str]  # (kind, message)
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class SyncContext(NamedTuple):
     config: Config
     request: Request
     source_requested: str
     home: str
     rsync: str
+    now: Callable[[], datetime] = _utcnow  # the clock of the home page's "served since"
 
 
 class _Found:
@@ -155,6 +161,8 @@ def _round(ctx: SyncContext, lock: SyncLock, found: _Found) -> RoundResult:
         if transfer.error:
             errors.append(transfer.error)
         _describe_served(found, verifier, cfg.to)
+        # after the databases, in the same round: the page never shows what is not served
+        found.warnings.extend(homepage.write_page(cfg, found.databases or {}, ctx.now()))
         verifier.save()
     except TreeError as exc:
         errors = [(exc.kind, str(exc))]
