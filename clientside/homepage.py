@@ -94,9 +94,10 @@ def _read_template(to_fd: int) -> Tuple[Optional[bytes], Optional[str]]:
         return None, None
     except OSError as exc:
         return None, "is a symbolic link" if _is_link(to_fd, TEMPLATE_NAME) else exc.strerror
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO: fdopen would fail
+        os.close(fd)
+        return None, "is not a regular file"
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return None, "is not a regular file"
         return fh.read(MAX_TEMPLATE + 1), None
 
 
@@ -121,10 +122,11 @@ def _unchanged(to_fd: int, data: bytes) -> bool:
         fd = os.open(PAGE_NAME, _OPEN, dir_fd=to_fd)
     except OSError:
         return False
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+        os.close(fd)
+        return False
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-            return False
         return fh.read(len(data) + 1) == data
 
 
