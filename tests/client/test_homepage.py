@@ -258,6 +258,15 @@ def test_doctor_tells_what_the_page_shows(bare_mirror: Mirror) -> None:
         "local_logo.png" in out
     )
     assert "FAIL  SPONSOR_URL: only http:// and https:// links are shown" in out
+    assert f"ok    {bare_mirror.to}/index.html is not a directory" in out
+    (bare_mirror.to / "index.html").mkdir()
+    (bare_mirror.to / "local_logo.png").chmod(0o600)
+    out = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config)]).stdout
+    assert (
+        f"FAIL  {bare_mirror.to}/index.html is not a directory (each sync writes the home page"
+        f" there)\n      fix: rm -r {bare_mirror.to}/index.html" in out
+    )
+    assert f"fix: chmod 644 {bare_mirror.to}/local_logo.png" in out
 
 
 # -- the whole path: a push through sshd, the zipapp as the mirror account -------------------
