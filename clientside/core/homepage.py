@@ -116,11 +116,12 @@ def parse_template(text: str) -> Tuple[Node, ...]:
     first problem."""
     stack: List[Tuple[Optional[str], bool, List[Node]]] = [(None, False, [])]
     pos = 0
+    line = 1
     while True:
         start = text.find("{{", pos)
         if start < 0:
             break
-        line = text.count("\n", 0, start) + 1
+        line += text.count("\n", pos, start)  # counted once: linear in the template
         m = _TAG.match(text, start)
         if not m:
             raise TemplateError(f"line {line}: '{{{{' starts no slot (write {{{{name}}}})")
