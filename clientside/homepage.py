@@ -32,6 +32,7 @@ from pushwire.report import Database
 
 log = logging.getLogger("clam-clientsync")
 STATE_NAME = "homepage.json"
+WARNING_PREFIX = "home page"  # every warning of the page starts so
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 

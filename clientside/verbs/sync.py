@@ -6,6 +6,7 @@ verification unless a later source's rsync changed the tree."""
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -123,7 +124,9 @@ def _run_round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
     except BaseException:
         report_round(report, found.result(ended=False))
         raise
-    report_round(report, result)
+    told = set(report["warnings"])  # a later round's page tells nothing the first did not
+    kept = [w for w in result.warnings if not (w.startswith(homepage.WARNING_PREFIX) and w in told)]
+    report_round(report, replace(result, warnings=tuple(kept)))
     if result.errors:
         log.error("sync failed: %s: %s", *result.errors[0])
     else:

@@ -10,10 +10,15 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from clientside.configfile import load_config
+from clientside.locking import SyncLock
+from clientside.verbs import sync as sync_mod
 from devtools.harness.account import MirrorAccount, give_to, make_traversable
 from devtools.harness.client import client_command
 from devtools.harness.cvd import write_release
@@ -21,6 +26,8 @@ from devtools.harness.nginx import Nginx
 from devtools.harness.rsyncd import RsyncDaemon
 from devtools.harness.sshd import Sshd, forced_command_line
 from devtools.harness.sshkeys import KeyPair
+from pushwire import report
+from pushwire.request import Request
 from tests.client.conftest import R1, R2, Mirror, fresh_mtime
 
 HOST = "db.test.clamav.net"
@@ -245,6 +252,34 @@ def test_the_page_is_replaced_atomically_while_served(
     assert not bad, bad[:5]
     assert seen[0] > 20
     assert not [p for p in os.listdir(mirror.to) if p.startswith(".clam-clientsync-tmp.")]
+
+
+def test_a_page_warning_is_told_once_however_many_rounds(
+    mirror: Mirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push during the sync makes it go round again: the page's warning is not repeated."""
+    ctx = sync_mod.SyncContext(
+        load_config(str(mirror.config), str(mirror.root), R1), Request("sync", None, {}, None),
+        R1, str(mirror.root), "/bin/false",
+    )  # fmt: skip
+    real_round = sync_mod._round
+    rounds = []
+
+    def pushed_meanwhile(c: Any, lock: SyncLock, found: Any) -> Any:
+        rounds.append(1)
+        if len(rounds) == 1:
+            lock.set_mark("pushed-meanwhile")
+        return real_round(c, lock, found)
+
+    monkeypatch.setattr(sync_mod, "_round", pushed_meanwhile)
+    os.makedirs(mirror.state, exist_ok=True)
+    rep = report.new_report("sync", datetime.now(UTC), "test", None)
+    sync_mod.sync(ctx, rep)
+    assert rep["rounds"] == 2
+    told = [w for w in rep["warnings"] if w.startswith("home page")]
+    assert told == [
+        "home page: the source ships no index-template.txt; the built-in template was used"
+    ]
 
 
 def test_doctor_tells_what_the_page_shows(bare_mirror: Mirror) -> None:
