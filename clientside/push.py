@@ -244,7 +244,7 @@ def serve(
         _fail(logger, rep, _Stop("failed", "config", "rsync not found (set RSYNC= in the config)"))
         return reply.emit(rep)
     reply.state_dir = config.state_dir
-    _sync(rep, request, config, source=source, home=home, rsync=rsync, logger=logger)
+    _sync(rep, request, config, source=source, home=home, rsync=rsync, logger=logger, now=reply.now)
     report.finish(rep, rep["status"], reply.started, reply.now())
     if rep["status"] != "queued":
         try:
@@ -334,6 +334,7 @@ def _sync(
     home: str,
     rsync: str,
     logger: logging.Logger,
+    now: Clock,
 ) -> None:
     """Run the sync verb; a SIGTERM still leaves a report to print (a bug too: the entry's
     boundary answers with ``rep``, see ``Reply``)."""
@@ -341,7 +342,7 @@ def _sync(
 
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        sync(SyncContext(config, request, source, home, rsync), rep)
+        sync(SyncContext(config, request, source, home, rsync, now), rep)
     except Terminated:
         logger.warning("terminated: rsync stopped, nothing more published")
         rep["status"] = "failed"

@@ -7,6 +7,8 @@ validated :class:`Config`. Nothing here touches the filesystem; path checks live
 import re
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from clientside.core.pagekeys import PAGE_KEYS, PAGE_NAME, PageSettings, page_settings
+
 KNOWN_KEYS = frozenset(
     {
         "TO",
@@ -24,6 +26,7 @@ KNOWN_KEYS = frozenset(
         "DEADLINE",
         "MAX_ROUNDS",
         "RSYNC",
+        *PAGE_KEYS,
     }
 )
 
@@ -85,6 +88,7 @@ class Config(NamedTuple):
     max_rounds: int
     rsync: Optional[str]
     warnings: Tuple[str, ...]
+    page: PageSettings = PageSettings()  # the home page's keys (``core.pagekeys``)
 
 
 def _read_value(text: str, lineno: int) -> str:
@@ -299,7 +303,8 @@ def build_config(
 
     sources = _sources(values, requested_source)
     hubs = parse_hubs(values.get("HUBS", ""), sources)
-    patterns = ["/local_*"]
+    # the admin's own files, and the home page the client writes (``core.homepage``)
+    patterns = ["/local_*", "/" + PAGE_NAME]
     for pat in parse_exclude(values.get("EXCLUDE", "")):
         if pat not in patterns:
             patterns.append(pat)
@@ -319,6 +324,8 @@ def build_config(
         key: _int_value(key, values[key]) if key in values else default
         for key, (default, _, _) in INT_LIMITS.items()
     }
+    page, page_warnings = page_settings(values)
+    warnings += page_warnings
     return Config(
         to=to.rstrip("/") or "/",
         module=module,
@@ -336,6 +343,7 @@ def build_config(
         max_rounds=ints["MAX_ROUNDS"],
         rsync=rsync,
         warnings=tuple(warnings),
+        page=page,
     )
 
 

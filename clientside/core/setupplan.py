@@ -34,6 +34,16 @@ CONFIG_TEMPLATE = b"""\
 #DEADLINE=900
 #MAX_ROUNDS=3
 #RSYNC=/usr/bin/rsync
+
+# optional: your mirror's home page (TO/index.html, written at every sync; a logo you put in
+# TO as local_logo.png is shown on it). A value that cannot be used is left out with a warning.
+#MIRROR_NAME=clamav.example.org
+#COUNTRY="Poland"
+#SPONSOR="Example Hosting"
+#SPONSOR_URL=https://hosting.example.org/
+#CONTACT="Jane Doe <[email protected]>"
+# show CONTACT on the page (default no)
+#SHOW_CONTACT=no
 """
 
 

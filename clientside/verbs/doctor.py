@@ -11,7 +11,9 @@ from typing import Callable, List, Optional, Tuple, Union
 from clientside.configfile import check_to, load_config
 from clientside.core import account, rsyncplan
 from clientside.core.config import Config, ConfigError, Source
+from clientside.core.homepage import LOGO_NAME
 from clientside.core.mounts import REMOTE_FS
+from clientside.core.pagekeys import PAGE_NAME
 from clientside.fsutil import fs_type
 from clientside.runner import capture, find_rsync, rsync_version, run
 from clientside.statedir import bound_tree, check_state_dir
@@ -242,6 +244,7 @@ def _check_config(
             f" install -d -m 755 {shlex.quote(config.to)})",
         )
     _check_state(d, config)
+    _check_homepage(d, config)
     kind = fs_type(config.state_dir if os.path.exists(config.state_dir) else home)
     d.check(
         kind not in REMOTE_FS,
@@ -340,6 +343,38 @@ def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan
     if res.exit_code is None:
         return rsyncplan.RsyncVerdict("transient", "deadline", "no listing within 60s", True)
     return rsyncplan.classify(res.exit_code, res.output)
+
+
+def _check_homepage(d: Doctor, config: Config) -> None:
+    """What the home page will show (a note), and what in TO would stop or spoil it."""
+    page = config.page
+    sponsor = page.sponsor or "-"
+    if page.sponsor_url:
+        sponsor += f" (link {page.sponsor_url})"
+    if page.contact is None:
+        contact = "none (CONTACT=)"
+    else:
+        contact = page.contact if page.show_contact else "hidden (SHOW_CONTACT=yes shows it)"
+    logo = os.path.join(config.to, LOGO_NAME)
+    has_logo = os.path.isfile(logo)
+    d.notes.append(
+        f"home page {os.path.join(config.to, PAGE_NAME)}: name"
+        f" {page.mirror_name or socket.gethostname() + ' (this host; MIRROR_NAME=)'},"
+        f" country {page.country or '- (COUNTRY=)'}, sponsor {sponsor}, contact {contact},"
+        f" logo {logo if has_logo else '- (add one as ' + logo + ')'}"
+    )
+    page_path = os.path.join(config.to, PAGE_NAME)
+    d.check(
+        not os.path.isdir(page_path) or os.path.islink(page_path),
+        f"{page_path} is not a directory (each sync writes the home page there)",
+        f"rm -r {shlex.quote(page_path)}",
+    )
+    if has_logo:
+        d.check(
+            bool(os.stat(logo).st_mode & 0o004),
+            f"logo {logo} is readable by the web server",
+            f"chmod 644 {shlex.quote(logo)}",
+        )
 
 
 def _check_state(d: Doctor, config: Config) -> None:

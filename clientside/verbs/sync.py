@@ -6,9 +6,11 @@ verification unless a later source's rsync changed the tree."""
 
 import logging
 import time
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from clientside import publish, verification
+from clientside import homepage, publish, verification
 from clientside.core import cvd, rsyncplan
 from clientside.core.config import Config, Source, hub_first
 from clientside.core.cvd import database_name
@@ -33,12 +35,17 @@ log = logging.getLogger("clam-clientsync")
 Error = Tuple[str, str]  # (kind, message)
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class SyncContext(NamedTuple):
     config: Config
     request: Request
     source_requested: str
     home: str
     rsync: str
+    now: Callable[[], datetime] = _utcnow  # the clock of the home page's "served since"
 
 
 class _Found:
@@ -117,7 +124,9 @@ def _run_round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:
     except BaseException:
         report_round(report, found.result(ended=False))
         raise
-    report_round(report, result)
+    told = set(report["warnings"])  # a later round's page tells nothing the first did not
+    kept = [w for w in result.warnings if not (w.startswith(homepage.WARNING_PREFIX) and w in told)]
+    report_round(report, replace(result, warnings=tuple(kept)))
     if result.errors:
         log.error("sync failed: %s: %s", *result.errors[0])
     else:
@@ -155,6 +164,8 @@ def _round(ctx: SyncContext, lock: SyncLock, found: _Found) -> RoundResult:
         if transfer.error:
             errors.append(transfer.error)
         _describe_served(found, verifier, cfg.to)
+        # after the databases, in the same round: the page never shows what is not served
+        found.warnings.extend(homepage.write_page(cfg, found.databases or {}, ctx.now()))
         verifier.save()
     except TreeError as exc:
         errors = [(exc.kind, str(exc))]

@@ -38,7 +38,7 @@ def test_legacy_config_of_the_old_guide() -> None:
     cfg = config(LEGACY)
     assert cfg.to == "/home/users/clamavdb/public_html"
     assert (cfg.rsync_user, cfg.rsync_password, cfg.module) == ("foo", "guessme", "clamavdb")
-    assert cfg.protect_patterns == ("/local_*", "local_*")
+    assert cfg.protect_patterns == ("/local_*", "/index.html", "local_*")
     assert cfg.sources == (
         Source("rsync1.clamav.net", "rsync1.clamav.net", None),
         Source("rsync2.clamav.net", "rsync2.clamav.net", None),

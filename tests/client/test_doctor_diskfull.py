@@ -149,7 +149,8 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 
 def served_names(to: Path) -> list[str]:
-    return [p.name for p in to.iterdir() if p.name != ".clam-clientsync"]
+    """What TO serves of the release (not the client's own staging tree and home page)."""
+    return [p.name for p in to.iterdir() if p.name not in (".clam-clientsync", "index.html")]
 
 
 def test_disk_full_keeps_serving_the_old_release(
