@@ -130,6 +130,7 @@ def site(
                 families=tuple(families),
                 runs=tuple(runs.get(row.name, [])),
                 changes=changes,
+                cert=snap.certs.get(row.name),
             )
         )
     gate = None
@@ -194,4 +195,5 @@ def metrics(
         run_facts(snap),
         gate,
         suspect=suspect is not None,
+        certs={m: c for m, c in snap.certs.items() if m in checked},
     )

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from syncd.monitor.certs import STATES as CERT_STATES
+from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import State
 from syncd.publish.outcome import PushOutcome
 from syncd.statuspage.rows import MirrorStatus
@@ -61,6 +63,7 @@ class MetricsSnapshot:
     runs: Sequence[RunFacts] = ()  # any order; the newest of each kind counts
     gate: GateFacts | None = None
     suspect: bool = False  # the monitor suspects its own checks (syncd.monitor.outage)
+    certs: Mapping[str, CertStatus] = field(default_factory=dict)  # mirror -> https cert
 
 
 _LABEL_ESCAPE = re.compile(r'[\\"\n]')
@@ -155,6 +158,30 @@ def _mirror_samples(snap: MetricsSnapshot, out: _Out) -> None:
     )
 
 
+def _cert_samples(snap: MetricsSnapshot, out: _Out) -> None:
+    certs = sorted(snap.certs.items())
+    out.family(
+        "pushsync_mirror_cert_expiry_seconds",
+        "Seconds until the mirror's https certificate expires (negative: expired), as of the "
+        "monitor's newest check of it.",
+        (
+            ({"mirror": m}, round(c.not_after - snap.now))
+            for m, c in certs
+            if c.not_after is not None
+        ),
+    )
+    out.family(
+        "pushsync_mirror_cert_valid",
+        "1 when freshclam would accept the mirror's https certificate (chain, name, dates).",
+        (({"mirror": m}, int(c.valid)) for m, c in certs),
+    )
+    out.family(
+        "pushsync_mirror_cert_state",
+        "1 for the state of the mirror's https certificate, 0 for every other state.",
+        (({"mirror": m, "state": s}, int(c.state == s)) for m, c in certs for s in CERT_STATES),
+    )
+
+
 def _run_samples(snap: MetricsSnapshot, out: _Out) -> None:
     newest = {k: _newest(snap.runs, k, finished=False, ok=False) for k in RUN_KINDS}
     done = {k: _newest(snap.runs, k, finished=True, ok=False) for k in RUN_KINDS}
@@ -209,6 +236,7 @@ def render_metrics(snap: MetricsSnapshot) -> str:
     """Return the metrics in Prometheus' text exposition format."""
     out = _Out()
     _mirror_samples(snap, out)
+    _cert_samples(snap, out)
     out.family(
         "pushsync_release_version",
         "Version of each database in the current release (the source tree's CVDs).",
