@@ -14,12 +14,14 @@ from pathlib import Path
 
 import jsonschema
 import trio
+from typer.testing import CliRunner
 
 from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
 from devtools.harness.tlscerts import Issued, TestCa
+from syncd.cli import app
 from syncd.dns.evidence import gather_evidence
 from syncd.dns.gate import serves_release
 from syncd.files import read_inventory
@@ -273,3 +275,29 @@ def test_a_mirror_without_https_is_not_checked_and_removing_https_forgets_it(
     db = sqlite3.connect(fleet.state)
     assert db.execute("SELECT count(*) FROM cert_status").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM cert_mail").fetchone()[0] == 0
+
+
+def test_the_command_line_says_which_certificate_needs_attention(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx], smtp_sink: SmtpSink
+) -> None:
+    """`syncd monitor --once` (the real clock) prints a line per certificate that is not ok,
+    and `--json` carries each in `certificates`; [monitor] https_cafile from syncd.toml."""
+    fleet = Fleet(tmp_path, smtp_sink)
+    cert = fleet.ca.issue(("localhost",), fleet.base - HOUR, fleet.base + 5 * DAY + HOUR)
+    tls = nginx_factory(fleet.docroot("tls"), tls=(cert.chain, cert.key))
+    fleet.inventory.write_text(LAB_INVENTORY + _mirror("tls.example", tls, "A <a@example.org>"))
+    (fleet.roots[0] / "timestamp").write_text(f"{int(time.time())}\n")
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'inventory = "{fleet.inventory}"\nstate = "{fleet.state}"\n'
+        f'source_tree = "{fleet.source}"\n[monitor]\nhttps_cafile = "{fleet.ca.cafile}"\n'
+    )
+    done = CliRunner().invoke(app, ["monitor", "--once", "--no-mail", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    assert "tls.example https certificate expiring: it expires in 5 days, on " in done.output
+    as_json = CliRunner().invoke(
+        app, ["monitor", "--once", "--no-mail", "--json", "--config", str(config)]
+    )
+    doc = json.loads(as_json.stdout.strip().splitlines()[-1])
+    assert [(c["mirror"], c["state"]) for c in doc["certificates"]] == [("tls.example", "expiring")]
+    assert smtp_sink.messages == []  # --no-mail
