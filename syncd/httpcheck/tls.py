@@ -89,12 +89,22 @@ async def _leaf(
     return der
 
 
-def _context(cafile: str | None, verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=cafile)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+@dataclass(frozen=True)
+class Contexts:
+    """The two TLS contexts of a check: one that verifies as freshclam does, one that reads
+    what OpenSSL refused. Made once per pass (loading a CA store costs milliseconds), so a
+    store updated meanwhile is read by the next pass."""
+
+    verify: ssl.SSLContext
+    read: ssl.SSLContext
+
+
+def contexts(cafile: str | None = None) -> Contexts:
+    """Given a CA file (None: the system's store), return the contexts of a check."""
+    read = ssl.create_default_context(cafile=cafile)
+    read.check_hostname = False
+    read.verify_mode = ssl.CERT_NONE
+    return Contexts(ssl.create_default_context(cafile=cafile), read)
 
 
 _NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
@@ -133,16 +143,19 @@ async def certificate(
     cafile: str | None = None,
     timeout_s: float = 10.0,
     max_bytes: int = MAX_HANDSHAKE_BYTES,
+    tls: Contexts | None = None,
 ) -> TlsAnswer:
     """Return what a TLS handshake with `host`:`port` (SNI and name checked: `host`) shows,
-    verified against `cafile` (None: the system's CA store, as freshclam). Never raises for
-    what the server does: a failure is in the answer."""
+    verified against `cafile` (None: the system's CA store, as freshclam), or with `tls`
+    when given (see `contexts`). Never raises for what the server does: a failure is in the
+    answer."""
     where = f"{host}:{port}"[:120]
     problem = host_problem(host)
     if problem:
         return TlsAnswer(failure=f"cannot connect to {host[:60]!r}: {problem}")
+    tls = tls or contexts(cafile)
     try:
-        der = await _leaf(host, port, _context(cafile, True), timeout_s, max_bytes)
+        der = await _leaf(host, port, tls.verify, timeout_s, max_bytes)
         return TlsAnswer(cert=read_certificate(der))
     except _FAILURES as err:
         refused = err.__cause__ if isinstance(err, trio.BrokenResourceError) else None
@@ -151,7 +164,7 @@ async def certificate(
     code = refused.verify_code
     message = clean(str(refused.verify_message or refused.reason or refused), 300)
     try:  # OpenSSL refused it: read it unverified, to say what it is
-        der = await _leaf(host, port, _context(cafile, False), timeout_s, max_bytes)
+        der = await _leaf(host, port, tls.read, timeout_s, max_bytes)
         return TlsAnswer(read_certificate(der), code, message)
     except _FAILURES as err:
         return TlsAnswer(None, code, message, _failure(err, where, timeout_s, max_bytes))

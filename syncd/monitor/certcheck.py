@@ -5,13 +5,14 @@ its own failure boundary. Judging them is `syncd.monitor.certs`'s; the pass is
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import trio
 
-from syncd.httpcheck.tls import certificate
+from syncd.httpcheck.tls import certificate, contexts
 from syncd.monitor.certs import CertSeen
 from syncd.text import clean
 
@@ -35,13 +36,19 @@ async def observe_certs(
     failure, never the pass's."""
     limiter = trio.CapacityLimiter(concurrency)
     found: dict[str, CertSeen] = {}
+    try:
+        tls = contexts(cafile)
+    except (OSError, ssl.SSLError) as err:  # no store to verify against: every check says so
+        why = clean(f"cannot load the CA file {cafile or '(system store)'}: {err}", 300)
+        at = clock()
+        return [CertSeen(name, *_host_port(url), at, failure=why) for name, url in mirrors]
 
     async def one(name: str, url: str) -> None:
         host, port = _host_port(url)
         async with limiter:
             at = clock()
             try:
-                answer = await certificate(host, port, cafile=cafile, timeout_s=timeout_s)
+                answer = await certificate(host, port, timeout_s=timeout_s, tls=tls)
                 found[name] = CertSeen(
                     name,
                     host,

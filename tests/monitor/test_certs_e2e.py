@@ -301,3 +301,20 @@ def test_the_command_line_says_which_certificate_needs_attention(
     doc = json.loads(as_json.stdout.strip().splitlines()[-1])
     assert [(c["mirror"], c["state"]) for c in doc["certificates"]] == [("tls.example", "expiring")]
     assert smtp_sink.messages == []  # --no-mail
+
+
+def test_a_ca_file_that_cannot_be_read_fails_each_check_not_the_pass(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx], smtp_sink: SmtpSink
+) -> None:
+    fleet = Fleet(tmp_path, smtp_sink)
+    cert = fleet.ca.issue(("localhost",), fleet.base - HOUR, fleet.base + 50 * DAY)
+    tls = nginx_factory(fleet.docroot("tls"), tls=(cert.chain, cert.key))
+    fleet.inventory.write_text(LAB_INVENTORY + _mirror("tls.example", tls, "A <a@example.org>"))
+    for bad in (tmp_path / "missing.pem", fleet.inventory):  # absent; not PEM
+        fleet.cfg = fleet.cfg.model_copy(update={"https_cafile": bad})
+        summary = fleet.run()
+        [status] = summary.certs
+        assert status.state == "failed"
+        assert status.problems[0].startswith(f"cannot load the CA file {bad}: ")
+        assert [m.state for m in summary.mirrors] == ["fresh"]
+    assert smtp_sink.messages == []
