@@ -227,12 +227,14 @@ def check_cmd(
 ) -> None:
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
     database.clamav.net, db.test.clamav.net and its own name, with no redirect (read as stored,
-    64 bytes at most, within 30 s); its sshd
-    answers on the inventory's port and offers a host key, shown with its fingerprint."""
+    64 bytes at most, within 30 s); with an https URL, its certificate is one freshclam
+    accepts (chain, name, dates); its sshd answers on the inventory's port and offers a host
+    key, shown with its fingerprint."""
     from pushwire.authorized_keys import fingerprint
     from syncd.inventory.onboarding import check
 
-    mirror, items = check(_path(inventory, config), name, http_url)
+    cafile = settings(config).monitor.https_cafile  # a lab's CA; else the system's store
+    mirror, items = check(_path(inventory, config), name, http_url, str(cafile) if cafile else None)
     for item in items:
         typer.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.what}: {item.detail}")
     if mirror.host_keys:
