@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from devtools.harness.nginx import Nginx
 from devtools.harness.tlscerts import TestCa
-from syncd.httpcheck.certificate import CertificateError, covers, read_certificate
+from syncd.httpcheck.certificate import MAX_NAMES, CertificateError, covers, read_certificate
 from syncd.httpcheck.tls import MAX_HANDSHAKE_BYTES, TlsAnswer, certificate
 
 DAY = 86_400.0
@@ -256,3 +256,16 @@ def test_an_ip_address_is_covered_only_by_itself() -> None:
     assert covers(("127.0.0.1",), "127.0.0.1")
     assert not covers(("localhost",), "127.0.0.1")
     assert not covers(("*.0.0.1",), "127.0.0.1")
+
+
+def test_a_certificate_for_hundreds_of_names_is_shown_cut(
+    tmp_path: Path, nginx_factory: Callable[..., Nginx], ca: TestCa
+) -> None:
+    now = time.time()
+    names = ("localhost", *(f"n{i}.{'x' * 60}.example" for i in range(300)))
+    issued = ca.issue(names, now - DAY, now + 20 * DAY)
+    nginx = _served(nginx_factory, tmp_path, issued.chain, issued.key)
+    answer = _ask(nginx.tls_port, ca)
+    assert answer.failure is None and answer.cert is not None
+    assert len(answer.cert.names) == MAX_NAMES and answer.cert.names[-1] == "…"
+    assert answer.cert.names[0] == "localhost"
