@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,7 +40,12 @@ class Nginx:
         server_names: Iterable[str] = MIRROR_NAMES,
         port: int | None = None,
         extra_locations: Iterable[str] = (),
+        tls: tuple[Path, Path] | None = None,
+        tls_plain: bool = False,
     ) -> None:
+        """`tls`: (certificate chain, key) PEM files for a second port, `tls_port`, served
+        over https (`tls_plain`: that port speaks plain http, as a misconfigured vhost
+        would)."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.docroot = docroot
@@ -47,6 +53,9 @@ class Nginx:
         self.extra_locations = list(extra_locations)
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self.tls = tls
+        self.tls_plain = tls_plain
+        self.tls_port = free_port() if tls is not None else 0
         self.conf_path = self.workdir / "nginx.conf"
         self.error_log = self.workdir / "error.log"
         self.access_log = self.workdir / "access.log"
@@ -55,6 +64,16 @@ class Nginx:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def https_url(self, name: str = "localhost") -> str:
+        """The https port's URL for `name` (which must resolve to loopback: localhost)."""
+        return f"https://{name}:{self.tls_port}"
+
+    def reload(self) -> None:
+        """Re-read the configuration (a renewed certificate), as ``nginx -s reload``: the
+        next connection gets it."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGHUP)
 
     def _write_config(self) -> None:
         default_root = self.workdir / "default"
@@ -66,6 +85,13 @@ class Nginx:
         user = "user root;" if os.geteuid() == 0 else ""
         listen = f"listen {self.host}:{self.port}"
         locations = "\n".join(self.extra_locations)
+        tls = ""
+        if self.tls is not None:
+            ssl = "" if self.tls_plain else " ssl"
+            tls = (
+                f"listen {self.host}:{self.tls_port}{ssl}; "
+                f"ssl_certificate {self.tls[0]}; ssl_certificate_key {self.tls[1]};"
+            )
         self.conf_path.write_text(f"""
 {user}
 daemon off;
@@ -84,11 +110,13 @@ http {{
     default_type application/octet-stream;
     server {{
         {listen} default_server;
+        {tls.replace(";", " default_server;", 1) if tls else ""}
         server_name _;
         root {default_root};
     }}
     server {{
         {listen};
+        {tls}
         server_name {" ".join(map(nginx_server_name, self.server_names))};
         root {self.docroot};
         location ~ /\\. {{ deny all; }}
@@ -117,6 +145,8 @@ http {{
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_listening(self.host, self.port, self._proc, self.error_log)
+        if self.tls is not None:
+            wait_listening(self.host, self.tls_port, self._proc, self.error_log)
         return self
 
     def stop(self) -> None:

@@ -69,6 +69,14 @@ def add_cmd(
     http: Annotated[
         str | None, typer.Option("--http", metavar="URL", help="Base URL for checks.")
     ] = None,
+    https: Annotated[
+        str | None,
+        typer.Option(
+            "--https",
+            metavar="URL",
+            help="Where it serves https (https://NAME): the monitor checks its certificate.",
+        ),
+    ] = None,
     inventory: InventoryOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -85,6 +93,7 @@ def add_cmd(
             "notify": notify or [],
             "host_keys": host_key,
             "http": http,
+            "https": https,
         }
     )
     from syncd.inventory.edits import text_with_mirror  # tomlkit: start-up time
@@ -148,11 +157,13 @@ def set_cmd(
         list[str],
         typer.Argument(
             metavar="KEY=VALUE...",
-            help="port=2222, user=clamav, http=https://clamav.example.org, host=..., "
+            help="port=2222, user=clamav, http=http://clamav.example.org, "
+            "https=https://clamav.example.org (its certificate is checked), host=..., "
             "country=PL, admins='Jane Doe <jane@example.org>', notify=a@b.org,c@d.org, "
             "hubs=hub1.example.de,hub2.example.de (the hubs its client lists in HUBS), "
             "hub.max_transfers=20, hub.weight=1 (the mirror serves a second wave) "
-            "(lists comma-separated; http= removes the URL, hubs= the list, hub= the hub table).",
+            "(lists comma-separated; http= or https= removes that URL, hubs= the list, hub= the "
+            "hub table).",
         ),
     ],
     inventory: InventoryOpt = None,
@@ -216,12 +227,14 @@ def check_cmd(
 ) -> None:
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
     database.clamav.net, db.test.clamav.net and its own name, with no redirect (read as stored,
-    64 bytes at most, within 30 s); its sshd
-    answers on the inventory's port and offers a host key, shown with its fingerprint."""
+    64 bytes at most, within 30 s); with an https URL, its certificate is one freshclam
+    accepts (chain, name, dates); its sshd answers on the inventory's port and offers a host
+    key, shown with its fingerprint."""
     from pushwire.authorized_keys import fingerprint
     from syncd.inventory.onboarding import check
 
-    mirror, items = check(_path(inventory, config), name, http_url)
+    cafile = settings(config).monitor.https_cafile  # a lab's CA; else the system's store
+    mirror, items = check(_path(inventory, config), name, http_url, str(cafile) if cafile else None)
     for item in items:
         typer.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.what}: {item.detail}")
     if mirror.host_keys:

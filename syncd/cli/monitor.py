@@ -34,6 +34,10 @@ def _print(summary: PassSummary) -> None:
     for c in summary.changes:
         if not c.first_fresh:
             typer.echo(f"{c.mirror} [{c.family}]: {c.old} -> {c.new}: {c.reason}")
+    for cert in summary.certs:  # https certificates: only what needs someone's attention
+        if cert.state != "ok":
+            why = "; ".join(cert.problems) or "-"
+            typer.echo(f"{cert.mirror} https certificate {cert.state}: {why}")
     if summary.suspect:
         typer.echo(f"the monitor suspects itself: {summary.suspect}", err=True)
     if summary.dns is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pushwire.authorized_keys import AuthorizedKeysError, fingerprint
 from syncd.errors import EXIT_FAILED, SyncdError
+from syncd.monitor.certs import CertStatus
 
 VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a literal wildcard
 
@@ -78,3 +79,16 @@ def check_fingerprint(offered: str, expected: str) -> str:
             "admin (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the mirror)"
         )
     return offered
+
+
+def judge_certificate(status: CertStatus, now: float) -> Item:
+    """The https URL's certificate must be one freshclam accepts (`syncd.monitor.certs`);
+    one expiring soon passes, saying so."""
+    what = f"https: certificate at {status.url}"
+    if not status.valid:
+        return Item(what, False, f"{status.state}: {'; '.join(status.problems)}")
+    left = status.days_left(now)
+    detail = f"valid for {', '.join(status.names[:5])}, {left:.0f} more days" if left else "valid"
+    if status.problems:
+        detail += f" ({'; '.join(status.problems)})"
+    return Item(what, True, detail)

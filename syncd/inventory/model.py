@@ -41,6 +41,8 @@ FIXES = {
     "host_keys": 'a non-empty list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; '
     "get one with ssh-keyscan and confirm it with the admin",
     "http": "the mirror's base URL such as http://clamav.example.org",
+    "https": "the URL of the mirror's https, https://NAME with the name its certificate is for, "
+    "such as https://clamav.example.org (a port after the name only in a lab), or leave it out",
     "active": "true or false",
     "pending": "true or false (true until the mirror's first successful publish)",
     "hub": "{ max_transfers = 20, weight = 1 } for a mirror whose rsync daemon serves its tree "
@@ -150,6 +152,9 @@ class Mirror(BaseModel):
     pending: bool = False
     host_keys: Annotated[list[str], Field(validate_default=True)] = []
     http: str | None = None
+    # where the mirror serves https (freshclam 0.102+ fetches a bare DatabaseMirror NAME from
+    # https://NAME): the monitor checks its certificate for this URL's host (syncd.monitor.certs)
+    https: str | None = None
     active: bool = True
     hub: Hub | None = None  # this mirror's rsync daemon serves a second wave
     hubs: list[str] | None = None  # the hubs its client lists in HUBS (their mirror names)
@@ -218,6 +223,28 @@ class Mirror(BaseModel):
             if problem:
                 raise ValueError(f"its host {host[:60]!r} {problem}")
         return v.rstrip("/") if v else v
+
+    @field_validator("https")
+    @classmethod
+    def _https(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if _CONTROL.search(v) or not _HTTPS.match(v):
+            raise ValueError("not https://NAME[:PORT] (no path)")
+        try:
+            parts = urlsplit(v)
+            host, port = parts.hostname or "", parts.port
+        except ValueError as err:
+            raise ValueError(f"not https://NAME[:PORT] ({err})") from None
+        if port == 0:
+            raise ValueError("port 0 is no port")
+        problem = host_problem(host)
+        if problem:
+            raise ValueError(f"its host {host[:60]!r} {problem}")
+        return v.rstrip("/")
+
+
+_HTTPS = re.compile(r"https://(\[[0-9A-Fa-f:.]+\]|[^\s/:@?#\[\]]+)(:[0-9]{1,5})?/?\Z")
 
 
 class Inventory(BaseModel):
@@ -304,7 +331,8 @@ def _check_addresses(inventory: Inventory, origin: str) -> None:
     lab = inventory.allow_private_addresses
     for mirror in inventory.mirrors:
         url_host = (urlsplit(mirror.http).hostname or "") if mirror.http else ""
-        for field, host in (("host", mirror.host), ("http", url_host)):
+        tls_host = (urlsplit(mirror.https).hostname or "") if mirror.https else ""
+        for field, host in (("host", mirror.host), ("http", url_host), ("https", tls_host)):
             problem = ip_problem(host, allow_private=lab)
             if problem:
                 raise InventoryError(

@@ -16,12 +16,14 @@ from syncd.inventory.golive import (
     Item,
     TrustError,
     check_fingerprint,
+    judge_certificate,
     judge_host_key,
     judge_local_test,
     vhost_names,
 )
 from syncd.inventory.model import InventoryError, Mirror, make_mirror
 from syncd.inventory.registration import Registration, parse_mail
+from syncd.monitor.certs import CertSeen, judge_cert
 from syncd.publish.errors import PushError
 from syncd.publish.ssh import fetch_host_key
 
@@ -62,10 +64,14 @@ def register(inventory: Path, mail: bytes) -> list[Registration]:
     return registrations
 
 
-def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirror, list[Item]]:
+def check(
+    inventory: Path, name: str, http_url: str | None = None, cafile: str | None = None
+) -> tuple[Mirror, list[Item]]:
     """Probe mirror `name` before it goes live; return it and the checklist: its vhost answers
     /local_test with 'Success' for every name freshclam and the team use, with no redirect
-    (at `http_url`, else its inventory URL); its sshd answers and offers a host key."""
+    (at `http_url`, else its inventory URL); with an https URL, its certificate is one
+    freshclam accepts (verified against `cafile`, else the system's store); its sshd answers
+    and offers a host key."""
     # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
     import httpx
 
@@ -82,11 +88,32 @@ def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirr
             items.append(judge_local_test(host, None, "", None, f"{type(err).__name__}: {err}"))
         except CheckFailed as err:
             items.append(judge_local_test(host, None, "", None, str(err)))
+    if mirror.https:
+        items.append(_certificate(mirror.name, mirror.https, cafile))
     try:
         items.append(judge_host_key(fetch_host_key(mirror.host, mirror.port), None))
     except PushError as err:
         items.append(judge_host_key(None, f"{mirror.host}:{mirror.port}: {err}"))
     return mirror, items
+
+
+def _certificate(name: str, url: str, cafile: str | None) -> Item:
+    """One TLS handshake with the mirror's https, judged as the monitor judges it."""
+    import time
+    from urllib.parse import urlsplit
+
+    import trio
+
+    from syncd.httpcheck.tls import certificate
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 443
+    at = time.time()
+    answer = trio.run(lambda: certificate(host, port, cafile=cafile))
+    seen = CertSeen(
+        name, host, port, at, answer.cert, answer.verify_code, answer.verify_error, answer.failure
+    )
+    return judge_certificate(judge_cert(seen, at), at)
 
 
 def trust(inventory: Path, name: str, fingerprint: str) -> str:

@@ -149,7 +149,7 @@ def parse_mail(mail: bytes | str, *, allow_private: bool = False) -> list[Regist
 # `syncd mirrors set NAME KEY=VALUE ...`: what registration cannot know (the mirror's sshd port,
 # its account, its base URL) and what may change later. Host keys, active and pending have
 # their own commands (pin / trust, enable / disable, the first ok publish).
-SETTABLE = ("host", "port", "user", "http", "country", "admins", "notify", "hubs")
+SETTABLE = ("host", "port", "user", "http", "https", "country", "admins", "notify", "hubs")
 _LISTS = ("admins", "notify", "hubs")
 # the mirror's hub table, one field at a time (the other keeps its value), or `hub=` (none)
 HUB_FIELDS = ("max_transfers", "weight")
@@ -165,8 +165,8 @@ def parse_settings(pairs: list[str]) -> dict[str, object]:
     with the mirror: see syncd.inventory.edits.text_updated); raise SettingError.
 
     ``port`` is a number, ``country`` a name or an ISO code, ``admins``, ``notify`` and
-    ``hubs`` are comma-separated lists, and an empty ``http`` removes the URL (an empty
-    ``hubs`` the list). ``hub.max_transfers=N`` and ``hub.weight=N`` make the mirror a hub
+    ``hubs`` are comma-separated lists, and an empty ``http`` or ``https`` removes that URL
+    (an empty ``hubs`` the list). ``hub.max_transfers=N`` and ``hub.weight=N`` make the mirror a hub
     or change one field of its hub table (returned as ``hub``: the fields given, for
     `syncd.inventory.model.updated` to merge); ``hub=`` makes it no hub."""
     if not pairs:
@@ -227,6 +227,6 @@ def _value(key: str, value: str) -> object:
     if key in _LISTS:
         items = [item.strip() for item in value.split(",") if item.strip()]
         return (items or None) if key == "hubs" else items
-    if key == "http":
+    if key in ("http", "https"):
         return value or None
     return value

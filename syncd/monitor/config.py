@@ -45,10 +45,22 @@ class MonitorConfig(BaseModel):
     # the outage guard: when more than this share of the checked mirrors fail in one pass, the
     # monitor suspects itself (its network, its resolver, the sources) and changes no DNS
     outage_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # mirrors with an https URL: warn their admins this many days before the certificate
+    # expires (once each), and verify it against this CA file (None: the system's store, as
+    # freshclam does)
+    cert_warn_days: list[Annotated[int, Field(ge=1, le=365)]] = [14, 7, 1]
+    https_cafile: Path | None = None
     team: list[str] = []
     status_page: Path | None = None
     metrics: Path | None = None
     smtp: SmtpConfig | None = None
+
+    @field_validator("cert_warn_days")
+    @classmethod
+    def _warn_days(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("a day is listed twice")
+        return sorted(v, reverse=True)
 
     @field_validator("team")
     @classmethod

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,8 @@ from syncd.monitor.announce import (
     mirror_mail,
     worth_mailing,
 )
+from syncd.monitor.certs import CertSeen, CertStatus, cert_mail, due, judge_cert
+from syncd.monitor.certstore import CertStore
 from syncd.monitor.config import MonitorConfig
 from syncd.monitor.freshness import Record, Release
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
@@ -48,7 +50,8 @@ from syncd.text import clean
 
 if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
     from syncd.dns.update import DnsUpdate
-    from syncd.monitor.checks import CheckResult, MirrorFacts
+    from syncd.monitor.checks import CheckResult, MirrorFacts, MonitorTarget, Observation
+    from syncd.release.manifest import CvdTail, ReleaseFile
     from syncd.release.tree import SourceTree
 
 DAY = 86_400.0
@@ -89,6 +92,7 @@ class PassSummary:
     suspect: str | None = None  # why the monitor suspects itself (and left DNS alone)
     dns: DnsUpdate | None = None  # what the pass did to the rotation ([dns] configured)
     announcement: dict[str, Any] | None = None  # [announce]: the release's mail, retried
+    certs: list[CertStatus] = field(default_factory=list)  # mirrors with an https URL
 
     def to_json(self) -> dict[str, Any]:
         """The ``syncd monitor --json`` document, one per pass."""
@@ -119,6 +123,18 @@ class PassSummary:
             "suspect": self.suspect,
             "dns": None if self.dns is None else self.dns.to_json(),
             **({"announcement": self.announcement} if self.announcement is not None else {}),
+            "certificates": [
+                {
+                    "mirror": c.mirror,
+                    "url": c.url,
+                    "state": c.state,
+                    "days_left": None
+                    if c.not_after is None
+                    else round((c.not_after - self.checked_at) / DAY, 2),
+                    "problems": list(c.problems),
+                }
+                for c in self.certs
+            ],
         }
 
 
@@ -176,6 +192,101 @@ def _mails(
     return mails, marks, held
 
 
+def _cert_mails(
+    statuses: list[CertStatus],
+    facts: dict[str, MirrorFacts],
+    store: CertStore,
+    cfg: MonitorConfig,
+    now: float,
+) -> list[tuple[Mail, CertStatus, str]]:
+    """Each certificate warning due (`syncd.monitor.certs.due`), with what marks it sent."""
+    out = []
+    for status in statuses:
+        f = facts.get(status.mirror)
+        to = (f.notify or f.admins) if f is not None else ()
+        if not to or status.fingerprint is None:
+            continue
+        key = due(status, now, store.mailed(status.mirror, status.fingerprint), cfg.cert_warn_days)
+        if key is not None:
+            out.append((cert_mail(status, key, to, now), status, key))
+    return out
+
+
+def _judge_certs(
+    conn: sqlite3.Connection,
+    seen: list[CertSeen],
+    facts: dict[str, MirrorFacts],
+    cfg: MonitorConfig,
+    *,
+    now: float,
+    suspect: str | None,
+) -> tuple[CertStore, list[CertStatus], list[tuple[Mail, CertStatus, str]]]:
+    """Judge and record each certificate seen; return the store, the statuses and the
+    warnings due (none while the monitor suspects itself)."""
+    store = CertStore(conn)
+    statuses = [judge_cert(c, now, cfg.cert_warn_days) for c in seen]
+    store.save(statuses, [c.mirror for c in seen])
+    return store, statuses, [] if suspect else _cert_mails(statuses, facts, store, cfg, now)
+
+
+def _mark_warnings(
+    store: CertStore,
+    warnings: list[tuple[Mail, CertStatus, str]],
+    errors: list[str | None],
+    now: float,
+) -> None:
+    """Record each warning that went (its error None): it is never sent again."""
+    for (_, status, key), error in zip(warnings, errors, strict=False):
+        if error is None and status.fingerprint:
+            store.mark_mailed(status.mirror, status.fingerprint, key, now)
+
+
+async def _observe_all(
+    targets: list[MonitorTarget],
+    tls: list[tuple[str, str]],
+    cfg: MonitorConfig,
+    *,
+    clock: Callable[[], float],
+    release: Release,
+    files: Sequence[ReleaseFile],
+    tails: Sequence[CvdTail],
+) -> tuple[list[Observation], list[CertSeen]]:
+    """The HTTP checks (`syncd.monitor.checks.observe`) and, at the same time, the
+    certificates of the mirrors with an https URL (`syncd.monitor.certcheck`)."""
+    import trio
+
+    from syncd.monitor.certcheck import observe_certs
+    from syncd.monitor.checks import observe
+
+    seen: list[CertSeen] = []
+
+    async def certs() -> None:
+        seen.extend(
+            await observe_certs(
+                tls,
+                cafile=str(cfg.https_cafile) if cfg.https_cafile else None,
+                concurrency=cfg.concurrency,
+                timeout_s=cfg.request_timeout_s,
+                deadline_s=cfg.run_deadline_s,
+                clock=clock,
+            )
+        )
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(certs)
+        found = await observe(
+            targets,
+            sorted(release.versions),
+            concurrency=cfg.concurrency,
+            timeout_s=cfg.request_timeout_s,
+            deadline_s=cfg.run_deadline_s,
+            clock=clock,
+            files=files,
+            tails=tails,
+        )
+    return found, seen
+
+
 def _publish_site(index: Path, site: Site) -> None:
     """Write every file of the site beside `index` (each atomically); drop the pages of
     mirrors no longer listed."""
@@ -215,6 +326,7 @@ def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) 
         run_targets={r.run_id: publish.targets(r.run_id) for r in shown},
         run_outcomes=publish.outcome_counts([r.run_id for r in runs]),
         releases=read_releases(conn),
+        certs={m: c for m, c in CertStore(conn).statuses().items() if m in names},
     )
 
 
@@ -320,7 +432,7 @@ def run_pass(
     line with this pass's findings (no TXT change); it is skipped while the monitor suspects
     itself (``syncd.monitor.outage``). `t90_limit_s` ([releases] t90_limit_h): exported with
     the metrics, what the late-release alert compares with."""
-    from syncd.monitor.checks import MirrorFacts, MonitorTarget, apply_policy, observe
+    from syncd.monitor.checks import MirrorFacts, MonitorTarget, apply_policy
 
     inv = read_inventory(inventory)
     source = read_source_tree(source_tree)  # the release, read once
@@ -338,18 +450,12 @@ def run_pass(
         else:
             facts[m.name] = MirrorFacts(m.name, m.http, m.country, tuple(m.admins), tuple(m.notify))
     targets = [MonitorTarget(f.name, f.http, f.country) for f in facts.values()]
+    tls = [(m.name, m.https) for m in inv.mirrors if m.name in facts and m.https]
     import trio
 
-    observations = trio.run(
-        lambda: observe(
-            targets,
-            sorted(release.versions),
-            concurrency=cfg.concurrency,
-            timeout_s=cfg.request_timeout_s,
-            deadline_s=cfg.run_deadline_s,
-            clock=clock,
-            files=files,
-            tails=source.tails,
+    observations, cert_seen = trio.run(
+        lambda: _observe_all(
+            targets, tls, cfg, clock=clock, release=release, files=files, tails=source.tails
         )
     )
     now = clock()
@@ -366,9 +472,15 @@ def run_pass(
             ]
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
         mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
+        certs, statuses, warnings = _judge_certs(
+            conn, cert_seen, facts, cfg, now=now, suspect=suspect
+        )
+        first_warning = len(mails)
+        mails.extend(m for m, _, _ in warnings)
         if doubt is not None:
             mails.append(doubt)
         sent, mail_error, errors = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
+        _mark_warnings(certs, warnings, errors[first_warning:], now)
         if doubt is not None and errors and errors[-1] is None:  # once per episode: it went
             store.mailed_suspicion()
         dns = rotate(inv, source) if rotate is not None and suspect is None else None
@@ -404,6 +516,7 @@ def run_pass(
         MailTally(sent, held, mail_error),
         suspect,
         dns,
+        certs=statuses,
     )
 
 

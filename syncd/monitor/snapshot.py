@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import Check, Record
 from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
 from syncd.release.propagation import Propagation
@@ -42,6 +43,7 @@ class Snapshot:
     run_targets: dict[str, list[TargetRow]] = field(default_factory=dict)  # the runs shown
     run_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # outcome -> count
     releases: list[Propagation] = field(default_factory=list)  # the last ones, newest first
+    certs: dict[str, CertStatus] = field(default_factory=dict)  # mirror -> its https certificate
 
     def mirror_checks(self, mirror: str, since: float) -> list[Check]:
         """The mirror's checks at or after `since`, every family, oldest first."""

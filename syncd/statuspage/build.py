@@ -130,6 +130,7 @@ def site(
                 families=tuple(families),
                 runs=tuple(runs.get(row.name, [])),
                 changes=changes,
+                cert=snap.certs.get(row.name),
             )
         )
     gate = None
@@ -198,4 +199,5 @@ def metrics(
         suspect=suspect is not None,
         release_propagation=snap.releases[0] if snap.releases else None,
         t90_limit_s=t90_limit_s,
+        certs={m: c for m, c in snap.certs.items() if m in checked},
     )

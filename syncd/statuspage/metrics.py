@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from syncd.monitor.certs import STATES as CERT_STATES
+from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import State
 from syncd.publish.outcome import PushOutcome
 from syncd.release.propagation import QUANTILES, Propagation, Quantiles
@@ -64,6 +66,7 @@ class MetricsSnapshot:
     suspect: bool = False  # the monitor suspects its own checks (syncd.monitor.outage)
     release_propagation: Propagation | None = None  # the newest release's
     t90_limit_s: float | None = None  # [releases] t90_limit_h, in seconds
+    certs: Mapping[str, CertStatus] = field(default_factory=dict)  # mirror -> https cert
 
 
 _LABEL_ESCAPE = re.compile(r'[\\"\n]')
@@ -163,6 +166,30 @@ def _mirror_samples(snap: MetricsSnapshot, out: _Out) -> None:
         "pushsync_mirror_last_push_ok",
         "1 when the mirror's last publish ended ok, 0 when it did not.",
         (({"mirror": r.name}, int(r.last_push == "ok")) for r in rows if r.last_push is not None),
+    )
+
+
+def _cert_samples(snap: MetricsSnapshot, out: _Out) -> None:
+    certs = sorted(snap.certs.items())
+    out.family(
+        "pushsync_mirror_cert_expiry_seconds",
+        "Seconds until the mirror's https certificate expires (negative: expired), as of the "
+        "monitor's newest check of it.",
+        (
+            ({"mirror": m}, round(c.not_after - snap.now))
+            for m, c in certs
+            if c.not_after is not None
+        ),
+    )
+    out.family(
+        "pushsync_mirror_cert_valid",
+        "1 when freshclam would accept the mirror's https certificate (chain, name, dates).",
+        (({"mirror": m}, int(c.valid)) for m, c in certs),
+    )
+    out.family(
+        "pushsync_mirror_cert_state",
+        "1 for the state of the mirror's https certificate, 0 for every other state.",
+        (({"mirror": m, "state": s}, int(c.state == s)) for m, c in certs for s in CERT_STATES),
     )
 
 
@@ -289,6 +316,7 @@ def render_metrics(snap: MetricsSnapshot) -> str:
     """Return the metrics in Prometheus' text exposition format."""
     out = _Out()
     _mirror_samples(snap, out)
+    _cert_samples(snap, out)
     out.family(
         "pushsync_release_version",
         "Version of each database in the current release (the source tree's CVDs).",

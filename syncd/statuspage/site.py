@@ -23,9 +23,11 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
+from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import Check, Figures, State, figures
 from syncd.release.announcement import span
 from syncd.release.propagation import Propagation
+from syncd.statuspage.certs import cert_cell, cert_json, cert_section
 from syncd.statuspage.rows import MirrorStatus
 from syncd.statuspage.svgplot import (
     DAY,
@@ -137,6 +139,7 @@ class MirrorView:
     families: tuple[FamilyView, ...] = ()
     runs: tuple[RunView, ...] = ()  # newest first
     changes: tuple[ChangeView, ...] = ()  # newest first
+    cert: CertStatus | None = None  # its https certificate (None: no https URL)
 
 
 @dataclass(frozen=True)
@@ -393,6 +396,7 @@ def render_overview(site: Site) -> str:
         "Delay 7 d",
         "Score",
         "Last push",
+        "HTTPS",
         "Why",
     ]
     rows = []
@@ -411,6 +415,7 @@ def render_overview(site: Site) -> str:
                 ("num", _hours(s.mean_delay_7d_s)),
                 ("num", _score(s.score)),
                 ("text", esc(s.last_push or "-")),
+                ("", cert_cell(m.cert, now)),
                 ("text why", esc(s.reason or "-")),
             ]
         )
@@ -543,6 +548,7 @@ def render_mirror(site: Site, m: MirrorView) -> str:
         out += _plots(m, now)
     else:
         out.append("<p>Not checked: the monitor checks enabled mirrors with an http URL.</p>")
+    out += cert_section(m.cert, now)
     out.append("<h2>Publish runs</h2>")
     if m.runs:
         run_rows = [
@@ -690,6 +696,7 @@ def status_json(site: Site) -> dict[str, Any]:
                 "last_push": s.last_push,
                 "reason": s.reason,
                 "families": families,
+                "certificate": cert_json(m.cert, now),
                 "publish_runs": [
                     {
                         "run_id": r.run_id,

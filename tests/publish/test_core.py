@@ -85,8 +85,8 @@ def test_inventory_parses_with_defaults_and_round_trips() -> None:
             ("active = false", "activ = false"),
             "mirrors.toml: mirror 'b.example.org': unknown key 'activ': did you mean 'active'? "
             "rename or remove it (known keys: "
-            "name, host, port, user, country, admins, notify, pending, host_keys, http, active, "
-            "hub, hubs)",
+            "name, host, port, user, country, admins, notify, pending, host_keys, http, https, "
+            "active, hub, hubs)",
         ),
         (
             (f'host_keys = ["{KEY}"]\nactive', "active"),

@@ -169,3 +169,79 @@ def test_bad_hub_settings_change_nothing(inv: Path, words: list[str], says: str)
     assert done.exit_code == 2, done.output
     assert says in done.output, done.output
     assert inv.read_bytes() == before
+
+
+def test_set_https_then_remove_it(inv: Path) -> None:
+    """Where the mirror serves https: the monitor checks its certificate for that name."""
+    done = runner.invoke(
+        app,
+        [
+            "mirrors",
+            "set",
+            "clamav.example.org",
+            "https=https://clamav.example.org/",
+            "--inventory",
+            str(inv),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert mirror(inv)["https"] == "https://clamav.example.org"
+    assert 'https = "https://clamav.example.org"' in inv.read_text()
+    assert inv.read_text().startswith("# the team's notes stay\n")
+    removed = runner.invoke(
+        app, ["mirrors", "set", "clamav.example.org", "https=", "--inventory", str(inv)]
+    )
+    assert removed.exit_code == 0, removed.output
+    assert mirror(inv)["https"] is None and "https" not in inv.read_text()
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("http://clamav.example.org", "not https://NAME[:PORT] (no path)"),
+        ("https://clamav.example.org/clamav/", "not https://NAME[:PORT] (no path)"),
+        ("https://user:pw@clamav.example.org", "not https://NAME[:PORT] (no path)"),
+        ("https://clamav.example.org:0", "port 0 is no port"),
+        ("https://clamav.example.org:99999", "Port out of range"),
+        ("https://clamav..example.org", "not a valid host name"),
+        ("https://-oProxyCommand=x", "starts with '-'"),
+        ("https://clamav.example.org?x=1", "not https://NAME[:PORT]"),
+        ("https://clamav.example.org\u202e", "not a valid host name"),
+        ("https://0.0.0.0", "is the unspecified address"),
+        ("true", "not https://NAME[:PORT]"),
+    ],
+)
+def test_bad_https_changes_nothing(inv: Path, value: str, says: str) -> None:
+    before = inv.read_bytes()
+    done = runner.invoke(
+        app, ["mirrors", "set", "clamav.example.org", f"https={value}", "--inventory", str(inv)]
+    )
+    assert done.exit_code == 2, done.output
+    assert "field 'https'" in done.output and says in done.output, done.output
+    assert inv.read_bytes() == before
+
+
+def test_add_with_https(tmp_path: Path) -> None:
+    path = tmp_path / "mirrors.toml"
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
+    done = runner.invoke(
+        app,
+        [
+            "mirrors",
+            "add",
+            "clamav.example.org",
+            "--host",
+            "clamav.example.org",
+            "--country",
+            "PL",
+            "--host-key",
+            key,
+            "--https",
+            "https://clamav.example.org",
+            "--inventory",
+            str(path),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    m = parse_inventory(path.read_text()).named("clamav.example.org")
+    assert m.https == "https://clamav.example.org"

@@ -17,6 +17,8 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from syncd.cli import app
+from syncd.monitor.certs import STATES as CERT_STATES
+from syncd.monitor.certs import CertStatus
 from syncd.monitor.run import read_snapshot
 from syncd.publish.store import PublishStore
 from syncd.sqlite import open_db
@@ -89,7 +91,34 @@ def snapshot() -> MetricsSnapshot:
         GateFacts(False, 0.6, 0.9),
         release_propagation=sample_releases(3, now=NOW)[0],
         t90_limit_s=7200.0,
+        certs={
+            "a.example": CertStatus(
+                "a.example", "https://a.example", NOW, "ok", (), "f" * 64, NOW - 10, NOW + 3600
+            ),
+            HOSTILE: CertStatus(
+                HOSTILE,
+                "https://x",
+                NOW,
+                "expired",
+                ("it expired",),
+                "e" * 64,
+                NOW - 90_000,
+                NOW - 60,
+            ),
+            "b.example": CertStatus("b.example", "https://b.example", NOW, "failed", ("no TLS",)),
+        },
     )
+
+
+def test_the_certificates_are_counted_down_and_judged() -> None:
+    got = samples(render_metrics(snapshot()))
+    assert got['pushsync_mirror_cert_expiry_seconds{mirror="a.example"}'] == 3600
+    assert got['pushsync_mirror_cert_valid{mirror="a.example"}'] == 1
+    assert got['pushsync_mirror_cert_valid{mirror="b.example"}'] == 0
+    assert 'pushsync_mirror_cert_expiry_seconds{mirror="b.example"}' not in got  # none read
+    assert got['pushsync_mirror_cert_state{mirror="b.example",state="failed"}'] == 1
+    states = [k for k in got if k.startswith('pushsync_mirror_cert_state{mirror="a.example"')]
+    assert len(states) == len(CERT_STATES)
 
 
 def samples(text: str) -> dict[str, float]:
