@@ -151,6 +151,7 @@ def monitor_cmd(
             gate_share=cfg.dns.gate_share if cfg.dns else None,
             http_check=cfg.policy.http_check,
             rotate=rotate,
+            pool_ttl=cfg.dns.pool_ttl if cfg.dns else 0.0,
         )
 
     failed = False

@@ -45,6 +45,9 @@ class MonitorConfig(BaseModel):
     # the outage guard: when more than this share of the checked mirrors fail in one pass, the
     # monitor suspects itself (its network, its resolver, the sources) and changes no DNS
     outage_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # the longest maintenance window honoured (a mirror's notice, a window set in the
+    # inventory): a longer one is ignored, and the mirror judged as any other
+    maintenance_max_days: Annotated[float, Field(gt=0, le=366)] = 7.0
     team: list[str] = []
     status_page: Path | None = None
     metrics: Path | None = None
