@@ -82,7 +82,7 @@ def test_a_notice_past_its_end_is_ignored(
                 "--from",
                 "2026-03-01T00:00:00Z",
                 "--until",
-                "2126-03-01T00:00:00Z",  # noqa: date
+                "2126-03-01T00:00:00Z",  # text only (noqa: date)
                 "--reason",
                 "a century",
             ],
@@ -151,10 +151,10 @@ def test_a_symlink_named_local_maintenance_is_never_followed(
         (b"{" + b" " * MAX_NOTICE_BYTES + b"}", "larger than"),
         (b"<html>maintenance</html>", "not one JSON object"),
         (
-            b'{"maintenance_version": 1, "from": "2026-03-01T00:00:00Z", '  # noqa: date
+            b'{"maintenance_version": 1, "from": "2026-03-01T00:00:00Z", '  # text only (noqa: date)
             b'"until": "2126-03-01T00:00:00Z", "reason": "x"}',
             "longer than",
-        ),  # noqa: date
+        ),  # text only (noqa: date)
     ],
 )
 def test_a_file_that_is_no_notice_is_reported_as_none_with_a_warning(
