@@ -271,30 +271,33 @@ async def maintenance_notice(client: httpx.AsyncClient, target: Target) -> tuple
     An answer that is no notice (a redirect, too large, encoded, without a length) is
     returned as status 0 with the reason as its body."""
     url = f"{target.url}/{NOTICE_NAME}"
-    limit = client.timeout.read or 10.0
-    with trio.move_on_after(limit):
+    with trio.move_on_after(client.timeout.read or 10.0):
         try:
             async with client.stream("GET", url, headers={"Host": target.host_header}) as resp:
-                if resp.status_code != 200:
-                    reason = f"redirects to {resp.headers.get('location', '?')[:100]}"
-                    return (0, reason.encode()) if resp.is_redirect else (resp.status_code, b"")
-                refused = _refused(resp)
-                size = resp.headers.get("content-length", "")
-                if refused is None and not (size.isascii() and size.isdigit()):
-                    refused = "answered without a Content-Length"
-                if refused is None and int(size) > MAX_NOTICE_BYTES:
-                    refused = f"sends {size} bytes, more than the {MAX_NOTICE_BYTES} of a notice"
-                if refused is not None:
-                    return 0, refused.encode()
-                try:
-                    return 200, await _read_capped(resp, MAX_NOTICE_BYTES, NOTICE_NAME)
-                except CheckFailed as err:
-                    return 0, str(err).encode()
+                return await _notice_answer(resp)
         except httpx.InvalidURL as err:  # a redirect to javascript:, mailto: ...
             return 0, f"answered with an unusable URL: {str(err)[:200]}".encode()
         except (httpx.HTTPError, httpx.StreamError):
             return None
     return None
+
+
+async def _notice_answer(resp: httpx.Response) -> tuple[int, bytes]:
+    if resp.status_code != 200:
+        reason = f"redirects to {resp.headers.get('location', '?')[:100]}"
+        return (0, reason.encode()) if resp.is_redirect else (resp.status_code, b"")
+    refused = _refused(resp)
+    size = resp.headers.get("content-length", "")
+    if refused is None and not (size.isascii() and size.isdigit()):
+        refused = "answered without a Content-Length"
+    if refused is None and int(size) > MAX_NOTICE_BYTES:
+        refused = f"sends {size} bytes, more than the {MAX_NOTICE_BYTES} of a notice"
+    if refused is not None:
+        return 0, refused.encode()
+    try:
+        return 200, await _read_capped(resp, MAX_NOTICE_BYTES, NOTICE_NAME)
+    except CheckFailed as err:
+        return 0, str(err).encode()
 
 
 def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:

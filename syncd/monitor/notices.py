@@ -73,13 +73,16 @@ class NoticeStore:
             out[mirror] = Sighting(HTTP, float(at), w, problem)
         return out
 
-    def reports(self) -> dict[str, Sighting]:
-        """What each mirror's newest report says of maintenance (nothing: an older client)."""
+    def reports(self, depth: int = 20) -> dict[str, Sighting]:
+        """What each mirror's newest report that says something of maintenance says (among
+        its newest `depth` reports): a report of an older client, without the key, or one
+        whose notice is none, says nothing."""
         rows = self.conn.execute(
             "SELECT mirror, finished_at, report FROM (SELECT mirror, finished_at, report, "
             "ROW_NUMBER() OVER (PARTITION BY mirror ORDER BY finished_at DESC) AS n "
             "FROM publish_targets WHERE report IS NOT NULL AND finished_at IS NOT NULL) "
-            "WHERE n = 1"
+            "WHERE n <= ? ORDER BY finished_at",
+            (depth,),
         )
         out = {}
         for mirror, at, text in rows:
@@ -88,7 +91,7 @@ class NoticeStore:
             except ValueError:
                 continue
             seen = report_sighting(report, float(at))
-            if seen is not None:
+            if seen is not None and seen.problem is None:
                 out[mirror] = seen
         return out
 
