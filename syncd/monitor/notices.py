@@ -73,16 +73,16 @@ class NoticeStore:
             out[mirror] = Sighting(HTTP, float(at), w, problem)
         return out
 
-    def reports(self, depth: int = 20) -> dict[str, Sighting]:
-        """What each mirror's newest report that says something of maintenance says (among
-        its newest `depth` reports): a report of an older client, without the key, or one
-        whose notice is none, says nothing."""
+    def reports(self, runs: int = 20) -> dict[str, Sighting]:
+        """What each mirror's newest report that says something of maintenance says, among
+        the newest `runs` publish runs (a client sends its notice in every report: older runs
+        add nothing); a report of an older client, without the key, or one whose notice is
+        none, says nothing."""
         rows = self.conn.execute(
-            "SELECT mirror, finished_at, report FROM (SELECT mirror, finished_at, report, "
-            "ROW_NUMBER() OVER (PARTITION BY mirror ORDER BY finished_at DESC) AS n "
-            "FROM publish_targets WHERE report IS NOT NULL AND finished_at IS NOT NULL) "
-            "WHERE n <= ? ORDER BY finished_at",
-            (depth,),
+            "SELECT mirror, finished_at, report FROM publish_targets WHERE run_id IN "
+            "(SELECT run_id FROM publish_runs ORDER BY started_at DESC LIMIT ?) "
+            "AND report IS NOT NULL AND finished_at IS NOT NULL ORDER BY finished_at",
+            (runs,),
         )
         out = {}
         for mirror, at, text in rows:

@@ -4,7 +4,8 @@ the mirror counts. Real SQLite, the publish record written as a publish writes i
 
 Proven to fail: with `NoticeStore.reports` keeping only each mirror's newest report, the
 older client's and the bad notice's cases failed (their window was dropped); with the
-reports read oldest last (``ORDER BY finished_at DESC``), the cancel case failed."""
+reports read oldest last (``ORDER BY finished_at DESC``), the cancel case failed; reading
+only the newest run, the older client's case failed."""
 
 from __future__ import annotations
 
