@@ -33,6 +33,10 @@ def _print(summary: PassSummary) -> None:
     for c in summary.changes:
         if not c.first_fresh:
             typer.echo(f"{c.mirror} [{c.family}]: {c.old} -> {c.new}: {c.reason}")
+    for m in summary.mirrors:
+        window = m.maintenance_json()
+        if window is not None:  # out of the rotation, its mails held
+            typer.echo(f"maintenance: {m.name} until {window['until']}: {window['reason']}")
     if summary.suspect:
         typer.echo(f"the monitor suspects itself: {summary.suspect}", err=True)
     if summary.dns is not None:
