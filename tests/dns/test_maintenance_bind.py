@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner
 
@@ -45,6 +46,7 @@ from syncd.monitor.run import PassSummary, run_pass
 from tests.dns.test_invariant import push_tree
 
 pytestmark = pytest.mark.slow
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "status.schema.json").read_text())
 
 DAILY = 28050
 MIRRORS = {"pl1": "127.0.34.1", "pl2": "127.0.34.2", "pl3": "127.0.34.3"}
@@ -237,6 +239,7 @@ def test_a_maintenance_window_takes_the_mirror_out_holds_its_mail_and_brings_it_
     assert shown["pl2"] is not None and shown["pl2"]["by"] == "team" and shown["pl3"] is None
     status = json.loads((lab.tmp / "www" / "status.json").read_text())
     assert {m["name"]: m["maintenance"] for m in status["mirrors"]} == shown
+    jsonschema.Draft202012Validator(SCHEMA).validate(status)
     page = (lab.tmp / "www" / "index.html").read_text()
     assert "new disks &lt;b&gt;" in page and "<b>" not in page and "\u202e" not in page
     metrics = (lab.tmp / "metrics.prom").read_text()
