@@ -25,6 +25,7 @@ from pydantic import (
 from pushwire.authorized_keys import AuthorizedKeysError, parse_public_key
 from pushwire.maintenance import (
     MAX_AHEAD_S,
+    MAX_REASON,
     Notice,
     NoticeError,
     check_window,
@@ -35,6 +36,7 @@ from pushwire.maintenance import (
 from syncd.errors import SyncdError
 from syncd.hints import did_you_mean
 from syncd.inventory.addresses import ip_problem, mailbox_problem
+from syncd.text import clean
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
@@ -169,7 +171,7 @@ class Maintenance(BaseModel):
     @field_validator("reason")
     @classmethod
     def _reason(cls, v: str) -> str:
-        return clean_reason(v)
+        return clean(clean_reason(v), MAX_REASON)
 
     @model_validator(mode="after")
     def _window(self) -> Maintenance:
