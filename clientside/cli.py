@@ -1,7 +1,8 @@
 """Command line entry point of clam-clientsync (``clam-clientsync = clientside.cli:main``).
 
 ``clam-clientsync [--config PATH] SOURCE`` answers a push (``push``); ``--doctor`` (or
-``doctor``) checks the mirror account; ``clam-clientsync setup ...`` prepares it. Exit codes:
+``doctor``) checks the mirror account; ``clam-clientsync setup ...`` prepares it;
+``clam-clientsync maintenance ...`` announces a maintenance window. Exit codes:
 0 ok or queued, 64 usage or rejected request, 75 temporary failure, 78 config error, 1 other.
 """
 
@@ -23,6 +24,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from clientside.verbs.setup import run_setup
 
         return run_setup(args_list[1:], home_dir())
+    if args_list[:1] == ["maintenance"]:
+        from clientside.verbs.maintenance import run_maintenance
+
+        return run_maintenance(args_list[1:])
     logger = logsetup.setup([])
     reply = push.Reply(started, _now)
     try:

@@ -221,6 +221,7 @@ def serve(
         _fail(logger, rep, stop)
         return reply.emit(rep)
     rep["warnings"].extend(config.warnings)
+    _maintenance(rep, config, reply.now())
     if fs_type(config.state_dir) in REMOTE_FS:
         rep["warnings"].append(f"STATE_DIR {config.state_dir} is not on a local filesystem")
     for line in config.warnings:
@@ -237,7 +238,7 @@ def serve(
     if request.verb == "status":
         saved = status.last_report(config.state_dir)
         if saved is not None:
-            return reply.print_saved(saved)
+            return reply.print_saved(status.with_maintenance(saved, rep.get("maintenance")))
         status.describe_served(rep, config)
         return reply.emit(rep)
     if rsync is None:
@@ -253,6 +254,15 @@ def serve(
             rep["warnings"].append(f"cannot save the report: {exc.strerror}")
     logger.info("report: status %s", rep["status"])
     return reply.emit(rep)
+
+
+def _maintenance(rep: Report, config: Config, now: datetime) -> None:
+    """Every report carries the maintenance notice TO serves (None: none announced)."""
+    from clientside.verbs.maintenance import report_value
+
+    rep["maintenance"], problem = report_value(config.to, now.timestamp())
+    if problem:
+        rep["warnings"].append(problem)
 
 
 def _fail(logger: logging.Logger, rep: Report, stop: _Stop) -> None:

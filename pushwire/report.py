@@ -102,6 +102,9 @@ class Report(_Keys, total=False):
     # the CVDs
     cdiffs: Dict[str, CdiffSpan]  # per database, the served cdiff range
     signs: List[str]  # the served sign files, sorted
+    # the maintenance window TO announces (``local_maintenance``, pushwire.maintenance's JSON
+    # object), None when none is announced or it is over; every report of a newer client
+    maintenance: Optional[Dict[str, object]]
 
 
 KEYS = tuple(_Keys.__annotations__)  # every report has these, in this order

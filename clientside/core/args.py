@@ -7,7 +7,7 @@ from typing import List, NamedTuple, NoReturn, Optional
 
 USAGE = (
     "usage: clam-clientsync [--config PATH] SOURCE | clam-clientsync --doctor [--config PATH]"
-    " | clam-clientsync setup --help"
+    " | clam-clientsync setup --help | clam-clientsync maintenance --help"
 )
 
 HELP = (
@@ -26,6 +26,9 @@ HELP = (
     "  --doctor        check the account, the config, every source and the served tree;\n"
     "                  print what to fix\n"
     "  setup --help    install the signed key file and check the account's permissions\n"
+    "  maintenance --help\n"
+    "                  announce a maintenance window (--from, --until, --reason), cancel\n"
+    "                  it (--cancel) or show it (--show)\n"
     "  --version       print the version\n"
     "  -h, --help      print this help\n"
     "\n"

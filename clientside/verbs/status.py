@@ -1,7 +1,8 @@
 """The ``status`` verb: the last saved report, or (before any sync) what ``TO`` serves now."""
 
+import json
 import os
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from clientside.core.config import Config
 from clientside.fsutil import atomic_write, read_small
@@ -28,3 +29,16 @@ def describe_served(rep: Report, config: Config) -> None:
     rep["warnings"].append("no sync has completed yet")
     rep["databases"] = served_databases(Verifier(config.state_dir), config.to)
     rep["cdiffs"], rep["signs"] = served_release_files(config.to)
+
+
+def with_maintenance(saved: str, notice: Optional[Dict[str, Any]]) -> str:
+    """Return the saved report with ``maintenance`` as TO serves it now (the notice may have
+    changed since that sync); verbatim when it cannot be read as a JSON object."""
+    try:
+        value = json.loads(saved)
+    except ValueError:
+        return saved
+    if not isinstance(value, dict):
+        return saved
+    value["maintenance"] = notice
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)

@@ -161,9 +161,11 @@ def set_cmd(
             "https=https://clamav.example.org (its certificate is checked), host=..., "
             "country=PL, admins='Jane Doe <jane@example.org>', notify=a@b.org,c@d.org, "
             "hubs=hub1.example.de,hub2.example.de (the hubs its client lists in HUBS), "
-            "hub.max_transfers=20, hub.weight=1 (the mirror serves a second wave) "
+            "hub.max_transfers=20, hub.weight=1 (the mirror serves a second wave), "
+            "maintenance=2026-03-01T09:00Z..2026-03-01T11:00Z reason='new disks' (a window "
+            "announced by mail, UTC, at most [monitor] maintenance_max_days long) "
             "(lists comma-separated; http= or https= removes that URL, hubs= the list, hub= the "
-            "hub table).",
+            "hub table, maintenance= the window).",
         ),
     ],
     inventory: InventoryOpt = None,
@@ -174,15 +176,31 @@ def set_cmd(
     (hub.* makes it a hub that serves a second wave; hubs= the hubs it pulls from). Every
     other line of the inventory stays as it was. An IP address must be global unicast (a lab
     inventory sets allow_private_addresses = true); a mail address is one addr-spec with a
-    domain, alone or after a name."""
-    from syncd.inventory.registration import parse_settings
+    domain, alone or after a name. A maintenance window (one the mirror's admin announced
+    by mail) takes the mirror out of the DNS rotation shortly before it starts and holds its
+    alert mails until it ends, as 'clam-clientsync maintenance' on the mirror does."""
+    from syncd.inventory.registration import SettingError, parse_settings
 
     changes = parse_settings(settings_)
-    shown = ", ".join(
-        ", ".join(f"hub.{f}={n}" for f, n in v.items()) if isinstance(v, dict) else f"{k}={v}"
-        for k, v in changes.items()
-    )
+    window = changes.get("maintenance")
+    if isinstance(window, dict):
+        from pushwire.maintenance import NoticeError, check_window, parse_time
+
+        days = settings(config).monitor.maintenance_max_days
+        try:
+            check_window(parse_time(window["start"]), parse_time(window["end"]), max_s=days * 86400)
+        except NoticeError as err:
+            raise SettingError(f"maintenance: {err} ([monitor] maintenance_max_days)") from None
+    shown = ", ".join(_shown(k, v) for k, v in changes.items())
     _set(name, _path(inventory, config), f"{name}: set {shown}", **changes)
+
+
+def _shown(key: str, value: object) -> str:
+    if key == "maintenance" and isinstance(value, dict):
+        return f"maintenance={value['start']}..{value['end']} reason={value['reason']!r}"
+    if isinstance(value, dict):
+        return ", ".join(f"hub.{f}={n}" for f, n in value.items())
+    return f"{key}={value}"
 
 
 @app.command("register")

@@ -22,6 +22,18 @@ if TYPE_CHECKING:
 app = group()
 
 
+def _print_notices(summary: PassSummary) -> None:
+    """The certificates that need someone's attention, and the mirrors in maintenance."""
+    for cert in summary.certs:
+        if cert.state != "ok":
+            why = "; ".join(cert.problems) or "-"
+            typer.echo(f"{cert.mirror} https certificate {cert.state}: {why}")
+    for m in summary.mirrors:
+        window = m.maintenance_json()
+        if window is not None:  # out of the rotation, its mails held
+            typer.echo(f"maintenance: {m.name} until {window['until']}: {window['reason']}")
+
+
 def _print(summary: PassSummary) -> None:
     counts: dict[str, int] = {}
     for m in summary.mirrors:
@@ -34,10 +46,7 @@ def _print(summary: PassSummary) -> None:
     for c in summary.changes:
         if not c.first_fresh:
             typer.echo(f"{c.mirror} [{c.family}]: {c.old} -> {c.new}: {c.reason}")
-    for cert in summary.certs:  # https certificates: only what needs someone's attention
-        if cert.state != "ok":
-            why = "; ".join(cert.problems) or "-"
-            typer.echo(f"{cert.mirror} https certificate {cert.state}: {why}")
+    _print_notices(summary)
     if summary.suspect:
         typer.echo(f"the monitor suspects itself: {summary.suspect}", err=True)
     if summary.dns is not None:
@@ -159,6 +168,7 @@ def monitor_cmd(
             http_check=cfg.policy.http_check,
             rotate=rotate,
             t90_limit_s=cfg.releases.t90_limit_h * 3600,
+            pool_ttl=cfg.dns.pool_ttl if cfg.dns else 0.0,
         )
         if cfg.announce is None or no_mail:
             return summary

@@ -24,6 +24,7 @@ class MirrorEvidence:
     reported: Mapping[str, int] | None  # versions in the last ok publish report
     served: Mapping[str, int] | None  # versions the last good HTTP check saw
     fresh: bool  # the monitor's verdict (True when never checked)
+    maintenance: str | None = None  # a maintenance window in effect: why it is out
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def evidence(
     latest_check: Check | None,
     states: Sequence[State],
     http_proof: bool,
+    maintenance: str | None = None,
 ) -> MirrorEvidence:
     """Given what the publish record (`push`) and the monitor (its newest good check and its
     states per family) say of a mirror, return the gate's evidence. `http_proof`: publish
@@ -89,7 +91,7 @@ def evidence(
         ServedBy.NOTHING: None,
     }[source]
     fresh = all(keeps_rotation(s) for s in states)
-    return MirrorEvidence(name, country, live, reported, served, fresh)
+    return MirrorEvidence(name, country, live, reported, served, fresh, maintenance)
 
 
 def carries(versions: Mapping[str, int] | None, release: Mapping[str, int]) -> bool:
@@ -98,14 +100,22 @@ def carries(versions: Mapping[str, int] | None, release: Mapping[str, int]) -> b
 
 
 def serves_release(m: MirrorEvidence, release: Mapping[str, int]) -> bool:
-    """Verified both ways: the client reported it and an HTTP check saw it served."""
-    return m.active and m.fresh and carries(m.reported, release) and carries(m.served, release)
+    """Verified both ways: the client reported it and an HTTP check saw it served; and no
+    maintenance window is in effect."""
+    return (
+        m.active
+        and m.fresh
+        and m.maintenance is None
+        and carries(m.reported, release)
+        and carries(m.served, release)
+    )
 
 
 def judge(
     mirrors: Sequence[MirrorEvidence], release: Mapping[str, int], share: float
 ) -> GateVerdict:
-    active = [m for m in mirrors if m.active]
+    # a mirror in maintenance neither serves nor holds the gate back: it was announced
+    active = [m for m in mirrors if m.active and m.maintenance is None]
     serving = [m for m in active if serves_release(m, release)]
     laggards = tuple(sorted(m.name for m in active if m not in serving))
     got = len(serving) / len(active) if active else 0.0
@@ -152,13 +162,16 @@ def judge_mirrors(
     latest_good: Mapping[str, Check | None],
     *,
     http_check: bool,
+    maintenance: Mapping[str, str] | None = None,
 ) -> Gathered:
     """The one place the gate's evidence is built, for every caller (``syncd dns``, the
     publish's gate, the monitor's rotation, the page and the metrics): given what the record
     holds (each mirror's last push, its freshness per family, its newest check that saw
     versions), judge each mirror of `inv`; whatever goes wrong with one mirror's evidence is
     that mirror's (kept out, said in `broken`), never the others'. `http_check` ([policy]):
-    publish proves over HTTP before it calls a mirror ok."""
+    publish proves over HTTP before it calls a mirror ok. `maintenance`: the mirrors whose
+    maintenance window is in effect (`syncd.monitor.maintenance`), with why: out of the
+    rotation, and out of the gate's count."""
     out, broken = [], {}
     for m in inv.mirrors:
         try:
@@ -171,6 +184,7 @@ def judge_mirrors(
                     latest_check=latest_good.get(m.name),
                     states=[r.state for (name, _), r in records.items() if name == m.name],
                     http_proof=bool(m.http) and http_check,
+                    maintenance=(maintenance or {}).get(m.name),
                 )
             )
         except Exception as err:

@@ -148,6 +148,17 @@ class DnsStore:
             for r in rows
         ]
 
+    def held_pool_ttl(self, within_s: float = 7 * 86_400.0) -> int:
+        """The longest TTL a pool record was sent with, or held at, in the changes recorded
+        (the newest `within_s` seconds' worth of them; 0 when none): what a resolver may
+        still keep a mirror's address for."""
+        row = self.conn.execute(
+            "SELECT MAX(MAX(COALESCE(ttl, 0), COALESCE(held_ttl, 0))) FROM dns_changes "
+            "WHERE rdtype IN ('A', 'AAAA') AND at >= (SELECT MAX(at) FROM dns_changes) - ?",
+            (within_s,),
+        ).fetchone()
+        return int(row[0] or 0)
+
     def names(self) -> set[str]:
         """Every name (relative to the zone, views apart) a change was ever sent for."""
         return {

@@ -6,6 +6,7 @@ differences, retried, recorded). Used by ``syncd dns``, ``syncd publish`` and th
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -136,8 +137,23 @@ class Planned:
     problems: tuple[str, ...]
 
 
+def maintenance_now(
+    conn: sqlite3.Connection, cfg: SyncdConfig, inv: Inventory, now: float
+) -> dict[str, str]:
+    """The mirrors whose maintenance window is in effect at `now`, with why (see
+    `syncd.monitor.maintenance`): taken out of the rotation one monitor interval plus the
+    pools' TTL (as configured, or as the servers still hold it) before the window starts."""
+    from syncd.monitor.maintenance import describe
+    from syncd.monitor.notices import in_effect, lead
+
+    pool_ttl = cfg.dns.pool_ttl if cfg.dns is not None else 0
+    ahead = lead(conn, cfg.monitor.interval_s, pool_ttl)
+    windows = in_effect(conn, inv, now, lead=ahead, max_s=cfg.monitor.maintenance_max_days * 86_400)
+    return {name: describe(w, now) for name, w in windows.items()}
+
+
 def gather(
-    cfg: SyncdConfig, inv: Inventory, state: Path
+    cfg: SyncdConfig, inv: Inventory, state: Path, now: float | None = None
 ) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]], set[str], list[str]]:
     """Per mirror what the publish record and the monitor say (judged by the core's
     `evidence`) and its addresses fit for a pool; the inventory's countries (every mirror's,
@@ -147,7 +163,8 @@ def gather(
     it would empty the pools for a fault of ours."""
     conn = open_db(state)
     try:
-        gathered = gather_evidence(conn, inv, http_check=cfg.policy.http_check)
+        held = maintenance_now(conn, cfg, inv, time.time() if now is None else now)
+        gathered = gather_evidence(conn, inv, http_check=cfg.policy.http_check, maintenance=held)
     finally:
         conn.close()
     addrs: dict[str, tuple[str, ...]] = {}
@@ -188,7 +205,7 @@ def plan(
     now: float,
 ) -> Planned:
     release = source.versions
-    mirrors, addrs, countries, problems = gather(cfg, inventory, state)
+    mirrors, addrs, countries, problems = gather(cfg, inventory, state, now)
     verdict = judge(mirrors, release, dns.gate_share)
     flevel = source.functionality
     txt = TxtRecord(
@@ -211,14 +228,9 @@ def entries_for(planned: Planned, target: dict[str, int]) -> list[MirrorEntry]:
         if not m.active:
             continue
         ok = serves_release(m, target)
+        why = m.maintenance or "does not serve what the TXT announces"
         out.append(
-            MirrorEntry(
-                m.name,
-                m.country,
-                planned.addresses.get(m.name, ()),
-                ok,
-                "" if ok else "does not serve what the TXT announces",
-            )
+            MirrorEntry(m.name, m.country, planned.addresses.get(m.name, ()), ok, "" if ok else why)
         )
     return out
 

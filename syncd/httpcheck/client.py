@@ -30,6 +30,7 @@ import httpx
 import trio
 
 from pushwire.cvd import HEADER_SIZE, CvdError, parse_header
+from pushwire.maintenance import MAX_NOTICE_BYTES, NOTICE_NAME
 from syncd.httpcheck.answer import encoding_problem, framing_problem, range_problem
 from syncd.inventory.model import host_problem
 from syncd.release.manifest import CvdTail, ReleaseFile, tail_problem, whole
@@ -261,6 +262,42 @@ async def _check(
             problems.append(await _tail_problem(client, target, tail, header.md5))
     problems.extend([await _problem(client, target, f) for f in files])
     return Served(target.family, float(text), versions, tuple(p for p in problems if p))
+
+
+async def maintenance_notice(client: httpx.AsyncClient, target: Target) -> tuple[int, bytes] | None:
+    """GET /local_maintenance of `target` (at most `MAX_NOTICE_BYTES` as stored, within the
+    client's read timeout in all); return its status and body (a 404's body is not read), or
+    None when no answer came (the mirror down, a timeout: what it said before still holds).
+    An answer that is no notice (a redirect, too large, encoded, without a length) is
+    returned as status 0 with the reason as its body."""
+    url = f"{target.url}/{NOTICE_NAME}"
+    with trio.move_on_after(client.timeout.read or 10.0):
+        try:
+            async with client.stream("GET", url, headers={"Host": target.host_header}) as resp:
+                return await _notice_answer(resp)
+        except httpx.InvalidURL as err:  # a redirect to javascript:, mailto: ...
+            return 0, f"answered with an unusable URL: {str(err)[:200]}".encode()
+        except (httpx.HTTPError, httpx.StreamError):
+            return None
+    return None
+
+
+async def _notice_answer(resp: httpx.Response) -> tuple[int, bytes]:
+    if resp.status_code != 200:
+        reason = f"redirects to {resp.headers.get('location', '?')[:100]}"
+        return (0, reason.encode()) if resp.is_redirect else (resp.status_code, b"")
+    refused = _refused(resp)
+    size = resp.headers.get("content-length", "")
+    if refused is None and not (size.isascii() and size.isdigit()):
+        refused = "answered without a Content-Length"
+    if refused is None and int(size) > MAX_NOTICE_BYTES:
+        refused = f"sends {size} bytes, more than the {MAX_NOTICE_BYTES} of a notice"
+    if refused is not None:
+        return 0, refused.encode()
+    try:
+        return 200, await _read_capped(resp, MAX_NOTICE_BYTES, NOTICE_NAME)
+    except CheckFailed as err:
+        return 0, str(err).encode()
 
 
 def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:

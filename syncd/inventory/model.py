@@ -19,12 +19,24 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from pushwire.authorized_keys import AuthorizedKeysError, parse_public_key
+from pushwire.maintenance import (
+    MAX_AHEAD_S,
+    MAX_REASON,
+    Notice,
+    NoticeError,
+    check_window,
+    clean_reason,
+    format_time,
+    parse_time,
+)
 from syncd.errors import SyncdError
 from syncd.hints import did_you_mean
 from syncd.inventory.addresses import ip_problem, mailbox_problem
+from syncd.text import clean
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}\Z")
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
@@ -51,6 +63,8 @@ FIXES = {
     "(at the top of the file, before the first [[mirrors]]), else leave it out",
     "hubs": "the names of hub mirrors this mirror's client lists in HUBS, "
     'such as ["hub.example.de"]',
+    "maintenance": '{ start = "2026-03-01T09:00:00Z", end = "2026-03-01T11:00:00Z", '
+    'reason = "new disks" } (syncd mirrors set NAME maintenance=FROM..UNTIL reason=...)',
 }
 
 
@@ -137,6 +151,42 @@ class Hub(BaseModel):
     weight: Annotated[int, Field(ge=1, le=10_000)] = 1
 
 
+class Maintenance(BaseModel):
+    """A maintenance window the team set (``syncd mirrors set NAME maintenance=FROM..UNTIL
+    reason=...``, for a window announced by mail): RFC 3339 times, a one-line reason. What
+    it does is `syncd.monitor.maintenance`'s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: str
+    end: str
+    reason: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        try:
+            return format_time(parse_time(v))
+        except NoticeError as err:
+            raise ValueError(str(err)) from None
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        return clean(clean_reason(v), MAX_REASON)
+
+    @model_validator(mode="after")
+    def _window(self) -> Maintenance:
+        try:
+            check_window(parse_time(self.start), parse_time(self.end), max_s=MAX_AHEAD_S)
+        except NoticeError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+    def notice(self) -> Notice:
+        return Notice(parse_time(self.start), parse_time(self.end), self.reason)
+
+
 class Mirror(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -158,6 +208,7 @@ class Mirror(BaseModel):
     active: bool = True
     hub: Hub | None = None  # this mirror's rsync daemon serves a second wave
     hubs: list[str] | None = None  # the hubs its client lists in HUBS (their mirror names)
+    maintenance: Maintenance | None = None  # a window announced by mail
 
     @field_validator("name")
     @classmethod
@@ -290,7 +341,8 @@ def _explain(err: ValidationError, origin: str, raw: dict[str, Any]) -> str:
     kind = first["type"]
     top = field.split(".")[0]
     if kind == "extra_forbidden":
-        model = Hub if top == "hub" and "." in field else Mirror
+        nested: dict[str, type[BaseModel]] = {"hub": Hub, "maintenance": Maintenance}
+        model = nested.get(top, Mirror) if "." in field else Mirror
         names = list((Inventory if where == "(top level)" else model).model_fields)
         hint = did_you_mean(field.split(".")[-1], names)
         fix = f"{hint}rename or remove it" if hint else "remove it"

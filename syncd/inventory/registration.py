@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from pushwire.maintenance import NoticeError, clean_reason, format_time, parse_time
 from syncd.errors import SyncdError
 from syncd.inventory.addresses import ip_problem, mailbox_problem, parse_mailbox
 from syncd.inventory.countries import lookup
@@ -154,6 +155,9 @@ _LISTS = ("admins", "notify", "hubs")
 # the mirror's hub table, one field at a time (the other keeps its value), or `hub=` (none)
 HUB_FIELDS = ("max_transfers", "weight")
 _HUB_KEYS = ("hub", *(f"hub.{f}" for f in HUB_FIELDS))
+# a maintenance window announced by mail: maintenance=FROM..UNTIL with reason=..., or
+# maintenance= (empty) to clear it
+_MAINTENANCE_KEYS = ("maintenance", "reason")
 
 
 class SettingError(SyncdError, ValueError):
@@ -168,42 +172,88 @@ def parse_settings(pairs: list[str]) -> dict[str, object]:
     ``hubs`` are comma-separated lists, and an empty ``http`` or ``https`` removes that URL
     (an empty ``hubs`` the list). ``hub.max_transfers=N`` and ``hub.weight=N`` make the mirror a hub
     or change one field of its hub table (returned as ``hub``: the fields given, for
-    `syncd.inventory.model.updated` to merge); ``hub=`` makes it no hub."""
+    `syncd.inventory.model.updated` to merge); ``hub=`` makes it no hub.
+    ``maintenance=FROM..UNTIL`` with ``reason=TEXT`` sets a maintenance window (see
+    `maintenance_setting`), ``maintenance=`` clears it."""
     if not pairs:
         raise SettingError(f"nothing to set: give KEY=VALUE, KEY one of {', '.join(SETTABLE)}")
     out: dict[str, object] = {}
     hub: dict[str, int] = {}
+    maintenance: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep:
             raise SettingError(f"{pair[:40]!r} is not KEY=VALUE: write e.g. port=2222")
-        if key not in SETTABLE and key not in _HUB_KEYS:
-            known = ", ".join((*SETTABLE, *_HUB_KEYS))
+        if key not in SETTABLE and key not in _HUB_KEYS and key not in _MAINTENANCE_KEYS:
+            known = ", ".join((*SETTABLE, *_HUB_KEYS, *_MAINTENANCE_KEYS))
             raise SettingError(
                 f"{key[:40]!r} cannot be set: use one of {known} "
                 "(host keys: 'syncd mirrors pin' or 'trust'; active: 'enable' or 'disable')"
             )
-        if key in out or key.removeprefix("hub.") in hub:
+        if key in out or key.removeprefix("hub.") in hub or key in maintenance:
             raise SettingError(f"{key} given twice: give it once")
         if any(c in value for c in "\r\n\x00"):
             raise SettingError(f"{key}: the value holds a line break or NUL: give one line")
-        if key.startswith("hub."):
+        if key in _MAINTENANCE_KEYS:
+            maintenance[key] = value.strip()
+        elif key.startswith("hub."):
             hub[key.removeprefix("hub.")] = _number(key, value.strip())
         elif key == "hub":
-            if value.strip():
-                raise SettingError(
-                    f"hub={value.strip()[:20]!r}: write hub.max_transfers=N and hub.weight=N "
-                    "to make the mirror a hub, or hub= (empty) to make it none"
-                )
+            _no_hub(value.strip())
             out["hub"] = None
         else:
             out[key] = _value(key, value.strip())
+    return _with_tables(out, hub, maintenance)
+
+
+def _no_hub(value: str) -> None:
+    if value:
+        raise SettingError(
+            f"hub={value[:20]!r}: write hub.max_transfers=N and hub.weight=N "
+            "to make the mirror a hub, or hub= (empty) to make it none"
+        )
+
+
+def _with_tables(
+    out: dict[str, object], hub: dict[str, int], maintenance: dict[str, str]
+) -> dict[str, object]:
+    """`out` with the hub fields and the maintenance window given."""
     if hub and "hub" in out:
         raise SettingError("hub= and hub.* given together: give one of them")
     if hub:
         out["hub"] = hub
+    if maintenance:
+        out["maintenance"] = maintenance_setting(maintenance)
     return out
+
+
+def maintenance_setting(given: dict[str, str]) -> dict[str, str] | None:
+    """Given ``maintenance`` (``FROM..UNTIL``, RFC 3339 UTC, or empty: none) and ``reason``,
+    return the inventory's maintenance table (None: cleared); raise SettingError."""
+    if "maintenance" not in given:
+        raise SettingError(
+            "reason= goes with maintenance=FROM..UNTIL: write e.g. "
+            "maintenance=2026-03-01T09:00Z..2026-03-01T11:00Z reason='new disks'"
+        )
+    window, reason = given["maintenance"], given.get("reason", "")
+    if not window:
+        if reason:
+            raise SettingError("maintenance= (empty) clears the window: give no reason= with it")
+        return None
+    start, sep, end = window.partition("..")
+    if not sep or not start.strip() or not end.strip():
+        raise SettingError(
+            f"maintenance={window[:60]!r} is not FROM..UNTIL: write e.g. "
+            "maintenance=2026-03-01T09:00Z..2026-03-01T11:00Z"
+        )
+    if not clean_reason(reason):
+        raise SettingError("a window needs reason=TEXT: say why in one line, such as 'new disks'")
+    try:
+        starts, ends = parse_time(start), parse_time(end)
+    except NoticeError as err:
+        raise SettingError(f"maintenance: {err}") from None
+    return {"start": format_time(starts), "end": format_time(ends), "reason": clean_reason(reason)}
 
 
 def _number(key: str, value: str) -> int:

@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from syncd.httpcheck.client import CheckFailed, check, new_client, targets
+from syncd.httpcheck.client import (
+    CheckFailed,
+    Target,
+    check,
+    maintenance_notice,
+    new_client,
+    targets,
+)
 from syncd.monitor.freshness import Check, Record, Release, Thresholds, Transition, step
+from syncd.monitor.maintenance import HTTP, Sighting, http_sighting
 from syncd.release.manifest import CvdTail, ReleaseFile
 from syncd.text import clean
 
@@ -33,6 +41,7 @@ class Observation:
     mirror: str
     family: str
     check: Check
+    notice: Sighting | None = None  # what its /local_maintenance said (None: no answer)
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,12 @@ async def observe(
             except (CheckFailed, trio.TooSlowError) as err:
                 seen.append(Observation(m.name, "any", Check(clock(), False, error=str(err))))
                 return
+        notice = None
         for target in fams:
             async with limiter:
                 at = clock()
+                if notice is None:  # read on one family: the first that answers
+                    notice = await _notice(client, target, at)
                 try:
                     served = await check(client, target, databases, files, tails)
                     c = Check(at, True, served.timestamp, served.versions, None, served.incomplete)
@@ -90,7 +102,7 @@ async def observe(
                     c = Check(at, False, error=str(err))  # cleaned as every check's error is
                 except trio.TooSlowError:
                     c = Check(at, False, error="the whole check took too long")
-                seen.append(Observation(m.name, target.family, c))
+                seen.append(Observation(m.name, target.family, c, notice))
 
     with trio.move_on_after(deadline_s):
         async with new_client(timeout_s, concurrency) as client, trio.open_nursery() as nursery:
@@ -102,6 +114,17 @@ async def observe(
         if m.name not in seen:
             found.append(Observation(m.name, "any", Check(at, False, error="monitor run deadline")))
     return sorted(found, key=lambda o: (o.mirror, o.family))
+
+
+async def _notice(client: httpx.AsyncClient, target: Target, at: float) -> Sighting | None:
+    """What the mirror's /local_maintenance says (None: nothing heard). Whatever goes wrong
+    reading it is no notice, never a failed check: the notice is the admin's word, not what
+    freshclam needs."""
+    try:
+        answer = await maintenance_notice(client, target)
+    except Exception as err:
+        return Sighting(HTTP, at, None, unexpected(err))
+    return None if answer is None else http_sighting(*answer, at)
 
 
 def unexpected(err: BaseException) -> str:

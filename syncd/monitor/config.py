@@ -50,6 +50,9 @@ class MonitorConfig(BaseModel):
     # freshclam does)
     cert_warn_days: list[Annotated[int, Field(ge=1, le=365)]] = [14, 7, 1]
     https_cafile: Path | None = None
+    # the longest maintenance window honoured (a mirror's notice, a window set in the
+    # inventory): a longer one is ignored, and the mirror judged as any other
+    maintenance_max_days: Annotated[float, Field(gt=0, le=366)] = 7.0
     team: list[str] = []
     status_page: Path | None = None
     metrics: Path | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from syncd.monitor.certstore import CertStore
 from syncd.monitor.config import MonitorConfig
 from syncd.monitor.freshness import Record, Release
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
+from syncd.monitor.maintenance import Sighting, Window, describe
 from syncd.monitor.outage import suspicion, suspicion_mail
 from syncd.monitor.snapshot import (
     CHANGES_SHOWN,
@@ -106,6 +107,7 @@ class PassSummary:
                     "served": r.served,
                     "age_s": r.age_s,
                     "reason": r.reason,
+                    "maintenance": r.maintenance_json(),
                 }
                 for r in self.mirrors
             ],
@@ -151,15 +153,20 @@ def _mails(
     cfg: MonitorConfig,
     now: float,
     ids: list[int],
+    quiet: Collection[str] = (),
 ) -> tuple[list[Mail], list[tuple[str, list[int], range]], int]:
     """Return the mails to send, which mirrors (and transitions) they mark as mailed with the
     indices of their mails, and how many were held. A transition of an earlier pass whose mail
-    was not sent, and that is still its mirror's newest, is sent again (not in the digest)."""
+    was not sent, and that is still its mirror's newest, is sent again (not in the digest).
+    The mirrors in `quiet` (a maintenance window in effect) mail nobody: their changes are
+    recorded and shown, never mailed, then or later."""
     changes: list[MirrorChange] = []
     per_mirror: dict[str, list[tuple[MirrorChange, int]]] = {}
     changed = [o for o in outcomes if o.transition is not None]
     for o, tid in zip(changed, ids, strict=True):
         assert o.transition is not None
+        if o.mirror in quiet:
+            continue
         f = facts[o.mirror]
         fam = o.family if o.family in ("IPv4", "IPv6") else None
         change = MirrorChange(o.mirror, o.transition, f.admins, f.notify, fam)
@@ -167,7 +174,7 @@ def _mails(
         per_mirror.setdefault(o.mirror, []).append((change, tid))
     this_pass = set(ids)
     for tid, mirror, family, transition in store.due():
-        if tid in this_pass or mirror not in facts:
+        if tid in this_pass or mirror not in facts or mirror in quiet:
             continue
         f = facts[mirror]
         fam = family if family in ("IPv4", "IPv6") else None
@@ -220,13 +227,19 @@ def _judge_certs(
     *,
     now: float,
     suspect: str | None,
+    quiet: Collection[str] = (),
 ) -> tuple[CertStore, list[CertStatus], list[tuple[Mail, CertStatus, str]]]:
     """Judge and record each certificate seen; return the store, the statuses and the
-    warnings due (none while the monitor suspects itself)."""
+    warnings due: none while the monitor suspects itself, none to a mirror in a maintenance
+    window (`quiet`): a warning is recorded only once sent, so a held one goes with the
+    first pass after the window."""
     store = CertStore(conn)
     statuses = [judge_cert(c, now, cfg.cert_warn_days) for c in seen]
     store.save(statuses, [c.mirror for c in seen])
-    return store, statuses, [] if suspect else _cert_mails(statuses, facts, store, cfg, now)
+    if suspect:
+        return store, statuses, []
+    due = _cert_mails(statuses, facts, store, cfg, now)
+    return store, statuses, [w for w in due if w[1].mirror not in quiet]
 
 
 def _mark_warnings(
@@ -301,6 +314,28 @@ def _publish_site(index: Path, site: Site) -> None:
             old.unlink(missing_ok=True)
 
 
+def _maintenance(
+    conn: sqlite3.Connection,
+    inv: Inventory,
+    observations: Sequence[Observation],
+    *,
+    cfg: MonitorConfig,
+    now: float,
+    pool_ttl: float,
+) -> dict[str, Window]:
+    """Record what each mirror's /local_maintenance said this pass; return the windows in
+    effect now (`syncd.monitor.maintenance`)."""
+    from syncd.monitor.notices import NoticeStore, in_effect, lead
+
+    seen: dict[str, Sighting] = {}
+    for o in observations:
+        if o.notice is not None:
+            seen.setdefault(o.mirror, o.notice)
+    NoticeStore(conn).save(seen.items())
+    ahead = lead(conn, cfg.interval_s, pool_ttl)
+    return in_effect(conn, inv, now, lead=ahead, max_s=cfg.maintenance_max_days * DAY)
+
+
 def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) -> Snapshot:
     """Read the record once for `mirrors` (checks: all the record retains; state changes: the
     last HISTORY_DAYS)."""
@@ -331,10 +366,16 @@ def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) 
 
 
 def _guard(
-    outcomes: list[CheckResult], guard: MonitorStore, cfg: MonitorConfig, now: float
+    outcomes: list[CheckResult],
+    guard: MonitorStore,
+    cfg: MonitorConfig,
+    now: float,
+    quiet: Collection[str] = (),
 ) -> tuple[str | None, Mail | None]:
-    """Whether this pass suspects itself (and the team's mail when an episode begins)."""
-    suspect = suspicion(((o.mirror, o.family, o.check.ok) for o in outcomes), cfg.outage_share)
+    """Whether this pass suspects itself (and the team's mail when an episode begins). A
+    mirror in `quiet` (in maintenance) is expected to fail: it does not count."""
+    counted = ((o.mirror, o.family, o.check.ok) for o in outcomes if o.mirror not in quiet)
+    suspect = suspicion(counted, cfg.outage_share)
     if suspect is None:
         guard.trusted()
         return None, None
@@ -379,13 +420,21 @@ def _outputs(
     http_check: bool,
     suspect: str | None,
     t90_limit_s: float | None = None,
+    maintenance: Mapping[str, str],
 ) -> None:
     """Write the status site and the metrics configured in [monitor], from the pass's one
     snapshot, both showing one gate verdict (judged as ``syncd dns`` judges it)."""
     verdict = None
     if gate_share is not None:
         latest = {m.name: snap.latest_good(m.name) for m in inv.mirrors}
-        judged = judge_mirrors(inv, snap.published, snap.records, latest, http_check=http_check)
+        judged = judge_mirrors(
+            inv,
+            snap.published,
+            snap.records,
+            latest,
+            http_check=http_check,
+            maintenance=maintenance,
+        )
         verdict = judge(judged.mirrors, dict(release.versions), gate_share)
     if cfg.status_page:
         site = build.site(
@@ -424,6 +473,7 @@ def run_pass(
     http_check: bool = True,
     rotate: Callable[[Inventory, SourceTree], DnsUpdate] | None = None,
     t90_limit_s: float | None = None,
+    pool_ttl: float = 0.0,
 ) -> PassSummary:
     """One monitor pass, its checks and judgements timed by `clock` (unix seconds: the real
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
@@ -431,7 +481,9 @@ def run_pass(
     the status page and the metrics show. `rotate` ([dns] configured) brings the rotation in
     line with this pass's findings (no TXT change); it is skipped while the monitor suspects
     itself (``syncd.monitor.outage``). `t90_limit_s` ([releases] t90_limit_h): exported with
-    the metrics, what the late-release alert compares with."""
+    the metrics, what the late-release alert compares with. `pool_ttl` ([dns] pool_ttl): how
+    long before its start a maintenance window takes effect, with one monitor interval
+    (``syncd.monitor.maintenance``)."""
     from syncd.monitor.checks import MirrorFacts, MonitorTarget, apply_policy
 
     inv = read_inventory(inventory)
@@ -462,18 +514,21 @@ def run_pass(
     conn = open_db(state)
     try:
         store = MonitorStore(conn)
+        windows = _maintenance(conn, inv, observations, cfg=cfg, now=now, pool_ttl=pool_ttl)
         before = store.records()
         outcomes = apply_policy(observations, before, release, cfg.thresholds())
-        suspect, doubt = _guard(outcomes, store, cfg, now)
+        suspect, doubt = _guard(outcomes, store, cfg, now, windows)
         if suspect is not None:  # the checks are recorded; no mirror is judged on them
             outcomes = [
                 replace(o, record=before.get((o.mirror, o.family), Record()), transition=None)
                 for o in outcomes
             ]
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
-        mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
+        mails, marks, held = _mails(
+            outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids, quiet=windows
+        )
         certs, statuses, warnings = _judge_certs(
-            conn, cert_seen, facts, cfg, now=now, suspect=suspect
+            conn, cert_seen, facts, cfg, now=now, suspect=suspect, quiet=windows
         )
         first_warning = len(mails)
         mails.extend(m for m, _, _ in warnings)
@@ -488,7 +543,7 @@ def run_pass(
         snap = read_snapshot(conn, [*facts, *skipped], now)
     finally:
         conn.close()
-    rows = build.status_rows({n: f.country for n, f in facts.items()}, snap, skipped)
+    rows = build.status_rows({n: f.country for n, f in facts.items()}, snap, skipped, windows)
     _outputs(
         cfg,
         inv,
@@ -500,6 +555,7 @@ def run_pass(
         http_check=http_check,
         suspect=suspect,
         t90_limit_s=t90_limit_s,
+        maintenance={n: describe(w, now) for n, w in windows.items()},
     )
     changes = [
         StateChange(

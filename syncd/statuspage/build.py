@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from syncd.dns.gate import GateVerdict
 from syncd.inventory.model import Inventory
 from syncd.monitor.freshness import Release, State, figures, worst
+from syncd.monitor.maintenance import INVENTORY, Window
 from syncd.monitor.snapshot import DAY, HISTORY_DAYS, Snapshot
 from syncd.statuspage.metrics import GateFacts, MetricsSnapshot, RunFacts
-from syncd.statuspage.rows import MirrorStatus
+from syncd.statuspage.rows import Maintenance, MirrorStatus
 from syncd.statuspage.site import (
     ChangeView,
     FamilyView,
@@ -25,11 +26,18 @@ from syncd.statuspage.site import (
 
 
 def status_rows(
-    countries: Mapping[str, str], snap: Snapshot, skipped: Mapping[str, str]
+    countries: Mapping[str, str],
+    snap: Snapshot,
+    skipped: Mapping[str, str],
+    windows: Mapping[str, Window] | None = None,
 ) -> list[MirrorStatus]:
     """A row per checked mirror (name -> country, in order), then one per mirror not checked
-    (name -> why)."""
+    (name -> why); `windows`: the maintenance windows in effect, by mirror."""
     now = snap.now
+    shown = {
+        n: Maintenance(w.starts, w.ends, w.reason, "team" if w.origin == INVENTORY else "admin")
+        for n, w in (windows or {}).items()
+    }
     last_push = {name: s.outcome for name, s in snap.published.items()}
     rows = []
     for name, country in countries.items():
@@ -54,12 +62,24 @@ def status_rows(
                 score=week.score,
                 last_push=last_push.get(name),
                 reason=changes[0].reason if changes else "",
+                maintenance=shown.get(name),
             )
         )
     for name, why in skipped.items():
         rows.append(
             MirrorStatus(
-                name, "-", why, None, None, {}, None, None, None, None, last_push.get(name)
+                name,
+                "-",
+                why,
+                None,
+                None,
+                {},
+                None,
+                None,
+                None,
+                None,
+                last_push.get(name),
+                maintenance=shown.get(name),
             )
         )
     return rows

@@ -163,6 +163,21 @@ def _mirror_samples(snap: MetricsSnapshot, out: _Out) -> None:
         ),
     )
     out.family(
+        "pushsync_mirror_maintenance",
+        "1 while a maintenance window announced for the mirror is in effect (out of the DNS "
+        "rotation, no alert mails), with its reason; absent otherwise.",
+        (
+            ({"mirror": r.name, "reason": r.maintenance.reason, "by": r.maintenance.by}, 1)
+            for r in rows
+            if r.maintenance is not None
+        ),
+    )
+    out.family(
+        "pushsync_mirror_maintenance_end_seconds",
+        "When the mirror's maintenance window in effect ends (unix time).",
+        (({"mirror": r.name}, r.maintenance.ends) for r in rows if r.maintenance is not None),
+    )
+    out.family(
         "pushsync_mirror_last_push_ok",
         "1 when the mirror's last publish ended ok, 0 when it did not.",
         (({"mirror": r.name}, int(r.last_push == "ok")) for r in rows if r.last_push is not None),

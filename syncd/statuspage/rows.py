@@ -5,6 +5,8 @@ the pages (:mod:`syncd.statuspage.site`) and the metrics (:mod:`syncd.statuspage
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,25 @@ class MirrorStatus:
     score: float | None
     last_push: str | None  # last publish outcome
     reason: str = ""
+    maintenance: Maintenance | None = None  # a maintenance window in effect
+
+    def maintenance_json(self) -> dict[str, Any] | None:
+        """The mirror's ``maintenance`` in status.json and ``syncd monitor --json``."""
+        m = self.maintenance
+        if m is None:
+            return None
+        return {"from": _iso(m.starts), "until": _iso(m.ends), "reason": m.reason, "by": m.by}
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """A maintenance window in effect (`syncd.monitor.maintenance`), as people read it."""
+
+    starts: float
+    ends: float
+    reason: str  # cleaned
+    by: str  # "admin" (its local_maintenance or report) or "team" (the inventory)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

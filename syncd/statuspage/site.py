@@ -205,6 +205,23 @@ def _state(state: str, label: str | None = None) -> str:
     return f'<span class="st" style="--c:{colour}" title="{text}">{text}</span>'
 
 
+def _maintenance_badge(s: MirrorStatus) -> str:
+    return " " + _state("maintenance") if s.maintenance is not None else ""
+
+
+def _maintenance_text(s: MirrorStatus) -> str:
+    """The maintenance in effect, in one sentence ('' when none)."""
+    m = s.maintenance
+    if m is None:
+        return ""
+    who = "its admin" if m.by == "admin" else "the team"
+    return (
+        f"In maintenance until {_abs(m.ends)} (from {_abs(m.starts)}, announced by {who}): "
+        f"{m.reason}. Out of the DNS rotation, no alert mails; back once it serves the "
+        "current release."
+    )
+
+
 def _link(url: str) -> str:
     """An inventory URL: a link when it is http(s), else text."""
     try:
@@ -407,7 +424,7 @@ def render_overview(site: Site) -> str:
             [
                 ("first", f'<a href="{esc(page_name(s.name))}">{esc(s.name)}</a>'),
                 ("text", esc(s.country)),
-                ("", _state(s.state)),
+                ("", _state(s.state) + _maintenance_badge(s)),
                 ("", fams),
                 ("num", _hours(s.age_s)),
                 ("text", esc(_versions(s.served))),
@@ -416,7 +433,7 @@ def render_overview(site: Site) -> str:
                 ("num", _score(s.score)),
                 ("text", esc(s.last_push or "-")),
                 ("", cert_cell(m.cert, now)),
-                ("text why", esc(s.reason or "-")),
+                ("text why", esc(_maintenance_text(s) or s.reason or "-")),
             ]
         )
     out.append(_legend())
@@ -512,6 +529,8 @@ def render_mirror(site: Site, m: MirrorView) -> str:
         f"<p>{_state(s.state)} since {_when(s.since, now)}; country {esc(s.country)}; "
         f"serves {esc(_versions(s.served))} (current: {esc(_versions(site.release))}).</p>",
     ]
+    if s.maintenance is not None:
+        facts.append(f'<p class="warn">{esc(_maintenance_text(s))}</p>')
     if s.reason:
         facts.append(f"<p>Last change: {esc(s.reason)}</p>")
     details = []
@@ -695,6 +714,7 @@ def status_json(site: Site) -> dict[str, Any]:
                 "score": _round(s.score, 4),
                 "last_push": s.last_push,
                 "reason": s.reason,
+                "maintenance": s.maintenance_json(),
                 "families": families,
                 "certificate": cert_json(m.cert, now),
                 "publish_runs": [

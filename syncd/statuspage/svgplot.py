@@ -29,6 +29,7 @@ STATE_COLOURS: Mapping[str, str] = {
     "unreachable": "#c0392b",
     "removed": "#7b1d1d",
     "unknown": "#b8b8b8",
+    "maintenance": "#3a6ea5",  # not a state: a window announced (shown beside the state)
 }
 UNKNOWN_COLOUR = "#b8b8b8"
 

@@ -38,12 +38,13 @@ def test_report_keys_are_pinned() -> None:
 
 
 def test_optional_keys_are_not_contract_keys() -> None:
-    """``rounds``, ``cdiffs`` and ``signs`` are optional: old clients omit them, so a report
-    without them is still version 1, and one with them still parses in syncd."""
+    """``rounds``, ``cdiffs``, ``signs`` and ``maintenance`` are optional: old clients omit
+    them, so a report without them is still version 1, and one with them still parses in
+    syncd."""
     from syncd.publish import report as syncd_report
 
     optional = set(report.Report.__annotations__) - set(report.KEYS)
-    assert optional == {"rounds", "cdiffs", "signs"}
+    assert optional == {"rounds", "cdiffs", "signs", "maintenance"}
     rep = report.new_report("sync", T0, "0.1.0", None)
     assert not optional & set(rep)
     rep["cdiffs"] = {"daily": {"first": 28005, "last": 28034, "count": 30}}
@@ -51,6 +52,9 @@ def test_optional_keys_are_not_contract_keys() -> None:
     parsed, doc = syncd_report.parse_report(report.render(rep).encode())
     assert parsed.report_version == 1 and doc["cdiffs"] == rep["cdiffs"]
     assert doc["signs"] == rep["signs"]
+    rep["maintenance"] = {"maintenance_version": 1, "from": "x", "until": 3, "reason": None}
+    parsed, doc = syncd_report.parse_report(report.render(rep).encode())  # a bad one: kept
+    assert parsed.status == rep["status"] and doc["maintenance"]["until"] == 3
 
 
 def test_finish_and_render() -> None:

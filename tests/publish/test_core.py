@@ -86,7 +86,7 @@ def test_inventory_parses_with_defaults_and_round_trips() -> None:
             "mirrors.toml: mirror 'b.example.org': unknown key 'activ': did you mean 'active'? "
             "rename or remove it (known keys: "
             "name, host, port, user, country, admins, notify, pending, host_keys, http, https, "
-            "active, hub, hubs)",
+            "active, hub, hubs, maintenance)",
         ),
         (
             (f'host_keys = ["{KEY}"]\nactive', "active"),

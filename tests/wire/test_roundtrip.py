@@ -399,6 +399,7 @@ def test_every_report_key_is_typed_and_the_statuses_agree() -> None:
         "rounds",
         "cdiffs",
         "signs",
+        "maintenance",
     }
     status = syncd_report.Report.model_fields["status"].annotation
     assert typing.get_args(status) == wire_report.STATUSES
