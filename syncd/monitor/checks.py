@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from syncd.httpcheck.client import CheckFailed, check, new_client, targets
+from syncd.httpcheck.conditional import Proven
 from syncd.monitor.freshness import Check, Record, Release, Thresholds, Transition, step
 from syncd.release.manifest import CvdTail, ReleaseFile
 from syncd.text import clean
@@ -33,6 +34,7 @@ class Observation:
     mirror: str
     family: str
     check: Check
+    proven: tuple[Proven, ...] | None = None  # what the check proved; None: it failed
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,13 @@ async def observe(
     clock: Callable[[], float] = time.time,
     files: Sequence[ReleaseFile] = (),
     tails: Sequence[CvdTail] = (),
+    known: Mapping[tuple[str, str], Mapping[str, Proven]] | None = None,
 ) -> list[Observation]:
     """Check every mirror on each address family (each check within its own deadline: see
-    syncd.httpcheck.client.check); a mirror that fails gives a failed check. Each mirror's
+    syncd.httpcheck.client.check); a mirror that fails gives a failed check. With `known`
+    (what passes before proved, by mirror and family) the release files and CVD tails proven
+    before are asked again conditionally (syncd.httpcheck.conditional); each observation
+    carries what its check proved. Each mirror's
     task is its failure boundary: whatever it raises that no adapter translated is that
     mirror's failed check (its families not checked yet with it), never the pass's."""
     limiter = trio.CapacityLimiter(concurrency)
@@ -83,14 +89,17 @@ async def observe(
         for target in fams:
             async with limiter:
                 at = clock()
+                proven = None
+                mine = None if known is None else known.get((m.name, target.family), {})
                 try:
-                    served = await check(client, target, databases, files, tails)
+                    served = await check(client, target, databases, files, tails, known=mine)
                     c = Check(at, True, served.timestamp, served.versions, None, served.incomplete)
+                    proven = served.proven
                 except CheckFailed as err:
                     c = Check(at, False, error=str(err))  # cleaned as every check's error is
                 except trio.TooSlowError:
                     c = Check(at, False, error="the whole check took too long")
-                seen.append(Observation(m.name, target.family, c))
+                seen.append(Observation(m.name, target.family, c, proven))
 
     with trio.move_on_after(deadline_s):
         async with new_client(timeout_s, concurrency) as client, trio.open_nursery() as nursery:

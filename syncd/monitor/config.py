@@ -45,6 +45,9 @@ class MonitorConfig(BaseModel):
     # the outage guard: when more than this share of the checked mirrors fail in one pass, the
     # monitor suspects itself (its network, its resolver, the sources) and changes no DNS
     outage_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # a release file (and a CVD's tail) proven once per mirror and family is asked again with a
+    # conditional Range request (syncd.httpcheck.conditional); false: read whole every pass
+    conditional: bool = True
     team: list[str] = []
     status_page: Path | None = None
     metrics: Path | None = None

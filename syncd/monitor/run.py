@@ -25,6 +25,7 @@ from syncd.monitor.config import MonitorConfig
 from syncd.monitor.freshness import Record, Release
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
 from syncd.monitor.outage import suspicion, suspicion_mail
+from syncd.monitor.provenstore import Known, ProvenStore
 from syncd.monitor.snapshot import (
     CHANGES_SHOWN,
     HISTORY_DAYS,
@@ -332,6 +333,7 @@ def run_pass(
     targets = [MonitorTarget(f.name, f.http, f.country) for f in facts.values()]
     import trio
 
+    known = _known(state) if cfg.conditional else None
     observations = trio.run(
         lambda: observe(
             targets,
@@ -342,11 +344,18 @@ def run_pass(
             clock=clock,
             files=files,
             tails=source.tails,
+            known=known,
         )
     )
     now = clock()
     conn = open_db(state)
     try:
+        if known is not None:
+            ProvenStore(conn).replace(
+                {(o.mirror, o.family): o.proven for o in observations if o.proven is not None},
+                facts,
+                now,
+            )
         store = MonitorStore(conn)
         before = store.records()
         outcomes = apply_policy(observations, before, release, cfg.thresholds())
@@ -396,6 +405,16 @@ def run_pass(
         suspect,
         dns,
     )
+
+
+def _known(state: Path) -> Known:
+    """What earlier passes proved each mirror serves (read before the checks, the record closed
+    while they run)."""
+    conn = open_db(state)
+    try:
+        return ProvenStore(conn).known()
+    finally:
+        conn.close()
 
 
 def repeat(
