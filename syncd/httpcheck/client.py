@@ -5,9 +5,11 @@ request for the last 4096 bytes of each CVD served at the source tree's version 
 the tree's), and a plain ``GET`` of each file the release says must be served whole (the current
 ``daily-N.cdiff``, the current ``.sign`` files: see syncd.release.manifest), compared byte for byte;
 sent with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses
-(``db.XY.clamav.net``). A redirect is a failure (docs/monitoring.md, "Redirects"). A mirror whose
-name has both IPv4 and IPv6 addresses is checked on each family separately, since a broken
-family hurts its users.
+(``db.XY.clamav.net``). Given what passes before proved (the monitor), a release file or a CVD
+tail proven is asked again with a conditional Range request for its last bytes instead
+(syncd.httpcheck.conditional). A redirect is a failure (docs/monitoring.md, "Redirects"). A
+mirror whose name has both IPv4 and IPv6 addresses is checked on each family separately,
+since a broken family hurts its users.
 
 Every answer is bounded before its body is read (syncd.httpcheck.answer): ``Accept-Encoding:
 identity`` is asked for and any other ``Content-Encoding`` refused (nothing is ever decoded),
@@ -384,7 +386,8 @@ async def check(
     With it (what passes before proved on this target, by name: the monitor), a file or a
     tail proven before is asked again conditionally (syncd.httpcheck.conditional); what this
     check proved is returned in ``proven``."""
-    limit = _deadline(client, 1 + len(databases) + 2 * len(tails) + 2 * len(files))
+    again = 0 if known is None else len(tails) + len(files)  # a conditional answer, then whole
+    limit = _deadline(client, 1 + len(databases) + len(tails) + len(files) + again)
     with trio.move_on_after(limit):
         return await _check(client, target, databases, files, tails, known=known)
     raise CheckFailed(f"the whole check ({target.family}) took longer than {limit:g} s")
