@@ -155,7 +155,7 @@ async def _get(
         async with client.stream(
             "GET", url, headers={"Host": target.host_header, **headers}
         ) as resp:
-            if resp.is_redirect:
+            if resp.is_redirect and resp.status_code != 304:  # 304: not modified, no move
                 where = resp.headers.get("location", "?")
                 raise CheckFailed(
                     f"/{path} redirects to {where[:200]}: a mirror must serve its files itself "
