@@ -20,7 +20,13 @@ from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, parse_header
 from syncd.errors import ConfigError
 from syncd.httpcheck.answer import tail_span
 from syncd.inventory.model import Inventory, parse_inventory
-from syncd.release.manifest import MAX_PROOF_BYTES, CvdTail, ReleaseFile, manifest
+from syncd.release.manifest import (
+    FILE_TAIL_BYTES,
+    MAX_PROOF_BYTES,
+    CvdTail,
+    ReleaseFile,
+    manifest,
+)
 from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig, candidates, parse_config
 
@@ -217,10 +223,11 @@ def read_release_files(tree: Path, names: Sequence[str]) -> tuple[ReleaseFile, .
                 raise ConfigError(f"{path}: not a regular file in the source tree")
             if info.st_size > MAX_PROOF_BYTES:
                 raise ConfigError(f"{path}: {info.st_size} bytes, too big for a {name} file")
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            data = path.read_bytes()
         except OSError as err:
             raise ConfigError(f"{path}: {err.strerror}") from None
-        out.append(ReleaseFile(name, info.st_size, digest))
+        digest = hashlib.sha256(data).hexdigest()
+        out.append(ReleaseFile(name, len(data), digest, data[-FILE_TAIL_BYTES:]))
     return tuple(out)
 
 

@@ -83,3 +83,12 @@ def range_problem(content_range: str | None, first: int, last: int, size: int) -
     if (int(m[1]), int(m[2])) != (first, last):
         return f"answered bytes {m[1]}-{m[2]} where {first}-{last} were asked for"
     return None
+
+
+def range_size(content_range: str | None) -> int | None:
+    """Given a 206 answer's Content-Range, return the size of the whole file it names; None
+    when absent, unreadable or ``*``."""
+    m = _CONTENT_RANGE.fullmatch((content_range or "").strip())
+    if m is None or m[3] == "*":
+        return None
+    return int(m[3])

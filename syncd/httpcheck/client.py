@@ -5,9 +5,11 @@ request for the last 4096 bytes of each CVD served at the source tree's version 
 the tree's), and a plain ``GET`` of each file the release says must be served whole (the current
 ``daily-N.cdiff``, the current ``.sign`` files: see syncd.release.manifest), compared byte for byte;
 sent with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses
-(``db.XY.clamav.net``). A redirect is a failure (docs/monitoring.md, "Redirects"). A mirror whose
-name has both IPv4 and IPv6 addresses is checked on each family separately, since a broken
-family hurts its users.
+(``db.XY.clamav.net``). Given what passes before proved (the monitor), a release file or a CVD
+tail proven is asked again with a conditional Range request for its last bytes instead
+(syncd.httpcheck.conditional). A redirect is a failure (docs/monitoring.md, "Redirects"). A
+mirror whose name has both IPv4 and IPv6 addresses is checked on each family separately,
+since a broken family hurts its users.
 
 Every answer is bounded before its body is read (syncd.httpcheck.answer): ``Accept-Encoding:
 identity`` is asked for and any other ``Content-Encoding`` refused (nothing is ever decoded),
@@ -21,7 +23,7 @@ import contextlib
 import hashlib
 import ipaddress
 import socket
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit, urlunsplit
@@ -31,9 +33,20 @@ import trio
 
 from pushwire.cvd import HEADER_SIZE, CvdError, parse_header
 from pushwire.maintenance import MAX_NOTICE_BYTES, NOTICE_NAME
-from syncd.httpcheck.answer import encoding_problem, framing_problem, range_problem
+from syncd.httpcheck.answer import encoding_problem, framing_problem, range_problem, range_size
+from syncd.httpcheck.conditional import (
+    Proven,
+    Validators,
+    cvd_proof,
+    file_span,
+    if_range,
+    remember,
+    still,
+    usable_for,
+    validators,
+)
 from syncd.inventory.model import host_problem
-from syncd.release.manifest import CvdTail, ReleaseFile, tail_problem, whole
+from syncd.release.manifest import FILE_TAIL_BYTES, CvdTail, ReleaseFile, tail_problem, whole
 
 USER_AGENT = "ClamAV-MirrorCheck"
 MAX_TIMESTAMP_BYTES = 64
@@ -50,6 +63,7 @@ class Served:
     timestamp: float
     versions: dict[str, int]
     incomplete: tuple[str, ...] = ()  # release files not served whole: one problem each
+    proven: tuple[Proven, ...] = ()  # what this check proved (syncd.httpcheck.conditional)
 
 
 @dataclass(frozen=True)
@@ -142,7 +156,7 @@ async def _get(
         async with client.stream(
             "GET", url, headers={"Host": target.host_header, **headers}
         ) as resp:
-            if resp.is_redirect:
+            if resp.is_redirect and resp.status_code != 304:  # 304: not modified, no move
                 where = resp.headers.get("location", "?")
                 raise CheckFailed(
                     f"/{path} redirects to {where[:200]}: a mirror must serve its files itself "
@@ -178,22 +192,105 @@ async def _get(
         ) from None
 
 
-async def _problem(client: httpx.AsyncClient, target: Target, expected: ReleaseFile) -> str | None:
-    """Fetch `expected` whole from `target`; return why it is not the release's file, or None."""
+async def _problem(
+    client: httpx.AsyncClient, target: Target, expected: ReleaseFile, learned: list[Proven]
+) -> str | None:
+    """Fetch `expected` whole from `target`; return why it is not the release's file, or None
+    (and remember its validators in `learned`)."""
     try:
-        _, _, body = await _get(client, target, expected.name, {}, expected.size, statuses=(200,))
+        _, headers, body = await _get(
+            client, target, expected.name, {}, expected.size, statuses=(200,)
+        )
     except CheckFailed as err:
         return str(err)
-    return whole(expected, 200, body, hashlib.sha256(body).hexdigest())
+    return _judge_whole(expected, headers, body, learned)
+
+
+def _judge_whole(
+    expected: ReleaseFile, headers: httpx.Headers, body: bytes, learned: list[Proven]
+) -> str | None:
+    problem = whole(expected, 200, body, hashlib.sha256(body).hexdigest())
+    if problem is None:
+        seen = validators(headers.multi_items())
+        proven = remember(expected.name, expected.sha256, expected.size, seen)
+        if proven is not None:
+            learned.append(proven)
+    return problem
+
+
+async def _conditional_problem(
+    client: httpx.AsyncClient,
+    target: Target,
+    expected: ReleaseFile,
+    known: Proven,
+    learned: list[Proven],
+) -> str | None:
+    """Ask for the last bytes of `expected`, proven whole before as `known`, ``If-Range``
+    unchanged; return why it is no longer the release's file, or None. A 200 (changed) is
+    read whole and compared; a 206 whose validators are not `known`'s is read again whole."""
+    span = file_span(expected.size, len(expected.tail))
+    cond = if_range(known)
+    if span is None or cond is None:
+        return await _problem(client, target, expected, learned)
+    first, last = span
+    asked = {"Range": f"bytes={first}-{last}", "If-Range": cond}
+    try:
+        status, headers, body = await _get(
+            client, target, expected.name, asked, expected.size, statuses=(200, 206, 416)
+        )
+    except CheckFailed as err:
+        return str(err)
+    if status == 200:  # the validator no longer matches: the whole file, compared again
+        return _judge_whole(expected, headers, body, learned)
+    problem = _last_bytes_problem(expected, (first, last), status, headers, body)
+    if problem is None and validators(headers.multi_items()) != known.validators:
+        return await _problem(client, target, expected, learned)  # If-Range ignored: read all
+    if problem is None:
+        learned.append(known)
+    return problem
+
+
+def _last_bytes_problem(
+    expected: ReleaseFile, span: tuple[int, int], status: int, headers: httpx.Headers, body: bytes
+) -> str | None:
+    """Why a 206 or 416 answer to the Range request for `span` of `expected` is not the
+    release's file's last bytes, or None."""
+    first, last = span
+    if status == 416:
+        return f"/{expected.name} is shorter than the release's {expected.size} bytes (HTTP 416)"
+    wrong = range_problem(headers.get("content-range"), first, last, expected.size)
+    if wrong:
+        return f"/{expected.name} {wrong}"
+    if body != expected.tail[-(last - first + 1) :]:
+        return f"/{expected.name}'s last {last - first + 1} bytes differ from the release's"
+    return None
+
+
+async def _file_problem(
+    client: httpx.AsyncClient,
+    target: Target,
+    expected: ReleaseFile,
+    known: Mapping[str, Proven] | None,
+    learned: list[Proven],
+) -> str | None:
+    prior = (
+        None
+        if known is None
+        else usable_for(known.get(expected.name), expected.sha256, expected.size)
+    )
+    if prior is None or not expected.tail:
+        return await _problem(client, target, expected, learned)
+    return await _conditional_problem(client, target, expected, prior, learned)
 
 
 async def _tail_problem(
     client: httpx.AsyncClient, target: Target, expected: CvdTail, md5: str
-) -> str | None:
+) -> tuple[str | None, Validators]:
     """Fetch the bytes of `expected` (the tail of a CVD whose served header announced `md5`)
-    with a Range request; return why they are not the release's, or None."""
+    with a Range request; return why they are not the release's, or None, and the validators
+    the answer carried."""
     if md5 != expected.md5:
-        return tail_problem(expected, md5, b"")
+        return tail_problem(expected, md5, b""), Validators()
     path = f"{expected.db}.cvd"
     span = {"Range": f"bytes={expected.first}-{expected.last}"}
     try:
@@ -201,15 +298,70 @@ async def _tail_problem(
             client, target, path, span, len(expected.data), statuses=(206, 416)
         )
     except CheckFailed as err:
-        return str(err)
+        return str(err), Validators()
     if status == 416:  # the span starts past the end of the file served
-        return f"/{path} is shorter than the release's {expected.size} bytes (HTTP 416)"
+        return (
+            f"/{path} is shorter than the release's {expected.size} bytes (HTTP 416)",
+            Validators(),
+        )
     wrong = range_problem(
         headers.get("content-range"), expected.first, expected.last, expected.size
     )
     if wrong:
-        return f"/{path} {wrong}"
-    return tail_problem(expected, md5, body)
+        return f"/{path} {wrong}", Validators()
+    return tail_problem(expected, md5, body), validators(headers.multi_items())
+
+
+async def _cvd_last_bytes_hold(
+    client: httpx.AsyncClient, target: Target, expected: CvdTail, known: Proven
+) -> bool:
+    """Whether the CVD's last `FILE_TAIL_BYTES` bytes, asked with a Range request, are the
+    release's, in a file of the release's size still carrying `known`'s validators. Anything
+    else (another answer, a failure) is for the whole tail to judge."""
+    n = min(FILE_TAIL_BYTES, len(expected.data))
+    first, last = expected.size - n, expected.size - 1
+    span = {"Range": f"bytes={first}-{last}"}
+    try:
+        _, headers, body = await _get(
+            client, target, f"{expected.db}.cvd", span, n, statuses=(206,)
+        )
+    except CheckFailed:
+        return False
+    return (
+        range_problem(headers.get("content-range"), first, last, expected.size) is None
+        and body == expected.data[-n:]
+        and validators(headers.multi_items()) == known.validators
+    )
+
+
+async def _cvd_tail_problem(
+    client: httpx.AsyncClient,
+    target: Target,
+    expected: CvdTail,
+    head: tuple[str, httpx.Headers],
+    *,
+    known: Mapping[str, Proven] | None,
+    learned: list[Proven],
+) -> str | None:
+    """Compare the tail of a CVD whose header answer announced `head` (its MD5 and headers),
+    unless a pass before compared it for this version and MD5 and the header answer's
+    validators and size are still those remembered."""
+    md5, headers = head
+    name, proof = f"{expected.db}.cvd", cvd_proof(expected.version, expected.md5)
+    seen = validators(headers.multi_items())
+    size = range_size(headers.get("content-range"))
+    prior = None if known is None else known.get(name)
+    if md5 == expected.md5 and still(prior, proof, size, seen):
+        assert prior is not None
+        if await _cvd_last_bytes_hold(client, target, expected, prior):
+            learned.append(prior)
+            return None
+    problem, tail_seen = await _tail_problem(client, target, expected, md5)
+    if problem is None and size == expected.size and tail_seen == seen:
+        proven = remember(name, proof, expected.size, seen)
+        if proven is not None:
+            learned.append(proven)
+    return problem
 
 
 def _deadline(client: httpx.AsyncClient, requests: int) -> float:
@@ -223,14 +375,22 @@ async def check(
     databases: Sequence[str],
     files: Sequence[ReleaseFile] = (),
     tails: Sequence[CvdTail] = (),
+    *,
+    known: Mapping[str, Proven] | None = None,
 ) -> Served:
     """Return what `target` serves, with each of `files` it does not serve whole and each CVD
     whose tail is not the release's (of `tails`, for a CVD served at its version) in
     ``incomplete``; raise CheckFailed with the first problem of the timestamp or a header, or
-    when the whole check outlasts its deadline (every request's timeout, added)."""
-    limit = _deadline(client, 1 + len(databases) + len(tails) + len(files))
+    when the whole check outlasts its deadline (every request's timeout, added).
+
+    Without `known` (the publish's proof) every file is read whole and every tail compared.
+    With it (what passes before proved on this target, by name: the monitor), a file or a
+    tail proven before is asked again conditionally (syncd.httpcheck.conditional); what this
+    check proved is returned in ``proven``."""
+    again = 0 if known is None else len(tails) + len(files)  # a conditional answer, then whole
+    limit = _deadline(client, 1 + len(databases) + len(tails) + len(files) + again)
     with trio.move_on_after(limit):
-        return await _check(client, target, databases, files, tails)
+        return await _check(client, target, databases, files, tails, known=known)
     raise CheckFailed(f"the whole check ({target.family}) took longer than {limit:g} s")
 
 
@@ -240,6 +400,8 @@ async def _check(
     databases: Sequence[str],
     files: Sequence[ReleaseFile],
     tails: Sequence[CvdTail],
+    *,
+    known: Mapping[str, Proven] | None,
 ) -> Served:
     _, _, raw = await _get(client, target, "timestamp", {}, MAX_TIMESTAMP_BYTES)
     text = raw.decode("ascii", errors="replace").strip()
@@ -247,9 +409,10 @@ async def _check(
         raise CheckFailed(f"/timestamp is not a unix time: {text[:40]!r}")
     versions: dict[str, int] = {}
     problems: list[str | None] = []
+    learned: list[Proven] = []
     by_db = {t.db: t for t in tails}
     for db in databases:
-        _, _, head = await _get(
+        _, headers, head = await _get(
             client, target, f"{db}.cvd", {"Range": f"bytes=0-{HEADER_SIZE - 1}"}, HEADER_SIZE
         )
         try:
@@ -259,9 +422,16 @@ async def _check(
         versions[db] = header.version
         tail = by_db.get(db)
         if tail is not None and tail.version == header.version:
-            problems.append(await _tail_problem(client, target, tail, header.md5))
-    problems.extend([await _problem(client, target, f) for f in files])
-    return Served(target.family, float(text), versions, tuple(p for p in problems if p))
+            problems.append(
+                await _cvd_tail_problem(
+                    client, target, tail, (header.md5, headers), known=known, learned=learned
+                )
+            )
+    for f in files:
+        problems.append(await _file_problem(client, target, f, known, learned))
+    return Served(
+        target.family, float(text), versions, tuple(p for p in problems if p), tuple(learned)
+    )
 
 
 async def maintenance_notice(client: httpx.AsyncClient, target: Target) -> tuple[int, bytes] | None:

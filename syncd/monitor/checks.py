@@ -20,6 +20,7 @@ from syncd.httpcheck.client import (
     new_client,
     targets,
 )
+from syncd.httpcheck.conditional import Proven
 from syncd.monitor.freshness import Check, Record, Release, Thresholds, Transition, step
 from syncd.monitor.maintenance import HTTP, Sighting, http_sighting
 from syncd.release.manifest import CvdTail, ReleaseFile
@@ -42,6 +43,7 @@ class Observation:
     family: str
     check: Check
     notice: Sighting | None = None  # what its /local_maintenance said (None: no answer)
+    proven: tuple[Proven, ...] | None = None  # what the check proved; None: it failed
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,15 @@ async def observe(
     clock: Callable[[], float] = time.time,
     files: Sequence[ReleaseFile] = (),
     tails: Sequence[CvdTail] = (),
+    known: Mapping[tuple[str, str], Mapping[str, Proven]] | None = None,
 ) -> list[Observation]:
     """Check every mirror on each address family (each check within its own deadline: see
-    syncd.httpcheck.client.check); a mirror that fails gives a failed check. Each mirror's
-    task is its failure boundary: whatever it raises that no adapter translated is that
-    mirror's failed check (its families not checked yet with it), never the pass's."""
+    syncd.httpcheck.client.check); a mirror that fails gives a failed check. With `known`
+    (what passes before proved, by mirror and family) the release files and CVD tails proven
+    before are asked again conditionally (syncd.httpcheck.conditional); each observation
+    carries what its check proved. Each mirror's task is its failure boundary: whatever it
+    raises that no adapter translated is that mirror's failed check (its families not checked
+    yet with it), never the pass's."""
     limiter = trio.CapacityLimiter(concurrency)
     found: list[Observation] = []
 
@@ -95,14 +101,17 @@ async def observe(
                 at = clock()
                 if notice is None:  # read on one family: the first that answers
                     notice = await _notice(client, target, at)
+                proven = None
+                mine = None if known is None else known.get((m.name, target.family), {})
                 try:
-                    served = await check(client, target, databases, files, tails)
+                    served = await check(client, target, databases, files, tails, known=mine)
                     c = Check(at, True, served.timestamp, served.versions, None, served.incomplete)
+                    proven = served.proven
                 except CheckFailed as err:
                     c = Check(at, False, error=str(err))  # cleaned as every check's error is
                 except trio.TooSlowError:
                     c = Check(at, False, error="the whole check took too long")
-                seen.append(Observation(m.name, target.family, c, notice))
+                seen.append(Observation(m.name, target.family, c, notice, proven))
 
     with trio.move_on_after(deadline_s):
         async with new_client(timeout_s, concurrency) as client, trio.open_nursery() as nursery:

@@ -53,6 +53,9 @@ class MonitorConfig(BaseModel):
     # the longest maintenance window honoured (a mirror's notice, a window set in the
     # inventory): a longer one is ignored, and the mirror judged as any other
     maintenance_max_days: Annotated[float, Field(gt=0, le=366)] = 7.0
+    # a release file (and a CVD's tail) proven once per mirror and family is asked again with a
+    # conditional Range request (syncd.httpcheck.conditional); false: read whole every pass
+    conditional: bool = True
     team: list[str] = []
     status_page: Path | None = None
     metrics: Path | None = None

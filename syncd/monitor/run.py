@@ -28,6 +28,7 @@ from syncd.monitor.freshness import Record, Release
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
 from syncd.monitor.maintenance import Sighting, Window, describe
 from syncd.monitor.outage import suspicion, suspicion_mail
+from syncd.monitor.provenstore import Known, ProvenStore
 from syncd.monitor.snapshot import (
     CHANGES_SHOWN,
     HISTORY_DAYS,
@@ -254,6 +255,33 @@ def _mark_warnings(
             store.mark_mailed(status.mirror, status.fingerprint, key, now)
 
 
+def _look(
+    targets: list[MonitorTarget],
+    tls: list[tuple[str, str]],
+    cfg: MonitorConfig,
+    *,
+    clock: Callable[[], float],
+    release: Release,
+    source: SourceTree,
+    known: Known | None,
+) -> tuple[list[Observation], list[CertSeen]]:
+    """Run the pass's checks (`_observe_all`) to their end."""
+    import trio
+
+    return trio.run(
+        lambda: _observe_all(
+            targets,
+            tls,
+            cfg,
+            clock=clock,
+            release=release,
+            files=source.files,
+            tails=source.tails,
+            known=known,
+        )
+    )
+
+
 async def _observe_all(
     targets: list[MonitorTarget],
     tls: list[tuple[str, str]],
@@ -263,9 +291,11 @@ async def _observe_all(
     release: Release,
     files: Sequence[ReleaseFile],
     tails: Sequence[CvdTail],
+    known: Known | None,
 ) -> tuple[list[Observation], list[CertSeen]]:
-    """The HTTP checks (`syncd.monitor.checks.observe`) and, at the same time, the
-    certificates of the mirrors with an https URL (`syncd.monitor.certcheck`)."""
+    """The HTTP checks (`syncd.monitor.checks.observe`; with `known`, what earlier passes
+    proved, conditional) and, at the same time, the certificates of the mirrors with an
+    https URL (`syncd.monitor.certcheck`)."""
     import trio
 
     from syncd.monitor.certcheck import observe_certs
@@ -296,6 +326,7 @@ async def _observe_all(
             clock=clock,
             files=files,
             tails=tails,
+            known=known,
         )
     return found, seen
 
@@ -489,7 +520,6 @@ def run_pass(
     inv = read_inventory(inventory)
     source = read_source_tree(source_tree)  # the release, read once
     release = Release(source.versions, source.built_at)
-    files = source.files
     facts: dict[str, MirrorFacts] = {}
     skipped: dict[str, str] = {}
     for m in inv.mirrors:
@@ -503,16 +533,14 @@ def run_pass(
             facts[m.name] = MirrorFacts(m.name, m.http, m.country, tuple(m.admins), tuple(m.notify))
     targets = [MonitorTarget(f.name, f.http, f.country) for f in facts.values()]
     tls = [(m.name, m.https) for m in inv.mirrors if m.name in facts and m.https]
-    import trio
-
-    observations, cert_seen = trio.run(
-        lambda: _observe_all(
-            targets, tls, cfg, clock=clock, release=release, files=files, tails=source.tails
-        )
+    known = _known(state) if cfg.conditional else None
+    observations, cert_seen = _look(
+        targets, tls, cfg, clock=clock, release=release, source=source, known=known
     )
     now = clock()
     conn = open_db(state)
     try:
+        _remember_proven(conn, known, observations, facts, now)
         store = MonitorStore(conn)
         windows = _maintenance(conn, inv, observations, cfg=cfg, now=now, pool_ttl=pool_ttl)
         before = store.records()
@@ -574,6 +602,32 @@ def run_pass(
         dns,
         certs=statuses,
     )
+
+
+def _remember_proven(
+    conn: sqlite3.Connection,
+    known: Known | None,
+    observations: list[Observation],
+    facts: Mapping[str, MirrorFacts],
+    now: float,
+) -> None:
+    """Keep what this pass proved for the next (with conditional checks on: `known` read)."""
+    if known is not None:
+        ProvenStore(conn).replace(
+            {(o.mirror, o.family): o.proven for o in observations if o.proven is not None},
+            facts,
+            now,
+        )
+
+
+def _known(state: Path) -> Known:
+    """What earlier passes proved each mirror serves (read before the checks, the record closed
+    while they run)."""
+    conn = open_db(state)
+    try:
+        return ProvenStore(conn).known()
+    finally:
+        conn.close()
 
 
 def repeat(

@@ -22,13 +22,19 @@ SIGN = re.compile(r"(main|daily|bytecode)-([0-9]{1,9})\.(cvd|cdiff)\.sign")
 MAX_PROOF_BYTES = 8 * 1024 * 1024  # a cdiff is a few KB to a few hundred KB
 
 
+FILE_TAIL_BYTES = 64  # a cdiff and a .sign end in signatures over all that comes before
+
+
 @dataclass(frozen=True)
 class ReleaseFile:
-    """A file a mirror must serve exactly: its name in the tree, size and SHA-256."""
+    """A file a mirror must serve exactly: its name in the tree, size and SHA-256, and its last
+    bytes (at most `FILE_TAIL_BYTES`: what a monitor pass compares once the file was proven
+    whole; syncd.httpcheck.conditional)."""
 
     name: str
     size: int
     sha256: str
+    tail: bytes = b""
 
 
 @dataclass(frozen=True)
