@@ -14,10 +14,7 @@ from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
 from syncd.publish.report import dumps_strict
 
 if TYPE_CHECKING:
-    from syncd.dns.update import DnsUpdate
-    from syncd.inventory.model import Inventory
     from syncd.monitor.run import PassSummary
-    from syncd.release.tree import SourceTree
 
 app = group()
 
@@ -140,21 +137,9 @@ def monitor_cmd(
 
     rotate = None
     if cfg.dns is not None and not no_dns:
-        dns_cfg = cfg.dns
+        from syncd.dns.update import rotation
 
-        def rotate(inventory: Inventory, source: SourceTree) -> DnsUpdate:
-            from syncd.dns.update import gate_after_publish
-
-            return gate_after_publish(
-                cfg,
-                dns_cfg,
-                inventory=inventory,
-                state=db,
-                source=source,
-                dry_run=False,
-                now=time.time(),
-                announce=False,
-            )
+        rotate = rotation(cfg, cfg.dns, state=db)
 
     def one_pass() -> PassSummary:
         summary = run_pass(

@@ -43,6 +43,9 @@ MIGRATIONS = [
 
 
 LOCK_WAIT_S = 900.0  # the longest another updater holds DNS: its settles and its TTL wait
+# the monitor's rotation waits less: its next pass comes within 15 minutes, and a pass must end
+# within its unit's TimeoutStartSec (14 min: a 5-minute pass, 1 minute of settling, this)
+ROTATION_LOCK_WAIT_S = 240.0
 
 
 class DnsBusy(SyncdError):

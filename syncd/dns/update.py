@@ -63,7 +63,7 @@ from syncd.dns.steps import (
     serial_newer,
     target_versions,
 )
-from syncd.dns.store import DnsStore, dns_lock
+from syncd.dns.store import LOCK_WAIT_S, ROTATION_LOCK_WAIT_S, DnsStore, dns_lock
 from syncd.errors import ConfigError, SyncdError
 from syncd.files import read_secret_file, write_atomic
 from syncd.inventory.model import Inventory
@@ -311,11 +311,14 @@ def update(
     now: float,
     announce: bool = True,
     clock: Clock | None = None,
+    lock_wait_s: float = LOCK_WAIT_S,
+    lock_sleep: Callable[[float], None] = time.sleep,
 ) -> DnsUpdate:
     """Judge the gate at `now` (unix seconds), then, unless `dry_run`, run the steps of
     ``syncd.dns.steps``: shrink every pool in every view, settle on every authoritative
     server, and (when `announce` and the gate is open) wait out the removed records' TTL and
     move the TXT. Return what it did; a failed step ends the sequence and is the result's error.
+    Another updater holding DNS is waited for at most `lock_wait_s` (then DnsBusy).
 
     Raise ConfigError, InventoryError, StoreError, DnsSafetyError or DnsUpdateError (reading
     the server) before anything is sent.
@@ -324,7 +327,9 @@ def update(
     planned = plan(cfg, dns=dns, inventory=inventory, state=state, source=source, now=now)
     server = server_of(dns)
     held_by: contextlib.AbstractContextManager[None] = (
-        contextlib.nullcontext() if dry_run else dns_lock(state)
+        contextlib.nullcontext()
+        if dry_run
+        else dns_lock(state, wait_s=lock_wait_s, sleep=lock_sleep)
     )
     with held_by:  # what is read below stays true until the steps are done
         return _update(
@@ -632,10 +637,12 @@ def gate_after_publish(
     dry_run: bool,
     now: float,
     announce: bool = True,
+    lock_wait_s: float = LOCK_WAIT_S,
+    lock_sleep: Callable[[float], None] = time.sleep,
 ) -> DnsUpdate:
     """The release gate after a publish (or, with `announce` False, the rotation after a
-    monitor pass): `update`, its errors included in the result (never raised: the publish or
-    the pass is done whatever DNS does)."""
+    monitor pass: `rotation`): `update`, its errors included in the result (never raised: the
+    publish or the pass is done whatever DNS does)."""
     try:
         return update(
             cfg,
@@ -646,11 +653,43 @@ def gate_after_publish(
             dry_run=dry_run,
             now=now,
             announce=announce,
+            lock_wait_s=lock_wait_s,
+            lock_sleep=lock_sleep,
         )
     except SyncdError as err:
         return DnsUpdate(None, [], False, dry_run, clean(str(err)))
     except Exception as err:
         return DnsUpdate(None, [], False, dry_run, clean(f"internal: {type(err).__name__}: {err}"))
+
+
+def rotation(
+    cfg: SyncdConfig,
+    dns: DnsConfig,
+    *,
+    state: Path,
+    clock: Callable[[], float] = time.time,
+    lock_wait_s: float = ROTATION_LOCK_WAIT_S,
+    lock_sleep: Callable[[float], None] = time.sleep,
+) -> Callable[[Inventory, SourceTree], DnsUpdate]:
+    """The monitor pass's DNS step: the pools brought in line with what the pass found, never
+    the TXT, its errors in the result. It waits for another updater (a publish's gate) at
+    most `lock_wait_s`, then leaves the rotation to the next pass."""
+
+    def rotate(inventory: Inventory, source: SourceTree) -> DnsUpdate:
+        return gate_after_publish(
+            cfg,
+            dns,
+            inventory=inventory,
+            state=state,
+            source=source,
+            dry_run=False,
+            now=clock(),
+            announce=False,
+            lock_wait_s=lock_wait_s,
+            lock_sleep=lock_sleep,
+        )
+
+    return rotate
 
 
 @dataclass(frozen=True)

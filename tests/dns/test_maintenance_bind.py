@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +40,8 @@ from devtools.harness.record import record_publish
 from devtools.harness.smtp import SmtpSink
 from pushwire.maintenance import format_time
 from syncd.cli import app
-from syncd.dns.update import Clock, gate_after_publish, update
+from syncd.dns.store import ROTATION_LOCK_WAIT_S, dns_lock
+from syncd.dns.update import Clock, rotation, update
 from syncd.files import load_config, read_inventory, read_source_tree
 from syncd.monitor.run import PassSummary, run_pass
 from tests.dns.test_invariant import push_tree
@@ -69,23 +70,13 @@ class Lab:
     def pool(self) -> list[str]:
         return self.named.dig("db.pl", "A")
 
-    def monitor(self) -> PassSummary:
+    def monitor(self, lock_sleep: Callable[[float], None] = time.sleep) -> PassSummary:
         cfg, _ = load_config(self.config)
         assert cfg.dns is not None and cfg.inventory and cfg.state and cfg.source_tree
-        dns, state = cfg.dns, cfg.state
-
-        def rotate(inv, source):  # type: ignore[no-untyped-def]
-            return gate_after_publish(
-                cfg,
-                dns,
-                inventory=inv,
-                state=state,
-                source=source,
-                dry_run=False,
-                now=self.now[0],
-                announce=False,
-            )
-
+        dns = cfg.dns
+        rotate = rotation(
+            cfg, dns, state=cfg.state, clock=lambda: self.now[0], lock_sleep=lock_sleep
+        )
         return run_pass(
             inventory=cfg.inventory,
             state=cfg.state,
@@ -280,3 +271,26 @@ def test_a_maintenance_window_takes_the_mirror_out_holds_its_mail_and_brings_it_
         "Admin <admin@pl2.example.org>",
         "team@example.org",
     ]
+
+
+def test_the_monitor_waits_for_another_dns_updater_only_so_long(lab: Lab) -> None:
+    """A publish's gate may hold DNS for up to 15 minutes (its settles and TTL waits); the
+    monitor's pass must end within its unit's 14: its rotation waits ROTATION_LOCK_WAIT_S at
+    most, leaves the pools to the next pass, and the pass itself ends whole. (On the code
+    before, the rotation waited LOCK_WAIT_S, 900 s.)"""
+    record_publish(
+        lab.tmp / "state.sqlite",
+        dict.fromkeys(MIRRORS, True),
+        {"daily": DAILY, "main": 62, "bytecode": 335},
+        at=lab.now[0],
+    )
+    waited: list[float] = []
+    with dns_lock(lab.tmp / "state.sqlite"):  # another syncd's gate, mid-update
+        busy = lab.monitor(lock_sleep=waited.append)
+    assert busy.dns is not None and busy.dns.changes == []
+    assert busy.dns.error is not None and "another syncd" in busy.dns.error
+    assert sum(waited) == pytest.approx(ROTATION_LOCK_WAIT_S)
+    assert {m["state"] for m in busy.to_json()["mirrors"]} == {"fresh"}
+    free = lab.monitor()
+    assert free.dns is not None and free.dns.error is None, free.dns.to_json()
+    assert lab.pool() == sorted(MIRRORS.values())
