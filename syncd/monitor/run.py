@@ -24,7 +24,7 @@ from syncd.monitor.announce import (
 from syncd.monitor.certs import CertSeen, CertStatus, cert_mail, due, judge_cert
 from syncd.monitor.certstore import CertStore
 from syncd.monitor.config import MonitorConfig
-from syncd.monitor.freshness import Record, Release
+from syncd.monitor.freshness import Record, Release, State
 from syncd.monitor.mail import MailError, SmtpSettings, send_each
 from syncd.monitor.maintenance import Sighting, Window, describe
 from syncd.monitor.outage import suspicion, suspicion_mail
@@ -158,15 +158,19 @@ def _mails(
 ) -> tuple[list[Mail], list[tuple[str, list[int], range]], int]:
     """Return the mails to send, which mirrors (and transitions) they mark as mailed with the
     indices of their mails, and how many were held. A transition of an earlier pass whose mail
-    was not sent, and that is still its mirror's newest, is sent again (not in the digest).
-    The mirrors in `quiet` (a maintenance window in effect) mail nobody: their changes are
-    recorded and shown, never mailed, then or later."""
+    is due (not sent, or held by a maintenance window), and that is still its mirror's newest,
+    is sent (not in the digest) unless this pass's check points to a better state (the news
+    is on its way out). The mirrors in `quiet` (a maintenance window in effect) mail nobody:
+    their changes are recorded and shown; one to a worse state than fresh is due after the
+    window, so a mirror still down when its window ends is heard of then."""
     changes: list[MirrorChange] = []
     per_mirror: dict[str, list[tuple[MirrorChange, int]]] = {}
     changed = [o for o in outcomes if o.transition is not None]
     for o, tid in zip(changed, ids, strict=True):
         assert o.transition is not None
         if o.mirror in quiet:
+            if o.transition.new is not State.FRESH:
+                store.mark_due([tid])
             continue
         f = facts[o.mirror]
         fam = o.family if o.family in ("IPv4", "IPv6") else None
@@ -174,9 +178,12 @@ def _mails(
         changes.append(change)
         per_mirror.setdefault(o.mirror, []).append((change, tid))
     this_pass = set(ids)
+    improving = {(o.mirror, o.family) for o in outcomes if o.record.good_streak > 0}
     for tid, mirror, family, transition in store.due():
         if tid in this_pass or mirror not in facts or mirror in quiet:
             continue
+        if (mirror, family) in improving and transition.new is not State.FRESH:
+            continue  # due still: sent if the next check does not bring it back
         f = facts[mirror]
         fam = family if family in ("IPv4", "IPv6") else None
         again = MirrorChange(mirror, transition, f.admins, f.notify, fam)
