@@ -24,6 +24,7 @@ KNOWN_KEYS = frozenset(
         "DEADLINE",
         "MAX_ROUNDS",
         "RSYNC",
+        "ACCESS_LOG",
     }
 )
 
@@ -85,6 +86,8 @@ class Config(NamedTuple):
     max_rounds: int
     rsync: Optional[str]
     warnings: Tuple[str, ...]
+    # the web server's access log (combined, or combinedrealsize), counted in each sync's report
+    access_log: Optional[str] = None
 
 
 def _read_value(text: str, lineno: int) -> str:
@@ -315,6 +318,8 @@ def build_config(
     if rsync is not None and not rsync.startswith("/"):
         raise ConfigError(f"RSYNC must be an absolute path, got {rsync!r}")
 
+    access_log = _access_log(values.get("ACCESS_LOG", ""), home, warnings)
+
     ints = {
         key: _int_value(key, values[key]) if key in values else default
         for key, (default, _, _) in INT_LIMITS.items()
@@ -336,7 +341,26 @@ def build_config(
         max_rounds=ints["MAX_ROUNDS"],
         rsync=rsync,
         warnings=tuple(warnings),
+        access_log=access_log,
     )
+
+
+def _access_log(value: str, home: str, warnings: List[str]) -> Optional[str]:
+    """ACCESS_LOG as a full path, or None (unset). A path that cannot be one is a warning, not
+    an error: the log is never a reason not to sync."""
+    if not value:
+        return None
+    try:
+        path = _expand_home("ACCESS_LOG", value, home)
+    except ConfigError as exc:
+        warnings.append(f"{exc}; traffic is not counted")
+        return None
+    if not path.startswith("/") or "\0" in path:
+        warnings.append(
+            f"ACCESS_LOG must be an absolute path, got {path!r}; traffic is not counted"
+        )
+        return None
+    return path
 
 
 def order_sources(sources: Tuple[Source, ...], requested: str) -> List[Source]:

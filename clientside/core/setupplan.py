@@ -34,6 +34,9 @@ CONFIG_TEMPLATE = b"""\
 #DEADLINE=900
 #MAX_ROUNDS=3
 #RSYNC=/usr/bin/rsync
+# your web server's access log for the mirror (combined, or combinedrealsize with %O): each
+# sync reports what it served since the last, to the ClamAV team
+#ACCESS_LOG=/var/log/nginx/clamav-access.log
 """
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -39,12 +41,15 @@ class Nginx:
         server_names: Iterable[str] = MIRROR_NAMES,
         port: int | None = None,
         extra_locations: Iterable[str] = (),
+        log_format: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.docroot = docroot
         self.server_names = list(server_names)
         self.extra_locations = list(extra_locations)
+        # the access log's format (nginx variables; default: nginx's combined)
+        self.log_format = log_format
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.conf_path = self.workdir / "nginx.conf"
@@ -66,6 +71,8 @@ class Nginx:
         user = "user root;" if os.geteuid() == 0 else ""
         listen = f"listen {self.host}:{self.port}"
         locations = "\n".join(self.extra_locations)
+        log_format = f"log_format custom '{self.log_format}';" if self.log_format else ""
+        access_log = f"{self.access_log} custom" if self.log_format else str(self.access_log)
         self.conf_path.write_text(f"""
 {user}
 daemon off;
@@ -75,7 +82,8 @@ pid {self.workdir / "nginx.pid"};
 error_log {self.error_log} info;
 events {{ worker_connections 256; }}
 http {{
-    access_log {self.access_log};
+    {log_format}
+    access_log {access_log};
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -118,6 +126,17 @@ http {{
         )
         wait_listening(self.host, self.port, self._proc, self.error_log)
         return self
+
+    def reopen_logs(self) -> None:
+        """Make nginx reopen its logs (SIGUSR1, as logrotate's postrotate does) and wait until
+        the access log exists again."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGUSR1)
+        for _ in range(500):
+            if self.access_log.exists():
+                return
+            time.sleep(0.01)
+        raise RuntimeError("nginx did not reopen its access log")
 
     def stop(self) -> None:
         if self._proc is not None:
