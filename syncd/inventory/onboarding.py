@@ -17,6 +17,7 @@ from syncd.inventory.golive import (
     TrustError,
     check_fingerprint,
     judge_host_key,
+    judge_local_stats,
     judge_local_test,
     vhost_names,
 )
@@ -65,7 +66,8 @@ def register(inventory: Path, mail: bytes) -> list[Registration]:
 def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirror, list[Item]]:
     """Probe mirror `name` before it goes live; return it and the checklist: its vhost answers
     /local_test with 'Success' for every name freshclam and the team use, with no redirect
-    (at `http_url`, else its inventory URL); its sshd answers and offers a host key."""
+    (at `http_url`, else its inventory URL); its /local_stats/, if any, refuses access without
+    credentials (a warning otherwise); its sshd answers and offers a host key."""
     # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
     import httpx
 
@@ -82,11 +84,21 @@ def check(inventory: Path, name: str, http_url: str | None = None) -> tuple[Mirr
             items.append(judge_local_test(host, None, "", None, f"{type(err).__name__}: {err}"))
         except CheckFailed as err:
             items.append(judge_local_test(host, None, "", None, str(err)))
+    items.append(_local_stats(base, mirror.name))
     try:
         items.append(judge_host_key(fetch_host_key(mirror.host, mirror.port), None))
     except PushError as err:
         items.append(judge_host_key(None, f"{mirror.host}:{mirror.port}: {err}"))
     return mirror, items
+
+
+def _local_stats(base: str, name: str) -> Item:
+    """The guide's /local_stats/, asked for without credentials (none is ever sent)."""
+    from syncd.httpcheck.client import local_stats
+    from syncd.traffic.localstats import judge
+
+    status, location, error = local_stats(base, name)
+    return judge_local_stats(judge(status, location, error))
 
 
 def trust(inventory: Path, name: str, fingerprint: str) -> str:

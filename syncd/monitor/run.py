@@ -17,6 +17,7 @@ from syncd.monitor.announce import (
     Mail,
     MirrorChange,
     digest,
+    local_stats_mail,
     may_send,
     mirror_mail,
     worth_mailing,
@@ -44,6 +45,8 @@ from syncd.statuspage.site import (
     render_site,
 )
 from syncd.text import clean
+from syncd.traffic import localstats
+from syncd.traffic.store import TrafficStore
 
 if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
     from syncd.dns.update import DnsUpdate
@@ -190,7 +193,7 @@ def _publish_site(index: Path, site: Site) -> None:
 def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) -> Snapshot:
     """Read the record once for `mirrors` (checks: all the record retains; state changes: the
     last HISTORY_DAYS)."""
-    monitor, publish = MonitorStore(conn), PublishStore(conn)
+    monitor, publish, traffic = MonitorStore(conn), PublishStore(conn), TrafficStore(conn)
     names = list(mirrors)
     since = now - HISTORY_DAYS * DAY
     runs = publish.runs(RUNS_SEARCHED)
@@ -211,7 +214,46 @@ def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) 
         runs=runs,
         run_targets={r.run_id: publish.targets(r.run_id) for r in shown},
         run_outcomes=publish.outcome_counts([r.run_id for r in runs]),
+        traffic={m: rows for m, rows in traffic.reports(since - DAY).items() if m in names},
+        local_stats={
+            m: (r.verdict, r.detail) for m, r in traffic.local_stats().items() if m in names
+        },
     )
+
+
+async def _ask_local_stats(
+    facts: dict[str, MirrorFacts], cfg: MonitorConfig
+) -> dict[str, tuple[int | None, str | None, str | None]]:
+    """Every checked mirror's /local_stats/, asked without credentials (status only)."""
+    from syncd.httpcheck.client import local_stats_each
+
+    return await local_stats_each(
+        [(f.name, f.http) for f in facts.values()],
+        timeout_s=cfg.request_timeout_s,
+        deadline_s=cfg.request_timeout_s,
+        concurrency=cfg.concurrency,
+        overall_s=cfg.run_deadline_s,
+    )
+
+
+def _local_stats(
+    store: TrafficStore,
+    answers: dict[str, tuple[int | None, str | None, str | None]],
+    facts: dict[str, MirrorFacts],
+    now: float,
+) -> list[Mail]:
+    """Record each mirror's /local_stats/ verdict; return the mails to the admins of the
+    mirrors whose /local_stats/ has just been found open to the world."""
+    mails = []
+    for name, (status, location, error) in sorted(answers.items()):
+        verdict = localstats.judge(status, location, error)
+        before = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
+        f = facts.get(name)
+        if verdict.warning and before != verdict.verdict and f is not None:
+            mail = local_stats_mail(name, verdict.detail, f.notify or f.admins)
+            if mail.to:
+                mails.append(mail)
+    return mails
 
 
 def _guard(
@@ -344,6 +386,7 @@ def run_pass(
             tails=source.tails,
         )
     )
+    stats_answers = trio.run(lambda: _ask_local_stats(facts, cfg))
     now = clock()
     conn = open_db(state)
     try:
@@ -358,6 +401,8 @@ def run_pass(
             ]
         ids = store.save((o.mirror, o.family, o.check, o.record, o.transition) for o in outcomes)
         mails, marks, held = _mails(outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids)
+        # once, as a /local_stats/ turns open to the world (the page and metrics keep it)
+        mails += _local_stats(TrafficStore(conn), stats_answers, facts, now)
         if doubt is not None:
             mails.append(doubt)
         sent, mail_error, errors = _send(mails, marks, store, cfg, now=now, send_mail=send_mail)
@@ -365,6 +410,7 @@ def run_pass(
             store.mailed_suspicion()
         dns = rotate(inv, source) if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
+        TrafficStore(conn).prune(now - max(cfg.retention_days, HISTORY_DAYS + 1) * DAY)
         snap = read_snapshot(conn, [*facts, *skipped], now)
     finally:
         conn.close()

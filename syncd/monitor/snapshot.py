@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from syncd.monitor.freshness import Check, Record
 from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
+from syncd.traffic.figures import Figures
 
 HISTORY_DAYS = 30  # what a mirror's page shows
 RUNS_SHOWN = 30  # the publish runs a mirror's page lists
@@ -40,6 +41,9 @@ class Snapshot:
     runs: list[RunRow]  # the newest runs, newest first
     run_targets: dict[str, list[TargetRow]] = field(default_factory=dict)  # the runs shown
     run_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # outcome -> count
+    # mirror -> its traffic reports of the last HISTORY_DAYS, (recorded at, figures), oldest first
+    traffic: dict[str, list[tuple[float, Figures]]] = field(default_factory=dict)
+    local_stats: dict[str, tuple[str, str]] = field(default_factory=dict)  # (verdict, detail)
 
     def mirror_checks(self, mirror: str, since: float) -> list[Check]:
         """The mirror's checks at or after `since`, every family, oldest first."""

@@ -22,6 +22,7 @@ from syncd.statuspage.site import (
     Site,
     state_spans,
 )
+from syncd.statuspage.traffic import TrafficView, country_views, mirror_view
 
 
 def status_rows(
@@ -98,6 +99,7 @@ def site(
     since = now - HISTORY_DAYS * DAY
     runs = _runs(snap)
     by_name = {m.name: m for m in inv.mirrors}
+    traffic = traffic_views(snap)
     views = []
     for row in rows:
         m = by_name.get(row.name)
@@ -130,6 +132,8 @@ def site(
                 families=tuple(families),
                 runs=tuple(runs.get(row.name, [])),
                 changes=changes,
+                traffic=traffic.get(row.name),
+                local_stats=snap.local_stats.get(row.name),
             )
         )
     gate = None
@@ -144,7 +148,14 @@ def site(
         gate,
         tuple(views),
         suspect=suspect,
+        traffic_countries=country_views(traffic, {m.name: m.country for m in inv.mirrors}),
     )
+
+
+def traffic_views(snap: Snapshot) -> dict[str, TrafficView]:
+    """Each mirror's traffic view, for the mirrors that reported in the last 30 days."""
+    views = {name: mirror_view(rows, snap.now) for name, rows in snap.traffic.items()}
+    return {name: v for name, v in views.items() if v is not None}
 
 
 def run_facts(snap: Snapshot) -> list[RunFacts]:
@@ -186,6 +197,7 @@ def metrics(
         else GateFacts(verdict.reached, verdict.share, gate_share)
     )
     states = {k: r.state.value for k, r in snap.records.items() if k[0] in checked}
+    traffic = traffic_views(snap)
     return MetricsSnapshot(
         snap.now,
         dict(release.versions),
@@ -194,4 +206,7 @@ def metrics(
         run_facts(snap),
         gate,
         suspect=suspect is not None,
+        traffic=traffic,
+        traffic_countries=country_views(traffic, {r.name: r.country for r in rows}),
+        local_stats=dict(snap.local_stats),
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from syncd.monitor.freshness import State
 from syncd.publish.outcome import PushOutcome
 from syncd.statuspage.rows import MirrorStatus
+from syncd.statuspage.traffic import TrafficView, metric_families
 from syncd.text import clean
 
 # a mirror's overall state: its worst family's, or why it is not checked
@@ -61,6 +62,9 @@ class MetricsSnapshot:
     runs: Sequence[RunFacts] = ()  # any order; the newest of each kind counts
     gate: GateFacts | None = None
     suspect: bool = False  # the monitor suspects its own checks (syncd.monitor.outage)
+    traffic: Mapping[str, TrafficView] = field(default_factory=dict)  # mirror -> reported
+    traffic_countries: Mapping[str, TrafficView] = field(default_factory=dict)
+    local_stats: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # (verdict, detail)
 
 
 _LABEL_ESCAPE = re.compile(r'[\\"\n]')
@@ -232,6 +236,10 @@ def render_metrics(snap: MetricsSnapshot) -> str:
             [({}, g.required)],
         )
     _run_samples(snap, out)
+    for name, help_text, samples in metric_families(
+        snap.traffic, snap.traffic_countries, snap.local_stats
+    ):
+        out.family(name, help_text, samples)
     out.family(
         "pushsync_monitor_suspects_itself",
         "1 when most mirrors failed at once and the monitor left DNS alone (its own outage?).",

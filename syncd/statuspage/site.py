@@ -36,6 +36,12 @@ from syncd.statuspage.svgplot import (
     state_plot,
     time_plot,
 )
+from syncd.statuspage.traffic import (
+    TrafficView,
+    mirror_section,
+    overview_section,
+    view_json,
+)
 from syncd.text import clean_tree
 
 SCHEMA = 1
@@ -133,6 +139,8 @@ class MirrorView:
     families: tuple[FamilyView, ...] = ()
     runs: tuple[RunView, ...] = ()  # newest first
     changes: tuple[ChangeView, ...] = ()  # newest first
+    traffic: TrafficView | None = None  # reported in the last 30 days
+    local_stats: tuple[str, str] | None = None  # /local_stats/ (verdict, detail), if checked
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,7 @@ class Site:
     gate: GateView | None  # None: no [dns], no gate
     mirrors: tuple[MirrorView, ...] = field(default=())
     suspect: str | None = None  # why the monitor suspects its own checks (DNS left alone)
+    traffic_countries: Mapping[str, TrafficView] = field(default_factory=dict)
 
 
 # formatting
@@ -411,6 +420,7 @@ def render_overview(site: Site) -> str:
         )
     out.append(_legend())
     out.append(_table("mirrors", headers, rows, [m.status.state for m in mirrors]))
+    out += overview_section(site.traffic_countries, now)
     out += [
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',
@@ -574,6 +584,7 @@ def render_mirror(site: Site, m: MirrorView) -> str:
         out.append(_table("changes", ["When", "Family", "Change", "Why"], change_rows))
     else:
         out.append("<p>No change recorded.</p>")
+    out += mirror_section(s.name, m.traffic, m.local_stats, now)
     out += [
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',
@@ -651,6 +662,10 @@ def status_json(site: Site) -> dict[str, Any]:
                     }
                     for r in m.runs
                 ],
+                "traffic": view_json(m.traffic, _iso),
+                "local_stats": None
+                if m.local_stats is None
+                else {"verdict": m.local_stats[0], "detail": m.local_stats[1]},
             }
         )
     return {
@@ -673,6 +688,7 @@ def status_json(site: Site) -> dict[str, Any]:
         "monitor": {"suspects_itself": site.suspect is not None, "reason": site.suspect},
         "states": [s.value for s in State],
         "mirrors": mirrors,
+        "traffic_countries": {c: view_json(v, _iso) for c, v in site.traffic_countries.items()},
     }
 
 
