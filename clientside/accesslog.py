@@ -9,6 +9,7 @@ nothing about the log ever fails a sync: its problems are the report's warnings.
 import json
 import logging
 import os
+import stat
 import time
 from typing import Callable, List, Optional, Tuple
 
@@ -30,6 +31,10 @@ STATE_NAME = "access-log.json"
 MAX_BYTES = 64 * 1024 * 1024
 MAX_SECONDS = 10.0
 CHUNK = 1024 * 1024
+
+
+class NotALog(Exception):
+    """ACCESS_LOG (or its .1) is no regular file: a directory, a device, a FIFO."""
 
 
 def _facts(path: str) -> Optional[FileFacts]:
@@ -88,9 +93,11 @@ def _read_one(
     """Count `path` from `read.offset`; return where it stopped and whether it read it all.
     The file is checked to be the one planned (an inode replaced meanwhile is read next time)."""
     scanner = Scanner(tally, skipping=read.skipping)
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO never blocks
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise NotALog(f"{path} is not a regular file")
         if (st.st_dev, st.st_ino) != (facts.dev, facts.ino):
             return Position(facts.dev, facts.ino, read.offset, read.skipping), False
         fh.seek(read.offset)
@@ -125,7 +132,7 @@ def read_traffic(
         budget = _Budget(max_bytes, max_seconds, clock)
         return _read_traffic(state_dir, path, reported_at, budget)
     except Exception as exc:  # never fail a sync because of the log
-        why = getattr(exc, "strerror", None) or type(exc).__name__
+        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         log.warning("access log %s: %s", path, why)
         return None, [f"access log {path}: not counted: {why}"]
 

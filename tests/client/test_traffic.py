@@ -213,7 +213,10 @@ def test_a_rotated_file_that_is_gone_starts_over_with_a_warning(
 
 
 def test_a_log_it_cannot_read_never_fails_the_sync(mirror: Mirror, tmp_path: Path) -> None:
-    for path in (tmp_path / "missing.log", tmp_path):  # missing; a directory
+    # missing; a directory; a device that never ends; a FIFO nobody writes to
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (tmp_path / "missing.log", tmp_path, Path("/dev/zero"), fifo):
         mirror.write_config(ACCESS_LOG=str(path))
         res = mirror.run()
         assert res.rc == 0 and res.report["status"] == "ok", res.stderr
@@ -264,3 +267,22 @@ def test_the_time_budget_carries_the_rest(tmp_path: Path) -> None:
         and traffic["lines"] == 10
         and os.path.exists(tmp_path / accesslog.STATE_NAME)
     )
+
+
+def test_doctor_checks_the_access_log(bare_mirror: Mirror, tmp_path: Path) -> None:
+    inside = bare_mirror.to / "local_access.log"
+    inside.write_text("")
+    outside = tmp_path / "access.log"
+    outside.write_text("")
+    cases = [
+        (inside, "FAIL  ACCESS_LOG", "is outside TO"),
+        (tmp_path / "missing.log", "FAIL  ACCESS_LOG", "is a file this user can read"),
+        (outside, "ok    ACCESS_LOG", "is a file this user can read"),
+    ]
+    for path, mark, what in cases:
+        bare_mirror.write_config(ACCESS_LOG=str(path))
+        res = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config)])
+        assert f"{mark} {path} {what}" in res.stdout, res.stdout
+    bare_mirror.write_config(ACCESS_LOG="logs/access.log")
+    res = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config)])
+    assert "FAIL  ACCESS_LOG must be an absolute path, got 'logs/access.log'" in res.stdout
