@@ -286,3 +286,59 @@ def test_doctor_checks_the_access_log(bare_mirror: Mirror, tmp_path: Path) -> No
     bare_mirror.write_config(ACCESS_LOG="logs/access.log")
     res = bare_mirror.run(argv=["--doctor", "--config", str(bare_mirror.config)])
     assert "FAIL  ACCESS_LOG must be an absolute path, got 'logs/access.log'" in res.stdout
+
+
+def send_raw(web: Nginx, data: bytes) -> int:
+    """Send `data` as it is; return the answer's status (0: none)."""
+    with socket.create_connection((web.host, web.port), timeout=10) as s:
+        s.sendall(data)
+        answer = b""
+        while len(answer) < 1 << 20 and (chunk := s.recv(65536)):
+            answer += chunk
+    parts = answer.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def test_hostile_requests_are_counted_as_nginx_logged_them(
+    mirror: Mirror, nginx_factory: Callable[..., Nginx]
+) -> None:
+    """Quotes, backslashes, control bytes and a fake MirrorCheck field in the User-Agent, a
+    binary request, an oversize URI: each is one request (nginx escapes what it logs); lines
+    another writer appends (oversize, binary, a negative or huge size) are malformed or
+    clamped, and nothing fails."""
+    web = nginx_factory(mirror.to)
+    mirror.write_config(ACCESS_LOG=str(web.access_log))
+    assert synced_traffic(mirror) == NOTHING
+    agents = [
+        'ClamAV/1.4.6" 200 99999999 "-" "ClamAV-MirrorCheck',
+        'x\\" "ClamAV-MirrorCheck',
+        "ClamAV/1.4.6 \x1b[31m\x7f\xff",
+    ]
+    statuses = [
+        send_raw(
+            web,
+            b"GET /daily.cvd HTTP/1.1\r\nHost: db.test.clamav.net\r\nUser-Agent: "
+            + a.encode("latin-1")
+            + b"\r\nConnection: close\r\n\r\n",
+        )
+        for a in agents
+    ]
+    statuses.append(send_raw(web, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64)))
+    long_uri = b"/" + b"a" * 9000 + b".cvd"
+    statuses.append(send_raw(web, b"GET " + long_uri + b" HTTP/1.1\r\nHost: x\r\n\r\n"))
+    assert statuses == [200, 200, 200, 400, 414]
+    wait_logged(web, 5)
+    with web.access_log.open("ab") as log:  # another writer's lines
+        log.write(b"\x00\xff" * 10 + b"\n" + b"z" * 20000 + b"\n")
+        log.write(b'1.2.3.4 - - [t] "GET /daily.cvd HTTP/1.1" 200 -7 "-" "ClamAV/1.4.6"\n')
+        log.write(b'1.2.3.4 - - [t] "GET /d.cvd HTTP/1.1" 200 ' + b"9" * 20 + b' "-" "x"\n')
+    res = mirror.run()
+    assert res.rc == 0 and res.report["status"] == "ok", res.stderr
+    t = res.report["traffic"]
+    assert (t["lines"], t["requests"], t["excluded"], t["malformed"]) == (9, 6, 0, 3)
+    # nginx logs the oversize URI cut short (no longer a .cvd), the binary one escaped
+    assert (t["kinds"]["cvd"]["requests"], t["kinds"]["other"]["requests"]) == (4, 2)
+    assert (t["statuses"]["2xx"], t["statuses"]["4xx"]) == (4, 2)
+    assert t["bytes"] >= 1 << 40  # the huge size, clamped to 1 TiB
+    assert t["bytes"] < (1 << 40) + (1 << 30)
+    assert t["clients"]["1"] == 2
