@@ -420,7 +420,7 @@ def render_overview(site: Site) -> str:
         )
     out.append(_legend())
     out.append(_table("mirrors", headers, rows, [m.status.state for m in mirrors]))
-    out += overview_section(site.traffic_countries, now)
+    out += overview_section(site.traffic_countries, now, _table)
     out += [
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',

@@ -7,7 +7,7 @@ HTML, JSON and metric samples out; every figure was clamped when it was read
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,22 +164,33 @@ def mirror_section(
     return out
 
 
-def overview_section(countries: Mapping[str, TrafficView], now: float) -> list[str]:
-    """The overview's traffic per country: a table, and a line per busiest country."""
+Table = Callable[[str, Sequence[str], Sequence[Sequence[tuple[str, str]]]], str]
+
+
+def overview_section(countries: Mapping[str, TrafficView], now: float, table: Table) -> list[str]:
+    """The overview's traffic per country: a table (made by the site's `table`: cards on a
+    phone), and a line per busiest country."""
     out = ["<h2>Traffic per country, last 30 days</h2>", f'<p class="note">{esc(TRAFFIC_TEXT)}</p>']
     if not countries:
         out.append("<p>No mirror reported traffic in the last 30 days.</p>")
         return out
-    rows = [
-        "<tr><th>Country</th><th>Mirrors reporting</th><th>Requests 24 h</th><th>Bytes 24 h</th>"
-        "<th>Requests 30 d</th><th>Bytes 30 d</th><th>Clients 30 d</th></tr>"
+    headers = [
+        "Country",
+        "Mirrors reporting",
+        "Requests 24 h",
+        "Bytes 24 h",
+        "Requests 30 d",
+        "Bytes 30 d",
+        "Clients 30 d",
     ]
+    rows = []
     for c, v in countries.items():
         cells = [str(v.mirrors), f"{v.day.requests:.0f}", human_bytes(v.day.bytes)]
         cells += [f"{v.month.requests:.0f}", human_bytes(v.month.bytes)]
-        nums = "".join(f"<td class='num'>{esc(x)}</td>" for x in cells)
-        rows.append(f"<tr><td>{esc(c)}</td>{nums}<td>{esc(_shares(v.month))}</td></tr>")
-    out.append(f'<table class="traffic">{"".join(rows)}</table>')
+        rows.append(
+            [("first", esc(c)), *(("num", esc(x)) for x in cells), ("text", esc(_shares(v.month)))]
+        )
+    out.append(table("traffic", headers, rows))
     busiest = sorted(countries.items(), key=lambda cv: -cv[1].month.bytes)[:COUNTRIES_PLOTTED]
     out.append(
         plot(busiest, now, "Bytes served per country per day, last 30 days", "traffic-countries")
@@ -203,7 +214,9 @@ def _totals_json(t: Totals) -> dict[str, Any]:
     }
 
 
-def view_json(view: TrafficView | None, iso: Any) -> dict[str, Any] | None:
+def view_json(
+    view: TrafficView | None, iso: Callable[[float | None], str | None]
+) -> dict[str, Any] | None:
     """A mirror's (or country's) ``traffic`` in status.json (see docs/status.schema.json)."""
     if view is None:
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -225,3 +226,35 @@ def test_any_traffic_value_is_read_clamped_and_recorded(value: Any) -> None:
     store = TrafficStore(conn)
     assert store.record("m", 1.0, "t", figures) and not store.record("m", 2.0, "t", figures)
     assert store.reports(0.0)["m"][0][1] == figures
+
+
+def test_the_traffic_sections_read_well_on_a_laptop_and_a_phone(tmp_path: Path) -> None:
+    """The per-country table becomes cards on a phone; neither it nor the charts overflow."""
+    browser = shutil.which("chromium-headless-shell")
+    assert browser, "Chromium's headless shell is missing: run scripts/setup"
+    from dataclasses import replace
+
+    from syncd.statuspage.site import page_name
+    from syncd.statuspage.traffic import country_views, mirror_view
+    from syncd.traffic.figures import Figures
+    from tests.statuspage.sitedata import NOW, sample_site
+    from tests.statuspage.test_statuspage_browser import WIDTHS, _measure, _write
+
+    site = sample_site()
+    figures = from_report({"traffic": traffic(41250, 9_013_822_464)})
+    assert isinstance(figures, Figures)
+    view = mirror_view([(NOW - d * DAY, figures) for d in range(30)], NOW)
+    assert view is not None
+    first = replace(site.mirrors[0], traffic=view, local_stats=("protected", "HTTP 401"))
+    mirrors = (first, *site.mirrors[1:])
+    countries = country_views(
+        {m.status.name: view for m in mirrors}, {m.status.name: m.status.country for m in mirrors}
+    )
+    site = replace(site, mirrors=mirrors, traffic_countries=countries)
+    files = render_site(site)
+    assert "Bytes served per country per day" in files["index.html"]
+    _write(tmp_path / "site", files)
+    for page in ("index.html", page_name(first.status.name)):
+        for width in WIDTHS:
+            m = _measure(browser, tmp_path, tmp_path / "site" / page, width)
+            assert m["scroll"] <= m["inner"], f"{page} at {width} px overflows: {m}"
