@@ -247,9 +247,9 @@ def _local_stats(
     mails = []
     for name, (status, location, error) in sorted(answers.items()):
         verdict = localstats.judge(status, location, error)
-        before = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
+        warn = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
         f = facts.get(name)
-        if verdict.warning and before != verdict.verdict and f is not None:
+        if warn and f is not None:
             mail = local_stats_mail(name, verdict.detail, f.notify or f.admins)
             if mail.to:
                 mails.append(mail)

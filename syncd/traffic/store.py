@@ -37,7 +37,8 @@ MIGRATIONS = [
         at REAL NOT NULL,
         verdict TEXT NOT NULL,
         detail TEXT NOT NULL,
-        since REAL NOT NULL
+        since REAL NOT NULL,
+        warned INTEGER NOT NULL DEFAULT 0
     )
     """,
 ]
@@ -115,21 +116,30 @@ class TrafficStore:
             for r in self.conn.execute("SELECT * FROM traffic_local_stats")
         }
 
-    def save_local_stats(self, mirror: str, at: float, verdict: str, detail: str) -> str | None:
-        """Record this check's verdict; return the verdict before it (None: the first)."""
+    def save_local_stats(self, mirror: str, at: float, verdict: str, detail: str) -> bool:
+        """Record this check's verdict; return whether the admins are to be warned now: the
+        first time it is found open since it was last found protected or absent (an answer
+        that cannot tell, a timeout, neither warns again nor forgets the warning)."""
         with self.conn:
             row = self.conn.execute(
-                "SELECT verdict, since FROM traffic_local_stats WHERE mirror = ?", (mirror,)
+                "SELECT verdict, since, warned FROM traffic_local_stats WHERE mirror = ?",
+                (mirror,),
             ).fetchone()
-            before = row["verdict"] if row else None
-            since = row["since"] if row and before == verdict else at
+            since = row["since"] if row and row["verdict"] == verdict else at
+            warned = bool(row["warned"]) if row else False
+            warn = verdict == "open" and not warned
+            if verdict == "open":
+                warned = True
+            elif verdict in ("protected", "none"):
+                warned = False
             self.conn.execute(
-                "INSERT INTO traffic_local_stats (mirror, at, verdict, detail, since) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(mirror) DO UPDATE SET at = excluded.at, "
-                "verdict = excluded.verdict, detail = excluded.detail, since = excluded.since",
-                (mirror, at, verdict, clean(detail, 300), since),
+                "INSERT INTO traffic_local_stats (mirror, at, verdict, detail, since, warned) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(mirror) DO UPDATE SET at = excluded.at, "
+                "verdict = excluded.verdict, detail = excluded.detail, since = excluded.since, "
+                "warned = excluded.warned",
+                (mirror, at, verdict, clean(detail, 300), since, int(warned)),
             )
-        return str(before) if before is not None else None
+        return warn
 
 
 def record_report(

@@ -13,6 +13,8 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
+from syncd.sqlite import open_db
+from syncd.traffic.store import TrafficStore
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, _run, released
 
 
@@ -94,3 +96,16 @@ sender = "monitor@example.org"
     assert 'pushsync_mirror_local_stats{mirror="open.example",verdict="open"} 1' in text
     assert 'pushsync_mirror_local_stats{mirror="locked.example",verdict="protected"} 1' in text
     assert "/local_stats/: open" in (page.parent / "mirrors" / "open.example.html").read_text()
+
+
+def test_an_open_local_stats_warns_once_until_it_is_fixed(tmp_path: Path) -> None:
+    """Open warns; open again, or an answer that cannot tell (a timeout), does not; fixed
+    (401) then open again warns again."""
+    conn = open_db(tmp_path / "state.sqlite")
+    store = TrafficStore(conn)
+    seen = ["open", "open", "unclear", "open", "protected", "unclear", "open", "none", "open"]
+    warned = [store.save_local_stats("m", float(i), v, "d") for i, v in enumerate(seen)]
+    assert warned == [True, False, False, False, False, False, True, False, True]
+    row = store.local_stats()["m"]
+    assert (row.verdict, row.since) == ("open", 8.0)
+    conn.close()
