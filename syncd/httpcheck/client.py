@@ -337,7 +337,8 @@ async def local_stats_each(
                 try:
                     status, where = await local_stats_status(client, base, name)
                     found[name] = (status, where, None)
-                except (httpx.HTTPError, httpx.StreamError) as err:
+                except (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, ValueError) as err:
+                    # InvalidURL: an inventory URL httpx refuses (it is no HTTPError)
                     found[name] = (None, None, f"{type(err).__name__}: {str(err)[:200]}")
                 return
             found[name] = (None, None, f"took longer than {deadline_s:g} s")

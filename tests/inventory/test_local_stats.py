@@ -94,3 +94,37 @@ def test_answers_that_cannot_tell_are_unclear() -> None:
     hostile = judge(302, "https://evil/\u202e" + "x" * 5000)
     assert hostile.verdict == "unclear" and len(hostile.detail) < 400
     assert "\u202e" not in hostile.detail  # cleaned (syncd.text.clean) before it is shown
+
+
+def test_hostile_answers_to_local_stats_are_unclear_never_a_crash() -> None:
+    """A redirect to a URL httpx cannot build (its InvalidURL is no HTTPError), an endless
+    body (never read: the status is the answer), a closed port: each mirror gets a verdict."""
+    import trio
+
+    from devtools.harness.faultproxy import closed_port
+    from devtools.harness.hostilehttp import RoutedHttp, answer, endless
+    from syncd.httpcheck.client import local_stats_each
+
+    routes = {
+        "/local_stats/": answer(b"", b"302 Found", b"Location: javascript:x\r\n"),
+    }
+    with (
+        RoutedHttp(routes) as bad_url,
+        RoutedHttp({"/local_stats/": endless(b"stats " * 1000)}) as flood,
+    ):
+        found = trio.run(
+            lambda: local_stats_each(
+                [
+                    ("bad-url.test", bad_url.base_url),
+                    ("flood.test", flood.base_url),
+                    ("closed.test", f"http://127.0.0.1:{closed_port()}"),
+                ],
+                timeout_s=2,
+                deadline_s=3,
+                concurrency=3,
+                overall_s=10,
+            )
+        )
+    verdicts = {name: judge(*answer_).verdict for name, answer_ in found.items()}
+    assert verdicts == {"bad-url.test": "unclear", "flood.test": "open", "closed.test": "unclear"}
+    assert "InvalidURL" in (found["bad-url.test"][2] or "")
