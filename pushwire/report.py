@@ -68,6 +68,30 @@ class CdiffSpan(TypedDict):
     count: int  # how many: fewer than last - first + 1 means gaps
 
 
+class KindFigures(TypedDict):
+    requests: int
+    bytes: int
+
+
+class Traffic(TypedDict):
+    """What the mirror's web server served since the last report (``ACCESS_LOG=``), without
+    the monitor's ``ClamAV-MirrorCheck`` requests: ``lines == requests + excluded +
+    malformed``; ``kinds`` (cvd, cdiff, sign, other), ``statuses`` (2xx, 304, 3xx, 4xx, 5xx,
+    other) and ``clients`` (freshclam's major version: ``1``, ``0.103``, ..., ``other``) each
+    add up to ``requests``."""
+
+    lines: int
+    requests: int
+    bytes: int
+    excluded: int
+    malformed: int
+    kinds: Dict[str, KindFigures]
+    statuses: Dict[str, int]
+    clients: Dict[str, int]
+    since: Optional[str]  # the previous report's start (RFC 3339), None at the first
+    complete: bool  # False: more was logged than one sync reads; the next one goes on
+
+
 class ErrorInfo(TypedDict):
     kind: str  # one of ERROR_KINDS
     message: str
@@ -105,6 +129,7 @@ class Report(_Keys, total=False):
     # the maintenance window TO announces (``local_maintenance``, pushwire.maintenance's JSON
     # object), None when none is announced or it is over; every report of a newer client
     maintenance: Optional[Dict[str, object]]
+    traffic: Traffic  # sync with ACCESS_LOG= only: what was served since the last report
 
 
 KEYS = tuple(_Keys.__annotations__)  # every report has these, in this order

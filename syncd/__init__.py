@@ -14,6 +14,8 @@ data, time passed in) beside its I/O part, and one thin command line on top:
     httpcheck/    what a mirror serves over HTTP, asked as freshclam would (bounded)
     release/      what a release is (the files a mirror must serve whole), how it reached the
                   mirrors in figures, and its announcement to the list
+    traffic/      what each mirror reports serving (its access log), recorded per report,
+                  clamped; the /local_stats/ verdict
 
 Shared: `errors` (`SyncdError` and the exit codes), `settings` (syncd.toml; each feature's
 table is its own model), `files` (syncd's files, read and written atomically), `sqlite` (the

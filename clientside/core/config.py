@@ -27,6 +27,7 @@ KNOWN_KEYS = frozenset(
         "MAX_ROUNDS",
         "RSYNC",
         *PAGE_KEYS,
+        "ACCESS_LOG",
     }
 )
 
@@ -89,6 +90,8 @@ class Config(NamedTuple):
     rsync: Optional[str]
     warnings: Tuple[str, ...]
     page: PageSettings = PageSettings()  # the home page's keys (``core.pagekeys``)
+    # the web server's access log (combined, or combinedrealsize), counted in each sync's report
+    access_log: Optional[str] = None
 
 
 def _read_value(text: str, lineno: int) -> str:
@@ -320,6 +323,8 @@ def build_config(
     if rsync is not None and not rsync.startswith("/"):
         raise ConfigError(f"RSYNC must be an absolute path, got {rsync!r}")
 
+    access_log = _access_log(values.get("ACCESS_LOG", ""), home, warnings)
+
     ints = {
         key: _int_value(key, values[key]) if key in values else default
         for key, (default, _, _) in INT_LIMITS.items()
@@ -344,7 +349,26 @@ def build_config(
         rsync=rsync,
         warnings=tuple(warnings),
         page=page,
+        access_log=access_log,
     )
+
+
+def _access_log(value: str, home: str, warnings: List[str]) -> Optional[str]:
+    """ACCESS_LOG as a full path, or None (unset). A path that cannot be one is a warning, not
+    an error: the log is never a reason not to sync."""
+    if not value:
+        return None
+    try:
+        path = _expand_home("ACCESS_LOG", value, home)
+    except ConfigError as exc:
+        warnings.append(f"{exc}; traffic is not counted")
+        return None
+    if not path.startswith("/") or "\0" in path:
+        warnings.append(
+            f"ACCESS_LOG must be an absolute path, got {path!r}; traffic is not counted"
+        )
+        return None
+    return path
 
 
 def order_sources(sources: Tuple[Source, ...], requested: str) -> List[Source]:

@@ -44,6 +44,10 @@ CONFIG_TEMPLATE = b"""\
 #CONTACT="Jane Doe <[email protected]>"
 # show CONTACT on the page (default no)
 #SHOW_CONTACT=no
+
+# your web server's access log for the mirror (combined, or combinedrealsize with %O): each
+# sync reports what it served since the last, to the ClamAV team
+#ACCESS_LOG=/var/log/nginx/clamav-access.log
 """
 
 

@@ -245,6 +245,7 @@ def _check_config(
         )
     _check_state(d, config)
     _check_homepage(d, config)
+    _check_access_log(d, config)
     kind = fs_type(config.state_dir if os.path.exists(config.state_dir) else home)
     d.check(
         kind not in REMOTE_FS,
@@ -375,6 +376,26 @@ def _check_homepage(d: Doctor, config: Config) -> None:
             f"logo {logo} is readable by the web server",
             f"chmod 644 {shlex.quote(logo)}",
         )
+
+
+def _check_access_log(d: Doctor, config: Config) -> None:
+    """ACCESS_LOG (when set) is a file this user can read, outside the served tree."""
+    path = config.access_log
+    if path is None:
+        return
+    real, to = os.path.realpath(path), os.path.realpath(config.to)
+    d.check(
+        not real.startswith(to.rstrip("/") + "/"),
+        f"ACCESS_LOG {path} is outside TO",
+        "log to a directory the web server does not serve (a sync deletes what is not local_*)",
+    )
+    readable = os.path.isfile(path) and os.access(path, os.R_OK)
+    d.check(
+        readable,
+        f"ACCESS_LOG {path} is a file this user can read",
+        f"point ACCESS_LOG= at the vhost's access log, and let {pwd.getpwuid(os.geteuid()).pw_name}"
+        " read it (e.g. adm group, or logrotate's create 0640 with that group)",
+    )
 
 
 def _check_state(d: Doctor, config: Config) -> None:

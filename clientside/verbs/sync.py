@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from clientside import homepage, publish, verification
+from clientside import accesslog, homepage, publish, verification
 from clientside.core import cvd, rsyncplan
 from clientside.core.config import Config, Source, hub_first
 from clientside.core.cvd import database_name
@@ -96,6 +96,7 @@ def sync(ctx: SyncContext, report: Report) -> None:
             report["status"] = "queued"
             return
     rounds = 0
+    counted = False
     while True:
         try:
             while True:
@@ -105,6 +106,9 @@ def sync(ctx: SyncContext, report: Report) -> None:
                 if not (lock.mark_set() and rounds < ctx.config.max_rounds):
                     break
                 log.info("a push arrived during the sync: going round again")
+            if not counted:  # under the lock: two syncs never count the same lines
+                counted = True
+                _count_traffic(ctx.config, report)
         finally:
             lock.release()
         if lock.mark_set() and rounds < ctx.config.max_rounds and lock.try_acquire():
@@ -114,6 +118,18 @@ def sync(ctx: SyncContext, report: Report) -> None:
     report["rounds"] = rounds
     if lock.mark_set():
         report["warnings"].append(f"pushes still queued after {rounds} rounds (MAX_ROUNDS)")
+
+
+def _count_traffic(config: Config, report: Report) -> None:
+    """Add what the web server served since the last report (ACCESS_LOG=, when set)."""
+    if config.access_log is None:
+        return
+    figures, warnings = accesslog.read_traffic(
+        config.state_dir, config.access_log, reported_at=report["started_at"]
+    )
+    report["warnings"].extend(warnings)
+    if figures is not None:
+        report["traffic"] = figures
 
 
 def _run_round(ctx: SyncContext, report: Report, lock: SyncLock) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +43,7 @@ class Nginx:
         extra_locations: Iterable[str] = (),
         tls: tuple[Path, Path] | None = None,
         tls_plain: bool = False,
+        log_format: str | None = None,
     ) -> None:
         """`tls`: (certificate chain, key) PEM files for a second port, `tls_port`, served
         over https (`tls_plain`: that port speaks plain http, as a misconfigured vhost
@@ -51,6 +53,8 @@ class Nginx:
         self.docroot = docroot
         self.server_names = list(server_names)
         self.extra_locations = list(extra_locations)
+        # the access log's format (nginx variables; default: nginx's combined)
+        self.log_format = log_format
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.tls = tls
@@ -92,6 +96,8 @@ class Nginx:
                 f"listen {self.host}:{self.tls_port}{ssl}; "
                 f"ssl_certificate {self.tls[0]}; ssl_certificate_key {self.tls[1]};"
             )
+        log_format = f"log_format custom '{self.log_format}';" if self.log_format else ""
+        access_log = f"{self.access_log} custom" if self.log_format else str(self.access_log)
         self.conf_path.write_text(f"""
 {user}
 daemon off;
@@ -101,7 +107,8 @@ pid {self.workdir / "nginx.pid"};
 error_log {self.error_log} info;
 events {{ worker_connections 256; }}
 http {{
-    access_log {self.access_log};
+    {log_format}
+    access_log {access_log};
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;
@@ -148,6 +155,17 @@ http {{
         if self.tls is not None:
             wait_listening(self.host, self.tls_port, self._proc, self.error_log)
         return self
+
+    def reopen_logs(self) -> None:
+        """Make nginx reopen its logs (SIGUSR1, as logrotate's postrotate does) and wait until
+        the access log exists again."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGUSR1)
+        for _ in range(500):
+            if self.access_log.exists():
+                return
+            time.sleep(0.01)
+        raise RuntimeError("nginx did not reopen its access log")
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -246,15 +246,17 @@ def check_cmd(
     """Check a mirror before it goes live: its vhost answers /local_test with 'Success' for
     database.clamav.net, db.test.clamav.net and its own name, with no redirect (read as stored,
     64 bytes at most, within 30 s); with an https URL, its certificate is one freshclam
-    accepts (chain, name, dates); its sshd answers on the inventory's port and offers a host
-    key, shown with its fingerprint."""
+    accepts (chain, name, dates); its /local_stats/ refuses access without credentials (asked
+    without any; open to the world: a warning, not a failure); its sshd answers on the
+    inventory's port and offers a host key, shown with its fingerprint."""
     from pushwire.authorized_keys import fingerprint
     from syncd.inventory.onboarding import check
 
     cafile = settings(config).monitor.https_cafile  # a lab's CA; else the system's store
     mirror, items = check(_path(inventory, config), name, http_url, str(cafile) if cafile else None)
     for item in items:
-        typer.echo(f"{'ok  ' if item.ok else 'FAIL'} {item.what}: {item.detail}")
+        mark = "warn" if item.warn else "ok  " if item.ok else "FAIL"
+        typer.echo(f"{mark} {item.what}: {item.detail}")
     if mirror.host_keys:
         pinned = ", ".join(fingerprint(k) for k in mirror.host_keys)
         typer.echo(f"pinned: {pinned}")

@@ -121,8 +121,10 @@ def monitor_cmd(
     IPv4 and IPv6 separately), judge it fresh / lagging / old / unreachable / removed, record
     every check and change in the state database, mail each change to the mirror's admins and a
     digest to the team, and write the status page and Prometheus metrics configured in
-    [monitor]; with [announce], mail the list the release the TXT announces if no publish
-    could (once per release). Runs once with --once, else every --every seconds until
+    [monitor] (with the traffic the mirrors reported); with [announce], mail the list the
+    release the TXT announces if no publish could (once per release). Each mirror's
+    /local_stats/ is asked for without credentials: one open to the world is mailed once to
+    its admins (a warning). Runs once with --once, else every --every seconds until
     interrupted."""
     # imported here: the monitor's parts are start-up time of every other command
     from syncd.monitor.run import repeat, run_pass

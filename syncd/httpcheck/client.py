@@ -512,3 +512,62 @@ def local_test(
         raise CheckFailed(f"/local_test took longer than {deadline_s:g} s")
 
     return trio.run(bounded)
+
+
+async def local_stats_status(
+    client: httpx.AsyncClient, base_url: str, host_header: str
+) -> tuple[int, str | None]:
+    """GET /local_stats/ without credentials; return the status and Location. No byte of the
+    body is read: the status is the answer (syncd.traffic.localstats)."""
+    url = f"{base_url.rstrip('/')}/local_stats/"
+    async with client.stream("GET", url, headers={"Host": host_header}) as resp:
+        return resp.status_code, resp.headers.get("location")
+
+
+async def local_stats_each(
+    targets: Sequence[tuple[str, str]],
+    *,
+    timeout_s: float,
+    deadline_s: float,
+    concurrency: int,
+    overall_s: float | None = None,
+) -> dict[str, tuple[int | None, str | None, str | None]]:
+    """Ask every (name, base URL) for /local_stats/ (`Host`: the name), at most `concurrency`
+    at once, each within `deadline_s`, all within `overall_s`; return name -> (status,
+    Location, error) for those answered or timed out (none for those never asked in time)."""
+    found: dict[str, tuple[int | None, str | None, str | None]] = {}
+    limit = trio.CapacityLimiter(max(1, concurrency))
+
+    async def one(client: httpx.AsyncClient, name: str, base: str) -> None:
+        async with limit:
+            with trio.move_on_after(deadline_s):
+                try:
+                    status, where = await local_stats_status(client, base, name)
+                    found[name] = (status, where, None)
+                except (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, ValueError) as err:
+                    # InvalidURL: an inventory URL httpx refuses (it is no HTTPError)
+                    found[name] = (None, None, f"{type(err).__name__}: {str(err)[:200]}")
+                return
+            found[name] = (None, None, f"took longer than {deadline_s:g} s")
+
+    with trio.move_on_after(overall_s if overall_s is not None else float("inf")):
+        async with (
+            new_client(timeout_s, max(1, concurrency)) as client,
+            trio.open_nursery() as n,
+        ):
+            for name, base in targets:
+                n.start_soon(one, client, name, base)
+    return found
+
+
+def local_stats(
+    base_url: str, host_header: str, timeout_s: float = 10.0, deadline_s: float = 30.0
+) -> tuple[int | None, str | None, str | None]:
+    """GET /local_stats/ without credentials within `deadline_s`; return (status, Location,
+    error)."""
+    found = trio.run(
+        lambda: local_stats_each(
+            [(host_header, base_url)], timeout_s=timeout_s, deadline_s=deadline_s, concurrency=1
+        )
+    )
+    return found[host_header]

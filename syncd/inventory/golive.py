@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pushwire.authorized_keys import AuthorizedKeysError, fingerprint
 from syncd.errors import EXIT_FAILED, SyncdError
 from syncd.monitor.certs import CertStatus
+from syncd.traffic.localstats import Verdict
 
 VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a literal wildcard
 
@@ -18,6 +19,7 @@ class Item:
     what: str
     ok: bool
     detail: str
+    warn: bool = False  # ok (it does not hold the mirror back), but its admin should act
 
 
 def vhost_names(mirror_name: str) -> list[str]:
@@ -50,6 +52,14 @@ def judge_local_test(
             "answers this name, or local_test is missing",
         )
     return Item(what, True, "Success")
+
+
+def judge_local_stats(verdict: Verdict) -> Item:
+    """/local_stats/ (optional: none is fine) must refuse access without credentials: one open
+    to the world, or an answer that cannot tell, is a warning, not a reason to keep the
+    mirror out."""
+    warn = verdict.verdict in ("open", "unclear")
+    return Item("http: /local_stats/", True, verdict.detail, warn=warn)
 
 
 def judge_host_key(offered: str | None, error: str | None) -> Item:

@@ -18,6 +18,7 @@ from syncd.inventory.golive import (
     check_fingerprint,
     judge_certificate,
     judge_host_key,
+    judge_local_stats,
     judge_local_test,
     vhost_names,
 )
@@ -70,8 +71,9 @@ def check(
     """Probe mirror `name` before it goes live; return it and the checklist: its vhost answers
     /local_test with 'Success' for every name freshclam and the team use, with no redirect
     (at `http_url`, else its inventory URL); with an https URL, its certificate is one
-    freshclam accepts (verified against `cafile`, else the system's store); its sshd answers
-    and offers a host key."""
+    freshclam accepts (verified against `cafile`, else the system's store); its /local_stats/,
+    if any, refuses access without credentials (a warning otherwise); its sshd answers and
+    offers a host key."""
     # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
     import httpx
 
@@ -90,6 +92,7 @@ def check(
             items.append(judge_local_test(host, None, "", None, str(err)))
     if mirror.https:
         items.append(_certificate(mirror.name, mirror.https, cafile))
+    items.append(_local_stats(base, mirror.name))
     try:
         items.append(judge_host_key(fetch_host_key(mirror.host, mirror.port), None))
     except PushError as err:
@@ -114,6 +117,15 @@ def _certificate(name: str, url: str, cafile: str | None) -> Item:
         name, host, port, at, answer.cert, answer.verify_code, answer.verify_error, answer.failure
     )
     return judge_certificate(judge_cert(seen, at), at)
+
+
+def _local_stats(base: str, name: str) -> Item:
+    """The guide's /local_stats/, asked for without credentials (none is ever sent)."""
+    from syncd.httpcheck.client import local_stats
+    from syncd.traffic.localstats import judge
+
+    status, location, error = local_stats(base, name)
+    return judge_local_stats(judge(status, location, error))
 
 
 def trust(inventory: Path, name: str, fingerprint: str) -> str:

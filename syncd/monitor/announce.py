@@ -106,6 +106,29 @@ def mirror_mail(change: MirrorChange, sender_name: str = "ClamAV mirror monitor"
     return Mail(recipients(change), subject, body)
 
 
+def local_stats_mail(mirror: str, detail: str, to: Sequence[str]) -> Mail:
+    """Return the mail telling a mirror's admins that its /local_stats/ is open to the world
+    (the check sent no credentials)."""
+    body = "\n".join(
+        [
+            "Hello,",
+            "",
+            f"the statistics of the ClamAV mirror {mirror} at /local_stats/ answer anyone who "
+            "asks, without a login:",
+            "",
+            detail,
+            "",
+            "The mirror stays in rotation; this is a warning only. The mirror guide asks that "
+            "/local_stats/ be protected with the login and password of the rsync account "
+            "(RSYNC_USER and RSYNC_PASSWORD in clam-clientsync.conf).",
+            "",
+            "-- ClamAV mirror monitor",
+            "",
+        ]
+    )
+    return Mail(tuple(to), f"[ClamAV mirror] {mirror}: /local_stats/ is open to the world", body)
+
+
 def digest(changes: Sequence[MirrorChange], team: Sequence[str], at: float) -> Mail | None:
     """Return the team's one digest for a monitor run; None when nothing changed."""
     if not changes or not team:

@@ -17,6 +17,7 @@ from syncd.monitor.announce import (
     Mail,
     MirrorChange,
     digest,
+    local_stats_mail,
     may_send,
     mirror_mail,
     worth_mailing,
@@ -49,10 +50,12 @@ from syncd.statuspage.site import (
     render_site,
 )
 from syncd.text import clean
+from syncd.traffic import localstats
+from syncd.traffic.store import TrafficStore
 
 if TYPE_CHECKING:  # the checks need trio and httpx, DNS dnspython: loaded when a pass runs
     from syncd.dns.update import DnsUpdate
-    from syncd.monitor.checks import CheckResult, MirrorFacts, MonitorTarget, Observation
+    from syncd.monitor.checks import CheckResult, MirrorFacts, Observation
     from syncd.release.manifest import CvdTail, ReleaseFile
     from syncd.release.tree import SourceTree
 
@@ -262,8 +265,21 @@ def _mark_warnings(
             store.mark_mailed(status.mirror, status.fingerprint, key, now)
 
 
+StatsAnswers = dict[str, tuple[int | None, str | None, str | None]]
+
+
+@dataclass
+class _Seen:
+    """What one pass's checks found: the HTTP checks, the https certificates, and each
+    mirror's /local_stats/ answer (status, redirect, error)."""
+
+    observations: list[Observation]
+    certs: list[CertSeen]
+    local_stats: StatsAnswers
+
+
 def _look(
-    targets: list[MonitorTarget],
+    facts: dict[str, MirrorFacts],
     tls: list[tuple[str, str]],
     cfg: MonitorConfig,
     *,
@@ -271,13 +287,13 @@ def _look(
     release: Release,
     source: SourceTree,
     known: Known | None,
-) -> tuple[list[Observation], list[CertSeen]]:
+) -> _Seen:
     """Run the pass's checks (`_observe_all`) to their end."""
     import trio
 
     return trio.run(
         lambda: _observe_all(
-            targets,
+            facts,
             tls,
             cfg,
             clock=clock,
@@ -290,7 +306,7 @@ def _look(
 
 
 async def _observe_all(
-    targets: list[MonitorTarget],
+    facts: dict[str, MirrorFacts],
     tls: list[tuple[str, str]],
     cfg: MonitorConfig,
     *,
@@ -299,16 +315,21 @@ async def _observe_all(
     files: Sequence[ReleaseFile],
     tails: Sequence[CvdTail],
     known: Known | None,
-) -> tuple[list[Observation], list[CertSeen]]:
+) -> _Seen:
     """The HTTP checks (`syncd.monitor.checks.observe`; with `known`, what earlier passes
     proved, conditional) and, at the same time, the certificates of the mirrors with an
-    https URL (`syncd.monitor.certcheck`)."""
+    https URL (`syncd.monitor.certcheck`) and every mirror's /local_stats/."""
     import trio
 
     from syncd.monitor.certcheck import observe_certs
-    from syncd.monitor.checks import observe
+    from syncd.monitor.checks import MonitorTarget, observe
 
     seen: list[CertSeen] = []
+    stats: StatsAnswers = {}
+    targets = [MonitorTarget(f.name, f.http, f.country) for f in facts.values()]
+
+    async def local_stats() -> None:
+        stats.update(await _ask_local_stats(facts, cfg))
 
     async def certs() -> None:
         seen.extend(
@@ -324,6 +345,7 @@ async def _observe_all(
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(certs)
+        nursery.start_soon(local_stats)
         found = await observe(
             targets,
             sorted(release.versions),
@@ -335,7 +357,7 @@ async def _observe_all(
             tails=tails,
             known=known,
         )
-    return found, seen
+    return _Seen(found, seen, stats)
 
 
 def _publish_site(index: Path, site: Site) -> None:
@@ -377,7 +399,7 @@ def _maintenance(
 def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) -> Snapshot:
     """Read the record once for `mirrors` (checks: all the record retains; state changes: the
     last HISTORY_DAYS)."""
-    monitor, publish = MonitorStore(conn), PublishStore(conn)
+    monitor, publish, traffic = MonitorStore(conn), PublishStore(conn), TrafficStore(conn)
     names = list(mirrors)
     since = now - HISTORY_DAYS * DAY
     runs = publish.runs(RUNS_SEARCHED)
@@ -400,7 +422,44 @@ def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) 
         run_outcomes=publish.outcome_counts([r.run_id for r in runs]),
         releases=read_releases(conn),
         certs={m: c for m, c in CertStore(conn).statuses().items() if m in names},
+        traffic={m: rows for m, rows in traffic.reports(since - DAY).items() if m in names},
+        local_stats={
+            m: (r.verdict, r.detail) for m, r in traffic.local_stats().items() if m in names
+        },
     )
+
+
+async def _ask_local_stats(facts: dict[str, MirrorFacts], cfg: MonitorConfig) -> StatsAnswers:
+    """Every checked mirror's /local_stats/, asked without credentials (status only)."""
+    from syncd.httpcheck.client import local_stats_each
+
+    return await local_stats_each(
+        [(f.name, f.http) for f in facts.values()],
+        timeout_s=cfg.request_timeout_s,
+        deadline_s=cfg.request_timeout_s,
+        concurrency=cfg.concurrency,
+        overall_s=cfg.run_deadline_s,
+    )
+
+
+def _local_stats(
+    store: TrafficStore,
+    answers: dict[str, tuple[int | None, str | None, str | None]],
+    facts: dict[str, MirrorFacts],
+    now: float,
+) -> list[Mail]:
+    """Record each mirror's /local_stats/ verdict; return the mails to the admins of the
+    mirrors whose /local_stats/ has just been found open to the world."""
+    mails = []
+    for name, (status, location, error) in sorted(answers.items()):
+        verdict = localstats.judge(status, location, error)
+        warn = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
+        f = facts.get(name)
+        if warn and f is not None:
+            mail = local_stats_mail(name, verdict.detail, f.notify or f.admins)
+            if mail.to:
+                mails.append(mail)
+    return mails
 
 
 def _guard(
@@ -522,28 +581,16 @@ def run_pass(
     the metrics, what the late-release alert compares with. `pool_ttl` ([dns] pool_ttl): how
     long before its start a maintenance window takes effect, with one monitor interval
     (``syncd.monitor.maintenance``)."""
-    from syncd.monitor.checks import MirrorFacts, MonitorTarget, apply_policy
+    from syncd.monitor.checks import apply_policy
 
     inv = read_inventory(inventory)
     source = read_source_tree(source_tree)  # the release, read once
     release = Release(source.versions, source.built_at)
-    facts: dict[str, MirrorFacts] = {}
-    skipped: dict[str, str] = {}
-    for m in inv.mirrors:
-        if not m.active:
-            skipped[m.name] = "disabled"
-        elif m.pending:
-            skipped[m.name] = "pending"
-        elif not m.http:
-            skipped[m.name] = "no http URL"
-        else:
-            facts[m.name] = MirrorFacts(m.name, m.http, m.country, tuple(m.admins), tuple(m.notify))
-    targets = [MonitorTarget(f.name, f.http, f.country) for f in facts.values()]
+    facts, skipped = _checked(inv)
     tls = [(m.name, m.https) for m in inv.mirrors if m.name in facts and m.https]
     known = _known(state) if cfg.conditional else None
-    observations, cert_seen = _look(
-        targets, tls, cfg, clock=clock, release=release, source=source, known=known
-    )
+    seen = _look(facts, tls, cfg, clock=clock, release=release, source=source, known=known)
+    observations = seen.observations
     now = clock()
     conn = open_db(state)
     try:
@@ -562,8 +609,10 @@ def run_pass(
         mails, marks, held = _mails(
             outcomes, facts=facts, store=store, cfg=cfg, now=now, ids=ids, quiet=windows
         )
+        # once, as a /local_stats/ turns open to the world (the page and metrics keep it)
+        mails += _local_stats(TrafficStore(conn), seen.local_stats, facts, now)
         certs, statuses, warnings = _judge_certs(
-            conn, cert_seen, facts, cfg, now=now, suspect=suspect, quiet=windows
+            conn, seen.certs, facts, cfg, now=now, suspect=suspect, quiet=windows
         )
         first_warning = len(mails)
         mails.extend(m for m, _, _ in warnings)
@@ -575,6 +624,7 @@ def run_pass(
             store.mailed_suspicion()
         dns = rotate(inv, source) if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
+        TrafficStore(conn).prune(now - max(cfg.retention_days, HISTORY_DAYS + 1) * DAY)
         snap = read_snapshot(conn, [*facts, *skipped], now)
     finally:
         conn.close()
@@ -609,6 +659,25 @@ def run_pass(
         dns,
         certs=statuses,
     )
+
+
+def _checked(inv: Inventory) -> tuple[dict[str, MirrorFacts], dict[str, str]]:
+    """The mirrors a pass checks (with what the mail needs of each), and those it skips with
+    why."""
+    from syncd.monitor.checks import MirrorFacts
+
+    facts: dict[str, MirrorFacts] = {}
+    skipped: dict[str, str] = {}
+    for m in inv.mirrors:
+        if not m.active:
+            skipped[m.name] = "disabled"
+        elif m.pending:
+            skipped[m.name] = "pending"
+        elif not m.http:
+            skipped[m.name] = "no http URL"
+        else:
+            facts[m.name] = MirrorFacts(m.name, m.http, m.country, tuple(m.admins), tuple(m.notify))
+    return facts, skipped
 
 
 def _remember_proven(

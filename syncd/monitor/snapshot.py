@@ -12,6 +12,7 @@ from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import Check, Record
 from syncd.publish.outcome import MirrorPushState, RunRow, TargetRow
 from syncd.release.propagation import Propagation
+from syncd.traffic.figures import Figures
 
 HISTORY_DAYS = 30  # what a mirror's page shows
 RUNS_SHOWN = 30  # the publish runs a mirror's page lists
@@ -44,6 +45,9 @@ class Snapshot:
     run_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # outcome -> count
     releases: list[Propagation] = field(default_factory=list)  # the last ones, newest first
     certs: dict[str, CertStatus] = field(default_factory=dict)  # mirror -> its https certificate
+    # mirror -> its traffic reports of the last HISTORY_DAYS, (recorded at, figures), oldest first
+    traffic: dict[str, list[tuple[float, Figures]]] = field(default_factory=dict)
+    local_stats: dict[str, tuple[str, str]] = field(default_factory=dict)  # (verdict, detail)
 
     def mirror_checks(self, mirror: str, since: float) -> list[Check]:
         """The mirror's checks at or after `since`, every family, oldest first."""

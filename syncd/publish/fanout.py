@@ -50,6 +50,7 @@ from syncd.publish.verdicts import Ending, ended, final, interrupted
 from syncd.settings import Policy
 from syncd.sqlite import StoreError
 from syncd.text import clean
+from syncd.traffic.store import record_report
 
 T = TypeVar("T")
 Judge = Callable[[int | None, Report | None, str, Mapping[str, int]], Judgement]
@@ -477,12 +478,12 @@ class Publisher:
                 result = _Exchange(interrupted(trio.current_time() >= self._deadline))
             # Runs on cancellation too: the attempt is closed in the record either way (the
             # job runs after the one that started it, so its row is known by then).
-            self._close_attempt(row, result)
+            self._close_attempt(row, result, mirror.name)
         self._latest[mirror.name] = result
         self.progress.attempt(mirror.name, verb, number, result.judgement)
         return result
 
-    def _close_attempt(self, row: list[int], result: _Exchange) -> None:
+    def _close_attempt(self, row: list[int], result: _Exchange, mirror: str) -> None:
         """Hand over the attempt's close. It reads the row its start wrote (not the start's
         future: the writer resolves futures only once their batch is committed, and this job
         may be in the same batch)."""
@@ -500,6 +501,8 @@ class Publisher:
                 error=j.error or None,
                 report=result.raw,
             )
+            if result.raw is not None:  # what the mirror served, once per client report
+                record_report(store.conn, mirror, now, result.raw)
 
         self.record.submit(close)
 

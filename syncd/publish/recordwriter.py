@@ -42,6 +42,7 @@ import trio
 from syncd.publish.store import PublishStore
 from syncd.sqlite import StoreError, open_db
 from syncd.text import clean
+from syncd.traffic.store import TrafficStore
 
 T = TypeVar("T")
 Job = Callable[[PublishStore], Any]
@@ -70,6 +71,7 @@ class RecordWriter:
         try:
             conn = open_db(self.path, timeout=self.busy_timeout_s)
             store = PublishStore(conn)
+            TrafficStore(conn)  # migrated here: its rows are written in the batches
         except BaseException as err:  # StoreError, or sqlite3's own: handed to the opener
             self._opened.set_exception(_translated(err, self.path))
             self._closed.set_result(None)

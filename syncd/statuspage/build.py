@@ -23,6 +23,7 @@ from syncd.statuspage.site import (
     Site,
     state_spans,
 )
+from syncd.statuspage.traffic import TrafficView, country_views, mirror_view
 
 
 def status_rows(
@@ -118,6 +119,7 @@ def site(
     since = now - HISTORY_DAYS * DAY
     runs = _runs(snap)
     by_name = {m.name: m for m in inv.mirrors}
+    traffic = traffic_views(snap)
     views = []
     for row in rows:
         m = by_name.get(row.name)
@@ -151,6 +153,8 @@ def site(
                 runs=tuple(runs.get(row.name, [])),
                 changes=changes,
                 cert=snap.certs.get(row.name),
+                traffic=traffic.get(row.name),
+                local_stats=snap.local_stats.get(row.name),
             )
         )
     gate = None
@@ -166,7 +170,14 @@ def site(
         tuple(views),
         suspect=suspect,
         releases=tuple(snap.releases),
+        traffic_countries=country_views(traffic, {m.name: m.country for m in inv.mirrors}),
     )
+
+
+def traffic_views(snap: Snapshot) -> dict[str, TrafficView]:
+    """Each mirror's traffic view, for the mirrors that reported in the last 30 days."""
+    views = {name: mirror_view(rows, snap.now) for name, rows in snap.traffic.items()}
+    return {name: v for name, v in views.items() if v is not None}
 
 
 def run_facts(snap: Snapshot) -> list[RunFacts]:
@@ -209,6 +220,7 @@ def metrics(
         else GateFacts(verdict.reached, verdict.share, gate_share)
     )
     states = {k: r.state.value for k, r in snap.records.items() if k[0] in checked}
+    traffic = traffic_views(snap)
     return MetricsSnapshot(
         snap.now,
         dict(release.versions),
@@ -220,4 +232,7 @@ def metrics(
         release_propagation=snap.releases[0] if snap.releases else None,
         t90_limit_s=t90_limit_s,
         certs={m: c for m, c in snap.certs.items() if m in checked},
+        traffic=traffic,
+        traffic_countries=country_views(traffic, {r.name: r.country for r in rows}),
+        local_stats=dict(snap.local_stats),
     )

@@ -21,6 +21,7 @@ from syncd.monitor.freshness import State
 from syncd.publish.outcome import PushOutcome
 from syncd.release.propagation import QUANTILES, Propagation, Quantiles
 from syncd.statuspage.rows import MirrorStatus
+from syncd.statuspage.traffic import TrafficView, metric_families
 from syncd.text import clean
 
 # a mirror's overall state: its worst family's, or why it is not checked
@@ -67,6 +68,9 @@ class MetricsSnapshot:
     release_propagation: Propagation | None = None  # the newest release's
     t90_limit_s: float | None = None  # [releases] t90_limit_h, in seconds
     certs: Mapping[str, CertStatus] = field(default_factory=dict)  # mirror -> https cert
+    traffic: Mapping[str, TrafficView] = field(default_factory=dict)  # mirror -> reported
+    traffic_countries: Mapping[str, TrafficView] = field(default_factory=dict)
+    local_stats: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # (verdict, detail)
 
 
 _LABEL_ESCAPE = re.compile(r'[\\"\n]')
@@ -356,6 +360,10 @@ def render_metrics(snap: MetricsSnapshot) -> str:
         )
     _run_samples(snap, out)
     _release_samples(snap, out)
+    for name, help_text, samples in metric_families(
+        snap.traffic, snap.traffic_countries, snap.local_stats
+    ):
+        out.family(name, help_text, samples)
     out.family(
         "pushsync_monitor_suspects_itself",
         "1 when most mirrors failed at once and the monitor left DNS alone (its own outage?).",

@@ -42,6 +42,12 @@ from syncd.statuspage.svgplot import (
     state_plot,
     time_plot,
 )
+from syncd.statuspage.traffic import (
+    TrafficView,
+    mirror_section,
+    overview_section,
+    view_json,
+)
 from syncd.text import clean_tree
 
 SCHEMA = 1
@@ -140,6 +146,8 @@ class MirrorView:
     runs: tuple[RunView, ...] = ()  # newest first
     changes: tuple[ChangeView, ...] = ()  # newest first
     cert: CertStatus | None = None  # its https certificate (None: no https URL)
+    traffic: TrafficView | None = None  # reported in the last 30 days
+    local_stats: tuple[str, str] | None = None  # /local_stats/ (verdict, detail), if checked
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,7 @@ class Site:
     mirrors: tuple[MirrorView, ...] = field(default=())
     suspect: str | None = None  # why the monitor suspects its own checks (DNS left alone)
     releases: tuple[Propagation, ...] = ()  # the last releases' propagation, newest first
+    traffic_countries: Mapping[str, TrafficView] = field(default_factory=dict)
 
 
 # formatting
@@ -438,6 +447,7 @@ def render_overview(site: Site) -> str:
         )
     out.append(_legend())
     out.append(_table("mirrors", headers, rows, [m.status.state for m in mirrors]))
+    out += overview_section(site.traffic_countries, now, _table)
     out += [
         *_releases(site),
         "<h2>What the score means</h2>",
@@ -605,6 +615,7 @@ def render_mirror(site: Site, m: MirrorView) -> str:
         out.append(_table("changes", ["When", "Family", "Change", "Why"], change_rows))
     else:
         out.append("<p>No change recorded.</p>")
+    out += mirror_section(s.name, m.traffic, m.local_stats, now)
     out += [
         "<h2>What the score means</h2>",
         f'<p class="note">{esc(SCORE_TEXT)}</p>',
@@ -729,6 +740,10 @@ def status_json(site: Site) -> dict[str, Any]:
                     }
                     for r in m.runs
                 ],
+                "traffic": view_json(m.traffic, _iso),
+                "local_stats": None
+                if m.local_stats is None
+                else {"verdict": m.local_stats[0], "detail": m.local_stats[1]},
             }
         )
     return {
@@ -752,6 +767,7 @@ def status_json(site: Site) -> dict[str, Any]:
         "states": [s.value for s in State],
         "mirrors": mirrors,
         "releases": [_release_json(p) for p in site.releases],
+        "traffic_countries": {c: view_json(v, _iso) for c, v in site.traffic_countries.items()},
     }
 
 

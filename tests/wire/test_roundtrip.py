@@ -370,6 +370,22 @@ def reports(draw: st.DrawFn) -> wire_report.Report:
     if draw(st.booleans()):  # optional keys of newer clients: old ones omit them
         rep["cdiffs"] = draw(cdiff_spans)
         rep["signs"] = draw(st.lists(text, max_size=3))
+    if draw(st.booleans()):  # ACCESS_LOG= set
+        count = st.integers(0, 2**62)
+        rep["traffic"] = {
+            "lines": draw(count),
+            "requests": draw(count),
+            "bytes": draw(count),
+            "excluded": draw(count),
+            "malformed": draw(count),
+            "kinds": {k: {"requests": draw(count), "bytes": draw(count)} for k in ("cvd", "other")},
+            "statuses": draw(st.dictionaries(st.sampled_from(["2xx", "304", "4xx"]), count)),
+            "clients": draw(st.dictionaries(st.sampled_from(["1", "0.103", "other"]), count)),
+            "since": draw(
+                st.none() | st.just("2026-01-01T00:00:00.000Z")
+            ),  # text only (noqa: date)
+            "complete": draw(st.booleans()),
+        }
     finished = T0 + timedelta(milliseconds=draw(st.integers(0, 10**8)))
     return wire_report.finish(rep, draw(st.sampled_from(wire_report.STATUSES)), T0, finished)
 
@@ -400,6 +416,7 @@ def test_every_report_key_is_typed_and_the_statuses_agree() -> None:
         "cdiffs",
         "signs",
         "maintenance",
+        "traffic",
     }
     status = syncd_report.Report.model_fields["status"].annotation
     assert typing.get_args(status) == wire_report.STATUSES
