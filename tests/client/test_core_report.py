@@ -38,13 +38,13 @@ def test_report_keys_are_pinned() -> None:
 
 
 def test_optional_keys_are_not_contract_keys() -> None:
-    """``rounds``, ``cdiffs``, ``signs`` and ``maintenance`` are optional: old clients omit
-    them, so a report without them is still version 1, and one with them still parses in
-    syncd."""
+    """``rounds``, ``cdiffs``, ``signs``, ``maintenance`` and ``traffic`` are optional: old
+    clients omit them, so a report without them is still version 1, and one with them still
+    parses in syncd."""
     from syncd.publish import report as syncd_report
 
     optional = set(report.Report.__annotations__) - set(report.KEYS)
-    assert optional == {"rounds", "cdiffs", "signs", "maintenance"}
+    assert optional == {"rounds", "cdiffs", "signs", "maintenance", "traffic"}
     rep = report.new_report("sync", T0, "0.1.0", None)
     assert not optional & set(rep)
     rep["cdiffs"] = {"daily": {"first": 28005, "last": 28034, "count": 30}}
