@@ -6,51 +6,24 @@ import pwd
 import shlex
 import socket
 import stat
-from typing import Callable, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from clientside.configfile import check_to, load_config
 from clientside.core import account, rsyncplan
 from clientside.core.config import Config, ConfigError, Source
-from clientside.core.homepage import LOGO_NAME
 from clientside.core.mounts import REMOTE_FS
-from clientside.core.pagekeys import PAGE_NAME
 from clientside.fsutil import fs_type
 from clientside.runner import capture, find_rsync, rsync_version, run
 from clientside.statedir import bound_tree, check_state_dir
-from clientside.trust import UnsafePath, check_program, check_trusted
+from clientside.trust import check_program, check_trusted
+from clientside.verbs.doctor_served import check_access_log, check_homepage
+from clientside.verbs.findings import Doctor
 from pushwire.authorized_keys import parse_line
 from pushwire.keyfile import CLIENT_NAME
 
 # its -S tells an account's own user about the account (Debian)
 STATUS_PROGRAM = "/usr/bin/passwd"
 GOOD_SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "/bin/dash")
-
-
-class Doctor:
-    def __init__(self) -> None:
-        self.problems: List[Tuple[str, str]] = []
-        self.ok: List[str] = []
-        self.notes: List[str] = []  # what cannot be checked as this user: not a problem
-
-    def check(self, good: bool, what: str, fix: str) -> None:
-        if good:
-            self.ok.append(what)
-        else:
-            self.problems.append((what, fix))
-
-    def trusted(self, what: str, check: Callable[[], None]) -> bool:
-        """Run a StrictModes check (as a push runs it); return whether it passed."""
-        try:
-            check()
-        except UnsafePath as exc:
-            fix = exc.fix
-            self.check(False, exc.problem, fix[len("run: ") :] if fix.startswith("run: ") else fix)
-            return False
-        except ConfigError as exc:
-            self.check(False, str(exc), "fix the path named")
-            return False
-        self.check(True, f"{what} cannot be changed by another user", "")
-        return True
 
 
 def _mode(path: str) -> Optional[os.stat_result]:
@@ -244,8 +217,8 @@ def _check_config(
             f" install -d -m 755 {shlex.quote(config.to)})",
         )
     _check_state(d, config)
-    _check_homepage(d, config)
-    _check_access_log(d, config)
+    check_homepage(d, config)
+    check_access_log(d, config)
     kind = fs_type(config.state_dir if os.path.exists(config.state_dir) else home)
     d.check(
         kind not in REMOTE_FS,
@@ -344,58 +317,6 @@ def list_module(rsync: str, src: Source, config: Config, home: str) -> rsyncplan
     if res.exit_code is None:
         return rsyncplan.RsyncVerdict("transient", "deadline", "no listing within 60s", True)
     return rsyncplan.classify(res.exit_code, res.output)
-
-
-def _check_homepage(d: Doctor, config: Config) -> None:
-    """What the home page will show (a note), and what in TO would stop or spoil it."""
-    page = config.page
-    sponsor = page.sponsor or "-"
-    if page.sponsor_url:
-        sponsor += f" (link {page.sponsor_url})"
-    if page.contact is None:
-        contact = "none (CONTACT=)"
-    else:
-        contact = page.contact if page.show_contact else "hidden (SHOW_CONTACT=yes shows it)"
-    logo = os.path.join(config.to, LOGO_NAME)
-    has_logo = os.path.isfile(logo)
-    d.notes.append(
-        f"home page {os.path.join(config.to, PAGE_NAME)}: name"
-        f" {page.mirror_name or socket.gethostname() + ' (this host; MIRROR_NAME=)'},"
-        f" country {page.country or '- (COUNTRY=)'}, sponsor {sponsor}, contact {contact},"
-        f" logo {logo if has_logo else '- (add one as ' + logo + ')'}"
-    )
-    page_path = os.path.join(config.to, PAGE_NAME)
-    d.check(
-        not os.path.isdir(page_path) or os.path.islink(page_path),
-        f"{page_path} is not a directory (each sync writes the home page there)",
-        f"rm -r {shlex.quote(page_path)}",
-    )
-    if has_logo:
-        d.check(
-            bool(os.stat(logo).st_mode & 0o004),
-            f"logo {logo} is readable by the web server",
-            f"chmod 644 {shlex.quote(logo)}",
-        )
-
-
-def _check_access_log(d: Doctor, config: Config) -> None:
-    """ACCESS_LOG (when set) is a file this user can read, outside the served tree."""
-    path = config.access_log
-    if path is None:
-        return
-    real, to = os.path.realpath(path), os.path.realpath(config.to)
-    d.check(
-        not real.startswith(to.rstrip("/") + "/"),
-        f"ACCESS_LOG {path} is outside TO",
-        "log to a directory the web server does not serve (a sync deletes what is not local_*)",
-    )
-    readable = os.path.isfile(path) and os.access(path, os.R_OK)
-    d.check(
-        readable,
-        f"ACCESS_LOG {path} is a file this user can read",
-        f"point ACCESS_LOG= at the vhost's access log, and let {pwd.getpwuid(os.geteuid()).pw_name}"
-        " read it (e.g. adm group, or logrotate's create 0640 with that group)",
-    )
 
 
 def _check_state(d: Doctor, config: Config) -> None:
