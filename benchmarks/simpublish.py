@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import json
 import random
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +70,8 @@ MB = 1_000_000
 SOURCES = ("rsync1.clamav.net", "rsync2.clamav.net")
 EXPECTED = {"daily": 28034, "main": 62, "bytecode": 335}
 PINS = {db: f"{i:032x}" for i, db in enumerate(sorted(EXPECTED), start=1)}
-EPOCH = 1_800_000_000.0  # the simulation's wall clock at its time 0 (reports' times)
+EPOCH = 1_800_000_000.0  # the wall clock at the first release's time 0 (the record, reports)
+RELEASE_EVERY_S = 6 * 3600.0  # the next simulated release starts this much later
 CONTENDERS = ("single", "balanced", "tiered")
 # every simulated mirror pins the same host key: the simulation never reaches ssh
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHDD/EQ19Pt8lfSSn4KJJFQxiF68kX+BfElxRIsBnReP"
@@ -327,8 +329,16 @@ def wire_busy() -> str:
     return "rsync_busy"
 
 
+def _wall(t: float) -> float:
+    """The simulated wall clock at trio's time `t` (each release's run starts at trio's 0)."""
+    return _BASE[0] + t
+
+
+_BASE = [EPOCH]  # the current release's wall clock at its time 0
+
+
 def _when(t: float) -> datetime:
-    return datetime.fromtimestamp(EPOCH + t, UTC)
+    return datetime.fromtimestamp(_wall(t), UTC)
 
 
 def _databases(versions: Mapping[str, int]) -> dict[str, Any]:
@@ -428,10 +438,20 @@ class Simulation:
         rep = self.releases
         self.releases += 1
         random.seed(self.sc.seed * 1000 + rep)  # tenacity's jitter
-        trio._core._run._r.seed(self.sc.seed * 1000 + rep)  # trio's task order
+        _BASE[0] = EPOCH + rep * RELEASE_EVERY_S
         world = World(self.sc, self.caps)
         clock = trio.testing.MockClock(autojump_threshold=0)
-        results = trio.run(self._publish, world, clock=clock)
+        # trio's scheduling made deterministic, as its Hypothesis plugin does: each batch of
+        # runnable tasks sorted by creation, then shuffled by its seeded generator (ties of
+        # deadlines, frequent in simulated time, are otherwise broken by object addresses)
+        run = trio._core._run
+        before = run._ALLOW_DETERMINISTIC_SCHEDULING
+        run._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]
+        run._r.seed(self.sc.seed * 1000 + rep)
+        try:
+            results = trio.run(self._publish, world, clock=clock)
+        finally:
+            run._ALLOW_DETERMINISTIC_SCHEDULING = before  # type: ignore[misc]
         return self._result(world, results, rep)
 
     async def _publish(self, world: World) -> list[Any]:
@@ -445,7 +465,7 @@ class Simulation:
         mirrors = plan(self.inventory, last_duration=store.last_durations())
         run_id = new_run_id(_when(0), f"{self.releases:06x}")
         store.create_run(
-            run_id, EPOCH, expected=EXPECTED, request="", inventory=None,
+            run_id, _wall(0), expected=EXPECTED, request="", inventory=None,
             mirrors=[m.name for m in mirrors],
         )  # fmt: skip
         specs = (
@@ -470,7 +490,7 @@ class Simulation:
             run_id,
             dict(EXPECTED),
             policy,
-            wall=lambda: EPOCH + trio.current_time(),
+            wall=lambda: _wall(trio.current_time()),
             handle_signals=False,
             sources=specs,
             transports={s: SimTransport(world, s) for s in SOURCES},
@@ -485,7 +505,7 @@ class Simulation:
             await trio.sleep(sc.startup_s)
             results = await publisher.run(mirrors)
             nursery.cancel_scope.cancel()
-        store.finish_run(run_id, EPOCH + trio.current_time(), "finished")
+        store.finish_run(run_id, _wall(trio.current_time()), "finished")
         return results
 
     async def _fail_hub(self, world: World, at: float) -> None:
@@ -650,24 +670,83 @@ def _mb(d: Mapping[str, float]) -> dict[str, float]:
 
 
 def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per N: single and balanced, and tiered for every hub count, hubs' and sources'
+    max_transfers and hub_wait given; each `--reps` releases in a row (the first on an empty
+    record, the others on the record the previous one left: slowest first, learned rates)."""
     rows = []
+    base = {"seed": args.seed, "release_bytes": args.release_mb * MB}
+    faults = {
+        "none": {},
+        "hub-fails": {"hub_fails_at": args.fail_at},
+        "hub-down": {"hub_down": True},
+        "hub-late": {"late_hub_s": args.late_s},
+    }
     for n in args.n:
-        plans: list[Scenario] = [Scenario(n, "single"), Scenario(n, "balanced")]
-        for k in args.hubs:
-            if k < n:
-                plans.append(Scenario(n, "tiered", hubs=k, hub_transfers=args.hub_transfers))
-        for planned in plans:
-            sc = replace(planned, seed=args.seed, release_bytes=args.release_mb * MB)
-            (res,) = simulate(sc)
-            row = _row(res)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        plans: list[Scenario] = []
+        for mt in args.max_transfers:
+            if "single" in args.contenders:
+                plans.append(Scenario(n, "single", **base))
+            if "balanced" in args.contenders:
+                plans.append(Scenario(n, "balanced", max_transfers=mt, **base))
+            for k, ht, wait, fault in itertools.product(
+                args.hubs, args.hub_transfers, args.hub_wait, args.faults
+            ):
+                if "tiered" in args.contenders and k < n:
+                    kw = {**base, **faults[fault]}
+                    plans.append(
+                        Scenario(
+                            n,
+                            "tiered",
+                            max_transfers=mt,
+                            hubs=k,
+                            hub_transfers=ht,
+                            hub_wait=wait,
+                            **kw,
+                        )
+                    )
+        for sc in {repr(p): p for p in plans}.values():  # single: once for every max_transfers
+            for res in simulate(sc, args.reps):
+                row = _row(res)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def _limit_scenario(n: int, h: int, args: argparse.Namespace) -> Scenario:
+    contender = "tiered" if h else "balanced"
+    egress = {"source_Bps": args.source_mbit / 8 * MB, "hub_Bps": args.hub_mbit / 8 * MB}
+    return Scenario(n, contender, hubs=h, **egress)
+
+
+def limits(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The physical limits (`topology_limit`, transfers only) of S sources and H hubs of the
+    given egress for each N, and the fewest hubs within `--within` seconds."""
+    rows = []
+    caps = [args.mirror_mbit / 8 * MB] * max(args.n)
+    size = args.release_mb * MB
+    for n in args.n:
+        row: dict[str, Any] = {"n": n}
+        for h in args.hubs:
+            sc = _limit_scenario(n, h, args)
+            row[f"hubs={h}"] = round(topology_limit(sc, caps[:n], size)[0], 1)
+        fewest = None
+        for h in range(n):
+            sc = _limit_scenario(n, h, args)
+            if topology_limit(sc, caps[:n], size)[0] <= args.within:
+                fewest = h
+                break
+        row["fewest_hubs_within"] = fewest
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
 def _row(res: SimResult) -> dict[str, Any]:
     sc = res.scenario
-    keep = ("n", "contender", "hubs", "hub_transfers", "max_transfers", "hub_wait", "release_bytes")
+    keep = (
+        "n", "contender", "hubs", "hub_transfers", "max_transfers", "hub_wait", "release_bytes",
+        "hub_fails_at", "hub_down", "late_hub_s",
+    )  # fmt: skip
     return {**{k: sc[k] for k in keep}, **{k: v for k, v in asdict(res).items() if k != "scenario"}}
 
 
@@ -688,15 +767,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     s = sub.add_parser("sweep", help="real sizes: single, balanced, tiered with k hubs, per N")
     s.add_argument("--n", type=int, nargs="+", default=[500, 1000, 2000, 5000])
     s.add_argument("--hubs", type=int, nargs="+", default=[5, 10, 20, 40, 80])
-    s.add_argument("--hub-transfers", type=int, default=20)
+    s.add_argument("--hub-transfers", type=int, nargs="+", default=[20])
+    s.add_argument("--max-transfers", type=int, nargs="+", default=[50], help="per source")
+    s.add_argument("--hub-wait", type=float, nargs="+", default=[120.0])
+    s.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    s.add_argument(
+        "--faults", nargs="+", choices=("none", "hub-fails", "hub-down", "hub-late"),
+        default=["none"], help="tiered: what happens to the first hub",
+    )  # fmt: skip
+    s.add_argument("--fail-at", type=float, default=15.0, help="hub-fails: its daemon dies then")
+    s.add_argument("--late-s", type=float, default=60.0, help="hub-late: its own pull takes this")
+    s.add_argument("--reps", type=int, default=2, help="releases in a row per setting")
     s.add_argument("--release-mb", type=float, default=60.0)
     s.add_argument("--seed", type=int, default=1)
-    for p in (v, s):
+    lim = sub.add_parser("limits", help="physical limits of 2 sources and H hubs, per N")
+    lim.add_argument("--n", type=int, nargs="+", default=[500, 1000, 2000, 5000, 10000])
+    lim.add_argument("--hubs", type=int, nargs="+", default=[0, 10, 20, 40, 80])
+    lim.add_argument("--source-mbit", type=float, default=1000.0)
+    lim.add_argument("--hub-mbit", type=float, default=1000.0)
+    lim.add_argument("--mirror-mbit", type=float, default=100.0, help="every mirror's downlink")
+    lim.add_argument("--release-mb", type=float, default=60.0)
+    lim.add_argument("--within", type=float, default=300.0, help="seconds")
+    for p in (v, s, lim):
         p.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     if args.command == "sweep" and min(args.n) < 2:
         sys.exit("--n must be at least 2 mirrors")
-    rows = validate(args) if args.command == "validate" else sweep(args)
+    rows = {"validate": validate, "sweep": sweep, "limits": limits}[args.command](args)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"command": vars(args) | {"out": str(args.out)},
