@@ -422,6 +422,15 @@ def policy_of(sc: Scenario) -> Policy:
     return Policy(**{**base, **sc.policy})
 
 
+class _CoinFlip(random.Random):
+    """trio's generator with its production batch order: `shuffle` reverses the batch with
+    probability 1/2 (what trio does to each batch of runnable tasks outside its test mode)."""
+
+    def shuffle(self, x: Any) -> None:
+        if self.random() < 0.5:
+            x.reverse()
+
+
 class Simulation:
     """One fleet's releases in a row, each a real `Publisher` run in simulated time, with the
     record kept between them (the second release is pushed slowest first, at learned rates)."""
@@ -441,17 +450,18 @@ class Simulation:
         _BASE[0] = EPOCH + rep * RELEASE_EVERY_S
         world = World(self.sc, self.caps)
         clock = trio.testing.MockClock(autojump_threshold=0)
-        # trio's scheduling made deterministic, as its Hypothesis plugin does: each batch of
-        # runnable tasks sorted by creation, then shuffled by its seeded generator (ties of
-        # deadlines, frequent in simulated time, are otherwise broken by object addresses)
+        # trio's scheduling made deterministic: each batch of runnable tasks sorted by
+        # creation (ties of deadlines, frequent in simulated time, are otherwise broken by
+        # object addresses), then, as trio does outside tests, reversed or not by a coin
+        # (`_CoinFlip`, seeded; trio's test mode would shuffle the batch instead)
         run = trio._core._run
-        before = run._ALLOW_DETERMINISTIC_SCHEDULING
+        before = run._ALLOW_DETERMINISTIC_SCHEDULING, run._r
         run._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]
-        run._r.seed(self.sc.seed * 1000 + rep)
+        run._r = _CoinFlip(self.sc.seed * 1000 + rep)
         try:
             results = trio.run(self._publish, world, clock=clock)
         finally:
-            run._ALLOW_DETERMINISTIC_SCHEDULING = before  # type: ignore[misc]
+            run._ALLOW_DETERMINISTIC_SCHEDULING, run._r = before  # type: ignore[misc]
         return self._result(world, results, rep)
 
     async def _publish(self, world: World) -> list[Any]:
