@@ -56,7 +56,7 @@ def test_a_cvd_that_stays_bad_is_one_error_naming_it_after_a_bounded_wait(tree: 
 def test_a_tree_without_any_cvd_is_refused_at_once(tmp_path: Path) -> None:
     """Nothing to wait for: an empty tree is the wrong directory, not a release landing."""
     pauses: list[float] = []
-    with pytest.raises(ConfigError, match="no daily.cvd, main.cvd or bytecode.cvd"):
+    with pytest.raises(ConfigError, match=r"no daily\.cvd, main\.cvd or bytecode\.cvd"):
         read_source_tree(tmp_path, sleep=pauses.append)
     assert pauses == []
 
