@@ -166,9 +166,16 @@ def plan_tiers(
     given = dict.fromkeys(names, 0)
     total = sum(share.values())
     out = dict(first)
+    # the sources' own quota is the front of the plan (the slowest), never through a hub: a
+    # hub whose quota is not full by then would otherwise take the slowest mirrors, whose own
+    # pull, started late, would end the release (benchmarks/README.md, the simulation)
+    hold = max(0, sum(quota[s.name] for s in sources) - len(names))
+    front = set([m for m in mirrors if m not in names][:hold])
     # a second-wave mirror starts once its hub serves: the hubs take the mirrors pushed last
     # (the fastest by their last push) and the slowest start at once, from their source
     for mirror in reversed(mirrors):
+        if mirror in front:
+            continue
         open_ = [
             h
             for h in eligible.get(mirror, ())

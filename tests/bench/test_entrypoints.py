@@ -17,6 +17,7 @@ MODULES = [
     "benchmarks.fanout",
     "benchmarks.publish_cpu",
     "benchmarks.served",
+    "benchmarks.simpublish",
     "benchmarks.soak",
     "devtools.demo",
     "devtools.harness.simfleet",

@@ -233,6 +233,11 @@ def test_tiers_take_only_eligible_mirrors_and_no_more_than_each_hubs_quota(
         assert decision.key == first[mirror].source == decision.through
     for hub in hub_names:
         assert sum(d.source == hub for d in got.values()) <= quota[hub]
+    if hubs:  # the sources' quota is the front of the plan: never through a hub
+        planned_hubs = hub_names & set(mirrors)
+        hold = max(0, sum(quota[s.name] for s in sources) - len(planned_hubs))
+        front = [m for m in mirrors if m not in planned_hubs][:hold]
+        assert all(got[m].basis != TIER for m in front)
     assert plan_tiers(mirrors, sources, hubs, eligible) == got  # deterministic
     assert plan_tiers(mirrors, sources, [], eligible) == first
 
@@ -251,6 +256,21 @@ def test_hubs_share_the_mirrors_with_the_sources_by_weight() -> None:
     tier = got["m11"]
     assert tier.basis == TIER and tier.key in (R1, R2)
     assert f"via hub {tier.source}" in tier.reason and f"fall back to {tier.key}" in tier.reason
+
+
+def test_a_hub_with_room_left_does_not_take_the_slowest_mirrors() -> None:
+    """Hubs fill unevenly: m00's wave is the fast end of the plan, m01's the slow front. The
+    front (as many as the sources' quota holds besides the hubs: m02, m03) starts at once
+    from its source even though m01 has room; found by the simulation (benchmarks/README.md:
+    10 Mbit/s mirrors in the second wave ended the release at 1.9x its limit)."""
+    mirrors = [f"m{i:02}" for i in range(12)]
+    hubs = [SourceSpec("m00", 2, 10), SourceSpec("m01", 2, 10)]
+    eligible = {m: ["m00"] for m in mirrors[6:]} | {m: ["m01"] for m in mirrors[2:6]}
+    got = plan_tiers(mirrors, [SourceSpec(R1), SourceSpec(R2)], hubs, eligible)
+    assert [got[m].basis for m in ("m02", "m03")] == [WEIGHT, WEIGHT]
+    assert [got[m].source for m in ("m04", "m05")] == ["m01", "m01"]
+    assert [got[m].source for m in ("m08", "m09", "m10", "m11")] == ["m00"] * 4
+    assert [got[m].basis for m in ("m06", "m07")] == [WEIGHT, WEIGHT]  # m00 is full
 
 
 def test_a_hub_that_is_gone_sends_its_mirrors_to_their_source() -> None:
