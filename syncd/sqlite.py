@@ -6,6 +6,7 @@ each part's schema has come, so parts are upgraded independently and never twice
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sqlite3
@@ -98,7 +99,19 @@ def _creation_problem(path: Path, user: str) -> str | None:
 
 
 def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str]) -> int:
-    """Apply `component`'s migrations not yet applied, each in its own transaction."""
+    """Apply `component`'s migrations not yet applied, each in its own transaction; raise
+    StoreError (one line, the record unchanged) when one cannot be applied (a full disk, a
+    read-only file)."""
+    try:
+        return _migrate(conn, component, migrations)
+    except sqlite3.Error as err:
+        raise StoreError(
+            f"cannot bring the state database's {component} tables up to date: {err} "
+            "(free space beside it, or make it writable, then run the command again)"
+        ) from None
+
+
+def _migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str]) -> int:
     row = conn.execute(
         "SELECT version FROM schema_versions WHERE component = ?", (component,)
     ).fetchone()
@@ -120,7 +133,8 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
                 (component, version),
             )
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
     return len(migrations)

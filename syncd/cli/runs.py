@@ -12,6 +12,7 @@ from syncd.cli.releases import release_lines
 from syncd.publish.history import run_detail, status
 from syncd.publish.report import dumps_strict
 from syncd.release.history import of_run
+from syncd.sqlite import StoreError
 
 status_app = group()
 app = group(help="Read past publish runs from the record.", no_args_is_help=True)
@@ -57,7 +58,11 @@ def show_cmd(
     TXT announced it)."""
     path = _path(state, config)
     detail = run_detail(path, run_id)
-    prop = of_run(path, run_id)
+    try:
+        prop = of_run(path, run_id)
+    except StoreError as err:  # the run is shown all the same: its figures are the extra
+        prop = None
+        typer.echo(f"syncd: the release's figures are not shown: {err}", err=True)
     run, targets, attempts = detail.run, detail.targets, detail.attempts
     run_state = run.state
     if json_out:
