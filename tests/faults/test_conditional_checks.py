@@ -1,13 +1,13 @@
 """Conditional checks still catch every fault planted on a mirror, on the very next pass.
 
 A release tree is served by a real nginx; a check proves it (each release file read whole, each
-CVD's tail compared) and the next check leans on what was proven (If-Range on the last bytes of
-each release file; a CVD's tail skipped while its validators hold). Then one fault is planted
-in the served tree and the next check must see it: 100 trials, faults and files drawn from a
-seeded generator, each caught (100 of 100). The same trials run against servers that ignore
-conditional requests: nginx with ``etag off; if_modified_since off; max_ranges 0;`` (200 and
-the whole file to everything) and a light server that answers every Range from the file as it
-is now, whatever If-Range says: never a false fresh.
+CVD's tail compared) and the next check leans on what was proven (one Range request for the
+last bytes of each release file and each CVD, trusted only under the validators proven). Then
+one fault is planted in the served tree and the next check must see it: 100 trials, faults and
+files drawn from a seeded generator, each caught (100 of 100). The same trials run against
+servers that ignore conditional requests: nginx with ``etag off; if_modified_since off;
+max_ranges 0;`` (200 and the whole file to everything) and a light server that answers every
+Range from the file as it is now, whatever precondition it is sent: never a false fresh.
 
 A touch (the file's time changed, its bytes not) is no fault: it must pass, and the pass after
 it must be conditional again.
