@@ -14,13 +14,14 @@ request per file:
   passes is the very file proven, header and all, so its header is not asked again.
 - **Never a false fresh.** Whatever else comes back is judged as a first pass would: other
   validators (a file touched, replaced, a server that changed them) or another answer mean
-  the file is read whole again (a CVD: its header and tail); other bytes or another size are
-  the problem they show. A server that sends no validator, or only a weak ETag, is read whole
-  every pass, as before. No precondition header is sent: the validators are compared here,
-  which is what a server's ``If-Match`` or ``If-Range`` would compare, and a server that
-  ignores those headers cannot make this comparison lie. What no check short of a whole read
-  can see is a file rewritten in its middle with its size, its last bytes and its
-  modification time kept (nginx's ETag is the time and the size): docs/monitoring.md says so.
+  the file is read whole again (a CVD: its header and tail, which judge any other answer
+  too); a release file's other bytes or another size are the problem they show. A server
+  that sends no validator, or only a weak ETag, is read whole every pass, as before. No
+  precondition header is sent: the validators are compared here, which is what a server's
+  ``If-Match`` or ``If-Range`` would compare, and a server that ignores those headers cannot
+  make this comparison lie. What no check short of a whole read can see is a file rewritten
+  before its last bytes with its size, its last bytes and its modification time kept
+  (nginx's ETag is the time and the size): docs/monitoring.md says so.
 """
 
 from __future__ import annotations
