@@ -20,9 +20,11 @@ fleet, in this order:
 
 Each syncd pass is its own process (``wait4``: user + system CPU, ``ru_maxrss``; wall time
 around it); its requests are read back from nginx's access log (``$request_length`` +
-``$bytes_sent``: request and answer, headers included, TCP/IP overhead not) and replayed by the
-floor: a process running asyncio and an ``httpx.AsyncClient`` with syncd's limits (a new
-connection per request, the same concurrency), each mirror's requests in order, bodies read,
+``$bytes_sent``: request and answer, headers included, TCP/IP overhead not; the answer's
+headers apart from its body, and the first mirror's requests one by one in ``one_mirror``) and
+replayed by the floor: a process running asyncio and an ``httpx.AsyncClient`` with syncd's
+limits and request headers (a new connection per request, the same concurrency, the same
+method, Range and any conditional header), each mirror's requests in order, bodies read,
 nothing judged, nothing recorded. Loopback only, one family (IPv4): "per mirror" below is per
 mirror and family. Bounded: each pass has syncd's own run deadline, the floor 300 s.
 """
@@ -50,7 +52,24 @@ from devtools.harness.ports import free_port, stop_process, wait_listening
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 SIZES = {"daily": 600_000, "main": 600_000, "bytecode": 300_000, "cdiff": 100_000}
-FIELDS = ("addr", "uri", "range", "if_range", "status", "request_length", "bytes_sent")
+# what nginx logs of each request; the conditional headers are replayed by the floor
+CONDITIONALS = {
+    "range": "Range",
+    "if_range": "If-Range",
+    "if_match": "If-Match",
+    "if_unmodified_since": "If-Unmodified-Since",
+    "if_none_match": "If-None-Match",
+}
+FIELDS = (
+    "addr",
+    "method",
+    "uri",
+    *CONDITIONALS,
+    "status",
+    "request_length",
+    "bytes_sent",
+    "body_bytes",
+)
 HOST = "db.pl.clamav.net"
 GOAL_BYTES = 4096
 GOAL_RATIO = 1.3
@@ -101,12 +120,13 @@ class NginxFleet:
             f"${v}"
             for v in (
                 "server_addr",
+                "request_method",
                 "request_uri",
-                "http_range",
-                "http_if_range",
+                *(f"http_{c}" for c in CONDITIONALS),
                 "status",
                 "request_length",
                 "bytes_sent",
+                "body_bytes_sent",
             )
         )
         conf = self.work / "nginx.conf"
@@ -192,14 +212,33 @@ def traffic(lines: list[dict[str, str]], n: int) -> dict[str, Any]:
     for x in lines:
         uri = x["uri"]
         kind = "sign" if uri.endswith(".sign") else uri.rsplit(".", 1)[-1].lstrip("/")
-        key = f"{kind} {x['status']}{' range' if x['range'] != '-' else ''}"
+        head = " HEAD" if x["method"] == "HEAD" else ""
+        key = f"{kind} {x['status']}{' range' if x['range'] != '-' else ''}{head}"
         kinds[key] = kinds.get(key, 0) + int(x["request_length"]) + int(x["bytes_sent"])
     return {
         "requests_per_mirror": round(len(lines) / n, 2),
         "bytes_per_mirror": round(total / n),
         "statuses": statuses,
         "bytes_per_mirror_by_kind": {k: round(v / n) for k, v in sorted(kinds.items())},
+        "one_mirror": one_mirror(lines),
     }
+
+
+def one_mirror(lines: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The first mirror's requests, in order: what was asked, the answer's status, and the
+    bytes of the request (line and headers), of the answer's headers and of its body."""
+    return [
+        {
+            "request_line": f"{x['method']} {x['uri']}",
+            "sent": {h: x[c] for c, h in CONDITIONALS.items() if x[c] != "-"},
+            "status": int(x["status"]),
+            "request": int(x["request_length"]),
+            "answer_headers": int(x["bytes_sent"]) - int(x["body_bytes"]),
+            "body": int(x["body_bytes"]),
+        }
+        for x in lines
+        if x["addr"] == address(0)
+    ]
 
 
 def syncd_pass(work: Path, name: str, conditional: bool) -> tuple[dict[str, Any], Path]:
@@ -221,7 +260,8 @@ def floor_pass(
     """Replay `lines` (one pass's requests) with plain httpx in a process of its own."""
     per: dict[str, list[list[str]]] = {}
     for x in lines:
-        per.setdefault(x["addr"], []).append([x["uri"], x["range"], x["if_range"]])
+        sent = {h: x[c] for c, h in CONDITIONALS.items() if x[c] != "-"}
+        per.setdefault(x["addr"], []).append([x["method"], x["uri"], sent])
     plan = work / f"floor-{name}.requests.json"
     plan.write_text(json.dumps({"port": int(FLEET_PORT[0]), "mirrors": per}))
     argv = [sys.executable, "-m", "benchmarks.monitor_pass", "--floor", str(plan)]
@@ -241,23 +281,23 @@ async def _floor(plan: dict[str, Any], concurrency: int) -> int:
     async def one(client: httpx.AsyncClient, addr: str, requests: list[list[str]]) -> None:
         nonlocal failed
         async with limit:
-            for uri, span, cond in requests:
-                headers = {"Host": HOST}
-                if span != "-":
-                    headers["Range"] = span
-                if cond != "-":
-                    headers["If-Range"] = cond
+            for method, uri, sent in requests:
+                headers = {"Host": HOST, **sent}
                 try:
-                    await client.get(f"http://{addr}:{plan['port']}{uri}", headers=headers)
+                    url = f"http://{addr}:{plan['port']}{uri}"
+                    await client.request(method, url, headers=headers)
                 except httpx.HTTPError:
                     failed += 1
 
-    async with httpx.AsyncClient(
+    client = httpx.AsyncClient(
         timeout=httpx.Timeout(10.0),
         trust_env=False,
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
-        headers={"User-Agent": "ClamAV-MirrorCheck", "Accept-Encoding": "identity"},
-    ) as client:
+        headers={"User-Agent": "ClamAV-MirrorCheck"},
+    )
+    for name in ("Accept", "Accept-Encoding", "Connection"):  # as syncd: the same bytes
+        del client.headers[name]
+    async with client:
         await asyncio.wait_for(
             asyncio.gather(*(one(client, a, r) for a, r in plan["mirrors"].items())), 300
         )

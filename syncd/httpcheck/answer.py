@@ -3,8 +3,9 @@
 A mirror serves static files: each answer has one body, framed one way, sent as stored. So:
 
 - **Encoding.** Any ``Content-Encoding`` other than ``identity`` is refused, whatever its body:
-  syncd asks for ``Accept-Encoding: identity``, and a decoder in front of the cap would let a
-  few hundred bytes (``gzip, gzip, gzip``) inflate to gigabytes.
+  syncd asks for no encoding (nor does freshclam, which would store what it got as the file),
+  and a decoder in front of the cap would let a few hundred bytes (``gzip, gzip, gzip``)
+  inflate to gigabytes.
 - **Framing.** ``Content-Length`` together with ``Transfer-Encoding``, several differing
   ``Content-Length`` values, or one that is not a decimal number is refused (RFC 9112 6.3: a
   server that sends both is smuggling or broken; HTTP clients disagree on which one wins).
@@ -42,7 +43,7 @@ def encoding_problem(headers: Iterable[tuple[str, str]]) -> str | None:
     shown = ", ".join(codings)[:60]
     return (
         f"answered with Content-Encoding {shown!r}: a mirror must serve its files as stored "
-        "(syncd asks for identity)"
+        "(syncd asks for no encoding, as freshclam)"
     )
 
 

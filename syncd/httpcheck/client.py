@@ -5,16 +5,18 @@ request for the last 4096 bytes of each CVD served at the source tree's version 
 the tree's), and a plain ``GET`` of each file the release says must be served whole (the current
 ``daily-N.cdiff``, the current ``.sign`` files: see syncd.release.manifest), compared byte for byte;
 sent with ``User-Agent: ClamAV-MirrorCheck`` and the ``Host`` freshclam uses
-(``db.XY.clamav.net``). Given what passes before proved (the monitor), a release file or a CVD
-tail proven is asked again with a conditional Range request for its last bytes instead
+(``db.XY.clamav.net``), and no other header httpx would add. Given what passes before proved
+(the monitor), a release file or a CVD proven is asked again with one Range request for its
+last bytes instead, its validators compared with those remembered
 (syncd.httpcheck.conditional). A redirect is a failure (docs/monitoring.md, "Redirects"). A
 mirror whose name has both IPv4 and IPv6 addresses is checked on each family separately,
 since a broken family hurts its users.
 
-Every answer is bounded before its body is read (syncd.httpcheck.answer): ``Accept-Encoding:
-identity`` is asked for and any other ``Content-Encoding`` refused (nothing is ever decoded),
-conflicting framing refused, each body read raw up to the bytes asked for (the expected size;
-64 bytes for ``timestamp`` and ``local_test``), and each check has a deadline of its own.
+Every answer is bounded before its body is read (syncd.httpcheck.answer): no encoding is
+asked for (freshclam asks for none) and any ``Content-Encoding`` refused (nothing is ever
+decoded), conflicting framing refused, each body read raw up to the bytes asked for (the
+expected size; 64 bytes for ``timestamp`` and ``local_test``), and each check has a deadline
+of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from syncd.httpcheck.conditional import (
     Validators,
     cvd_proof,
     file_span,
-    if_range,
+    last_bytes,
     remember,
     still,
     usable_for,
@@ -225,26 +227,31 @@ async def _conditional_problem(
     known: Proven,
     learned: list[Proven],
 ) -> str | None:
-    """Ask for the last bytes of `expected`, proven whole before as `known`, ``If-Range``
-    unchanged; return why it is no longer the release's file, or None. A 200 (changed) is
-    read whole and compared; a 206 whose validators are not `known`'s is read again whole."""
+    """Ask for the last bytes of `expected`, proven whole before as `known`; return why it is
+    no longer the release's file, or None. Its bytes and size must be the release's and its
+    validators `known`'s (syncd.httpcheck.conditional.still); an answer with other validators
+    (the file touched or replaced) is read again whole, as is a 200 (a server ignoring Range)."""
     span = file_span(expected.size, len(expected.tail))
-    cond = if_range(known)
-    if span is None or cond is None:
+    if span is None:
         return await _problem(client, target, expected, learned)
     first, last = span
-    asked = {"Range": f"bytes={first}-{last}", "If-Range": cond}
     try:
         status, headers, body = await _get(
-            client, target, expected.name, asked, expected.size, statuses=(200, 206, 416)
+            client,
+            target,
+            expected.name,
+            {"Range": last_bytes(expected.size, len(expected.tail))},
+            expected.size,
+            statuses=(200, 206, 416),
         )
     except CheckFailed as err:
         return str(err)
-    if status == 200:  # the validator no longer matches: the whole file, compared again
+    if status == 200:  # a server ignoring Range sent the whole file: compared again
         return _judge_whole(expected, headers, body, learned)
     problem = _last_bytes_problem(expected, (first, last), status, headers, body)
-    if problem is None and validators(headers.multi_items()) != known.validators:
-        return await _problem(client, target, expected, learned)  # If-Range ignored: read all
+    seen = validators(headers.multi_items())
+    if problem is None and not still(known, expected.sha256, expected.size, seen):
+        return await _problem(client, target, expected, learned)  # changed: read whole
     if problem is None:
         learned.append(known)
     return problem
@@ -312,25 +319,27 @@ async def _tail_problem(
     return tail_problem(expected, md5, body), validators(headers.multi_items())
 
 
-async def _cvd_last_bytes_hold(
+async def _cvd_unchanged(
     client: httpx.AsyncClient, target: Target, expected: CvdTail, known: Proven
 ) -> bool:
-    """Whether the CVD's last `FILE_TAIL_BYTES` bytes, asked with a Range request, are the
-    release's, in a file of the release's size still carrying `known`'s validators. Anything
-    else (another answer, a failure) is for the whole tail to judge."""
+    """Whether the CVD proven before as `known` is still that file, asked with one request for
+    its last `FILE_TAIL_BYTES` bytes: the answer must carry `known`'s validators and the
+    release's size in its Content-Range, and the bytes must be the release's. Anything else
+    (another answer, a failure) is for the whole proof (the header and the tail) to judge."""
     n = min(FILE_TAIL_BYTES, len(expected.data))
     first, last = expected.size - n, expected.size - 1
-    span = {"Range": f"bytes={first}-{last}"}
+    span = {"Range": last_bytes(expected.size, n)}
     try:
         _, headers, body = await _get(
             client, target, f"{expected.db}.cvd", span, n, statuses=(206,)
         )
     except CheckFailed:
         return False
+    seen = validators(headers.multi_items())
     return (
         range_problem(headers.get("content-range"), first, last, expected.size) is None
         and body == expected.data[-n:]
-        and validators(headers.multi_items()) == known.validators
+        and still(known, cvd_proof(expected.version, expected.md5), expected.size, seen)
     )
 
 
@@ -339,29 +348,30 @@ async def _cvd_tail_problem(
     target: Target,
     expected: CvdTail,
     head: tuple[str, httpx.Headers],
-    *,
-    known: Mapping[str, Proven] | None,
     learned: list[Proven],
 ) -> str | None:
-    """Compare the tail of a CVD whose header answer announced `head` (its MD5 and headers),
-    unless a pass before compared it for this version and MD5 and the header answer's
-    validators and size are still those remembered."""
+    """Compare the tail of a CVD whose header answer announced `head` (its MD5 and headers);
+    remember what was proven when the header's and the tail's answers carried the same
+    validators and the release's size."""
     md5, headers = head
-    name, proof = f"{expected.db}.cvd", cvd_proof(expected.version, expected.md5)
     seen = validators(headers.multi_items())
     size = range_size(headers.get("content-range"))
-    prior = None if known is None else known.get(name)
-    if md5 == expected.md5 and still(prior, proof, size, seen):
-        assert prior is not None
-        if await _cvd_last_bytes_hold(client, target, expected, prior):
-            learned.append(prior)
-            return None
     problem, tail_seen = await _tail_problem(client, target, expected, md5)
     if problem is None and size == expected.size and tail_seen == seen:
-        proven = remember(name, proof, expected.size, seen)
+        proof = cvd_proof(expected.version, expected.md5)
+        proven = remember(f"{expected.db}.cvd", proof, expected.size, seen)
         if proven is not None:
             learned.append(proven)
     return problem
+
+
+def _cvd_prior(tail: CvdTail | None, known: Mapping[str, Proven] | None) -> Proven | None:
+    """What a pass before proved of the CVD whose tail is `tail`, when a steady pass may lean
+    on it (the same version, MD5 and size, a validator remembered)."""
+    if tail is None or known is None:
+        return None
+    proof = cvd_proof(tail.version, tail.md5)
+    return usable_for(known.get(f"{tail.db}.cvd"), proof, tail.size)
 
 
 def _deadline(client: httpx.AsyncClient, requests: int) -> float:
@@ -412,6 +422,16 @@ async def _check(
     learned: list[Proven] = []
     by_db = {t.db: t for t in tails}
     for db in databases:
+        tail = by_db.get(db)
+        prior = _cvd_prior(tail, known)
+        if (
+            tail is not None
+            and prior is not None
+            and await _cvd_unchanged(client, target, tail, prior)
+        ):
+            versions[db] = tail.version  # the very file proven: its header too
+            learned.append(prior)
+            continue
         _, headers, head = await _get(
             client, target, f"{db}.cvd", {"Range": f"bytes=0-{HEADER_SIZE - 1}"}, HEADER_SIZE
         )
@@ -420,12 +440,9 @@ async def _check(
         except CvdError as err:
             raise CheckFailed(f"/{db}.cvd: {err}") from None
         versions[db] = header.version
-        tail = by_db.get(db)
         if tail is not None and tail.version == header.version:
             problems.append(
-                await _cvd_tail_problem(
-                    client, target, tail, (header.md5, headers), known=known, learned=learned
-                )
+                await _cvd_tail_problem(client, target, tail, (header.md5, headers), learned)
             )
     for f in files:
         problems.append(await _file_problem(client, target, f, known, learned))
@@ -435,15 +452,21 @@ async def _check(
 
 
 async def maintenance_notice(client: httpx.AsyncClient, target: Target) -> tuple[int, bytes] | None:
-    """GET /local_maintenance of `target` (at most `MAX_NOTICE_BYTES` as stored, within the
-    client's read timeout in all); return its status and body (a 404's body is not read), or
-    None when no answer came (the mirror down, a timeout: what it said before still holds).
-    An answer that is no notice (a redirect, too large, encoded, without a length) is
-    returned as status 0 with the reason as its body."""
+    """Ask for /local_maintenance of `target` (at most `MAX_NOTICE_BYTES` as stored, within the
+    client's read timeout in all); return its status and body, or None when no answer came
+    (the mirror down, a timeout: what it said before still holds). It is asked with ``HEAD``
+    first: a 404 or 410 (no notice, nearly every pass) is then answered without its error
+    page; anything else is asked again with ``GET`` and read. An answer that is no notice (a
+    redirect, too large, encoded, without a length) is returned as status 0 with the reason
+    as its body."""
     url = f"{target.url}/{NOTICE_NAME}"
+    headers = {"Host": target.host_header}
     with trio.move_on_after(client.timeout.read or 10.0):
         try:
-            async with client.stream("GET", url, headers={"Host": target.host_header}) as resp:
+            async with client.stream("HEAD", url, headers=headers) as resp:
+                if resp.status_code in (404, 410):
+                    return resp.status_code, b""
+            async with client.stream("GET", url, headers=headers) as resp:
                 return await _notice_answer(resp)
         except httpx.InvalidURL as err:  # a redirect to javascript:, mailto: ...
             return 0, f"answered with an unusable URL: {str(err)[:200]}".encode()
@@ -470,15 +493,25 @@ async def _notice_answer(resp: httpx.Response) -> tuple[int, bytes]:
         return 0, str(err).encode()
 
 
+# httpx's defaults a check does without: each costs every request its bytes on the mirror's
+# link. freshclam (libcurl) sends no Accept-Encoding either, so without it a mirror answers
+# as it answers freshclam; any Content-Encoding is refused all the same (answer.py).
+UNSENT = ("Accept", "Accept-Encoding", "Connection")
+
+
 def new_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient:
-    """An HTTP client for checks: no redirects followed, no proxies from the environment."""
-    return httpx.AsyncClient(
+    """An HTTP client for checks: no redirects followed, no proxies from the environment, and
+    no header but ``Host``, ``User-Agent: ClamAV-MirrorCheck`` and what a request adds."""
+    client = httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(timeout_s),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        headers={"User-Agent": USER_AGENT},
     )
+    for name in UNSENT:
+        del client.headers[name]
+    return client
 
 
 async def _local_test(

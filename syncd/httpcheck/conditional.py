@@ -1,26 +1,27 @@
 """What a mirror already proved it serves, and how a monitor pass asks again cheaply. Pure.
 
 The publish's proof reads each release file (the current cdiff, the .sign files) whole and
-the last 4096 bytes of each CVD, every time. A monitor pass repeats its checks every half hour
-on every mirror and address family, so it remembers what a check proved (`Proven`: the file,
-what was proven of it, its size and validators) and asks again for little:
+each CVD's header and last 4096 bytes, every time. A monitor pass repeats its checks every
+half hour on every mirror and address family, so it remembers what a check proved (`Proven`:
+the file, what was proven of it, its size and validators) and asks again with one small
+request per file:
 
 - **A release file** is read whole and compared once per mirror, address family and file
-  (its SHA-256 in the release). Then each pass asks ``Range: bytes=<its last bytes>`` with
-  ``If-Range: <the validator remembered>`` (the ETag, else the Last-Modified date): a server
-  whose file is unchanged answers 206 with those bytes (compared with the release's, and the
-  file's size in Content-Range with the release's); one whose file changed answers 200 with
-  the whole file, read (bounded by the release's size) and compared again.
-- **A CVD's tail** is compared once per mirror, family, version and MD5; each pass's header
-  request (``Range: bytes=0-511``) answers with the file's validators and size, and the tail
-  is asked again whenever they differ from those remembered.
-- **Never a false fresh.** A 206 whose validators differ from those remembered (a server that
-  ignores If-Range, a file touched or rewritten) is read again whole; a server that sends no
-  validator, or only a weak ETag, is read whole every pass, as before; a file truncated or
-  grown shows another size; a file swapped for another version, another size or other last
-  bytes. What no check short of a whole read can see is a file rewritten in its middle with
-  its size, its last bytes and its modification time kept (nginx's ETag is the time and the
-  size): docs/monitoring.md says so.
+  (its SHA-256 in the release); **a CVD** has its header read and its tail compared once per
+  mirror, family, version and MD5. Then each pass asks only ``Range: bytes=-32`` (the
+  file's last `FILE_TAIL_BYTES`): the answer must carry the validators remembered
+  (`still`), the release's size in its Content-Range, and the release's bytes. A CVD that
+  passes is the very file proven, header and all, so its header is not asked again.
+- **Never a false fresh.** Whatever else comes back is judged as a first pass would: other
+  validators (a file touched, replaced, a server that changed them) or another answer mean
+  the file is read whole again (a CVD: its header and tail, which judge any other answer
+  too); a release file's other bytes or another size are the problem they show. A server
+  that sends no validator, or only a weak ETag, is read whole every pass, as before. No
+  precondition header is sent: the validators are compared here, which is what a server's
+  ``If-Match`` or ``If-Range`` would compare, and a server that ignores those headers cannot
+  make this comparison lie. What no check short of a whole read can see is a file rewritten
+  before its last bytes with its size, its last bytes and its modification time kept
+  (nginx's ETag is the time and the size): docs/monitoring.md says so.
 """
 
 from __future__ import annotations
@@ -81,9 +82,11 @@ def validators(headers: Iterable[tuple[str, str]]) -> Validators:
     return Validators(etag, date)
 
 
-def if_range(known: Proven) -> str | None:
-    """The If-Range value that asks for `known`'s last bytes only while it is unchanged."""
-    return known.etag or known.last_modified
+def last_bytes(size: int, tail: int) -> str:
+    """The Range header value asking for the last `tail` bytes of a file of `size` bytes
+    (the suffix form: shorter than the offsets, the same span; syncd.httpcheck.answer
+    checks the offsets answered)."""
+    return f"bytes=-{max(1, min(size, tail))}"
 
 
 def file_span(size: int, tail: int) -> tuple[int, int] | None:
@@ -122,8 +125,8 @@ def remember(name: str, proof: str, size: int, seen: Validators) -> Proven | Non
 
 
 def usable_for(known: Proven | None, proof: str, size: int) -> Proven | None:
-    """`known` when a conditional request may lean on it for a file that must be `proof` of
-    `size` bytes (same proof and size, a validator to send); else None (read it whole)."""
+    """`known` when a steady pass may lean on it for a file that must be `proof` of
+    `size` bytes (same proof and size, a validator to compare); else None (read it whole)."""
     if known is None or known.proof != proof or known.size != size:
         return None
-    return known if if_range(known) else None
+    return known if known.validators.usable else None

@@ -18,7 +18,7 @@ from syncd.httpcheck.conditional import (
     Proven,
     Validators,
     file_span,
-    if_range,
+    last_bytes,
     remember,
     still,
     usable_for,
@@ -80,7 +80,7 @@ def test_what_is_remembered_is_leaned_on_only_for_its_own_proof(
     known = remember("f", "p", size, seen)
     assert (known is None) == (not seen.usable)
     if known is not None:
-        assert if_range(known) in (seen.etag, seen.last_modified)
+        assert (known.etag, known.last_modified) == (seen.etag, seen.last_modified)
         assert (usable_for(known, proof, size) is not None) == (proof == "p")
         assert usable_for(known, "p", size + 1) is None
 
@@ -95,6 +95,8 @@ def test_the_span_asked_is_within_the_file(size: int, tail: int) -> None:
     first, last = span
     assert 0 <= first <= last == size - 1
     assert last - first + 1 == min(size, tail)
+    # the suffix Range asks for that very span: the same count of last bytes
+    assert last_bytes(size, tail) == f"bytes=-{last - first + 1}"
 
 
 @given(st.text(max_size=80))

@@ -104,23 +104,28 @@ def test_a_symlink_to_a_large_file_is_read_bounded(
 
 
 def test_what_no_web_server_sends_is_bounded() -> None:
+    """Each answer queued twice: the notice is asked with HEAD, then (not a 404) with GET. The
+    redirect to an unusable URL is refused on the HEAD already."""
     with HostileHttp() as server:
         server.queue(answer(b"", b"302 Found", b"Location: javascript:alert(1)\r\n"))
         got = _read(server.base_url)
         assert got is not None and got[0] == 0 and b"unusable URL" in got[1]
-        server.queue(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-        )
+        chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        server.queue(chunked, chunked)
         assert _read(server.base_url) == (0, b"answered without a Content-Length")
-        server.queue(answer(b"x" * 10, extra=b"Content-Encoding: gzip\r\n"))
+        server.queue(*[answer(b"x" * 10, extra=b"Content-Encoding: gzip\r\n")] * 2)
         got = _read(server.base_url)
         assert got is not None and got[0] == 0
-        server.queue(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcdefghijk")
+        server.queue(*[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcdefghijk"] * 2)
         got = _read(server.base_url)
         assert got is not None and got[0] in (0, 200) and len(got[1]) <= MAX_NOTICE_BYTES
-        server.queue(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        server.queue(*[b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"] * 2)
         got = _read(server.base_url)
         assert got == (503, b"") and http_sighting(*got, T) is None  # says nothing
+        # a 404 is taken from the HEAD: no error page asked for
+        server.queue(answer(b"<html>404</html>", b"404 Not Found"))
+        assert _read(server.base_url) == (404, b"")
+        assert server.served == 10
 
 
 def _drip(conn: socket.socket) -> None:

@@ -1,7 +1,8 @@
 """``syncd monitor`` with conditional checks, end to end against a real nginx mirror: the first
 pass reads each release file whole and remembers what it proved; the next asks only for the
-last bytes under If-Range (nginx answers 206); a file rewritten in place is caught on the pass
-after; ``conditional = false`` reads everything whole again.
+last bytes of each file and CVD (nginx answers 206; no CVD header asked again); a file
+rewritten in place is caught on the pass after; ``conditional = false`` reads everything
+whole again.
 
 Proven able to fail: with run.py not passing what was proven to the checks (``known=None``),
 the second pass read the five release files whole again (200s in nginx's log); with the proof
@@ -107,6 +108,8 @@ def test_the_second_pass_is_conditional_and_a_rewrite_is_caught(
     seen = _log_since(web, mark)
     assert {p for p, status in seen if status == "200"} == {"timestamp"}  # nothing read whole
     assert sorted(p for p, _ in seen if p in FILES) == sorted(FILES)  # each asked once
+    cvds = ["bytecode.cvd", "daily.cvd", "main.cvd"]
+    assert sorted(p for p, _ in seen if p.endswith(".cvd")) == cvds  # one request each
 
     # the cdiff's last byte rewritten, its size and mtime kept: nginx's ETag does not move
     cdiff = served / "daily-28034.cdiff"
@@ -118,7 +121,7 @@ def test_the_second_pass_is_conditional_and_a_rewrite_is_caught(
     third = _run(config)
     [mirror] = third["mirrors"]
     assert mirror["state"] != "fresh", mirror
-    assert "daily-28034.cdiff's last 64 bytes differ from the release's" in mirror["reason"]
+    assert "daily-28034.cdiff's last 32 bytes differ from the release's" in mirror["reason"]
 
 
 def test_conditional_false_reads_every_file_whole_every_pass(
