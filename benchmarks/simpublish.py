@@ -57,7 +57,7 @@ from syncd.inventory.model import Hub, Inventory, Mirror
 from syncd.publish.errors import Unreachable
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import hubs_of
-from syncd.publish.plan import plan
+from syncd.publish.plan import order_seconds, plan
 from syncd.publish.request import new_run_id
 from syncd.publish.sources import SourceSpec, measured_rates, plan_tiers
 from syncd.publish.ssh import Reply
@@ -472,7 +472,7 @@ class Simulation:
             world.make_hub(name)
         if tiered and sc.hub_down:
             world.nodes[self.hubs[0]].unreachable = True
-        mirrors = plan(self.inventory, last_duration=store.last_durations())
+        mirrors = plan(self.inventory, last_duration=order_seconds(store.last_pushes()))
         run_id = new_run_id(_when(0), f"{self.releases:06x}")
         store.create_run(
             run_id, _wall(0), expected=EXPECTED, request="", inventory=None,

@@ -97,10 +97,9 @@ Prover = Callable[[Mirror, Mapping[str, int]], Awaitable[str | None]]
 @dataclass
 class _HubEnd:
     """`event` is set when a hub's push has ended (the board knows whether it serves the
-    release); `queued` once it waits for its source's slot (or ended before)."""
+    release)."""
 
     event: trio.Event = field(default_factory=trio.Event)
-    queued: trio.Event = field(default_factory=trio.Event)
 
 
 @dataclass
@@ -150,6 +149,8 @@ class Publisher:
         }
         self._chosen: dict[str, tuple[Decision, dict[str, Any] | None]] = {}
         self._hub_ends = {h.name: _HubEnd() for h in self.hubs}
+        # set once a mirror's push waits in its queue (a transfer slot, its hub's end), or ended
+        self._queued: dict[str, trio.Event] = {}
 
     # the whole run
     async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
@@ -157,19 +158,20 @@ class Publisher:
         self._deadline = trio.current_time() + self.policy.run_timeout
         results: list[MirrorResult] = []
         self.progress.start(len(mirrors))
+        self._queued = {m.name: trio.Event() for m in mirrors}
         async with trio.open_nursery() as outer:
             if self.handle_signals:
                 outer.start_soon(self._watch_signals, outer.cancel_scope)
             async with trio.open_nursery() as fanout:
-                # hubs first: their pushes queue for the sources' slots before any other's
+                # hubs first: their pushes queue for the sources' slots before any other's;
+                # then the others in the plan's order (slowest first), each started once the
+                # one before it is in its queue, so the slots go in that order whatever order
+                # trio runs a batch of new tasks in (it reverses half of them)
                 hubs = [m for m in mirrors if m.name in self._hub_ends]
-                for mirror in hubs:
+                others = [m for m in mirrors if m.name not in self._hub_ends]
+                for mirror in (*hubs, *others):
                     fanout.start_soon(self._push_one, mirror, results)
-                for hub in hubs:
-                    await self._hub_ends[hub.name].queued.wait()
-                for mirror in mirrors:
-                    if mirror.name not in self._hub_ends:
-                        fanout.start_soon(self._push_one, mirror, results)
+                    await self._queued[mirror.name].wait()
             outer.cancel_scope.cancel()  # stops the signal watcher
         return results
 
@@ -197,6 +199,14 @@ class Publisher:
                 return
             with trio.CancelScope(shield=True):
                 await self._finish(mirror, _Exchange(judgement), started, results, last_resort=True)
+        finally:
+            self._in_queue(mirror.name)  # however it ended: the next one starts
+
+    def _in_queue(self, name: str) -> None:
+        """`name`'s push waits in its queue now (or has ended): the next mirror may start."""
+        queued = self._queued.get(name)
+        if queued is not None:
+            queued.set()
 
     async def _handle(self, mirror: Mirror, results: list[MirrorResult], started: float) -> None:
         last = _Exchange(ended(Ending.RUN_DEADLINE))
@@ -234,7 +244,7 @@ class Publisher:
         end = self._hub_ends.get(name)
         if end is None or end.event.is_set():
             return
-        end.queued.set()
+        self._in_queue(name)
         if judgement.verdict is not Verdict.OK:
             outcome, error = final(judgement)
             why = f"ended {outcome.value}" + (f": {clean(error, 120)}" if error else "")
@@ -360,6 +370,7 @@ class Publisher:
     async def _sync_attempt(self, mirror: Mirror) -> _Exchange:
         """One ``sync``; with sources, pushed to the source the core chooses now, holding one
         of its transfer slots (waiting for one is the pace a source's capacity sets)."""
+        self._in_queue(mirror.name)  # nothing yields before the wait for its hub or slot
         if not self.sources:
             return await self._exchange(mirror, "sync", self._request, judge_reply)
         before = self._chosen.get(mirror.name)
@@ -372,8 +383,6 @@ class Publisher:
             decision = self._board.route(planned)
         result: _Exchange | None = None
         last = len(self.sources) + 1  # bounded: a turn moves off a hub, or to another source
-        if mirror.name in self._hub_ends:  # the others start once every hub is in the queue
-            self._hub_ends[mirror.name].queued.set()
         for turn in range(last + 1):
             async with self._transfers[decision.source]:
                 now = self._board.route(decision)  # learnt while waiting: it failed meanwhile

@@ -27,7 +27,7 @@ from syncd.inventory.model import Inventory, Mirror
 from syncd.publish.aioloop import open_aio_loop
 from syncd.publish.fanout import NoProgress, Progress, Prover, Publisher
 from syncd.publish.outcome import PushOutcome
-from syncd.publish.plan import PlanError, plan
+from syncd.publish.plan import PlanError, order_seconds, plan
 from syncd.publish.recordwriter import BUSY_TIMEOUT_S, PATIENCE_S, RecordWriter, open_record
 from syncd.publish.request import new_run_id
 from syncd.publish.runlock import hold_run
@@ -126,7 +126,9 @@ def _begin(
                 raise PublishSetupError(
                     "no release to publish: give --source-tree DIR or --expect daily=N ..."
                 )
-            mirrors = plan(job.inventory, only=job.only, last_duration=store.last_durations())
+            mirrors = plan(
+                job.inventory, only=job.only, last_duration=order_seconds(store.last_pushes())
+            )
             if not mirrors:
                 raise PublishSetupError("no active mirror to publish to")
             store.create_run(
@@ -159,7 +161,7 @@ def _begin(
             job.inventory,
             only=pending,
             done=[t.mirror for t in targets if t.outcome == PushOutcome.OK.value],
-            last_duration=store.last_durations(),
+            last_duration=order_seconds(store.last_pushes()),
         )
         store.reopen_run(run.run_id)
         job.kind, job.heartbeat_stamp = (

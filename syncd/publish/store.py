@@ -328,6 +328,24 @@ class PublishStore:
         ).fetchall()
         return {r[0]: float(r[1]) for r in rows}
 
+    def last_pushes(self) -> dict[str, tuple[float | None, Any]]:
+        """Each mirror's last push: mirror -> (its recorded seconds, the client's report it
+        ended with, as recorded, or None). What `syncd.publish.plan.order_seconds` orders the
+        next push by; nothing here is written or changed."""
+        rows = self.conn.execute(
+            "SELECT s.mirror, s.duration_s, t.report FROM publish_mirror_state AS s "
+            "LEFT JOIN publish_targets AS t ON t.run_id = s.run_id AND t.mirror = s.mirror"
+        ).fetchall()
+        out: dict[str, tuple[float | None, Any]] = {}
+        for r in rows:
+            try:
+                report = _load(r["report"])
+            except ValueError:  # not JSON (written by hand): no report
+                report = None
+            seconds = None if r["duration_s"] is None else float(r["duration_s"])
+            out[r["mirror"]] = (seconds, report)
+        return out
+
     def recent_reports(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The reports of the last `limit` ok sync attempts, newest first (the measured
         transfers `syncd.publish.sources` learns each source's rate from)."""

@@ -6,6 +6,7 @@ hub serves the release, else falls back to the key's source."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from syncd.inventory.model import Hub, InventoryError, Mirror, parse_inventory
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import hubs_of
 from syncd.publish.outcome import PushOutcome
-from syncd.publish.sources import FAILOVER, TIER, SourceSpec, plan_tiers
+from syncd.publish.sources import FAILOVER, TIER, SourceSpec, assign, plan_tiers
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
 from syncd.settings import Policy
@@ -203,6 +204,53 @@ async def test_a_hub_slower_than_hub_wait_loses_its_wave_to_their_sources(
             f"{FAILOVER}: hub {HUB} did not serve the release within 5 s (hub_wait), "
             f"so {row['source']} (its source)"
         )
+
+
+class _Reverse(random.Random):
+    """trio's scheduler coin, fixed: every batch of runnable tasks reversed (or never), as
+    trio does to half of them outside its test mode."""
+
+    def __init__(self, reverse: bool) -> None:
+        super().__init__(0)
+        self.reverse = reverse
+
+    def random(self) -> float:
+        return 0.0 if self.reverse else 0.9
+
+
+@pytest.mark.parametrize("reverse", [True, False])
+@pytest.mark.trio
+async def test_the_slots_go_in_the_plans_order_whatever_order_trio_runs_new_tasks_in(
+    autojump_clock: trio.testing.MockClock,
+    store: PublishStore,
+    monkeypatch: pytest.MonkeyPatch,
+    reverse: bool,
+) -> None:
+    """The plan is slowest first: each source's one slot serves its mirrors in that order,
+    also when trio runs the batch of new tasks backwards."""
+    monkeypatch.setattr(trio._core._run, "_r", _Reverse(reverse))
+    names = [f"a{i:02}" for i in range(10)]
+    store.create_run("R", 0.0, expected=EXPECTED, request="sync", inventory=None, mirrors=names)
+    sources = [SourceSpec(R1, 1, 1), SourceSpec(R2, 1, 1)]
+    planned = assign(names, sources)
+    fleet = Fleet()
+    p = Publisher(
+        fleet.key(R1),
+        InlineRecord(store),
+        "R",
+        EXPECTED,
+        Policy(),
+        handle_signals=False,
+        sources=sources,
+        transports={R1: fleet.key(R1), R2: fleet.key(R2)},
+        planned=planned,
+    )
+    mirrors = [Mirror(name=n, host="127.0.0.1", country="PL", host_keys=[KEY]) for n in names]
+    results = await p.run(mirrors)
+    assert {r.outcome for r in results} == {PushOutcome.OK}
+    for source in (R1, R2):
+        pushed = [m for m, key, _, _ in fleet.pushes if key == source]
+        assert pushed == [n for n in names if planned[n].source == source]
 
 
 # the inventory's hubs
