@@ -111,7 +111,8 @@ def compare(
             got is not None and own is not None and abs(got - own) > 0.001
         ):
             findings.append(
-                f"t{q}: the record says {got} s, its own mirrors' times give {_round(own)} s"
+                f"t{q}: the record says {_round(got)} s, its own mirrors' times "
+                f"give {_round(own)} s"
             )
         diff = None if got is None or on_disk is None else got - on_disk
         # each mirror's record within its bounds puts the quantile within theirs
@@ -123,7 +124,7 @@ def compare(
                 f"(bounds {lo:.3f} to {hi:.3f} s)"
             )
         elif (got is None) != (on_disk is None):
-            findings.append(f"t{q}: the record says {got} s, the disk {_round(on_disk)} s")
+            findings.append(f"t{q}: the record says {_round(got)} s, the disk {_round(on_disk)} s")
         rows.append(
             {
                 "q": q,
