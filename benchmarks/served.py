@@ -47,8 +47,12 @@ client over it gets ``@ERROR: max connections (K) reached`` (rsync exit 5), whic
 client rsync attempts answered busy per source, the pushes whose report ended busy, the
 transfers in flight per source (peak, and the median at each push's start in the run's second
 half: where the busy pacing settled), and the mirrors that failed with their last error.
-``--keep DIR`` keeps each syncd run's record, ``publish.json``, ``publish.err`` and
-``syncd runs show`` output under ``DIR/n<N>-<rep>-<contender>/``.
+``--check-propagation`` (with ``--reps 1``, no ``--warmup``: one run per record) sets each syncd
+run's propagation as its record gives it (``syncd releases``'s code) beside the disk times
+(``benchmarks.propagation_check``): the same origin (the run's start in the record), per mirror
+and per quantile, flagged beyond the bounds; ``python -m benchmarks.propagation_check FILE``
+compares a stored run again. ``--keep DIR`` keeps each syncd run's record, ``publish.json``,
+``publish.err`` and ``syncd runs show`` output under ``DIR/n<N>-<rep>-<contender>/``.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ from typing import Any
 
 import asyncssh
 
-from benchmarks import contenders
+from benchmarks import contenders, propagation_check
 from devtools.harness.account import MirrorAccount, give_to, mirror_account
 from devtools.harness.client import (
     SOURCE_NAMES,
@@ -118,6 +122,8 @@ class Result:
     deciles_s: list[float | None] = field(default_factory=list)
     last_served: list[dict[str, Any]] = field(default_factory=list)
     t100_but_late_hub_s: float | None = None  # with --late-hub-s: every other mirror served
+    # with --check-propagation: the record's propagation against the disks (propagation_check)
+    propagation: dict[str, Any] | None = None
 
 
 def _same_stat(prev: Path, new: Path) -> None:
@@ -547,6 +553,7 @@ def run_one(
     max_transfers: int,
     hubs: Hubs,
     keep: Path | None = None,
+    check_late_s: float | None = None,
 ) -> Result:
     reset(layout, prev, account)
     marks = [p.stats.copy() for p in proxies]
@@ -555,12 +562,20 @@ def run_one(
     procs = _start(contender, work, layout, new, max_transfers, hubs)
     pending = dict(layout.docroots)
     done: dict[str, float] = {}
+    done_unix: dict[str, float] = {}  # the same, in unix time (the record's clock)
+    looked = dict.fromkeys(pending, time.time())  # each mirror's last poll that did not see it
+    window = 0.0  # the longest time a served file could have gone unseen (a poll's lag)
     deadline = t0 + timeout_s
     while time.monotonic() < deadline:
         for name, docroot in list(pending.items()):
+            now = time.time()
             if _served(docroot):
                 done[name] = time.monotonic() - t0
+                done_unix[name] = now
+                window = max(window, now - looked[name])
                 del pending[name]
+            else:
+                looked[name] = now
         if not pending and all(p.poll() is not None for p in procs):
             break
         ended = all(p.poll() is not None for p in procs) and contender != "old"
@@ -585,8 +600,22 @@ def run_one(
         except (OSError, ValueError, KeyError):
             failed |= set(layout.docroots)
     record = None
+    propagation = None
     if contender != "old" and (work / f"{contender}.state.db").exists():
         record = record_digest(work / f"{contender}.state.db", max_transfers)
+        if check_late_s is not None:
+            propagation = _check_propagation(
+                work / contender,
+                work / f"{contender}.state.db",
+                layout,
+                done_unix,
+                window,
+                check_late_s,
+            )
+            if "error" not in propagation:  # syncd's startup, before its run's start
+                propagation["publish_started_after_s"] = round(
+                    propagation["started_at"] - started_unix, 3
+                )
         if keep is not None:
             keep_run(work / contender, keep)
             for log in layout.fleet.glob("lag-*.log"):  # the fleet's late wake-ups, unix times
@@ -632,7 +661,32 @@ def run_one(
             for m, t in sorted(done.items(), key=lambda kv: kv[1])[-5:]
         ],
         _but_late_hub(done, n, hubs) if contender == "syncd-tiered" else None,
+        propagation,
     )
+
+
+def _check_propagation(
+    run_dir: Path,
+    db: Path,
+    layout: Layout,
+    done_unix: dict[str, float],
+    window: float,
+    late_s: float,
+) -> dict[str, Any]:
+    """The record's propagation of this run against the disk times (`propagation_check`):
+    the record may be earlier than the disk by the poller's longest lag (`window`), later by
+    `late_s`."""
+    try:
+        run_id = str(json.loads((run_dir / "publish.json").read_text())["run_id"])
+    except (OSError, ValueError, KeyError) as e:
+        return {"error": f"no run id in publish.json: {e}"}
+    disk: dict[str, float | None] = {m: done_unix.get(m) for m in layout.docroots}
+    try:
+        out = propagation_check.check(db, run_id, disk, early_s=window, late_s=late_s)
+    except ValueError as e:
+        return {"error": str(e)}
+    print(propagation_check.table(out), file=sys.stderr, flush=True)
+    return out
 
 
 def _but_late_hub(done: dict[str, float], n: int, hubs: Hubs) -> float | None:
@@ -703,6 +757,7 @@ def bench(
                             args.max_transfers,
                             hubs,
                             args.keep / f"n{n}-{rep}-{contender}" if args.keep else None,
+                            args.late_bound_s if args.check_propagation else None,
                         )
                         print(json.dumps({**asdict(r), "warmup": rep < 0}), flush=True)
                         (warmups if rep < 0 else results).append(r)
@@ -828,6 +883,20 @@ def main() -> None:
         type=Path,
         help="keep each syncd run's record, publish output and 'syncd runs show' here",
     )
+    ap.add_argument(
+        "--check-propagation",
+        action="store_true",
+        help="after each syncd run, compare the propagation its record gives (as 'syncd "
+        "releases' computes it) with the served times on disk (needs --reps 1, no --warmup)",
+    )
+    ap.add_argument(
+        "--late-bound-s",
+        type=float,
+        default=1.0,
+        help="with --check-propagation: how much later than its client's reported end a mirror's "
+        "served time in the record may be (the client's exit, the SSH channel's end, syncd's "
+        "judgement); the client's own tail after the file landed is added per mirror",
+    )
     ap.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument(
@@ -850,6 +919,11 @@ def main() -> None:
         sys.exit("--scale must be in (0, 1]: the fraction of the real sizes, e.g. 0.005")
     if args.late_hub_s < 0 or (args.hub_wait is not None and args.hub_wait <= 0):
         sys.exit("--late-hub-s must be 0 or more and --hub-wait more than 0, in seconds")
+    if args.check_propagation and (args.warmup or args.reps != 1):
+        sys.exit(
+            "--check-propagation needs one run per record: --reps 1 and no --warmup (the record "
+            "makes one release of every run of the same versions, timed from the first)"
+        )
     if args.max_connections < 0:
         sys.exit("--max-connections must be 0 (no limit) or more, e.g. 20")
     tiered = "syncd-tiered" in args.contenders

@@ -15,6 +15,7 @@ MODULES = [
     "benchmarks.client_overhead",
     "benchmarks.contenders",
     "benchmarks.fanout",
+    "benchmarks.propagation_check",
     "benchmarks.publish_cpu",
     "benchmarks.served",
     "benchmarks.simpublish",

@@ -1,6 +1,6 @@
 """The release-to-served benchmark's tiered contender really makes a second wave: at a small N,
 with real sshd mirrors, real rsync daemons and one hub, the hub's daemon serves the others and
-every mirror serves the release."""
+every mirror serves the release, and the record's propagation agrees with the disks."""
 
 from __future__ import annotations
 
@@ -40,10 +40,16 @@ def served(tmp_path: Path, *args: str) -> dict[str, Any]:
 
 
 def test_the_tiered_contender_pulls_through_its_hub(tmp_path: Path) -> None:
-    doc = served(tmp_path, "--contenders", "syncd-balanced", "syncd-tiered")
+    doc = served(tmp_path, "--contenders", "syncd-balanced", "syncd-tiered", "--check-propagation")
     runs = {r["contender"]: r for r in doc["runs"]}
     for run in runs.values():
         assert run["served"] == 4 and run["failures"] == 0, run
+        # the record's propagation (syncd releases's code) against the disks: the same four
+        # mirrors, none timed before its file landed, every quantile its own mirrors' rank
+        # (a record later than the bound is the machine's load, not a miscount)
+        check = run["propagation"]
+        assert check["record_served"] == check["disk_served"] == 4, check
+        assert [f for f in check["findings"] if "later" not in f] == [], check["findings"]
     assert runs["syncd-balanced"]["bytes_by_source"]["hubs"] == 0
     tiered = runs["syncd-tiered"]["bytes_by_source"]
     # of 4 mirrors (weights 1:1:1) the hub takes its share, and is itself served by a source
