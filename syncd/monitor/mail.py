@@ -15,6 +15,7 @@ from email.utils import formatdate, make_msgid
 from syncd.errors import EXIT_FAILED, SyncdError
 from syncd.inventory.addresses import parse_mailbox
 from syncd.monitor.announce import Mail
+from syncd.monitor.config import SmtpConfig
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,26 @@ class MailError(SyncdError, RuntimeError):
     """The mail server refused or could not be reached; the message never holds a password."""
 
     exit_code = EXIT_FAILED
+
+
+def smtp_settings(smtp: SmtpConfig, sender: str) -> SmtpSettings:
+    """The SMTP settings of ``[monitor.smtp]``, sending as `sender`, its password read from
+    its file; raise MailError (never holding the password) when the file cannot be read."""
+    password = None
+    if smtp.password_file is not None:
+        try:
+            password = smtp.password_file.read_text().strip()
+        except OSError as err:
+            raise MailError(f"cannot read [monitor.smtp] password_file: {err.strerror}") from None
+    return SmtpSettings(
+        smtp.host,
+        smtp.port,
+        sender,
+        smtp.starttls,
+        smtp.username,
+        password,
+        cafile=str(smtp.cafile) if smtp.cafile else None,
+    )
 
 
 def to_message(mail: Mail, sender: str) -> EmailMessage:

@@ -26,7 +26,7 @@ from syncd.monitor.certs import CertSeen, CertStatus, cert_mail, due, judge_cert
 from syncd.monitor.certstore import CertStore
 from syncd.monitor.config import MonitorConfig
 from syncd.monitor.freshness import Record, Release, State
-from syncd.monitor.mail import MailError, SmtpSettings, send_each
+from syncd.monitor.mail import MailError, SmtpSettings, send_each, smtp_settings
 from syncd.monitor.maintenance import Sighting, Window, describe
 from syncd.monitor.outage import suspicion, suspicion_mail
 from syncd.monitor.provenstore import Known, ProvenStore
@@ -741,21 +741,6 @@ def _deliver(mails: list[Mail], cfg: MonitorConfig) -> tuple[list[str | None], s
 
 
 def _smtp(cfg: MonitorConfig) -> SmtpSettings:
-    s = cfg.smtp
-    if s is None:
+    if cfg.smtp is None:
         raise MailError("no [monitor.smtp] in syncd.toml: add one, or run with --no-mail")
-    password = None
-    if s.password_file is not None:
-        try:
-            password = s.password_file.read_text().strip()
-        except OSError as err:
-            raise MailError(f"cannot read [monitor.smtp] password_file: {err.strerror}") from None
-    return SmtpSettings(
-        s.host,
-        s.port,
-        s.sender,
-        s.starttls,
-        s.username,
-        password,
-        cafile=str(s.cafile) if s.cafile else None,
-    )
+    return smtp_settings(cfg.smtp, cfg.smtp.sender)

@@ -16,7 +16,7 @@ from typing import Any
 from pushwire.cvd import CvdHeader
 from syncd.errors import SyncdError
 from syncd.monitor.announce import Mail
-from syncd.monitor.mail import MailError, SmtpSettings, send_each
+from syncd.monitor.mail import MailError, SmtpSettings, send_each, smtp_settings
 from syncd.release.announcement import message
 from syncd.release.propagation import Propagation
 from syncd.release.record import release_for, txt_sent, versions_text
@@ -72,27 +72,12 @@ def record_release(state: Path, source: SourceTree, now: float) -> str | None:
     return None
 
 
-def smtp_settings(cfg: SyncdConfig) -> SmtpSettings:
+def announce_smtp(cfg: SyncdConfig) -> SmtpSettings:
     """[monitor.smtp] with the announcement's sender; raise MailError when it is missing."""
-    s = cfg.monitor.smtp
-    if s is None:
+    if cfg.monitor.smtp is None:
         raise MailError("no [monitor.smtp] in syncd.toml: [announce] mails through it, add one")
     assert cfg.announce is not None
-    password = None
-    if s.password_file is not None:
-        try:
-            password = s.password_file.read_text().strip()
-        except OSError as err:
-            raise MailError(f"cannot read [monitor.smtp] password_file: {err.strerror}") from None
-    return SmtpSettings(
-        s.host,
-        s.port,
-        cfg.announce.sender,
-        s.starttls,
-        s.username,
-        password,
-        cafile=str(s.cafile) if s.cafile else None,
-    )
+    return smtp_settings(cfg.monitor.smtp, cfg.announce.sender)
 
 
 def announce_due(
@@ -166,7 +151,7 @@ def _announce(cfg: SyncdConfig, state: Path, *, now: float, send: Sender) -> Ann
                 now=now,
             )
             try:
-                errors = list(send([mail], smtp_settings(cfg)))
+                errors = list(send([mail], announce_smtp(cfg)))
                 error = errors[0] if errors else "not sent"
             except MailError as err:
                 error = str(err)

@@ -86,6 +86,24 @@ def nice_ceiling(value: float) -> float:
     return 10 * power
 
 
+def _value_axis(top: float, y0: float, unit: str) -> list[str]:
+    """Open the plot's text group: the value axis's grid lines and labels from 0 to `top`,
+    and its `unit`."""
+    out = [f'<g font-size="{FONT}" fill="#444">']
+    steps = _divisions(top)
+    for k in range(steps + 1):
+        v = top * k / steps
+        y = y0 - (y0 - TOP) * k / steps
+        out.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v, top / steps)}</text>'
+        )
+    out.append(
+        f'<text x="4" y="{TOP + 5}" text-anchor="start" font-size="{FONT - 2}">{esc(unit)}</text>'
+    )
+    return out
+
+
 def _divisions(top: float) -> int:
     """How many grid steps make round values up to `top` (a :func:`nice_ceiling`)."""
     mantissa = top / 10.0 ** math.floor(math.log10(top))
@@ -157,18 +175,7 @@ def time_plot(
         height,
         ident,
     )
-    out.append(f'<g font-size="{FONT}" fill="#444">')
-    steps = _divisions(top)
-    for k in range(steps + 1):
-        v = top * k / steps
-        y = y0 - (y0 - TOP) * k / steps
-        out.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v, top / steps)}</text>'
-        )
-    out.append(
-        f'<text x="4" y="{TOP + 5}" text-anchor="start" font-size="{FONT - 2}">{esc(unit)}</text>'
-    )
+    out += _value_axis(top, y0, unit)
     out += _time_axis(start, now, y0, height)
     out.append("</g>")
 
@@ -289,18 +296,7 @@ def release_plot(
         height,
         ident,
     )
-    out.append(f'<g font-size="{FONT}" fill="#444">')
-    steps = _divisions(top)
-    for k in range(steps + 1):
-        v = top * k / steps
-        y = y0 - (y0 - TOP) * k / steps
-        out.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v, top / steps)}</text>'
-        )
-    out.append(
-        f'<text x="4" y="{TOP + 5}" text-anchor="start" font-size="{FONT - 2}">{esc(unit)}</text>'
-    )
+    out += _value_axis(top, y0, unit)
 
     def x_of(i: int) -> float:
         return LEFT + (i + 0.5) / max(n, 1) * inner_w
