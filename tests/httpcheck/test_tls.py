@@ -237,7 +237,9 @@ def test_a_certificate_with_any_byte_changed_is_read_or_refused(
     assert all(len(n) <= 253 and "\n" not in n for n in facts.names)
 
 
-_LABEL = st.text("abcdefghij0123456789", min_size=1, max_size=8)
+# a host name's label holds a letter: four labels of digits are an IPv4 address, which no
+# wildcard covers (test_an_ip_address_is_covered_only_by_itself)
+_LABEL = st.text("abcdefghij0123456789", min_size=1, max_size=8).filter(lambda s: not s.isdigit())
 
 
 @given(st.lists(_LABEL, min_size=2, max_size=5), _LABEL)
