@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from devtools.harness.sshkeys import KeyPair
 from pushwire import report
 from pushwire.request import Request
 from tests.client.conftest import R1, R2, Mirror, fresh_mtime
+from tests.client.test_sshd import _ssh as ssh_push
 
 HOST = "db.test.clamav.net"
 HOSTILE = {
@@ -308,20 +308,7 @@ def test_doctor_tells_what_the_page_shows(bare_mirror: Mirror) -> None:
 
 
 def _ssh(sshd: Sshd, key: KeyPair, account: MirrorAccount, known: Path, command: str) -> str:
-    argv = [
-        "ssh", "-F", "/dev/null", "-i", str(key.private), "-p", str(sshd.port),
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-        f"{account.name}@127.0.0.1", command,
-    ]  # fmt: skip
-    for _ in range(3):
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=60, check=False,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        # the shared test account may be re-provisioned by another test session meanwhile
-        if not (done.returncode == 255 and "Permission denied" in done.stderr):
-            break
+    done = ssh_push(sshd, key, account, known, command)
     assert done.returncode == 0, done.stderr + sshd.log_text()[-2000:]
     return done.stdout
 
