@@ -3,12 +3,14 @@
 record everything.
 
 One nursery owns the fan-out. Two CapacityLimiters: open sessions (cheap, may wait minutes on
-rsync) and, inside them, handshakes (CPU-bound). Each phase has its own deadline, and every mirror
-the run's deadline. The record is written by its own thread (`syncd.publish.recordwriter`):
-no task here ever blocks on SQLite, so a held write lock cannot stall a deadline. Decisions
-are the core's (`judge_reply`, `judge_poll`); this module only
-moves data between the transport, the record and the display; how a push ends when no reply
-decides it (deadlines, cancellation) is the core's too (`syncd.publish.verdicts`).
+rsync) and, inside them, handshakes (CPU-bound). With sources, each source's and hub's transfer
+slots (`syncd.publish.slots.RankedSlots`) go to the waiting push first in the push order.
+Each phase has its own deadline, and every mirror the run's deadline. The record is written
+by its own thread (`syncd.publish.recordwriter`): no task here ever blocks on SQLite, so a
+held write lock cannot stall a deadline. Decisions are the core's (`judge_reply`,
+`judge_poll`); this module only moves data between the transport, the record and the
+display; how a push ends when no reply decides it (deadlines, cancellation) is the core's
+too (`syncd.publish.verdicts`).
 
 With hubs (mirrors serving a second wave, `syncd.publish.sources.plan_tiers`), a mirror planned
 through a hub waits (up to ``hub_wait``) until its hub's own push ends: once the hub serves
@@ -42,6 +44,7 @@ from syncd.publish.classify import Judgement, judge_error, judge_poll, judge_rep
 from syncd.publish.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import Report, ReportError, parse_report
+from syncd.publish.slots import RankedSlots
 from syncd.publish.sources import Decision, SourceBoard, SourceSpec, answered_busy
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
@@ -145,12 +148,11 @@ class Publisher:
         self._board = SourceBoard(self.sources, self.hubs)
         # one limiter per source and hub: the transfers it serves at once (a sync holds one)
         self._transfers = {
-            s.name: trio.CapacityLimiter(s.max_transfers) for s in (*self.sources, *self.hubs)
+            s.name: RankedSlots(s.max_transfers) for s in (*self.sources, *self.hubs)
         }
         self._chosen: dict[str, tuple[Decision, dict[str, Any] | None]] = {}
         self._hub_ends = {h.name: _HubEnd() for h in self.hubs}
-        # set once a mirror's push waits in its queue (a transfer slot, its hub's end), or ended
-        self._queued: dict[str, trio.Event] = {}
+        self._rank: dict[str, int] = {}  # each mirror's place in the push order
 
     # the whole run
     async def run(self, mirrors: Sequence[Mirror]) -> list[MirrorResult]:
@@ -158,20 +160,18 @@ class Publisher:
         self._deadline = trio.current_time() + self.policy.run_timeout
         results: list[MirrorResult] = []
         self.progress.start(len(mirrors))
-        self._queued = {m.name: trio.Event() for m in mirrors}
         async with trio.open_nursery() as outer:
             if self.handle_signals:
                 outer.start_soon(self._watch_signals, outer.cancel_scope)
             async with trio.open_nursery() as fanout:
-                # hubs first: their pushes queue for the sources' slots before any other's;
-                # then the others in the plan's order (slowest first), each started once the
-                # one before it is in its queue, so the slots go in that order whatever order
-                # trio runs a batch of new tasks in (it reverses half of them)
+                # hubs first, then the others in the plan's order (slowest first): the
+                # sources' and hubs' slots go in that order (RankedSlots), whatever order
+                # trio runs this batch of new tasks in
                 hubs = [m for m in mirrors if m.name in self._hub_ends]
                 others = [m for m in mirrors if m.name not in self._hub_ends]
+                self._rank = {m.name: i for i, m in enumerate((*hubs, *others))}
                 for mirror in (*hubs, *others):
                     fanout.start_soon(self._push_one, mirror, results)
-                    await self._queued[mirror.name].wait()
             outer.cancel_scope.cancel()  # stops the signal watcher
         return results
 
@@ -199,14 +199,6 @@ class Publisher:
                 return
             with trio.CancelScope(shield=True):
                 await self._finish(mirror, _Exchange(judgement), started, results, last_resort=True)
-        finally:
-            self._in_queue(mirror.name)  # however it ended: the next one starts
-
-    def _in_queue(self, name: str) -> None:
-        """`name`'s push waits in its queue now (or has ended): the next mirror may start."""
-        queued = self._queued.get(name)
-        if queued is not None:
-            queued.set()
 
     async def _handle(self, mirror: Mirror, results: list[MirrorResult], started: float) -> None:
         last = _Exchange(ended(Ending.RUN_DEADLINE))
@@ -244,7 +236,6 @@ class Publisher:
         end = self._hub_ends.get(name)
         if end is None or end.event.is_set():
             return
-        self._in_queue(name)
         if judgement.verdict is not Verdict.OK:
             outcome, error = final(judgement)
             why = f"ended {outcome.value}" + (f": {clean(error, 120)}" if error else "")
@@ -370,7 +361,6 @@ class Publisher:
     async def _sync_attempt(self, mirror: Mirror) -> _Exchange:
         """One ``sync``; with sources, pushed to the source the core chooses now, holding one
         of its transfer slots (waiting for one is the pace a source's capacity sets)."""
-        self._in_queue(mirror.name)  # nothing yields before the wait for its hub or slot
         if not self.sources:
             return await self._exchange(mirror, "sync", self._request, judge_reply)
         before = self._chosen.get(mirror.name)
@@ -384,7 +374,7 @@ class Publisher:
         result: _Exchange | None = None
         last = len(self.sources) + 1  # bounded: a turn moves off a hub, or to another source
         for turn in range(last + 1):
-            async with self._transfers[decision.source]:
+            async with self._transfers[decision.source].slot(self._rank.get(mirror.name, 0)):
                 now = self._board.route(decision)  # learnt while waiting: it failed meanwhile
                 if now.source == decision.source or turn == last:
                     # what ran when this one connected: a busy answer is about that moment
