@@ -36,6 +36,7 @@ class Setup:
     def __init__(self, tmp: Path, ns: NetNs, named: Named, sink: SmtpSink, port: int) -> None:
         self.tmp, self.ns, self.named, self.sink, self.port = tmp, ns, named, sink, port
         self.docroots = {n: tmp / "mirrors" / n for n in MIRRORS}
+        self.page, self.metrics = tmp / "site" / "index.html", tmp / "pushsync.prom"
 
     def config(self, *, outage_share: float = 0.5) -> Path:
         secret = self.tmp / "tsig.secret"
@@ -48,6 +49,8 @@ source_tree = "{self.tmp / "source"}"
 unreachable_after = 1
 outage_share = {outage_share}
 team = ["team@example.org"]
+status_page = "{self.page}"
+metrics = "{self.metrics}"
 [monitor.smtp]
 host = "{self.sink.host}"
 port = {self.sink.port}
@@ -71,6 +74,25 @@ default_pool = ["{DEFAULT_POOL}"]
 
     def doubts(self) -> list[str]:
         return [str(m["Subject"]) for m in self.sink.messages if "suspects" in str(m["Subject"])]
+
+    def outputs(self) -> tuple[str, dict[str, object], str]:
+        """What the last pass wrote: the overview page, status.json's ``monitor`` and the
+        value of ``pushsync_monitor_suspects_itself`` in the metrics."""
+        monitor = json.loads((self.page.parent / "status.json").read_text())["monitor"]
+        samples = [
+            line.removeprefix("pushsync_monitor_suspects_itself ")
+            for line in self.metrics.read_text().splitlines()
+            if line.startswith("pushsync_monitor_suspects_itself ")
+        ]
+        assert len(samples) == 1, samples
+        return self.page.read_text(), monitor, samples[0]
+
+    def trusting(self) -> None:
+        """The page, status.json and the metrics say the monitor trusts its checks."""
+        page, monitor, metric = self.outputs()
+        assert "suspects itself" not in page
+        assert monitor == {"suspects_itself": False, "reason": None}
+        assert metric == "0"
 
 
 @pytest.fixture
@@ -126,6 +148,7 @@ def test_a_monitor_cut_off_from_the_mirrors_suspects_itself_and_leaves_dns_alone
     s = setup
     first = s.syncd("monitor", "--once", "--no-mail")  # from the root namespace: all fresh
     assert first.returncode == 0, first.stdout + first.stderr
+    s.trusting()
     push = s.syncd("dns", "push")
     assert push.returncode == 0, push.stdout + push.stderr
     pool = sorted(MIRRORS.values())
@@ -142,7 +165,22 @@ def test_a_monitor_cut_off_from_the_mirrors_suspects_itself_and_leaves_dns_alone
         # unreachable, and the next updater emptied the pools)
         assert summary["transitions"] == []
         assert {m["state"] for m in summary["mirrors"]} == {"fresh"}
+        # and says so where the team looks: the page's banner, status.json, the metrics
+        page, monitor, metric = s.outputs()
+        assert (
+            "<strong>The monitor suspects itself:</strong> 3 of 3 mirrors failed their IPv4 "
+            "check at once" in page
+        )
+        assert monitor["suspects_itself"] is True
+        assert "3 of 3 mirrors failed their IPv4 check" in str(monitor["reason"])
+        assert metric == "1"
     assert s.doubts() == ["[ClamAV mirrors] the monitor suspects itself"]
+
+    # reconnected: a pass that finds the mirrors again trusts its checks, and says so
+    again = s.syncd("monitor", "--once", "--json")
+    assert json.loads(again.stdout)["suspect"] is None, again.stderr
+    assert s.named.dig("db.pl", "A") == pool
+    s.trusting()
 
     # the control: the same pass with the guard off (outage_share 1.0) takes every mirror out
     # (the pools fall back to the default pool): the guard is what held DNS above
