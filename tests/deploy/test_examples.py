@@ -2,20 +2,24 @@
 as an operator copies them into /etc/syncd/ (key and inventory beside syncd.toml).
 
 Proven able to fail: with `countyr` planted in the example inventory, or `max_atempts` in the
-example syncd.toml, the check exits 2 and this test fails.
+example syncd.toml, the check exits 2 and this test fails; the key is installed with the mode
+deploy/README.md gives it, which the check refused while the README said 640.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from devtools.harness.sshkeys import generate_keypair
 from syncd.files import read_inventory
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "deploy" / "examples"
+README = ROOT / "deploy" / "README.md"
 STATE = 'state = "/var/lib/syncd/state.sqlite"'
 
 
@@ -28,18 +32,48 @@ def test_the_examples_validate_as_installed(tmp_path: Path) -> None:
     state = tmp_path / "var" / "lib" / "syncd" / "state.sqlite"
     (etc / "syncd.toml").write_text(text.replace(STATE, f'state = "{state}"'))
     shutil.copy(EXAMPLES / "mirrors.toml", etc / "mirrors.toml")
-    (etc / "pusher_ed25519").write_text("")  # config check checks that the key file exists
-    proc = subprocess.run(
-        [sys.executable, "-m", "syncd", "config", "check", "--config", str(etc / "syncd.toml")],
+    key = generate_keypair(etc / "pusher_ed25519", "pusher").private
+    key.chmod(guide_key_mode())  # the README's, the owner the user running syncd
+    proc = config_check(etc / "syncd.toml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"key = {etc / 'pusher_ed25519'}" in proc.stdout
+    assert f"inventory: {etc / 'mirrors.toml'}: 2 mirrors, 1 active: ok" in proc.stdout
+    assert f"state: {state}: writable (created by the first publish)" in proc.stdout
+
+
+def guide_key_mode() -> int:
+    """The mode deploy/README.md installs the pusher key with (`install -m MODE -o syncd`)."""
+    (line,) = [ln for ln in README.read_text().splitlines() if "/PATH/TO/pusher_ed25519" in ln]
+    words = shlex.split(line, comments=True)
+    assert words[0] == "install" and words[words.index("-o") + 1] == "syncd", line
+    return int(words[words.index("-m") + 1], 8)
+
+
+def config_check(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", "config", "check", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"key = {etc / 'pusher_ed25519'}" in proc.stdout
-    assert f"inventory: {etc / 'mirrors.toml'}: 2 mirrors, 1 active: ok" in proc.stdout
-    assert f"state: {state}: writable (created by the first publish)" in proc.stdout
+
+
+def test_the_key_as_the_guide_installs_it_is_the_key_syncd_uses(tmp_path: Path) -> None:
+    """Proven to fail before the guide's fix: it installed the key with -m 640, which syncd
+    refuses (and config check passed it)."""
+    assert guide_key_mode() == 0o600
+    key = generate_keypair(tmp_path / "pusher_ed25519", "pusher").private
+    (tmp_path / "syncd.toml").write_text('key = "pusher_ed25519"\n')
+    key.chmod(0o640)  # as the guide had it
+    refused = config_check(tmp_path / "syncd.toml")
+    assert refused.returncode == 2, refused.stdout
+    assert (
+        f"syncd: the pusher key {key} is open to group or others (mode 0640): run chmod 600 {key}"
+        in refused.stderr
+    )
+    key.chmod(guide_key_mode())
+    assert config_check(tmp_path / "syncd.toml").returncode == 0
 
 
 def test_the_example_inventory_shows_a_pinned_and_a_pending_mirror() -> None:
