@@ -80,9 +80,11 @@ def test_the_guides_mail_is_an_example_register_refuses_until_its_address_is_rep
 
 
 def example_config(etc: Path, tmp_path: Path, source_tree: Path) -> Path:
-    """deploy/examples/syncd.toml into `etc`, its host paths replaced by the test's."""
+    """deploy/examples/syncd.toml into `etc`, its host paths replaced by the test's (the
+    inventory beside it, as the guide says for ./etc/)."""
     text = (EXAMPLES / "syncd.toml").read_text()
-    paths = {
+    paths: dict[str, Path | str] = {
+        "/var/lib/syncd/mirrors.toml": "mirrors.toml",
         "/var/lib/syncd/state.sqlite": tmp_path / "var" / "state.sqlite",
         "/srv/clamav/release": source_tree,
         "/var/www/mirror-status/index.html": tmp_path / "www" / "index.html",
