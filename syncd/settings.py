@@ -139,7 +139,11 @@ class SyncdConfig(BaseModel):
                 value = value.expanduser()
                 changes[field] = value if value.is_absolute() else base / value
         sources = [s.model_copy(update={"key": _under(base, s.key)}) for s in self.sources]
-        return self.model_copy(update={**changes, "sources": sources})
+        more: dict[str, object] = {"sources": sources}
+        if self.dns is not None:  # the TSIG secret, as every other path of the file
+            secret = _under(base, self.dns.key_secret_file)
+            more["dns"] = self.dns.model_copy(update={"key_secret_file": secret})
+        return self.model_copy(update={**changes, **more})
 
 
 def _under(base: Path, path: Path) -> Path:

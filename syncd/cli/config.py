@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from syncd.cli.common import ConfigOpt, group, settings
-from syncd.errors import ConfigError
+from syncd.errors import EXIT_USAGE, ConfigError
 from syncd.files import find_config, read_inventory
+from syncd.publish.command import check_secrets
 from syncd.sqlite import state_problem
 
 app = group(help="syncd.toml and the inventory.", no_args_is_help=True)
@@ -25,7 +26,8 @@ def check_cmd(
         ),
     ] = None,
 ) -> None:
-    """Validate syncd.toml and the inventory; print what is in effect, exit 2 on an error."""
+    """Validate syncd.toml, its secrets (the pusher keys, the TSIG secret: owner only, mode 600,
+    as syncd uses them) and the inventory; print what is in effect, exit 2 on an error."""
     path = find_config(config)
     cfg = settings(config)
     typer.echo(f"config: {path or 'none found (defaults)'}")
@@ -36,8 +38,13 @@ def check_cmd(
         f"  policy: {p.handshake_concurrency} handshakes, {p.session_concurrency} sessions, "
         f"command {p.command_timeout:g} s, run {p.run_timeout:g} s, {p.max_attempts} attempts"
     )
-    if cfg.key is not None and not cfg.key.is_file():
-        raise ConfigError(f"key {cfg.key}: no such file: fix 'key' in {path}")
+    fine, problems = check_secrets(cfg, path)
+    for line in fine:
+        typer.echo(line)
+    for bad in problems:
+        typer.echo(f"syncd: {bad}", err=True)
+    if problems:
+        raise typer.Exit(EXIT_USAGE)
     if cfg.state is not None:
         problem = state_problem(cfg.state)
         if problem:

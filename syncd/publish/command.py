@@ -178,3 +178,37 @@ def finish(
         or int(bool(outcome.record_error))
     )
     return Finished(promoted, dns, code, announcement)
+
+
+def check_secrets(cfg: SyncdConfig, path: Path | None) -> tuple[list[str], list[str]]:
+    """The pusher keys (`key`, each ``[[sources]] key``) and the ``[dns]`` TSIG secret of
+    `cfg` (read from `path`), checked as syncd checks them when it uses them (see
+    `syncd.files.read_secret_file`; a pusher key must also load): one line per secret that
+    passes, and one line per problem naming the file and the fix."""
+    from syncd.errors import SyncdError
+    from syncd.files import read_secret_file
+    from syncd.publish.ssh import load_pusher_key  # asyncssh: only for `syncd config check`
+
+    where = path or "syncd.toml"
+    keys = [(cfg.key, "key")] if cfg.key is not None else []
+    keys += [(s.key, f"[[sources]] {s.name} key") for s in cfg.sources]
+    fine: list[str] = []
+    problems: list[str] = []
+    for key, field_name in keys:
+        try:
+            load_pusher_key(key, missing=f"fix '{field_name}' in {where}")
+            fine.append(f"{field_name}: {key}: private key, owner only: ok")
+        except SyncdError as err:
+            problems.append(str(err))
+    if cfg.dns is not None:
+        secret = cfg.dns.key_secret_file
+        try:
+            read_secret_file(
+                secret,
+                "[dns] key_secret_file",
+                missing=f"write the TSIG secret there (mode 600) or fix key_secret_file in {where}",
+            )
+            fine.append(f"[dns] key_secret_file: {secret}: owner only: ok")
+        except SyncdError as err:
+            problems.append(str(err))
+    return fine, problems

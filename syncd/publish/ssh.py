@@ -122,24 +122,31 @@ def _translate_session(err: BaseException) -> PushError:
     return ProtocolError(f"{type(err).__name__}: {err}")
 
 
+KEY_MISSING = (
+    "give the pusher's private key with --key, or key= (or a [[sources]] key=) in syncd.toml"
+)
+
+
+def load_pusher_key(key_path: Path, *, missing: str = KEY_MISSING) -> asyncssh.SSHKey:
+    """The pusher's private key at `key_path`, refused as ssh refuses a private key (see
+    `syncd.files.read_secret_file`; `missing`: the fix when there is no such file) or when it
+    is not an unencrypted OpenSSH private key (SshSetupError)."""
+    text = read_secret_file(key_path, "the pusher key", missing=missing)  # its mode, as ssh
+    try:
+        return asyncssh.import_private_key(text)
+    except (OSError, asyncssh.KeyImportError) as err:
+        raise SshSetupError(
+            f"cannot load the pusher key {key_path}: {err} "
+            "(an unencrypted OpenSSH private key is expected)"
+        ) from None
+
+
 class PinnedSsh:
     """Connections to mirrors with the one pusher key and each mirror's pinned host keys."""
 
     def __init__(self, key_path: Path, policy: Policy) -> None:
         self.aio: AioLoop | None = None  # set once the publish has opened its asyncio loop
-        text = read_secret_file(  # its mode, as ssh checks it
-            key_path,
-            "the pusher key",
-            missing="give the pusher's private key with --key, or key= (or a [[sources]] "
-            "key=) in syncd.toml",
-        )
-        try:
-            self._key = asyncssh.import_private_key(text)
-        except (OSError, asyncssh.KeyImportError) as err:
-            raise SshSetupError(
-                f"cannot load the pusher key {key_path}: {err} "
-                "(an unencrypted OpenSSH private key is expected)"
-            ) from None
+        self._key = load_pusher_key(key_path)
         self._policy = policy
         self._base = asyncssh.SSHClientConnectionOptions(
             config=None,

@@ -100,7 +100,10 @@ def _no_login(m: MirrorResult) -> bool:
 _NEXT: dict[PushOutcome, tuple[str, ...]] = {
     PushOutcome.AUTH_FAILED: (
         "ask the admins to install the current authorized_keys line for the pusher key "
-        "(syncd keys render)",
+        "(syncd keys render); if it is installed, the account may be locked (sshd refuses "
+        "a locked account's keys too): ask them to run doctor as root for the account, "
+        "runuser -u clamavdb -G shadow -- ~clamavdb/bin/clam-clientsync --doctor, which "
+        "names the fix (docs/operators-guide.md, The account)",
     ),
     PushOutcome.UNREACHABLE: (
         "check the host and port in the inventory and ask the admins whether sshd is up",

@@ -5,6 +5,7 @@ that ends the run; and what syncd writes is strict JSON whatever its record hold
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,17 @@ def test_timeout_advice_says_whether_a_client_ran() -> None:
     assert "no client ran" not in text and "keeps running under its own deadline" in text
     both = "\n".join(summary_lines([login, slow], "R1"))
     assert "no client ran" in both and "keeps running" in both
+
+
+def test_auth_failed_advice_names_a_locked_account_and_the_doctor_that_finds_it() -> None:
+    """sshd refuses a locked account's keys as it refuses a wrong key: the advice names both,
+    and the guide's command that gives doctor's verdict on the lock. (Proven to fail before:
+    the advice only asked for the authorized_keys line again.)"""
+    refused = MirrorResult("a", PushOutcome.AUTH_FAILED, 1, "permission denied for our key")
+    text = "\n".join(summary_lines([refused], "R1"))
+    assert "install the current authorized_keys line for the pusher key" in text
+    assert "the account may be locked" in text
+    command = "runuser -u clamavdb -G shadow -- ~clamavdb/bin/clam-clientsync --doctor"
+    assert command in text
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operators-guide.md").read_text()
+    assert command.replace("~clamavdb", "/home/clamavdb") in guide  # what the guide runs

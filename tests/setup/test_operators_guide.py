@@ -44,14 +44,25 @@ GUIDE = ROOT / "docs" / "operators-guide.md"
 DOCTOR = "~/bin/clam-clientsync --doctor"
 
 
-def guide_block(heading: str) -> list[str]:
-    """The shell lines of every command block of the guide's section `heading`, in order."""
+def guide_blocks(heading: str) -> list[list[str]]:
+    """The shell lines of each command block (indented lines) of the guide's section
+    `heading`, block by block, in order."""
     text = GUIDE.read_text()
     section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    block = [line.strip() for line in section.splitlines() if line.startswith("    ")]
-    block = [line for line in block if line]
-    assert block, f"the guide's {heading} section has no commands"
-    return block
+    blocks: list[list[str]] = [[]]
+    for line in section.splitlines():
+        if line.startswith("    ") and line.strip():
+            blocks[-1].append(line.strip())
+        elif line.strip() and blocks[-1]:
+            blocks.append([])
+    blocks = [b for b in blocks if b]
+    assert blocks, f"the guide's {heading} section has no commands"
+    return blocks
+
+
+def guide_block(heading: str) -> list[str]:
+    """The shell lines of every command block of the guide's section `heading`, in order."""
+    return [line for block in guide_blocks(heading) for line in block]
 
 
 def guide_commands() -> list[str]:
@@ -59,13 +70,24 @@ def guide_commands() -> list[str]:
     return guide_block("Install")
 
 
+def for_account(line: str, name: str, home: Path) -> str:
+    """A guide's line for account `name` at `home` instead of clamavdb's."""
+    return re.sub(r"\bclamavdb\b", name, line.replace("/home/clamavdb", str(home)))
+
+
 def account_commands(name: str, home: Path) -> list[str]:
     """The guide's "The account" commands (run as root), for account `name` at `home`."""
-    block = guide_block("The account")
+    block = guide_blocks("The account")[0]
     assert block[0].startswith("useradd ") and "/home/clamavdb" in block[0], block
-    return [
-        re.sub(r"\bclamavdb\b", name, line.replace("/home/clamavdb", str(home))) for line in block
-    ]
+    return [for_account(line, name, home) for line in block]
+
+
+def root_doctor_command(name: str, home: Path) -> str:
+    """The guide's "The account" command that runs doctor as root for the account (the
+    verdict on the lock), for account `name` at `home`."""
+    (line,) = guide_blocks("The account")[1]
+    assert line.startswith("runuser ") and line.endswith(" --doctor"), line
+    return for_account(line, name, home)
 
 
 def _new_account(*, unlock: bool = True) -> Iterator[MirrorAccount]:
@@ -245,6 +267,15 @@ def test_the_guide_on_a_fresh_account(
         assert f"{label}: module clamavdb lists as RSYNC_USER" in doctor.stdout
     # the guide's account is '*' (key-only), which passwd -S reports as L, like a '!' one
     assert f"note  account {account.name}: passwd -S says L" in doctor.stdout
+    # the guide's command as root for the account gives the verdict on the lock
+    as_root = subprocess.run(
+        [*wrapper, "/bin/sh", "-e", "-c", root_doctor_command(account.name, home)],
+        env={"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"},
+        cwd="/", capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert as_root.returncode == 0, as_root.stdout + as_root.stderr
+    assert f"ok    account {account.name} is not locked for sshd" in as_root.stdout
+    assert as_root.stdout.strip().endswith("all checks passed"), as_root.stdout
 
     # rsync1 is down: doctor names it and the fix
     r1.stop()
@@ -311,7 +342,7 @@ def test_doctor_names_a_locked_account_and_a_shell_that_cannot_run_the_forced_co
         assert refused.returncode == 255 and "pushed" not in refused.stdout
         assert f"User {name} not allowed because account is locked" in sshd.log_text()
 
-        seen = as_account(account, doctor, groups=("shadow",))
+        seen = as_account(account, doctor, groups=("shadow",))  # as the guide's runuser -G
         assert seen.returncode == 1
         assert (
             f"FAIL  account {name} is not locked for sshd (its /etc/shadow password starts"
