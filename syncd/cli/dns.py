@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, group, need, settings
+from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, need, settings
+from syncd.cli.groups import group
 from syncd.dns.config import DnsConfig
 from syncd.dns.plan import LOCAL_POOL
 from syncd.errors import ConfigError

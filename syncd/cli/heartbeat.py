@@ -15,12 +15,11 @@ from syncd.cli.common import (
     KeyOpt,
     MirrorOpt,
     StateOpt,
-    group,
     need,
-    push_inputs,
-    run_push,
     settings,
 )
+from syncd.cli.groups import group
+from syncd.cli.push import push_inputs, run_push
 from syncd.publish.command import prepare
 from syncd.publish.report import dumps_strict
 from syncd.publish.summary import exit_code, to_json

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, InventoryOpt, group, need, settings
+from syncd.cli.common import ConfigOpt, InventoryOpt, need, settings
+from syncd.cli.groups import group
 from syncd.files import edit_inventory, read_inventory
 from syncd.inventory.model import make_mirror
 

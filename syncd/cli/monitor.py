@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
+from syncd.cli.common import ConfigOpt, StateOpt, need, settings
+from syncd.cli.groups import group
 from syncd.publish.report import dumps_strict
 
 if TYPE_CHECKING:
