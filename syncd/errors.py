@@ -2,7 +2,7 @@
 
 `SyncdError` is the base of every error the operator reads: one line that says what is wrong
 and how to fix it, and the exit code syncd ends with (the command line maps it, in one place:
-``syncd.cli.common``). Most are configuration or usage errors (2).
+``syncd.cli.groups``). Most are configuration or usage errors (2).
 
 The family, each with its own module beside the feature it speaks for: `ConfigError`
 (`syncd.settings`), `InventoryError` (`syncd.inventory.model`), `StoreError` (`syncd.sqlite`),

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, group, settings
+from syncd.cli.common import ConfigOpt, settings
+from syncd.cli.groups import group
 from syncd.errors import EXIT_USAGE, ConfigError
 from syncd.files import find_config, read_inventory
 from syncd.publish.command import check_secrets

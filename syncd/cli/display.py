@@ -50,6 +50,7 @@ class RichProgress:
     """A live display: done / failed / in flight, rate and ETA."""
 
     def __init__(self, console: Console) -> None:
+        # rich only for a terminal (a live display exists only there): start-up time otherwise
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -113,6 +114,7 @@ class RichProgress:
 
 def _markup_free(text: str) -> str:
     """`text` (from outside) cleaned and escaped, to sit inside rich markup as plain text."""
+    # rich only for a terminal (markup is written only there): start-up time otherwise
     from rich.markup import escape
 
     return escape(clean(text, None))

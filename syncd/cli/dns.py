@@ -6,19 +6,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, group, need, settings
+from syncd.cli.common import ConfigOpt, InventoryOpt, StateOpt, TreeOpt, need, settings
+from syncd.cli.groups import group
 from syncd.dns.config import DnsConfig
 from syncd.dns.plan import LOCAL_POOL
+from syncd.dns.update import DnsUpdate, render, update, write_named_conf
 from syncd.errors import ConfigError
 from syncd.files import read_inventory, read_source_tree
 from syncd.settings import SyncdConfig
-
-if TYPE_CHECKING:  # dnspython is loaded only when DNS is used
-    from syncd.dns.update import DnsUpdate
 
 app = group(help="The db.XY rotation and the current.cvd TXT record.", no_args_is_help=True)
 
@@ -62,8 +61,6 @@ def render_cmd(
     With a dns.local table in syncd.toml, db.local is by region: one BIND view per country and
     continent (GeoIP2 ACLs) and a default view, each pool listed as comments; without a GeoIP2
     country database in geoip_directory every client gets the default view, with a warning."""
-    from syncd.dns.update import render, write_named_conf
-
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     source = read_source_tree(tree)
     out = render(cfg, dns, inventory=read_inventory(inv), state=db, source=source, now=time.time())
@@ -123,8 +120,6 @@ def push_cmd(
     records' TTL ([dns] pool_ttl) has passed, the TXT moves. A failed step ends the sequence,
     the TXT stays, and the exit code is 1. Failed updates are retried, then reported; every
     change is recorded."""
-    from syncd.dns.update import update
-
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     source = read_source_tree(tree)
     result = update(

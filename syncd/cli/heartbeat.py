@@ -15,13 +15,13 @@ from syncd.cli.common import (
     KeyOpt,
     MirrorOpt,
     StateOpt,
-    group,
     need,
-    push_inputs,
-    run_push,
     settings,
 )
+from syncd.cli.groups import group
+from syncd.cli.push import push_inputs, run_push
 from syncd.publish.command import prepare
+from syncd.publish.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
 from syncd.publish.report import dumps_strict
 from syncd.publish.summary import exit_code, to_json
 
@@ -65,8 +65,6 @@ def heartbeat_cmd(
     that missed eight heartbeats. Refused, before anything is pushed, when the timestamp would
     go backwards. Exit 0 when every mirror ends ok, 1 when any does not (or the TXT refresh
     failed), 2 on a configuration error or a refusal."""
-    from syncd.publish.heartbeat import HeartbeatOutcome, heartbeat_main, refresh_txt
-
     cfg = settings(config)
     tree = need(source_tree or cfg.source_tree, "--source-tree", "source_tree", cfg)
     prepared = prepare(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli.common import SyncdGroup, group
+from syncd.cli.groups import SyncdGroup, group
 from syncd.keys.files import render, sign_key_files, verify_key_files
 
 

@@ -10,9 +10,16 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, InventoryOpt, group, need, settings
+from pushwire.authorized_keys import fingerprint
+from pushwire.maintenance import NoticeError, check_window, parse_time
+from syncd.cli.common import ConfigOpt, InventoryOpt, need, settings
+from syncd.cli.groups import group
+from syncd.errors import ConfigError
 from syncd.files import edit_inventory, read_inventory
+from syncd.inventory.edits import text_updated, text_with_mirror, text_without_mirror
 from syncd.inventory.model import make_mirror
+from syncd.inventory.onboarding import check, register, trust
+from syncd.inventory.registration import SettingError, parse_settings
 
 app = group(help="Read and edit the inventory of mirrors.", no_args_is_help=True)
 
@@ -96,23 +103,17 @@ def add_cmd(
             "https": https,
         }
     )
-    from syncd.inventory.edits import text_with_mirror  # tomlkit: start-up time
-
     _edit(path, lambda t: text_with_mirror(t, mirror, str(path)), f"added {name}", create=True)
 
 
 @app.command("remove")
 def remove_cmd(name: NameArg, inventory: InventoryOpt = None, config: ConfigOpt = None) -> None:
     """Remove a mirror from the inventory."""
-    from syncd.inventory.edits import text_without_mirror
-
     path = _path(inventory, config)
     _edit(path, lambda t: text_without_mirror(t, name, str(path)), f"removed {name}")
 
 
 def _set(name: str, path: Path, message: str, **changes: object) -> None:
-    from syncd.inventory.edits import text_updated
-
     _edit(path, lambda t: text_updated(t, name, str(path), **changes), message)
 
 
@@ -179,13 +180,9 @@ def set_cmd(
     domain, alone or after a name. A maintenance window (one the mirror's admin announced
     by mail) takes the mirror out of the DNS rotation shortly before it starts and holds its
     alert mails until it ends, as 'clam-clientsync maintenance' on the mirror does."""
-    from syncd.inventory.registration import SettingError, parse_settings
-
     changes = parse_settings(settings_)
     window = changes.get("maintenance")
     if isinstance(window, dict):
-        from pushwire.maintenance import NoticeError, check_window, parse_time
-
         days = settings(config).monitor.maintenance_max_days
         try:
             check_window(parse_time(window["start"]), parse_time(window["end"]), max_s=days * 86400)
@@ -216,9 +213,6 @@ def register_cmd(
     ones only into an inventory with allow_private_addresses = true). Next: 'syncd mirrors
     check NAME', then 'syncd mirrors trust NAME --fingerprint SHA256:...' with the fingerprint
     the admin sent; the first successful publish makes the mirror active."""
-    from syncd.errors import ConfigError
-    from syncd.inventory.onboarding import register
-
     path = _path(inventory, config)
     try:
         raw = sys.stdin.buffer.read() if str(mail) == "-" else mail.read_bytes()
@@ -249,9 +243,6 @@ def check_cmd(
     accepts (chain, name, dates); its /local_stats/ refuses access without credentials (asked
     without any; open to the world: a warning, not a failure); its sshd answers on the
     inventory's port and offers a host key, shown with its fingerprint."""
-    from pushwire.authorized_keys import fingerprint
-    from syncd.inventory.onboarding import check
-
     cafile = settings(config).monitor.https_cafile  # a lab's CA; else the system's store
     mirror, items = check(_path(inventory, config), name, http_url, str(cafile) if cafile else None)
     for item in items:
@@ -277,7 +268,5 @@ def trust_cmd(
 ) -> None:
     """Pin the host key the mirror offers now, only if its fingerprint is the one its admin
     sent (out of band). A mismatch pins nothing (exit 1)."""
-    from syncd.inventory.onboarding import trust
-
     trust(_path(inventory, config), name, fingerprint_)
     typer.echo(f"pinned {fingerprint_} for {name}")

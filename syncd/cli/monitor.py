@@ -6,15 +6,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, StateOpt, group, need, settings
+from syncd.cli.common import ConfigOpt, StateOpt, need, settings
+from syncd.cli.groups import group
+from syncd.dns.update import rotation
+from syncd.monitor.run import PassSummary, repeat, run_pass
 from syncd.publish.report import dumps_strict
-
-if TYPE_CHECKING:
-    from syncd.monitor.run import PassSummary
+from syncd.release.mailer import announce_due
 
 app = group()
 
@@ -126,9 +127,6 @@ def monitor_cmd(
     /local_stats/ is asked for without credentials: one open to the world is mailed once to
     its admins (a warning). Runs once with --once, else every --every seconds until
     interrupted."""
-    # imported here: the monitor's parts are start-up time of every other command
-    from syncd.monitor.run import repeat, run_pass
-
     cfg = settings(config)
     inv = need(inventory or cfg.inventory, "--inventory", "inventory", cfg)
     db = need(state or cfg.state, "--state", "state", cfg)
@@ -139,8 +137,6 @@ def monitor_cmd(
 
     rotate = None
     if cfg.dns is not None and not no_dns:
-        from syncd.dns.update import rotation
-
         rotate = rotation(cfg, cfg.dns, state=db)
 
     def one_pass() -> PassSummary:
@@ -160,8 +156,6 @@ def monitor_cmd(
         if cfg.announce is None or no_mail:
             return summary
         # the release the TXT announces, mailed to the list if no publish could yet
-        from syncd.release.mailer import announce_due
-
         done = announce_due(cfg, db, now=time.time())
         if done is None:
             return summary

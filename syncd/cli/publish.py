@@ -15,12 +15,11 @@ from syncd.cli.common import (
     KeyOpt,
     MirrorOpt,
     StateOpt,
-    group,
-    push_inputs,
-    run_push,
     settings,
 )
 from syncd.cli.dns import print_result
+from syncd.cli.groups import group
+from syncd.cli.push import push_inputs, run_push
 from syncd.publish.command import finish, prepare
 from syncd.publish.job import PublishOutcome, publish_main
 from syncd.publish.report import dumps_strict

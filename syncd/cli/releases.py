@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
+from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, need, settings, stamp
+from syncd.cli.groups import group
 from syncd.publish.report import dumps_strict
 from syncd.release.announcement import span
 from syncd.release.history import recent

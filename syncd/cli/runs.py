@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, group, need, settings, stamp
+from syncd.cli.common import ConfigOpt, JsonOpt, StateOpt, need, settings, stamp
+from syncd.cli.groups import group
 from syncd.cli.releases import release_lines
 from syncd.publish.history import run_detail, status
 from syncd.publish.report import dumps_strict

@@ -7,10 +7,17 @@ inventory in place (comments and layout kept). Used by ``syncd mirrors`` and ``s
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import trio
 
 from syncd.files import edit_inventory, read_inventory
+from syncd.httpcheck.client import CheckFailed, local_stats, local_test
+from syncd.httpcheck.tls import certificate
 from syncd.inventory.edits import text_updated, text_with_mirror
 from syncd.inventory.golive import (
     Item,
@@ -27,6 +34,7 @@ from syncd.inventory.registration import Registration, parse_mail
 from syncd.monitor.certs import CertSeen, judge_cert
 from syncd.publish.errors import PushError
 from syncd.publish.ssh import fetch_host_key
+from syncd.traffic.localstats import judge
 
 
 def pending_mirror(reg: Registration) -> Mirror:
@@ -74,11 +82,6 @@ def check(
     freshclam accepts (verified against `cafile`, else the system's store); its /local_stats/,
     if any, refuses access without credentials (a warning otherwise); its sshd answers and
     offers a host key."""
-    # imported here: httpx is start-up time of `syncd publish` (promote_pending) otherwise
-    import httpx
-
-    from syncd.httpcheck.client import CheckFailed, local_test
-
     mirror = read_inventory(inventory).named(name)
     base = http_url or mirror.http or f"http://{mirror.host}"
     items = []
@@ -102,13 +105,6 @@ def check(
 
 def _certificate(name: str, url: str, cafile: str | None) -> Item:
     """One TLS handshake with the mirror's https, judged as the monitor judges it."""
-    import time
-    from urllib.parse import urlsplit
-
-    import trio
-
-    from syncd.httpcheck.tls import certificate
-
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
     at = time.time()
@@ -121,9 +117,6 @@ def _certificate(name: str, url: str, cafile: str | None) -> Item:
 
 def _local_stats(base: str, name: str) -> Item:
     """The guide's /local_stats/, asked for without credentials (none is ever sent)."""
-    from syncd.httpcheck.client import local_stats
-    from syncd.traffic.localstats import judge
-
     status, location, error = local_stats(base, name)
     return judge_local_stats(judge(status, location, error))
 

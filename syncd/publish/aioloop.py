@@ -135,6 +135,7 @@ class TrioAsyncioLoop:
 async def open_aio_loop(kind: str) -> AsyncIterator[AioLoop]:
     """Open the asyncio placement named `kind` ("thread" or "trio-asyncio") for a publish."""
     if kind == "trio-asyncio":
+        # imported here: importing trio_asyncio patches asyncio process-wide
         import trio_asyncio
 
         async with trio_asyncio.open_loop():

@@ -8,20 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from syncd.dns.update import DnsUpdate, gate_after_publish
 from syncd.files import read_inventory, read_source_tree
 from syncd.publish.job import PublishJob, PublishOutcome
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.request import expected_from_headers, parse_expect, pins_from_headers
 from syncd.publish.summary import exit_code
+from syncd.release.mailer import Announced, announce_due, record_release
 from syncd.release.manifest import history_warning
 from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig
-
-if TYPE_CHECKING:  # dnspython is loaded only when the gate runs
-    from syncd.dns.update import DnsUpdate
-    from syncd.release.mailer import Announced
 
 
 @dataclass
@@ -141,17 +138,15 @@ def finish(
     promoted: list[str] = []
     # the inventory is edited (and read again) only when a mirror pushed was pending
     if any(m.pending and m.name in ok for m in job.inventory.mirrors):
-        from syncd.inventory.onboarding import promote_pending  # mail parsing: start-up time
+        # imported here: onboarding's probes load httpx (and rich), which a publish without
+        # http_check never needs
+        from syncd.inventory.onboarding import promote_pending
 
         promoted = promote_pending(path, ok)
     dns = None
     if prepared.source is not None and not dry_run:
-        from syncd.release.mailer import record_release
-
         record_release(job.state, prepared.source, now)
     if gate and cfg.dns is not None and prepared.source is not None:
-        from syncd.dns.update import gate_after_publish  # dnspython: start-up time
-
         dns = gate_after_publish(
             cfg,
             cfg.dns,
@@ -169,8 +164,6 @@ def finish(
         )
     announcement = None
     if cfg.announce is not None and not dry_run:
-        from syncd.release.mailer import announce_due
-
         announcement = announce_due(cfg, job.state, now=now)
     code = (
         exit_code(outcome.results)

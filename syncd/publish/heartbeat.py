@@ -11,7 +11,9 @@ from pathlib import Path
 
 from syncd.dns.config import DnsConfig
 from syncd.dns.plan import TXT_NAME, Change, refreshed_txt
-from syncd.dns.store import DnsStore
+from syncd.dns.server import DnsUpdateError, read_held, send_update
+from syncd.dns.store import DnsStore, dns_lock
+from syncd.dns.update import current_txt, retrying, server_of
 from syncd.errors import SyncdError
 from syncd.files import read_stamp_file, write_stamp_file
 from syncd.publish.fanout import Progress
@@ -75,10 +77,6 @@ def refresh_txt(
 def _refresh_txt(
     dns: DnsConfig, *, state: Path, source: dict[str, int], now: float, dry_run: bool
 ) -> TxtRefresh:
-    from syncd.dns.server import DnsUpdateError, read_held, send_update
-    from syncd.dns.store import dns_lock
-    from syncd.dns.update import current_txt, retrying, server_of
-
     server = server_of(dns)
     held_by: contextlib.AbstractContextManager[None] = (
         contextlib.nullcontext() if dry_run else dns_lock(state)

@@ -56,7 +56,7 @@ def http_prover(
     `tails` (the source tree's), each of `files` whole and byte for byte (the current cdiff
     and signature files), and, given `min_timestamp`, a ``timestamp`` at
     least that recent (the heartbeat's proof)."""
-
+    # httpx only with http_check: a prover is made only then
     from syncd.httpcheck import client as mirrorhttp
 
     async def prove(mirror: Mirror, expected: Mapping[str, int]) -> str | None:
@@ -301,6 +301,7 @@ def _http_client(
     it is start-up time)."""
     if not policy.http_check:
         return contextlib.nullcontext()
+    # httpx only with http_check
     from syncd.httpcheck import client as mirrorhttp
 
     return mirrorhttp.new_client(policy.http_timeout, policy.handshake_concurrency)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
+import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -28,15 +29,18 @@ def render(*args: str) -> str:
 
 
 def commands() -> list[tuple[str, ...]]:
-    """Every command and group of syncd, as argv prefixes."""
+    """Every command and group of syncd, as argv prefixes (the lazy ones imported to list
+    theirs)."""
     out: list[tuple[str, ...]] = [()]
 
-    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
-        for name, sub in getattr(cmd, "commands", {}).items():
+    def walk(cmd: Any, ctx: typer.Context, path: tuple[str, ...]) -> None:
+        for name in cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else ():
+            sub = cmd.get_command(ctx, name)
             out.append((*path, name))
-            walk(sub, (*path, name))
+            walk(sub, typer.Context(sub, parent=ctx, info_name=name), (*path, name))
 
-    walk(get_command(app), ())
+    root = get_command(app)
+    walk(root, typer.Context(root, info_name="syncd"), ())
     return out
 
 
