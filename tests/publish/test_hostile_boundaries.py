@@ -21,13 +21,11 @@ narrowed to one nothing raises) all seven stages fail.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import io
 import itertools
 import json
-import socket
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -44,6 +42,7 @@ from typer.testing import CliRunner
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
 from devtools.harness.documents import LAB_INVENTORY, report, report_doc
+from devtools.harness.faultproxy import closed_port
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
 from devtools.harness.sshkeys import KeyPair
@@ -638,20 +637,13 @@ def test_the_mirrors_and_runs_commands_show_any_text_as_text(
         assert not forbidden(out.stdout, "\n"), (argv, out.stdout)
 
 
-@contextlib.contextmanager
-def socket_closed() -> Iterator[int]:
-    """A loopback port bound and not listening while in use: a connection to it is refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
-
-
 def test_mirrors_check_shows_a_hostile_location_cleaned(tmp_path: Path) -> None:
     """A mirror's vhosts redirect with a Location holding U+202E, a zero-width space and rich
     markup: `syncd mirrors check` says each redirect, with neither format character, the
     markup shown as text (never read: typer prints it as it is), and exits 1 as for any
     failed item."""
-    with socket_closed() as ssh_port, HostileHttp() as hostile:
+    ssh_port = closed_port()
+    with HostileHttp() as hostile:
         where = f"http://evil.example/{BIDI}\u200b{MARKUP}".encode()
         answer = b"HTTP/1.1 302 Found\r\nLocation: " + where + b"\r\nContent-Length: 0\r\n\r\n"
         hostile.queue(*[answer] * 10)
