@@ -172,7 +172,11 @@ def gather(
     for m, found in zip(inv.mirrors, gathered.mirrors, strict=True):
         broken = gathered.broken.get(m.name)
         try:
-            addrs[m.name], notes = ((), [broken]) if broken else rotation_addresses(m.host)
+            addrs[m.name], notes = (
+                ((), [broken])
+                if broken
+                else rotation_addresses(m.host, allow_private=inv.allow_private_addresses)
+            )
         except Exception as err:  # that mirror's own: it serves nothing as far as the gate knows
             addrs[m.name], notes = (), [internal_error(err)]
             i = inv.mirrors.index(m)
