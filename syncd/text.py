@@ -64,3 +64,9 @@ def clean_tree(value: Any, limit: int | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [clean_tree(v, limit) for v in value]
     return value
+
+
+def internal_error(err: BaseException, limit: int | None = 300) -> str:
+    """The one spelling of an unexpected exception in a mirror's outcome, a check's reason or a
+    DNS note: ``internal error: Class: message``, cleaned (the message may quote a mirror)."""
+    return clean(f"internal error: {type(err).__name__}: {err}", limit)

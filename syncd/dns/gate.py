@@ -13,7 +13,7 @@ from enum import StrEnum
 from syncd.inventory.model import Inventory, Mirror
 from syncd.monitor.freshness import Check, Record, State, keeps_rotation
 from syncd.publish.outcome import MirrorPushState
-from syncd.text import clean
+from syncd.text import internal_error
 
 
 @dataclass(frozen=True)
@@ -189,5 +189,5 @@ def judge_mirrors(
             )
         except Exception as err:
             out.append(MirrorEvidence(m.name, m.country, live(m), None, None, False))
-            broken[m.name] = clean(f"internal: {type(err).__name__}: {err}")
+            broken[m.name] = internal_error(err)
     return Gathered(out, broken)

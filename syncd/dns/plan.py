@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from syncd.errors import SyncdError
+from syncd.inventory.addresses import ip_problem
 
 TXT_NAME = "current.cvd"
 LOCAL_POOL = "db.local"
@@ -103,10 +104,12 @@ class Change:
     held_ttl: int = 0  # the TTL the server held for this name and type before the change
 
 
-def rdata_address(text: str) -> str:
+def rdata_address(text: str, *, allow_private: bool = False) -> str:
     """Given a mirror's address, return it as an A/AAAA record holds it; raise DnsSafetyError
     when no client could use it: not an IP address, a zone id (``fe80::1%lo``), unspecified,
-    multicast, link-local, or an IPv4 address mapped into IPv6."""
+    multicast, link-local, reserved, or an IPv4 address mapped into IPv6; and, unless
+    `allow_private` (the inventory's lab setting), loopback, private or otherwise not global,
+    as registration refuses them (`syncd.inventory.addresses.ip_problem`)."""
     try:
         ip = ipaddress.ip_address(text)
     except ValueError:
@@ -115,7 +118,25 @@ def rdata_address(text: str) -> str:
         raise DnsSafetyError(f"{text!r} is scoped or IPv4-mapped: no client can reach it")
     if ip.is_unspecified or ip.is_multicast or ip.is_link_local:
         raise DnsSafetyError(f"{text!r} is unspecified, multicast or link-local")
+    problem = ip_problem(str(ip), allow_private=allow_private)
+    if problem:
+        raise DnsSafetyError(f"{text!r} {problem}")
     return str(ip)
+
+
+def pool_addresses(
+    resolved: Iterable[str], *, allow_private: bool = False
+) -> tuple[tuple[str, ...], list[str]]:
+    """Given the addresses a mirror's name resolves to, return those a pool may list
+    (`rdata_address`) and a note for each that it may not: a mirror whose name resolves only
+    to refused addresses is out of the pools, with the reason, and no other mirror is."""
+    good, notes = [], []
+    for a in resolved:
+        try:
+            good.append(rdata_address(a, allow_private=allow_private))
+        except DnsSafetyError as err:
+            notes.append(str(err))
+    return tuple(good), notes
 
 
 def pool_countries(names: Iterable[str]) -> set[str]:

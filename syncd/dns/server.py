@@ -20,7 +20,7 @@ import dns.update
 import dns.xfr
 import dns.zone
 
-from syncd.dns.plan import Change, DnsSafetyError, rdata_address
+from syncd.dns.plan import Change, pool_addresses
 from syncd.dns.steps import HeldSet
 from syncd.errors import SyncdError
 
@@ -239,12 +239,9 @@ def _addresses(host: str) -> tuple[str, ...]:
     return tuple(sorted({str(i[4][0]) for i in infos}))
 
 
-def rotation_addresses(host: str) -> tuple[tuple[str, ...], list[str]]:
-    """`host`'s addresses that may go into a pool, and a note for each that may not."""
-    good, notes = [], []
-    for a in _addresses(host):
-        try:
-            good.append(rdata_address(a))
-        except DnsSafetyError as err:
-            notes.append(str(err))
-    return tuple(good), notes
+def rotation_addresses(
+    host: str, *, allow_private: bool = False
+) -> tuple[tuple[str, ...], list[str]]:
+    """`host`'s addresses that may go into a pool, and a note for each that may not
+    (`syncd.dns.plan.pool_addresses`; `allow_private`: the inventory's lab setting)."""
+    return pool_addresses(_addresses(host), allow_private=allow_private)

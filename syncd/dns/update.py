@@ -70,7 +70,7 @@ from syncd.inventory.model import Inventory
 from syncd.release.tree import SourceTree
 from syncd.settings import SyncdConfig
 from syncd.sqlite import open_db
-from syncd.text import clean
+from syncd.text import clean, internal_error
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,13 @@ def gather(
     for m, found in zip(inv.mirrors, gathered.mirrors, strict=True):
         broken = gathered.broken.get(m.name)
         try:
-            addrs[m.name], notes = ((), [broken]) if broken else rotation_addresses(m.host)
+            addrs[m.name], notes = (
+                ((), [broken])
+                if broken
+                else rotation_addresses(m.host, allow_private=inv.allow_private_addresses)
+            )
         except Exception as err:  # that mirror's own: it serves nothing as far as the gate knows
-            addrs[m.name], notes = (), [f"internal: {type(err).__name__}: {err}"]
+            addrs[m.name], notes = (), [internal_error(err)]
             i = inv.mirrors.index(m)
             gathered.mirrors[i] = MirrorEvidence(m.name, m.country, live(m), None, None, False)
         if found.active and not addrs[m.name] and not notes:
@@ -659,7 +663,7 @@ def gate_after_publish(
     except SyncdError as err:
         return DnsUpdate(None, [], False, dry_run, clean(str(err)))
     except Exception as err:
-        return DnsUpdate(None, [], False, dry_run, clean(f"internal: {type(err).__name__}: {err}"))
+        return DnsUpdate(None, [], False, dry_run, internal_error(err))
 
 
 def rotation(

@@ -49,6 +49,7 @@ from syncd.httpcheck.conditional import (
 )
 from syncd.inventory.model import host_problem
 from syncd.release.manifest import FILE_TAIL_BYTES, CvdTail, ReleaseFile, tail_problem, whole
+from syncd.text import internal_error
 
 USER_AGENT = "ClamAV-MirrorCheck"
 MAX_TIMESTAMP_BYTES = 64
@@ -567,7 +568,9 @@ async def local_stats_each(
 ) -> dict[str, tuple[int | None, str | None, str | None]]:
     """Ask every (name, base URL) for /local_stats/ (`Host`: the name), at most `concurrency`
     at once, each within `deadline_s`, all within `overall_s`; return name -> (status,
-    Location, error) for those answered or timed out (none for those never asked in time)."""
+    Location, error) for those answered or timed out (none for those never asked in time).
+    Whatever asking one mirror raises that no adapter translated is that mirror's error
+    ("internal error: Class: message"), never the others'."""
     found: dict[str, tuple[int | None, str | None, str | None]] = {}
     limit = trio.CapacityLimiter(max(1, concurrency))
 
@@ -580,6 +583,8 @@ async def local_stats_each(
                 except (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, ValueError) as err:
                     # InvalidURL: an inventory URL httpx refuses (it is no HTTPError)
                     found[name] = (None, None, f"{type(err).__name__}: {str(err)[:200]}")
+                except Exception as err:  # what no adapter translated: this mirror's alone
+                    found[name] = (None, None, internal_error(err))
                 return
             found[name] = (None, None, f"took longer than {deadline_s:g} s")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pushwire.authorized_keys import AuthorizedKeysError, fingerprint
 from syncd.errors import EXIT_FAILED, SyncdError
 from syncd.monitor.certs import CertStatus
+from syncd.text import clean
 from syncd.traffic.localstats import Verdict
 
 VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a literal wildcard
@@ -16,10 +17,17 @@ VHOST_NAMES = ("database.clamav.net", "db.test.clamav.net")  # the second: a lit
 
 @dataclass(frozen=True)
 class Item:
+    """One line of the checklist. Its text quotes the mirror (a Location header, an error's
+    text, a body): cleaned here (`syncd.text.clean`), so every sink gets clean text."""
+
     what: str
     ok: bool
     detail: str
     warn: bool = False  # ok (it does not hold the mirror back), but its admin should act
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "what", clean(self.what))
+        object.__setattr__(self, "detail", clean(self.detail))
 
 
 def vhost_names(mirror_name: str) -> list[str]:

@@ -14,7 +14,7 @@ import trio
 
 from syncd.httpcheck.tls import certificate, contexts
 from syncd.monitor.certs import CertSeen
-from syncd.text import clean
+from syncd.text import clean, internal_error
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -60,7 +60,7 @@ async def observe_certs(
                     answer.failure,
                 )
             except Exception as err:  # one mirror's fault stays that mirror's
-                why = clean(f"check failed: {type(err).__name__}: {err}", 300)
+                why = internal_error(err)
                 found[name] = CertSeen(name, host, port, at, failure=why)
 
     with trio.move_on_after(deadline_s):

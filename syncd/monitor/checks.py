@@ -24,7 +24,7 @@ from syncd.httpcheck.conditional import Proven
 from syncd.monitor.freshness import Check, Record, Release, Thresholds, Transition, step
 from syncd.monitor.maintenance import HTTP, Sighting, http_sighting
 from syncd.release.manifest import CvdTail, ReleaseFile
-from syncd.text import clean
+from syncd.text import internal_error
 
 if TYPE_CHECKING:
     import httpx
@@ -138,7 +138,7 @@ async def _notice(client: httpx.AsyncClient, target: Target, at: float) -> Sight
 
 def unexpected(err: BaseException) -> str:
     """The reason recorded for a mirror whose check raised what no adapter translated."""
-    return clean(f"check failed: {type(err).__name__}: {err}", 300)
+    return internal_error(err)
 
 
 def apply_policy(

@@ -49,7 +49,7 @@ from syncd.statuspage.site import (
     Site,
     render_site,
 )
-from syncd.text import clean
+from syncd.text import clean, internal_error
 from syncd.traffic import localstats
 from syncd.traffic.store import TrafficStore
 
@@ -452,13 +452,16 @@ def _local_stats(
     mirrors whose /local_stats/ has just been found open to the world."""
     mails = []
     for name, (status, location, error) in sorted(answers.items()):
-        verdict = localstats.judge(status, location, error)
-        warn = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
-        f = facts.get(name)
-        if warn and f is not None:
-            mail = local_stats_mail(name, verdict.detail, f.notify or f.admins)
-            if mail.to:
-                mails.append(mail)
+        try:  # one mirror's failure boundary: whatever its step raises is its verdict alone
+            verdict = localstats.judge(status, location, error)
+            warn = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
+            f = facts.get(name)
+            if warn and f is not None:
+                mail = local_stats_mail(name, verdict.detail, f.notify or f.admins)
+                if mail.to:
+                    mails.append(mail)
+        except Exception as err:
+            store.save_local_stats(name, now, "unclear", internal_error(err))
     return mails
 
 

@@ -15,6 +15,7 @@ MODULES = [
     "benchmarks.client_overhead",
     "benchmarks.contenders",
     "benchmarks.fanout",
+    "benchmarks.hostile_http",
     "benchmarks.propagation_check",
     "benchmarks.publish_cpu",
     "benchmarks.served",

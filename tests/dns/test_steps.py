@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.dns.plan import DnsSafetyError, MirrorEntry, plan_pools, rdata_address
+from syncd.dns.plan import (
+    DnsSafetyError,
+    MirrorEntry,
+    plan_pools,
+    pool_addresses,
+    rdata_address,
+)
 from syncd.dns.steps import (
     HeldSet,
     Removal,
@@ -83,25 +89,63 @@ def test_a_pool_the_zone_holds_is_never_left_behind() -> None:
     assert pools["db.nl"].note and "no eligible mirror in NL" in pools["db.nl"].note
 
 
-@given(st.ip_addresses())
-def test_only_addresses_a_client_can_use_go_into_a_pool(ip: ipaddress._BaseAddress) -> None:
+@given(st.ip_addresses(), st.booleans())
+def test_only_addresses_a_client_can_use_go_into_a_pool(
+    ip: ipaddress._BaseAddress, lab: bool
+) -> None:
+    """Never unspecified, multicast, link-local, reserved or IPv4-mapped; loopback, private
+    and the other non-global ranges only in a lab (the inventory's allow_private_addresses)."""
     bad = (
         ip.is_unspecified
         or ip.is_multicast
         or ip.is_link_local
+        or (ip.is_reserved and not ip.is_loopback)
         or (isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None)
+        or not (lab or ip.is_global)
     )
     if bad:
         with pytest.raises(DnsSafetyError):
-            rdata_address(str(ip))
+            rdata_address(str(ip), allow_private=lab)
     else:
-        assert rdata_address(str(ip)) == str(ip)
+        assert rdata_address(str(ip), allow_private=lab) == str(ip)
 
 
 @pytest.mark.parametrize("text", ["fe80::1%lo", "0.0.0.0", "::", "::ffff:127.0.0.1", "x", ""])
 def test_hostile_addresses_are_refused(text: str) -> None:
     with pytest.raises(DnsSafetyError):
-        rdata_address(text)
+        rdata_address(text, allow_private=True)
+
+
+GLOBAL = "193.0.6.139"  # a global unicast address
+GLOBAL6 = "2001:67c:2e8:22::c100:68b"
+
+
+def test_a_name_resolving_to_loopback_keeps_that_mirror_alone_out_of_the_pools() -> None:
+    """Resolved names: one to 127.0.0.1 (and ::1), one to global addresses. Outside a lab the
+    first has no address a pool may list, with the reason; the second keeps both of its; in
+    a lab (allow_private_addresses) loopback is listed, as registration accepts it there."""
+    resolved = {"loop.example": ["127.0.0.1", "::1"], "good.example": [GLOBAL, GLOBAL6]}
+    out = {n: pool_addresses(a) for n, a in resolved.items()}
+    assert out["good.example"] == ((GLOBAL, GLOBAL6), [])
+    addrs, notes = out["loop.example"]
+    assert addrs == () and len(notes) == 2
+    assert notes[0].startswith("'127.0.0.1' is a loopback address: write the mirror's global")
+    assert "allow_private_addresses = true" in notes[0]
+    entries = [
+        MirrorEntry(n, "PL", out[n][0], True, score=1.0) for n in ("loop.example", "good.example")
+    ]
+    (pool,) = [p for p in plan_pools(entries, countries={"pl"}) if p.name == "db.pl"]
+    assert pool.addresses == (GLOBAL, GLOBAL6)
+    assert pool_addresses(resolved["loop.example"], allow_private=True) == (
+        ("127.0.0.1", "::1"),
+        [],
+    )
+
+
+def test_a_private_address_among_global_ones_is_dropped_alone() -> None:
+    addrs, notes = pool_addresses([GLOBAL, "10.1.2.3", "fe80::1"])
+    assert addrs == (GLOBAL,)
+    assert [n.split(" ", 1)[0] for n in notes] == ["'10.1.2.3'", "'fe80::1'"]
 
 
 def _pass(failing: int, total: int, family: str = "IPv4") -> list[tuple[str, str, bool]]:

@@ -244,7 +244,7 @@ def test_one_mirror_that_breaks_the_evidence_is_kept_out_alone(
     zone.serve(OLD, list(zone.mirrors), clock.now())
     result = zone.update(clock)
     assert result.error is None and zone.txt_daily() == OLD  # 3 of 4 serve: the gate opens
-    assert any(p.startswith("pl2: internal: UnicodeEncodeError") for p in result.problems)
+    assert any(p.startswith("pl2: internal error: UnicodeEncodeError") for p in result.problems)
     assert zone.named.dig("db.pl", "A") == ["127.0.1.1"]
     assert zone.named.dig("db.de", "A") == ["127.0.2.1"]
 

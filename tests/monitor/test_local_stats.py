@@ -8,12 +8,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
+from syncd.httpcheck import client
 from syncd.sqlite import open_db
+from syncd.traffic import localstats
 from syncd.traffic.store import TrafficStore
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, _run, released
 
@@ -96,6 +101,89 @@ sender = "monitor@example.org"
     assert 'pushsync_mirror_local_stats{mirror="open.example",verdict="open"} 1' in text
     assert 'pushsync_mirror_local_stats{mirror="locked.example",verdict="protected"} 1' in text
     assert "/local_stats/: open" in (page.parent / "mirrors" / "open.example.html").read_text()
+
+
+@pytest.mark.parametrize("stage", ["answer", "verdict"])
+def test_a_bug_in_one_mirrors_local_stats_step_is_that_mirrors_verdict_alone(
+    stage: str,
+    tmp_path: Path,
+    nginx_factory: Callable[..., Nginx],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever one mirror's /local_stats/ step raises that no adapter translated (here a
+    ZeroDivisionError, planted for that mirror only: reading its answer, or judging it) is
+    that mirror's verdict, unclear with the exception's class and message; the pass ends,
+    with its page and metrics, and the other mirror's verdict is its own."""
+    source = tmp_path / "source"
+    write_release(source, 28034, build_time=released())
+    users = tmp_path / "htpasswd"
+    users.write_text("clamavdb:{PLAIN}the-rsync-password\n")
+    roots = {n: _docroot(tmp_path, n, 28034, 0.5) for n in ("locked", "buggy")}
+    for root in roots.values():
+        (root / "local_stats").mkdir()
+        (root / "local_stats" / "index.html").write_text("12345 requests\n")
+    protect = f'location /local_stats/ {{ auth_basic "s"; auth_basic_user_file {users}; }}'
+    webs = {
+        n: nginx_factory(
+            roots[n],
+            server_names=[f"{n}.example", "database.clamav.net", "db.*.clamav.net"],
+            extra_locations=[protect],
+        )
+        for n in roots
+    }
+    if stage == "answer":
+        real_status = client.local_stats_status
+
+        async def status(c: Any, base: str, host: str) -> tuple[int, str | None]:
+            if host == "buggy.example":
+                raise ZeroDivisionError("division by zero")
+            return await real_status(c, base, host)
+
+        monkeypatch.setattr(client, "local_stats_status", status)
+    else:
+        real_judge = localstats.judge
+        asked: list[int | None] = []
+
+        def judge(st: int | None, *args: Any) -> localstats.Verdict:
+            asked.append(st)
+            if len(asked) == 1:  # the first judged (the answers go by name): buggy.example
+                raise ZeroDivisionError("division by zero")
+            return real_judge(st, *args)
+
+        monkeypatch.setattr(localstats, "judge", judge)
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        LAB_INVENTORY
+        + "".join(
+            _mirror(f"{n}.example", web.base_url, f"{n.title()} Admin <{n}@example.org>")
+            for n, web in webs.items()
+        )
+    )
+    page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
+    config = tmp_path / "syncd.toml"
+    config.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[monitor]
+lagging_grace_h = 1
+status_page = "{page}"
+metrics = "{metrics}"
+""")
+    summary = _run(config, "--no-mail")  # exit 0: asserted there
+    assert {m["name"]: m["state"] for m in summary["mirrors"]} == {
+        "locked.example": "fresh",
+        "buggy.example": "fresh",
+    }
+    doc = json.loads((page.parent / "status.json").read_text())
+    seen = {m["name"]: m["local_stats"] for m in doc["mirrors"]}
+    assert seen["locked.example"]["verdict"] == "protected"
+    assert seen["buggy.example"]["verdict"] == "unclear"
+    assert "internal error: ZeroDivisionError: division by zero" in seen["buggy.example"]["detail"]
+    text = metrics.read_text()
+    assert 'pushsync_mirror_local_stats{mirror="locked.example",verdict="protected"} 1' in text
+    assert 'pushsync_mirror_local_stats{mirror="buggy.example",verdict="unclear"} 1' in text
+    assert "buggy.example" in page.read_text()
 
 
 def test_an_open_local_stats_warns_once_until_it_is_fixed(tmp_path: Path) -> None:

@@ -47,4 +47,4 @@ def test_each_hostile_mirror_is_its_own_failed_check(
     assert checks["good"].ok and checks["good"].versions == DEFAULT_VERSIONS
     assert not checks["redirect"].ok and "unusable URL" in (checks["redirect"].error or "")
     assert not checks["buggy"].ok
-    assert checks["buggy"].error == "check failed: ZeroDivisionError: division by zero"
+    assert checks["buggy"].error == "internal error: ZeroDivisionError: division by zero"

@@ -42,6 +42,7 @@ from typer.testing import CliRunner
 
 from devtools.harness.cvd import DEFAULT_VERSIONS, release_time, write_release
 from devtools.harness.documents import LAB_INVENTORY, report, report_doc
+from devtools.harness.faultproxy import closed_port
 from devtools.harness.nginx import Nginx
 from devtools.harness.smtp import SmtpSink
 from devtools.harness.sshkeys import KeyPair
@@ -590,3 +591,73 @@ def test_rich_never_reads_markup_from_a_mirror() -> None:
     progress.stop()
     assert f"{MARKUP}: retrying ({MARKUP})" in out.getvalue()
     assert "\x1b]8;" not in out.getvalue()  # no terminal hyperlink
+
+
+@settings(SINKS, max_examples=40)  # four commands an example
+@given(ANY_TEXT)
+def test_the_mirrors_and_runs_commands_show_any_text_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """`syncd mirrors check` prints its checklist (each item's text quotes the mirror: a
+    Location, an error, a body), `syncd runs show` and `syncd status` what the publish record
+    holds of a mirror's errors: no control or format character of any of them reaches the
+    terminal."""
+    from syncd.inventory import onboarding
+    from syncd.inventory.golive import Item
+
+    n = next(_numbers)
+    inv = tmp_path / f"inventory{n}.toml"
+    inv.write_text(LAB_INVENTORY)
+    mirror = Mirror(name="m.example", host="127.0.0.1", country="PL", pending=True)
+    items = [Item(text, False, text), Item("http: /local_stats/", True, text, warn=True)]
+    monkeypatch.setattr(onboarding, "check", lambda *args: (mirror, items))
+    shown = CliRunner().invoke(app, ["mirrors", "check", "m.example", "--inventory", str(inv)])
+    assert shown.exit_code == 1, shown.output
+    assert not forbidden(shown.stdout, "\n"), shown.stdout
+
+    db = tmp_path / f"state{n}.sqlite"
+    conn = open_db(db)
+    try:
+        store = PublishStore(conn)
+        store.create_run(
+            "r1", 1.0, expected=DEFAULT_VERSIONS, request="sync", inventory="i", mirrors=["m"]
+        )
+        attempt, _ = store.start_attempt("r1", "m", "sync", 1.5)
+        store.finish_attempt(
+            attempt, 1.8, verdict="fail", outcome="failed", exit_status=1, error=text, report=None
+        )
+        store.finish_target("r1", "m", 2.0, outcome="failed", error=text, report=None)
+        store.finish_run("r1", 3.0, "finished")
+        conn.commit()
+    finally:
+        conn.close()
+    for argv in (["runs", "show", "r1"], ["runs", "show", "r1", "--json"], ["status"]):
+        out = CliRunner().invoke(app, [*argv, "--state", str(db)])
+        assert out.exit_code == 0, out.output
+        assert not forbidden(out.stdout, "\n"), (argv, out.stdout)
+
+
+def test_mirrors_check_shows_a_hostile_location_cleaned(tmp_path: Path) -> None:
+    """A mirror's vhosts redirect with a Location holding U+202E, a zero-width space and rich
+    markup: `syncd mirrors check` says each redirect, with neither format character, the
+    markup shown as text (never read: typer prints it as it is), and exits 1 as for any
+    failed item."""
+    ssh_port = closed_port()
+    with HostileHttp() as hostile:
+        where = f"http://evil.example/{BIDI}\u200b{MARKUP}".encode()
+        answer = b"HTTP/1.1 302 Found\r\nLocation: " + where + b"\r\nContent-Length: 0\r\n\r\n"
+        hostile.queue(*[answer] * 10)
+        inv = tmp_path / "inventory.toml"
+        inv.write_text(
+            LAB_INVENTORY + '[[mirrors]]\nname = "bidi.example"\nhost = "127.0.0.1"\n'
+            f'port = {ssh_port}\npending = true\ncountry = "PL"\nadmins = ["A <a@example.org>"]\n'
+            f'http = "{hostile.base_url}"\n'
+        )
+        shown = CliRunner().invoke(
+            app, ["mirrors", "check", "bidi.example", "--inventory", str(inv)]
+        )
+    assert shown.exit_code == 1, shown.output
+    out = shown.stdout
+    assert out.count(f"redirects to http://evil.example/gnp.exe{MARKUP}") == 4, out  # 3 + stats
+    assert "\u202e" not in out and "\u200b" not in out and "\x1b" not in out
+    assert not forbidden(out, "\n"), out

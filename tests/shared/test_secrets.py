@@ -17,14 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from devtools.harness.cvd import DEFAULT_VERSIONS
-from devtools.harness.documents import write_secret
+from devtools.harness.cvd import DEFAULT_VERSIONS, write_release
+from devtools.harness.documents import LAB_INVENTORY, write_secret
+from devtools.harness.faultproxy import closed_port
 from devtools.harness.sshkeys import generate_keypair
 from syncd.cli import app
 from syncd.errors import ConfigError
 from syncd.files import read_secret_file, secret_problem
 from tests.publish.fakes import MirrorFactory
-from tests.publish.fixtures import Syncd
+from tests.publish.fixtures import FAST_POLICY, Syncd
 
 NOBODY = 65534
 EXPECT = [f"--expect={db}={v}" for db, v in DEFAULT_VERSIONS.items()]
@@ -127,3 +128,65 @@ def test_the_cli_names_the_key_and_the_fix(tmp_path: Path) -> None:
     assert done.output == (
         f"syncd: the pusher key {key} is open to group or others (mode 0640): run chmod 600 {key}\n"
     )
+
+
+def test_publish_refuses_a_sources_key_others_may_read(
+    tmp_path: Path, syncd: Syncd, fake_mirror: MirrorFactory
+) -> None:
+    """The pusher key of a [[sources]] entry is read as the main one: at 0644 the publish stops
+    before any push, with one line naming it and the fix.
+
+    Proven to fail with the check planted out (`read_secret_file` in syncd/publish/ssh.py made
+    a plain read): the publish went on to push with that key (exit 1, the mirror's sshd
+    refusing a key it does not know), with no word of the mode."""
+    mirror = fake_mirror("perm.test", "ok")
+    good = generate_keypair(tmp_path / "keys" / "rsync1_ed25519").private
+    open_key = generate_keypair(tmp_path / "keys" / "rsync2_ed25519").private
+    open_key.chmod(0o644)
+    syncd.write(
+        mirror.inventory_block(),
+        policy=FAST_POLICY
+        + f'[[sources]]\nname = "rsync1"\nkey = "{good}"\n'
+        + f'[[sources]]\nname = "rsync2"\nkey = "{open_key}"\n',
+    )
+    code, doc, err = syncd.publish(*EXPECT)
+    assert code == 2, (doc, err)
+    assert err.strip().splitlines() == [
+        f"syncd: the pusher key {open_key} is open to group or others (mode 0644): "
+        f"run chmod 600 {open_key}"
+    ], err
+    assert mirror.requests == []  # no push was attempted
+
+
+def test_dns_push_refuses_a_tsig_secret_others_may_read(tmp_path: Path) -> None:
+    """`syncd dns push` (dry run or not) reads the TSIG secret through the same check: at 0644
+    it exits 2 with one line naming the file and the fix, before any query.
+
+    Proven to fail with the check planted out (`read_secret_file` in `server_of`,
+    syncd/dns/update.py, made a plain read): the dry run went on to ask the server ("cannot
+    query 127.0.0.1:PORT: Connection refused"), with no word of the mode."""
+    source = tmp_path / "source"
+    write_release(source, DEFAULT_VERSIONS["daily"])
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(LAB_INVENTORY)
+    secret = write_secret(tmp_path / "tsig.secret", "c2VjcmV0\n")
+    secret.chmod(0o644)
+    config = tmp_path / "syncd.toml"
+    config.write_text(f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[dns]
+server = "127.0.0.1"
+port = {closed_port()}
+key_name = "pushsync-key"
+key_secret_file = "{secret}"
+clamav_version = "1.4.3"
+""")
+    for extra in (["--dry-run"], ["--json"]):
+        done = CliRunner().invoke(app, ["dns", "push", "--config", str(config), *extra])
+        assert done.exit_code == 2, done.output
+        assert done.output == (
+            f"syncd: [dns] key_secret_file {secret} is open to group or others "
+            f"(mode 0644): run chmod 600 {secret}\n"
+        )
