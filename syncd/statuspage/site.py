@@ -23,8 +23,10 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
+from syncd.dns.gate import GateVerdict, gate_json
 from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import Check, Figures, State, figures
+from syncd.monitor.snapshot import Change
 from syncd.release.announcement import span
 from syncd.release.propagation import Propagation
 from syncd.statuspage.certs import cert_cell, cert_json, cert_section
@@ -128,15 +130,6 @@ class RunView:
 
 
 @dataclass(frozen=True)
-class ChangeView:
-    family: str
-    at: float
-    old: str
-    new: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class MirrorView:
     status: MirrorStatus
     host: str = ""
@@ -144,19 +137,10 @@ class MirrorView:
     admins: tuple[str, ...] = ()
     families: tuple[FamilyView, ...] = ()
     runs: tuple[RunView, ...] = ()  # newest first
-    changes: tuple[ChangeView, ...] = ()  # newest first
+    changes: tuple[Change, ...] = ()  # newest first
     cert: CertStatus | None = None  # its https certificate (None: no https URL)
     traffic: TrafficView | None = None  # reported in the last 30 days
     local_stats: tuple[str, str] | None = None  # /local_stats/ (verdict, detail), if checked
-
-
-@dataclass(frozen=True)
-class GateView:
-    open: bool
-    share: float
-    required: float
-    reason: str
-    laggards: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,7 +148,7 @@ class Site:
     now: float
     release: Mapping[str, int]
     released_at: float | None
-    gate: GateView | None  # None: no [dns], no gate
+    gate: GateVerdict | None  # None: no [dns], no gate
     mirrors: tuple[MirrorView, ...] = field(default=())
     suspect: str | None = None  # why the monitor suspects its own checks (DNS left alone)
     releases: tuple[Propagation, ...] = ()  # the last releases' propagation, newest first
@@ -360,13 +344,13 @@ def _gate_card(site: Site) -> str:
             '<div class="card"><h2>Release gate</h2><p>Not configured: without [dns] in '
             "syncd.toml no TXT record is announced.</p></div>"
         )
-    state = _state("fresh" if g.open else "lagging", "open" if g.open else "closed")
+    state = _state("fresh" if g.reached else "lagging", "open" if g.reached else "closed")
     out = [
         f'<div class="card"><h2>Release gate</h2><p>{state} {esc(g.reason)}.</p>',
         f"<p>It opens at {g.required:.0%} of the active mirrors and a mirror in every "
         "country; then the TXT record announces the release.</p>",
     ]
-    if g.laggards and not g.open:
+    if g.laggards and not g.reached:
         links = ", ".join(f'<a href="{esc(page_name(n))}">{esc(n)}</a>' for n in g.laggards)
         out.append(f"<p>Held back by: {links}</p>")
     out.append("</div>")
@@ -753,15 +737,7 @@ def status_json(site: Site) -> dict[str, Any]:
             "versions": dict(sorted(site.release.items())),
             "released_at": _iso(site.released_at),
         },
-        "gate": None
-        if g is None
-        else {
-            "open": g.open,
-            "share": round(g.share, 4),
-            "required_share": g.required,
-            "reason": g.reason,
-            "held_back_by": list(g.laggards),
-        },
+        "gate": None if g is None else gate_json(g),
         "score": {"window_days": 7, "lower_is_better": True, "explanation": SCORE_TEXT},
         "monitor": {"suspects_itself": site.suspect is not None, "reason": site.suspect},
         "states": [s.value for s in State],
