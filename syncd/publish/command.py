@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from syncd.files import read_inventory, read_source_tree
 from syncd.publish.job import PublishJob, PublishOutcome
 from syncd.publish.outcome import PushOutcome
-from syncd.publish.request import expected_from_headers, parse_expect, pins_from_headers
+from syncd.publish.request import parse_expect
 from syncd.publish.summary import exit_code
 from syncd.release.manifest import history_warning
 from syncd.release.tree import SourceTree
@@ -81,12 +81,12 @@ def prepare(
     if source is not None:
         job.files, job.tails = source.files, source.tails
         job.files_for = dict(source.manifest.versions)
-        job.pins = pins_from_headers(source.raw_headers)
+        job.pins = source.pins
         history = history_warning(source.manifest, cfg.policy.cdiff_history)
         if history and resume is None:
             warnings.append(history)
         if resume is None:
-            job.expected = expected_from_headers(source.raw_headers)
+            job.expected = source.versions
     job.expected.update(parse_expect(expect))
     job.resume = resume
     problem = tier_problem(job)

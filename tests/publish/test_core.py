@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from devtools.harness.cvd import build_cvd
 from devtools.harness.documents import report
 from pushwire.request import RequestError, render_request
 from syncd.errors import ConfigError
@@ -32,7 +31,7 @@ from syncd.publish.errors import (
 from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.plan import PlanError, plan
 from syncd.publish.report import ReportError, parse_report
-from syncd.publish.request import expected_from_headers, parse_expect
+from syncd.publish.request import parse_expect
 from syncd.publish.summary import MirrorResult, exit_code, group, summary_lines, to_json
 from syncd.settings import candidates, parse_config
 
@@ -165,16 +164,6 @@ def test_request_rendering_matches_the_client_grammar() -> None:
     assert parse_expect(["daily=5", "main=6"]) == {"daily": 5, "main": 6}
     with pytest.raises(RequestError, match="--expect 'safebrowsing=1'"):
         parse_expect(["safebrowsing=1"])
-
-
-def test_expected_versions_from_cvd_headers() -> None:
-    heads = {
-        "daily": build_cvd("daily", 28034)[:512],
-        "main": build_cvd("main", 62, with_unix_time=False)[:512],
-    }
-    assert expected_from_headers(heads) == {"daily": 28034, "main": 62}
-    with pytest.raises(RequestError, match=r"daily\.cvd in the source tree"):
-        expected_from_headers({"daily": b"x" * 512})
 
 
 def test_report_is_tolerant_and_cleaned() -> None:
