@@ -25,6 +25,7 @@ from pushwire.request import RequestError, render_request
 from syncd.errors import SyncdError
 from syncd.inventory.model import Inventory, Mirror
 from syncd.publish.aioloop import open_aio_loop
+from syncd.publish.config import Policy, SourceConfig
 from syncd.publish.fanout import NoProgress, Progress, Prover, Publisher
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.plan import PlanError, order_seconds, plan
@@ -36,7 +37,6 @@ from syncd.publish.ssh import PinnedSsh, raise_nofile_limit
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult, Proof
 from syncd.release.manifest import CvdTail, ReleaseFile
-from syncd.settings import Policy, SourceConfig
 from syncd.sqlite import StoreError
 from syncd.text import clean
 

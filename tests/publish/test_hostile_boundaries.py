@@ -59,13 +59,13 @@ from syncd.monitor.store import MonitorStore
 from syncd.publish import fanout as publish
 from syncd.publish import job as publish_job
 from syncd.publish.classify import Judgement, judge_reply
+from syncd.publish.config import Policy
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import dumps_strict, parse_report
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult, summary_lines, to_json
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 from syncd.statuspage.metrics import MetricsSnapshot, render_metrics
 from syncd.statuspage.rows import MirrorStatus
