@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syncd.files import read_inventory, read_source_tree
-from syncd.publish.job import PublishJob, PublishOutcome
+from syncd.publish.job import PublishJob, RunOutcome
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.request import parse_expect
 from syncd.publish.summary import exit_code
@@ -124,7 +124,7 @@ class Finished:
 def finish(
     cfg: SyncdConfig,
     prepared: Prepared,
-    outcome: PublishOutcome,
+    outcome: RunOutcome,
     *,
     gate: bool,
     dry_run: bool,
