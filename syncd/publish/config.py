@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from pushwire.keyfile import is_source
+from pushwire.keyfile import check_source
 from syncd.publish.sources import SourceSpec
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
@@ -66,17 +66,10 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    name: Annotated[str, AfterValidator(check_source)]
     key: Path
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
     max_transfers: Annotated[int, Field(ge=1, le=20000)] = 50
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not is_source(v):
-            raise ValueError("a host name such as rsync1.clamav.net")
-        return v
 
     def spec(self) -> SourceSpec:
         return SourceSpec(self.name, self.weight, self.max_transfers)
