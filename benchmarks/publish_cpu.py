@@ -30,9 +30,9 @@ import trio
 
 from devtools.harness import simfleet
 from syncd.inventory.model import parse_inventory
+from syncd.publish.config import Policy
 from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.outcome import PushOutcome
-from syncd.settings import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -54,6 +54,7 @@ from benchmarks.netsim import Link, LinkDown, Network
 from pushwire import report as wire
 from pushwire.request import parse_request
 from syncd.inventory.model import Hub, Inventory, Mirror
+from syncd.publish.config import Policy
 from syncd.publish.errors import Unreachable
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import hubs_of
@@ -62,7 +63,6 @@ from syncd.publish.request import new_run_id
 from syncd.publish.sources import SourceSpec, measured_rates, plan_tiers
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 
 T = TypeVar("T")

@@ -27,6 +27,14 @@ def is_source(name: str) -> bool:
     return bool(_SOURCE.match(name))
 
 
+def check_source(name: str) -> str:
+    """Return ``name`` when it may be a forced command's source; else raise ValueError naming
+    the fix (pushers.toml's ``source`` and syncd.toml's ``[[sources]] name`` alike)."""
+    if not is_source(name):
+        raise ValueError("a host name such as rsync1.clamav.net")
+    return name
+
+
 def is_client_path(path: str) -> bool:
     """Return whether ``path`` may be the client a forced command runs: absolute, no ``..``,
     nothing a shell would split or expand."""

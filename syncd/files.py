@@ -309,7 +309,6 @@ def _read_source_tree(tree: Path) -> SourceTree:
         raise _Unsettled(str(err)) from None
     return SourceTree(
         tree,
-        raw,
         headers,
         found,
         read_release_files(tree, found.proof_names()),

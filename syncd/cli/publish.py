@@ -21,7 +21,7 @@ from syncd.cli.dns import print_result
 from syncd.cli.groups import group
 from syncd.cli.push import push_inputs, run_push
 from syncd.publish.command import finish, prepare
-from syncd.publish.job import PublishOutcome, publish_main
+from syncd.publish.job import RunOutcome, publish_main
 from syncd.publish.report import dumps_strict
 from syncd.publish.summary import to_json
 
@@ -85,7 +85,7 @@ def publish_cmd(
     )
     for warning in prepared.warnings:
         typer.echo(f"syncd: warning: {warning}", err=True)
-    outcome: PublishOutcome = run_push(
+    outcome: RunOutcome = run_push(
         publish_main, prepared.job, results=lambda o: (o.results, o.run_id)
     )
     done = finish(cfg, prepared, outcome, gate=not no_dns, dry_run=dry_run, now=time.time())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from syncd.inventory.model import Inventory, Mirror
 from syncd.monitor.freshness import Check, Record, State, keeps_rotation
@@ -35,6 +36,19 @@ class GateVerdict:
     laggards: tuple[str, ...]
     empty_countries: tuple[str, ...]
     reason: str
+    required: float  # the share it was judged against ([dns] gate_share)
+
+
+def gate_json(verdict: GateVerdict) -> dict[str, Any]:
+    """The one JSON form of a verdict: `gate` in status.json (docs/status.schema.json), in
+    ``syncd dns --json`` and in ``dns`` of ``syncd publish --json``."""
+    return {
+        "open": verdict.reached,
+        "share": round(verdict.share, 4),
+        "required_share": verdict.required,
+        "reason": verdict.reason,
+        "held_back_by": list(verdict.laggards),
+    }
 
 
 class ServedBy(StrEnum):
@@ -122,7 +136,7 @@ def judge(
     countries = {m.country for m in active}
     empty = tuple(sorted(countries - {m.country for m in serving}))
     if not active:
-        return GateVerdict(False, 0.0, (), (), (), "no active mirror")
+        return GateVerdict(False, 0.0, (), (), (), "no active mirror", share)
     if got < share:
         reason = (
             f"{len(serving)} of {len(active)} mirrors serve the release ({got:.0%} < {share:.0%})"
@@ -138,6 +152,7 @@ def judge(
         laggards,
         empty,
         reason,
+        share,
     )
 
 

@@ -17,7 +17,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from syncd.dns.config import DnsConfig
 from syncd.dns.evidence import gather_evidence
-from syncd.dns.gate import GateVerdict, MirrorEvidence, judge, live, serves_release
+from syncd.dns.gate import GateVerdict, MirrorEvidence, gate_json, judge, live, serves_release
 from syncd.dns.geopools import (
     COUNTRY_DATABASES,
     LocalPolicy,
@@ -92,14 +92,7 @@ class DnsUpdate:
         """The ``--json`` document (and ``dns`` in ``syncd publish --json``)."""
         gate = self.gate
         return {
-            "gate": None
-            if gate is None
-            else {
-                "reached": gate.reached,
-                "share": round(gate.share, 4),
-                "reason": gate.reason,
-                "laggards": list(gate.laggards),
-            },
+            "gate": None if gate is None else gate_json(gate),
             "changes": [
                 {
                     "name": c.name,

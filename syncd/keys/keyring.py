@@ -12,7 +12,14 @@ import re
 import tomllib
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from pushwire.authorized_keys import AuthorizedKey, parse_public_key, render
 from pushwire.keyfile import (
@@ -20,9 +27,9 @@ from pushwire.keyfile import (
     NAMESPACE,
     NOSHELL,
     SHELL,
+    check_source,
     forced_command,
     is_client_path,
-    is_source,
 )
 from syncd.errors import SyncdError
 
@@ -43,16 +50,11 @@ def _public_key(value: str) -> str:
 
 class PusherKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    source: Annotated[str, Field(description="rsync source this key triggers")]
+    source: Annotated[
+        str, AfterValidator(check_source), Field(description="rsync source this key triggers")
+    ]
     public_key: str
     comment: str = ""
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v: str) -> str:
-        if not is_source(v):
-            raise ValueError("a host name such as rsync1.clamav.net")
-        return v
 
     @field_validator("public_key")
     @classmethod

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from syncd.dns.update import DnsUpdate, gate_after_publish
 from syncd.files import read_inventory, read_source_tree
-from syncd.publish.job import PublishJob, PublishOutcome
+from syncd.publish.job import PublishJob, RunOutcome
 from syncd.publish.outcome import PushOutcome
-from syncd.publish.request import expected_from_headers, parse_expect, pins_from_headers
+from syncd.publish.request import parse_expect
 from syncd.publish.summary import exit_code
 from syncd.release.mailer import Announced, announce_due, record_release
 from syncd.release.manifest import history_warning
@@ -78,12 +78,12 @@ def prepare(
     if source is not None:
         job.files, job.tails = source.files, source.tails
         job.files_for = dict(source.manifest.versions)
-        job.pins = pins_from_headers(source.raw_headers)
+        job.pins = source.pins
         history = history_warning(source.manifest, cfg.policy.cdiff_history)
         if history and resume is None:
             warnings.append(history)
         if resume is None:
-            job.expected = expected_from_headers(source.raw_headers)
+            job.expected = source.versions
     job.expected.update(parse_expect(expect))
     job.resume = resume
     problem = tier_problem(job)
@@ -121,7 +121,7 @@ class Finished:
 def finish(
     cfg: SyncdConfig,
     prepared: Prepared,
-    outcome: PublishOutcome,
+    outcome: RunOutcome,
     *,
     gate: bool,
     dry_run: bool,

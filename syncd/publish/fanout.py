@@ -41,6 +41,7 @@ import trio
 from pushwire.request import render_request
 from syncd.inventory.model import Mirror
 from syncd.publish.classify import Judgement, judge_error, judge_poll, judge_reply
+from syncd.publish.config import Policy
 from syncd.publish.errors import CommandTimeout, HandshakeTimeout, PushError
 from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import Report, ReportError, parse_report
@@ -50,7 +51,6 @@ from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult, Proof
 from syncd.publish.verdicts import Ending, ended, final, interrupted
-from syncd.settings import Policy
 from syncd.sqlite import StoreError
 from syncd.text import clean
 from syncd.traffic.store import record_report

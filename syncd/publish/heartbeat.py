@@ -17,7 +17,7 @@ from syncd.dns.update import current_txt, retrying, server_of
 from syncd.errors import SyncdError
 from syncd.files import read_stamp_file, write_stamp_file
 from syncd.publish.fanout import Progress
-from syncd.publish.job import PublishJob, PublishOutcome, publish_main
+from syncd.publish.job import PublishJob, RunOutcome, publish_main
 from syncd.publish.stamp import MAX_STAMP_BYTES, next_stamp, parse_stamp
 from syncd.sqlite import open_db
 
@@ -36,7 +36,7 @@ class TxtRefresh:
 @dataclass(frozen=True)
 class HeartbeatOutcome:
     stamp: int
-    publish: PublishOutcome
+    publish: RunOutcome
 
 
 def stamp_tree(tree: Path, now: float) -> int:

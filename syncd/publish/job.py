@@ -25,6 +25,7 @@ from pushwire.request import RequestError, render_request
 from syncd.errors import SyncdError
 from syncd.inventory.model import Inventory, Mirror
 from syncd.publish.aioloop import open_aio_loop
+from syncd.publish.config import Policy, SourceConfig
 from syncd.publish.fanout import NoProgress, Progress, Prover, Publisher
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.plan import PlanError, order_seconds, plan
@@ -36,7 +37,6 @@ from syncd.publish.ssh import PinnedSsh, raise_nofile_limit
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult, Proof
 from syncd.release.manifest import CvdTail, ReleaseFile
-from syncd.settings import Policy, SourceConfig
 from syncd.sqlite import StoreError
 from syncd.text import clean
 
@@ -108,7 +108,10 @@ class PublishJob:
 
 
 @dataclass
-class PublishOutcome:
+class RunOutcome:
+    """How one publish run ended: its id, the release it pushed, each mirror's result, whether
+    it was cancelled, and whether the record lost writes."""
+
     run_id: str
     expected: dict[str, int]
     results: list[MirrorResult]
@@ -203,7 +206,7 @@ def _recorded_ok(
 
 async def publish_main(
     job: PublishJob, progress: Progress | None = None, *, handle_signals: bool = True
-) -> PublishOutcome:
+) -> RunOutcome:
     """Run one publish (or finish one with ``resume``) end to end; return its outcome.
     Raise PublishSetupError (or StoreError, SshSetupError, RunBusy) when it cannot start."""
     run_id = job.resume or new_run_id(datetime.now(UTC), secrets.token_hex(3))
@@ -218,7 +221,7 @@ async def _publish(
     record: RecordWriter,
     progress: Progress | None,
     handle_signals: bool,
-) -> PublishOutcome:
+) -> RunOutcome:
     ssh = PinnedSsh(job.key, job.policy)
     transports = {s.name: PinnedSsh(s.key, job.policy) for s in job.sources}
     run_id, expected, mirrors = await record.call(lambda store: _begin(job, run_id, store))
@@ -281,7 +284,7 @@ async def _publish(
             await record.call(
                 lambda store: store.finish_run(run_id, finished, state), patience_s=PATIENCE_S
             )
-    return PublishOutcome(
+    return RunOutcome(
         run_id, expected, earlier + fresh, publisher.cancelled, _record_error(record, run_id)
     )
 

@@ -26,6 +26,7 @@ from syncd.errors import SyncdError
 from syncd.files import read_secret_file
 from syncd.inventory.model import Mirror, host_problem
 from syncd.publish.aioloop import AioLoop
+from syncd.publish.config import Policy
 from syncd.publish.errors import (
     AuthFailed,
     BadOutput,
@@ -36,7 +37,6 @@ from syncd.publish.errors import (
     PushError,
     Unreachable,
 )
-from syncd.settings import Policy
 
 KEX_ALGS = ["curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256"]
 ENCRYPTION_ALGS = [

@@ -14,7 +14,6 @@ from syncd.release.manifest import CvdTail, Manifest, ReleaseFile
 @dataclass(frozen=True)
 class SourceTree:
     path: Path
-    raw_headers: Mapping[str, bytes]  # the first 512 bytes of each CVD
     headers: Mapping[str, CvdHeader]
     manifest: Manifest
     files: tuple[ReleaseFile, ...]  # what a mirror must serve whole (size, SHA-256)
@@ -24,6 +23,11 @@ class SourceTree:
     @property
     def versions(self) -> dict[str, int]:
         return {db: h.version for db, h in self.headers.items()}
+
+    @property
+    def pins(self) -> dict[str, str]:
+        """db -> the md5 its header carries: what a push through a hub pins (``md5-<db>=``)."""
+        return {db: h.md5 for db, h in self.headers.items()}
 
     @property
     def functionality(self) -> int:

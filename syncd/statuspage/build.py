@@ -12,12 +12,10 @@ from syncd.inventory.model import Inventory
 from syncd.monitor.freshness import Release, State, figures, worst
 from syncd.monitor.maintenance import INVENTORY, Window
 from syncd.monitor.snapshot import DAY, HISTORY_DAYS, Snapshot
-from syncd.statuspage.metrics import GateFacts, MetricsSnapshot, RunFacts
+from syncd.statuspage.metrics import MetricsSnapshot, RunFacts
 from syncd.statuspage.rows import Maintenance, MirrorStatus
 from syncd.statuspage.site import (
-    ChangeView,
     FamilyView,
-    GateView,
     MirrorView,
     RunView,
     Site,
@@ -139,10 +137,7 @@ def site(
                     spans,
                 )
             )
-        changes = tuple(
-            ChangeView(c.family, c.at, c.old, c.new, c.reason)
-            for c in snap.changes.get(row.name, [])
-        )
+        changes = tuple(snap.changes.get(row.name, []))
         views.append(
             MirrorView(
                 row,
@@ -157,11 +152,7 @@ def site(
                 local_stats=snap.local_stats.get(row.name),
             )
         )
-    gate = None
-    if gate_share is not None and verdict is not None:
-        gate = GateView(
-            verdict.reached, verdict.share, gate_share, verdict.reason, verdict.laggards
-        )
+    gate = verdict if gate_share is not None else None
     return Site(
         now,
         dict(release.versions),
@@ -214,11 +205,7 @@ def metrics(
 ) -> MetricsSnapshot:
     """What the metrics say: the rows, each checked mirror's state per family, the runs, the
     gate, and whether the monitor suspects itself."""
-    gate = (
-        None
-        if gate_share is None or verdict is None
-        else GateFacts(verdict.reached, verdict.share, gate_share)
-    )
+    gate = verdict if gate_share is not None else None
     states = {k: r.state.value for k, r in snap.records.items() if k[0] in checked}
     traffic = traffic_views(snap)
     return MetricsSnapshot(

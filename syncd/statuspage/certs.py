@@ -4,11 +4,11 @@ value from the certificate or the mirror is cleaned and escaped (`svgplot.esc`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from syncd.monitor.certs import DAY, CertStatus
-from syncd.statuspage.svgplot import STATE_COLOURS, UNKNOWN_COLOUR, ago, esc
+from syncd.release.announcement import when
+from syncd.statuspage.svgplot import STATE_COLOURS, UNKNOWN_COLOUR, ago, esc, iso
 
 # a certificate's state, coloured as the freshness state that reads alike
 COLOUR_OF = {
@@ -26,16 +26,6 @@ CERT_TEXT = (
     "are mailed 14, 7 and 1 days before it expires, and when it is refused. It never takes "
     "the mirror out of DNS rotation: freshclam reaches db.XY.clamav.net over http."
 )
-
-
-def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _abs(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _badge(cert: CertStatus, text: str) -> str:
@@ -73,10 +63,10 @@ def cert_section(cert: CertStatus | None, now: float) -> list[str]:
         out.append("<ul>" + "".join(f"<li>{esc(p)}</li>" for p in cert.problems) + "</ul>")
     if cert.fingerprint is not None and cert.not_after is not None:
         names = ", ".join(cert.names) or "no name"
-        valid = f"valid {_abs(cert.not_before)} to " if cert.not_before is not None else ""
+        valid = f"valid {when(cert.not_before)} to " if cert.not_before is not None else ""
         out.append(
             f"<p>For {esc(names)}; issued by {esc(cert.issuer or '?')}; "
-            f"{esc(valid)}{esc(_abs(cert.not_after))}; SHA-256 "
+            f"{esc(valid)}{esc(when(cert.not_after))}; SHA-256 "
             f"<code>{esc(cert.fingerprint)}</code>.</p>"
         )
     out.append(f'<p class="note">{esc(CERT_TEXT)}</p>')
@@ -92,9 +82,9 @@ def cert_json(cert: CertStatus | None, now: float) -> dict[str, Any] | None:
         "url": cert.url,
         "state": cert.state,
         "valid": cert.valid,
-        "checked_at": _iso(cert.at),
-        "not_before": _iso(cert.not_before),
-        "not_after": _iso(cert.not_after),
+        "checked_at": iso(cert.at),
+        "not_before": iso(cert.not_before),
+        "not_after": iso(cert.not_after),
         "expires_in_s": None if left is None else round(left * DAY),
         "names": list(cert.names),
         "issuer": cert.issuer,

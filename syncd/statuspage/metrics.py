@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from syncd.dns.gate import GateVerdict
 from syncd.monitor.certs import STATES as CERT_STATES
 from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import State
@@ -50,20 +51,13 @@ class RunFacts:
 
 
 @dataclass(frozen=True)
-class GateFacts:
-    reached: bool
-    share: float  # of active mirrors serving the release
-    required: float  # [dns] gate_share
-
-
-@dataclass(frozen=True)
 class MetricsSnapshot:
     now: float
     release: Mapping[str, int]
     mirrors: Sequence[MirrorStatus]
     families: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (mirror, family)
     runs: Sequence[RunFacts] = ()  # any order; the newest of each kind counts
-    gate: GateFacts | None = None
+    gate: GateVerdict | None = None
     suspect: bool = False  # the monitor suspects its own checks (syncd.monitor.outage)
     release_propagation: Propagation | None = None  # the newest release's
     t90_limit_s: float | None = None  # [releases] t90_limit_h, in seconds

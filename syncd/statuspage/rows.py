@@ -5,8 +5,9 @@ the pages (:mod:`syncd.statuspage.site`) and the metrics (:mod:`syncd.statuspage
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from syncd.statuspage.svgplot import iso
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class MirrorStatus:
         m = self.maintenance
         if m is None:
             return None
-        return {"from": _iso(m.starts), "until": _iso(m.ends), "reason": m.reason, "by": m.by}
+        return {"from": iso(m.starts), "until": iso(m.ends), "reason": m.reason, "by": m.by}
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,3 @@ class Maintenance:
     ends: float
     reason: str  # cleaned
     by: str  # "admin" (its local_maintenance or report) or "team" (the inventory)
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

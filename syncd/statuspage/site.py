@@ -18,14 +18,15 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
+from syncd.dns.gate import GateVerdict, gate_json
 from syncd.monitor.certs import CertStatus
 from syncd.monitor.freshness import Check, Figures, State, figures
-from syncd.release.announcement import span
+from syncd.monitor.snapshot import Change
+from syncd.release.announcement import span, when
 from syncd.release.propagation import Propagation
 from syncd.statuspage.certs import cert_cell, cert_json, cert_section
 from syncd.statuspage.rows import MirrorStatus
@@ -38,6 +39,7 @@ from syncd.statuspage.svgplot import (
     Series,
     ago,
     esc,
+    iso,
     release_plot,
     state_plot,
     time_plot,
@@ -128,15 +130,6 @@ class RunView:
 
 
 @dataclass(frozen=True)
-class ChangeView:
-    family: str
-    at: float
-    old: str
-    new: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class MirrorView:
     status: MirrorStatus
     host: str = ""
@@ -144,19 +137,10 @@ class MirrorView:
     admins: tuple[str, ...] = ()
     families: tuple[FamilyView, ...] = ()
     runs: tuple[RunView, ...] = ()  # newest first
-    changes: tuple[ChangeView, ...] = ()  # newest first
+    changes: tuple[Change, ...] = ()  # newest first
     cert: CertStatus | None = None  # its https certificate (None: no https URL)
     traffic: TrafficView | None = None  # reported in the last 30 days
     local_stats: tuple[str, str] | None = None  # /local_stats/ (verdict, detail), if checked
-
-
-@dataclass(frozen=True)
-class GateView:
-    open: bool
-    share: float
-    required: float
-    reason: str
-    laggards: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,7 +148,7 @@ class Site:
     now: float
     release: Mapping[str, int]
     released_at: float | None
-    gate: GateView | None  # None: no [dns], no gate
+    gate: GateVerdict | None  # None: no [dns], no gate
     mirrors: tuple[MirrorView, ...] = field(default=())
     suspect: str | None = None  # why the monitor suspects its own checks (DNS left alone)
     releases: tuple[Propagation, ...] = ()  # the last releases' propagation, newest first
@@ -174,21 +158,11 @@ class Site:
 # formatting
 
 
-def _iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _abs(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _when(t: float | None, now: float) -> str:
     """A <time> element reading relative to `now`, its absolute time as a tooltip."""
     if t is None:
         return "-"
-    return f'<time datetime="{_iso(t)}" title="{_abs(t)}">{esc(ago(t, now))}</time>'
+    return f'<time datetime="{iso(t)}" title="{when(t)}">{esc(ago(t, now))}</time>'
 
 
 def _hours(value: float | None) -> str:
@@ -225,7 +199,7 @@ def _maintenance_text(s: MirrorStatus) -> str:
         return ""
     who = "its admin" if m.by == "admin" else "the team"
     return (
-        f"In maintenance until {_abs(m.ends)} (from {_abs(m.starts)}, announced by {who}): "
+        f"In maintenance until {when(m.ends)} (from {when(m.starts)}, announced by {who}): "
         f"{m.reason}. Out of the DNS rotation, no alert mails; back once it serves the "
         "current release."
     )
@@ -360,17 +334,28 @@ def _gate_card(site: Site) -> str:
             '<div class="card"><h2>Release gate</h2><p>Not configured: without [dns] in '
             "syncd.toml no TXT record is announced.</p></div>"
         )
-    state = _state("fresh" if g.open else "lagging", "open" if g.open else "closed")
+    state = _state("fresh" if g.reached else "lagging", "open" if g.reached else "closed")
     out = [
         f'<div class="card"><h2>Release gate</h2><p>{state} {esc(g.reason)}.</p>',
         f"<p>It opens at {g.required:.0%} of the active mirrors and a mirror in every "
         "country; then the TXT record announces the release.</p>",
     ]
-    if g.laggards and not g.open:
+    if g.laggards and not g.reached:
         links = ", ".join(f'<a href="{esc(page_name(n))}">{esc(n)}</a>' for n in g.laggards)
         out.append(f"<p>Held back by: {links}</p>")
     out.append("</div>")
     return "".join(out)
+
+
+def _end(out: list[str]) -> str:
+    """A page's lines, closed by what the score means."""
+    out += [
+        "<h2>What the score means</h2>",
+        f'<p class="note">{esc(SCORE_TEXT)}</p>',
+        "</body></html>",
+        "",
+    ]
+    return "\n".join(out)
 
 
 def render_overview(site: Site) -> str:
@@ -381,7 +366,7 @@ def render_overview(site: Site) -> str:
         counts[m.status.state] = counts.get(m.status.state, 0) + 1
     tally = " ".join(f"{_state(s)}&nbsp;{n}" for s, n in counts.items()) or "no mirrors"
     released = (
-        f"<p>Released {_when(site.released_at, now)} ({_abs(site.released_at)}).</p>"
+        f"<p>Released {_when(site.released_at, now)} ({when(site.released_at)}).</p>"
         if site.released_at
         else ""
     )
@@ -392,7 +377,7 @@ def render_overview(site: Site) -> str:
     out = _head("ClamAV mirror status")
     out += [
         "<h1>ClamAV mirror status</h1>",
-        f'<p class="meta">Updated {_abs(now)}. Machine-readable: '
+        f'<p class="meta">Updated {when(now)}. Machine-readable: '
         '<a href="status.json">status.json</a>.</p>',
         *(
             [
@@ -448,14 +433,8 @@ def render_overview(site: Site) -> str:
     out.append(_legend())
     out.append(_table("mirrors", headers, rows, [m.status.state for m in mirrors]))
     out += overview_section(site.traffic_countries, now, _table)
-    out += [
-        *_releases(site),
-        "<h2>What the score means</h2>",
-        f'<p class="note">{esc(SCORE_TEXT)}</p>',
-        "</body></html>",
-        "",
-    ]
-    return "\n".join(out)
+    out += _releases(site)
+    return _end(out)
 
 
 def _family_rows(m: MirrorView, now: float) -> list[list[tuple[str, str]]]:
@@ -554,7 +533,7 @@ def render_mirror(site: Site, m: MirrorView) -> str:
         facts.append(f"<p>{'; '.join(details)}.</p>")
     out += [
         '<p class="meta"><a href="../index.html">All mirrors</a> · '
-        f'updated {_abs(now)} · <a href="../status.json">status.json</a></p>',
+        f'updated {when(now)} · <a href="../status.json">status.json</a></p>',
         f"<h1>{esc(s.name)}</h1>",
         *facts,
         "<h2>Per address family</h2>",
@@ -616,13 +595,7 @@ def render_mirror(site: Site, m: MirrorView) -> str:
     else:
         out.append("<p>No change recorded.</p>")
     out += mirror_section(s.name, m.traffic, m.local_stats, now)
-    out += [
-        "<h2>What the score means</h2>",
-        f'<p class="note">{esc(SCORE_TEXT)}</p>',
-        "</body></html>",
-        "",
-    ]
-    return "\n".join(out)
+    return _end(out)
 
 
 # the JSON twin
@@ -676,7 +649,7 @@ def _releases(site: Site) -> list[str]:
         rows.append(
             [
                 ("first", esc(p.daily)),
-                ("text", esc(_abs(p.started_at))),
+                ("text", esc(when(p.started_at))),
                 ("num", esc(span(p.announce_delay_s))),
                 ("num", f"{q.served}/{q.total}"),
                 *(("num", esc(span(q.get(k)))) for k in CHARTED),
@@ -701,8 +674,8 @@ def status_json(site: Site) -> dict[str, Any]:
                 {
                     "family": f.family,
                     "state": f.state,
-                    "since": _iso(f.since),
-                    "last_check_at": _iso(last.at if last else None),
+                    "since": iso(f.since),
+                    "last_check_at": iso(last.at if last else None),
                     "last_check_ok": last.ok if last else None,
                     "age_s": _round(now - good.timestamp)
                     if good is not None and good.timestamp
@@ -716,7 +689,7 @@ def status_json(site: Site) -> dict[str, Any]:
                 "country": s.country,
                 "page": page_name(s.name),
                 "state": s.state,
-                "since": _iso(s.since),
+                "since": iso(s.since),
                 "age_s": _round(s.age_s),
                 "served": dict(sorted(s.served.items())),
                 "completion_24h": _round(s.completion_24h, 4),
@@ -732,15 +705,15 @@ def status_json(site: Site) -> dict[str, Any]:
                     {
                         "run_id": r.run_id,
                         "kind": r.kind,
-                        "started_at": _iso(r.started_at),
-                        "finished_at": _iso(r.finished_at),
+                        "started_at": iso(r.started_at),
+                        "finished_at": iso(r.finished_at),
                         "outcome": r.outcome,
                         "attempts": r.attempts,
                         "error": r.error,
                     }
                     for r in m.runs
                 ],
-                "traffic": view_json(m.traffic, _iso),
+                "traffic": view_json(m.traffic, iso),
                 "local_stats": None
                 if m.local_stats is None
                 else {"verdict": m.local_stats[0], "detail": m.local_stats[1]},
@@ -748,33 +721,25 @@ def status_json(site: Site) -> dict[str, Any]:
         )
     return {
         "schema": SCHEMA,
-        "generated_at": _iso(now),
+        "generated_at": iso(now),
         "release": {
             "versions": dict(sorted(site.release.items())),
-            "released_at": _iso(site.released_at),
+            "released_at": iso(site.released_at),
         },
-        "gate": None
-        if g is None
-        else {
-            "open": g.open,
-            "share": round(g.share, 4),
-            "required_share": g.required,
-            "reason": g.reason,
-            "held_back_by": list(g.laggards),
-        },
+        "gate": None if g is None else gate_json(g),
         "score": {"window_days": 7, "lower_is_better": True, "explanation": SCORE_TEXT},
         "monitor": {"suspects_itself": site.suspect is not None, "reason": site.suspect},
         "states": [s.value for s in State],
         "mirrors": mirrors,
         "releases": [_release_json(p) for p in site.releases],
-        "traffic_countries": {c: view_json(v, _iso) for c, v in site.traffic_countries.items()},
+        "traffic_countries": {c: view_json(v, iso) for c, v in site.traffic_countries.items()},
     }
 
 
 def _release_json(p: Propagation) -> dict[str, Any]:
     doc = p.to_json()
     for key in ("built_at", "started_at", "announced_at"):
-        doc[key] = _iso(doc[key])
+        doc[key] = iso(doc[key])
     return doc
 
 

@@ -12,6 +12,7 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from syncd.text import clean
 
@@ -44,6 +45,13 @@ def esc(value: object) -> str:
     return html.escape(clean(str(value), None), quote=True)
 
 
+def iso(t: float | None) -> str | None:
+    """`t` as ``status.json`` writes a time: ISO 8601 in UTC, to the second (None for None)."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def ago(t: float, now: float) -> str:
     """`t` as prose relative to `now`: "just now", "40 min ago", "5.0 h ago", "in 2.0 h"."""
     r = relative(t, now)
@@ -64,6 +72,21 @@ def relative(t: float, now: float) -> str:
     if a < 2 * DAY:
         return f"{sign}{a / HOUR:.1f} h"
     return f"{sign}{a / DAY:.1f} d"
+
+
+def _lines(runs: Sequence[Sequence[str]], colour: str, dash_attr: str, radius: float) -> list[str]:
+    """Each run of "x,y" points as a line; a run of one point as a dot of `radius`."""
+    out = []
+    for pts in runs:
+        if len(pts) == 1:
+            cx, cy = pts[0].split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="{radius}" fill="{colour}"/>')
+        elif pts:
+            out.append(
+                f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colour}" '
+                f'stroke-width="1.5"{dash_attr}/>'
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -200,15 +223,7 @@ def time_plot(
                 continue
             runs[-1].append(f"{x_of(at):.1f},{y_of(value):.1f}")
         out.append(f"<g><title>{esc(s.label)}: {esc(title)}</title>")
-        for pts in runs:
-            if len(pts) == 1:
-                cx, cy = pts[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{colour}"/>')
-            elif pts:
-                out.append(
-                    f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colour}" '
-                    f'stroke-width="1.5"{dash_attr}/>'
-                )
+        out += _lines(runs, colour, dash_attr, radius=2)
         for at in fails:
             out.append(
                 f'<line x1="{x_of(at):.1f}" y1="{y0 - 6 - 4 * i}" x2="{x_of(at):.1f}" '
@@ -327,15 +342,7 @@ def release_plot(
                 continue
             y = y0 - (value / scale) / top * (y0 - TOP)
             run.append(f"{x_of(i):.1f},{y:.1f}")
-        for pts in runs:
-            if len(pts) == 1:
-                cx, cy = pts[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
-            elif pts:
-                out.append(
-                    f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colour}" '
-                    f'stroke-width="1.5"{dash_attr}/>'
-                )
+        out += _lines(runs, colour, dash_attr, radius=2.5)
         out.append("</g>")
     out.append("</svg>")
     return "".join(out)

@@ -79,8 +79,8 @@ def test_gate_rotation_txt_and_idempotence(setup: tuple[Path, Named, Path]) -> N
     checked(state, ["a.example", "c.example"])
     code, result = _push(config)
     assert code == 0, result
-    assert not result["gate"]["reached"]
-    assert result["gate"]["laggards"] == ["b.example"]
+    assert not result["gate"]["open"]
+    assert result["gate"]["held_back_by"] == ["b.example"]
     assert "2 of 3 mirrors serve the release (67% < 90%)" in result["gate"]["reason"]
     assert named.dig("db.pl", "A") == ["127.0.1.1"]  # b is held out of rotation
     assert named.dig("db.de", "A") == ["127.0.2.1"]
@@ -92,7 +92,7 @@ def test_gate_rotation_txt_and_idempotence(setup: tuple[Path, Named, Path]) -> N
     assert code == 0 and result["dry_run"] and not result["sent"]
     assert named.dig("current.cvd", "TXT") == []
     code, result = _push(config)
-    assert code == 0 and result["gate"]["reached"] and result["sent"]
+    assert code == 0 and result["gate"]["open"] and result["sent"]
     assert named.dig("db.pl", "A") == ["127.0.1.1", "127.0.1.2"]
     [txt] = named.dig("current.cvd", "TXT")
     assert txt.strip('"').split(":")[:3] == ["1.4.3", "62", "28034"]

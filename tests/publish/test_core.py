@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from devtools.harness.cvd import build_cvd
 from devtools.harness.documents import report
 from pushwire.request import RequestError, render_request
-from syncd.errors import ConfigError
-from syncd.inventory.edits import render_inventory
-from syncd.inventory.model import (
-    InventoryError,
-    parse_inventory,
-    updated,
-    without_mirror,
-)
+from syncd.inventory.model import parse_inventory, updated
 from syncd.publish.classify import EXIT_CODES, judge_error, judge_poll, judge_reply
 from syncd.publish.errors import (
     AuthFailed,
@@ -32,122 +22,9 @@ from syncd.publish.errors import (
 from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.plan import PlanError, plan
 from syncd.publish.report import ReportError, parse_report
-from syncd.publish.request import expected_from_headers, parse_expect
+from syncd.publish.request import parse_expect
 from syncd.publish.summary import MirrorResult, exit_code, group, summary_lines, to_json
-from syncd.settings import candidates, parse_config
-
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g3v7tDPFq4GeL5Gm5cBVJzvL7xiqsC6kdjrC6Ldqp"
-GOOD = f"""
-allow_private_addresses = true  # 192.0.2.0/24 is for documentation, not global
-
-[[mirrors]]
-name = "a.example.org"
-host = "a.example.org"
-country = "PL"
-admins = ["Jan <jan@example.org>"]
-host_keys = ["{KEY} comment"]
-http = "http://a.example.org/"
-
-[[mirrors]]
-name = "b.example.org"
-host = "192.0.2.7"
-port = 2222
-country = "DE"
-host_keys = ["{KEY}"]
-active = false
-"""
-
-
-def test_inventory_parses_with_defaults_and_round_trips() -> None:
-    inv = parse_inventory(GOOD, "mirrors.toml")
-    a, _b = inv.mirrors
-    assert (a.port, a.user, a.active, a.http) == (22, "clamavdb", True, "http://a.example.org")
-    assert a.host_keys == [KEY]  # comment dropped
-    assert [m.name for m in inv.active()] == ["a.example.org"]
-    assert parse_inventory(render_inventory(inv)) == inv
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (
-            ("port = 2222", 'port = "ssh"'),
-            "mirrors.toml: mirror 'b.example.org': field 'port': Input should be a valid "
-            "integer, unable to parse string as an integer: use an integer between 1 and 65535 "
-            "(default 22)",
-        ),
-        (
-            ('country = "DE"', 'country = "Germany"'),
-            "mirrors.toml: mirror 'b.example.org': field 'country': not a two-letter country "
-            "code: use a two-letter ISO 3166 code in capitals, such as PL",
-        ),
-        (
-            ("active = false", "activ = false"),
-            "mirrors.toml: mirror 'b.example.org': unknown key 'activ': did you mean 'active'? "
-            "rename or remove it (known keys: "
-            "name, host, port, user, country, admins, notify, pending, host_keys, http, https, "
-            "active, hub, hubs, maintenance)",
-        ),
-        (
-            (f'host_keys = ["{KEY}"]\nactive', "active"),
-            "mirrors.toml: mirror 'b.example.org': field 'host_keys': no host key pinned: use a "
-            'non-empty list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; get one '
-            "with ssh-keyscan and confirm it with the admin",
-        ),
-        (
-            (f'host_keys = ["{KEY}"]\nactive', "host_keys = []\nactive"),
-            "mirrors.toml: mirror 'b.example.org': field 'host_keys': no host key pinned: use a "
-            'non-empty list of OpenSSH public keys, such as ["ssh-ed25519 AAAA..."]; get one '
-            "with ssh-keyscan and confirm it with the admin",
-        ),
-        (
-            ('http = "http://a.example.org/"', 'http = "ftp://a"'),
-            "mirrors.toml: mirror 'a.example.org': field 'http': not an http(s) URL: use the "
-            "mirror's base URL such as http://clamav.example.org",
-        ),
-        (
-            ('name = "b.example.org"', 'name = "a.example.org"'),
-            "mirrors.toml: mirror 'a.example.org': field 'name': defined twice: give each "
-            "mirror a unique name",
-        ),
-    ],
-)
-def test_inventory_errors_name_file_mirror_field_and_fix(
-    change: tuple[str, str], message: str
-) -> None:
-    old, new = change
-    assert old in GOOD
-    with pytest.raises(InventoryError) as err:
-        parse_inventory(GOOD.replace(old, new, 1), "mirrors.toml")
-    assert str(err.value) == message
-
-
-def test_inventory_edits() -> None:
-    inv = parse_inventory(GOOD)
-    inv = updated(inv, "b.example.org", active=True)
-    assert len(inv.active()) == 2
-    with pytest.raises(InventoryError, match="field 'host_keys'"):
-        updated(inv, "a.example.org", host_keys=["not a key"])
-    assert [m.name for m in without_mirror(inv, "a.example.org").mirrors] == ["b.example.org"]
-    with pytest.raises(InventoryError, match="no mirror named 'zz'"):
-        without_mirror(inv, "zz")
-
-
-def test_config_paths_relative_to_file_and_errors(tmp_path: Path) -> None:
-    cfg = parse_config(
-        'key = "k"\nstate = "/var/s.db"\n[policy]\nmax_attempts = 2\n', str(tmp_path / "syncd.toml")
-    )
-    assert cfg.key == tmp_path / "k" and str(cfg.state) == "/var/s.db"
-    assert cfg.policy.max_attempts == 2
-    with pytest.raises(ConfigError, match=r"syncd.toml: unknown key 'policy.retries': remove it"):
-        parse_config("[policy]\nretries = 3\n")
-    with pytest.raises(ConfigError, match=r"field 'policy\.run_timeout'"):
-        parse_config("[policy]\nrun_timeout = -1\n")
-    assert [str(p) for p in candidates(Path("/w"), Path("/h"))] == [
-        "/w/etc/syncd.toml",
-        "/h/.config/syncd/syncd.toml",
-        "/etc/syncd/syncd.toml",
-    ]
+from tests.inventory.test_model import GOOD
 
 
 def test_request_rendering_matches_the_client_grammar() -> None:
@@ -165,16 +42,6 @@ def test_request_rendering_matches_the_client_grammar() -> None:
     assert parse_expect(["daily=5", "main=6"]) == {"daily": 5, "main": 6}
     with pytest.raises(RequestError, match="--expect 'safebrowsing=1'"):
         parse_expect(["safebrowsing=1"])
-
-
-def test_expected_versions_from_cvd_headers() -> None:
-    heads = {
-        "daily": build_cvd("daily", 28034)[:512],
-        "main": build_cvd("main", 62, with_unix_time=False)[:512],
-    }
-    assert expected_from_headers(heads) == {"daily": 28034, "main": 62}
-    with pytest.raises(RequestError, match=r"daily\.cvd in the source tree"):
-        expected_from_headers({"daily": b"x" * 512})
 
 
 def test_report_is_tolerant_and_cleaned() -> None:

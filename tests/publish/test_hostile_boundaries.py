@@ -55,21 +55,22 @@ from syncd.monitor.announce import MirrorChange, mirror_mail
 from syncd.monitor.freshness import Check, Record, State, Transition
 from syncd.monitor.freshness import step as step_of_freshness
 from syncd.monitor.mail import to_message
+from syncd.monitor.snapshot import Change
 from syncd.monitor.store import MonitorStore
 from syncd.publish import fanout as publish
 from syncd.publish import job as publish_job
 from syncd.publish.classify import Judgement, judge_reply
+from syncd.publish.config import Policy
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.outcome import PushOutcome, Verdict
 from syncd.publish.report import dumps_strict, parse_report
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult, summary_lines, to_json
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 from syncd.statuspage.metrics import MetricsSnapshot, render_metrics
 from syncd.statuspage.rows import MirrorStatus
-from syncd.statuspage.site import ChangeView, MirrorView, RunView, Site, render_site
+from syncd.statuspage.site import MirrorView, RunView, Site, render_site
 from syncd.text import clean
 from tests.fuzz.hostilehttp import HostileHttp
 from tests.publish.fakes import BEHAVIOURS, MirrorFactory, _heredoc
@@ -532,7 +533,7 @@ def test_a_check_of_any_text_is_stored_paged_measured_and_mailed_clean(
         http=text,
         admins=(text,),
         runs=(RunView(text, text, 90.0, 95.0, text, 1, text),),
-        changes=(ChangeView(text, 100.0, text, text, row["reason"]),),
+        changes=(Change(text, 100.0, text, text, row["reason"]),),
     )
     files = render_site(Site(200.0, dict(DEFAULT_VERSIONS), None, None, (view,)))
     for name, body in files.items():

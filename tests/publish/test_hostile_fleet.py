@@ -39,9 +39,9 @@ from devtools.harness.nginx import Nginx
 from devtools.harness.sshkeys import KeyPair
 from syncd.inventory.model import Mirror, parse_inventory
 from syncd.publish import job as publish_job
+from syncd.publish.config import Policy
 from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.store import PublishStore
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 from tests.publish.fakes import BEHAVIOURS, MirrorFactory, _heredoc
 from tests.publish.fixtures import FAST_POLICY, Syncd, by_name

@@ -40,7 +40,7 @@ def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(
         code, doc, err = syncd.publish("--source-tree", str(source))
         assert code == 1, err
         gate = doc["dns"]["gate"]
-        assert not gate["reached"] and gate["laggards"] == ["stale.test"]
+        assert not gate["open"] and gate["held_back_by"] == ["stale.test"]
         assert "held back by: stale.test" not in err  # --json: the gate is in the document
         assert named.dig("current.cvd", "TXT") == []  # nothing announced
         # DE has no mirror serving the release: its pool falls back to the good one
@@ -54,7 +54,7 @@ def test_publish_opens_the_gate_only_when_mirrors_serve_the_release(
         write_release(stale_root, **DEFAULT_VERSIONS)
         code, doc, err = syncd.publish("--source-tree", str(source))
         assert code == 0, err
-        assert doc["dns"]["gate"]["reached"] and doc["dns"]["sent"]
+        assert doc["dns"]["gate"]["open"] and doc["dns"]["sent"]
         [txt] = named.dig("current.cvd", "TXT")
         assert f":{DEFAULT_VERSIONS['daily']}:" in txt
 

@@ -24,10 +24,10 @@ from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.sshkeys import KeyPair
 from syncd.errors import UsageError
 from syncd.inventory.model import parse_inventory
+from syncd.publish.config import Policy
 from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.runlock import RunBusy, hold_run, shown_state
 from syncd.publish.store import PublishStore
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 from tests.publish.fakes import FakeMirror, MirrorFactory
 from tests.publish.fixtures import FAST_POLICY, Syncd, by_name

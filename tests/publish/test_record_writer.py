@@ -17,11 +17,11 @@ from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.sshkeys import KeyPair
 from syncd.inventory.model import parse_inventory
 from syncd.publish.classify import Judgement
+from syncd.publish.config import Policy
 from syncd.publish.job import PublishJob, publish_main
 from syncd.publish.recordwriter import RecordWriter, open_record
 from syncd.publish.store import PublishStore
 from syncd.publish.summary import MirrorResult
-from syncd.settings import Policy
 from syncd.sqlite import StoreError, open_db
 from tests.publish.fakes import FakeMirror, MirrorFactory
 

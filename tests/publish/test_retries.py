@@ -15,12 +15,12 @@ import trio
 
 from devtools.harness.documents import report
 from syncd.inventory.model import Mirror
+from syncd.publish.config import Policy
 from syncd.publish.errors import ConnectionDropped, HostKeyMismatch, PushError, Unreachable
 from syncd.publish.fanout import Publisher
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 
 T = TypeVar("T")

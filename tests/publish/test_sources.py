@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from devtools.harness.documents import report
 from syncd.errors import ConfigError
 from syncd.inventory.model import Mirror
+from syncd.publish.config import Policy
 from syncd.publish.fanout import Publisher
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.sources import (
@@ -34,7 +35,7 @@ from syncd.publish.sources import (
 )
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
-from syncd.settings import Policy, parse_config
+from syncd.settings import parse_config
 from syncd.sqlite import open_db
 from tests.publish.test_retries import EXPECTED, KEY, InlineRecord
 

@@ -19,13 +19,13 @@ import trio.testing
 from devtools.harness.documents import LAB_INVENTORY, report
 from pushwire.request import parse_request
 from syncd.inventory.model import Hub, InventoryError, Mirror, parse_inventory
+from syncd.publish.config import Policy
 from syncd.publish.fanout import Publisher
 from syncd.publish.job import hubs_of
 from syncd.publish.outcome import PushOutcome
 from syncd.publish.sources import FAILOVER, TIER, SourceSpec, assign, plan_tiers
 from syncd.publish.ssh import Reply
 from syncd.publish.store import PublishStore
-from syncd.settings import Policy
 from syncd.sqlite import open_db
 from tests.publish.test_retries import EXPECTED, KEY, InlineRecord
 

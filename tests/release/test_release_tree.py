@@ -71,7 +71,7 @@ def test_freshclam_finds_the_release_in_dns_and_gets_every_file_it_asks_for(
     )
     code, doc, err = syncd.publish("--source-tree", str(source_tree))
     assert code == 0 and by_name(doc)["pl1.test"]["outcome"] == "ok", err
-    assert doc["dns"]["gate"]["reached"], doc["dns"]
+    assert doc["dns"]["gate"]["open"], doc["dns"]
     assert dns.dig("db.pl", "A") == ["127.0.0.1"]
     for name in sorted(p.name for p in source_tree.iterdir()):  # the whole tree is served
         assert (mirror.docroot / name).read_bytes() == (source_tree / name).read_bytes(), name
@@ -178,7 +178,7 @@ def test_publish_proof_gate_and_monitor_catch_a_mirror_without_the_whole_current
         assert problem in got[name]["error"], (name, got[name]["error"])
         assert got[name]["report"]["status"] == "ok"  # the client's word was not enough
     gate = doc["dns"]["gate"]
-    assert sorted(gate["laggards"]) == sorted(broken) and not gate["reached"], gate
+    assert sorted(gate["held_back_by"]) == sorted(broken) and not gate["open"], gate
 
     # the monitor, past the lagging grace (the release was built two hours ago, grace 1 h)
     syncd.write(inventory, policy=FAST_POLICY + "[monitor]\nlagging_grace_h = 1\n")

@@ -104,7 +104,7 @@ def test_two_releases_measured_and_each_mailed_once(
         # the gate stays closed (two serves the old daily): nothing announced, nothing mailed
         code, doc, err = syncd.publish()
         assert code == 1, err
-        assert not doc["dns"]["gate"]["reached"]
+        assert not doc["dns"]["gate"]["open"]
         assert doc["announcement"]["sent"] is False
         assert doc["announcement"]["skipped"] == "no release announced in DNS yet"
         assert sink.messages == [] and _mail_row(syncd.state, D) is None
@@ -115,7 +115,7 @@ def test_two_releases_measured_and_each_mailed_once(
         sink.refuse = 1
         code, doc, err = syncd.publish()
         assert code == 0, err
-        assert doc["dns"]["gate"]["reached"] and doc["dns"]["sent"]
+        assert doc["dns"]["gate"]["open"] and doc["dns"]["sent"]
         assert doc["announcement"]["sent"] is False and "refused" in doc["announcement"]["error"]
         assert "not sent (retried next time)" in err
         assert sink.refused == 1 and sink.messages == []

@@ -4,6 +4,7 @@ release at once; a CVD that stays bad is a one-line error naming it."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,13 @@ def test_a_release_rewritten_in_place_over_and_over_is_always_read_whole(tree: P
             assert read_source_tree(tree).headers["daily"].version == DAILY
             reads += 1
     assert churn.rewrites >= 30, f"only {churn.rewrites} rewrites in {reads} reads"
+
+
+def test_the_expected_versions_and_the_pins_are_the_headers_read_once(tree: Path) -> None:
+    """What a publish expects and what a push through a hub pins (``md5-<db>=``) come from the
+    headers the tree was read with; an old header without a unix time reads the same."""
+    (tree / "main.cvd").write_bytes(build_cvd("main", 62, with_unix_time=False))
+    source = read_source_tree(tree)
+    assert source.versions == {"daily": DAILY, "main": 62, "bytecode": 335}
+    bodies = {db: (tree / f"{db}.cvd").read_bytes()[512:] for db in source.versions}
+    assert source.pins == {db: hashlib.md5(body).hexdigest() for db, body in bodies.items()}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from syncd.dns.gate import GateVerdict
 from syncd.monitor.freshness import Check
+from syncd.monitor.snapshot import Change
 from syncd.statuspage.rows import MirrorStatus
 from syncd.statuspage.site import (
-    ChangeView,
     FamilyView,
-    GateView,
     MirrorView,
     RunView,
     Site,
@@ -100,8 +100,8 @@ def sample_site(*extra: MirrorView) -> Site:
         ),
         runs=runs(12),
         changes=(
-            ChangeView("IPv6", NOW - 2 * DAY, "lagging", "fresh", "serves the current release"),
-            ChangeView(
+            Change("IPv6", NOW - 2 * DAY, "lagging", "fresh", "serves the current release"),
+            Change(
                 "IPv6",
                 NOW - 3 * DAY,
                 "fresh",
@@ -184,15 +184,17 @@ def sample_site(*extra: MirrorView) -> Site:
             reason="",
         )
     )
-    gate = GateView(
-        False,
-        0.5,
-        0.9,
-        "2 of 4 mirrors serve the release (50% < 90%)",
-        (
+    gate = GateVerdict(
+        reached=False,
+        share=0.5,
+        serving=(),
+        laggards=(
             "a-rather-long-mirror-name-for-a-narrow-phone.university.example.edu",
             "old.example.net",
         ),
+        empty_countries=(),
+        reason="2 of 4 mirrors serve the release (50% < 90%)",
+        required=0.9,
     )
     return Site(NOW, RELEASE, NOW - 6 * HOUR, gate, (good, lagging, removed, disabled, *extra))
 
@@ -232,5 +234,5 @@ def hostile_mirror() -> MirrorView:
                 f"run{HOSTILE}", f"release{HOSTILE}", NOW - HOUR, None, f"x{HOSTILE}", 2, HOSTILE
             ),
         ),
-        changes=(ChangeView(f"IPv4{HOSTILE}", NOW - HOUR, "fresh", f"bad{HOSTILE}", HOSTILE),),
+        changes=(Change(f"IPv4{HOSTILE}", NOW - HOUR, "fresh", f"bad{HOSTILE}", HOSTILE),),
     )

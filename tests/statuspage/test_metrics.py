@@ -17,6 +17,7 @@ from devtools.harness.cvd import write_release
 from devtools.harness.documents import LAB_INVENTORY
 from devtools.harness.nginx import Nginx
 from syncd.cli import app
+from syncd.dns.gate import GateVerdict
 from syncd.monitor.certs import STATES as CERT_STATES
 from syncd.monitor.certs import CertStatus
 from syncd.monitor.run import read_snapshot
@@ -27,7 +28,6 @@ from syncd.statuspage.metrics import (
     FAMILY_STATES,
     MIRROR_STATES,
     RUN_OUTCOMES,
-    GateFacts,
     MetricsSnapshot,
     RunFacts,
     render_metrics,
@@ -88,7 +88,7 @@ def snapshot() -> MetricsSnapshot:
             RunFacts("heartbeat", "running", NOW - 60, None, {"none": 4}),
             RunFacts("heartbeat", "cancelled", NOW - 11_000, NOW - 10_950, {"ok": 2, "none": 2}),
         ],
-        GateFacts(False, 0.6, 0.9),
+        GateVerdict(False, 0.6, (), (), (), "3 of 5 mirrors serve the release", 0.9),
         release_propagation=sample_releases(3, now=NOW)[0],
         t90_limit_s=7200.0,
         certs={

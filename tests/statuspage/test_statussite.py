@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syncd.dns.gate import gate_json
+from syncd.dns.update import DnsUpdate
 from syncd.statuspage.site import (
     SCHEMA,
     page_name,
@@ -270,6 +272,16 @@ def test_status_json_validates_against_the_schema_in_the_repo() -> None:
     assert good["families"][0]["windows"]["30d"]["checks"] == 30 * 24
     assert good["page"] == "mirrors/clamav.mirror.example.org.html"
     assert doc["gate"]["held_back_by"][1] == "old.example.net"
+
+
+def test_the_gate_reads_the_same_in_status_json_and_in_the_dns_json() -> None:
+    """One rendering of the verdict (`syncd.dns.gate.gate_json`): status.json's keys, in
+    ``syncd dns --json`` and ``syncd publish --json`` too."""
+    site = sample_site()
+    assert site.gate is not None
+    update = DnsUpdate(site.gate, [], sent=False, dry_run=True, error=None)
+    assert update.to_json()["gate"] == status_json(site)["gate"] == gate_json(site.gate)
+    assert set(gate_json(site.gate)) == SCHEMA_1_FIELDS["gate"]
 
 
 def test_the_overview_charts_the_last_releases() -> None:
