@@ -21,12 +21,18 @@ Shared: `errors` (`SyncdError` and the exit codes), `settings` (syncd.toml; each
 table is its own model), `files` (syncd's files, read and written atomically), `sqlite` (the
 one record file), `text` (the one cleaning of text from outside), `hints` ("did you mean").
 
+Across features: a feature's store (its part of the record, read-write) is its own; the
+others read that record through its read-only query module (publish.query, monitor.query,
+dns.query; a release's: release.record) and call its entry, never its store (the import
+contracts in pyproject.toml hold it).
+
 How a release flows: ``syncd publish`` (cli.publish) reads the settings, the inventory and the
 source tree once, and runs publish.job: publish.fanout pushes each mirror over publish.ssh,
 judges each answer (publish.classify), records it (publish.store), proves it over HTTP
 (httpcheck), and sums up (publish.summary); then dns.update runs the gate and the DNS steps.
 Between releases, ``syncd monitor`` (monitor.run) checks every mirror, records what changed,
-mails the admins, takes stale mirrors out of rotation (dns.update), and writes the status page
+mails the admins, reads its record once into a snapshot, takes stale mirrors out of rotation
+(dns.update, handed the gate's evidence judged from that snapshot), and writes the status page
 (statuspage).
 """
 

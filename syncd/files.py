@@ -14,6 +14,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pushwire.cvd import DATABASES, HEADER_SIZE, CvdError, parse_header
@@ -176,21 +177,6 @@ def edit_inventory(path: Path, edit: Callable[[str], str], *, create: bool = Fal
         raise ConfigError(f"{path}: cannot write the inventory: {err.strerror}") from None
 
 
-def read_cvd_headers(tree: Path) -> dict[str, bytes]:
-    """Return the first 512 bytes of each CVD (daily, main, bytecode) found in `tree`."""
-    if not tree.is_dir():
-        raise ConfigError(f"{tree}: the source tree is not a directory")
-    heads: dict[str, bytes] = {}
-    for db in DATABASES:
-        path = tree / f"{db}.cvd"
-        if path.is_file():
-            with path.open("rb") as f:
-                heads[db] = f.read(HEADER_SIZE)
-    if not heads:
-        raise ConfigError(f"{tree}: no daily.cvd, main.cvd or bytecode.cvd in the source tree")
-    return heads
-
-
 def read_stamp_file(tree: Path, limit: int) -> bytes | None:
     """Return the first `limit` + 1 bytes of ``<tree>/timestamp``, None when there is none."""
     try:
@@ -239,22 +225,40 @@ def read_cvd_tails(tree: Path) -> tuple[CvdTail, ...]:
     for db in DATABASES:
         path = tree / f"{db}.cvd"
         try:
-            with path.open("rb") as f:
-                header = parse_header(f.read(HEADER_SIZE))
-                size = os.fstat(f.fileno()).st_size
-                span = tail_span(size)
-                if span is None:
-                    continue
-                f.seek(span[0])
-                data = f.read(span[1] - span[0] + 1)
+            cvd = _read_cvd(path)
+            header = parse_header(cvd.head)
         except FileNotFoundError:
             continue
         except OSError as err:
             raise ConfigError(f"{path}: {err.strerror}") from None
         except CvdError as err:
             raise ConfigError(f"{path}: {err}") from None
-        tails.append(CvdTail(db, header.version, header.md5, size, span[0], data))
+        if cvd.tail is not None:
+            tails.append(CvdTail(db, header.version, header.md5, cvd.size, *cvd.tail))
     return tuple(tails)
+
+
+@dataclass(frozen=True)
+class _Cvd:
+    """One CVD as one open read it: its header's bytes, its size and mtime, and its tail
+    (where it starts, its bytes; None: too short to have one)."""
+
+    head: bytes
+    size: int
+    mtime: float
+    tail: tuple[int, bytes] | None
+
+
+def _read_cvd(path: Path) -> _Cvd:
+    """Read a CVD's header and tail in one open (raise OSError)."""
+    with path.open("rb") as f:
+        head = f.read(HEADER_SIZE)
+        info = os.fstat(f.fileno())
+        span = tail_span(info.st_size)
+        if span is None:
+            return _Cvd(head, info.st_size, info.st_mtime, None)
+        f.seek(span[0])
+        return _Cvd(head, info.st_size, info.st_mtime, (span[0], f.read(span[1] - span[0] + 1)))
 
 
 SETTLE_TRIES = 20  # a CVD caught mid-write is read again, this many times at most ...
@@ -287,8 +291,29 @@ class _Unsettled(Exception):
     """A CVD's header does not parse: bad for good, or caught while being written."""
 
 
+def _read_cvds(tree: Path) -> dict[str, _Cvd]:
+    """Each CVD (daily, main, bytecode) of `tree`, each opened once."""
+    if not tree.is_dir():
+        raise ConfigError(f"{tree}: the source tree is not a directory")
+    cvds: dict[str, _Cvd] = {}
+    for db in DATABASES:
+        path = tree / f"{db}.cvd"
+        if not path.is_file():
+            continue
+        try:
+            cvds[db] = _read_cvd(path)
+        except FileNotFoundError:  # replaced meanwhile: read the tree again
+            raise _Unsettled(f"{path}: gone while read") from None
+        except OSError as err:
+            raise ConfigError(f"{path}: {err.strerror}") from None
+    if not cvds:
+        raise ConfigError(f"{tree}: no daily.cvd, main.cvd or bytecode.cvd in the source tree")
+    return cvds
+
+
 def _read_source_tree(tree: Path) -> SourceTree:
-    raw = read_cvd_headers(tree)
+    cvds = _read_cvds(tree)
+    raw = {db: cvd.head for db, cvd in cvds.items()}
     headers = {}
     for db, head in raw.items():
         try:
@@ -302,11 +327,12 @@ def _read_source_tree(tree: Path) -> SourceTree:
     found = manifest({db: h.version for db, h in headers.items()}, names)
     built = max((float(h.unix_time or 0) for h in headers.values()), default=0.0)
     if not built:  # old headers carry no unix time: the files' own
-        built = max((tree / f"{db}.cvd").stat().st_mtime for db in headers)
-    try:
-        tails = read_cvd_tails(tree)
-    except ConfigError as err:
-        raise _Unsettled(str(err)) from None
+        built = max(cvd.mtime for cvd in cvds.values())
+    tails = tuple(
+        CvdTail(db, headers[db].version, headers[db].md5, cvd.size, *cvd.tail)
+        for db, cvd in cvds.items()
+        if cvd.tail is not None
+    )
     return SourceTree(
         tree,
         headers,

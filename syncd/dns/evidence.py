@@ -1,16 +1,30 @@
-"""What the record says of each mirror, for the release gate and the rotation: a read-only
-query over the publish and monitor records, read once, judged by the gate's one evidence
-function (`syncd.dns.gate.judge_mirrors`). The monitor judges from its own snapshot instead."""
+"""What the record says of each mirror, for the release gate and the rotation: read once,
+through the publish and monitor features' read-only query modules, and judged by the gate's
+one evidence function (`syncd.dns.gate.judge_mirrors`). A monitor pass judges from its own
+snapshot instead and hands the judgement to the rotation."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
 
-from syncd.dns.gate import Gathered, judge_mirrors
+from syncd.dns.gate import Gathered, Recorded, judge_recorded
 from syncd.inventory.model import Inventory
-from syncd.monitor.store import MonitorStore
-from syncd.publish.store import PublishStore
+from syncd.monitor.query import MonitorQuery
+from syncd.publish.query import PublishQuery
+
+
+def recorded(
+    conn: sqlite3.Connection, inv: Inventory, maintenance: Mapping[str, str] | None = None
+) -> Recorded:
+    """Read what the gate judges of each mirror of `inv` once."""
+    monitor = MonitorQuery(conn)
+    return Recorded(
+        published=PublishQuery(conn).mirror_states(),
+        records=monitor.records(),
+        latest_good={m.name: monitor.latest_good(m.name) for m in inv.mirrors},
+        maintenance=dict(maintenance or {}),
+    )
 
 
 def gather_evidence(
@@ -21,12 +35,4 @@ def gather_evidence(
     maintenance: Mapping[str, str] | None = None,
 ) -> Gathered:
     """Read the record once and judge each mirror of `inv` (see `judge_mirrors`)."""
-    published = {s.mirror: s for s in PublishStore(conn).mirror_states()}
-    monitor = MonitorStore(conn)
-    latest = {}
-    for m in inv.mirrors:
-        good = [c for c in monitor.checks(m.name, 0.0) if c.ok and c.versions]
-        latest[m.name] = good[-1] if good else None
-    return judge_mirrors(
-        inv, published, monitor.records(), latest, http_check=http_check, maintenance=maintenance
-    )
+    return judge_recorded(inv, recorded(conn, inv, maintenance), http_check=http_check)

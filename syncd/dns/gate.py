@@ -165,6 +165,31 @@ class Gathered:
     broken: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What the record holds of the mirrors as the gate judges them, read once: each mirror's
+    last push, its freshness per (mirror, family), its newest check that saw versions, and
+    the maintenance windows in effect (with why). A monitor pass has all of it in its
+    snapshot; ``syncd dns`` and the publish's gate read it (`syncd.dns.evidence`)."""
+
+    published: Mapping[str, MirrorPushState]
+    records: Mapping[tuple[str, str], Record]
+    latest_good: Mapping[str, Check | None]
+    maintenance: Mapping[str, str]
+
+
+def judge_recorded(inv: Inventory, recorded: Recorded, *, http_check: bool) -> Gathered:
+    """`judge_mirrors` over what `recorded` holds."""
+    return judge_mirrors(
+        inv,
+        recorded.published,
+        recorded.records,
+        recorded.latest_good,
+        http_check=http_check,
+        maintenance=recorded.maintenance,
+    )
+
+
 def live(m: Mirror) -> bool:
     """In the gate and the rotation: enabled and past its first publish (not pending)."""
     return m.active and not m.pending

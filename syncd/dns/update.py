@@ -17,7 +17,15 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from syncd.dns.config import DnsConfig
 from syncd.dns.evidence import gather_evidence
-from syncd.dns.gate import GateVerdict, MirrorEvidence, gate_json, judge, live, serves_release
+from syncd.dns.gate import (
+    GateVerdict,
+    Gathered,
+    MirrorEvidence,
+    gate_json,
+    judge,
+    live,
+    serves_release,
+)
 from syncd.dns.geopools import (
     COUNTRY_DATABASES,
     LocalPolicy,
@@ -137,31 +145,37 @@ def maintenance_now(
     `syncd.monitor.maintenance`): taken out of the rotation one monitor interval plus the
     pools' TTL (as configured, or as the servers still hold it) before the window starts."""
     from syncd.monitor.maintenance import describe
-    from syncd.monitor.notices import in_effect, lead
+    from syncd.monitor.query import windows_in_effect
 
-    pool_ttl = cfg.dns.pool_ttl if cfg.dns is not None else 0
-    ahead = lead(conn, cfg.monitor.interval_s, pool_ttl)
-    windows = in_effect(conn, inv, now, lead=ahead, max_s=cfg.monitor.maintenance_max_days * 86_400)
+    windows = windows_in_effect(
+        conn,
+        inv,
+        now,
+        interval_s=cfg.monitor.interval_s,
+        pool_ttl=cfg.dns.pool_ttl if cfg.dns is not None else 0,
+        max_s=cfg.monitor.maintenance_max_days * 86_400,
+    )
     return {name: describe(w, now) for name, w in windows.items()}
 
 
 def gather(
-    cfg: SyncdConfig, inv: Inventory, state: Path, now: float | None = None
+    cfg: SyncdConfig,
+    inv: Inventory,
+    state: Path,
+    now: float | None = None,
+    judged: Gathered | None = None,
 ) -> tuple[list[MirrorEvidence], dict[str, tuple[str, ...]], set[str], list[str]]:
     """Per mirror what the publish record and the monitor say (judged by the core's
     `evidence`) and its addresses fit for a pool; the inventory's countries (every mirror's,
     whatever its state); and a note per mirror left out for a reason of its own. Whatever goes
     wrong with one mirror's evidence or address keeps that mirror out of the rotation, never
     the others; what goes wrong for all of them (the record, this host's resolver) is raised:
-    it would empty the pools for a fault of ours."""
-    conn = open_db(state)
-    try:
-        held = maintenance_now(conn, cfg, inv, time.time() if now is None else now)
-        gathered = gather_evidence(conn, inv, http_check=cfg.policy.http_check, maintenance=held)
-    finally:
-        conn.close()
+    it would empty the pools for a fault of ours. `judged`: the evidence a monitor pass
+    judged from its snapshot (the record is then not read again); None: read it."""
+    gathered = judged if judged is not None else _judged(cfg, inv, state, now)
     addrs: dict[str, tuple[str, ...]] = {}
     problems, unresolved = [], []
+    mirrors = list(gathered.mirrors)  # the caller's judgement stays as it was
     for m, found in zip(inv.mirrors, gathered.mirrors, strict=True):
         broken = gathered.broken.get(m.name)
         try:
@@ -173,12 +187,12 @@ def gather(
         except Exception as err:  # that mirror's own: it serves nothing as far as the gate knows
             addrs[m.name], notes = (), [internal_error(err)]
             i = inv.mirrors.index(m)
-            gathered.mirrors[i] = MirrorEvidence(m.name, m.country, live(m), None, None, False)
+            mirrors[i] = MirrorEvidence(m.name, m.country, live(m), None, None, False)
         if found.active and not addrs[m.name] and not notes:
             unresolved.append(m.name)
             notes = [f"{m.host!r} has no address"]
         problems += [clean(f"{m.name}: {n}") for n in notes if found.active]
-    out = gathered.mirrors
+    out = mirrors
     live_count = sum(live(m) for m in inv.mirrors)
     if len(unresolved) >= MIN_UNRESOLVED and len(unresolved) * 2 > live_count:
         raise DnsSafetyError(
@@ -192,6 +206,16 @@ def gather(
 MIN_UNRESOLVED = 2  # as the monitor's outage guard: below this, a name is one mirror's problem
 
 
+def _judged(cfg: SyncdConfig, inv: Inventory, state: Path, now: float | None) -> Gathered:
+    """The gate's evidence read from the record (once) and judged."""
+    conn = open_db(state)
+    try:
+        held = maintenance_now(conn, cfg, inv, time.time() if now is None else now)
+        return gather_evidence(conn, inv, http_check=cfg.policy.http_check, maintenance=held)
+    finally:
+        conn.close()
+
+
 def plan(
     cfg: SyncdConfig,
     *,
@@ -200,9 +224,10 @@ def plan(
     state: Path,
     source: SourceTree,
     now: float,
+    judged: Gathered | None = None,
 ) -> Planned:
     release = source.versions
-    mirrors, addrs, countries, problems = gather(cfg, inventory, state, now)
+    mirrors, addrs, countries, problems = gather(cfg, inventory, state, now, judged)
     verdict = judge(mirrors, release, dns.gate_share)
     flevel = source.functionality
     txt = TxtRecord(
@@ -310,18 +335,22 @@ def update(
     clock: Clock | None = None,
     lock_wait_s: float = LOCK_WAIT_S,
     lock_sleep: Callable[[float], None] = time.sleep,
+    judged: Gathered | None = None,
 ) -> DnsUpdate:
     """Judge the gate at `now` (unix seconds), then, unless `dry_run`, run the steps of
     ``syncd.dns.steps``: shrink every pool in every view, settle on every authoritative
     server, and (when `announce` and the gate is open) wait out the removed records' TTL and
     move the TXT. Return what it did; a failed step ends the sequence and is the result's error.
     Another updater holding DNS is waited for at most `lock_wait_s` (then DnsBusy).
+    `judged`: the mirrors' evidence a monitor pass judged from its snapshot (see `gather`).
 
     Raise ConfigError, InventoryError, StoreError, DnsSafetyError or DnsUpdateError (reading
     the server) before anything is sent.
     """
     clock = clock or Clock()
-    planned = plan(cfg, dns=dns, inventory=inventory, state=state, source=source, now=now)
+    planned = plan(
+        cfg, dns=dns, inventory=inventory, state=state, source=source, now=now, judged=judged
+    )
     server = server_of(dns)
     held_by: contextlib.AbstractContextManager[None] = (
         contextlib.nullcontext()
@@ -636,10 +665,11 @@ def gate_after_publish(
     announce: bool = True,
     lock_wait_s: float = LOCK_WAIT_S,
     lock_sleep: Callable[[float], None] = time.sleep,
+    judged: Gathered | None = None,
 ) -> DnsUpdate:
     """The release gate after a publish (or, with `announce` False, the rotation after a
-    monitor pass: `rotation`): `update`, its errors included in the result (never raised: the
-    publish or the pass is done whatever DNS does)."""
+    monitor pass, with the evidence it `judged`: `rotation`): `update`, its errors included in
+    the result (never raised: the publish or the pass is done whatever DNS does)."""
     try:
         return update(
             cfg,
@@ -652,6 +682,7 @@ def gate_after_publish(
             announce=announce,
             lock_wait_s=lock_wait_s,
             lock_sleep=lock_sleep,
+            judged=judged,
         )
     except SyncdError as err:
         return DnsUpdate(None, [], False, dry_run, clean(str(err)))
@@ -667,12 +698,13 @@ def rotation(
     clock: Callable[[], float] = time.time,
     lock_wait_s: float = ROTATION_LOCK_WAIT_S,
     lock_sleep: Callable[[float], None] = time.sleep,
-) -> Callable[[Inventory, SourceTree], DnsUpdate]:
-    """The monitor pass's DNS step: the pools brought in line with what the pass found, never
-    the TXT, its errors in the result. It waits for another updater (a publish's gate) at
-    most `lock_wait_s`, then leaves the rotation to the next pass."""
+) -> Callable[[Inventory, SourceTree, Gathered], DnsUpdate]:
+    """The monitor pass's DNS step: the pools brought in line with what the pass found (the
+    mirrors' evidence it `judged` from its snapshot: the record is not read again), never the
+    TXT, its errors in the result. It waits for another updater (a publish's gate) at most
+    `lock_wait_s`, then leaves the rotation to the next pass."""
 
-    def rotate(inventory: Inventory, source: SourceTree) -> DnsUpdate:
+    def rotate(inventory: Inventory, source: SourceTree, judged: Gathered) -> DnsUpdate:
         return gate_after_publish(
             cfg,
             dns,
@@ -684,6 +716,7 @@ def rotation(
             announce=False,
             lock_wait_s=lock_wait_s,
             lock_sleep=lock_sleep,
+            judged=judged,
         )
 
     return rotate

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from syncd.dns.store import DnsStore
+from syncd.dns.query import held_pool_ttl
 from syncd.inventory.model import Inventory
 from syncd.monitor.maintenance import (
     HTTP,
@@ -21,7 +21,7 @@ from syncd.monitor.maintenance import (
     report_sighting,
     windows_in_effect,
 )
-from syncd.publish.store import PublishStore
+from syncd.publish.query import PublishQuery
 from syncd.sqlite import migrate
 
 MIGRATIONS = [
@@ -40,7 +40,7 @@ class NoticeStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         migrate(conn, "maintenance", MIGRATIONS)
-        PublishStore(conn)  # the reports' table exists
+        self.publish = PublishQuery(conn)  # the reports' tables exist
 
     def save(self, seen: Iterable[tuple[str, Sighting]]) -> None:
         """Keep each mirror's newest HTTP sighting (one not read keeps the one before)."""
@@ -78,12 +78,7 @@ class NoticeStore:
         the newest `runs` publish runs (a client sends its notice in every report: older runs
         add nothing); a report of an older client, without the key, or one whose notice is
         none, says nothing."""
-        rows = self.conn.execute(
-            "SELECT mirror, finished_at, report FROM publish_targets WHERE run_id IN "
-            "(SELECT run_id FROM publish_runs ORDER BY started_at DESC LIMIT ?) "
-            "AND report IS NOT NULL AND finished_at IS NOT NULL ORDER BY finished_at",
-            (runs,),
-        )
+        rows = self.publish.recent_target_reports(runs)
         out = {}
         for mirror, at, text in rows:
             try:
@@ -120,4 +115,4 @@ def in_effect(
 
 def lead(conn: sqlite3.Connection, interval_s: float, pool_ttl: float) -> float:
     """`lead_s` with the longest pool TTL the DNS record says the servers may still hold."""
-    return lead_s(interval_s, pool_ttl, DnsStore(conn).held_pool_ttl())
+    return lead_s(interval_s, pool_ttl, held_pool_ttl(conn))

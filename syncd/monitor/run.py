@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syncd.dns.gate import judge, judge_mirrors
+from syncd.dns.gate import Gathered, Recorded, judge, judge_recorded
 from syncd.files import read_inventory, read_source_tree, write_atomic
 from syncd.inventory.model import Inventory
 from syncd.monitor.announce import (
@@ -39,7 +39,7 @@ from syncd.monitor.snapshot import (
     Snapshot,
 )
 from syncd.monitor.store import MonitorStore
-from syncd.publish.store import PublishStore
+from syncd.publish.query import PublishQuery
 from syncd.release.record import read_releases
 from syncd.sqlite import open_db
 from syncd.statuspage import build
@@ -396,17 +396,23 @@ def _maintenance(
     return in_effect(conn, inv, now, lead=ahead, max_s=cfg.maintenance_max_days * DAY)
 
 
-def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) -> Snapshot:
+def read_snapshot(
+    conn: sqlite3.Connection,
+    mirrors: Iterable[str],
+    now: float,
+    records: Mapping[tuple[str, str], Record] | None = None,
+) -> Snapshot:
     """Read the record once for `mirrors` (checks: all the record retains; state changes: the
-    last HISTORY_DAYS)."""
-    monitor, publish, traffic = MonitorStore(conn), PublishStore(conn), TrafficStore(conn)
+    last HISTORY_DAYS). `records`: every mirror's freshness as the pass knows it (it saved
+    them), not read again; None: read."""
+    monitor, publish, traffic = MonitorStore(conn), PublishQuery(conn), TrafficStore(conn)
     names = list(mirrors)
     since = now - HISTORY_DAYS * DAY
     runs = publish.runs(RUNS_SEARCHED)
     shown = runs[:RUNS_SHOWN]
     return Snapshot(
         now=now,
-        records=monitor.records(),
+        records=dict(monitor.records() if records is None else records),
         checks={m: monitor.history(m, 0.0) for m in names},
         states={m: monitor.state_history(m, since) for m in names},
         changes={
@@ -416,7 +422,7 @@ def read_snapshot(conn: sqlite3.Connection, mirrors: Iterable[str], now: float) 
             ]
             for m in names
         },
-        published={s.mirror: s for s in publish.mirror_states()},
+        published=publish.mirror_states(),
         runs=runs,
         run_targets={r.run_id: publish.targets(r.run_id) for r in shown},
         run_outcomes=publish.outcome_counts([r.run_id for r in runs]),
@@ -517,24 +523,15 @@ def _outputs(
     release: Release,
     checked: set[str],
     gate_share: float | None,
-    http_check: bool,
     suspect: str | None,
     t90_limit_s: float | None = None,
-    maintenance: Mapping[str, str],
+    judged: Gathered | None,
 ) -> None:
     """Write the status site and the metrics configured in [monitor], from the pass's one
-    snapshot, both showing one gate verdict (judged as ``syncd dns`` judges it)."""
+    snapshot, both showing one gate verdict (from the mirrors' evidence the pass `judged` as
+    ``syncd dns`` judges it, and handed to the rotation)."""
     verdict = None
-    if gate_share is not None:
-        latest = {m.name: snap.latest_good(m.name) for m in inv.mirrors}
-        judged = judge_mirrors(
-            inv,
-            snap.published,
-            snap.records,
-            latest,
-            http_check=http_check,
-            maintenance=maintenance,
-        )
+    if gate_share is not None and judged is not None:
         verdict = judge(judged.mirrors, dict(release.versions), gate_share)
     if cfg.status_page:
         site = build.site(
@@ -571,7 +568,7 @@ def run_pass(
     clock: Callable[[], float],
     gate_share: float | None = None,
     http_check: bool = True,
-    rotate: Callable[[Inventory, SourceTree], DnsUpdate] | None = None,
+    rotate: Callable[[Inventory, SourceTree, Gathered], DnsUpdate] | None = None,
     t90_limit_s: float | None = None,
     pool_ttl: float = 0.0,
 ) -> PassSummary:
@@ -579,11 +576,12 @@ def run_pass(
     clock in production, a pinned one in tests); return its summary. `gate_share` ([dns]
     gate_share, None without [dns]) and `http_check` ([policy]) judge the release gate that
     the status page and the metrics show. `rotate` ([dns] configured) brings the rotation in
-    line with this pass's findings (no TXT change); it is skipped while the monitor suspects
-    itself (``syncd.monitor.outage``). `t90_limit_s` ([releases] t90_limit_h): exported with
-    the metrics, what the late-release alert compares with. `pool_ttl` ([dns] pool_ttl): how
-    long before its start a maintenance window takes effect, with one monitor interval
-    (``syncd.monitor.maintenance``)."""
+    line with this pass's findings (no TXT change), given the mirrors' evidence judged from
+    the pass's snapshot (the record is read once per pass); it is skipped while the monitor
+    suspects itself (``syncd.monitor.outage``). `t90_limit_s` ([releases] t90_limit_h):
+    exported with the metrics, what the late-release alert compares with. `pool_ttl` ([dns]
+    pool_ttl): how long before its start a maintenance window takes effect, with one monitor
+    interval (``syncd.monitor.maintenance``)."""
     from syncd.monitor.checks import apply_policy
 
     inv = read_inventory(inventory)
@@ -625,10 +623,17 @@ def run_pass(
         _mark_warnings(certs, warnings, errors[first_warning:], now)
         if doubt is not None and errors and errors[-1] is None:  # once per episode: it went
             store.mailed_suspicion()
-        dns = rotate(inv, source) if rotate is not None and suspect is None else None
         store.prune(now - cfg.retention_days * DAY)
         TrafficStore(conn).prune(now - max(cfg.retention_days, HISTORY_DAYS + 1) * DAY)
-        snap = read_snapshot(conn, [*facts, *skipped], now)
+        after = {**before, **{(o.mirror, o.family): o.record for o in outcomes}}  # as saved
+        snap = read_snapshot(conn, [*facts, *skipped], now, records=after)
+        out_for = {n: describe(w, now) for n, w in windows.items()}
+        judged = None
+        if gate_share is not None or rotate is not None:  # the gate's evidence, judged once
+            judged = judge_recorded(inv, _recorded(inv, snap, out_for), http_check=http_check)
+        dns = None
+        if rotate is not None and suspect is None and judged is not None:
+            dns = rotate(inv, source, judged)
     finally:
         conn.close()
     rows = build.status_rows({n: f.country for n, f in facts.items()}, snap, skipped, windows)
@@ -640,10 +645,9 @@ def run_pass(
         release=release,
         checked=set(facts),
         gate_share=gate_share,
-        http_check=http_check,
         suspect=suspect,
         t90_limit_s=t90_limit_s,
-        maintenance={n: describe(w, now) for n, w in windows.items()},
+        judged=judged,
     )
     changes = [
         StateChange(
@@ -661,6 +665,16 @@ def run_pass(
         suspect,
         dns,
         certs=statuses,
+    )
+
+
+def _recorded(inv: Inventory, snap: Snapshot, maintenance: Mapping[str, str]) -> Recorded:
+    """What the gate judges of each mirror, as the pass's snapshot holds it."""
+    return Recorded(
+        published=snap.published,
+        records=snap.records,
+        latest_good={m.name: snap.latest_good(m.name) for m in inv.mirrors},
+        maintenance=maintenance,
     )
 
 

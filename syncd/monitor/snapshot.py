@@ -1,8 +1,8 @@
 """The record as one monitor pass's outputs see it, read once: each mirror's freshness per
 family, its checks and state changes, its last push, and the recent publish runs. The status
 page, the metrics and the gate they show are built from this one snapshot
-(`syncd.statuspage.build`, `syncd.dns.evidence.judge_mirrors`). Pure: the pass reads it
-(`syncd.monitor.run.read_snapshot`)."""
+(`syncd.statuspage.build`, `syncd.dns.gate.judge_mirrors`), and the DNS rotation is handed
+that judgement. Pure: the pass reads it (`syncd.monitor.run.read_snapshot`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from syncd.errors import UsageError
-from syncd.publish.store import PublishStore
+from syncd.publish.query import PublishQuery
 from syncd.release.propagation import Propagation
 from syncd.release.record import read_releases, release_of_run
 from syncd.sqlite import open_db
@@ -31,7 +31,7 @@ def of_run(path: Path, run_id: str) -> Propagation | None:
     """The propagation of the release run `run_id` pushed (None: a heartbeat run)."""
     conn = open_db(_record(path))
     try:
-        run = PublishStore(conn).run(run_id)
+        run = PublishQuery(conn).run(run_id)
         return None if run is None else release_of_run(conn, run)
     finally:
         conn.close()
