@@ -161,6 +161,20 @@ def print_result(result: DnsUpdate, *, as_json: bool) -> None:
     for problem in result.problems:
         typer.echo(f"out of rotation: {problem}")
     if result.announced:
-        typer.echo(f"TXT {result.announced}")
+        typer.echo(result.announced)
     if result.error:
-        typer.echo(f"update failed: {result.error}; the TXT record was not moved", err=True)
+        typer.echo(f"update failed: {result.error}; {txt_outcome(result)}", err=True)
+
+
+def txt_outcome(result: DnsUpdate) -> str:
+    """What became of the TXT record in a failed update: not moved, or (when only the settle
+    after it failed) moved on the primary while a server named in the error lags behind."""
+    from syncd.dns.steps import Step
+
+    moved = next((r for r in result.steps if r.step is Step.ANNOUNCE and r.ok), None)
+    if moved is None:
+        return "the TXT record was not moved"
+    return (
+        f"the TXT record moved on the primary ({moved.detail}); the lagging server named above "
+        "still serves the old one until it transfers the zone"
+    )

@@ -567,7 +567,10 @@ class _Sequence:
             return
         self.settle(after_txt=True)  # the TXT served by every server: release-to-announce ends
         held_ttl = max((r.ttl for r in removals if r.settled_at + r.ttl == not_before), default=0)
-        self.announced = explain_wait(gate_at, at, not_before, self.dns.pool_ttl, held_ttl)
+        daily = TxtRecord.parse(change.add[0]).daily
+        self.announced = explain_wait(
+            gate_at, at, not_before, self.dns.pool_ttl, held_ttl, daily
+        )
         self.results.append(StepResult(Step.ANNOUNCE, True, f"TXT {change.add[0]}", at))
 
 

@@ -154,7 +154,7 @@ def test_the_pools_shrink_settle_and_wait_out_their_ttl_before_the_txt_moves(zon
     shrink, announce = result.steps[0], result.steps[-1]
     assert announce.at - shrink.at >= 30
     assert result.announced == (
-        "announced 30 s after the gate opened: the removed records' TTL is 30 s"
+        f"TXT {NEW} announced 30 s after the gate opened: the pools' TTL is 30 s"
     )
     rows = sqlite3.connect(zone.state).execute(
         "SELECT name, removed, held_ttl, settled_at FROM dns_changes WHERE removed != '' "
