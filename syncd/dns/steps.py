@@ -131,6 +131,7 @@ def explain_wait(
     not_before: float,
     pool_ttl: int,
     held_ttl: int,
+    *,
     daily: int,
 ) -> str:
     """Why TXT `daily` moved when it did, for the summary: the delay after the gate opened and

@@ -569,7 +569,7 @@ class _Sequence:
         held_ttl = max((r.ttl for r in removals if r.settled_at + r.ttl == not_before), default=0)
         daily = TxtRecord.parse(change.add[0]).daily
         self.announced = explain_wait(
-            gate_at, at, not_before, self.dns.pool_ttl, held_ttl, daily
+            gate_at, at, not_before, self.dns.pool_ttl, held_ttl, daily=daily
         )
         self.results.append(StepResult(Step.ANNOUNCE, True, f"TXT {change.add[0]}", at))
 
