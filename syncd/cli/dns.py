@@ -92,7 +92,7 @@ def render_cmd(
                 rdtype = "AAAA" if ":" in address else "A"
                 typer.echo(f";   {LOCAL_POOL}.{dns.zone}. {dns.ttl} IN {rdtype} {address}")
         if named_conf is not None:
-            for path in write_named_conf(dns, out.local, named_conf):
+            for path in write_named_conf(dns, out.local, named_conf, state=db, now=time.time()):
                 typer.echo(f"; wrote {path}")
     elif named_conf is not None:
         raise ConfigError(
