@@ -52,7 +52,8 @@ def render_cmd(
         typer.Option(
             "--named-conf",
             help="With a dns.local table: write the views' named.conf fragment, the view keys "
-            "(mode 0600) and each view's db.local zone file not yet there into this directory.",
+            "(mode 0600) and each view's db.local zone file not yet there into this directory, "
+            "and record the views in the state database (every push manages each of them).",
         ),
     ] = None,
 ) -> None:
@@ -117,12 +118,15 @@ def push_cmd(
     is open (gate_share of active mirrors serve it, verified by report and HTTP, and no country
     left without one). A TXT record never goes backwards nor announces what the source tree
     does not have. With a dns.local table, each view's db.local follows its region's pool, updated
-    with the view's own key. The steps keep every client's answers true: first every pool in
+    with the view's own key: every view of the inventory's countries (a country whose mirrors are
+    all disabled keeps its view, filled from its fallback) and every view named.conf was
+    rendered with. The steps keep every client's answers true: first every pool in
     every view drops the mirrors that do not serve what the TXT will announce; then every
     authoritative server ([dns] secondaries too) must serve that change; then, once the removed
     records' TTL ([dns] pool_ttl) has passed, the TXT moves. A failed step ends the sequence,
-    the TXT stays, and the exit code is 1. Failed updates are retried, then reported; every
-    change is recorded."""
+    the TXT stays (when only the settle after the TXT fails, it has moved on the primary and
+    the output names the lagging server), and the exit code is 1. Failed updates are retried,
+    then reported; every change is recorded."""
     from syncd.dns.update import update
 
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
