@@ -51,7 +51,8 @@ def render_cmd(
         typer.Option(
             "--named-conf",
             help="With a dns.local table: write the views' named.conf fragment, the view keys "
-            "(mode 0600) and each view's db.local zone file not yet there into this directory.",
+            "(mode 0600) and each view's db.local zone file not yet there into this directory, "
+            "and record the views in the state database (every push manages each of them).",
         ),
     ] = None,
 ) -> None:
@@ -89,7 +90,7 @@ def render_cmd(
                 rdtype = "AAAA" if ":" in address else "A"
                 typer.echo(f";   {LOCAL_POOL}.{dns.zone}. {dns.ttl} IN {rdtype} {address}")
         if named_conf is not None:
-            for path in write_named_conf(dns, out.local, named_conf):
+            for path in write_named_conf(dns, out.local, named_conf, state=db, now=time.time()):
                 typer.echo(f"; wrote {path}")
     elif named_conf is not None:
         raise ConfigError(
@@ -114,12 +115,15 @@ def push_cmd(
     is open (gate_share of active mirrors serve it, verified by report and HTTP, and no country
     left without one). A TXT record never goes backwards nor announces what the source tree
     does not have. With a dns.local table, each view's db.local follows its region's pool, updated
-    with the view's own key. The steps keep every client's answers true: first every pool in
+    with the view's own key: every view of the inventory's countries (a country whose mirrors are
+    all disabled keeps its view, filled from its fallback) and every view named.conf was
+    rendered with. The steps keep every client's answers true: first every pool in
     every view drops the mirrors that do not serve what the TXT will announce; then every
     authoritative server ([dns] secondaries too) must serve that change; then, once the removed
     records' TTL ([dns] pool_ttl) has passed, the TXT moves. A failed step ends the sequence,
-    the TXT stays, and the exit code is 1. Failed updates are retried, then reported; every
-    change is recorded."""
+    the TXT stays (when only the settle after the TXT fails, it has moved on the primary and
+    the output names the lagging server), and the exit code is 1. Failed updates are retried,
+    then reported; every change is recorded."""
     cfg, dns, inv, db, tree = _inputs(config, inventory, state, source_tree)
     source = read_source_tree(tree)
     result = update(
@@ -156,6 +160,20 @@ def print_result(result: DnsUpdate, *, as_json: bool) -> None:
     for problem in result.problems:
         typer.echo(f"out of rotation: {problem}")
     if result.announced:
-        typer.echo(f"TXT {result.announced}")
+        typer.echo(result.announced)
     if result.error:
-        typer.echo(f"update failed: {result.error}; the TXT record was not moved", err=True)
+        typer.echo(f"update failed: {result.error}; {txt_outcome(result)}", err=True)
+
+
+def txt_outcome(result: DnsUpdate) -> str:
+    """What became of the TXT record in a failed update: not moved, or (when only the settle
+    after it failed) moved on the primary while a server named in the error lags behind."""
+    from syncd.dns.steps import Step
+
+    moved = next((r for r in result.steps if r.step is Step.ANNOUNCE and r.ok), None)
+    if moved is None:
+        return "the TXT record was not moved"
+    return (
+        f"the TXT record moved on the primary ({moved.detail}); the lagging server named above "
+        "still serves the old one until it transfers the zone"
+    )

@@ -4,10 +4,12 @@ the client's source address in a GeoIP2 country database.
 Pure: the inventory's countries and the mirrors' eligibility in; the regions (the views), each
 region's pool, and the named.conf text that declares the views out.
 
-- Regions are stable: they follow the countries of registered mirrors (eligible or not), so
-  named.conf changes only when the inventory gains a country. A country view for each such
-  country (and, when ``neighbours`` is in the fallback order, for each of their neighbours),
-  a continent view for each continent holding one, and the default view ``world`` for the rest.
+- Regions are stable: they follow the countries of registered mirrors (eligible, disabled
+  or stale alike), so named.conf changes only when the inventory gains a country. A country
+  view for each such country (and, when ``neighbours`` is in the fallback order, for each of
+  their neighbours), a continent view for each continent holding one, and the default view
+  ``world`` for the rest. The views the server may still hold from before (a country whose
+  mirrors left the inventory) are planned too: every view a resolver can reach is managed.
 - A region's pool is its own eligible mirrors, all of them; when they are fewer than
   ``min_pool``, the best-scored eligible mirrors of the next tier of the fallback order fill it
   up to ``min_pool`` (neighbours, then the continent, then the world). The world is always the
@@ -101,18 +103,41 @@ class RegionPool:
     pool: Pool
 
 
-def regions(countries: Iterable[str], policy: LocalPolicy) -> list[Region]:
-    """Return the views, most specific first, the world last."""
-    world = Region("world", "")
+VIEW_NAME = re.compile(r"cc-([a-z]{2})|continent-([a-z]{2})|world")
+
+
+def region_of_view(view: str) -> Region | None:
+    """The region a view name stands for (as `Region.view` writes it), None for a name that
+    is no region's (another view of the server, a country or continent not known)."""
+    found = VIEW_NAME.fullmatch(view)
+    if found is None:
+        return None
+    country, continent = found.groups()
+    if country is not None:
+        return Region("country", country.upper()) if country.upper() in CONTINENTS else None
+    if continent is not None:
+        code = continent.upper()
+        return Region("continent", code) if code in set(CONTINENTS.values()) else None
+    return Region("world", "")
+
+
+def regions(
+    countries: Iterable[str], policy: LocalPolicy, views: Iterable[str] = ()
+) -> list[Region]:
+    """Return the views, most specific first, the world last: those of `countries` (see the
+    module's docstring) and those named in `views` (the views the server holds from before;
+    names that are no region's are left out)."""
     own = {c.upper() for c in countries if c.upper() in CONTINENTS}
-    wanted = set(own)
+    wanted = {Region("country", cc) for cc in own}
     if "neighbours" in policy.fallback:
         for cc in own:
-            wanted |= NEIGHBOURS.get(cc, frozenset())
-    out = [Region("country", cc) for cc in sorted(wanted)]
+            wanted |= {Region("country", n) for n in NEIGHBOURS.get(cc, frozenset())}
     if "continent" in policy.fallback:
-        out += [Region("continent", c) for c in sorted({CONTINENTS[cc] for cc in own})]
-    return [*out, world]
+        wanted |= {Region("continent", CONTINENTS[cc]) for cc in own}
+    wanted |= {r for r in map(region_of_view, views) if r is not None}
+    wanted.discard(Region("world", ""))
+    order = {"country": 0, "continent": 1}
+    return [*sorted(wanted, key=lambda r: (order[r.kind], r.code)), Region("world", "")]
 
 
 def _rank(entries: Iterable[MirrorEntry]) -> list[MirrorEntry]:
@@ -194,12 +219,15 @@ def plan_local(
     policy: LocalPolicy,
     *,
     default_pool: Sequence[str] = (),
+    countries: Iterable[str] = (),
+    views: Iterable[str] = (),
 ) -> list[RegionPool]:
-    """Return every view's db.local pool, in the views' order."""
-    return [
-        region_pool(r, mirrors, policy, default_pool)
-        for r in regions((m.country for m in mirrors), policy)
-    ]
+    """Return every view's db.local pool, in the views' order: the regions of the mirrors'
+    countries and of `countries` (the inventory's, whatever its mirrors' state: a country
+    whose only mirror is disabled keeps its view, filled from its fallback), and `views` (the
+    views the server holds from before)."""
+    every = {m.country for m in mirrors} | set(countries)
+    return [region_pool(r, mirrors, policy, default_pool) for r in regions(every, policy, views)]
 
 
 def local_zone(zone: str) -> str:

@@ -28,9 +28,11 @@ from syncd.errors import SyncdError
 class DnsUpdateError(SyncdError, RuntimeError):
     """The server refused or did not answer; the message names the cause and the fix."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, key_rejected: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        # the server does not know the key: with db.local by region, no view answers to it
+        self.key_rejected = key_rejected
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def _exchange(
         raise DnsUpdateError(
             f"the server rejected TSIG key {server.key_name!r} ({type(err).__name__}){rejected}",
             retryable=False,
+            key_rejected=True,
         ) from None
     except (OSError, dns.exception.DNSException) as err:
         where = f"{host}:{port}"

@@ -126,17 +126,26 @@ def serial_newer(a: int, b: int) -> bool:
 
 
 def explain_wait(
-    gate_at: float, announced_at: float, not_before: float, pool_ttl: int, held_ttl: int
+    gate_at: float,
+    announced_at: float,
+    not_before: float,
+    pool_ttl: int,
+    held_ttl: int,
+    *,
+    daily: int,
 ) -> str:
-    """Why the TXT moved when it did, for the summary: the delay after the gate opened and the
-    TTL that decided it."""
-    delay = announced_at - gate_at
+    """Why TXT `daily` moved when it did, for the summary: the delay after the gate opened and
+    the TTL that decided it ("TXT 28035 announced 61 s after the gate opened: the pools' TTL
+    is 60 s")."""
+    what = f"TXT {daily} announced {announced_at - gate_at:.0f} s after the gate opened"
     if not_before <= gate_at:
-        return f"announced {delay:.0f} s after the gate opened (no removal to wait out)"
-    why = f"the removed records' TTL is {held_ttl} s"
-    if held_ttl != pool_ttl:
-        why += f" ([dns] pool_ttl is {pool_ttl} s: records added from now on)"
-    return f"announced {delay:.0f} s after the gate opened: {why}"
+        return f"{what} (no removal to wait out)"
+    if held_ttl == pool_ttl:
+        return f"{what}: the pools' TTL is {pool_ttl} s"
+    return (
+        f"{what}: the removed records' TTL is {held_ttl} s "
+        f"([dns] pool_ttl is {pool_ttl} s: records added from now on)"
+    )
 
 
 def failed_step(results: Sequence[StepResult]) -> StepResult | None:

@@ -41,6 +41,18 @@ MIGRATIONS = [
     "ALTER TABLE dns_changes ADD COLUMN ttl INTEGER",
 ]
 
+# db.local by region: every view named.conf was rendered with (``syncd dns render
+# --named-conf``), so that a push manages each view BIND may hold, even one whose country has
+# left the inventory since
+VIEW_MIGRATIONS = [
+    """
+    CREATE TABLE dns_views (
+        view TEXT PRIMARY KEY,
+        at REAL NOT NULL
+    )
+    """,
+]
+
 
 LOCK_WAIT_S = 900.0  # the longest another updater holds DNS: its settles and its TTL wait
 # the monitor's rotation waits less: its next pass comes within 15 minutes, and a pass must end
@@ -90,6 +102,7 @@ class DnsStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         migrate(conn, "dns", MIGRATIONS)
+        migrate(conn, "dns-views", VIEW_MIGRATIONS)
 
     def record(self, at: float, changes: Sequence[Change], outcome: str) -> list[int]:
         """Record `changes` with `outcome` (``sending`` before they go, then `set_outcome`);
@@ -170,3 +183,20 @@ class DnsStore:
                 "SELECT DISTINCT name FROM dns_changes WHERE view IS NULL AND outcome = 'sent'"
             )
         }
+
+    def note_views(self, views: Sequence[str], at: float) -> None:
+        """Record `views` as rendered into named.conf at `at`."""
+        self.conn.executemany(
+            "INSERT INTO dns_views (view, at) VALUES (?, ?) "
+            "ON CONFLICT (view) DO UPDATE SET at = excluded.at",
+            [(v, at) for v in views],
+        )
+
+    def views(self) -> set[str]:
+        """Every BIND view the server may hold a db.local for: each one named.conf was ever
+        rendered with, and each one a change was ever sent to."""
+        rows = self.conn.execute(
+            "SELECT view FROM dns_views UNION "
+            "SELECT DISTINCT view FROM dns_changes WHERE view IS NOT NULL"
+        )
+        return {r[0] for r in rows}

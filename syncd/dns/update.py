@@ -36,6 +36,7 @@ from syncd.dns.geopools import (
     local_zone,
     named_conf,
     plan_local,
+    regions,
     view_zone_file,
 )
 from syncd.dns.plan import (
@@ -311,15 +312,19 @@ def _pools_for(
     planned: Planned,
     dns: DnsConfig,
     server: DnsServer,
-    store_names: set[str],
+    store: DnsStore,
     target: dict[str, int],
 ) -> tuple[list[Pool], list[RegionPool] | None]:
+    """Every pool the zone and the views hold or should hold: each db.XY of the inventory's
+    countries and of the names the zone holds, and each view's db.local of the inventory's
+    countries and of the views named.conf was rendered with or changes went to."""
     held_names = names_held(server)
     countries = planned.countries | pool_countries(
-        held_names if held_names is not None else store_names
+        held_names if held_names is not None else store.names()
     )
     entries = entries_for(planned, target)
-    return zone_pools(dns, entries, countries), local_pools(dns, entries)
+    local = local_pools(dns, entries, planned.countries, store.views())
+    return zone_pools(dns, entries, countries), local
 
 
 def update(
@@ -394,8 +399,8 @@ def _update(
     conn = open_db(state)
     try:
         store = DnsStore(conn)
-        pools, local = _pools_for(planned, dns, server, store.names(), target)
-        batches = _shrink_batches(dns, server, pools, local)
+        pools, local = _pools_for(planned, dns, server, store, target)
+        batches = _shrink_batches(dns, server, pools, local, _inventory_views(dns, planned))
         txt_change = None
         if gate_open and (current is None or current.versions != planned.txt.versions):
             # never backwards, not even in time (a heartbeat may have stamped it since)
@@ -438,18 +443,36 @@ def _update(
     )
 
 
+def _inventory_views(dns: DnsConfig, planned: Planned) -> set[str]:
+    """The views the inventory's countries make (those named.conf renders now)."""
+    if dns.local is None:
+        return set()
+    return {r.view for r in regions(planned.countries, dns.local)}
+
+
 def _shrink_batches(
-    dns: DnsConfig, server: DnsServer, pools: list[Pool], local: list[RegionPool] | None
+    dns: DnsConfig,
+    server: DnsServer,
+    pools: list[Pool],
+    local: list[RegionPool] | None,
+    current_views: set[str],
 ) -> list[tuple[DnsServer, list[Change]]]:
     """Step (a)'s updates: the zone's pools, and each view's db.local (each view's zone is read
-    signed, since the key selects the view, before anything is sent)."""
+    signed, since the key selects the view, before anything is sent). A view from before
+    (not in `current_views`) whose key the server no longer knows is gone from named.conf:
+    no client can reach it, and it is left out."""
     want = desired_records(pools, None)
     held = read_held(server, sorted(want))
     batches = [(server, _reasoned(pool_changes(want, held, ttl=dns.pool_ttl), pools))]
     for rp in local or []:
         vserver = view_server(server, rp.region)
         vwant = desired_records([rp.pool], None)
-        vheld = read_held(vserver, sorted(vwant))
+        try:
+            vheld = read_held(vserver, sorted(vwant))
+        except DnsUpdateError as err:
+            if err.key_rejected and rp.region.view not in current_views:
+                continue
+            raise
         reason = rp.pool.note or ROTATION
         batches.append(
             (
@@ -593,7 +616,10 @@ class _Sequence:
             return
         self.settle(after_txt=True)  # the TXT served by every server: release-to-announce ends
         held_ttl = max((r.ttl for r in removals if r.settled_at + r.ttl == not_before), default=0)
-        self.announced = explain_wait(gate_at, at, not_before, self.dns.pool_ttl, held_ttl)
+        daily = TxtRecord.parse(change.add[0]).daily
+        self.announced = explain_wait(
+            gate_at, at, not_before, self.dns.pool_ttl, held_ttl, daily=daily
+        )
         self.results.append(StepResult(Step.ANNOUNCE, True, f"TXT {change.add[0]}", at))
 
 
@@ -636,11 +662,24 @@ def geoip_warning(policy: LocalPolicy) -> str | None:
     )
 
 
-def local_pools(dns: DnsConfig, entries: list[MirrorEntry]) -> list[RegionPool] | None:
-    """db.local per view, or None when db.local is not by region."""
+def local_pools(
+    dns: DnsConfig,
+    entries: list[MirrorEntry],
+    countries: set[str] | None = None,
+    views: set[str] | None = None,
+) -> list[RegionPool] | None:
+    """db.local per view, or None when db.local is not by region: the views of the entries'
+    countries, of `countries` (the inventory's, whatever its mirrors' state) and of `views`
+    (those the server may hold from before)."""
     if dns.local is None:
         return None
-    return plan_local(entries, dns.local, default_pool=dns.default_pool)
+    return plan_local(
+        entries,
+        dns.local,
+        default_pool=dns.default_pool,
+        countries=countries or (),
+        views=views or (),
+    )
 
 
 def view_server(server: DnsServer, region: Region) -> DnsServer:
@@ -755,30 +794,45 @@ def render(
         zone_text(
             desired_records(pools, planned.txt if planned.verdict.reached else None), dns.ttl
         ),
-        local_pools(dns, entries),
+        local_pools(dns, entries, planned.countries),
         None if dns.local is None else geoip_warning(dns.local),
     )
 
 
-def write_named_conf(dns: DnsConfig, local: list[RegionPool], directory: Path) -> list[Path]:
+def write_named_conf(
+    dns: DnsConfig,
+    local: list[RegionPool],
+    directory: Path,
+    *,
+    state: Path | None = None,
+    now: float = 0.0,
+) -> list[Path]:
     """Write the views' named.conf fragment, the view keys (mode 0600: they hold the update
     key's secret) and each view's db.local zone file that does not exist yet (an existing one
-    is BIND's, with its journal: never rewritten) into `directory`; return what was written."""
+    is BIND's, with its journal: never rewritten) into `directory`; return what was written.
+    With `state`, the views are recorded there first: every later push manages each of them,
+    even once the inventory no longer makes it."""
     if dns.local is None:
         raise ConfigError("no [dns.local] table in syncd.toml: db.local is not by region")
     directory.mkdir(parents=True, exist_ok=True)
-    regions = [rp.region for rp in local]
+    views = [rp.region for rp in local]
+    if state is not None:
+        conn = open_db(state)
+        try:
+            DnsStore(conn).note_views([r.view for r in views], now)
+        finally:
+            conn.close()
     keys = directory / "pushsync-view-keys.conf"
     conf = directory / "pushsync-views.conf"
     secret = server_of(dns).key_secret
-    text = key_statements([r.key_name(dns.key_name) for r in regions], dns.key_algorithm, secret)
+    text = key_statements([r.key_name(dns.key_name) for r in views], dns.key_algorithm, secret)
     # atomically, mode 0600 from its creation; a symlink in its place is replaced, never
     # followed: the secret goes only where it is meant to
     _write(keys, text, 0o600)
     _write(
         conf,
         named_conf(
-            regions,
+            views,
             zone=dns.zone,
             key_name=dns.key_name,
             policy=dns.local,

@@ -15,6 +15,10 @@ from devtools.harness.documents import LAB_INVENTORY, write_secret
 from devtools.harness.named import Named
 from devtools.harness.record import record_checks, record_publish
 from syncd.cli import app
+from syncd.cli.dns import print_result
+from syncd.dns.gate import GateVerdict
+from syncd.dns.steps import Step, StepResult
+from syncd.dns.update import DnsUpdate
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq0gZ7wI0nR0b7eQq0k9v3bq2yqLx1m6y1c7J8Vb3aT"
 RELEASE = {"daily": 28034, "main": 62, "bytecode": 335}
@@ -158,3 +162,51 @@ def test_render_is_a_valid_zone_fragment_with_fallback_said(
     pool = zone.find_rdataset("db.de", "A")
     assert sorted(r.to_text() for r in pool) == ["127.0.1.1", "127.0.1.2"]
     assert zone.get_rdataset("current.cvd", "TXT") is None
+
+
+def _failed(steps: tuple[StepResult, ...]) -> DnsUpdate:
+    failed = next(r for r in steps if not r.ok)
+    return DnsUpdate(
+        GateVerdict(True, 1.0, ("a", "b", "c"), (), (), "3 of 3 active mirrors serve it"),
+        [],
+        True,
+        False,
+        f"{failed.step.value} step failed: {failed.detail}",
+        steps,
+        "TXT 28035 announced 2 s after the gate opened: the pools' TTL is 1 s",
+    )
+
+
+def test_a_settle_failing_after_the_txt_says_the_txt_moved(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only the settle after the TXT failed: the primary moved it, a secondary lags. (On the
+    code before, the output said the TXT was not moved.)"""
+    lag = (
+        "secondary 127.0.0.1:5301 (clamav.net) did not serve the new serial within 20 s: "
+        "it still serves the old TXT; check its zone transfers"
+    )
+    txt = '"0.103.12:62:28035:1700000000:1:90:1:335"'
+    print_result(
+        _failed(
+            (
+                StepResult(Step.SHRINK, True, "2 pool change(s) sent", 1.0),
+                StepResult(Step.SETTLE, True, "2 server(s) serve the change", 2.0),
+                StepResult(Step.SETTLE, False, lag, 3.0),
+                StepResult(Step.ANNOUNCE, True, f"TXT {txt}", 3.0),
+            )
+        ),
+        as_json=False,
+    )
+    out, err = capsys.readouterr()
+    assert "TXT 28035 announced 2 s after the gate opened" in out
+    assert "was not moved" not in err
+    assert f"the TXT record moved on the primary (TXT {txt})" in err
+    assert "secondary 127.0.0.1:5301 (clamav.net) did not serve the new serial" in err
+    # a step failing before the TXT: it was not moved
+    print_result(
+        _failed((StepResult(Step.SHRINK, False, "view cc-de: update refused", 1.0),)),
+        as_json=False,
+    )
+    _, err = capsys.readouterr()
+    assert "shrink step failed: view cc-de: update refused; the TXT record was not moved" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -288,3 +289,124 @@ def test_a_view_that_refuses_its_update_holds_the_txt(geo: Geo) -> None:
         assert A["de1.example"] not in geo.named.dig("db.local", "A", source="127.60.1.1")
         [after] = geo.named.dig("current.cvd", "TXT")
         assert after.strip('"').split(":")[2] == str(RELEASE["daily"] + 1)
+
+
+NZ = ("nz1.example", "127.0.5.1", "NZ")
+NZ_CLIENT = "127.60.7.1"
+
+
+def _inventory(geo: Geo, extra: str) -> None:
+    (geo.tmp / "inventory.toml").write_text(
+        LAB_INVENTORY
+        + "".join(
+            f'[[mirrors]]\nname = "{n}"\nhost = "{h}"\ncountry = "{c}"\nhost_keys = ["{KEY}"]\n\n'
+            for n, h, c in MIRRORS
+        )
+        + extra
+    )
+
+
+def _nz(active: bool) -> str:
+    name, host, country = NZ
+    return (
+        f'[[mirrors]]\nname = "{name}"\nhost = "{host}"\ncountry = "{country}"\n'
+        f'host_keys = ["{KEY}"]\nactive = {str(active).lower()}\n\n'
+    )
+
+
+def _view_local(geo: Geo, view: str) -> list[str]:
+    """db.local as `view` holds it, read signed with the view's key (the key selects it)."""
+    server = DnsServer(
+        geo.named.host,
+        geo.named.port,
+        geo.named.zone,
+        f"pushsync-update-{view}",
+        geo.named.secret,
+        sign_queries=True,
+    )
+    return list(read_records(server, [("db.local", "A")])[("db.local", "A")])
+
+
+def test_a_view_whose_only_mirror_is_disabled_or_deleted_is_emptied_before_the_txt(
+    geo: Geo,
+) -> None:
+    """NZ's only mirror disabled: cc-nz and continent-oc lose it (filled from their
+    fallback), and the TXT moves only after; then, enabled again and deleted from the
+    inventory, the views named.conf was rendered with still lose it. (Proven: on the code
+    before, with the regions taken from the active mirrors alone, cc-nz and continent-oc
+    were not planned and kept 127.0.5.1 while the TXT moved on.)"""
+    everyone = {**{n: True for n, _, _ in MIRRORS}, NZ[0]: True}
+    _inventory(geo, _nz(True))
+    write_country_mmdb(
+        geo.tmp / "geoip" / "GeoLite2-Country.mmdb", {**CLIENTS, NZ_CLIENT: ("NZ", "OC")}
+    )
+    _fresh(geo.state, everyone)
+    code, out, err = _run(
+        "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
+    )
+    assert code == 0, out + err
+    assert 'view "cc-nz" (geoip country NZ): de1.example, nz1.example' in out
+    with geo.named:
+        code, out, err = _run("dns", "push", "--config", str(geo.config))
+        assert code == 0, out + err
+        assert NZ[1] in _view_local(geo, "cc-nz")
+        assert NZ[1] in geo.named.dig("db.local", "A", source=NZ_CLIENT)
+        [before] = geo.named.dig("current.cvd", "TXT")
+
+        # the next release; NZ's only mirror is disabled and stays on the old one
+        newer = {**RELEASE, "daily": RELEASE["daily"] + 1}
+        write_release(geo.tmp / "source", newer["daily"])
+        _inventory(geo, _nz(False))
+        rest = {n: True for n, _, _ in MIRRORS}
+        _published(geo.state, rest, release=newer)
+        checked(geo.state, list(rest), release=newer)
+        code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0, out + err
+        result = json.loads(out)
+        assert {"cc-nz", "continent-oc"} <= {c["view"] for c in result["changes"]}
+        for view in ("cc-nz", "continent-oc", "world"):
+            assert NZ[1] not in _view_local(geo, view), view
+        assert _view_local(geo, "cc-nz") == ips("de1", "de2")  # the world's best two
+        assert geo.named.dig("db.local", "A", source=NZ_CLIENT) == ips("de1", "de2")
+        [after] = geo.named.dig("current.cvd", "TXT")
+        assert after != before and after.strip('"').split(":")[2] == str(newer["daily"])
+        # the TXT moved only after the views had dropped nz1 and every server served that
+        db = sqlite3.connect(geo.state)
+        txt_at = db.execute(
+            "SELECT MAX(at) FROM dns_changes WHERE rdtype = 'TXT' AND outcome = 'sent'"
+        ).fetchone()[0]
+        dropped = db.execute(
+            "SELECT view, settled_at FROM dns_changes WHERE removed LIKE ? AND outcome = 'sent'",
+            (f"%{NZ[1]}%",),
+        ).fetchall()
+        db.close()
+        assert {"cc-nz", "continent-oc", "world"} <= {v for v, _ in dropped}
+        assert all(s is not None and s <= txt_at for _, s in dropped), (dropped, txt_at)
+
+        # nz1 back in rotation, then deleted from the inventory before named.conf is rendered
+        # again: the views BIND still holds (as named.conf was rendered) are managed all the same
+        _inventory(geo, _nz(True))
+        _published(geo.state, {**rest, NZ[0]: True}, release=newer)
+        checked(geo.state, [*rest, NZ[0]], release=newer)
+        code, out, err = _run("dns", "push", "--config", str(geo.config))
+        assert code == 0, out + err
+        assert NZ[1] in _view_local(geo, "cc-nz")
+        _inventory(geo, "")
+        code, out, err = _run("dns", "push", "--json", "--config", str(geo.config))
+        assert code == 0, out + err
+        for view in ("cc-nz", "continent-oc", "world"):
+            assert NZ[1] not in _view_local(geo, view), view
+        assert geo.named.dig("db.local", "A", source=NZ_CLIENT) == ips("de1", "de2")
+        # named.conf rendered again without NZ and reloaded: cc-nz is gone from BIND (its key
+        # with it), so no client can reach it; the push leaves it out and goes on
+        code, out, err = _run(
+            "dns", "render", "--config", str(geo.config), "--named-conf", str(geo.named.workdir)
+        )
+        assert code == 0 and 'view "cc-nz"' not in out, out + err
+        geo.named.rndc("reconfig")
+        with pytest.raises(DnsUpdateError, match="rejected TSIG key"):
+            _view_local(geo, "cc-nz")
+        code, out, err = _run("dns", "push", "--config", str(geo.config))
+        assert code == 0, out + err
+        world = ips("pl1", "de1", "de2", "us1", "fr1")
+        assert geo.named.dig("db.local", "A", source=NZ_CLIENT) == world  # the default view

@@ -15,6 +15,7 @@ from syncd.dns.geopools import (
     key_statements,
     named_conf,
     plan_local,
+    region_of_view,
     region_pool,
     regions,
 )
@@ -76,6 +77,59 @@ def test_fallback_order_and_min_pool():
     assert eu.members == ("de1", "de2", "pl1")
     world = region_pool(Region("world", ""), FLEET, POLICY).pool
     assert world.members == ("de1", "de2", "pl1", "us1")
+
+
+def test_a_country_whose_only_mirror_is_disabled_keeps_its_views():
+    """NZ's only mirror disabled: the pools see no NZ mirror at all (a disabled mirror is no
+    entry), yet BIND still holds cc-nz and continent-oc with it; both stay planned, filled
+    from their fallback, so that the push empties them of nz1 before the TXT moves. (On the
+    code before, the regions came from the entries alone: cc-nz and continent-oc were not
+    planned, and kept nz1 for good.)"""
+    pools = plan_local(FLEET, POLICY, countries=["pl", "de", "us", "fr", "nz"])
+    by_view = {rp.region.view: rp.pool for rp in pools}
+    assert {"cc-nz", "continent-oc"} <= set(by_view)
+    nz = by_view["cc-nz"]
+    assert nz.members == ("de1", "de2")  # no neighbour, no Oceanian mirror: the world's best
+    assert nz.note and "0 eligible in NZ (min_pool 2): filled from world (de1, de2)" in nz.note
+    assert by_view["continent-oc"].members == ("de1", "de2")
+    assert "127.0.5.1" not in {a for p in by_view.values() for a in p.addresses}
+
+
+def test_views_the_server_holds_from_before_stay_planned():
+    """A view of a country whose mirrors left the inventory (named.conf not rendered again
+    yet): planned from the views the server holds, filled from its fallback."""
+    pools = plan_local(FLEET, POLICY, views=["cc-nz", "continent-oc", "world", "pushsync-zone"])
+    views = [rp.region.view for rp in pools]
+    assert "cc-nz" in views and "continent-oc" in views
+    assert views.count("world") == 1 and views[-1] == "world"
+    assert "pushsync-zone" not in views
+    assert views.index("cc-nz") < views.index("continent-oc")
+
+
+@pytest.mark.parametrize(
+    ("view", "region"),
+    [
+        ("cc-nz", Region("country", "NZ")),
+        ("continent-oc", Region("continent", "OC")),
+        ("world", Region("world", "")),
+        ("cc-xx", None),  # no such country
+        ("continent-zz", None),
+        ("pushsync-zone", None),
+        ("cc-NZ", None),  # views are written lower case
+        ("cc-nz\n", None),
+        ("cc-\u0146z", None),
+        ("", None),
+        ("cc-" + "n" * 10_000, None),
+    ],
+)
+def test_region_of_view(view: str, region: Region | None):
+    assert region_of_view(view) == region
+
+
+@given(st.sampled_from(sorted(CONTINENTS)), st.sampled_from(["neighbours", "continent", "world"]))
+def test_every_region_view_reads_back_as_itself(cc, tier):
+    for r in regions([cc], LocalPolicy(fallback=[tier])):
+        assert region_of_view(r.view) == r
 
 
 def test_never_empty():

@@ -7,10 +7,11 @@ every answer for its TTL; five mirrors, each a real nginx on its own loopback ad
 its own tree; the real ``syncd dns push`` and ``syncd monitor --once`` as processes. A mirror's
 push is the tree written (file by file, atomically) and recorded as the publish records it.
 
-The client, every 100 ms, as freshclam and the resolvers in front of it would: reads the TXT
-record and every pool's A records from the primary, the secondary and the cache, keeps each
-A set for the TTL it came with, and fetches ``daily-N.cdiff`` and the ``daily.cvd`` header
-from every address it holds, N being the newest daily any server's TXT announces.
+The client (``tests.dns.invariant``), every 100 ms, as freshclam and the resolvers in front of
+it would: reads the TXT record and every pool's A records from the primary, the secondary and
+the cache, keeps each A set for the TTL it came with, and fetches ``daily-N.cdiff`` and the
+``daily.cvd`` header from every address it holds, N being the newest daily any server's TXT
+announces.
 
 Scenario: four releases; release 2 fails on a mirror in rotation; release 3 meets a zone that
 BIND refuses to update (``rndc freeze``) and then NL's only mirror disabled; release 4 brings
@@ -42,25 +43,14 @@ the secondary and the cache still points at nl1, disabled on release 3 (26 or 27
 
 from __future__ import annotations
 
-import http.client
-import os
-import shutil
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from devtools.harness.cvd import write_release_tree
-from devtools.harness.documents import lab_inventory
-from devtools.harness.named import Named, NamedCache, NamedSecondary, _NamedProcess
-from devtools.harness.nginx import Nginx
+from devtools.harness.named import Named, NamedCache, NamedSecondary
 from devtools.harness.ports import free_port
-from devtools.harness.record import record_publish
+from tests.dns.invariant import Client, Fleet, mirrors_served, server_reader
 
 pytestmark = pytest.mark.slow
 
@@ -79,153 +69,10 @@ POOLS = ["db.pl", "db.de", "db.nl", "db.local"]
 SECONDARY_TRANSFERS = ['key "pushsync-update"', "127.0.0.1"]
 
 
-def push_tree(docroot: Path, daily: int) -> None:
-    """Bring `docroot` to release `daily` as a publish does: each file replaced atomically,
-    the patches before the CVDs that need them."""
-    staging = docroot.parent / f"{docroot.name}.staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    docroot.mkdir(parents=True, exist_ok=True)
-    names = write_release_tree(staging, daily, cdiffs=5, signs=False)
-    for name in sorted(names, key=lambda n: (n.endswith(".cvd"), n)):
-        os.replace(staging / name, docroot / name)
-    shutil.rmtree(staging)
-
-
-@dataclass
-class Violation:
-    at: float
-    path: str
-    pool: str
-    address: str
-    announced: int
-    why: str
-
-
-@dataclass
-class Client:
-    """A freshclam-like client that checks the promise every 100 ms until stopped."""
-
-    servers: dict[str, _NamedProcess]
-    http_port: int
-    violations: list[Violation] = field(default_factory=list)
-    checks: int = 0
-    held: dict[tuple[str, str], tuple[tuple[str, ...], float]] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-    def announced(self) -> int | None:
-        seen = []
-        for server in self.servers.values():
-            txt = server.query("current.cvd", "TXT", timeout=2.0).texts
-            if txt:
-                seen.append(int(txt[0].strip('"').split(":")[2]))
-        return max(seen, default=None)
-
-    def fetch(self, address: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(address, self.http_port, timeout=5)
-        try:
-            conn.request("GET", path, headers={"Host": "db.test.clamav.net", **headers})
-            resp = conn.getresponse()
-            return resp.status, resp.read(4096)
-        finally:
-            conn.close()
-
-    def serves(self, address: str, daily: int) -> str | None:
-        """None when the mirror at `address` serves what TXT `daily` announces, else why not."""
-        status, _ = self.fetch(address, f"/daily-{daily}.cdiff", {})
-        if status != 200:
-            return f"daily-{daily}.cdiff: HTTP {status}"
-        status, head = self.fetch(address, "/daily.cvd", {"Range": "bytes=0-511"})
-        fields = head.decode("ascii", "replace").split(":")
-        if status not in (200, 206) or len(fields) < 3 or not fields[2].isdigit():
-            return f"daily.cvd header: HTTP {status}"
-        if int(fields[2]) < daily:
-            return f"daily.cvd is {fields[2]}"
-        return None
-
-    def tick(self) -> None:
-        now = time.monotonic()
-        daily = self.announced()
-        for path, server in self.servers.items():
-            for pool in POOLS:
-                answer = server.query(pool, "A", timeout=2.0)
-                if answer.texts and answer.ttl is not None:
-                    self.held[(path, pool)] = (answer.texts, now + answer.ttl)
-        self.held = {k: v for k, v in self.held.items() if v[1] > time.monotonic()}
-        if daily is None:
-            return
-        verdicts: dict[str, str | None] = {}
-        for (path, pool), (addresses, _) in self.held.items():
-            for address in addresses:
-                if address not in verdicts:
-                    verdicts[address] = self.serves(address, daily)
-                self.checks += 1
-                why = verdicts[address]
-                if why is not None:
-                    self.violations.append(Violation(time.time(), path, pool, address, daily, why))
-
-    def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                self.tick()
-                self.stop.wait(0.1)
-        except BaseException as err:  # the test fails with it
-            self.error = err
-
-
-@dataclass
-class Fleet:
-    tmp: Path
-    named: Named
-    docroots: dict[str, Path]
-    active: dict[str, bool]
-    port: int
-
-    @property
-    def config(self) -> Path:
-        return self.tmp / "syncd.toml"
-
-    @property
-    def state(self) -> Path:
-        return self.tmp / "state.sqlite"
-
-    def write_inventory(self) -> None:
-        (self.tmp / "inventory.toml").write_text(
-            lab_inventory(
-                [
-                    {"name": n, "host": a, "country": c, "http": f"http://{a}:{self.port}"}
-                    | {"active": self.active[n]}
-                    for n, (a, c) in MIRRORS.items()
-                ]
-            )
-        )
-
-    def release(self, daily: int, *, fail: tuple[str, ...] = ()) -> None:
-        """Release `daily` lands on the source and is pushed: every active mirror but `fail`
-        gets it; the publish records each outcome."""
-        write_release_tree(self.tmp / "source", daily, cdiffs=5, signs=False)
-        versions = {"daily": daily, "main": 62, "bytecode": 335}
-        names = [n for n in MIRRORS if self.active[n]]
-        for name in names:
-            if name not in fail:
-                push_tree(self.docroots[name], daily)
-        record_publish(self.state, {n: n not in fail for n in names}, versions)
-
-    def syncd(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "syncd", *args, "--config", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-
-
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[Fleet, Client]]:
+def fleet(tmp_path: Path) -> Iterator[tuple[Fleet, Named, Client]]:
     port = free_port()
     secondary_port = free_port()
-    servers: list[Nginx] = []
     named = Named(
         tmp_path / "primary",
         also_notify=[("127.0.0.1", secondary_port)],
@@ -237,21 +84,15 @@ def fleet(tmp_path: Path) -> Iterator[tuple[Fleet, Client]]:
         secondary = NamedSecondary(
             tmp_path / "secondary", primary=named.address, port=secondary_port
         )
-        with secondary, NamedCache(tmp_path / "cache", forwarders=[secondary.address]) as cache:
-            docroots = {}
-            try:
-                for name, (address, _) in MIRRORS.items():
-                    docroot = tmp_path / "mirrors" / name
-                    docroot.mkdir(parents=True)
-                    push_tree(docroot, FIRST - 1)
-                    nginx = Nginx(tmp_path / "nginx" / name, docroot, port=port)
-                    nginx.host = address
-                    servers.append(nginx.start())
-                    docroots[name] = docroot
-                secret = tmp_path / "tsig.secret"
-                secret.write_text(named.secret + "\n")
-                secret.chmod(0o600)
-                (tmp_path / "syncd.toml").write_text(f"""
+        with (
+            secondary,
+            NamedCache(tmp_path / "cache", forwarders=[secondary.address]) as cache,
+            mirrors_served(tmp_path, MIRRORS, port, FIRST - 1) as f,
+        ):
+            secret = tmp_path / "tsig.secret"
+            secret.write_text(named.secret + "\n")
+            secret.chmod(0o600)
+            (tmp_path / "syncd.toml").write_text(f"""
 inventory = "{tmp_path / "inventory.toml"}"
 state = "{tmp_path / "state.sqlite"}"
 source_tree = "{tmp_path / "source"}"
@@ -268,31 +109,27 @@ ttl = {TTL}
 secondaries = ["127.0.0.1:{secondary_port}"]
 settle_timeout_s = 20
 """)
-                f = Fleet(tmp_path, named, docroots, dict.fromkeys(MIRRORS, True), port)
-                f.write_inventory()
-                client = Client({"primary": named, "secondary": secondary, "cache": cache}, port)
-                yield f, client
-            finally:
-                for s in servers:
-                    s.stop()
+            readers = [
+                server_reader(path, server, POOLS)
+                for path, server in (("primary", named), ("secondary", secondary), ("cache", cache))
+            ]
+            yield f, named, Client(readers, port)
 
 
 def test_no_client_is_ever_sent_to_a_mirror_without_the_announced_release(
-    fleet: tuple[Fleet, Client],
+    fleet: tuple[Fleet, Named, Client],
 ) -> None:
-    f, client = fleet
+    f, named, client = fleet
     f.release(FIRST)
     first = f.syncd("dns", "push", "--json")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert f.named.dig("current.cvd", "TXT"), first.stdout
-    thread = threading.Thread(target=client.run, daemon=True)
-    thread.start()
-    try:
+    assert named.dig("current.cvd", "TXT"), first.stdout
+    with client.running(linger_s=TTL + 1):  # it holds what it fetched, for its TTL
         # release 2: pl2's push fails while it is in rotation
         f.release(FIRST + 1, fail=("pl2",))
         push = f.syncd("dns", "push", "--json")
         assert push.returncode == 0, push.stdout + push.stderr
-        assert "127.0.31.2" not in f.named.dig("db.pl", "A")
+        assert "127.0.31.2" not in named.dig("db.pl", "A")
         assert f.syncd("monitor", "--once", "--no-mail").returncode in (0, 1)
 
         # release 3: NL's only mirror is disabled (and stays on its old tree), and the zone
@@ -300,28 +137,24 @@ def test_no_client_is_ever_sent_to_a_mirror_without_the_announced_release(
         f.release(FIRST + 2, fail=("pl2",))
         f.active["nl1"] = False
         f.write_inventory()
-        f.named.freeze()
+        named.freeze()
         frozen = f.syncd("dns", "push")
-        f.named.thaw()
+        named.thaw()
         assert frozen.returncode == 1, frozen.stdout + frozen.stderr
         assert "shrink step failed" in frozen.stderr and "REFUSED" in frozen.stderr
-        assert str(FIRST + 1) in f.named.dig("current.cvd", "TXT")[0]
+        assert str(FIRST + 1) in named.dig("current.cvd", "TXT")[0]
         push = f.syncd("dns", "push", "--json")
         assert push.returncode == 0, push.stdout + push.stderr
-        assert str(FIRST + 2) in f.named.dig("current.cvd", "TXT")[0]
-        assert "127.0.31.5" not in f.named.dig("db.nl", "A")
+        assert str(FIRST + 2) in named.dig("current.cvd", "TXT")[0]
+        assert "127.0.31.5" not in named.dig("db.nl", "A")
         assert f.syncd("monitor", "--once", "--no-mail").returncode in (0, 1)
 
         # release 4: pl2 comes back
         f.release(FIRST + 3)
         push = f.syncd("dns", "push", "--json")
         assert push.returncode == 0, push.stdout + push.stderr
-        assert f.named.dig("db.pl", "A") == ["127.0.31.1", "127.0.31.2"]
-        time.sleep(TTL + 1)  # the client goes on holding what it fetched, for its TTL
-    finally:
-        client.stop.set()
-        thread.join(timeout=30)
+        assert named.dig("db.pl", "A") == ["127.0.31.1", "127.0.31.2"]
     assert client.error is None, repr(client.error)
-    assert str(FIRST + 3) in f.named.dig("current.cvd", "TXT")[0]
+    assert str(FIRST + 3) in named.dig("current.cvd", "TXT")[0]
     assert client.checks > 100  # the client really checked throughout
     assert client.violations == [], client.violations[:10]

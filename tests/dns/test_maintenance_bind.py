@@ -44,7 +44,7 @@ from syncd.dns.store import ROTATION_LOCK_WAIT_S, dns_lock
 from syncd.dns.update import Clock, rotation, update
 from syncd.files import load_config, read_inventory, read_source_tree
 from syncd.monitor.run import PassSummary, run_pass
-from tests.dns.test_invariant import push_tree
+from tests.dns.invariant import push_tree
 
 pytestmark = pytest.mark.slow
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "status.schema.json").read_text())

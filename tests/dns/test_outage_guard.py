@@ -22,7 +22,7 @@ from devtools.harness.netns import NetNs, NetnsUnavailable
 from devtools.harness.nginx import Nginx
 from devtools.harness.ports import free_port
 from devtools.harness.smtp import SmtpSink
-from tests.dns.test_invariant import push_tree
+from tests.dns.invariant import push_tree
 from tests.dns.test_steps_bind import Zone
 
 pytestmark = pytest.mark.slow

@@ -72,11 +72,16 @@ def test_serial_arithmetic_wraps(serial: int, step: int) -> None:
         assert not serial_newer(serial, later)
 
 
-def test_the_wait_is_explained_with_its_ttl() -> None:
-    text = explain_wait(T0, T0 + 61, T0 + 60, 60, 60)
-    assert text == "announced 61 s after the gate opened: the removed records' TTL is 60 s"
-    assert "no removal to wait out" in explain_wait(T0, T0 + 1, 0.0, 60, 0)
-    assert "[dns] pool_ttl is 60 s" in explain_wait(T0, T0 + 300, T0 + 300, 60, 300)
+def test_the_wait_is_explained_with_its_ttl_and_the_version() -> None:
+    text = explain_wait(T0, T0 + 61, T0 + 60, 60, 60, daily=28035)
+    assert text == "TXT 28035 announced 61 s after the gate opened: the pools' TTL is 60 s"
+    assert explain_wait(T0, T0 + 1, 0.0, 60, 0, daily=28035) == (
+        "TXT 28035 announced 1 s after the gate opened (no removal to wait out)"
+    )
+    assert explain_wait(T0, T0 + 300, T0 + 300, 60, 300, daily=28036) == (
+        "TXT 28036 announced 300 s after the gate opened: the removed records' TTL is 300 s "
+        "([dns] pool_ttl is 60 s: records added from now on)"
+    )
 
 
 def test_a_pool_the_zone_holds_is_never_left_behind() -> None:

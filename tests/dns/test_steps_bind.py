@@ -154,7 +154,7 @@ def test_the_pools_shrink_settle_and_wait_out_their_ttl_before_the_txt_moves(zon
     shrink, announce = result.steps[0], result.steps[-1]
     assert announce.at - shrink.at >= 30
     assert result.announced == (
-        "announced 30 s after the gate opened: the removed records' TTL is 30 s"
+        f"TXT {NEW} announced 30 s after the gate opened: the pools' TTL is 30 s"
     )
     rows = sqlite3.connect(zone.state).execute(
         "SELECT name, removed, held_ttl, settled_at FROM dns_changes WHERE removed != '' "
@@ -225,6 +225,40 @@ def test_a_country_whose_only_mirror_is_disabled_falls_back(zone: Zone) -> None:
     clock.t += 60
     assert zone.update(clock).error is None
     assert zone.named.dig("db.nl", "A") == held
+
+
+def test_a_pool_syncd_never_wrote_is_read_back_and_managed_before_the_txt(zone: Zone) -> None:
+    """The zone already holds db.fr, sent by hand before syncd's first push (the record is
+    fresh: no change of syncd's names it; the inventory has no FR mirror). The push reads it
+    back from the server (zone transfer), empties it to the fallback in the shrink step, and
+    the TXT moves only once that change has settled and its TTL has passed. (Proven: with the
+    read-back planted out, the pools taken from the record alone, db.fr kept 127.0.9.9 and the
+    TXT was announced over it.)"""
+    stranger = "127.0.9.9"
+    primary = DnsServer(
+        zone.named.host, zone.named.port, zone.named.zone, zone.named.key_name, zone.named.secret
+    )
+    send_update(primary, [Change("db.fr", "A", (stranger,), (), "by hand", ttl=45)])
+    assert zone.named.dig("db.fr", "A") == [stranger]
+    clock = FakeClock(2_000_000_000.0)
+    zone.serve(OLD, list(zone.mirrors), clock.now())
+    result = zone.update(clock)
+    assert result.error is None, result
+    held = zone.named.dig("db.fr", "A")
+    assert held and stranger not in held  # the fallback: mirrors that serve the release
+    assert set(held) <= {a for a, _, _ in zone.mirrors.values()}
+    [fr] = [c for c in result.changes if c.name == "db.fr"]
+    assert fr.remove == (stranger,) and fr.held_ttl == 45
+    assert [r.step for r in result.steps] == [Step.SHRINK, Step.SETTLE, Step.SETTLE, Step.ANNOUNCE]
+    assert zone.txt_daily() == OLD
+    assert clock.sleeps and clock.sleeps[-1] == 45.0  # the stranger's TTL, waited out
+    db = sqlite3.connect(zone.state)
+    [(settled,)] = db.execute(
+        "SELECT settled_at FROM dns_changes WHERE name = 'db.fr' AND removed = ?", (stranger,)
+    ).fetchall()
+    [(txt_at,)] = db.execute("SELECT at FROM dns_changes WHERE rdtype = 'TXT'").fetchall()
+    db.close()
+    assert settled is not None and txt_at >= settled + 45
 
 
 def test_one_mirror_that_breaks_the_evidence_is_kept_out_alone(
