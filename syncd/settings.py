@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -72,12 +72,32 @@ class SyncdConfig(BaseModel):
         if self.dns is not None:  # the TSIG secret, as every other path of the file
             secret = _under(base, self.dns.key_secret_file)
             more["dns"] = self.dns.model_copy(update={"key_secret_file": secret})
+        more["monitor"] = _monitor_under(base, self.monitor)
         return self.model_copy(update={**changes, **more})
 
 
 def _under(base: Path, path: Path) -> Path:
     path = path.expanduser()
     return path if path.is_absolute() else base / path
+
+
+BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
+
+
+def _paths_under(base: Path, model: BaseModelT, fields: tuple[str, ...]) -> BaseModelT:
+    """`model` with each of its path `fields` that is set taken relative to `base`."""
+    update = {f: _under(base, getattr(model, f)) for f in fields if getattr(model, f) is not None}
+    return model.model_copy(update=update)
+
+
+def _monitor_under(base: Path, monitor: MonitorConfig) -> MonitorConfig:
+    """``[monitor]``'s paths (the page, the metrics, the CA files, the SMTP password file)
+    relative to `base`, as every path of the file."""
+    monitor = _paths_under(base, monitor, ("status_page", "metrics", "https_cafile"))
+    if monitor.smtp is not None:
+        smtp = _paths_under(base, monitor.smtp, ("password_file", "cafile"))
+        monitor = monitor.model_copy(update={"smtp": smtp})
+    return monitor
 
 
 FIXES = {

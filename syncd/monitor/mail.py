@@ -12,7 +12,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from syncd.errors import EXIT_FAILED, SyncdError
+from syncd.errors import EXIT_FAILED, ConfigError, SyncdError
+from syncd.files import read_secret_file
 from syncd.inventory.addresses import parse_mailbox
 from syncd.monitor.announce import Mail
 from syncd.monitor.config import SmtpConfig
@@ -38,13 +39,15 @@ class MailError(SyncdError, RuntimeError):
 
 def smtp_settings(smtp: SmtpConfig, sender: str) -> SmtpSettings:
     """The SMTP settings of ``[monitor.smtp]``, sending as `sender`, its password read from
-    its file; raise MailError (never holding the password) when the file cannot be read."""
+    its file as syncd reads every secret (`syncd.files.read_secret_file`: owner only, a
+    regular file, bounded); raise MailError (one line, never holding the password) when the
+    file cannot be read or is open to others."""
     password = None
     if smtp.password_file is not None:
         try:
-            password = smtp.password_file.read_text().strip()
-        except OSError as err:
-            raise MailError(f"cannot read [monitor.smtp] password_file: {err.strerror}") from None
+            password = read_secret_file(smtp.password_file, "[monitor.smtp] password_file").strip()
+        except ConfigError as err:
+            raise MailError(str(err)) from None
     return SmtpSettings(
         smtp.host,
         smtp.port,

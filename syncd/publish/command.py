@@ -174,8 +174,9 @@ def finish(
 
 
 def check_secrets(cfg: SyncdConfig, path: Path | None) -> tuple[list[str], list[str]]:
-    """The pusher keys (`key`, each ``[[sources]] key``) and the ``[dns]`` TSIG secret of
-    `cfg` (read from `path`), checked as syncd checks them when it uses them (see
+    """The pusher keys (`key`, each ``[[sources]] key``), the ``[dns]`` TSIG secret and the
+    ``[monitor.smtp]`` password file of `cfg` (read from `path`), checked as syncd checks them
+    when it uses them (see
     `syncd.files.read_secret_file`; a pusher key must also load): one line per secret that
     passes, and one line per problem naming the file and the fix."""
     from syncd.errors import SyncdError
@@ -202,6 +203,17 @@ def check_secrets(cfg: SyncdConfig, path: Path | None) -> tuple[list[str], list[
                 missing=f"write the TSIG secret there (mode 600) or fix key_secret_file in {where}",
             )
             fine.append(f"[dns] key_secret_file: {secret}: owner only: ok")
+        except SyncdError as err:
+            problems.append(str(err))
+    smtp = cfg.monitor.smtp
+    if smtp is not None and smtp.password_file is not None:
+        try:
+            read_secret_file(
+                smtp.password_file,
+                "[monitor.smtp] password_file",
+                missing=f"write the password there (mode 600) or fix password_file in {where}",
+            )
+            fine.append(f"[monitor.smtp] password_file: {smtp.password_file}: owner only: ok")
         except SyncdError as err:
             problems.append(str(err))
     return fine, problems

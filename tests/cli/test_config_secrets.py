@@ -4,7 +4,9 @@ key``, the ``[dns]`` TSIG secret) the checks syncd applies when it uses them
 must load as a private key.
 
 Proven to fail on the code before (config check only asked whether `key` was a file): a 0640
-key, a 0640 source key, a 0640 TSIG secret, a key holding "x" and a FIFO all passed (exit 0).
+key, a 0640 source key, a 0640 TSIG secret, a key holding "x" and a FIFO all passed (exit 0);
+a 0640 SMTP password file passed until config check and the monitor's mail read it as a
+secret (run against that code, its case fails on the exit code).
 """
 
 from __future__ import annotations
@@ -26,11 +28,17 @@ from syncd.cli import app
 
 runner = CliRunner()
 TSIG = '[dns]\nkey_name = "pushsync"\nkey_secret_file = "tsig.secret"\n'
+SMTP = (
+    '[monitor.smtp]\nhost = "127.0.0.1"\nsender = "mirror-monitor@example.org"\n'
+    'username = "monitor"\npassword_file = "smtp.password"\n'
+)
 
 
 def _where(tmp_path: Path, which: str) -> tuple[Path, str]:
-    """The secret `which` names ("key", "source", "tsig") in a syncd.toml written beside it,
-    made valid at mode 0600, and the config's text."""
+    """The secret `which` names ("key", "source", "tsig", "smtp") in a syncd.toml written
+    beside it, made valid at mode 0600, and the config's text."""
+    if which == "smtp":
+        return write_secret(tmp_path / "smtp.password", "hunter2\n"), SMTP
     if which == "tsig":
         return write_secret(tmp_path / "tsig.secret", "c2VjcmV0\n"), TSIG
     path = generate_keypair(tmp_path / f"pusher_{which}", "pusher").private
@@ -47,7 +55,7 @@ def _check(tmp_path: Path, text: str) -> tuple[int, list[str], str]:
     return result.exit_code, lines, result.output
 
 
-@pytest.mark.parametrize("which", ["key", "source", "tsig"])
+@pytest.mark.parametrize("which", ["key", "source", "tsig", "smtp"])
 def test_a_secret_open_to_the_group_is_refused_naming_the_fix(tmp_path: Path, which: str) -> None:
     secret, text = _where(tmp_path, which)
     code, lines, out = _check(tmp_path, text)

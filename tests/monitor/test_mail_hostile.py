@@ -3,9 +3,15 @@ is reported, never raised as something else, and stops no other mail."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from devtools.harness.documents import write_secret
 from devtools.harness.smtp import SmtpSink
 from syncd.monitor.announce import Mail
-from syncd.monitor.mail import SmtpSettings, send_each
+from syncd.monitor.config import SmtpConfig
+from syncd.monitor.mail import MailError, SmtpSettings, send_each, smtp_settings
 
 BAD = Mail(("Jo <jo@example.org>\nBcc: everyone@example.org",), "[ClamAV mirror] m: old", "b")
 GOOD = Mail(("ops@example.org",), "[ClamAV mirror] n: old", "body")
@@ -20,3 +26,17 @@ def test_a_bad_address_fails_its_mail_only(smtp_sink: SmtpSink) -> None:
     assert all("everyone@example.org" not in str(m) for m in smtp_sink.messages)
     assert send_each([BAD, GOOD], settings)[0] is not None
     assert len(smtp_sink.messages) == 2  # the good one went out again, the bad one never
+
+
+def test_the_smtp_password_file_is_read_as_a_secret(tmp_path: Path) -> None:
+    """Open to the group, the password file is refused in one line naming the fix, and the
+    password is never in it; owner only, it is read (stripped)."""
+    secret = write_secret(tmp_path / "smtp.password", "hunter2\n")
+    smtp = SmtpConfig(username="monitor", password_file=secret)
+    assert smtp_settings(smtp, "m@example.org").password == "hunter2"
+    secret.chmod(0o640)
+    with pytest.raises(MailError) as caught:
+        smtp_settings(smtp, "m@example.org")
+    message = str(caught.value)
+    assert f"{secret} is open to group or others (mode 0640): run chmod 600" in message
+    assert "hunter2" not in message and "\n" not in message
