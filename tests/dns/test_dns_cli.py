@@ -167,7 +167,7 @@ def test_render_is_a_valid_zone_fragment_with_fallback_said(
 def _failed(steps: tuple[StepResult, ...]) -> DnsUpdate:
     failed = next(r for r in steps if not r.ok)
     return DnsUpdate(
-        GateVerdict(True, 1.0, ("a", "b", "c"), (), (), "3 of 3 active mirrors serve it"),
+        GateVerdict(True, 1.0, ("a", "b", "c"), (), (), "3 of 3 active mirrors serve it", 0.8),
         [],
         True,
         False,

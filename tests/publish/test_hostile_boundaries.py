@@ -603,7 +603,7 @@ def test_the_mirrors_and_runs_commands_show_any_text_as_text(
     Location, an error, a body), `syncd runs show` and `syncd status` what the publish record
     holds of a mirror's errors: no control or format character of any of them reaches the
     terminal."""
-    from syncd.inventory import onboarding
+    from syncd.cli import mirrors as mirrors_cli
     from syncd.inventory.golive import Item
 
     n = next(_numbers)
@@ -611,7 +611,7 @@ def test_the_mirrors_and_runs_commands_show_any_text_as_text(
     inv.write_text(LAB_INVENTORY)
     mirror = Mirror(name="m.example", host="127.0.0.1", country="PL", pending=True)
     items = [Item(text, False, text), Item("http: /local_stats/", True, text, warn=True)]
-    monkeypatch.setattr(onboarding, "check", lambda *args: (mirror, items))
+    monkeypatch.setattr(mirrors_cli, "check", lambda *args: (mirror, items))
     shown = CliRunner().invoke(app, ["mirrors", "check", "m.example", "--inventory", str(inv)])
     assert shown.exit_code == 1, shown.output
     assert not forbidden(shown.stdout, "\n"), shown.stdout
