@@ -3,6 +3,7 @@ write the status page and the metrics. Used by ``syncd monitor``."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -458,16 +459,22 @@ def _local_stats(
     mirrors whose /local_stats/ has just been found open to the world."""
     mails = []
     for name, (status, location, error) in sorted(answers.items()):
-        try:  # one mirror's failure boundary: whatever its step raises is its verdict alone
+        # one mirror's failure boundary: whatever its step raises is its own, never the pass's
+        saved = False
+        try:
             verdict = localstats.judge(status, location, error)
             warn = store.save_local_stats(name, now, verdict.verdict, verdict.detail)
+            saved = True
             f = facts.get(name)
             if warn and f is not None:
                 mail = local_stats_mail(name, verdict.detail, f.notify or f.admins)
                 if mail.to:
                     mails.append(mail)
         except Exception as err:
-            store.save_local_stats(name, now, "unclear", internal_error(err))
+            if saved:  # its verdict stands as judged: only its mail could not be built
+                continue
+            with contextlib.suppress(Exception):  # the record refused it: this pass's alone
+                store.save_local_stats(name, now, "unclear", internal_error(err))
     return mails
 
 

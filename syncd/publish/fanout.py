@@ -2,9 +2,10 @@
 (bounded), retry what is worth retrying, poll queued mirrors, prove the result over HTTP, and
 record everything.
 
-One nursery owns the fan-out. Two CapacityLimiters: open sessions (cheap, may wait minutes on
-rsync) and, inside them, handshakes (CPU-bound). With sources, each source's and hub's transfer
-slots (`syncd.publish.slots.RankedSlots`) go to the waiting push first in the push order.
+One nursery owns the fan-out. Two bounds: open sessions (cheap, may wait minutes on rsync)
+and, inside them, handshakes (CPU-bound); with sources, each source's and hub's transfer slots
+too. Each goes to the waiting push first in the push order (`syncd.publish.slots.RankedSlots`),
+whatever order trio runs a batch of new tasks in.
 Each phase has its own deadline, and every mirror the run's deadline. The record is written
 by its own thread (`syncd.publish.recordwriter`): no task here ever blocks on SQLite, so a
 held write lock cannot stall a deadline. Decisions are the core's (`judge_reply`,
@@ -137,8 +138,9 @@ class Publisher:
     _deadline: float = 0.0
 
     def __post_init__(self) -> None:
-        self._handshakes = trio.CapacityLimiter(self.policy.handshake_concurrency)
-        self._sessions = trio.CapacityLimiter(self.policy.session_concurrency)
+        # in the push order too (slowest first), when a fleet is larger than either bound
+        self._handshakes = RankedSlots(self.policy.handshake_concurrency)
+        self._sessions = RankedSlots(self.policy.session_concurrency)
         self._request = render_request(
             "sync", self.run_id, self.expected, deadline=self.policy.command_timeout
         )
@@ -515,8 +517,9 @@ class Publisher:
     ) -> _Exchange:
         """Run `request` on `mirror` and judge its reply; a report naming another run than
         `run_id` (given) is no report to this request."""
-        async with self._sessions:
-            async with self._handshakes:
+        rank = self._rank.get(mirror.name, 0)
+        async with self._sessions.slot(rank):
+            async with self._handshakes.slot(rank):
                 handshake = self.policy.connect_timeout + self.policy.login_timeout
                 try:
                     with trio.fail_after(handshake):

@@ -253,6 +253,35 @@ async def test_the_slots_go_in_the_plans_order_whatever_order_trio_runs_new_task
         assert pushed == [n for n in names if planned[n].source == source]
 
 
+@pytest.mark.parametrize("reverse", [True, False])
+@pytest.mark.trio
+async def test_without_sources_the_sessions_go_in_the_push_order_whatever_order_trio_runs(
+    autojump_clock: trio.testing.MockClock,
+    store: PublishStore,
+    monkeypatch: pytest.MonkeyPatch,
+    reverse: bool,
+) -> None:
+    """No [[sources]]: a fleet larger than the session bound is served in the push order
+    (slowest first) too, whichever way trio runs the batch of new tasks. Proven able to fail:
+    with the sessions and handshakes first-come CapacityLimiters, both cases failed."""
+    monkeypatch.setattr(trio._core._run, "_r", _Reverse(reverse))
+    names = [f"a{i:02}" for i in range(10)]
+    store.create_run("R", 0.0, expected=EXPECTED, request="sync", inventory=None, mirrors=names)
+    fleet = Fleet()
+    p = Publisher(
+        fleet.key(R1),
+        InlineRecord(store),
+        "R",
+        EXPECTED,
+        Policy(session_concurrency=1, handshake_concurrency=1),
+        handle_signals=False,
+    )
+    mirrors = [Mirror(name=n, host="127.0.0.1", country="PL", host_keys=[KEY]) for n in names]
+    results = await p.run(mirrors)
+    assert {r.outcome for r in results} == {PushOutcome.OK}
+    assert [m for m, _, _, _ in fleet.pushes] == names
+
+
 # the inventory's hubs
 def _inventory(extra_a: str = "", extra_b: str = "") -> str:
     block = 'name = "{n}"\nhost = "127.0.0.1"\ncountry = "PL"\nhost_keys = ["' + KEY + '"]\n'

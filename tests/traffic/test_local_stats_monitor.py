@@ -6,6 +6,7 @@ the metrics say each verdict."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,35 @@ def test_an_open_local_stats_warns_once_until_it_is_fixed(tmp_path: Path) -> Non
     row = store.local_stats()["m"]
     assert (row.verdict, row.since) == ("open", 8.0)
     conn.close()
+
+
+def test_a_saved_verdict_stands_when_its_mail_fails_and_a_refused_save_ends_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The boundary's fallback never writes over a verdict already saved (an open
+    /local_stats/ stays open, its one warning spent), and a record that refuses the fallback
+    too ends that mirror's step only. Proven able to fail: with the fallback saving 'unclear'
+    over the saved verdict, the first assert read 'unclear'; unguarded, the second raised."""
+    from syncd.monitor import run
+    from syncd.monitor.checks import MirrorFacts
+
+    store = TrafficStore(open_db(tmp_path / "state.sqlite"))
+    facts = {
+        n: MirrorFacts(n, f"http://{n}/", "PL", ("admin@example.org",), ())
+        for n in ("open.example", "other.example")
+    }
+
+    def broken_mail(*args: object) -> object:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(run, "local_stats_mail", broken_mail)
+    answers = {"open.example": (200, None, None), "other.example": (403, None, None)}
+    assert run._local_stats(store, answers, facts, 1000.0) == []
+    rows = store.local_stats()
+    assert (rows["open.example"].verdict, rows["other.example"].verdict) == ("open", "protected")
+
+    def refusing(*args: object) -> bool:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "save_local_stats", refusing)
+    assert run._local_stats(store, answers, facts, 2000.0) == []
