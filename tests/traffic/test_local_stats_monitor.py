@@ -24,6 +24,37 @@ from syncd.traffic.store import TrafficStore
 from tests.monitor.test_monitor_e2e import _docroot, _mirror, _run, released
 
 
+def _config(
+    tmp_path: Path, webs: dict[str, Nginx], source: Path, smtp: str | None = None
+) -> tuple[Path, Path, Path]:
+    """syncd.toml and the inventory for the mirrors `webs` (name -> its nginx), each admin
+    named after it; `smtp`: the [monitor.smtp] table's lines. Return the config, the page and
+    the metrics file."""
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        LAB_INVENTORY
+        + "".join(
+            _mirror(f"{n}.example", web.base_url, f"{n.title()} Admin <{n}@example.org>")
+            for n, web in webs.items()
+        )
+    )
+    page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f"""
+inventory = "{inventory}"
+state = "{tmp_path / "state.sqlite"}"
+source_tree = "{source}"
+[monitor]
+lagging_grace_h = 1
+status_page = "{page}"
+metrics = "{metrics}"
+"""
+        + (f"[monitor.smtp]\n{smtp}" if smtp else "")
+    )
+    return config, page, metrics
+
+
 def test_an_open_local_stats_warns_its_admins_once(
     tmp_path: Path, nginx_factory: Callable[..., Nginx], smtp_sink: SmtpSink
 ) -> None:
@@ -50,29 +81,8 @@ def test_an_open_local_stats_warns_its_admins_once(
         "open": nginx_factory(roots["open"], server_names=names("open")),
         "none": nginx_factory(roots["none"], server_names=names("none")),
     }
-    inventory = tmp_path / "inventory.toml"
-    inventory.write_text(
-        LAB_INVENTORY
-        + "".join(
-            _mirror(f"{n}.example", web.base_url, f"{n.title()} Admin <{n}@example.org>")
-            for n, web in webs.items()
-        )
-    )
-    page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
-    config = tmp_path / "syncd.toml"
-    config.write_text(f"""
-inventory = "{inventory}"
-state = "{tmp_path / "state.sqlite"}"
-source_tree = "{source}"
-[monitor]
-lagging_grace_h = 1
-status_page = "{page}"
-metrics = "{metrics}"
-[monitor.smtp]
-host = "{smtp_sink.host}"
-port = {smtp_sink.port}
-sender = "monitor@example.org"
-""")
+    smtp = f'host = "{smtp_sink.host}"\nport = {smtp_sink.port}\nsender = "monitor@example.org"\n'
+    config, page, metrics = _config(tmp_path, webs, source, smtp)
     first = _run(config)
     assert {m["name"]: m["state"] for m in first["mirrors"]} == dict.fromkeys(
         ("locked.example", "open.example", "none.example"), "fresh"
@@ -152,25 +162,7 @@ def test_a_bug_in_one_mirrors_local_stats_step_is_that_mirrors_verdict_alone(
             return real_judge(st, *args)
 
         monkeypatch.setattr(localstats, "judge", judge)
-    inventory = tmp_path / "inventory.toml"
-    inventory.write_text(
-        LAB_INVENTORY
-        + "".join(
-            _mirror(f"{n}.example", web.base_url, f"{n.title()} Admin <{n}@example.org>")
-            for n, web in webs.items()
-        )
-    )
-    page, metrics = tmp_path / "www" / "index.html", tmp_path / "metrics" / "pushsync.prom"
-    config = tmp_path / "syncd.toml"
-    config.write_text(f"""
-inventory = "{inventory}"
-state = "{tmp_path / "state.sqlite"}"
-source_tree = "{source}"
-[monitor]
-lagging_grace_h = 1
-status_page = "{page}"
-metrics = "{metrics}"
-""")
+    config, page, metrics = _config(tmp_path, webs, source)
     summary = _run(config, "--no-mail")  # exit 0: asserted there
     assert {m["name"]: m["state"] for m in summary["mirrors"]} == {
         "locked.example": "fresh",
