@@ -90,6 +90,25 @@ class Lab:
             pool_ttl=dns.pool_ttl,
         )
 
+    def published(self) -> None:
+        """Every mirror's publish of the release recorded now, and the first DNS push made."""
+        t0 = self.now[0]
+        versions = {"daily": DAILY, "main": 62, "bytecode": 335}
+        record_publish(self.tmp / "state.sqlite", dict.fromkeys(MIRRORS, True), versions, at=t0)
+        cfg, _ = load_config(self.config)
+        assert cfg.dns is not None
+        first = update(
+            cfg,
+            cfg.dns,
+            inventory=read_inventory(self.tmp / "inventory.toml"),
+            state=self.tmp / "state.sqlite",
+            source=read_source_tree(self.tmp / "source"),
+            dry_run=False,
+            now=t0,
+            clock=Clock(now=lambda: self.now[0], sleep=lambda s: None),
+        )
+        assert first.error is None, first.to_json()
+
     def mails(self) -> list[tuple[str, str]]:
         return [(str(m["To"]), str(m["Subject"])) for m in self.sink.messages]
 
@@ -165,21 +184,7 @@ def test_a_maintenance_window_takes_the_mirror_out_holds_its_mail_and_brings_it_
     lab: Lab,
 ) -> None:
     t0 = lab.now[0]
-    versions = {"daily": DAILY, "main": 62, "bytecode": 335}
-    record_publish(lab.tmp / "state.sqlite", dict.fromkeys(MIRRORS, True), versions, at=t0)
-    cfg, _ = load_config(lab.config)
-    assert cfg.dns is not None
-    first = update(
-        cfg,
-        cfg.dns,
-        inventory=read_inventory(lab.tmp / "inventory.toml"),
-        state=lab.tmp / "state.sqlite",
-        source=read_source_tree(lab.tmp / "source"),
-        dry_run=False,
-        now=t0,
-        clock=Clock(now=lambda: lab.now[0], sleep=lambda s: None),
-    )
-    assert first.error is None, first.to_json()
+    lab.published()
     everyone = sorted(MIRRORS.values())
     summary = lab.monitor()
     assert {m["name"]: m["state"] for m in summary.to_json()["mirrors"]} == dict.fromkeys(

@@ -18,13 +18,10 @@ import pytest
 import syncd.dns.evidence
 import syncd.dns.gate
 import syncd.monitor.run
-from devtools.harness.record import record_publish
-from syncd.dns.update import Clock, update
-from syncd.files import load_config, read_inventory, read_source_tree
 from syncd.monitor.notices import NoticeStore
 from syncd.monitor.store import MonitorStore
 from syncd.publish.store import PublishStore
-from tests.dns.test_maintenance_bind import DAILY, MIRRORS, Lab, lab
+from tests.dns.test_maintenance_bind import MIRRORS, Lab, lab
 
 pytestmark = pytest.mark.slow
 __all__ = ["lab"]  # the fixture: three nginx mirrors in db.pl, a BIND primary, an SMTP sink
@@ -71,21 +68,7 @@ def test_one_pass_reads_the_record_once_and_the_rotation_uses_it(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     t0 = lab.now[0]
-    versions = {"daily": DAILY, "main": 62, "bytecode": 335}
-    record_publish(lab.tmp / "state.sqlite", dict.fromkeys(MIRRORS, True), versions, at=t0)
-    cfg, _ = load_config(lab.config)
-    assert cfg.dns is not None
-    first = update(
-        cfg,
-        cfg.dns,
-        inventory=read_inventory(lab.tmp / "inventory.toml"),
-        state=lab.tmp / "state.sqlite",
-        source=read_source_tree(lab.tmp / "source"),
-        dry_run=False,
-        now=t0,
-        clock=Clock(now=lambda: lab.now[0], sleep=lambda s: None),
-    )
-    assert first.error is None, first.to_json()
+    lab.published()
     reads = Reads(monkeypatch)
     for n in range(2):  # the first pass on an empty monitor record, the second on one pass's
         reads.clear()
